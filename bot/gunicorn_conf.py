@@ -1,0 +1,49 @@
+"""gunicorn settings for the web process (the root gunicorn.conf.py points here).
+
+The master validates the configuration and migrates the schema before forking, so a bad
+setting stops start-up with one clear line instead of a crash loop in every worker.
+"""
+
+import os
+import sys
+import tempfile
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("MODELBOT_LOG_LEVEL", "info").lower()
+limit_request_field_size = 16384
+limit_request_fields = 100
+# /dev/shm keeps worker heartbeats off slow disks in containers.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="modelbot-prom-")
+
+
+def on_starting(server):
+    from bot.config import ConfigError, load_settings
+    from bot.migrate import migrate
+    from bot.store import make_engine
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"modelbot: configuration error:\n{exc}", file=sys.stderr)
+        sys.exit(2)
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

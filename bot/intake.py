@@ -1,0 +1,127 @@
+"""Webhook intake logic without I/O: signature check, header and body validation.
+
+`inspect_delivery` takes the raw request parts and returns either an accepted `Delivery` or a
+`Rejection` with the HTTP status and a reason a person can act on. The web adapter turns these
+into responses; nothing here touches the store, the queue or the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from .config import Secret
+
+SIGNATURE_PREFIX = "sha256="
+_DELIVERY_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_EVENT = re.compile(r"^[a-z_]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivery_id: str
+    event: str
+    action: str | None
+    repository: str | None
+    installation_id: int | None
+    payload: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return f"{self.event}.{self.action}" if self.action else self.event
+
+
+@dataclass(frozen=True)
+class Rejection:
+    status: int
+    outcome: str
+    reason: str
+
+
+def sign(secret: str | bytes, body: bytes) -> str:
+    """The `X-Hub-Signature-256` value GitHub sends for `body`."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    return SIGNATURE_PREFIX + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def signature_matches(secrets: Iterable[Secret], body: bytes, header: str | None) -> bool:
+    """Constant-time check of the header against every configured secret (for rotation)."""
+    if not header or not header.startswith(SIGNATURE_PREFIX):
+        return False
+    given = header.encode("ascii", "replace")
+    ok = False
+    for secret in secrets:
+        expected = sign(secret.get(), body).encode("ascii")
+        # Compare with every secret, no early exit, so timing says nothing about which matched.
+        ok |= hmac.compare_digest(expected, given)
+    return ok
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def inspect_delivery(
+    *,
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: Iterable[Secret],
+    handled: frozenset[str] | set[str],
+    allow_repository,
+) -> Delivery | Rejection:
+    """Decide what to do with one POST to /webhook.
+
+    Order matters: the signature is checked before the body is parsed, so an unsigned request
+    costs one HMAC and tells the sender nothing about the payload rules.
+    """
+    if not signature_matches(secrets, body, headers.get("X-Hub-Signature-256")):
+        if not headers.get("X-Hub-Signature-256"):
+            return Rejection(401, "unsigned", "missing X-Hub-Signature-256 header")
+        return Rejection(401, "bad_signature", "X-Hub-Signature-256 does not match any configured secret")
+
+    delivery_id = headers.get("X-GitHub-Delivery", "")
+    if not _DELIVERY_ID.match(delivery_id):
+        return Rejection(400, "bad_request", "X-GitHub-Delivery header missing or not a GUID")
+    event = headers.get("X-GitHub-Event", "")
+    if not _EVENT.match(event):
+        return Rejection(400, "bad_request", "X-GitHub-Event header missing or malformed")
+
+    media = _media_type(headers.get("Content-Type"))
+    if media == "application/x-www-form-urlencoded":
+        return Rejection(
+            415, "bad_content_type",
+            "form-encoded deliveries are not supported: set the webhook content type to application/json",
+        )
+    if media != "application/json":
+        return Rejection(415, "bad_content_type", f"expected Content-Type application/json, got {media or 'none'}")
+    try:
+        payload = json.loads(body)
+    except UnicodeDecodeError:
+        return Rejection(400, "bad_json", "body is not UTF-8")
+    except ValueError as exc:
+        return Rejection(400, "bad_json", f"body is not valid JSON: {exc}")
+    if not isinstance(payload, dict):
+        return Rejection(400, "bad_json", "body must be a JSON object")
+
+    action = payload.get("action")
+    if action is not None and not isinstance(action, str):
+        return Rejection(400, "bad_json", "'action' must be a string")
+    repo = payload.get("repository")
+    full_name = repo.get("full_name") if isinstance(repo, dict) else None
+    if full_name is not None and not isinstance(full_name, str):
+        return Rejection(400, "bad_json", "'repository.full_name' must be a string")
+    inst = payload.get("installation")
+    installation_id = inst.get("id") if isinstance(inst, dict) else None
+    if installation_id is not None and (not isinstance(installation_id, int) or isinstance(installation_id, bool)):
+        return Rejection(400, "bad_json", "'installation.id' must be an integer")
+
+    delivery = Delivery(delivery_id, event, action, full_name, installation_id, payload)
+    if event not in handled and delivery.key not in handled:
+        return Rejection(202, "ignored", f"event {delivery.key} is not handled")
+    if full_name is not None and not allow_repository(full_name):
+        return Rejection(403, "forbidden_repository", f"repository {full_name} is not in the allowlist")
+    return delivery

@@ -1,0 +1,68 @@
+"""Structured JSON logs carrying the delivery id, with secrets scrubbed before output."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+from contextlib import contextmanager
+from typing import Iterable
+
+delivery_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("delivery_id", default=None)
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_redactions: list[str] = []
+
+
+def add_redactions(values: Iterable[str]) -> None:
+    """Register secret values that must never appear in a log line."""
+    for v in values:
+        if v and len(v) >= 4 and v not in _redactions:
+            _redactions.append(v)
+
+
+def scrub(text: str) -> str:
+    for v in _redactions:
+        if v in text:
+            text = text.replace(v, "***")
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        did = delivery_id_var.get()
+        if did:
+            out["delivery_id"] = did
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return scrub(json.dumps(out, default=str))
+
+
+def configure(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("urllib3", "botocore", "huey.consumer.Scheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextmanager
+def delivery_context(delivery_id: str | None):
+    token = delivery_id_var.set(delivery_id)
+    try:
+        yield
+    finally:
+        delivery_id_var.reset(token)

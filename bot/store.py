@@ -1,0 +1,238 @@
+"""Durable state: SQLAlchemy 2 models and the few operations the service needs.
+
+SQLite (WAL) is the embedded default; PostgreSQL when DATABASE_URL says so. The store, not the
+queue, is the source of truth for deliveries: the queue only rings the bell, and a reaper
+re-enqueues any delivery whose lease ran out (a worker killed mid-run loses nothing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import (
+    BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+    create_engine, event, func, select, text, update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from .clock import utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DeliveryRow(Base):
+    """One webhook delivery, recorded once per X-GitHub-Delivery id."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    event: Mapped[str] = mapped_column(String(64), nullable=False)
+    action: Mapped[str | None] = mapped_column(String(64))
+    repository: Mapped[str | None] = mapped_column(String(255))
+    installation_id: Mapped[int | None] = mapped_column(BigInteger)
+    payload: Mapped[str] = mapped_column(Text, nullable=False)
+    # queued -> running -> done | retrying -> ... | failed
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_deliveries_status_next", "status", "next_attempt_at"),)
+
+
+class HandlerRunRow(Base):
+    """One run of one handler for one delivery: the record of failures and durations."""
+
+    __tablename__ = "handler_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_pk: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False)
+    handler: Mapped[str] = mapped_column(String(200), nullable=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False)
+    ok: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    duration: Mapped[float] = mapped_column(Float, nullable=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (Index("ix_handler_runs_delivery", "delivery_pk", "handler"),)
+
+
+class InstallationRow(Base):
+    """An App installation and the account it belongs to, kept current from webhooks."""
+
+    __tablename__ = "installations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    account: Mapped[str] = mapped_column(String(255), nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 10})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class Store:
+    """Thin adapter over the database; every method is one short transaction."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as s, s.begin():
+            yield s
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- deliveries ---------------------------------------------------------------------------
+
+    def record_delivery(self, *, delivery_id: str, event: str, action: str | None,
+                        repository: str | None, installation_id: int | None, payload: str) -> int | None:
+        """Insert a delivery; return its row id, or None when the id was already recorded."""
+        now = utcnow()
+        row = DeliveryRow(
+            delivery_id=delivery_id, event=event, action=action, repository=repository,
+            installation_id=installation_id, payload=payload, status="queued", attempts=0,
+            next_attempt_at=now, received_at=now,
+        )
+        try:
+            with self.session() as s:
+                s.add(row)
+                s.flush()
+                return row.id
+        except IntegrityError:
+            return None
+
+    def get_delivery(self, delivery_id: str) -> DeliveryRow | None:
+        with self.session() as s:
+            return s.scalar(select(DeliveryRow).where(DeliveryRow.delivery_id == delivery_id))
+
+    def claim(self, pk: int, lease_seconds: int) -> DeliveryRow | None:
+        """Take the lease on a delivery that is due; None if it is done, failed or leased."""
+        now = utcnow()
+        with self.session() as s:
+            result = s.execute(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.id == pk,
+                    DeliveryRow.status.in_(("queued", "retrying", "running")),
+                    (DeliveryRow.lease_until.is_(None)) | (DeliveryRow.lease_until < now),
+                )
+                .values(status="running", attempts=DeliveryRow.attempts + 1,
+                        lease_until=now + dt.timedelta(seconds=lease_seconds))
+            )
+            if result.rowcount != 1:
+                return None
+            return s.get(DeliveryRow, pk)
+
+    def finish(self, pk: int, *, status: str, error: str | None = None,
+               retry_at: dt.datetime | None = None) -> None:
+        now = utcnow()
+        values: dict = {"status": status, "lease_until": None, "last_error": error}
+        if status in ("done", "failed"):
+            values["finished_at"] = now
+        if retry_at is not None:
+            values["next_attempt_at"] = retry_at
+        with self.session() as s:
+            s.execute(update(DeliveryRow).where(DeliveryRow.id == pk).values(**values))
+
+    def due_for_retry(self, grace: dt.timedelta = dt.timedelta(0), limit: int = 100) -> list[int]:
+        """Deliveries the queue may have lost, marked as just re-enqueued.
+
+        Due means: waiting (queued/retrying) for longer than `grace` past its time, or running
+        under a lease that has run out (its worker died). Bumping next_attempt_at keeps several
+        reapers from ringing for the same delivery again before another grace period.
+        """
+        now = utcnow()
+        due = DeliveryRow.status.in_(("queued", "retrying", "running")) & (DeliveryRow.next_attempt_at <= now - grace)
+        unleased = DeliveryRow.lease_until.is_(None) | (DeliveryRow.lease_until < now)
+        with self.session() as s:
+            ids = list(s.scalars(select(DeliveryRow.id).where(due, unleased).order_by(DeliveryRow.id).limit(limit)))
+            if ids:
+                s.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids)).values(next_attempt_at=now))
+            return ids
+
+    def record_handler_run(self, *, delivery_pk: int, handler: str, attempt: int, ok: bool,
+                           duration: float, error: str | None) -> None:
+        with self.session() as s:
+            s.add(HandlerRunRow(delivery_pk=delivery_pk, handler=handler, attempt=attempt, ok=ok,
+                                duration=duration, error=error, created_at=utcnow()))
+
+    def succeeded_handlers(self, delivery_pk: int) -> set[str]:
+        with self.session() as s:
+            return set(s.scalars(select(HandlerRunRow.handler).where(
+                HandlerRunRow.delivery_pk == delivery_pk, HandlerRunRow.ok.is_(True))))
+
+    def handler_runs(self, delivery_pk: int) -> list[HandlerRunRow]:
+        with self.session() as s:
+            return list(s.scalars(select(HandlerRunRow).where(
+                HandlerRunRow.delivery_pk == delivery_pk).order_by(HandlerRunRow.id)))
+
+    # --- metrics ------------------------------------------------------------------------------
+
+    def delivery_counts(self) -> list[tuple[str, str, int]]:
+        with self.session() as s:
+            return [tuple(r) for r in s.execute(
+                select(DeliveryRow.event, DeliveryRow.status, func.count()).group_by(
+                    DeliveryRow.event, DeliveryRow.status))]
+
+    def handler_stats(self, buckets: tuple[float, ...]) -> list[tuple]:
+        """Per handler: runs, failures, total seconds, and cumulative counts per bucket."""
+        from sqlalchemy import case
+
+        cols = [func.sum(case((HandlerRunRow.duration <= b, 1), else_=0)) for b in buckets]
+        with self.session() as s:
+            rows = s.execute(
+                select(HandlerRunRow.handler, func.count(),
+                       func.sum(case((HandlerRunRow.ok.is_(False), 1), else_=0)),
+                       func.sum(HandlerRunRow.duration), *cols).group_by(HandlerRunRow.handler))
+            return [tuple(r) for r in rows]
+
+    # --- installations ------------------------------------------------------------------------
+
+    def upsert_installation(self, installation_id: int, account: str, active: bool) -> None:
+        with self.session() as s:
+            row = s.get(InstallationRow, installation_id)
+            if row is None:
+                s.add(InstallationRow(id=installation_id, account=account, active=active, updated_at=utcnow()))
+            else:
+                row.account, row.active, row.updated_at = account, active, utcnow()
+
+    def installation(self, installation_id: int) -> InstallationRow | None:
+        with self.session() as s:
+            return s.get(InstallationRow, installation_id)

@@ -1,0 +1,148 @@
+"""The worker: claims a delivery, runs its handlers, records each run, retries with backoff.
+
+A delivery is claimed with a lease in the store. Handlers that already succeeded for it are not
+run again on retry. A failure is logged with the delivery id, recorded, and retried with
+exponential backoff until `max_attempts`, then marked failed (never dropped silently).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from .clock import utcnow
+from .config import Settings
+from .intake import Delivery
+from .logs import delivery_context, scrub
+from .queue import Queue
+from .router import Router
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = 2.0
+BACKOFF_CAP = 600.0
+REAP_GRACE = dt.timedelta(seconds=60)
+
+_runtime: "Runtime | None" = None
+
+
+def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
+    """Seconds to wait after the given failed attempt (1-based): base, 2*base, 4*base ... cap."""
+    return min(cap, base * (2 ** (attempt - 1)))
+
+
+@dataclass
+class Context:
+    """What a handler may use. GitHub clients are built lazily so light handlers stay light."""
+
+    settings: Settings
+    store: Store
+    installation_id: int | None
+    _github_app: object = field(default=None, repr=False)
+
+    @cached_property
+    def github(self):
+        if self._github_app is None or self.installation_id is None:
+            raise RuntimeError("this delivery carries no installation id; cannot call GitHub")
+        return self._github_app.client(self.installation_id)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, store: Store, queue: Queue, router: Router, github_app=None):
+        self.settings, self.store, self.queue, self.router = settings, store, queue, router
+        self.github_app = github_app
+
+    def install(self) -> "Runtime":
+        global _runtime
+        _runtime = self
+        return self
+
+    def process(self, pk: int) -> str:
+        """Run one delivery's handlers; return the delivery's new status (or 'skipped')."""
+        row = self.store.claim(pk, self.settings.lease_seconds)
+        if row is None:
+            return "skipped"
+        with delivery_context(row.delivery_id):
+            delivery = Delivery(row.delivery_id, row.event, row.action, row.repository,
+                                row.installation_id, json.loads(row.payload))
+            ctx = Context(self.settings, self.store, row.installation_id, self.github_app)
+            done = self.store.succeeded_handlers(pk)
+            errors = []
+            for route in self.router.routes_for(row.event, row.action):
+                if route.name in done:
+                    continue
+                started = time.perf_counter()
+                try:
+                    route.handler(ctx, delivery)
+                except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried
+                    elapsed = time.perf_counter() - started
+                    detail = scrub("".join(traceback.format_exception_only(type(exc), exc)).strip())
+                    log.error("handler failed", exc_info=True,
+                              extra={"handler": route.name, "attempt": row.attempts, "event": delivery.key})
+                    self.store.record_handler_run(delivery_pk=pk, handler=route.name, attempt=row.attempts,
+                                                  ok=False, duration=elapsed, error=detail[:4000])
+                    errors.append(f"{route.name}: {detail}")
+                else:
+                    self.store.record_handler_run(delivery_pk=pk, handler=route.name, attempt=row.attempts,
+                                                  ok=True, duration=time.perf_counter() - started, error=None)
+            if not errors:
+                self.store.finish(pk, status="done")
+                log.info("delivery processed", extra={"event": delivery.key, "attempt": row.attempts})
+                return "done"
+            message = "\n".join(errors)[:8000]
+            if row.attempts >= self.settings.max_attempts:
+                self.store.finish(pk, status="failed", error=message)
+                log.error("delivery failed for good", extra={"event": delivery.key, "attempts": row.attempts})
+                return "failed"
+            delay = backoff(row.attempts)
+            self.store.finish(pk, status="retrying", error=message,
+                              retry_at=utcnow() + dt.timedelta(seconds=delay))
+            self.queue.enqueue(pk, delay=delay)
+            log.warning("delivery will be retried", extra={"event": delivery.key, "attempt": row.attempts,
+                                                           "retry_in_s": delay})
+            return "retrying"
+
+    def reap(self) -> int:
+        """Re-enqueue deliveries that are due but not leased (their queue message may be lost)."""
+        ids = self.store.due_for_retry(grace=REAP_GRACE)
+        for pk in ids:
+            self.queue.enqueue(pk)
+        if ids:
+            log.info("re-enqueued deliveries", extra={"count": len(ids)})
+        return len(ids)
+
+
+def current_runtime() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("no worker runtime installed in this process")
+    return _runtime
+
+
+def run_worker(runtime: Runtime, workers: int = 2, reap_every: float = 15.0,
+               stop: threading.Event | None = None) -> None:
+    """Run the huey consumer and the reaper until stopped (SIGINT/SIGTERM)."""
+    runtime.install()
+    stop = stop or threading.Event()
+
+    def reaper() -> None:
+        while not stop.is_set():
+            try:
+                runtime.reap()
+            except Exception:  # noqa: BLE001 - a reaper hiccup must not kill the worker
+                log.exception("reaper failed")
+            stop.wait(reap_every)
+
+    threading.Thread(target=reaper, name="reaper", daemon=True).start()
+    consumer = runtime.queue.huey.create_consumer(workers=workers, worker_type="thread",
+                                                  periodic=False, check_worker_health=True)
+    try:
+        consumer.run()
+    finally:
+        stop.set()
