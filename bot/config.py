@@ -146,6 +146,8 @@ class Settings:
     max_body_bytes: int = 25 * 1024 * 1024
     max_attempts: int = 5
     lease_seconds: int = 300
+    queue_name: str = "modelbot"
+    reap_grace_seconds: int = 60
 
     @property
     def queue_backend(self) -> str:
@@ -242,4 +244,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secrets: bool
         max_body_bytes=_int_env(env, "MODELBOT_MAX_BODY_BYTES", 25 * 1024 * 1024),
         max_attempts=_int_env(env, "MODELBOT_MAX_ATTEMPTS", 5),
         lease_seconds=_int_env(env, "MODELBOT_LEASE_SECONDS", 300, minimum=5),
+        queue_name=env.get("MODELBOT_QUEUE_NAME") or "modelbot",
+        reap_grace_seconds=_int_env(env, "MODELBOT_REAP_GRACE_SECONDS", 60, minimum=0),
     )

@@ -12,7 +12,8 @@ from huey.api import Huey
 from .config import Settings
 
 
-def make_huey(settings: Settings, name: str = "modelbot") -> Huey:
+def make_huey(settings: Settings) -> Huey:
+    name = settings.queue_name
     if settings.redis_url:
         return RedisHuey(name, url=settings.redis_url, results=False, utc=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 600.0
-REAP_GRACE = dt.timedelta(seconds=60)
 
 _runtime: "Runtime | None" = None
 
@@ -111,7 +110,7 @@ class Runtime:
 
     def reap(self) -> int:
         """Re-enqueue deliveries that are due but not leased (their queue message may be lost)."""
-        ids = self.store.due_for_retry(grace=REAP_GRACE)
+        ids = self.store.due_for_retry(grace=dt.timedelta(seconds=self.settings.reap_grace_seconds))
         for pk in ids:
             self.queue.enqueue(pk)
         if ids:
