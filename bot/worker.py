@@ -126,7 +126,11 @@ def current_runtime() -> Runtime:
 
 def run_worker(runtime: Runtime, workers: int = 2, reap_every: float = 15.0,
                stop: threading.Event | None = None) -> None:
-    """Run the huey consumer and the reaper until stopped (SIGINT/SIGTERM)."""
+    """Run the huey consumer and the reaper until stopped.
+
+    SIGTERM (what container platforms send) is graceful: running handlers finish first.
+    SIGINT interrupts; a task cut short that way is re-run by a reaper once its lease expires.
+    """
     runtime.install()
     stop = stop or threading.Event()
 
@@ -140,7 +144,8 @@ def run_worker(runtime: Runtime, workers: int = 2, reap_every: float = 15.0,
 
     threading.Thread(target=reaper, name="reaper", daemon=True).start()
     consumer = runtime.queue.huey.create_consumer(workers=workers, worker_type="thread",
-                                                  periodic=False, check_worker_health=True)
+                                                  periodic=False, check_worker_health=True,
+                                                  graceful_signal="TERM")
     try:
         consumer.run()
     finally:
