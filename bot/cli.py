@@ -63,6 +63,14 @@ def cmd_migrate(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    from pathlib import Path
+
+    from .demo import run
+
+    return run(Path(args.data_dir), once=args.once, config=args.config)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelbot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="bring the database schema up to date")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("demo", help="run web + worker on embedded defaults and send signed deliveries")
+    p.add_argument("--data-dir", default="var/demo")
+    p.add_argument("--config", default=os.environ.get("MODELBOT_CONFIG", "config/modelbot.yaml"))
+    p.add_argument("--once", action="store_true", help="stop after the demonstration instead of serving")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -1,0 +1,31 @@
+# The two set-up commands of the README. Each installs what it needs on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test services bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+## demo: run the bot on embedded defaults (SQLite store, SQLite queue): web + worker, signed deliveries
+demo: $(VENV)/.installed
+	$(VENV)/bin/modelbot demo $(DEMO_ARGS)
+
+## test: the whole test suite, on SQLite and on PostgreSQL + Redis
+test: $(VENV)/.installed services
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## services: start PostgreSQL and Redis on 127.0.0.1 if they are not running
+services:
+	@bash .ci/services
+
+bench: $(VENV)/.installed
+	$(PY) bench/bench_intake.py
+	$(PY) bench/bench_compare.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis
