@@ -45,5 +45,5 @@ def test_metrics_show_queue_depth_and_handler_failures(settings, store, queue):
     assert 'modelbot_queue_depth{state="pending"}' in text
     assert 'modelbot_delivery_status{event="ping",status="retrying"} 1.0' in text
     name = "tests.test_web.test_metrics_show_queue_depth_and_handler_failures.<locals>.explode"
-    assert f'modelbot_handler_failures_total{handler="{name}"} 1.0' in text
-    assert f'modelbot_handler_duration_seconds_count{handler="{name}"} 1.0' in text
+    assert f'modelbot_handler_failures_total{{handler="{name}"}} 1.0' in text
+    assert f'modelbot_handler_duration_seconds_count{{handler="{name}"}} 1.0' in text
