@@ -61,6 +61,23 @@ def signature_matches(secrets: Iterable[Secret], body: bytes, header: str | None
     return ok
 
 
+def _text_field_problem(name: str, value: object, max_len: int) -> str | None:
+    """Why a routing field cannot be stored and matched, or None when it is fine."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return f"'{name}' must be a string"
+    if len(value) > max_len:
+        return f"'{name}' is longer than {max_len} characters"
+    if "\x00" in value:
+        return f"'{name}' contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"'{name}' contains an unpaired surrogate"
+    return None
+
+
 def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
@@ -99,25 +116,35 @@ def inspect_delivery(
     if media != "application/json":
         return Rejection(415, "bad_content_type", f"expected Content-Type application/json, got {media or 'none'}")
     try:
-        payload = json.loads(body)
-    except UnicodeDecodeError:
-        return Rejection(400, "bad_json", "body is not UTF-8")
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejection(400, "bad_json", f"body is not UTF-8 (invalid byte at offset {exc.start})")
+    if text.startswith("\ufeff"):
+        return Rejection(400, "bad_json", "body starts with a byte order mark; GitHub sends plain UTF-8")
+    try:
+        payload = json.loads(text)
+    except RecursionError:
+        return Rejection(400, "bad_json", "body is nested too deeply")
     except ValueError as exc:
         return Rejection(400, "bad_json", f"body is not valid JSON: {exc}")
     if not isinstance(payload, dict):
         return Rejection(400, "bad_json", "body must be a JSON object")
 
     action = payload.get("action")
-    if action is not None and not isinstance(action, str):
-        return Rejection(400, "bad_json", "'action' must be a string")
+    problem = _text_field_problem("action", action, 64)
+    if problem:
+        return Rejection(400, "bad_json", problem)
     repo = payload.get("repository")
     full_name = repo.get("full_name") if isinstance(repo, dict) else None
-    if full_name is not None and not isinstance(full_name, str):
-        return Rejection(400, "bad_json", "'repository.full_name' must be a string")
+    problem = _text_field_problem("repository.full_name", full_name, 255)
+    if problem:
+        return Rejection(400, "bad_json", problem)
     inst = payload.get("installation")
     installation_id = inst.get("id") if isinstance(inst, dict) else None
-    if installation_id is not None and (not isinstance(installation_id, int) or isinstance(installation_id, bool)):
-        return Rejection(400, "bad_json", "'installation.id' must be an integer")
+    if installation_id is not None and (
+            not isinstance(installation_id, int) or isinstance(installation_id, bool)
+            or not 0 < installation_id < 2**63):
+        return Rejection(400, "bad_json", "'installation.id' must be a positive 64-bit integer")
 
     delivery = Delivery(delivery_id, event, action, full_name, installation_id, payload)
     if event not in handled and delivery.key not in handled:
