@@ -43,7 +43,8 @@ def cmd_worker(args) -> int:
     if settings.github_app_id and settings.github_private_key:
         from .github import GitHubApp
 
-        github_app = GitHubApp(settings.github_app_id, settings.github_private_key, settings.github_api_url)
+        github_app = GitHubApp(settings.github_app_id, settings.github_private_key, settings.github_api_url,
+                               write_interval=settings.github_write_interval)
         add_redactions([settings.github_private_key.get()])
     store = Store(settings.database_url)
     migrate(store.engine)

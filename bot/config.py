@@ -148,6 +148,7 @@ class Settings:
     lease_seconds: int = 300
     queue_name: str = "modelbot"
     reap_grace_seconds: int = 60
+    github_write_interval: float = 0.5
 
     @property
     def queue_backend(self) -> str:
@@ -178,6 +179,19 @@ def _int_env(env: Mapping[str, str], name: str, default: int, minimum: int = 1) 
         raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+    if not 0 <= value <= 60:
+        raise ConfigError(f"{name}: must be between 0 and 60 seconds, got {value}")
     return value
 
 
@@ -246,4 +260,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secrets: bool
         lease_seconds=_int_env(env, "MODELBOT_LEASE_SECONDS", 300, minimum=5),
         queue_name=env.get("MODELBOT_QUEUE_NAME") or "modelbot",
         reap_grace_seconds=_int_env(env, "MODELBOT_REAP_GRACE_SECONDS", 60, minimum=0),
+        github_write_interval=_float_env(env, "MODELBOT_GITHUB_WRITE_INTERVAL", 0.5),
     )

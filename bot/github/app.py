@@ -60,16 +60,21 @@ class GitHubApp:
     """Authenticates as the App and hands out per-installation clients."""
 
     def __init__(self, app_id: str, private_key: Secret, base_url: str,
-                 clock: Callable[[], dt.datetime] = utcnow, retry_factory=SafeRetry, timeout: int = 15):
+                 clock: Callable[[], dt.datetime] = utcnow, retry_factory=SafeRetry, timeout: int = 15,
+                 write_interval: float = 0.5):
         self.app_id, self._key, self.base_url = str(app_id), private_key, base_url.rstrip("/")
-        self._clock, self._retry_factory, self._timeout = clock, retry_factory, timeout
+        self._clock, self._retry_factory = clock, retry_factory
+        # PyGithub paces every read by 0.25 s and every write by 1 s unless told otherwise. Reads
+        # need no pacing; writes are spaced to stay clear of GitHub's secondary rate limits.
+        self._options = {"timeout": timeout, "seconds_between_requests": 0.0,
+                         "seconds_between_writes": write_interval}
         self._tokens: dict[int, tuple[str, dt.datetime]] = {}
         self._lock = threading.Lock()
         self._slug: str | None = None
 
     def _integration(self) -> GithubIntegration:
         return GithubIntegration(auth=Auth.AppAuth(self.app_id, self._key.get()), base_url=self.base_url,
-                                 retry=self._retry_factory(), timeout=self._timeout)
+                                 retry=self._retry_factory(), **self._options)
 
     def installation_token(self, installation_id: int) -> str:
         with self._lock:
@@ -89,7 +94,7 @@ class GitHubApp:
 
     def client(self, installation_id: int) -> Github:
         return Github(auth=Auth.Token(self.installation_token(installation_id)), base_url=self.base_url,
-                      retry=self._retry_factory(), timeout=self._timeout, per_page=100)
+                      retry=self._retry_factory(), per_page=100, **self._options)
 
     def bot_login(self) -> str:
         """The login the App comments as: `<slug>[bot]`."""

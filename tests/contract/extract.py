@@ -200,6 +200,7 @@ def webhooks_subset(doc: dict) -> dict:
         "openapi": doc["openapi"],
         "info": {"title": doc["info"]["title"], "version": doc["info"]["version"]},
         "x-source": source_note(doc, "@octokit/openapi-webhooks", "generated/api.github.com.json"),
+        "x-event-actions": WEBHOOK_ACTIONS,
         "webhooks": hooks,
         "components": close_components(doc, hooks),
     }

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from jsonschema import _keywords
 from jsonschema.exceptions import ValidationError
+from jsonschema.validators import extend
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
@@ -25,6 +27,24 @@ REST_SUBSET = CONTRACT_DIR / "github-rest.subset.json"
 _DOC_URI = "urn:github-rest"
 # Path parameters that may contain slashes (file paths, refs, branch names, base...head).
 _MULTI_SEGMENT = frozenset({"path", "ref", "branch", "basehead"})
+
+
+def _nullable_enum(validator, enums, instance, schema):
+    # OAS 3.0.3: "nullable: true adds null to the allowed values"; GitHub relies on it for enums
+    # (a queued check run's `conclusion` is null, its enum lists no null).
+    if instance is None and schema.get("nullable"):
+        return
+    yield from _keywords.enum(validator, enums, instance, schema)
+
+
+# The OpenAPI 3.0 validator with two readings of GitHub's description made explicit:
+# - `nullable` admits null in an `enum` too (above);
+# - `discriminator` is a hint, as OpenAPI 3.1 makes it, and oneOf/anyOf/allOf decide alone: the
+#   contents operation maps "array" (a directory listing) through a discriminator, which can only
+#   look into objects, so a strict discriminator would refuse every directory GitHub returns.
+GitHubOAS30Validator = extend(OAS30Validator, {
+    "enum": _nullable_enum, "oneOf": _keywords.oneOf, "anyOf": _keywords.anyOf, "allOf": _keywords.allOf,
+})
 
 
 @functools.cache
@@ -57,7 +77,7 @@ class Operation:
 
     def response_spec(self, status: int) -> dict | None:
         responses = self.spec.get("responses", {})
-        return responses.get(str(status)) or responses.get("default")
+        return responses[str(status)] if str(status) in responses else responses.get("default")
 
 
 def describe(error: ValidationError, limit: int = 300) -> str:
@@ -68,6 +88,10 @@ def describe(error: ValidationError, limit: int = 300) -> str:
         best = sorted(error.context, key=lambda e: (-len(e.absolute_path), e.message))[:3]
         message = f"matches none of the {error.validator} alternatives: " + "; ".join(
             f"{e.json_path}: {e.message[:120]}" for e in best)
+    elif error.validator in ("maxItems", "minItems", "maxLength", "minLength"):
+        unit = "items" if error.validator.endswith("Items") else "characters"
+        bound = "at most" if error.validator.startswith("max") else "at least"
+        message = f"has {len(error.instance)} {unit}, {bound} {error.validator_value} allowed"
     if len(message) > limit:
         message = message[: limit - 3] + "..."
     return f"{where}: {message}"
@@ -108,7 +132,7 @@ class RestContract:
 
     @functools.lru_cache(maxsize=None)
     def _validator(self, pointer: str) -> OAS30Validator:
-        return OAS30Validator({"$ref": f"{_DOC_URI}#{pointer}"}, registry=self._registry,
+        return GitHubOAS30Validator({"$ref": f"{_DOC_URI}#{pointer}"}, registry=self._registry,
                               format_checker=oas30_format_checker)
 
     def schema_errors(self, pointer: str, instance: Any) -> list[str]:
