@@ -15,9 +15,9 @@ import uuid
 import pytest
 
 from bot.config import load_settings
-from bot.intake import sign
 from bot.store import Store
 from tests.conftest import SECRET
+from tests.support import webhooks
 from tests.support.processes import start_worker, stop, wait_until, web_process
 
 pytestmark = pytest.mark.slow
@@ -31,12 +31,10 @@ def proc_env(bot_env, tmp_path):
             "MODELBOT_LEASE_SECONDS": "5", "MODELBOT_REAP_GRACE_SECONDS": "1", "MODELBOT_REAP_EVERY": "0.5"}
 
 
-def post_ping(url: str, payload: dict, delivery_id: str | None = None) -> tuple[int, dict]:
-    body = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1,
-                       "repository": {"full_name": "acme/models"}, **payload}).encode()
-    req = urllib.request.Request(url + "/webhook", data=body, method="POST", headers={
-        "Content-Type": "application/json", "X-GitHub-Event": "ping",
-        "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()), "X-Hub-Signature-256": sign(SECRET, body)})
+def post_ping(url: str, extra: dict, delivery_id: str | None = None) -> tuple[int, dict]:
+    """POST a ping built from GitHub's example delivery, signed as GitHub signs it."""
+    body, headers = webhooks.delivery(webhooks.ping(**extra), "ping", SECRET, delivery_id or str(uuid.uuid4()))
+    req = urllib.request.Request(url + "/webhook", data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, json.loads(r.read())
