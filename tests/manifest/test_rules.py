@@ -1,0 +1,200 @@
+"""Cross-field rules and AWS limits that span fields, each located at the field to change."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.manifest import load_manifest
+
+from .helpers import doc, locate
+
+
+def env(body: str, mode: str = "realtime") -> dict[str, str]:
+    """An `environments:` section with one `production` environment."""
+    lines = "".join(f"    {line}\n" for line in body.strip("\n").split("\n"))
+    return {"environments": f"environments:\n  production:\n    mode: {mode}\n" + lines}
+
+
+REALTIME = "instance_type: ml.m5.large\ninstance_count: 4\n"
+VALIDATION = """
+validation:
+  dataset: {uri: s3://acme-data/v.csv, format: csv, digest: "sha256:%s", label_column: y}
+  task: binary
+  metrics: [auc, recall]
+  gates: [{metric: auc, min: 0.8}]
+  predictions: {source: local}
+""" % ("0" * 64)
+
+
+def validation(old: str, new: str, *, mark_dataset: bool = False) -> dict[str, str]:
+    assert old in VALIDATION
+    text = VALIDATION.replace(old, new, 1)
+    return {"validation": text.replace("  dataset:", "  «dataset:") if mark_dataset else text}
+
+
+def env_at_key(body: str, mode: str = "realtime") -> dict[str, str]:
+    """Like env(), with the marker on the environment's key (where missing fields point)."""
+    section = env(body, mode)["environments"]
+    return {"environments": section.replace("  production:", "  «production:", 1)}
+
+
+CASES = [
+    # id, sections, field, rule, message contains, severity
+    # --- modes and their sections
+    ("serverless needs its section", env_at_key("tags: {}", "serverless"),
+     "environments.production.serverless", "manifest.mode-section", "needs a `serverless:` section", "error"),
+    ("section of another mode", env(REALTIME + "«async: {output_path: s3://acme-out/x/}"),
+     "environments.production.async", "manifest.mode-section", "only applies to mode async", "error"),
+    ("serverless has no instances", env("serverless: {memory_mb: 2048, max_concurrency: 5}\n«instance_count: 2", "serverless"),
+     "environments.production.instance_count", "manifest.serverless", "have no instances", "error"),
+    ("instance type needed", env_at_key("instance_count: 2"),
+     "environments.production.instance_type", "manifest.instances", "needs an instance type", "error"),
+    ("batch has no endpoint", env(REALTIME + "batch: {input_uri: s3://acme-in/x/, output_uri: s3://acme-out/x/}\n«alarms: [a]", "batch"),
+     "environments.production.alarms", "manifest.batch", "has no endpoint", "error"),
+    ("batch join needs csv/json", env(REALTIME + "batch: {input_uri: s3://acme-in/x/, output_uri: s3://acme-out/x/, join_source: input, content_type: «application/x-recordio}", "batch"),
+     "environments.production.batch.content_type", "aws.batch-join", "CSV or JSON", "error"),
+    ("batch output over input", env(REALTIME + "batch: {input_uri: s3://acme-io/x/, output_uri: «s3://acme-io/x}", "batch"),
+     "environments.production.batch.output_uri", "manifest.batch", "overwrite the input", "error"),
+    ("multi-model artifact outside prefix", env(REALTIME + "multi_model: {prefix: «s3://other-bucket/models/}", "multi_model"),
+     "environments.production.multi_model.prefix", "manifest.multi-model", "not under this prefix", "error"),
+    ("default endpoint name too long", {"metadata": "metadata:\n  name: " + "m" * 55 + "\n  owners: [alice]\n",
+                                        **env_at_key(REALTIME)},
+     "environments.production.endpoint_name", "aws.endpoint-name", "is 66 characters long", "error"),
+    # --- autoscaling
+    ("autoscaling max below min", env(REALTIME + "autoscaling: {min_capacity: 4, max_capacity: «2, target_invocations_per_instance: 100}"),
+     "environments.production.autoscaling.max_capacity", "manifest.autoscaling", "below min_capacity", "error"),
+    ("only async scales to zero", env(REALTIME + "autoscaling: {min_capacity: «0, max_capacity: 4, target_invocations_per_instance: 100}"),
+     "environments.production.autoscaling.min_capacity", "aws.autoscaling", "only async", "error"),
+    ("scale to zero needs backlog target", env(REALTIME + "async: {output_path: s3://acme-out/x/}\n«autoscaling: {min_capacity: 0, max_capacity: 4, target_invocations_per_instance: 5}", "async"),
+     "environments.production.autoscaling.target_backlog_per_instance", "aws.autoscaling", "backlog target", "error"),
+    ("realtime autoscaling target", env(REALTIME + "«autoscaling: {min_capacity: 1, max_capacity: 4}"),
+     "environments.production.autoscaling.target_invocations_per_instance", "manifest.autoscaling", "needs a target", "error"),
+    ("count outside autoscaling range", env("instance_type: ml.m5.large\ninstance_count: «9\nautoscaling: {min_capacity: 1, max_capacity: 4, target_invocations_per_instance: 100}"),
+     "environments.production.instance_count", "manifest.autoscaling", "outside the autoscaling range", "warning"),
+    ("provisioned over max concurrency", env("serverless: {memory_mb: 2048, max_concurrency: 5, provisioned_concurrency: «6}", "serverless"),
+     "environments.production.serverless.provisioned_concurrency", "aws.serverless", "exceeds max_concurrency", "error"),
+    # --- strategies
+    ("canary over half the fleet (percent)", env(REALTIME + "strategy: {type: canary, wait_interval_seconds: 60, canary_size: {type: capacity_percent, value: «60}}"),
+     "environments.production.strategy.canary_size.value", "aws.canary-size", "at most 50%", "error"),
+    ("canary over half the fleet (instances)", env(REALTIME + "strategy: {type: canary, wait_interval_seconds: 60, canary_size: {type: instance_count, value: «3}}"),
+     "environments.production.strategy.canary_size.value", "aws.canary-size", "75% of a fleet of 4", "error"),
+    ("canary larger than the fleet", env(REALTIME + "strategy: {type: canary, wait_interval_seconds: 60, canary_size: {type: instance_count, value: «5}}"),
+     "environments.production.strategy.canary_size.value", "aws.guardrails", "the fleet has 4", "error"),
+    ("canary needs a size", env(REALTIME + "«strategy: {type: canary, wait_interval_seconds: 60}"),
+     "environments.production.strategy.canary_size", "manifest.strategy", "needs `canary_size`", "error"),
+    ("canary needs a wait", env(REALTIME + "«strategy: {type: canary, canary_size: {type: capacity_percent, value: 10}}"),
+     "environments.production.strategy.wait_interval_seconds", "manifest.strategy", "needs `wait_interval_seconds`", "error"),
+    ("linear step too small", env(REALTIME + "strategy: {type: linear, wait_interval_seconds: 60, linear_step: {type: capacity_percent, value: «5}}"),
+     "environments.production.strategy.linear_step.value", "aws.linear-step", "10-50%", "error"),
+    ("linear step too large (instances)", env("instance_type: ml.m5.large\ninstance_count: 2\nstrategy: {type: linear, wait_interval_seconds: 60, linear_step: {type: instance_count, value: «2}}"),
+     "environments.production.strategy.linear_step.value", "aws.linear-step", "100% of a fleet of 2", "error"),
+    ("rolling batch too large", env(REALTIME + "strategy: {type: rolling, wait_interval_seconds: 60, max_batch_size: {type: instance_count, value: «3}}"),
+     "environments.production.strategy.max_batch_size.value", "aws.rolling-batch", "75% of a fleet of 4", "error"),
+    ("rolling batch too small", env("instance_type: ml.m5.large\ninstance_count: 40\nstrategy: {type: rolling, wait_interval_seconds: 60, max_batch_size: {type: capacity_percent, value: «4}}"),
+     "environments.production.strategy.max_batch_size.value", "aws.rolling-batch", "5-50%", "error"),
+    ("parameter of another strategy", env(REALTIME + "strategy: {type: blue_green, «canary_size: {type: capacity_percent, value: 10}}"),
+     "environments.production.strategy.canary_size", "manifest.strategy", "not used by strategy blue_green", "error"),
+    ("rolling not for serverless", env("serverless: {memory_mb: 2048, max_concurrency: 5}\nstrategy: {type: «rolling, wait_interval_seconds: 60, max_batch_size: {type: capacity_percent, value: 25}}", "serverless"),
+     "environments.production.strategy.type", "aws.rolling", "serverless", "error"),
+    ("serverless canary counts no instances", env("serverless: {memory_mb: 2048, max_concurrency: 5}\nstrategy: {type: canary, wait_interval_seconds: 60, canary_size: {type: «instance_count, value: 1}}", "serverless"),
+     "environments.production.strategy.canary_size.type", "aws.guardrails", "no instances", "error"),
+    ("shadow needs realtime", env("async: {output_path: s3://acme-out/x/}\ninstance_type: ml.m5.large\nstrategy: {type: «shadow, sampling_percentage: 10}", "async"),
+     "environments.production.strategy.type", "manifest.strategy", "realtime endpoint", "error"),
+    ("ab candidate gets nothing", env(REALTIME + "strategy: {type: ab, weights: {current: 100, candidate: «0}}"),
+     "environments.production.strategy.weights.candidate", "manifest.ab-weights", "no traffic", "error"),
+    ("ab current gets nothing", env(REALTIME + "strategy: {type: ab, weights: {current: «0, candidate: 1}}"),
+     "environments.production.strategy.weights.current", "manifest.ab-weights", "not an A/B test", "warning"),
+    ("ab needs weights", env(REALTIME + "«strategy: {type: ab}"),
+     "environments.production.strategy.weights", "manifest.strategy", "needs `weights`", "error"),
+    ("candidate variant name clash", env(REALTIME + "variant_name: main\nstrategy: {type: ab, weights: {current: 9, candidate: 1}, candidate_variant_name: «main}"),
+     "environments.production.strategy.candidate_variant_name", "manifest.variant-names", "different from variant_name", "error"),
+    ("inf1 guardrails fall back", env("instance_type: ml.inf1.xlarge\ninstance_count: 4\nstrategy: {type: «canary, wait_interval_seconds: 60, canary_size: {type: capacity_percent, value: 25}}"),
+     "environments.production.strategy.type", "aws.guardrails", "Inf1", "warning"),
+    ("alarm listed twice", env(REALTIME + "alarms: [a, «a]"),
+     "environments.production.alarms[1]", "aws.alarms", "listed twice", "error"),
+    ("too many tags in all", {**env(REALTIME + "«tags: {" + ", ".join(f"e{i}: v" for i in range(30)) + "}"),
+                              "metadata": "metadata:\n  name: fraud\n  owners: [alice]\n  tags: {" + ", ".join(f"m{i}: v" for i in range(20)) + "}\n"},
+     "environments.production.tags", "aws.tags", "56 tags", "error"),
+    # --- model source
+    ("two sources", {"model": "model:\n  artifact: {uri: s3://acme-models/m.tar.gz, image: 1.dkr.ecr.us-east-1.amazonaws.com/m:1}\n  «framework: {name: xgboost, version: '1.7-1', uri: s3://acme-models/m.tar.gz}\n"},
+     "model.framework", "manifest.model-source", "2 sources", "error"),
+    ("no source", {"model": "«model:\n  environment: {A: b}\n"},
+     "model", "manifest.model-source", "no source", "error"),
+    ("registry in multi-model", {"model": "model:\n  registry: {model_package_arn: 'arn:aws:sagemaker:us-east-1:123456789012:model-package/g/1'}\n",
+                                 **env(REALTIME + "multi_model: {prefix: s3://acme-models/}", "«multi_model")},
+     "environments.production.mode", "manifest.multi-model", "cannot be served", "error"),
+    ("provenance value is a tag", {"provenance": "provenance:\n  data_version: «v1 (final)\n  build_id: b1\n"},
+     "provenance.data_version", "aws.tags", "'('", "error"),
+    ("owner twice", {"metadata": "metadata:\n  name: fraud\n  «owners: [alice, '@alice']\n"},
+     "metadata.owners", "manifest.owners", "listed 2 times", "warning"),
+    # --- validation
+    ("dataset without location", validation("uri: s3://acme-data/v.csv, ", "", mark_dataset=True),
+     "validation.dataset.uri", "manifest.dataset-location", "exactly one location", "error"),
+    ("dataset with two locations", validation("uri: s3://acme-data/v.csv, ", "uri: s3://acme-data/v.csv, «path: data/v.csv, "),
+     "validation.dataset.path", "manifest.dataset-location", "both", "error"),
+    ("dataset not pinned", validation('digest: "sha256:' + "0" * 64 + '", ', "", mark_dataset=True),
+     "validation.dataset.digest", "manifest.dataset-pin", "pinned", "error"),
+    ("id column is label", validation("label_column: y", "label_column: y, id_column: «y"),
+     "validation.dataset.id_column", "manifest.dataset-columns", "is the label column", "error"),
+    ("metric for another task", validation("metrics: [auc, recall]", "metrics: [auc, «rmse]"),
+     "validation.metrics[1]", "manifest.metrics", "does not apply to task binary", "error"),
+    ("unknown metric", validation("metrics: [auc, recall]", "metrics: [auc, «aucc]"),
+     "validation.metrics[1]", "manifest.metrics", "unknown metric", "error"),
+    ("gate on unlisted metric", validation("gates: [{metric: auc, min: 0.8}]", "gates: [{metric: «f1, min: 0.8}]"),
+     "validation.gates[0].metric", "manifest.gates", "not in `metrics`", "error"),
+    ("gate without bound", validation("gates: [{metric: auc, min: 0.8}]", "gates: [«{metric: auc}]"),
+     "validation.gates[0]", "manifest.gates", "no bound", "error"),
+    ("gate min above max", validation("gates: [{metric: auc, min: 0.8}]", "gates: [{metric: auc, min: 0.8, max: «0.7}]"),
+     "validation.gates[0].max", "manifest.gates", "below min", "error"),
+    ("regression needs one bound", validation("gates: [{metric: auc, min: 0.8}]", "gates: [{metric: auc, «max_regression: {absolute: 0.1, relative: 0.1}}]"),
+     "validation.gates[0].max_regression", "manifest.gates", "exactly one", "error"),
+    ("pipeline predictions need a path", validation("predictions: {source: local}", "«predictions: {source: pipeline}"),
+     "validation.predictions.path", "manifest.predictions", "need the file's `path`", "error"),
+    ("batch transform predictions need instances", validation("predictions: {source: local}", "«predictions: {source: batch_transform}"),
+     "validation.predictions.instance_type", "manifest.predictions", "instance type", "error"),
+    ("path with local predictions", validation("predictions: {source: local}", "predictions: {source: local, «path: p.csv}"),
+     "validation.predictions.path", "manifest.predictions", "only used with source pipeline", "error"),
+]
+
+
+@pytest.mark.parametrize("sections, field, rule, message, severity",
+                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_rule_is_located(sections, field, rule, message, severity):
+    sections = {"validation": "", **sections}
+    sections["validation"] = sections["validation"].strip("\n")
+    text, line, column = locate(doc(**sections))
+    result = load_manifest("models/fraud/modelbot.yaml", text)
+    hits = [p for p in result.problems if p.field == field and p.rule == rule]
+    assert hits, "\n".join(p.format() for p in result.problems)
+    p = hits[0]
+    assert (p.line, p.column) == (line, column), p.format()
+    assert message in p.message, p.format()
+    assert p.severity == severity
+    assert p.expected
+    assert result.ok == (severity == "warning" and all(not q.is_error for q in result.problems))
+
+
+def test_warnings_alone_keep_the_manifest():
+    text = doc(**env("instance_type: ml.m5.large\ninstance_count: 9\n"
+                     "autoscaling: {min_capacity: 1, max_capacity: 4, target_invocations_per_instance: 100}"))
+    result = load_manifest("m.yaml", text)
+    assert result.ok and [p.severity for p in result.problems] == ["warning"]
+    assert result.manifest.environments["production"].fleet == 9
+
+
+def test_manifests_built_in_code_are_checked_by_the_same_rules():
+    from bot.manifest import Manifest, check_manifest
+
+    m = load_manifest("m.yaml", doc()).manifest
+    data = m.model_dump(by_alias=True)
+    data["environments"]["production"]["strategy"] = {"type": "canary", "wait_interval_seconds": 5}
+    built = Manifest.model_validate(data)
+    [p] = check_manifest(built)
+    assert (p.field, p.rule, p.path, p.line) == (
+        "environments.production.strategy.canary_size", "manifest.strategy", "", 1)
+
+
+def test_a_model_without_source_in_a_multi_model_environment_is_reported_not_a_crash():
+    text = doc(model="model:\n  environment: {A: b}\n",
+               **env(REALTIME + "multi_model: {prefix: s3://acme-models/}", "multi_model"))
+    assert [p.rule for p in load_manifest("m.yaml", text).problems] == ["manifest.model-source"]
