@@ -11,7 +11,9 @@ from .config import ConfigError, load_settings
 
 def _settings(require_secrets: bool):
     try:
-        return load_settings(require_secrets=require_secrets)
+        settings = load_settings(require_secrets=require_secrets)
+        settings.policy  # noqa: B018 - validate the policy block at start-up
+        return settings
     except ConfigError as exc:
         print(f"modelbot: configuration error:\n{exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -72,6 +74,13 @@ def cmd_demo(args) -> int:
     return run(Path(args.data_dir), once=args.once, config=args.config)
 
 
+def cmd_check(args) -> int:
+    from .check import check_command
+
+    return check_command(args.path, envs=args.env, fmt=args.format, live=not args.no_live,
+                         config=args.config, commit=args.commit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelbot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -95,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=os.environ.get("MODELBOT_CONFIG", "config/modelbot.yaml"))
     p.add_argument("--once", action="store_true", help="stop after the demonstration instead of serving")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("check", help="validate, policy-check and plan manifests in a local checkout")
+    p.add_argument("path", nargs="?", default=".",
+                   help="a manifest file, or a directory searched with the manifest globs (default .)")
+    p.add_argument("--env", action="append", metavar="ENV",
+                   help="check and plan only this environment (repeatable)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--no-live", action="store_true", help="do not read live state from AWS")
+    p.add_argument("--config", help="server config file (default MODELBOT_CONFIG or config/modelbot.yaml)")
+    p.add_argument("--commit", help="commit id for resource names (default: git HEAD of PATH)")
+    p.set_defaults(func=cmd_check)
     return parser
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -76,6 +77,20 @@ class ServerConfig(_Strict):
     manifest_globs: list[str] = Field(default_factory=lambda: ["models/**/modelbot.yaml"])
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     policy: dict[str, Any] = Field(default_factory=dict)
+    prices: dict[str, float] = Field(
+        default_factory=dict, description="On-demand USD per hour by instance type, for plan cost changes.")
+
+    @field_validator("prices")
+    @classmethod
+    def _prices(cls, value: dict[str, float]) -> dict[str, float]:
+        for itype, price in value.items():
+            if not itype.startswith("ml.") or price < 0:
+                raise ValueError(f"{itype}: expected an ml.* instance type with a non-negative price")
+        return value
+
+    def ordered_environments(self) -> list[str]:
+        """Environment names in deploy order (`order`, then name)."""
+        return sorted(self.environments, key=lambda n: (self.environments[n].order, n))
 
     @field_validator("repositories")
     @classmethod
@@ -149,6 +164,17 @@ class Settings:
     queue_name: str = "modelbot"
     reap_grace_seconds: int = 60
     github_write_interval: float = 0.5
+
+    @cached_property
+    def policy(self):
+        """The parsed `policy:` block (bot.policy.PolicyConfig); raises ConfigError naming bad settings.
+
+        Parsed on first use, not on the web path: `serve` and `worker` touch it at start-up.
+        """
+        from .policy import PolicyConfig
+
+        return PolicyConfig.from_server_policy(self.server.policy, environments=self.server.environments,
+                                               source=self.config_path)
 
     @property
     def queue_backend(self) -> str:

@@ -39,24 +39,51 @@ def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) 
 
 @dataclass
 class Context:
-    """What a handler may use. GitHub clients are built lazily so light handlers stay light."""
+    """What a handler may use. Adapters are built lazily so light handlers stay light."""
 
     settings: Settings
     store: Store
     installation_id: int | None
     _github_app: object = field(default=None, repr=False)
+    _runtime: "Runtime | None" = field(default=None, repr=False)
 
     @cached_property
     def github(self):
         if self._github_app is None or self.installation_id is None:
-            raise RuntimeError("this delivery carries no installation id; cannot call GitHub")
+            raise RuntimeError("this delivery carries no installation id, or no GitHub App is configured")
         return self._github_app.client(self.installation_id)
+
+    @property
+    def bot_login(self) -> str:
+        return self._github_app.bot_login()
+
+    def repo_reader(self, full_name: str):
+        from .github.reader import RepoReader
+
+        return RepoReader(self.github, full_name)
+
+    @property
+    def live_reader(self):
+        """(environment, endpoint) -> LiveState, through the environment's AWS role."""
+        return self._runtime.live_reader
 
 
 class Runtime:
-    def __init__(self, settings: Settings, store: Store, queue: Queue, router: Router, github_app=None):
+    def __init__(self, settings: Settings, store: Store, queue: Queue, router: Router, github_app=None,
+                 live_reader=None):
         self.settings, self.store, self.queue, self.router = settings, store, queue, router
-        self.github_app = github_app
+        self.github_app, self._live_reader = github_app, live_reader
+        self._lock = threading.Lock()
+
+    @property
+    def live_reader(self):
+        """One reader per process, so AWS sessions and credentials are reused across deliveries."""
+        with self._lock:
+            if self._live_reader is None:
+                from .aws import AwsLiveReader
+
+                self._live_reader = AwsLiveReader(self.settings.server.environments)
+            return self._live_reader
 
     def install(self) -> "Runtime":
         global _runtime
@@ -71,7 +98,7 @@ class Runtime:
         with delivery_context(row.delivery_id):
             delivery = Delivery(row.delivery_id, row.event, row.action, row.repository,
                                 row.installation_id, json.loads(row.payload))
-            ctx = Context(self.settings, self.store, row.installation_id, self.github_app)
+            ctx = Context(self.settings, self.store, row.installation_id, self.github_app, self)
             done = self.store.succeeded_handlers(pk)
             errors = []
             for route in self.router.routes_for(row.event, row.action):

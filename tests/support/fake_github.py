@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import io
 import json
 import re
 import secrets
 import sys
+import tarfile
 import threading
 import time
 import traceback
@@ -43,6 +45,8 @@ from werkzeug.wrappers import Request, Response
 
 from .github_contract import Operation, RestContract
 from .github_render import DOCS, Renderer, iso
+CODELOAD_PREFIX = "/_codeload/"
+
 from .github_state import (
     Account, CheckRun, CommitStatus, Deployment, DeploymentStatus, GitHubState, Label, PullRequest, Reaction,
     Repository, Token, diff_files, utcnow,
@@ -188,6 +192,7 @@ class FakeGitHub(GitHubState):
         self.rate_remaining = self._rate_limit
         self.rate_reset = int(time.time()) + 3600
         self._check_suites: dict[tuple[int, str], int] = {}
+        self.archive_tickets: dict[str, tuple[str, str]] = {}
 
     def reset(self) -> None:
         """Forget all state, calls, violations, faults and tokens (the App and its key stay)."""
@@ -304,6 +309,8 @@ class FakeGitHub(GitHubState):
         method, path = request.method.upper(), request.path
         body = request.get_data()
         query = {k: v[-1] for k, v in request.args.lists()}
+        if path.startswith(CODELOAD_PREFIX):
+            return self._codeload(method, path, query)
         try:
             parsed = json.loads(body) if body.strip() else None
         except ValueError:
@@ -598,6 +605,40 @@ class FakeGitHub(GitHubState):
         children = [self.render.content(repo, ref, f"{path}/{e.name}".lstrip("/"), e, with_content=False)
                     for e in repo.trees[entry.sha]]
         return 200, children
+
+    def _op_repos_download_tarball_archive(self, ctx):
+        """GitHub answers with a short-lived redirect to codeload; the fake redirects to itself."""
+        repo = ctx.repo
+        sha = self._commit_sha(repo, ctx.params["ref"])
+        ticket = secrets.token_urlsafe(12)
+        self.archive_tickets[ticket] = (repo.full_name.lower(), sha)
+        location = f"{self.url}{CODELOAD_PREFIX}{repo.full_name}/legacy.tar.gz/{sha}?token={ticket}"
+        return 302, None, {"Location": location}
+
+    def _codeload(self, method: str, path: str, query: dict) -> Response:
+        """The archive download behind the redirect (codeload.github.com in real life): outside
+        the REST API, authorised by the ticket in the URL alone, as GitHub's temporary links are."""
+        call = Call(method, path, query, None)
+        self.calls.append(call)
+        ticket = self.archive_tickets.pop(query.get("token", ""), None)
+        if method != "GET" or ticket is None:
+            call.status = 404
+            return Response("Not Found", status=404)
+        repo = self.repos[ticket[0]]
+        sha = ticket[1]
+        top = f"{repo.full_name.replace('/', '-')}-{sha[:7]}/"
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for file_path, entry in repo.walk_tree(repo.commits[sha].tree):
+                if entry.type != "blob":
+                    continue
+                data = repo.blobs[entry.sha]
+                info = tarfile.TarInfo(top + file_path)
+                info.size = len(data)
+                info.mode = 0o644
+                tar.addfile(info, io.BytesIO(data))
+        call.status = 200
+        return Response(buf.getvalue(), status=200, mimetype="application/x-gzip")
 
     def _op_git_get_tree(self, ctx):
         repo, ref = ctx.repo, ctx.params["tree_sha"]

@@ -1,0 +1,121 @@
+"""Reading a pull request's changed files with a bounded number of requests.
+
+The PR's file list is paginated (100 per page). Contents come from the contents API when only
+a few files are needed, and otherwise from one tarball of the ref (two HTTP requests whatever
+the number of files), extracting only the wanted paths with size limits.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tarfile
+from dataclasses import dataclass
+from typing import Iterable
+
+import requests
+from github import GithubException
+from github.ContentFile import ContentFile
+from github.File import File
+from github.PaginatedList import PaginatedList
+
+log = logging.getLogger(__name__)
+
+FEW_FILES = 3
+MAX_ARCHIVE_BYTES = 200 * 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024
+
+
+class ReadError(Exception):
+    """A file or archive could not be read; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    path: str
+    status: str  # added | modified | removed | renamed | copied | changed | unchanged
+    previous_path: str | None = None
+
+
+class RepoReader:
+    def __init__(self, gh, full_name: str, *, few_files: int = FEW_FILES,
+                 max_archive_bytes: int = MAX_ARCHIVE_BYTES, timeout: float = 30.0):
+        self._gh, self.full_name = gh, full_name
+        self._few, self._max_archive, self._timeout = few_files, max_archive_bytes, timeout
+
+    @property
+    def _requester(self):
+        return self._gh.requester
+
+    def changed_files(self, number: int) -> list[ChangedFile]:
+        """Every file the pull request changes (GitHub lists up to 3,000)."""
+        files = PaginatedList(File, self._requester, f"/repos/{self.full_name}/pulls/{number}/files",
+                              {"per_page": 100})
+        return [ChangedFile(f.filename, f.status, f.previous_filename) for f in files]
+
+    def read(self, ref: str, paths: Iterable[str]) -> dict[str, bytes | None]:
+        """Contents of `paths` at `ref`; None for a path that does not exist there."""
+        wanted = sorted(set(paths))
+        if not wanted:
+            return {}
+        if len(wanted) <= self._few:
+            return {p: self._content(ref, p) for p in wanted}
+        return self._from_archive(ref, set(wanted))
+
+    def _content(self, ref: str, path: str) -> bytes | None:
+        try:
+            headers, data = self._requester.requestJsonAndCheck(
+                "GET", f"/repos/{self.full_name}/contents/{_quote(path)}", parameters={"ref": ref})
+        except GithubException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if isinstance(data, list) or data.get("type") != "file":
+            return None
+        content = ContentFile(self._requester, headers, data)
+        if content.encoding != "base64":  # files over 1 MB come without content
+            raise ReadError(f"{path} at {ref[:7]} is too large to read through the contents API")
+        return content.decoded_content
+
+    def _from_archive(self, ref: str, wanted: set[str]) -> dict[str, bytes | None]:
+        status, headers, _ = self._requester.requestJson("GET", f"/repos/{self.full_name}/tarball/{ref}",
+                                                         follow_302_redirect=False)
+        location = headers.get("location") or headers.get("Location")
+        if status != 302 or not location:
+            raise ReadError(f"GitHub did not offer an archive of {self.full_name} at {ref[:7]} (HTTP {status})")
+        found: dict[str, bytes | None] = dict.fromkeys(wanted)
+        # The link is temporary and carries its own authorisation: never log it.
+        with requests.get(location, stream=True, timeout=self._timeout) as resp:
+            if resp.status_code != 200:
+                raise ReadError(f"the archive of {self.full_name} at {ref[:7]} answered HTTP {resp.status_code}")
+            raw = _bounded(resp.iter_content(1 << 16), self._max_archive,
+                           f"the archive of {self.full_name} is larger than {self._max_archive} bytes")
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                path = member.name.split("/", 1)[1] if "/" in member.name else member.name
+                if path in wanted:
+                    if member.size > MAX_FILE_BYTES:
+                        # Keep a bounded prefix: the manifest loader reports the size problem.
+                        found[path] = tar.extractfile(member).read(MAX_FILE_BYTES + 1)
+                    else:
+                        found[path] = tar.extractfile(member).read()
+        log.info("read files from archive", extra={"repository": self.full_name, "ref": ref[:12],
+                                                   "wanted": len(wanted), "found": sum(v is not None for v in found.values())})
+        return found
+
+
+def _bounded(chunks, limit: int, message: str) -> bytes:
+    buf = bytearray()
+    for chunk in chunks:
+        buf += chunk
+        if len(buf) > limit:
+            raise ReadError(message)
+    return bytes(buf)
+
+
+def _quote(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path, safe="/")

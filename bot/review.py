@@ -1,0 +1,156 @@
+"""Review of changed manifests: validation, environments, policy and plan, as values.
+
+The PR report and `modelbot check` both call `review`. It takes the changed files' contents and a
+reader of live state (an adapter passed in), and returns what a person needs to see; it does
+not talk to GitHub and knows nothing of comments or check runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Literal, Mapping
+
+from .manifest import Manifest, Problem, load_manifest, sort_problems
+from .plan import DeploySpec, LiveState, Plan, plan
+from .policy import PolicyConfig, check_environments, check_policy
+
+Status = Literal["added", "modified", "removed", "renamed"]
+
+
+class LiveUnavailable(Exception):
+    """Live state could not be read; the reason is safe to show (no credentials in it)."""
+
+
+LiveReader = Callable[[str, str], LiveState]  # (environment, endpoint name) -> LiveState
+
+
+@dataclass(frozen=True)
+class ManifestChange:
+    """A manifest the change touches: its head content, or for a removal its base content."""
+
+    path: str
+    status: Status
+    text: bytes | None = None
+    base_text: bytes | None = None
+    previous_path: str | None = None
+
+
+@dataclass(frozen=True)
+class EnvironmentReview:
+    environment: str
+    plan: Plan | None
+    live: Literal["read", "unavailable", "skipped"]
+    live_note: str | None = None
+
+
+@dataclass(frozen=True)
+class ManifestReview:
+    path: str
+    status: Status
+    problems: tuple[Problem, ...]
+    manifest: Manifest | None
+    environments: tuple[EnvironmentReview, ...] = ()
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.all_problems if p.is_error)
+
+    @property
+    def all_problems(self) -> tuple[Problem, ...]:
+        plan_problems = [p for e in self.environments if e.plan for p in e.plan.problems]
+        return tuple(sort_problems([*self.problems, *plan_problems]))
+
+    @property
+    def model_name(self) -> str | None:
+        return self.manifest.metadata.name if self.manifest else None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class Review:
+    manifests: tuple[ManifestReview, ...]
+    planned: bool
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return tuple(p for m in self.manifests for p in m.all_problems)
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.is_error)
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if not p.is_error)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def touches_targets(self) -> bool:
+        return bool(self.manifests)
+
+
+def review(changes: Iterable[ManifestChange], *, known_environments: Iterable[str], policy: PolicyConfig,
+           commit: str, now: dt.datetime, live_reader: LiveReader | None, prices: Mapping[str, float],
+           plan_deploys: bool = True, environments: Iterable[str] | None = None,
+           config_source: str = "config/modelbot.yaml") -> Review:
+    """Validate every changed manifest and, when asked, plan each of its environments.
+
+    `live_reader` None plans against the desired state only (an empty endpoint). A removed
+    manifest is read from its base content and plans a teardown.
+    """
+    known = list(dict.fromkeys(known_environments))  # the server's deploy order
+    wanted = set(environments) if environments is not None else None
+    out = []
+    for change in sorted(changes, key=lambda c: c.path):
+        removed = change.status == "removed"
+        text = change.base_text if removed else change.text
+        if text is None:
+            problem = Problem(change.path, 1, 1, "", None, "the file could not be read", None, "read")
+            out.append(ManifestReview(change.path, change.status, (problem,), None))
+            continue
+        loaded = load_manifest(change.path, text)
+        problems = list(loaded.problems)
+        manifest = loaded.manifest
+        if manifest is None:
+            out.append(ManifestReview(change.path, change.status, tuple(sort_problems(problems)), None))
+            continue
+        if removed:
+            # A teardown is judged by what was approved before: no policy on a file being deleted.
+            problems = []
+        else:
+            problems += check_environments(manifest, known, source=config_source)
+            for env in manifest.environments:
+                if env in known:
+                    problems += check_policy(manifest, policy, env, now=now)
+        env_reviews = []
+        if plan_deploys:
+            for env in known:
+                if env not in manifest.environments or (wanted is not None and env not in wanted):
+                    continue
+                env_reviews.append(_plan_env(manifest, env, commit, removed, live_reader, prices))
+        out.append(ManifestReview(change.path, change.status, tuple(sort_problems(problems)), manifest,
+                                  tuple(env_reviews)))
+    return Review(tuple(out), planned=plan_deploys)
+
+
+def _plan_env(manifest: Manifest, env: str, commit: str, removed: bool, live_reader: LiveReader | None,
+              prices: Mapping[str, float]) -> EnvironmentReview:
+    spec = DeploySpec(manifest, env, commit, deleted=removed)
+    endpoint = manifest.endpoint_name(env)
+    if live_reader is None:
+        return EnvironmentReview(env, plan(spec, LiveState(endpoint_exists=False, endpoint_name=endpoint), prices),
+                                 "skipped", "planned against the desired state only (live state not read)")
+    try:
+        live = live_reader(env, endpoint)
+    except LiveUnavailable as exc:
+        return EnvironmentReview(env, plan(spec, LiveState(endpoint_exists=False, endpoint_name=endpoint), prices),
+                                 "unavailable", f"live state unavailable ({exc}); planned against the desired state only")
+    return EnvironmentReview(env, plan(spec, live, prices), "read")
