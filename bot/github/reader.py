@@ -38,10 +38,11 @@ class ChangedFile:
 
 
 class RepoReader:
-    def __init__(self, gh, full_name: str, *, few_files: int = FEW_FILES,
+    def __init__(self, gh, full_name: str, *, few_files: int | None = None,
                  max_archive_bytes: int = MAX_ARCHIVE_BYTES, timeout: float = 30.0):
         self._gh, self.full_name = gh, full_name
-        self._few, self._max_archive, self._timeout = few_files, max_archive_bytes, timeout
+        self._few = FEW_FILES if few_files is None else few_files
+        self._max_archive, self._timeout = max_archive_bytes, timeout
 
     @property
     def _requester(self):
