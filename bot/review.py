@@ -128,7 +128,7 @@ def review(changes: Iterable[ManifestChange], *, known_environments: Iterable[st
         else:
             problems += check_environments(manifest, known, source=config_source)
             for env in manifest.environments:
-                if env in known:
+                if env in known and (wanted is None or env in wanted):
                     problems += check_policy(manifest, policy, env, now=now)
         env_reviews = []
         if plan_deploys:
@@ -145,12 +145,18 @@ def _plan_env(manifest: Manifest, env: str, commit: str, removed: bool, live_rea
               prices: Mapping[str, float]) -> EnvironmentReview:
     spec = DeploySpec(manifest, env, commit, deleted=removed)
     endpoint = manifest.endpoint_name(env)
+    if manifest.environments[env].mode == "batch":
+        return EnvironmentReview(env, plan(spec, LiveState(), prices), "skipped",
+                                 "batch transform: there is no endpoint to read")
     if live_reader is None:
         return EnvironmentReview(env, plan(spec, LiveState(endpoint_exists=False, endpoint_name=endpoint), prices),
                                  "skipped", "planned against the desired state only (live state not read)")
     try:
         live = live_reader(env, endpoint)
     except LiveUnavailable as exc:
+        return EnvironmentReview(env, plan(spec, LiveState(endpoint_exists=False, endpoint_name=endpoint), prices),
+                                 "unavailable", f"live state unavailable ({exc}); planned against the desired state only")
+    except KeyError as exc:  # the reader knows no such environment
         return EnvironmentReview(env, plan(spec, LiveState(endpoint_exists=False, endpoint_name=endpoint), prices),
                                  "unavailable", f"live state unavailable ({exc}); planned against the desired state only")
     return EnvironmentReview(env, plan(spec, live, prices), "read")

@@ -1,0 +1,290 @@
+"""`modelbot check`: the pull-request report's validation, policy and plan, on a local checkout.
+
+`check_files(files, settings, ...)` runs `bot.review.review` (the logic the pull-request report
+uses) over manifest texts: each manifest is loaded, its environments checked against the server
+config, the policy checked (at `now`) and every environment planned, reading what is live
+through `live_reader(env, endpoint_name) -> LiveState` (the AWS adapter). When there is no
+reader, or it raises `AwsUnavailable`, the plan is made against the desired state only (an
+empty `LiveState`: everything is created) and the result says why.
+`run_check(root, settings, ...)` finds and reads the manifest files under a directory (the
+server's manifest globs, relative to it) or a single file first. `check_command` is the CLI.
+
+Exit codes: 0 every manifest valid and within policy (warnings allowed), 1 any error-severity
+problem or blocked plan, 2 usage or configuration error.
+
+JSON output (`--format json`), `"version": 1`; keys are only ever added:
+
+    {"version": 1, "ok": bool, "exit_code": 0 | 1,
+     "root": str, "config": str, "commit": str, "environments": [str] | null,
+     "summary": {"files": int, "errors": int, "warnings": int, "plans": int, "blocked": int},
+     "files": [
+       {"path": str, "valid": bool,                 # valid: the manifest loaded without errors
+        "problems": [Problem.to_dict(), ...],       # manifest, environment, policy, plan problems
+        "plans": {"<env>": {
+            "live": {"read": bool, "reason": str | null},   # reason: why desired state only
+            "kind": "create" | "update" | "no_changes" | "teardown" | "run_batch",
+            "headline": str, "blocked": bool, "mode": str, "strategy": str,
+            "names": {"model", "endpoint_config", "endpoint", "transform_job"},
+            "actions": [{"verb", "resource", "name", "detail"}],
+            "variants": [{"name", "model_name", "role", "instance_type", "instance_count",
+                          "weight", "serverless_memory_mb", "serverless_max_concurrency",
+                          "model_digest", "new_model"}],
+            "traffic_steps": [{"candidate_percent", "wait_seconds", "description"}],
+            "total_wait_seconds": int, "rollback_alarms": [str],
+            "instance_changes": [{"what", "before", "after"}], "autoscaling_changes": [...],
+            "cost": {"before_per_hour", "after_per_hour", "delta_per_hour", "peak_per_hour",
+                     "max_per_hour", "usage_based", "notes"},   # USD/hour; null if unknown
+            "tags": {str: str}, "notes": [str], "requires_explicit_approval": bool,
+            "config_digest": str | null}}}]}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from . import clock
+from .config import ConfigError, Settings, load_settings
+from .manifest import MAX_BYTES, select_manifests
+from .plan import short_commit
+from .render import render
+from .review import LiveReader, ManifestChange, ManifestReview, EnvironmentReview, Review, review
+
+JSON_VERSION = 1
+UNKNOWN_COMMIT = "0000000"
+_SKIP_DIRS = {".git", ".hg", ".svn"}
+
+class UsageError(Exception):
+    """The command was asked for something impossible (no such path, unknown environment)."""
+
+
+# --- results --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A `Review` of the manifests found, and what the command was asked."""
+
+    root: str
+    config_path: str
+    globs: tuple[str, ...]
+    commit: str
+    environments: tuple[str, ...] | None
+    review: Review
+
+    @property
+    def files(self) -> tuple[ManifestReview, ...]:
+        return self.review.manifests
+
+    @property
+    def errors(self) -> int:
+        return len(self.review.errors)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.review.warnings)
+
+    @property
+    def plans(self) -> int:
+        return sum(len(f.environments) for f in self.files)
+
+    @property
+    def blocked(self) -> int:
+        return sum(1 for f in self.files for e in f.environments if e.plan.blocked)
+
+    @property
+    def ok(self) -> bool:
+        return self.review.ok
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON structure (see the module docstring)."""
+        return {
+            "version": JSON_VERSION, "ok": self.ok, "exit_code": self.exit_code,
+            "root": self.root, "config": self.config_path, "commit": self.commit,
+            "environments": list(self.environments) if self.environments is not None else None,
+            "summary": {"files": len(self.files), "errors": self.errors, "warnings": self.warnings,
+                        "plans": self.plans, "blocked": self.blocked},
+            "files": [{"path": f.path, "valid": f.manifest is not None,
+                       "problems": [p.to_dict() for p in f.all_problems],
+                       "plans": {e.environment: _plan_dict(e) for e in f.environments}}
+                      for f in self.files],
+        }
+
+
+def _plan_dict(e: EnvironmentReview) -> dict[str, Any]:
+    p = e.plan
+    return {
+        "live": {"read": e.live == "read", "reason": e.live_note},
+        "kind": p.kind, "headline": p.headline, "blocked": p.blocked, "mode": p.mode,
+        "strategy": p.strategy, "names": asdict(p.names),
+        "actions": [asdict(a) for a in p.actions],
+        "variants": [asdict(v) for v in p.variants],
+        "traffic_steps": [asdict(s) for s in p.traffic_steps],
+        "total_wait_seconds": p.total_wait_seconds,
+        "rollback_alarms": list(p.rollback_alarms),
+        "instance_changes": [asdict(c) for c in p.instance_changes],
+        "autoscaling_changes": [asdict(c) for c in p.autoscaling_changes],
+        "cost": {**asdict(p.cost), "notes": list(p.cost.notes), "delta_per_hour": p.cost.delta_per_hour},
+        "tags": dict(p.tags), "notes": list(p.notes),
+        "requires_explicit_approval": p.requires_explicit_approval,
+        "config_digest": p.config_digest,
+    }
+
+
+# --- the check --------------------------------------------------------------------------------
+
+
+def _selected_envs(settings: Settings, envs: Iterable[str] | None) -> tuple[str, ...] | None:
+    if envs is None:
+        return None
+    chosen = tuple(dict.fromkeys(envs))
+    known = settings.server.environments
+    unknown = [e for e in chosen if e not in known]
+    if unknown:
+        raise UsageError(f"unknown environment(s) {', '.join(unknown)}; {settings.config_path} "
+                         f"defines: {', '.join(sorted(known)) or '(none)'}")
+    return chosen
+
+
+def check_files(files: Sequence[tuple[str, bytes | str]], settings: Settings, *,
+                envs: Iterable[str] | None = None, live_reader: LiveReader | None = None,
+                now: dt.datetime, commit: str = UNKNOWN_COMMIT, root: str = "",
+                globs: Sequence[str] = ()) -> CheckResult:
+    """Validate, policy-check and plan each `(path, text)` manifest, as the PR report does.
+
+    `envs` limits policy checks and plans to those environments (each must be in the server
+    config; UsageError otherwise); unknown environments in a manifest are reported either way.
+    Raises ConfigError when the server config's policy is malformed.
+    """
+    selected = _selected_envs(settings, envs)
+    changes = [ManifestChange(path, "modified", text.encode() if isinstance(text, str) else text)
+               for path, text in files]
+    result = review(changes, known_environments=settings.server.ordered_environments(),
+                    policy=settings.policy, commit=commit, now=now, live_reader=live_reader,
+                    prices=settings.server.prices, environments=selected, config_source=settings.config_path)
+    return CheckResult(root, settings.config_path, tuple(globs), commit, selected, result)
+
+
+def find_manifests(root: Path, globs: Sequence[str]) -> list[str]:
+    """Paths (POSIX, relative to `root`) of the files under `root` that match `globs`.
+
+    Walks only below each glob's literal leading directories, and no deeper than a glob
+    without `**` can match; version-control directories are skipped.
+    """
+    found: set[str] = set()
+    for glob in globs:
+        parts = [p for p in glob.strip("/").split("/") if p]
+        if not parts:
+            continue
+        literal = []
+        for part in parts[:-1]:
+            if any(c in part for c in "*?["):
+                break
+            literal.append(part)
+        start = root.joinpath(*literal)
+        if not start.is_dir():
+            continue
+        max_depth = None if "**" in parts else len(parts) - 1 - len(literal)
+        for dirpath, dirnames, filenames in os.walk(start):
+            depth = len(Path(dirpath).relative_to(start).parts)
+            dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS
+                                 and (max_depth is None or depth < max_depth))
+            for name in filenames:
+                found.add((Path(dirpath) / name).relative_to(root).as_posix())
+    return select_manifests(found, globs)
+
+
+def _read(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(MAX_BYTES + 1)  # the loader reports a file over the limit
+
+
+def run_check(root: str | os.PathLike[str], settings: Settings, *, envs: Iterable[str] | None = None,
+              live_reader: LiveReader | None = None, now: dt.datetime,
+              commit: str = UNKNOWN_COMMIT) -> CheckResult:
+    """`check_files` over the manifests at `root`: a file, or the files under a directory that
+    match the server's manifest globs (relative to it). Paths in the result start with `root`
+    as given. UsageError if `root` does not exist."""
+    base = Path(root)
+    globs = tuple(settings.server.manifest_globs)
+    if base.is_file():
+        rels = [""]
+    elif base.is_dir():
+        rels = find_manifests(base, globs)
+    else:
+        raise UsageError(f"{root}: no such file or directory")
+    files = []
+    for rel in rels:
+        full = base / rel if rel else base
+        try:
+            files.append((full.as_posix(), _read(full)))
+        except OSError as exc:
+            raise UsageError(f"{full}: cannot read: {exc.strerror}") from None
+    return check_files(files, settings, envs=envs, live_reader=live_reader, now=now, commit=commit,
+                       root=base.as_posix(), globs=() if base.is_file() else globs)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def git_commit(root: str | os.PathLike[str]) -> str | None:
+    """The checked-out commit of the git work tree holding `root` (read-only), or None."""
+    where = Path(root)
+    where = where if where.is_dir() else where.parent
+    try:
+        answer = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = answer.stdout.strip()
+    return commit if answer.returncode == 0 and commit else None
+
+
+def check_command(path: str, *, envs: Sequence[str] | None = None, fmt: str = "text", live: bool = True,
+                  config: str | None = None, commit: str | None = None) -> int:
+    """`modelbot check`: print the result (text or JSON) and return the exit code.
+
+    Needs no GitHub credentials and no webhook secret. `config` overrides MODELBOT_CONFIG;
+    `commit` (default: git HEAD of `path`) names the resources in the plans; `live` reads
+    live state from AWS through each environment's role or the ambient credentials.
+    """
+    env = dict(os.environ)
+    if config:
+        env["MODELBOT_CONFIG"] = config
+    try:
+        settings = load_settings(env, require_secrets=False)
+        reader = None
+        if live:
+            from .aws.live import AwsLiveReader
+
+            reader = AwsLiveReader(settings.server.environments)
+        if commit is not None:
+            try:
+                short_commit(commit)
+            except ValueError as exc:
+                raise UsageError(f"--commit: {exc}") from None
+        resolved = commit or git_commit(path) or UNKNOWN_COMMIT
+        result = run_check(path, settings, envs=envs or None, live_reader=reader, now=clock.utcnow(),
+                           commit=resolved)
+    except ConfigError as exc:
+        sys.stderr.write(render("cli/check_error.txt.j2", kind="configuration error", message=str(exc)))
+        return 2
+    except UsageError as exc:
+        sys.stderr.write(render("cli/check_error.txt.j2", kind="usage error", message=str(exc)))
+        return 2
+    if fmt == "json":
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write(render("cli/check.txt.j2", result=result, live=live,
+                                commit_known=resolved != UNKNOWN_COMMIT))
+    return result.exit_code

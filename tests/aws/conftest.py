@@ -1,0 +1,65 @@
+"""Fixtures for the AWS adapter tests: one moto server (emulator installed) per module, reset
+per test, and a process environment that points boto3 at it with dummy credentials."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from bot.aws import clear_credential_cache
+from tests.support import sagemaker_emulator as emulator
+
+DUMMY_KEY = "AKIAIOSFODNN7EXAMPLE"
+DUMMY_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+def isolate_from_real_aws(monkeypatch, tmp_path) -> None:
+    """No ambient AWS settings of the machine running the tests leak in; one attempt per call."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                 "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+
+
+def use_moto(monkeypatch, url: str) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", DUMMY_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DUMMY_SECRET)
+
+
+def closed_port_url() -> str:
+    """An http URL on 127.0.0.1 where nothing listens."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    url, stop = emulator.start_moto_server()
+    yield url
+    stop()
+
+
+@pytest.fixture
+def no_aws(monkeypatch, tmp_path):
+    """A process with no AWS credentials or endpoint at all."""
+    isolate_from_real_aws(monkeypatch, tmp_path)
+    clear_credential_cache()
+    yield
+    clear_credential_cache()
+
+
+@pytest.fixture
+def aws(moto_url, no_aws, monkeypatch):
+    """A clean moto server that boto3 reaches through AWS_ENDPOINT_URL with dummy credentials."""
+    emulator.reset(moto_url)
+    use_moto(monkeypatch, moto_url)
+    return moto_url
