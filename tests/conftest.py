@@ -11,6 +11,7 @@ from bot.migrate import migrate
 from bot.queue import Queue
 from bot.store import Store
 from tests.support.backends import make_backend, selected_backends
+from tests.support.fake_github import fake_github  # noqa: F401 - the fake GitHub fixture, for every test
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_CONFIG = ROOT / "tests" / "fixtures" / "modelbot.yaml"

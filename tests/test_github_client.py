@@ -12,7 +12,7 @@ from github import GithubException
 from bot.config import Secret
 from bot.github import GitHubApp, upsert_marked_comment
 from bot.logs import JsonFormatter
-from tests.support.fake_github import FakeGitHub, fake_github  # noqa: F401 - fixture
+from tests.support.fake_github import FakeGitHub
 
 MARKER = "<!-- modelbot:report -->"
 

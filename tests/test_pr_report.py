@@ -10,7 +10,6 @@ from bot.config import load_settings
 from bot.plan import LiveState, LiveVariant
 from bot.report import COMMENT_LIMIT, part_of
 from tests.conftest import ROOT, SECRET
-from tests.support.fake_github import fake_github  # noqa: F401 - fixture
 from tests.support.harness import Harness
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))

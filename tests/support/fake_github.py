@@ -568,8 +568,8 @@ class FakeGitHub(GitHubState):
         for name in names:
             repo = self.repos.get(f"{inst.account.login}/{name}".lower())
             if repo is None or repo.installation_id != inst.id:
-                raise HttpError(422, f"There is at least one repository that does not exist or is not "
-                                     f"accessible to the parent installation.")
+                raise HttpError(422, "There is at least one repository that does not exist or is not "
+                                     "accessible to the parent installation.")
         token = self._new_token(inst.id)
         self.tokens_minted += 1
         answer = {"token": token.value, "expires_at": iso(token.expires_at),
