@@ -238,6 +238,7 @@ def _exercise_every_operation(fake, repo):
         ("token", "PATCH", f"/repos/{REPO}/issues/comments/{comment.id}", {"body": "edited"}),
         ("token", "GET", f"/repos/{REPO}/contents/models/churn/modelbot.yaml?ref=feature", None),
         ("token", "GET", f"/repos/{REPO}/contents/models?ref={head}", None),
+        ("token", "GET", f"/repos/{REPO}/tarball/{head}", None),
         ("token", "GET", f"/repos/{REPO}/git/trees/{tree}?recursive=1", None),
         ("token", "GET", f"/repos/{REPO}/git/blobs/{blob}", None),
         ("token", "GET", f"/repos/{REPO}/git/commits/{head}", None),
@@ -273,8 +274,23 @@ def test_every_operation_answers_within_its_schema(fake, repo, token):
         answer = call(fake, method, path, token, json=body)
         assert answer.status_code < 300, (method, path, answer.text[:300])
 
-    exercised = {c.operation for c in fake.calls}
+    exercised = {c.operation for c in fake.calls if c.operation}  # codeload downloads are no operation
     assert exercised == {op.operation_id for op in fake.contract.operations}
+
+
+def test_tarball_redirects_to_a_single_use_archive_of_the_ref(fake, repo, token):
+    import io
+    import tarfile
+
+    head = repo.branches["main"]
+    answer = call(fake, "GET", f"/repos/{REPO}/tarball/main", token, allow_redirects=False)
+    assert answer.status_code == 302
+    location = answer.headers["Location"]
+    assert location.startswith(fake.url + "/")
+    archive = requests.get(location, timeout=10)
+    names = tarfile.open(fileobj=io.BytesIO(archive.content)).getnames()
+    assert f"acme-models-{head[:7]}/models/churn/modelbot.yaml" in names
+    assert requests.get(location, timeout=10).status_code == 404  # the link is used up
 
 
 def test_answers_carry_urls_under_the_fakes_own_base_url(fake, repo, token):
