@@ -87,3 +87,21 @@ def test_worker_needs_app_credentials():
     s = load_settings(BASE)
     with pytest.raises(ConfigError, match="GITHUB_APP_ID"):
         s.require_github_app()
+
+
+def test_the_shipped_example_config_is_valid():
+    s = load_settings({"MODELBOT_CONFIG": str(TEST_CONFIG.parents[2] / "config" / "modelbot.yaml")},
+                      require_secrets=False)
+    assert s.server.ordered_environments() == ["staging", "production"]
+    assert s.policy.environments["production"].min_alarms == 1
+    assert s.server.prices["ml.m5.large"] > 0
+
+
+def test_a_malformed_policy_stops_start_up_naming_the_setting(tmp_path):
+    path = tmp_path / "modelbot.yaml"
+    path.write_text("environments:\n  prod: {region: us-east-1}\npolicy:\n  environments:\n"
+                    "    prod:\n      min_alarms: many\n")
+    s = load_settings({"MODELBOT_CONFIG": str(path)}, require_secrets=False)
+    with pytest.raises(ConfigError) as err:
+        s.policy
+    assert "policy.environments.prod.min_alarms" in str(err.value)
