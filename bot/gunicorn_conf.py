@@ -1,10 +1,14 @@
 """gunicorn settings for the web process (the root gunicorn.conf.py points here).
 
 The master validates the configuration and migrates the schema before forking, so a bad
-setting stops start-up with one clear line instead of a crash loop in every worker.
+setting stops start-up with one clear line instead of a crash loop in every worker. The
+migration runs in a child process: alembic and mako stay out of the master, and so out of
+every forked worker's memory.
 """
 
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -22,14 +26,14 @@ limit_request_fields = 100
 # /dev/shm keeps worker heartbeats off slow disks in containers.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+# Prometheus counters of all workers meet in one directory, emptied at every start.
+_OWN_PROM_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_PROM_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="modelbot-prom-")
 
 
 def on_starting(server):
     from bot.config import ConfigError, load_settings
-    from bot.migrate import migrate
-    from bot.store import make_engine
 
     try:
         settings = load_settings()
@@ -37,11 +41,20 @@ def on_starting(server):
     except ConfigError as exc:
         print(f"modelbot: configuration error:\n{exc}", file=sys.stderr)
         sys.exit(2)
-    engine = make_engine(settings.database_url)
-    try:
-        migrate(engine)
-    finally:
-        engine.dispose()
+    prom = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(prom, exist_ok=True)
+    for name in os.listdir(prom):
+        if name.endswith(".db"):
+            os.remove(os.path.join(prom, name))
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "migrate"], check=False)
+    if done.returncode != 0:
+        print("modelbot: the schema migration failed (see above)", file=sys.stderr)
+        sys.exit(2)
+
+
+def on_exit(server):
+    if _OWN_PROM_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def child_exit(server, worker):

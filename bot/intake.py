@@ -17,8 +17,8 @@ from typing import Any, Iterable, Mapping
 from .config import Secret
 
 SIGNATURE_PREFIX = "sha256="
-_DELIVERY_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-_EVENT = re.compile(r"^[a-z_]{1,64}$")
+_DELIVERY_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+_EVENT = re.compile(r"[a-z_]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,10 @@ def inspect_delivery(
         return Rejection(401, "bad_signature", "X-Hub-Signature-256 does not match any configured secret")
 
     delivery_id = headers.get("X-GitHub-Delivery", "")
-    if not _DELIVERY_ID.match(delivery_id):
+    if not _DELIVERY_ID.fullmatch(delivery_id):
         return Rejection(400, "bad_request", "X-GitHub-Delivery header missing or not a GUID")
     event = headers.get("X-GitHub-Event", "")
-    if not _EVENT.match(event):
+    if not _EVENT.fullmatch(event):
         return Rejection(400, "bad_request", "X-GitHub-Event header missing or malformed")
 
     media = _media_type(headers.get("Content-Type"))

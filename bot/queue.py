@@ -2,29 +2,64 @@
 
 The queue carries only delivery row ids; payloads live in the store. Losing a message is
 therefore harmless: the reaper finds deliveries that are due and unleased and rings again.
+That is also why the SQLite queue commits with synchronous=NORMAL (WAL): a message lost to a
+power cut costs a reaper period, and the request path saves an fsync per delivery.
 """
 
 from __future__ import annotations
 
-from huey import RedisHuey, SqliteHuey
-from huey.api import Huey
+import sys
+from contextlib import contextmanager
 
 from .config import Settings
 
 
-def make_huey(settings: Settings) -> Huey:
+@contextmanager
+def without_optional_clients(settings: Settings):
+    """Import huey without the optional clients it imports eagerly when this process does not
+    use them (redis pulls in asyncio, psycopg its own stack: ~15 MB in every web worker).
+
+    For a process whose backends are fixed for its life (the gunicorn web worker); a process
+    that switches backends (the test suite) must not use it.
+    """
+    skip = () if settings.redis_url else ("redis",)
+    if settings.store_backend != "postgresql":
+        skip += ("psycopg",)
+    blocked = [m for m in skip if m not in sys.modules]
+    for m in blocked:
+        sys.modules[m] = None  # type: ignore[assignment] - makes `import m` raise ImportError
+    try:
+        import huey.api  # noqa: F401
+    finally:
+        for m in blocked:
+            if sys.modules.get(m) is None:
+                del sys.modules[m]
+    yield
+
+
+def make_huey(settings: Settings):
+    import huey.api as api
+    from huey.storage import SqliteStorage
+
     name = settings.queue_name
     if settings.redis_url:
-        return RedisHuey(name, url=settings.redis_url, results=False, utc=True)
+        return api.RedisHuey(name, url=settings.redis_url, results=False, utc=True)
+
+    class _Storage(SqliteStorage):
+        def _create_connection(self):
+            conn = super()._create_connection()
+            conn.execute("pragma synchronous=NORMAL")
+            return conn
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey(name, filename=str(settings.data_dir / "queue.db"), results=False, utc=True,
-                      timeout=10)
+    return api.Huey(name, storage_class=_Storage, filename=str(settings.data_dir / "queue.db"), results=False,
+                    utc=True, timeout=10)
 
 
 class Queue:
     """Enqueue deliveries for the worker; tasks are bound once per process."""
 
-    def __init__(self, settings: Settings, huey: Huey | None = None):
+    def __init__(self, settings: Settings, huey=None):
         self.settings = settings
         self.huey = huey or make_huey(settings)
         self._process = self.huey.task(name="process_delivery")(_process_delivery)

@@ -79,6 +79,9 @@ class InstallationRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
+_INSERT_DELIVERY = DeliveryRow.__table__.insert()
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -123,18 +126,18 @@ class Store:
 
     def record_delivery(self, *, delivery_id: str, event: str, action: str | None,
                         repository: str | None, installation_id: int | None, payload: str) -> int | None:
-        """Insert a delivery; return its row id, or None when the id was already recorded."""
+        """Insert a delivery; return its row id, or None when the id was already recorded.
+
+        The request path's one write: a Core insert, no ORM unit of work.
+        """
         now = utcnow()
-        row = DeliveryRow(
-            delivery_id=delivery_id, event=event, action=action, repository=repository,
-            installation_id=installation_id, payload=payload, status="queued", attempts=0,
-            next_attempt_at=now, received_at=now,
-        )
         try:
-            with self.session() as s:
-                s.add(row)
-                s.flush()
-                return row.id
+            with self.engine.begin() as conn:
+                result = conn.execute(_INSERT_DELIVERY, {
+                    "delivery_id": delivery_id, "event": event, "action": action, "repository": repository,
+                    "installation_id": installation_id, "payload": payload, "status": "queued", "attempts": 0,
+                    "next_attempt_at": now, "received_at": now})
+                return result.inserted_primary_key[0]
         except IntegrityError:
             return None
 

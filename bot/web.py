@@ -31,7 +31,9 @@ def create_app(settings: Settings, *, store: Store | None = None, queue: Queue |
     add_redactions(s.get() for s in settings.webhook_secrets)
 
     app = Flask("modelbot")
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # One byte over the limit, so a body without Content-Length (chunked) that is too large is
+    # read as limit+1 bytes and refused, instead of being cut at the limit silently.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.extensions["modelbot"] = {"store": store, "queue": queue, "settings": settings}
 
     def reply(status: int, outcome: str, reason: str, event: str = "unknown", **extra) -> Response:

@@ -6,7 +6,11 @@ import os
 
 from .config import load_settings
 from .logs import configure
-from .web import create_app
+from .queue import without_optional_clients
 
 configure(os.environ.get("MODELBOT_LOG_LEVEL", "INFO"))
-app = create_app(load_settings())
+settings = load_settings()
+with without_optional_clients(settings):
+    from .web import create_app
+
+app = create_app(settings)

@@ -1,0 +1,470 @@
+"""Benchmark of the webhook intake under gunicorn, against a bare Flask app in the same run.
+
+    .venv/bin/python bench/bench_intake.py [--requests N] [--workers W] [--clients K] [--rounds R]
+
+What it does, all on loopback, bounded in requests and seconds:
+
+1. Builds a signed pull_request delivery of about 22 KB from GitHub's published example
+   (tests/contract/webhook-examples.subset.json, else ../shared/github/webhook-examples.json),
+   padded with a realistic pull-request description when the example is smaller than --body-bytes.
+   Every request carries its own X-GitHub-Delivery, so each one is really recorded and enqueued.
+2. Starts the bot under gunicorn (tests/support/processes.web_process: `modelbot serve`, embedded
+   backend = SQLite store + SQLite huey queue in a temporary directory, W sync workers, default
+   log level) and bench/bare_app.py under gunicorn with the very same settings (bot.gunicorn_conf).
+3. Measures
+   (a) throughput of each under a closed loop of K client threads (goal: bot >= 0.6 x bare);
+   (b) latency of the bot at a fixed open-loop rate (default 100 requests/s for 10 s), measured
+       from each request's scheduled send time so a slow answer cannot hide the queue behind it
+       (goal: p99 < 25 ms);
+   (c) VmRSS of each bot web worker after the load, and whether boto3/botocore/github/numpy are
+       imported in it (goal: < 80 MB, none imported).
+   and prints PASS/MISS per goal; exits 1 when a goal is missed.
+
+Load generator: Python threads in this process, each request a new TCP connection carrying one
+pre-built HTTP/1.1 request (gunicorn's sync workers close the connection after every response, as
+they would for GitHub), read to EOF. No HTTP library sits in the client's path; its CPU time is
+measured and printed next to the servers' so you can see how much of the 2 cores it took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.intake import sign  # noqa: E402
+from tests.support.processes import free_port, wait_until, web_process  # noqa: E402
+
+EXAMPLE_FILES = (ROOT / "tests" / "contract" / "webhook-examples.subset.json",
+                 ROOT.parent / "shared" / "github" / "webhook-examples.json")
+GOAL_RATIO = 0.6
+GOAL_P99_MS = 25.0
+GOAL_RSS_MB = 80.0
+MUST_NOT_IMPORT = ("boto3", "botocore", "github", "numpy")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --- the delivery -------------------------------------------------------------------------------
+
+
+def _examples(path: Path) -> list[dict]:
+    data = json.loads(path.read_text())
+    events = data["events"] if isinstance(data, dict) else data
+    return [x for e in events if e.get("name") == "pull_request" for x in e.get("examples", [])]
+
+
+def build_payload(target_bytes: int) -> tuple[bytes, str, str]:
+    """(body, source file, repository full name) for a pull_request.opened delivery."""
+    for path in EXAMPLE_FILES:
+        if path.exists():
+            examples = _examples(path)
+            if examples:
+                break
+    else:
+        raise SystemExit(f"no pull_request example found in {', '.join(map(str, EXAMPLE_FILES))}")
+    payload = next((x for x in examples if x.get("action") == "opened"), examples[0])
+    payload = json.loads(json.dumps(payload))
+    payload.setdefault("installation", {"id": 1, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ=="})
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    if len(body) < target_bytes:  # pad the description, as a long PR template would
+        paragraph = ("## Model change\n\nRetrained `churn-classifier` on the 2024-Q3 snapshot "
+                     "(data version `s3://ml-data/churn/v42`). Validation AUC 0.912 -> 0.917; "
+                     "latency budget unchanged. - [x] manifest validated - [x] owners approved\n\n")
+        pr = payload["pull_request"]
+        base = pr.get("body") or ""
+        pr["body"] = base + paragraph * ((target_bytes - len(body)) // len(paragraph) + 1)
+        body = json.dumps(payload, separators=(",", ":")).encode()
+    return body, os.path.relpath(path, ROOT), payload["repository"]["full_name"]
+
+
+class Requests:
+    """Pre-built raw HTTP requests: same body and signature, a new X-GitHub-Delivery each."""
+
+    def __init__(self, port: int, body: bytes, secret: str):
+        self.body = body
+        self.head = (f"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: GitHub-Hookshot/bench\r\n"
+                     f"Accept: */*\r\nContent-Type: application/json\r\nX-GitHub-Event: pull_request\r\n"
+                     f"X-GitHub-Hook-ID: 1\r\nX-Hub-Signature-256: {sign(secret, body)}\r\n"
+                     f"Content-Length: {len(body)}\r\nConnection: close\r\n").encode()
+
+    def make(self) -> bytes:
+        return self.head + f"X-GitHub-Delivery: {uuid.uuid4()}\r\n\r\n".encode() + self.body
+
+
+def exchange(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+# --- servers ------------------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def _cpu_seconds(pids: list[int]) -> tuple[float, float]:
+    """(user, system) CPU seconds of these processes so far."""
+    user = system = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        user, system = user + int(fields[11]), system + int(fields[12])  # utime, stime
+    return user / CLK_TCK, system / CLK_TCK
+
+
+def _status_kb(pid: int, field: str) -> int | None:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def _pss_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class Server:
+    def __init__(self, name: str, port: int, master: int):
+        self.name, self.port, self.master = name, port, master
+
+    @property
+    def workers(self) -> list[int]:
+        return _children(self.master)
+
+    def cpu(self) -> tuple[float, float]:
+        return _cpu_seconds([self.master, *self.workers])
+
+
+@contextmanager
+def bot_server(env: dict[str, str], workers: int):
+    before = set(_children(os.getpid()))
+    with web_process(env, workers=workers) as url:
+        port = int(url.rsplit(":", 1)[1])
+        masters = [p for p in set(_children(os.getpid())) - before
+                   if b"bot.wsgi:app" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        if len(masters) != 1:
+            raise SystemExit(f"cannot find the bot's gunicorn master among {masters}")
+        server = Server("bot", port, masters[0])
+        wait_until(lambda: len(server.workers) == workers, what="bot workers")
+        yield server
+
+
+@contextmanager
+def bare_server(env: dict[str, str], workers: int, log_dir: Path):
+    port = free_port()
+    full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    log = open(log_dir / "bare.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:bot.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "bench.bare_app:app"], env=full_env, cwd=ROOT, stdout=log,
+        stderr=subprocess.STDOUT)
+    server = Server("bare", port, proc.pid)
+
+    def ready():
+        if proc.poll() is not None:
+            raise SystemExit(f"bare gunicorn exited with {proc.returncode}; see {log.name}")
+        try:
+            return exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[9:12] == b"200"
+        except OSError:
+            return False
+
+    try:
+        wait_until(ready, timeout=30, what="bare gunicorn /healthz")
+        wait_until(lambda: len(server.workers) == workers, what="bare workers")
+        yield server
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+# --- load ---------------------------------------------------------------------------------------
+
+
+def _check(server: Server, answer: bytes) -> bool:
+    if server.name == "bare":
+        return answer[9:12] == b"204"
+    return answer[9:12] == b"202" and b'"queued"' in answer
+
+
+def closed_loop(server: Server, requests: Requests, n: int, clients: int, max_seconds: float) -> dict:
+    """K threads, each sending its next request as soon as the previous answer is read."""
+    lock = threading.Lock()
+    state = {"left": n, "ok": 0, "bad": 0}
+    deadline = time.monotonic() + max_seconds
+
+    def client():
+        while time.monotonic() < deadline:
+            with lock:
+                if state["left"] <= 0:
+                    return
+                state["left"] -= 1
+            try:
+                answer = exchange(server.port, requests.make())
+            except OSError as exc:
+                answer = repr(exc).encode()
+            good = _check(server, answer)
+            with lock:
+                state["ok" if good else "bad"] += 1
+                if not good and "first_bad" not in state:
+                    state["first_bad"] = answer[:300]
+
+    cpu0_client, (user0, sys0) = time.process_time(), server.cpu()
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    done = state["ok"] + state["bad"]
+    user1, sys1 = server.cpu()
+    return {"rps": done / elapsed, "requests": done, "bad": state["bad"], "seconds": elapsed,
+            "client_cpu": time.process_time() - cpu0_client, "server_user": user1 - user0,
+            "server_sys": sys1 - sys0, "first_bad": state.get("first_bad")}
+
+
+def open_loop(server: Server, requests: Requests, rate: float, seconds: float) -> dict:
+    """Requests scheduled at a fixed rate whatever the answers; latency from the scheduled time."""
+    n = int(rate * seconds)
+    latencies: list[float] = []
+    bad = []
+    lock = threading.Lock()
+
+    def one(scheduled: float, data: bytes):
+        try:
+            answer = exchange(server.port, data)
+        except OSError as exc:
+            answer = repr(exc).encode()
+        took = time.perf_counter() - scheduled
+        with lock:
+            latencies.append(took)
+            if not _check(server, answer):
+                bad.append(answer[:300])
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        start = time.perf_counter() + 0.05
+        for i in range(n):
+            scheduled = start + i / rate
+            data = requests.make()
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(one, scheduled, data)
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {"requests": n, "bad": len(bad), "p50": q[49] * 1000, "p99": q[98] * 1000,
+            "max": latencies[-1] * 1000, "first_bad": bad[0] if bad else None}
+
+
+def probe_workers(server: Server, data_dir: Path) -> list[dict]:
+    """Ask each bot worker (through bench_features' SIGUSR2 handler) for its RSS and imports."""
+    probe = data_dir / "bench-probe"
+    out = []
+    for pid in server.workers:
+        entry = {"pid": pid, "VmRSS_kB": _status_kb(pid, "VmRSS"), "Pss_kB": _pss_kb(pid), "imported": None}
+        if (probe / f"{pid}.ready").exists():
+            os.kill(pid, signal.SIGUSR2)
+            try:
+                wait_until(lambda: (probe / f"{pid}.json").exists(), timeout=10, what=f"probe of {pid}")
+                entry["imported"] = json.loads((probe / f"{pid}.json").read_text())["imported"]
+            except TimeoutError:
+                pass
+        out.append(entry)
+    return out
+
+
+def count_recorded(env: dict[str, str]) -> tuple[int, int]:
+    from sqlalchemy import func, select
+
+    from bot.config import load_settings
+    from bot.queue import Queue
+    from bot.store import DeliveryRow, Store
+
+    settings = load_settings(env)
+    store = Store(settings.database_url)
+    try:
+        with store.session() as s:
+            rows = s.scalar(select(func.count()).select_from(DeliveryRow))
+    finally:
+        store.dispose()
+    return rows, Queue(settings).depth()
+
+
+def _py_spy() -> str:
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else "py-spy"
+
+
+def _print_run(label: str, res: dict) -> bool:
+    server_cpu = res["server_user"] + res["server_sys"]
+    share = res["client_cpu"] / max(res["client_cpu"] + server_cpu, 1e-9)
+    per_request = 1000 * server_cpu / max(res["requests"], 1)
+    print(f"  {label}: {res['rps']:7.1f} req/s  ({res['requests']} requests in {res['seconds']:.1f} s, "
+          f"{res['bad']} unexpected; server CPU {per_request:.2f} ms/request [user {res['server_user']:.1f} s, "
+          f"sys {res['server_sys']:.1f} s]; load generator CPU {res['client_cpu']:.1f} s = {share:.0%} of all used)")
+    if res["bad"]:
+        print(f"    first unexpected answer: {res['first_bad']!r}")
+    return not res["bad"]
+
+
+def _mb(values: list[float]) -> str:
+    return ", ".join(f"{v:.1f}" for v in values)
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--requests", type=int, default=2000, help="closed-loop requests per server per round")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers for both servers")
+    p.add_argument("--clients", type=int, default=4, help="closed-loop client threads")
+    p.add_argument("--rounds", type=int, default=2, help="closed-loop rounds (bare, bot, ...); best one counts")
+    p.add_argument("--rate", type=float, default=100.0, help="open-loop requests per second")
+    p.add_argument("--seconds", type=float, default=10.0, help="open-loop duration")
+    p.add_argument("--body-bytes", type=int, default=22 * 1024, help="pad the payload to at least this size")
+    p.add_argument("--max-seconds", type=float, default=60.0, help="cap on each closed-loop run")
+    p.add_argument("--profile", metavar="FILE", help="py-spy record one bot worker during the last bot "
+                                                     "closed-loop run (collapsed stacks; needs py-spy)")
+    args = p.parse_args(argv)
+    if args.requests < 1 or args.workers < 1 or args.clients < 1 or args.rounds < 1:
+        p.error("--requests, --workers, --clients and --rounds must be positive")
+    args.requests = min(args.requests, 100_000)
+    args.seconds = min(args.seconds, 120.0)
+
+    body, source, repo = build_payload(args.body_bytes)
+    secret = "bench-" + uuid.uuid4().hex
+    ok = True
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelbot-bench-")))
+        config = tmp / "modelbot.yaml"
+        config.write_text(f"repositories:\n  - {json.dumps(repo)}\n")
+        prom = tmp / "prom"
+        prom.mkdir()
+        env = {"MODELBOT_CONFIG": str(config), "MODELBOT_WEBHOOK_SECRETS": secret,
+               "MODELBOT_DATA_DIR": str(tmp / "bot"), "MODELBOT_FEATURES": "bench.bench_features",
+               "MODELBOT_BENCH_PROBE": "1", "PROMETHEUS_MULTIPROC_DIR": str(prom)}
+        bare_env = {**env, "MODELBOT_DATA_DIR": str(tmp / "bare"), "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom-bare")}
+        (tmp / "prom-bare").mkdir()
+        bot = stack.enter_context(bot_server(env, args.workers))
+        bare = stack.enter_context(bare_server(bare_env, args.workers, tmp))
+        reqs = {s.name: Requests(s.port, body, secret) for s in (bot, bare)}
+
+        print(f"modelbot intake bench: {os.cpu_count()} CPUs, {args.workers} gunicorn sync workers per server, "
+              f"{args.clients} closed-loop clients")
+        print(f"delivery: pull_request.opened from {source}, {len(body):,} bytes, repository {repo}; "
+              f"bot on the embedded backend (SQLite store + SQLite huey queue)")
+
+        bot_runs = []
+        for server in (bare, bot):  # warm-up: connections, SQLite files, first-request imports
+            warm = closed_loop(server, reqs[server.name], 50, args.clients, args.max_seconds)
+            if server is bot:
+                bot_runs.append(warm)
+
+        best: dict[str, dict] = {}
+        for r in range(args.rounds):
+            for server in (bare, bot):
+                res = closed_loop(server, reqs[server.name], args.requests, args.clients, args.max_seconds)
+                if server is bot:
+                    bot_runs.append(res)
+                ok &= _print_run(f"round {r + 1} {server.name:4}", res)
+                if server.name not in best or res["rps"] > best[server.name]["rps"]:
+                    best[server.name] = res
+        if args.profile:  # an extra run, not counted: py-spy samples one bot worker throughout
+            profiler = subprocess.Popen(
+                [_py_spy(), "record", "--format", "raw", "-o", args.profile, "--rate", "250", "--nonblocking",
+                 "--pid", str(bot.workers[0])], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            time.sleep(1.0)
+            res = closed_loop(bot, reqs["bot"], args.requests, args.clients, args.max_seconds)
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=30)
+            bot_runs.append(res)
+            _print_run("profiled bot", res)
+            print(f"    py-spy samples (collapsed stacks) of worker {bot.workers[0]} in {args.profile}")
+
+        ratio = best["bot"]["rps"] / best["bare"]["rps"]
+        passed = ratio >= GOAL_RATIO
+        ok &= passed
+        print(f"(a) throughput, best round: bare {best['bare']['rps']:.0f} req/s, bot {best['bot']['rps']:.0f} req/s, "
+              f"ratio {ratio:.2f} (goal >= {GOAL_RATIO}) {'PASS' if passed else 'MISS'}")
+
+        lat = {s.name: open_loop(s, reqs[s.name], args.rate, args.seconds) for s in (bot, bare)}
+        passed = lat["bot"]["p99"] < GOAL_P99_MS and not lat["bot"]["bad"]
+        ok &= passed
+        print(f"(b) latency at {args.rate:.0f} req/s for {args.seconds:.0f} s ({lat['bot']['requests']} requests): "
+              f"bot p50 {lat['bot']['p50']:.1f} ms, p99 {lat['bot']['p99']:.1f} ms, max {lat['bot']['max']:.1f} ms; "
+              f"bare p50 {lat['bare']['p50']:.1f} ms, p99 {lat['bare']['p99']:.1f} ms "
+              f"(goal bot p99 < {GOAL_P99_MS:.0f} ms) {'PASS' if passed else 'MISS'}")
+        if lat["bot"]["bad"]:
+            print(f"    {lat['bot']['bad']} unexpected answers, first: {lat['bot']['first_bad']!r}")
+
+        workers = probe_workers(bot, tmp / "bot")
+        rss_mb = [w["VmRSS_kB"] / 1024 for w in workers]
+        pss_mb = [(w["Pss_kB"] or 0) / 1024 for w in workers]
+        bare_mb = [(_status_kb(pid, "VmRSS") or 0) / 1024 for pid in bare.workers]
+        imported = sorted({m for w in workers for m in (w["imported"] or [])})
+        unknown = any(w["imported"] is None for w in workers)
+        heavy = [m for m in imported if m in MUST_NOT_IMPORT]
+        passed = max(rss_mb) < GOAL_RSS_MB and not heavy and not unknown
+        ok &= passed
+        seen = "unknown (probe failed)" if unknown else ", ".join(imported) or "none"
+        print(f"(c) bot worker VmRSS after the load: {_mb(rss_mb)} MB (PSS {_mb(pss_mb)} MB; bare workers "
+              f"{_mb(bare_mb)} MB); heavy libraries imported in the bot workers: {seen} "
+              f"(goal < {GOAL_RSS_MB:.0f} MB, none of {'/'.join(MUST_NOT_IMPORT)}) {'PASS' if passed else 'MISS'}")
+
+        queued = sum(run["requests"] - run["bad"] for run in bot_runs) + lat["bot"]["requests"] - lat["bot"]["bad"]
+        rows, depth = count_recorded(env)
+        passed = rows == depth == queued
+        ok &= passed
+        print(f"    check: {queued} answers 'queued', {rows} deliveries recorded, {depth} messages in the queue "
+              f"(no worker runs) {'PASS' if passed else 'MISS'}")
+    print("OVERALL", "PASS" if ok else "MISS")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
