@@ -82,6 +82,28 @@ class InstallationRow(Base):
 _INSERT_DELIVERY = DeliveryRow.__table__.insert()
 
 
+class LockRow(Base):
+    """A lease on one endpoint: one in-flight rollout (or PR) per endpoint. Expired leases are free."""
+
+    __tablename__ = "locks"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(300), nullable=False)
+    lease_until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    acquired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class HoldRow(Base):
+    """A pull request put on hold with /hold: no merge (approval check fails), no deploy."""
+
+    __tablename__ = "holds"
+
+    repository: Mapped[str] = mapped_column(String(255), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    held_by: Mapped[str] = mapped_column(String(255), nullable=False)
+    held_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -225,6 +247,69 @@ class Store:
                        func.sum(case((HandlerRunRow.ok.is_(False), 1), else_=0)),
                        func.sum(HandlerRunRow.duration), *cols).group_by(HandlerRunRow.handler))
             return [tuple(r) for r in rows]
+
+    # --- locks and holds ------------------------------------------------------------------------
+
+    def acquire_lock(self, key: str, holder: str, lease_seconds: int) -> tuple[bool, str]:
+        """Take or renew the lease on `key`; (True, holder) or (False, the current holder).
+
+        Portable and race-free: the primary key decides who inserts first, and the update only
+        takes a lease that is ours already or has run out.
+        """
+        now = utcnow()
+        until = now + dt.timedelta(seconds=lease_seconds)
+        try:
+            with self.session() as s:
+                s.add(LockRow(key=key, holder=holder, lease_until=until, acquired_at=now))
+            return True, holder
+        except IntegrityError:
+            pass
+        with self.session() as s:
+            taken = s.execute(update(LockRow).where(
+                LockRow.key == key, (LockRow.holder == holder) | (LockRow.lease_until < now)
+            ).values(holder=holder, lease_until=until)).rowcount
+            if taken == 1:
+                return True, holder
+            current = s.get(LockRow, key)
+            return False, current.holder if current else ""
+
+    def release_lock(self, key: str, holder: str | None = None) -> bool:
+        """Release `key` (only if `holder` holds it, when given); True when a lock was removed."""
+        with self.session() as s:
+            q = LockRow.__table__.delete().where(LockRow.key == key)
+            if holder is not None:
+                q = q.where(LockRow.holder == holder)
+            return s.execute(q).rowcount > 0
+
+    def release_locks_of(self, holder: str) -> list[str]:
+        with self.session() as s:
+            keys = list(s.scalars(select(LockRow.key).where(LockRow.holder == holder)))
+            if keys:
+                s.execute(LockRow.__table__.delete().where(LockRow.holder == holder))
+            return keys
+
+    def lock(self, key: str) -> LockRow | None:
+        """The live lease on `key`, or None when it is free (no row or expired)."""
+        with self.session() as s:
+            row = s.get(LockRow, key)
+            if row is None:
+                return None
+            until = row.lease_until if row.lease_until.tzinfo else row.lease_until.replace(tzinfo=dt.timezone.utc)
+            return row if until > utcnow() else None
+
+    def set_hold(self, repository: str, number: int, held_by: str | None) -> None:
+        """Put a PR on hold (held_by a login) or release it (None). Idempotent."""
+        with self.session() as s:
+            row = s.get(HoldRow, (repository, number))
+            if held_by is None:
+                if row is not None:
+                    s.delete(row)
+            elif row is None:
+                s.add(HoldRow(repository=repository, number=number, held_by=held_by, held_at=utcnow()))
+
+    def hold(self, repository: str, number: int) -> HoldRow | None:
+        with self.session() as s:
+            return s.get(HoldRow, (repository, number))
 
     # --- installations ------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 from alembic.autogenerate import compare_metadata
@@ -17,7 +18,7 @@ def test_migrations_match_the_models_and_are_idempotent(store):
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
-    assert {"deliveries", "handler_runs", "installations", "alembic_version"} <= set(
+    assert {"deliveries", "handler_runs", "installations", "locks", "holds", "alembic_version"} <= set(
         inspect(store.engine).get_table_names())
 
 
@@ -69,3 +70,46 @@ def test_installations_are_upserted(store):
     store.upsert_installation(5, "octo-org", False)
     row = store.installation(5)
     assert (row.account, row.active) == ("octo-org", False)
+
+
+def test_a_lock_has_one_holder_until_released_or_expired(store):
+    from bot.store import LockRow
+
+    assert store.acquire_lock("production:fraud", "acme/models#1", 60) == (True, "acme/models#1")
+    assert store.acquire_lock("production:fraud", "acme/models#2", 60) == (False, "acme/models#1")
+    assert store.acquire_lock("production:fraud", "acme/models#1", 60)[0]  # renewing is fine
+    assert store.lock("production:fraud").holder == "acme/models#1"
+    # A crashed holder's lease runs out: the lock cannot be orphaned.
+    with store.session() as s:
+        row = s.get(LockRow, "production:fraud")
+        row.lease_until = row.acquired_at - dt.timedelta(seconds=1)
+    assert store.lock("production:fraud") is None
+    assert store.acquire_lock("production:fraud", "acme/models#2", 60) == (True, "acme/models#2")
+    assert not store.release_lock("production:fraud", "acme/models#1")  # not the holder
+    assert store.release_locks_of("acme/models#2") == ["production:fraud"]
+    assert store.lock("production:fraud") is None
+
+
+def test_racing_for_one_lock_gives_it_to_exactly_one(store):
+    results = []
+    barrier = threading.Barrier(6)
+
+    def take(i):
+        barrier.wait()
+        results.append(store.acquire_lock("staging:churn", f"pr#{i}", 60)[0])
+
+    threads = [threading.Thread(target=take, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 1
+
+
+def test_holds_are_idempotent(store):
+    store.set_hold("acme/models", 3, "alice")
+    store.set_hold("acme/models", 3, "bob")
+    assert store.hold("acme/models", 3).held_by == "alice"
+    store.set_hold("acme/models", 3, None)
+    store.set_hold("acme/models", 3, None)
+    assert store.hold("acme/models", 3) is None
