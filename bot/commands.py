@@ -1,0 +1,325 @@
+"""Slash commands in pull-request comments: a strict grammar, parsed without I/O.
+
+A command is a line of a comment that starts with `/` (after optional leading whitespace),
+outside fenced code blocks (``` or ~~~), quoted lines (`>`) and HTML comments (`<!-- -->`,
+which GitHub does not show). One command per line,
+at most `MAX_COMMANDS` per comment. Command words are lowercase; arguments are checked here
+(the environment must be configured, a commit is 7-40 hex digits, a deployment id is digits),
+so a handler only ever sees well-formed commands. Everything else becomes a `CommandError`
+carrying a did-you-mean suggestion and the usage line, for the reply.
+
+Who may run a command is `bot.permissions`; what the reply says is `bot/templates/commands/`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Iterable, Literal, Mapping, Sequence
+
+from .render import render
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .permissions import Decision, PermissionPolicy
+
+MAX_COMMANDS = 10          # command lines read from one comment; the rest get one error
+MAX_BODY_CHARS = 65_536    # GitHub's limit on a comment body; anything beyond is not read
+MAX_LINE_CHARS = 200       # a command line longer than this is refused unread
+EXCERPT_CHARS = 60         # how much of an offending line a reply quotes
+
+Arity = Literal["none", "env", "optional_env", "rollback"]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One command of the grammar: its arguments, usage line and one-line summary."""
+
+    name: str
+    arity: Arity
+    usage: str
+    summary: str
+
+    @property
+    def takes_env(self) -> bool:
+        return self.arity != "none"
+
+
+COMMANDS: dict[str, CommandSpec] = {s.name: s for s in [
+    CommandSpec("plan", "none", "/plan", "Show what a deploy would change on each environment."),
+    CommandSpec("validate", "none", "/validate",
+                "Validate the changed manifests and compare the candidate with production again."),
+    CommandSpec("deploy", "env", "/deploy <environment>",
+                "Deploy this pull request's head to an environment."),
+    CommandSpec("promote", "optional_env", "/promote [<environment>]",
+                "Promote the deployed candidate to the next environment in order (or the one named)."),
+    CommandSpec("rollback", "rollback", "/rollback <environment> [to <commit-sha> | to <deployment-id>]",
+                "Return an environment to its previous model, or to the one a commit or deployment "
+                "put there (a number is read as a deployment id; write `to commit <sha>` for a "
+                "short SHA of digits only)."),
+    CommandSpec("abort", "optional_env", "/abort [<environment>]",
+                "Stop a running rollout and return traffic to the stable model (every environment "
+                "this pull request is rolling out to, or the one named)."),
+    CommandSpec("hold", "none", "/hold", "Block deploys and merge-deploys of this pull request."),
+    CommandSpec("unhold", "none", "/unhold", "Lift a /hold."),
+    CommandSpec("unlock", "env", "/unlock <environment>",
+                "Release an environment's deploy lock held by this or another pull request."),
+    CommandSpec("status", "none", "/status", "Show deployments, locks, holds and approvals."),
+    CommandSpec("help", "none", "/help", "Show this help."),
+]}
+
+# `/` then a word that starts with a letter and holds no further `/`: `/models/x.yaml` and `/)`
+# are not commands.
+_COMMAND_WORD = re.compile(r"/([^\W\d_][^\s/]*)(?=\s|$)")
+_FENCE = re.compile(r"(`{3,}|~{3,})(.*)")
+_COMMIT = re.compile(r"[0-9a-fA-F]{7,40}")
+_DEPLOYMENT = re.compile(r"[0-9]{1,20}")
+
+
+@dataclass(frozen=True)
+class RollbackTarget:
+    """What `/rollback <env> to X` returns to: a commit (lowercase hex) or a deployment id."""
+
+    kind: Literal["commit", "deployment"]
+    value: str
+
+
+@dataclass(frozen=True)
+class Command:
+    """A well-formed command. `env` is None only for `/promote` and `/abort` without one, and
+    for commands that take no environment. `line` is 1-based within the comment."""
+
+    name: str
+    env: str | None = None
+    target: RollbackTarget | None = None
+    line: int = 1
+
+    @property
+    def spec(self) -> CommandSpec:
+        return COMMANDS[self.name]
+
+    @property
+    def text(self) -> str:
+        """The canonical form, e.g. `/rollback production to commit 1a2b3c4`."""
+        parts = ["/" + self.name]
+        if self.env:
+            parts.append(self.env)
+        if self.target:
+            parts += ["to", self.target.kind, self.target.value]
+        return " ".join(parts)
+
+    def with_env(self, env: str) -> Command:
+        """This command aimed at `env` (for `/promote` and `/abort` once the handler knows
+        which environments they act on, before it asks `authorize`)."""
+        if not self.spec.takes_env:
+            raise ValueError(f"/{self.name} takes no environment")
+        return replace(self, env=env)
+
+
+ErrorKind = Literal["unknown_command", "missing_argument", "too_many_arguments", "bad_argument",
+                    "line_too_long", "control_characters", "too_many_commands"]
+
+
+@dataclass(frozen=True)
+class CommandError:
+    """A command line that was not run: what is wrong, a suggestion, and the usage line.
+
+    `excerpt` is the offending line shortened and stripped of control characters; `message`
+    says what is wrong in a few words (Markdown: what the person wrote is in code spans, so it
+    can neither mention nor format); `suggestion` is a whole command line to try instead.
+    """
+
+    line: int
+    kind: ErrorKind
+    excerpt: str
+    message: str
+    command: str | None = None
+    suggestion: str | None = None
+    usage: str | None = None
+
+
+Parsed = Command | CommandError
+
+
+def parse_comment(body: str | None, *, known_envs: Iterable[str]) -> list[Parsed]:
+    """The command lines of a comment, in order: a `Command` for each well-formed one, a
+    `CommandError` for each other. Lines in fenced code blocks, quotes or HTML comments are
+    not commands.
+
+    Bounded on hostile input: only the first `MAX_BODY_CHARS` characters are read, a command
+    line longer than `MAX_LINE_CHARS` is refused unread, and at most `MAX_COMMANDS` command
+    lines are parsed (one error stands for the rest).
+    """
+    if not body:
+        return []
+    envs = tuple(dict.fromkeys(known_envs))
+    text = body[:MAX_BODY_CHARS].replace("\r\n", "\n").replace("\r", "\n")
+    out: list[Parsed] = []
+    fence: tuple[str, int] | None = None
+    in_html_comment = False
+    seen = 0
+    first_excess: int | None = None
+    for number, raw in enumerate(text.split("\n"), start=1):
+        stripped = raw.lstrip(" \t")
+        if in_html_comment:  # invisible once rendered: never a command
+            in_html_comment = "-->" not in stripped
+            continue
+        if stripped.startswith(">"):
+            continue
+        m = _FENCE.match(stripped)
+        if fence is not None:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= fence[1] and not m.group(2).strip():
+                fence = None
+            continue
+        if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
+            fence = (m.group(1)[0], len(m.group(1)))
+            continue
+        opened = stripped.rfind("<!--")
+        if opened != -1 and "-->" not in stripped[opened + 4:]:
+            in_html_comment = True
+            continue
+        if not _COMMAND_WORD.match(stripped[:MAX_LINE_CHARS + 1]):
+            continue
+        seen += 1
+        if seen > MAX_COMMANDS:
+            first_excess = first_excess or number
+            continue
+        out.append(_parse_line(stripped.rstrip(), number, envs))
+    if first_excess is not None:
+        out.append(CommandError(
+            first_excess, "too_many_commands", "",
+            f"a comment may hold at most {MAX_COMMANDS} commands; the {seen - MAX_COMMANDS} "
+            f"after the first {MAX_COMMANDS} were not read"))
+    return out
+
+
+def _parse_line(line: str, number: int, envs: tuple[str, ...]) -> Parsed:
+    excerpt = excerpt_of(line)
+    if len(line) > MAX_LINE_CHARS:
+        return CommandError(number, "line_too_long", excerpt,
+                            f"a command line may be at most {MAX_LINE_CHARS} characters long")
+    if any(_is_control(c) for c in line):
+        return CommandError(number, "control_characters", excerpt,
+                            "the line contains control or invisible formatting characters")
+    word, *args = line.split()
+    name = word[1:]
+    spec = COMMANDS.get(name)
+    if spec is None:
+        match = _suggest(name, list(COMMANDS), min_prefix=2)
+        suggestion = " ".join(["/" + match, *args]) if match else None
+        return CommandError(number, "unknown_command", excerpt, f"{code_span('/' + name, 31)} is not a "
+                            "modelbot command", suggestion=suggestion,
+                            usage=COMMANDS[match].usage if match else None)
+
+    def error(kind: ErrorKind, message: str, suggestion: str | None = None) -> CommandError:
+        return CommandError(number, kind, excerpt, message, name, suggestion, spec.usage)
+
+    if spec.arity == "none":
+        if args:
+            return error("too_many_arguments", f"/{name} takes no arguments", "/" + name)
+        return Command(name, line=number)
+    if not args:
+        if spec.arity == "optional_env":
+            return Command(name, line=number)
+        return error("missing_argument", f"/{name} needs an environment (one of "
+                     f"{_names(envs)})", f"/{name} {envs[0]}" if len(envs) == 1 else None)
+    env, rest = args[0], args[1:]
+    if env not in envs:
+        match = _suggest(env, list(envs))
+        return error("bad_argument", f"{code_span(env, 30)} is not a configured environment "
+                     f"(one of {_names(envs)})", " ".join([f"/{name}", match, *rest]) if match else None)
+    if spec.arity != "rollback":
+        if rest:
+            return error("too_many_arguments", f"/{name} takes {'one' if spec.arity == 'env' else 'at most one'} "
+                         "argument, an environment", f"/{name} {env}")
+        return Command(name, env, line=number)
+    if not rest:
+        return Command(name, env, line=number)
+    if rest[0] != "to" or len(rest) not in (2, 3):
+        return error("bad_argument", "after the environment, write `to <commit-sha>` or "
+                     "`to <deployment-id>`")
+    kind = rest[1] if len(rest) == 3 else None
+    value = rest[-1]
+    if kind not in (None, "commit", "deployment"):
+        return error("bad_argument", "write `to commit <sha>` or `to deployment <id>`")
+    if kind != "commit" and _DEPLOYMENT.fullmatch(value):
+        return Command(name, env, RollbackTarget("deployment", value.lstrip("0") or "0"), number)
+    if kind != "deployment" and _COMMIT.fullmatch(value):
+        return Command(name, env, RollbackTarget("commit", value.lower()), number)
+    what = {None: "a commit SHA (7-40 hex digits) nor a deployment id (digits)",
+            "commit": "a commit SHA (7-40 hex digits)",
+            "deployment": "a deployment id (digits)"}[kind]
+    return error("bad_argument", f"{code_span(value, 45)} is {'neither ' if kind is None else 'not '}{what}")
+
+
+def _suggest(word: str, choices: Sequence[str], min_prefix: int = 1) -> str | None:
+    """The choice the person most likely meant: same letters in another case, the only choice
+    the word starts, or the closest by difflib."""
+    lowered = word.lower()
+    for choice in choices:
+        if choice.lower() == lowered:
+            return choice
+    prefixed = [c for c in choices if len(lowered) >= min_prefix and c.lower().startswith(lowered)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    close = difflib.get_close_matches(lowered[:40], [c.lower() for c in choices], n=1, cutoff=0.6)
+    return next((c for c in choices if c.lower() == close[0]), None) if close else None
+
+
+def _names(envs: Sequence[str]) -> str:
+    return ", ".join(envs) if envs else "none is configured"
+
+
+def _is_control(char: str) -> bool:
+    return char != "\t" and unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp")
+
+
+def _clean(text: str) -> str:
+    return "".join("\ufffd" if _is_control(c) else " " if c == "\t" else c for c in text)
+
+
+def excerpt_of(line: str, limit: int = EXCERPT_CHARS) -> str:
+    """A line as a reply may quote it: control characters replaced, at most `limit` chars."""
+    short = line[: limit + 1]
+    cleaned = _clean(short)
+    return cleaned if len(short) <= limit else cleaned[: limit - 1] + "…"
+
+
+def code_span(text: object, limit: int = 200, *, in_table: bool = False) -> str:
+    """`text` as a Markdown code span, whatever backticks it holds (mentions in a code span do
+    not notify anyone). Control characters are replaced and long text is shortened; `in_table`
+    escapes `|`, which would end a table cell even inside a code span."""
+    value = _clean(str(text).replace("\n", " "))
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    runs = [len(r) for r in re.findall(r"`+", value)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") or not value.strip() else ""
+    span = f"{fence}{pad}{value}{pad}{fence}"
+    return span.replace("|", "\\|") if in_table else span
+
+
+# --- replies ----------------------------------------------------------------------------------
+
+
+def render_errors(errors: Sequence[CommandError]) -> str:
+    """The reply to a comment whose command lines could not be read."""
+    return render("commands/errors.md.j2", errors=list(errors), code=code_span)
+
+
+def render_refusal(command: Command, actor: str, decision: Decision) -> str:
+    """The reply to a command its author may not run, saying who may and where that is set."""
+    return render("commands/refused.md.j2", command=command, actor=actor, decision=decision,
+                  code=code_span)
+
+
+def render_help(policy: PermissionPolicy, environments: Mapping[str, bool]) -> str:
+    """The `/help` reply: every command with its usage and who may run it.
+
+    `environments` maps each configured environment to whether it is a production environment,
+    in deploy order.
+    """
+    rows = [(spec, policy.describe(spec.name, environments)) for spec in COMMANDS.values()]
+    return render("commands/help.md.j2", rows=rows, environments=environments,
+                  max_commands=MAX_COMMANDS, code=code_span)
