@@ -12,7 +12,7 @@ from .config import ConfigError, load_settings
 def _settings(require_secrets: bool):
     try:
         settings = load_settings(require_secrets=require_secrets)
-        settings.policy  # noqa: B018 - validate the policy block at start-up
+        settings.validate_deep()
         return settings
     except ConfigError as exc:
         print(f"modelbot: configuration error:\n{exc}", file=sys.stderr)

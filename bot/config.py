@@ -77,6 +77,8 @@ class ServerConfig(_Strict):
     manifest_globs: list[str] = Field(default_factory=lambda: ["models/**/modelbot.yaml"])
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     policy: dict[str, Any] = Field(default_factory=dict)
+    permissions: dict[str, Any] = Field(
+        default_factory=dict, description="Who may run which command; see bot/permissions.py.")
     prices: dict[str, float] = Field(
         default_factory=dict, description="On-demand USD per hour by instance type, for plan cost changes.")
 
@@ -175,6 +177,19 @@ class Settings:
 
         return PolicyConfig.from_server_policy(self.server.policy, environments=self.server.environments,
                                                source=self.config_path)
+
+    @cached_property
+    def permissions(self):
+        """The parsed `permissions:` block (bot.permissions.PermissionPolicy); raises ConfigError."""
+        from .permissions import PermissionPolicy
+
+        return PermissionPolicy.from_server_config(self.server.permissions, environments=self.server.environments,
+                                                   source=self.config_path)
+
+    def validate_deep(self) -> None:
+        """Parse the blocks that are parsed lazily, so a bad one stops start-up."""
+        self.policy  # noqa: B018
+        self.permissions  # noqa: B018
 
     @property
     def queue_backend(self) -> str:

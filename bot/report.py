@@ -65,12 +65,16 @@ class CheckOutput:
 def report_comments(review: Review, pull: PullInfo, sections: tuple[Section, ...] = (),
                     limit: int = COMMENT_LIMIT) -> list[str]:
     """The report's comment bodies, first the summary, each within `limit` characters."""
-    head = render("report/summary.md.j2", review=review, pull=pull, sections=sections)
-    blocks = [render("report/manifest.md.j2", m=m, pull=pull) for m in review.manifests]
+    head = render("report/summary.md.j2", review=review, pull=pull)
+    blocks = [render("report/section.md.j2", s=s) for s in sections]
+    blocks += [render("report/manifest.md.j2", m=m, pull=pull) for m in review.manifests]
     return _pack(head, blocks, limit)
 
 
 def _pack(head: str, blocks: list[str], limit: int) -> list[str]:
+    budget = limit - len(marker(1)) - 2
+    if len(head) > budget:
+        head = _truncate(head, budget)
     parts: list[list[str]] = [[marker(1), head]]
     for block in blocks:
         current = parts[-1]

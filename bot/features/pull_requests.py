@@ -1,9 +1,11 @@
-"""Pull requests that change model manifests: the report comment and the validate check run.
+"""Pull requests that change model manifests: the report, the validate and approval checks.
 
-On opened / synchronize / reopened / ready_for_review the handler reads the changed manifests
-(a bounded number of requests), reviews them (validation, policy, plan) and drives the PR to
-show the result: one report, edited in place, and the `modelbot/validate` check run. Draft pull
-requests get validation only. Running it twice for one head commit changes nothing.
+`refresh_pull` drives a pull request to show the truth about its head commit: it reads the
+changed manifests (a bounded number of requests), reviews them (validation, policy, plan),
+evaluates approvals from the base branch, and makes GitHub show the result — one report,
+edited in place, and the `modelbot/validate` and `modelbot/approval` check runs. Every event
+that can change any of it calls the same function; running it twice changes nothing.
+Draft pull requests get validation only.
 """
 
 from __future__ import annotations
@@ -22,60 +24,112 @@ log = logging.getLogger(__name__)
 VALIDATE_CHECK = "modelbot/validate"
 
 
-def pull_info(payload: dict):
+def pull_info(full_name: str, pr: dict):
     from ..report import PullInfo
 
-    pr = payload["pull_request"]
-    return PullInfo(repository=payload["repository"]["full_name"], number=pr["number"],
-                    head_sha=pr["head"]["sha"], base_ref=pr["base"]["ref"], draft=bool(pr.get("draft")))
+    return PullInfo(repository=full_name, number=pr["number"], head_sha=pr["head"]["sha"],
+                    base_ref=pr["base"]["ref"], draft=bool(pr.get("draft")))
 
 
-def manifest_changes(reader, pull, base_sha: str, globs: list[str]):
+def manifest_changes(files, head: dict, base: dict, globs: list[str]):
     """The changed files that are manifests, with head content (base content for removals)."""
     from ..manifest import select_manifests
     from ..review import ManifestChange
 
-    files = reader.changed_files(pull.number)
-    changed = []
+    out = []
     for f in files:
         if select_manifests([f.path], globs):
             status = f.status if f.status in ("added", "removed", "renamed") else "modified"
-            changed.append((f.path, status, f.previous_path))
+            path = f.path
         elif f.status == "renamed" and f.previous_path and select_manifests([f.previous_path], globs):
-            # Moved out of the manifest globs: for the bot, the manifest was removed.
-            changed.append((f.previous_path, "removed", None))
-    head_paths = [p for p, st, _ in changed if st != "removed"]
-    base_paths = [p for p, st, _ in changed if st == "removed"]
-    head = reader.read(pull.head_sha, head_paths)
-    base = reader.read(base_sha, base_paths)
-    return [ManifestChange(path, status, head.get(path), base.get(path), prev) for path, status, prev in changed]
+            status, path = "removed", f.previous_path  # moved out of the globs: removed for the bot
+        else:
+            continue
+        out.append(ManifestChange(path, status, head.get(path), base.get(path), f.previous_path))
+    return out
 
 
-@router.register("pull_request", "opened", "synchronize", "reopened", "ready_for_review")
-def report(ctx, delivery) -> None:
+def _paths_to_read(files, globs):
+    from ..codeowners import CODEOWNERS_PATHS
+    from ..manifest import select_manifests
+
+    head, base = set(), set(CODEOWNERS_PATHS)
+    for f in files:
+        for path in (f.path, f.previous_path):
+            if path and select_manifests([path], globs):
+                base.add(path)  # owners and approvals as the base branch has them
+                if f.status != "removed" and path == f.path:
+                    head.add(path)
+    return head, base
+
+
+def refresh_pull(ctx, full_name: str, pr: dict) -> None:
     from ..github.checks import publish_check_run
     from ..github.comments import sync_comments
-    from ..report import part_of, report_comments, validate_check
+    from ..github.pulls import commit_trees, is_team_member, reviews
+    from ..report import Section, part_of, report_comments, validate_check
     from ..review import review
+    from .approvals import APPROVAL_CHECK, approval_check, base_inputs, evaluate_pull, team_owners
 
-    payload = delivery.payload
-    if payload["pull_request"].get("state") != "open":
+    if pr.get("state") != "open":
         return
-    pull = pull_info(payload)
     settings = ctx.settings
-    reader = ctx.repo_reader(pull.repository)
-    changes = manifest_changes(reader, pull, payload["pull_request"]["base"]["sha"], settings.server.manifest_globs)
+    pull = pull_info(full_name, pr)
+    globs = settings.server.manifest_globs
+    reader = ctx.repo_reader(full_name)
+    files = reader.changed_files(pull.number)
+    head_paths, base_paths = _paths_to_read(files, globs)
+    head_files = reader.read(pull.head_sha, head_paths)
+    base_files = reader.read(pr["base"]["sha"], base_paths)
+    changes = manifest_changes(files, head_files, base_files, globs)
     result = review(
         changes, known_environments=settings.server.ordered_environments(), policy=settings.policy,
         commit=pull.head_sha, now=utcnow(), live_reader=ctx.live_reader, prices=settings.server.prices,
         plan_deploys=not pull.draft, config_source=settings.config_path)
+
     requester = ctx.github.requester
-    bodies = report_comments(result, pull)
+    sections = []
+    approvals = []
+    if result.touches_targets:
+        inputs = base_inputs(base_files, [c.path for c in changes])
+        default_owners = settings.permissions.default_owners
+        pr_reviews = reviews(requester, full_name, pull.number)
+        trees = commit_trees(requester, full_name, pull.number)
+        head_tree = trees.get(pull.head_sha)
+        unchanged = {sha for sha, tree in trees.items() if head_tree and tree == head_tree}
+        approving = {r["user"] for r in pr_reviews if r["state"] == "APPROVED"}
+        members: dict[str, set[str]] = {}
+        for team in team_owners(inputs, [c.path for c in changes], default_owners):
+            members[team] = {u for u in approving if is_team_member(requester, team, u)}
+        held = ctx.store.hold(full_name, pull.number) is not None
+        approvals = evaluate_pull(result, inputs, reviews=pr_reviews, author=pr["user"]["login"],
+                                  head_sha=pull.head_sha, unchanged_tree_commits=unchanged, team_members=members,
+                                  held=held, policy=settings.policy, default_owners=default_owners)
+        if approvals:
+            from ..approvals import render_approvals
+
+            sections.append(Section("Approvals", render_approvals(approvals)))
+
+    bodies = report_comments(result, pull, tuple(sections))
     # A PR that touches no manifest gets no new comment (no noise), but a report it already has
     # is brought up to date (its manifests may have been taken out of the PR).
-    sync_comments(requester, pull.repository, pull.number, ctx.bot_login,
+    sync_comments(requester, full_name, pull.number, ctx.bot_login,
                   {i: body for i, body in enumerate(bodies, 1)}, part_of, create_missing=result.touches_targets)
-    publish_check_run(requester, pull.repository, pull.head_sha, VALIDATE_CHECK, validate_check(result, pull))
-    log.info("pull request reviewed", extra={"repository": pull.repository, "number": pull.number,
-                                            "manifests": len(result.manifests), "errors": len(result.errors)})
+    publish_check_run(requester, full_name, pull.head_sha, VALIDATE_CHECK, validate_check(result, pull))
+    publish_check_run(requester, full_name, pull.head_sha, APPROVAL_CHECK,
+                      approval_check(approvals, result.touches_targets))
+    log.info("pull request refreshed", extra={"repository": full_name, "number": pull.number,
+                                             "manifests": len(result.manifests), "errors": len(result.errors),
+                                             "approved": all(a.satisfied for a in approvals)})
 
+
+@router.register("pull_request", "opened", "synchronize", "reopened", "ready_for_review")
+def on_pull_request(ctx, delivery) -> None:
+    p = delivery.payload
+    refresh_pull(ctx, p["repository"]["full_name"], p["pull_request"])
+
+
+@router.register("pull_request_review", "submitted", "edited", "dismissed")
+def on_review(ctx, delivery) -> None:
+    p = delivery.payload
+    refresh_pull(ctx, p["repository"]["full_name"], p["pull_request"])

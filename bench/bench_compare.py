@@ -1,0 +1,148 @@
+"""Benchmark: the full baseline comparison on a large binary evaluation set.
+
+    .venv/bin/python bench/bench_compare.py [--rows 1000000] [--resamples N] [--repeat 3] [--workers W]
+
+Measures, in one child process and interleaved run by run:
+  - baseline: one sklearn.metrics.roc_auc_score(labels, candidate) call on the same data;
+  - full comparison: data.prepare (validation) + stats.compare (point estimates, paired bootstrap
+    intervals for all 7 binary metrics, DeLong's test) + gates.evaluate_gates (7 gates).
+Goals: comparison <= 5x the baseline call, under 3 s wall time, peak memory under 1 GB measured
+as ru_maxrss of the child process (everything it did: data, sklearn, comparison). Times are judged
+on the best of --repeat runs of each (the timeit convention: slower runs measure other processes
+on a shared machine); medians are printed too. The tracemalloc peak of one extra comparison run is
+printed for information. Exits 1 if a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+
+GOAL_RATIO = 5.0
+GOAL_WALL_S = 3.0
+GOAL_RSS_MB = 1024.0
+
+
+def make_data(rows: int, seed: int):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y = rng.random(rows) < 0.3
+    shared = rng.normal(size=rows)  # both models see the same hard cases: correlated scores
+    cand = 1 / (1 + np.exp(-(1.20 * y - 0.6 + shared + 0.6 * rng.normal(size=rows))))
+    base = 1 / (1 + np.exp(-(1.25 * y - 0.6 + shared + 0.6 * rng.normal(size=rows))))
+    return y.astype(np.int64), cand, base
+
+
+def child(args) -> dict:
+    from sklearn.metrics import roc_auc_score
+
+    from bot.compare import (
+        Gate,
+        compare,
+        default_resamples,
+        evaluate_gates,
+        metric_names,
+        prepare,
+    )
+
+    y, cand, base = make_data(args.rows, args.seed)
+    gates = [Gate(m, max_regression=0.01) for m in metric_names("binary")] + [Gate("roc_auc", min=0.6)]
+
+    def full():
+        data = prepare("binary", y, cand, base)
+        comparison = compare(data, n_resamples=args.resamples, seed=args.seed, workers=args.workers)
+        return comparison, evaluate_gates(comparison, gates)
+
+    roc_auc_score(y[:1000], cand[:1000])  # imports and first-call costs out of the way
+    baseline_s, full_s = [], []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        auc = roc_auc_score(y, cand)
+        baseline_s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        comparison, report = full()
+        full_s.append(time.perf_counter() - t0)
+
+    tracemalloc.start()
+    full()
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    roc = comparison.metrics["roc_auc"]
+    assert abs(roc.candidate - auc) < 1e-9, (roc.candidate, auc)
+    return {
+        "rows": args.rows,
+        "resamples": comparison.n_resamples,
+        "default_resamples": default_resamples(args.rows),
+        "workers": args.workers,
+        "baseline_s": baseline_s,
+        "full_s": full_s,
+        "traced_peak_mb": traced_peak / 2**20,
+        "verdict": report.verdict,
+        "roc_auc_delta": roc.delta,
+        "roc_auc_interval": [roc.delta_interval(0.95).low, roc.delta_interval(0.95).high],
+        "delong_p": roc.p_value,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--resamples", type=int, default=None, help="default: stats.default_resamples(rows)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs of each (the best is judged)")
+    parser.add_argument("--workers", type=int, default=None, help="bootstrap threads (default: up to 4 CPUs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        print(json.dumps(child(args)))
+        return 0
+
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", "--rows", str(args.rows), "--repeat", str(args.repeat),
+           "--seed", str(args.seed)]
+    if args.resamples is not None:
+        cmd += ["--resamples", str(args.resamples)]
+    if args.workers is not None:
+        cmd += ["--workers", str(args.workers)]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, env=env, check=False)
+    if proc.returncode != 0:
+        print(f"benchmark child failed with exit code {proc.returncode}", file=sys.stderr)
+        return 2
+    res = json.loads(proc.stdout)
+    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux reports KiB
+
+    base_best, full_best = min(res["baseline_s"]), min(res["full_s"])
+    base_med, full_med = statistics.median(res["baseline_s"]), statistics.median(res["full_s"])
+    ratio = full_best / base_best
+    goals = [
+        ("ratio to roc_auc_score", ratio <= GOAL_RATIO, f"{ratio:.2f}x (goal <= {GOAL_RATIO:g}x; medians: {full_med / base_med:.2f}x)"),
+        ("wall time", full_best < GOAL_WALL_S, f"{full_best:.3f} s (goal < {GOAL_WALL_S:g} s; median {full_med:.3f} s)"),
+        ("peak memory (child maxrss)", rss_mb < GOAL_RSS_MB, f"{rss_mb:.0f} MB (goal < {GOAL_RSS_MB:g} MB)"),
+    ]
+    fmt = lambda xs: ", ".join(f"{x:.3f}" for x in xs)
+    print(f"rows: {res['rows']:,}   bootstrap resamples: {res['resamples']} (default for this size: "
+          f"{res['default_resamples']})   workers: {res['workers'] or 'default'}   cpus: {os.cpu_count()}")
+    print(f"baseline  sklearn roc_auc_score: best {base_best:.3f} s  median {base_med:.3f} s   runs [{fmt(res['baseline_s'])}]")
+    print(f"full comparison (prepare+compare+gates): best {full_best:.3f} s  median {full_med:.3f} s   runs [{fmt(res['full_s'])}]")
+    print(f"tracemalloc peak of one comparison: {res['traced_peak_mb']:.0f} MB   child maxrss: {rss_mb:.0f} MB")
+    lo, hi = res["roc_auc_interval"]
+    print(f"result: verdict {res['verdict']}, ROC AUC delta {res['roc_auc_delta']:+.5f} "
+          f"[{lo:+.5f}, {hi:+.5f}] DeLong p={res['delong_p']:.3g}")
+    for name, ok, text in goals:
+        print(f"  {'ok  ' if ok else 'MISS'} {name}: {text}")
+    return 0 if all(ok for _, ok, _ in goals) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

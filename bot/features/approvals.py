@@ -1,0 +1,95 @@
+"""Approvals for a pull request: inputs gathered from the BASE branch and GitHub, rules in
+`bot.approvals`, the verdict published as the `modelbot/approval` check run and report section.
+
+Required approvals per environment are the largest of the manifest's `approvals` at base, at
+head (a PR may raise but never lower its own bar) and the policy's `min_approvals`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+APPROVAL_CHECK = "modelbot/approval"
+
+
+@dataclass(frozen=True)
+class ApprovalInputs:
+    base_owners: dict[str, tuple[str, ...]]      # manifest path -> owners at base
+    base_required: dict[tuple[str, str], int]    # (path, env) -> approvals at base
+    codeowners: object                           # bot.codeowners.Codeowners at base, or None
+
+
+def base_inputs(base_files: dict[str, bytes | None], manifest_paths: list[str]) -> ApprovalInputs:
+    """Owners and required approvals as the base branch has them, and CODEOWNERS at base."""
+    from ..codeowners import CODEOWNERS_PATHS, parse_codeowners
+    from ..manifest import load_manifest
+
+    owners, required = {}, {}
+    for path in manifest_paths:
+        text = base_files.get(path)
+        if text is None:
+            continue
+        loaded = load_manifest(path, text)
+        if loaded.manifest is None:
+            continue
+        owners[path] = tuple(loaded.manifest.metadata.owners)
+        for env, spec in loaded.manifest.environments.items():
+            required[(path, env)] = spec.approvals
+    codeowners = None
+    for candidate in CODEOWNERS_PATHS:
+        if base_files.get(candidate) is not None:
+            codeowners = parse_codeowners(base_files[candidate], path=candidate)
+            break
+    return ApprovalInputs(owners, required, codeowners)
+
+
+def evaluate_pull(result, inputs: ApprovalInputs, *, reviews: list[dict], author: str, head_sha: str,
+                  unchanged_tree_commits: set[str], team_members: dict[str, set[str]], held: bool,
+                  policy, default_owners=()) -> list:
+    """One ApprovalResult per environment the changed manifests deploy to."""
+    from ..approvals import Review, evaluate
+
+    per_env: dict[str, list[str]] = {}
+    required: dict[str, int] = {}
+    for m in result.manifests:
+        if m.manifest is None:
+            continue
+        for env, spec in m.manifest.environments.items():
+            per_env.setdefault(env, []).append(m.path)
+            env_policy = policy.environments.get(env)
+            floor = env_policy.min_approvals if env_policy else 0
+            required[env] = max(required.get(env, 0), spec.approvals, floor,
+                                inputs.base_required.get((m.path, env), 0))
+    for m in result.manifests:  # removed or unreadable at head: the base's environments count
+        if m.manifest is None:
+            for (path, env), n in inputs.base_required.items():
+                if path == m.path:
+                    per_env.setdefault(env, []).append(path)
+                    required[env] = max(required.get(env, 0), n)
+    revs = [Review(r["user"], r["state"], r["commit_id"], r["submitted_at"]) for r in reviews]
+    return [evaluate(environment=env, required=required[env], changed_paths=paths,
+                     base_manifest_owners=inputs.base_owners, codeowners=inputs.codeowners, reviews=revs,
+                     author=author, head_sha=head_sha, tree_unchanged_since=unchanged_tree_commits,
+                     team_members=team_members, held=held, default_owners=default_owners)
+            for env, paths in per_env.items()]
+
+
+def team_owners(inputs: ApprovalInputs, paths: list[str], default_owners=()) -> set[str]:
+    teams = set()
+    for path in paths:
+        owners = list(inputs.base_owners.get(path, ()))
+        if inputs.codeowners is not None:
+            owners += list(inputs.codeowners.owners_for(path))
+        owners += list(default_owners)
+        teams.update(o.lstrip("@") for o in owners if "/" in o)
+    return teams
+
+
+def approval_check(results: list, touches_targets: bool):
+    from ..render import render
+    from ..report import CheckOutput
+
+    satisfied = touches_targets is False or all(r.satisfied for r in results)
+    title = render("checks/approval_title.txt.j2", results=results, touches=touches_targets).strip()
+    summary = render("checks/approval_summary.md.j2", results=results, touches=touches_targets)
+    return CheckOutput("success" if satisfied else "failure", title, summary, "")

@@ -1,0 +1,62 @@
+"""Pull requests, reviews, permissions and reactions: thin reads and writes over the requester."""
+
+from __future__ import annotations
+
+from github import GithubException
+from github.PaginatedList import PaginatedList
+from github.PullRequestReview import PullRequestReview
+
+
+def get_pull(requester, full_name: str, number: int) -> dict:
+    _, data = requester.requestJsonAndCheck("GET", f"/repos/{full_name}/pulls/{number}")
+    return data
+
+
+def reviews(requester, full_name: str, number: int) -> list[dict]:
+    items = PaginatedList(PullRequestReview, requester, f"/repos/{full_name}/pulls/{number}/reviews",
+                          {"per_page": 100})
+    return [{"user": r.user.login if r.user else "", "state": r.state, "commit_id": r.commit_id,
+             "submitted_at": r.raw_data.get("submitted_at")} for r in items]
+
+
+def commit_trees(requester, full_name: str, number: int) -> dict[str, str]:
+    """Each commit of the pull request (up to 250, GitHub's limit here) -> its tree sha."""
+    out: dict[str, str] = {}
+    page = 1
+    while True:
+        _, data = requester.requestJsonAndCheck("GET", f"/repos/{full_name}/pulls/{number}/commits",
+                                                parameters={"per_page": 100, "page": page})
+        for c in data:
+            out[c["sha"]] = c["commit"]["tree"]["sha"]
+        if len(data) < 100 or page >= 3:
+            return out
+        page += 1
+
+
+def role_of(requester, full_name: str, login: str) -> str | None:
+    """The user's repository role (`role_name`: read, triage, write, maintain, admin or custom)."""
+    try:
+        _, data = requester.requestJsonAndCheck("GET", f"/repos/{full_name}/collaborators/{login}/permission")
+    except GithubException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return data.get("role_name") or data.get("permission")
+
+
+def is_team_member(requester, team: str, login: str) -> bool:
+    """Active membership of `login` in `org/slug`."""
+    org, _, slug = team.lstrip("@").partition("/")
+    try:
+        _, data = requester.requestJsonAndCheck("GET", f"/orgs/{org}/teams/{slug}/memberships/{login}")
+    except GithubException as exc:
+        if exc.status in (403, 404):
+            return False
+        raise
+    return data.get("state") == "active"
+
+
+def react(requester, full_name: str, comment_id: int, content: str) -> None:
+    """Add a reaction to an issue comment (GitHub answers 200 when it is already there)."""
+    requester.requestJsonAndCheck("POST", f"/repos/{full_name}/issues/comments/{comment_id}/reactions",
+                                  input={"content": content})

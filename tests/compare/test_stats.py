@@ -1,0 +1,232 @@
+"""Bootstrap and DeLong: reproducible, paired, and in agreement with plain reference implementations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+from sklearn import metrics as skm
+
+from bot.compare.data import prepare
+from bot.compare.metrics import MetricKernel
+from bot.compare.stats import (
+    bootstrap,
+    bootstrap_weights,
+    compare,
+    default_resamples,
+    delong,
+)
+
+
+def two_models(n, seed, *, ties=False, gap=0.0):
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.4
+    shared = rng.normal(size=n)
+    cand = 1 / (1 + np.exp(-(1.2 * y + shared + 0.7 * rng.normal(size=n))))
+    base = 1 / (1 + np.exp(-((1.2 + gap) * y + shared + 0.7 * rng.normal(size=n))))
+    if ties:
+        cand, base = np.round(cand, 1), np.round(base, 1)
+    return y, cand, base
+
+
+# -- DeLong ------------------------------------------------------------------------------------------
+
+
+def delong_reference(y, a, b):
+    """DeLong, DeLong & Clarke-Pearson (1988) straight from the definition: O(n^2) structural components."""
+    def components(s):
+        psi = (s[y][:, None] > s[~y][None, :]) + 0.5 * (s[y][:, None] == s[~y][None, :])
+        return psi.mean(axis=1), psi.mean(axis=0)
+
+    (v10a, v01a), (v10b, v01b) = components(a), components(b)
+    m, n = y.sum(), (~y).sum()
+    cov = np.cov(np.vstack([v10a, v10b])) / m + np.cov(np.vstack([v01a, v01b])) / n
+    return v10a.mean(), v10b.mean(), cov
+
+
+@pytest.mark.parametrize(
+    "n,seed,ties,gap",
+    [(300, 1, False, 0.0), (400, 2, True, 0.0), (250, 3, False, 0.8), (200, 4, True, -0.5)],
+    ids=["continuous", "ties", "baseline-better", "candidate-better-ties"],
+)
+def test_delong_matches_quadratic_reference(n, seed, ties, gap):
+    y, cand, base = two_models(n, seed, ties=ties, gap=gap)
+    auc_a, auc_b, cov = delong_reference(y, cand, base)
+    r = delong(y, cand, base, confidence=0.9)
+
+    assert r.auc_candidate == pytest.approx(skm.roc_auc_score(y, cand), abs=1e-12)
+    assert r.auc_baseline == pytest.approx(skm.roc_auc_score(y, base), abs=1e-12)
+    assert np.array(r.covariance) == pytest.approx(cov, abs=1e-14)
+    var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    assert r.se == pytest.approx(np.sqrt(var), rel=1e-10)
+    z = (auc_a - auc_b) / np.sqrt(var)
+    assert r.z == pytest.approx(z, rel=1e-10)
+    assert r.p_value == pytest.approx(2 * norm.sf(abs(z)), rel=1e-9)
+    half = norm.ppf(0.95) * np.sqrt(var)
+    assert (r.ci_low, r.ci_high) == pytest.approx((auc_a - auc_b - half, auc_a - auc_b + half), abs=1e-12)
+    assert r.interval(0.9) == pytest.approx((r.ci_low, r.ci_high), abs=1e-15)
+
+
+def test_delong_identical_models_has_zero_delta_and_p_value_one():
+    y, cand, _ = two_models(200, 5)
+    r = delong(y, cand, cand)
+    assert (r.delta, r.se, r.z, r.p_value) == (0.0, 0.0, 0.0, 1.0)
+    assert (r.ci_low, r.ci_high) == (0.0, 0.0)
+
+
+def test_delong_detects_a_real_auc_drop():
+    y, cand, base = two_models(3000, 6, gap=1.0)
+    r = delong(y, cand, base)
+    assert r.delta < 0 and r.p_value < 1e-6 and r.ci_high < 0
+
+
+# -- bootstrap ---------------------------------------------------------------------------------------
+
+
+def test_default_resamples_shrinks_with_size():
+    assert [default_resamples(n) for n in (20, 5_000, 200_000, 400_000, 1_000_000, 10_000_000)] == [
+        1000, 1000, 1000, 500, 200, 200,
+    ]
+
+
+def test_resample_weights_have_poisson_like_moments():
+    w = bootstrap_weights(10_000, 40, seed=3).astype(float)
+    assert w.min() == 0 and w.max() == 5
+    assert w.mean() == pytest.approx(1.0, abs=0.01)
+    assert w.var() == pytest.approx(1.0, abs=0.02)
+    assert np.mean(w == 0) == pytest.approx(np.exp(-1), abs=0.01)
+
+
+def test_bootstrap_is_reproducible_and_independent_of_threads():
+    y, cand, base = two_models(3000, 7)
+    data = prepare("binary", y, cand, base)
+    one = compare(data, seed=11, n_resamples=300, workers=1)
+    two = compare(data, seed=11, n_resamples=300, workers=2)
+    other = compare(data, seed=12, n_resamples=300, workers=2)
+    for name in one.metrics:
+        a, b = one.metrics[name], two.metrics[name]
+        assert np.array_equal(a.candidate_replicates, b.candidate_replicates)
+        assert np.array_equal(a.baseline_replicates, b.baseline_replicates)
+        assert a.delta_interval(0.95) == b.delta_interval(0.95)
+        assert not np.array_equal(a.candidate_replicates, other.metrics[name].candidate_replicates)
+
+
+def test_bootstrap_replicates_are_the_metrics_of_the_resampled_rows():
+    """The vectorised bootstrap, resample by resample, against scikit-learn on the same resampled rows."""
+    y, cand, base = two_models(60, 8)
+    kernel = MetricKernel("binary", y, cand, base)
+    reps = bootstrap(kernel, n_resamples=8, seed=5)
+    canonical = bootstrap_weights(60, 8, seed=5)
+    for b in range(8):
+        counts = np.zeros(60, dtype=int)
+        counts[kernel.order] = canonical[b]
+        rows = np.repeat(np.arange(60), counts)
+        for scores, got in ((cand, reps.candidate), (base, reps.baseline)):
+            yy, ss = y[rows], scores[rows]
+            assert got["roc_auc"][b] == pytest.approx(skm.roc_auc_score(yy, ss), abs=1e-12)
+            assert got["pr_auc"][b] == pytest.approx(skm.average_precision_score(yy, ss), abs=1e-12)
+            assert got["f1"][b] == pytest.approx(skm.f1_score(yy, ss >= 0.5), abs=1e-12)
+            assert got["log_loss"][b] == pytest.approx(skm.log_loss(yy, ss, labels=[0, 1]), abs=1e-12)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_identical_models_give_a_zero_delta_interval(task):
+    rng = np.random.default_rng(9)
+    n = 500
+    if task == "binary":
+        y, preds = rng.random(n) < 0.3, rng.random(n)
+    elif task == "multiclass":
+        y, preds = rng.integers(0, 3, n), rng.dirichlet(np.ones(3), n)
+    else:
+        y, preds = rng.normal(size=n), rng.normal(size=n)
+    comp = compare(prepare(task, y, preds, preds.copy()), n_resamples=200)
+    for m in comp.metrics.values():
+        iv = m.delta_interval(0.95)
+        assert m.delta == 0 and iv.low == 0 and iv.high == 0, m.name
+
+
+def test_delta_interval_covers_zero_when_models_are_equally_good():
+    """Coverage sanity: two different models with the same true accuracy, many simulated sets."""
+    covered = 0
+    runs = 60
+    for seed in range(runs):
+        rng = np.random.default_rng(1000 + seed)
+        n = 300
+        y = rng.random(n) < 0.5
+        cand = np.where(rng.random(n) < 0.85, y, ~y) * 0.8 + 0.1
+        base = np.where(rng.random(n) < 0.85, y, ~y) * 0.8 + 0.1
+        iv = compare(prepare("binary", y, cand, base), n_resamples=400, seed=seed).metrics["accuracy"].delta_interval(0.95)
+        covered += iv.low <= 0 <= iv.high
+    assert covered / runs >= 0.88
+
+
+def test_bootstrap_interval_matches_the_analytic_standard_error_of_a_paired_accuracy_delta():
+    y, cand, base = two_models(20_000, 10)
+    comp = compare(prepare("binary", y, cand, base), n_resamples=1000)
+    m = comp.metrics["accuracy"]
+    diff = ((cand >= 0.5) == y).astype(float) - ((base >= 0.5) == y).astype(float)
+    se = diff.std(ddof=1) / np.sqrt(len(diff))
+    iv = m.delta_interval(0.95)
+    assert (iv.high - iv.low) / (2 * 1.96 * se) == pytest.approx(1.0, abs=0.1)
+    assert m.delta == pytest.approx(diff.mean(), abs=1e-12)
+
+
+def test_without_baseline_only_candidate_replicates_exist():
+    y, cand, _ = two_models(400, 12)
+    comp = compare(prepare("binary", y, cand), n_resamples=200)
+    assert not comp.has_baseline
+    m = comp.metrics["roc_auc"]
+    assert m.baseline is None and m.delta is None and m.delta_interval() is None and m.delong is None
+    iv = m.candidate_interval(0.95)
+    assert iv.low < m.candidate < iv.high
+
+
+def test_undefined_resamples_make_the_interval_undefined():
+    # 2 positives in 40 rows: many resamples have no positive row, so recall/AUC are undefined there
+    y = np.zeros(40, dtype=bool)
+    y[:2] = True
+    rng = np.random.default_rng(13)
+    comp = compare(prepare("binary", y, rng.random(40), rng.random(40)), n_resamples=300)
+    iv = comp.metrics["roc_auc"].candidate_interval()
+    assert not iv.defined and iv.n_undefined > 30
+
+
+def test_delong_refuses_a_single_class():
+    with pytest.raises(ValueError, match="both classes"):
+        delong(np.ones(5, dtype=bool), np.arange(5.0), np.arange(5.0))
+
+
+def test_weight_rows_do_not_influence_each_other():
+    """A resample's value depends on its own weights only, not on the batch it is evaluated in."""
+    y, cand, base = two_models(3000, 14, ties=True)
+    kernel = MetricKernel("binary", y, cand, base)
+    w = bootstrap_weights(3000, 7, seed=2)
+    whole_c, whole_b = kernel.evaluate(w)
+    for lo, hi in ((0, 2), (2, 5), (5, 7)):
+        part_c, part_b = kernel.evaluate(w[lo:hi])
+        for name in whole_c:
+            assert np.array_equal(part_c[name], whole_c[name][lo:hi])
+            assert np.array_equal(part_b[name], whole_b[name][lo:hi])
+
+
+def test_parallel_and_serial_kernels_agree():
+    y, cand, base = two_models(120_000, 15)
+    w = bootstrap_weights(120_000, 3, seed=4)
+    serial = MetricKernel("binary", y, cand, base, workers=1)
+    parallel = MetricKernel("binary", y, cand, base, workers=2)
+    assert np.array_equal(serial.order, parallel.order)
+    for a, b in zip(serial.evaluate(w), parallel.evaluate(w)):
+        for name in a:
+            assert np.array_equal(a[name], b[name])
+
+
+def test_zero_weight_positives_ranked_first_count_for_nothing():
+    """Top-ranked positives left out of a resample (weight 0, nothing ranked above them) must not give NaN."""
+    y = np.array([1, 1, 0, 1, 0, 0, 1, 0], dtype=bool)
+    p = np.array([0.99, 0.98, 0.9, 0.8, 0.7, 0.6, 0.5, 0.1])
+    counts = np.array([[0, 0, 1, 2, 1, 0, 1, 3]])
+    kernel = MetricKernel("binary", y, p)
+    got, _ = kernel.evaluate(kernel.to_canonical(counts))
+    rows = np.repeat(np.arange(8), counts[0])
+    assert got["pr_auc"][0] == pytest.approx(skm.average_precision_score(y[rows], p[rows]), abs=1e-12)
+    assert got["roc_auc"][0] == pytest.approx(skm.roc_auc_score(y[rows], p[rows]), abs=1e-12)
