@@ -288,6 +288,11 @@ class Store:
                 s.execute(LockRow.__table__.delete().where(LockRow.holder == holder))
             return keys
 
+    def locks_held_by(self, holder: str) -> list[LockRow]:
+        now = utcnow()
+        with self.session() as s:
+            return list(s.scalars(select(LockRow).where(LockRow.holder == holder, LockRow.lease_until > now)))
+
     def lock(self, key: str) -> LockRow | None:
         """The live lease on `key`, or None when it is free (no row or expired)."""
         with self.session() as s:

@@ -11,7 +11,7 @@ import os
 
 from ..router import Router, compose
 
-BUILTIN = ("bot.features.meta", "bot.features.pull_requests")
+BUILTIN = ("bot.features.meta", "bot.features.pull_requests", "bot.features.commands")
 
 
 def load_router(extra: str | None = None) -> Router:

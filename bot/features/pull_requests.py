@@ -63,6 +63,27 @@ def _paths_to_read(files, globs):
     return head, base
 
 
+def endpoints_of(ctx, full_name: str, pr: dict, environment: str) -> list[str]:
+    """The endpoints in `environment` of the manifests the pull request changes (head, or base
+    for a removed manifest)."""
+    from ..manifest import load_manifest, select_manifests
+
+    globs = ctx.settings.server.manifest_globs
+    reader = ctx.repo_reader(full_name)
+    files = reader.changed_files(pr["number"])
+    head_paths, base_paths = _paths_to_read(files, globs)
+    head = reader.read(pr["head"]["sha"], head_paths)
+    base = reader.read(pr["base"]["sha"], base_paths - head_paths)
+    out = []
+    for path in sorted(p for p in head_paths | base_paths if select_manifests([p], globs)):
+        text = head.get(path) if path in head_paths else base.get(path)
+        loaded = load_manifest(path, text) if text is not None else None
+        m = loaded.manifest if loaded else None
+        if m is not None and environment in m.environments and m.environments[environment].mode != "batch":
+            out.append(m.endpoint_name(environment))
+    return sorted(set(out))
+
+
 def refresh_pull(ctx, full_name: str, pr: dict) -> None:
     from ..github.checks import publish_check_run
     from ..github.comments import sync_comments
