@@ -222,3 +222,21 @@ def test_deploy_commands_say_plainly_they_are_not_available(bot):
     c, _ = comment(bot, "/deploy staging", user="carol")
     assert "not available in this version" in reply_to(bot, c)
     assert reactions(bot, c)[-1] == "confused"
+
+
+# --- locks ------------------------------------------------------------------------------------
+
+
+def test_a_pr_touching_a_locked_endpoint_shows_the_holder_and_a_closed_pr_releases_its_locks(bot):
+    bot.store.acquire_lock("staging:churn-staging", "acme/models#4", 3600)
+    open_pr(bot)
+    report = [c.body for c in bot.github.comments_on(REPO, 5) if part_of(c.body) == 1][0]
+    assert "#### Endpoint locks" in report and "`staging:churn-staging` is locked by acme/models#4" in report
+    bot.github.open_pull_request(REPO, "other", files={"README.md": "x\n"}, number=4)
+    bot.github.close_pull_request(REPO, 4)
+    closed = webhooks.pull_request("closed", **webhooks.pr_args(bot.github, REPO, 4))
+    bot.deliver("pull_request", closed)
+    assert bot.store.lock("staging:churn-staging") is None
+    bot.deliver("pull_request", bot.pr_event("synchronize", REPO, 5))
+    report = [c.body for c in bot.github.comments_on(REPO, 5) if part_of(c.body) == 1][0]
+    assert "Endpoint locks" not in report

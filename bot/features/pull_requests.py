@@ -84,6 +84,22 @@ def endpoints_of(ctx, full_name: str, pr: dict, environment: str) -> list[str]:
     return sorted(set(out))
 
 
+def foreign_locks(store, result, holder: str) -> list:
+    """Locks on this PR's endpoints held by someone else: the PR waits for them."""
+    from .commands import lock_key
+
+    out = []
+    for m in result.manifests:
+        for e in m.environments:
+            endpoint = e.plan.names.endpoint if e.plan else None
+            if not endpoint or e.plan.kind == "run_batch":
+                continue
+            row = store.lock(lock_key(e.environment, endpoint))
+            if row is not None and row.holder != holder:
+                out.append(row)
+    return out
+
+
 def refresh_pull(ctx, full_name: str, pr: dict) -> None:
     from ..github.checks import publish_check_run
     from ..github.comments import sync_comments
@@ -131,6 +147,11 @@ def refresh_pull(ctx, full_name: str, pr: dict) -> None:
 
             sections.append(Section("Approvals", render_approvals(approvals)))
 
+    locks = foreign_locks(ctx.store, result, f"{full_name}#{pull.number}")
+    if locks:
+        from ..render import render
+
+        sections.insert(0, Section("Endpoint locks", render("report/locks.md.j2", locks=locks)))
     bodies = report_comments(result, pull, tuple(sections))
     # A PR that touches no manifest gets no new comment (no noise), but a report it already has
     # is brought up to date (its manifests may have been taken out of the PR).
@@ -148,6 +169,16 @@ def refresh_pull(ctx, full_name: str, pr: dict) -> None:
 def on_pull_request(ctx, delivery) -> None:
     p = delivery.payload
     refresh_pull(ctx, p["repository"]["full_name"], p["pull_request"])
+
+
+@router.register("pull_request", "closed")
+def on_closed(ctx, delivery) -> None:
+    """A closed pull request lets go of its endpoint locks (a merged one hands over to its deploy)."""
+    p = delivery.payload
+    holder = f"{p['repository']['full_name']}#{p['pull_request']['number']}"
+    released = ctx.store.release_locks_of(holder)
+    if released:
+        log.info("locks released", extra={"holder": holder, "locks": released})
 
 
 @router.register("pull_request_review", "submitted", "edited", "dismissed")
