@@ -1,0 +1,334 @@
+"""Carry out a rollout `Decision` with boto3 and observe the endpoint. Thin: no decisions here.
+
+`observe(clients, endpoint, alarms)` makes at most two calls: sagemaker:DescribeEndpoint and,
+when there are alarms, cloudwatch:DescribeAlarms. `execute(decision, clients, requests)` makes
+the calls of the decision (none for wait/report/fail) and then observes, so a loop reads
+
+    observed = observe(clients, state.endpoint, state.alarms)
+    while True:
+        decision = decide(state, observed, clock.utcnow())
+        state = decision.state           # store it BEFORE executing
+        if decision.final:
+            done = execute(decision, clients, requests)   # done.error: run it again later
+            break
+        sleep(decision.seconds)
+        observed = execute(decision, clients, requests)
+
+Creates are safe to repeat: names are deterministic and a create that AWS refuses because the
+resource already exists ("Cannot create already existing ...") counts as done; an update that
+AWS refuses because the endpoint is already updating is left to the next observation. Any
+other refusal of an action is returned in `Observation.error` for the controller to judge (for
+a final decision, whose calls are autoscaling, tags and cleanup, for the caller: a terminal
+state decides the same again, so executing it again later is safe); a failing observation
+raises `AwsUnavailable`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..aws.session import AwsUnavailable, client, unavailable
+from .requests import DeployRequests, weights_request
+from .rollout import Cleanup, Decision, Observation
+
+_RETRIABLE = {"ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded",
+              "TooManyRequestsException", "ServiceUnavailable", "InternalFailure",
+              "InternalServerError", "ServiceUnavailableException", "ConcurrentUpdateException"}
+_NOT_FOUND = ("could not find", "does not exist", "not found", "cannot find")
+
+
+@dataclass(frozen=True)
+class Clients:
+    """boto3 clients of one environment's session."""
+
+    sagemaker: Any
+    autoscaling: Any = None
+    cloudwatch: Any = None
+
+    @classmethod
+    def from_session(cls, session: boto3.Session) -> "Clients":
+        return cls(client(session, "sagemaker"), client(session, "application-autoscaling"),
+                   client(session, "cloudwatch"))
+
+
+def _message(exc: ClientError) -> tuple[str, str]:
+    error = exc.response.get("Error", {})
+    return str(error.get("Code") or ""), str(error.get("Message") or "")
+
+
+def _exists_already(exc: ClientError) -> bool:
+    code, message = _message(exc)
+    lowered = message.lower()
+    return code in ("ValidationException", "ResourceInUse", "ResourceInUseException") and (
+        "already exist" in lowered or "must be unique" in lowered)
+
+
+def _missing(exc: ClientError) -> bool:
+    code, message = _message(exc)
+    return code in ("ValidationException", "ResourceNotFound", "ResourceNotFoundException",
+                    "ObjectNotFoundException") and any(m in message.lower() for m in _NOT_FOUND)
+
+
+def _busy(exc: ClientError) -> bool:
+    code, message = _message(exc)
+    return code == "ValidationException" and "in-progress" in message.lower()
+
+
+def _create(fn: Callable[..., Any], request: dict) -> bool:
+    """`fn(**request)`; False (and no error) if the resource already exists."""
+    try:
+        fn(**request)
+        return True
+    except ClientError as exc:
+        if _exists_already(exc):
+            return False
+        raise
+
+
+def _ignore_missing(fn: Callable[..., Any], **kwargs: Any) -> Any:
+    try:
+        return fn(**kwargs)
+    except ClientError as exc:
+        if _missing(exc):
+            return None
+        raise
+
+
+# --- observing ------------------------------------------------------------------------------------
+
+
+def observe(clients: Clients, endpoint: str, alarms: tuple[str, ...] | list[str] = ()) -> Observation:
+    """The endpoint and its alarms now: DescribeEndpoint, plus DescribeAlarms if `alarms`."""
+    where = f"endpoint {endpoint}"
+    try:
+        described = clients.sagemaker.describe_endpoint(EndpointName=endpoint)
+    except ClientError as exc:
+        if not _missing(exc):
+            raise unavailable(exc, where=where, call="sagemaker:DescribeEndpoint") from None
+        described = None
+    except BotoCoreError as exc:
+        raise unavailable(exc, where=where, call="sagemaker:DescribeEndpoint") from None
+    states: dict[str, str] = {}
+    if alarms:
+        try:
+            answer = clients.cloudwatch.describe_alarms(AlarmNames=list(alarms)[:100])
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, where=where, call="cloudwatch:DescribeAlarms") from None
+        for alarm in answer.get("MetricAlarms", []) + answer.get("CompositeAlarms", []):
+            states[alarm["AlarmName"]] = alarm.get("StateValue", "INSUFFICIENT_DATA")
+    if described is None:
+        return Observation(exists=False, alarms=states)
+    return observation_from(described, states)
+
+
+def observation_from(described: dict, alarms: dict[str, str] | None = None) -> Observation:
+    """An Observation from a DescribeEndpoint answer and alarm states."""
+    pending = described.get("PendingDeploymentSummary") or None
+    traffic = stage = None
+    if pending:
+        rows = pending.get("ProductionVariants") or []
+        desired = sum(float(r.get("DesiredWeight") or 0) for r in rows)
+        current = sum(float(r.get("CurrentWeight") or 0) for r in rows)
+        if desired > 0:
+            traffic = round(100.0 * current / desired, 2)
+        for row in rows:
+            statuses = row.get("VariantStatus") or []
+            if statuses:
+                stage = statuses[0].get("Status")
+                break
+    weights = {v["VariantName"]: float(v.get("CurrentWeight", 0.0))
+               for v in described.get("ProductionVariants") or [] if "CurrentWeight" in v}
+    return Observation(
+        exists=True,
+        status=described.get("EndpointStatus"),
+        config_name=described.get("EndpointConfigName"),
+        pending_config=pending.get("EndpointConfigName") if pending else None,
+        failure_reason=described.get("FailureReason"),
+        weights=weights,
+        traffic_percent=traffic,
+        stage=stage,
+        last_modified=described.get("LastModifiedTime"),
+        alarms=dict(alarms or {}),
+        arn=described.get("EndpointArn"),
+    )
+
+
+# --- executing ------------------------------------------------------------------------------------
+
+
+def execute(decision: Decision, clients: Clients, requests: DeployRequests) -> Observation:
+    """Make the AWS calls of `decision`, then observe the endpoint."""
+    state = decision.state
+    error = None
+    retriable = False
+    try:
+        _ACTIONS[decision.action](decision, clients, requests)
+    except ClientError as exc:
+        code, message = _message(exc)
+        error = f"{exc.operation_name}: {code}: {message}"
+        retriable = code in _RETRIABLE or exc.response.get("ResponseMetadata", {}).get(
+            "HTTPStatusCode", 400) >= 500
+    except BotoCoreError as exc:
+        error, retriable = f"{type(exc).__name__}: {exc}", True
+    observed = observe(clients, state.endpoint, state.alarms)
+    if error:
+        observed = replace(observed, error=error, error_retriable=retriable)
+    return observed
+
+
+def create_models(clients: Clients, requests: DeployRequests) -> None:
+    for request in requests.models:
+        _create(clients.sagemaker.create_model, request)
+
+
+def create_config(clients: Clients, requests: DeployRequests, name: str | None) -> None:
+    request = requests.endpoint_config(name) if name else None
+    if request is not None:
+        _create(clients.sagemaker.create_endpoint_config, request)
+
+
+def _update(clients: Clients, requests: DeployRequests, config: str) -> None:
+    try:
+        clients.sagemaker.update_endpoint(**requests.update_to(config))
+    except ClientError as exc:
+        if not _busy(exc):
+            raise
+
+
+def _weights(clients: Clients, endpoint: str, weights: dict[str, float]) -> None:
+    try:
+        clients.sagemaker.update_endpoint_weights_and_capacities(**weights_request(endpoint, weights))
+    except ClientError as exc:
+        if not _busy(exc):
+            raise
+
+
+def _do_create_endpoint(d: Decision, clients: Clients, requests: DeployRequests) -> None:
+    create_models(clients, requests)
+    create_config(clients, requests, d.config)
+    if requests.create_endpoint is not None:
+        _create(clients.sagemaker.create_endpoint, requests.create_endpoint)
+
+
+def _do_update_endpoint(d: Decision, clients: Clients, requests: DeployRequests) -> None:
+    assert d.config is not None
+    create_models(clients, requests)
+    create_config(clients, requests, d.config)
+    if d.config == requests.target_config and clients.autoscaling is not None:
+        for request in requests.deregister_before_update:
+            _ignore_missing(clients.autoscaling.deregister_scalable_target, **request)
+    _update(clients, requests, d.config)
+
+
+def _do_shift(d: Decision, clients: Clients, requests: DeployRequests) -> None:
+    if d.weights is not None:
+        _weights(clients, d.state.endpoint, d.weight_map)
+    if d.config is not None:
+        create_config(clients, requests, d.config)
+        _update(clients, requests, d.config)
+
+
+def _do_succeed(d: Decision, clients: Clients, requests: DeployRequests) -> None:
+    if requests.endpoint is None:
+        return
+    apply_autoscaling(clients, requests)
+    if d.state.flow != "create":
+        refresh_endpoint_tags(clients, requests)
+    if d.cleanup is not None:
+        delete_superseded(clients, d.cleanup)
+
+
+def _nothing(d: Decision, clients: Clients, requests: DeployRequests) -> None:
+    return None
+
+
+_ACTIONS: dict[str, Callable[[Decision, Clients, DeployRequests], None]] = {
+    "create_endpoint": _do_create_endpoint,
+    "update_endpoint": _do_update_endpoint,
+    "shift_weights": _do_shift,
+    "promote": _do_shift,
+    "rollback": _do_shift,
+    "succeed": _do_succeed,
+    "fail": _nothing,
+    "wait": _nothing,
+    "report": _nothing,
+}
+
+
+def apply_autoscaling(clients: Clients, requests: DeployRequests) -> None:
+    """Register the scalable target and put its policies (upserts), the async backlog alarm
+    pointing at the step policy, and deregister targets the manifest dropped."""
+    a = requests.autoscaling
+    aas = clients.autoscaling
+    if aas is None:
+        return
+    for request in a.deregister:
+        _ignore_missing(aas.deregister_scalable_target, **request)
+    if a.register is None:
+        return
+    aas.register_scalable_target(**a.register)
+    if a.target_tracking is not None:
+        aas.put_scaling_policy(**a.target_tracking)
+    if a.step_policy is not None:
+        arn = aas.put_scaling_policy(**a.step_policy)["PolicyARN"]
+        if a.backlog_alarm is not None and clients.cloudwatch is not None:
+            clients.cloudwatch.put_metric_alarm(**a.backlog_alarm, AlarmActions=[arn])
+
+
+def refresh_endpoint_tags(clients: Clients, requests: DeployRequests) -> None:
+    """Tag the endpoint with the provenance of the model it now serves; drop manifest tags that
+    are gone (tags with the `aws:` prefix are AWS's and stay)."""
+    sm = clients.sagemaker
+    arn = sm.describe_endpoint(EndpointName=requests.endpoint)["EndpointArn"]
+    wanted = {t["Key"] for t in requests.endpoint_tags}
+    current = sm.list_tags(ResourceArn=arn, MaxResults=100).get("Tags", [])
+    stale = [t["Key"] for t in current if t["Key"] not in wanted and not t["Key"].startswith("aws:")]
+    if stale:
+        sm.delete_tags(ResourceArn=arn, TagKeys=stale)
+    if requests.endpoint_tags:
+        sm.add_tags(ResourceArn=arn, Tags=list(requests.endpoint_tags))
+
+
+def delete_superseded(clients: Clients, cleanup: Cleanup) -> None:
+    """Delete superseded endpoint configs, then models; what is already gone is fine."""
+    for name in cleanup.endpoint_configs:
+        _ignore_missing(clients.sagemaker.delete_endpoint_config, EndpointConfigName=name)
+    for name in cleanup.models:
+        _ignore_missing(clients.sagemaker.delete_model, ModelName=name)
+
+
+# --- batch and registry ---------------------------------------------------------------------------
+
+
+def start_transform_job(clients: Clients, requests: DeployRequests) -> str:
+    """Create the model and the transform job of a batch deploy (skipping what exists);
+    returns the job name. Poll it with `transform_job_status`."""
+    if requests.transform_job is None:
+        raise ValueError("these requests have no transform job")
+    create_models(clients, requests)
+    _create(clients.sagemaker.create_transform_job, requests.transform_job)
+    return requests.transform_job["TransformJobName"]
+
+
+def transform_job_status(clients: Clients, name: str) -> tuple[str, str | None]:
+    """(TransformJobStatus, FailureReason) of a transform job: one DescribeTransformJob."""
+    answer = clients.sagemaker.describe_transform_job(TransformJobName=name)
+    return answer["TransformJobStatus"], answer.get("FailureReason")
+
+
+def model_package_approved(clients: Clients, arn: str) -> bool:
+    """Whether a Model Registry package is Approved (check before starting its rollout)."""
+    try:
+        answer = clients.sagemaker.describe_model_package(ModelPackageName=arn)
+    except (ClientError, BotoCoreError) as exc:
+        raise unavailable(exc, where=f"model package {arn}", call="sagemaker:DescribeModelPackage") from None
+    return answer.get("ModelApprovalStatus") == "Approved"
+
+
+__all__ = ["AwsUnavailable", "Clients", "apply_autoscaling", "delete_superseded", "execute",
+           "model_package_approved", "observation_from", "observe", "refresh_endpoint_tags",
+           "start_transform_job", "transform_job_status"]
