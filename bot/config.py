@@ -63,6 +63,9 @@ class EnvironmentConfig(_Strict):
         default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
     )
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    execution_role_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$",
+        description="The SageMaker execution role models run as (passed to CreateModel).")
     production: bool = False
     order: int = 0
 

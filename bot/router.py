@@ -28,7 +28,7 @@ class Router:
     def __init__(self, *routers: "Router"):
         self._routes: dict[str, list[Route]] = defaultdict(list)
         for other in routers:
-            for key, routes in other._routes.items():
+            for routes in other._routes.values():
                 for route in routes:
                     self._add(route)
 

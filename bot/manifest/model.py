@@ -26,7 +26,8 @@ KIND = "ModelDeployment"
 # count is reserved out of AWS's 50 tags per resource.
 BOT_TAG_PREFIX = "modelbot:"
 BOT_TAG_KEYS = ("modelbot:model", "modelbot:environment", "modelbot:commit", "modelbot:build-id",
-                "modelbot:data-version", "modelbot:digest")
+                "modelbot:data-version", "modelbot:pr", "modelbot:manifest", "modelbot:approvers",
+                "modelbot:bot-version", "modelbot:digest")
 
 Mode = Literal["realtime", "serverless", "async", "batch", "multi_model"]
 StrategyType = Literal["blue_green", "canary", "linear", "rolling", "shadow", "ab"]
