@@ -63,12 +63,20 @@ class Queue:
         self.settings = settings
         self.huey = huey or make_huey(settings)
         self._process = self.huey.task(name="process_delivery")(_process_delivery)
+        self._reconcile = self.huey.task(name="reconcile_deployment")(_reconcile_deployment)
 
     def enqueue(self, pk: int, delay: float | None = None) -> None:
         if delay:
             self._process.schedule(args=(pk,), delay=delay)
         else:
             self._process(pk)
+
+    def enqueue_deployment(self, pk: int, delay: float | None = None) -> None:
+        """Ring for a deployment's next reconcile step (after `delay` seconds)."""
+        if delay:
+            self._reconcile.schedule(args=(pk,), delay=delay)
+        else:
+            self._reconcile(pk)
 
     def depth(self) -> int:
         return self.huey.pending_count()
@@ -78,6 +86,12 @@ class Queue:
 
     def ping(self) -> None:
         self.huey.pending_count()
+
+
+def _reconcile_deployment(pk: int) -> None:
+    from .worker import current_runtime
+
+    current_runtime().rollouts.tick(pk)
 
 
 def _process_delivery(pk: int) -> None:

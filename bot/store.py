@@ -104,6 +104,39 @@ class HoldRow(Base):
     held_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
+class DeploymentRow(Base):
+    """One deployment of one manifest to one environment: the rollout's durable state and the
+    ledger's record of what put a model there. `key` makes a merge deploy exactly once."""
+
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(600), unique=True, nullable=False)
+    repository: Mapped[str] = mapped_column(String(255), nullable=False)
+    pr_number: Mapped[int | None] = mapped_column(Integer)
+    commit_sha: Mapped[str] = mapped_column(String(40), nullable=False)
+    manifest_path: Mapped[str] = mapped_column(String(500), nullable=False)
+    environment: Mapped[str] = mapped_column(String(64), nullable=False)
+    endpoint: Mapped[str | None] = mapped_column(String(63))
+    trigger: Mapped[str] = mapped_column(String(16), nullable=False)  # merge | command | rollback
+    requested_by: Mapped[str | None] = mapped_column(String(255))
+    after_id: Mapped[int | None] = mapped_column(Integer)  # must succeed first (deploy order)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    requested: Mapped[str | None] = mapped_column(String(16))  # abort | rollback | promote, from people
+    github_deployment_id: Mapped[int | None] = mapped_column(BigInteger)
+    state: Mapped[str | None] = mapped_column(Text)       # the rollout controller's state (JSON)
+    provenance: Mapped[str] = mapped_column(Text, nullable=False)  # data, code, build, checks, approvals (JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    next_tick_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_deployments_status_tick", "status", "next_tick_at"),
+                      Index("ix_deployments_endpoint", "environment", "endpoint"))
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -315,6 +348,88 @@ class Store:
     def hold(self, repository: str, number: int) -> HoldRow | None:
         with self.session() as s:
             return s.get(HoldRow, (repository, number))
+
+    # --- deployments ------------------------------------------------------------------------------
+
+    ACTIVE = ("pending", "running")
+
+    def create_deployment(self, **fields) -> tuple[int, bool]:
+        """Insert a deployment unless its key exists; (id, created)."""
+        now = utcnow()
+        row = DeploymentRow(status="pending", next_tick_at=now, created_at=now, updated_at=now, **fields)
+        try:
+            with self.session() as s:
+                s.add(row)
+                s.flush()
+                return row.id, True
+        except IntegrityError:
+            with self.session() as s:
+                return s.scalar(select(DeploymentRow.id).where(DeploymentRow.key == fields["key"])), False
+
+    def deployment(self, pk: int) -> DeploymentRow | None:
+        with self.session() as s:
+            return s.get(DeploymentRow, pk)
+
+    def deployments(self, **where) -> list[DeploymentRow]:
+        with self.session() as s:
+            q = select(DeploymentRow)
+            for name, value in where.items():
+                q = q.where(getattr(DeploymentRow, name) == value)
+            return list(s.scalars(q.order_by(DeploymentRow.id)))
+
+    def claim_deployment(self, pk: int, lease_seconds: int) -> DeploymentRow | None:
+        """Take the lease on an active deployment; None when finished or leased by another worker."""
+        now = utcnow()
+        with self.session() as s:
+            taken = s.execute(update(DeploymentRow).where(
+                DeploymentRow.id == pk, DeploymentRow.status.in_(self.ACTIVE),
+                DeploymentRow.lease_until.is_(None) | (DeploymentRow.lease_until < now),
+            ).values(lease_until=now + dt.timedelta(seconds=lease_seconds))).rowcount
+            return s.get(DeploymentRow, pk) if taken == 1 else None
+
+    def save_deployment(self, pk: int, *, release: bool = True, **values) -> None:
+        """Write the rollout's progress (and let go of the lease unless told to keep it)."""
+        now = utcnow()
+        values["updated_at"] = now
+        if values.get("status") in ("succeeded", "failed", "rolled_back", "aborted", "superseded"):
+            values.setdefault("finished_at", now)
+        if release:
+            values["lease_until"] = None
+        with self.session() as s:
+            s.execute(update(DeploymentRow).where(DeploymentRow.id == pk).values(**values))
+
+    def request_deployment(self, pk: int, what: str) -> bool:
+        """Record a person's request (abort, rollback, promote) on an active deployment."""
+        with self.session() as s:
+            return s.execute(update(DeploymentRow).where(
+                DeploymentRow.id == pk, DeploymentRow.status.in_(self.ACTIVE)).values(requested=what)).rowcount == 1
+
+    def consume_request(self, pk: int, what: str) -> None:
+        """Clear a request the controller has taken in, unless a newer one replaced it."""
+        with self.session() as s:
+            s.execute(update(DeploymentRow).where(DeploymentRow.id == pk, DeploymentRow.requested == what)
+                      .values(requested=None))
+
+    def due_deployments(self, grace: dt.timedelta = dt.timedelta(0), limit: int = 500) -> list[int]:
+        """Active deployments whose next tick is overdue and whose lease ran out (their queue
+        message was lost or their worker died), marked as just re-enqueued."""
+        now = utcnow()
+        with self.session() as s:
+            ids = list(s.scalars(select(DeploymentRow.id).where(
+                DeploymentRow.status.in_(self.ACTIVE), DeploymentRow.next_tick_at <= now - grace,
+                DeploymentRow.lease_until.is_(None) | (DeploymentRow.lease_until < now),
+            ).order_by(DeploymentRow.id).limit(limit)))
+            if ids:
+                s.execute(update(DeploymentRow).where(DeploymentRow.id.in_(ids)).values(next_tick_at=now))
+            return ids
+
+    def current_deployment(self, environment: str, endpoint: str) -> DeploymentRow | None:
+        """The last deployment that succeeded on an endpoint: the ledger's answer."""
+        with self.session() as s:
+            return s.scalar(select(DeploymentRow).where(
+                DeploymentRow.environment == environment, DeploymentRow.endpoint == endpoint,
+                DeploymentRow.status == "succeeded").order_by(DeploymentRow.finished_at.desc(),
+                                                             DeploymentRow.id.desc()).limit(1))
 
     # --- installations ------------------------------------------------------------------------
 

@@ -57,6 +57,10 @@ class Context:
     def bot_login(self) -> str:
         return self._github_app.bot_login()
 
+    @property
+    def rollouts(self):
+        return self._runtime.rollouts
+
     def repo_reader(self, full_name: str):
         from .github.reader import RepoReader
 
@@ -84,6 +88,14 @@ class Runtime:
 
                 self._live_reader = AwsLiveReader(self.settings.server.environments)
             return self._live_reader
+
+    @cached_property
+    def rollouts(self):
+        """The deployment engine of this process (bot.rollouts), with its GitHub and AWS adapters."""
+        from .features.deploys import services_for
+        from .rollouts import Rollouts
+
+        return Rollouts(self.store, services_for(self))
 
     def install(self) -> "Runtime":
         global _runtime
@@ -136,13 +148,18 @@ class Runtime:
             return "retrying"
 
     def reap(self) -> int:
-        """Re-enqueue deliveries that are due but not leased (their queue message may be lost)."""
-        ids = self.store.due_for_retry(grace=dt.timedelta(seconds=self.settings.reap_grace_seconds))
+        """Re-enqueue deliveries and deployments that are due but not leased (their queue
+        message may be lost, or their worker died)."""
+        grace = dt.timedelta(seconds=self.settings.reap_grace_seconds)
+        ids = self.store.due_for_retry(grace=grace)
         for pk in ids:
             self.queue.enqueue(pk)
-        if ids:
-            log.info("re-enqueued deliveries", extra={"count": len(ids)})
-        return len(ids)
+        deployments = self.store.due_deployments(grace=grace)
+        for pk in deployments:
+            self.queue.enqueue_deployment(pk)
+        if ids or deployments:
+            log.info("re-enqueued", extra={"deliveries": len(ids), "deployments": len(deployments)})
+        return len(ids) + len(deployments)
 
 
 def current_runtime() -> Runtime:

@@ -243,6 +243,7 @@ def _exercise_every_operation(fake, repo):
         ("token", "GET", f"/repos/{REPO}/git/blobs/{blob}", None),
         ("token", "GET", f"/repos/{REPO}/git/commits/{head}", None),
         ("token", "GET", f"/repos/{REPO}/commits/{head}", None),
+        ("token", "GET", f"/repos/{REPO}/commits/{head}/pulls", None),
         ("token", "GET", f"/repos/{REPO}/compare/main...feature", None),
         ("token", "POST", f"/repos/{REPO}/check-runs", {"name": "policy", "head_sha": head, "status": "in_progress"}),
         ("token", "GET", f"/repos/{REPO}/commits/feature/check-runs", None),

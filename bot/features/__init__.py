@@ -11,7 +11,8 @@ import os
 
 from ..router import Router, compose
 
-BUILTIN = ("bot.features.meta", "bot.features.pull_requests", "bot.features.commands")
+BUILTIN = ("bot.features.meta", "bot.features.pull_requests", "bot.features.commands",
+           "bot.features.deploys")
 
 
 def load_router(extra: str | None = None) -> Router:

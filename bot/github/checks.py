@@ -18,23 +18,26 @@ def latest_check_run(requester, full_name: str, head_sha: str, name: str) -> dic
     return runs[0] if runs else None
 
 
-def _same(run: dict, out: CheckOutput) -> bool:
+def _same(run: dict, out: CheckOutput, status: str) -> bool:
     output = run.get("output") or {}
-    return (run.get("status") == "completed" and run.get("conclusion") == out.conclusion
+    return (run.get("status") == status and (status != "completed" or run.get("conclusion") == out.conclusion)
             and output.get("title") == out.title and output.get("summary") == out.summary
             and output.get("text") == out.text and output.get("annotations_count") == len(out.annotations))
 
 
 def publish_check_run(requester, full_name: str, head_sha: str, name: str, out: CheckOutput,
-                      details_url: str | None = None) -> int:
-    """Make the newest `name` run on `head_sha` show `out`; return its id."""
+                      details_url: str | None = None, status: str = "completed") -> int:
+    """Make the newest `name` run on `head_sha` show `out` (`status` in_progress: still working,
+    no conclusion yet); return its id."""
     existing = latest_check_run(requester, full_name, head_sha, name)
-    if existing is not None and _same(existing, out):
+    if existing is not None and _same(existing, out, status):
         return existing["id"]
     batches = annotation_batches(out.annotations)
-    body = {"name": name, "head_sha": head_sha, "status": "completed", "conclusion": out.conclusion,
+    body = {"name": name, "head_sha": head_sha, "status": status,
             "output": {"title": out.title, "summary": out.summary, "text": out.text,
                        "annotations": batches[0]}}
+    if status == "completed":
+        body["conclusion"] = out.conclusion
     if details_url:
         body["details_url"] = details_url
     _, run = requester.requestJsonAndCheck("POST", f"/repos/{full_name}/check-runs", input=body)

@@ -704,6 +704,13 @@ class FakeGitHub(GitHubState):
     def _op_pulls_get(self, ctx):
         return 200, self.render.pull(ctx.repo, self._pull(ctx))
 
+    def _op_repos_list_pull_requests_associated_with_commit(self, ctx):
+        repo, sha = ctx.repo, ctx.params["commit_sha"]
+        prs = [pr for pr in repo.issues.values() if isinstance(pr, PullRequest)
+               and (pr.merge_commit_sha == sha or self.head_sha(repo, pr) == sha)]
+        chunk, headers = self._page(ctx, [self.render.pull(repo, pr) for pr in prs])
+        return 200, chunk, headers
+
     def _op_pulls_list_files(self, ctx):
         repo, pr = ctx.repo, self._pull(ctx)
         head = self.head_sha(repo, pr)

@@ -1,0 +1,303 @@
+"""Merge-to-deploy and the deployment adapters: GitHub Deployments, the report's rollout table,
+the `modelbot/deploy` check run, and the AWS side of each step.
+
+A merged pull request (`pull_request.closed` with `merged: true`) records one deployment per
+changed manifest and environment, in the server's deploy order (production waits for staging
+to succeed). The record's key makes this exactly once, however often GitHub delivers the event.
+`bot.rollouts` then drives each deployment; this module gives it its adapters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+from ..router import Router
+
+router = Router()
+log = logging.getLogger(__name__)
+
+DEPLOY_CHECK = "modelbot/deploy"
+ROLLOUT_BEGIN = "<!-- modelbot:rollout -->"
+ROLLOUT_END = "<!-- /modelbot:rollout -->"
+CLIENT_TTL_SECONDS = 600
+GITHUB_STATES = {"pending": "queued", "in_progress": "in_progress", "succeeded": "success",
+                 "failed": "failure", "rolled_back": "failure", "aborted": "inactive", "superseded": "inactive"}
+
+
+# --- recording deployments ------------------------------------------------------------------------
+
+
+def record_deployments(ctx, full_name: str, pr: dict, commit: str, trigger: str, requested_by: str | None,
+                       environments: list[str] | None = None) -> list[int]:
+    """One deployment per changed manifest and environment (in deploy order), exactly once per
+    (commit, manifest, environment, trigger). Returns the ids created now."""
+    from ..manifest import load_manifest
+    from .pull_requests import _paths_to_read
+
+    settings = ctx.settings
+    reader = ctx.repo_reader(full_name)
+    files = reader.changed_files(pr["number"])
+    head_paths, _ = _paths_to_read(files, settings.server.manifest_globs)
+    texts = reader.read(commit, head_paths)
+    approvers = _approvers(ctx, full_name, pr)
+    order = settings.server.ordered_environments()
+    created = []
+    for path in sorted(head_paths):
+        loaded = load_manifest(path, texts[path]) if texts.get(path) is not None else None
+        if loaded is None or loaded.manifest is None:
+            log.warning("manifest not deployable", extra={"path": path, "commit": commit})
+            continue
+        m = loaded.manifest
+        previous = None
+        for env in order:
+            if env not in m.environments or (environments is not None and env not in environments):
+                continue
+            spec = m.environments[env]
+            provenance = {"installation_id": ctx.installation_id, "pr_number": pr["number"],
+                          "head_sha": pr["head"]["sha"], "approvers": approvers,
+                          "data_version": m.provenance.data_version if isinstance(m.provenance.data_version, str)
+                          else None, "model": m.metadata.name}
+            pk, new = ctx.store.create_deployment(
+                key=f"{full_name}@{commit}:{path}:{env}:{trigger}", repository=full_name, pr_number=pr["number"],
+                commit_sha=commit, manifest_path=path, environment=env,
+                endpoint=None if spec.mode == "batch" else m.endpoint_name(env), trigger=trigger,
+                requested_by=requested_by, after_id=previous, provenance=json.dumps(provenance))
+            previous = pk
+            if new:
+                created.append(pk)
+    return created
+
+
+def _approvers(ctx, full_name: str, pr: dict) -> list[str]:
+    from ..github.pulls import reviews
+
+    latest: dict[str, str] = {}
+    for r in reviews(ctx.github.requester, full_name, pr["number"]):
+        if r["state"] in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+            latest[r["user"]] = r["state"] if r["commit_id"] == pr["head"]["sha"] else "STALE"
+    return sorted(u for u, st in latest.items() if st == "APPROVED")
+
+
+@router.register("pull_request", "closed")
+def on_merged(ctx, delivery) -> None:
+    """A merged pull request deploys; a closed one stops its pre-merge deploys."""
+    p = delivery.payload
+    pr, full_name = p["pull_request"], p["repository"]["full_name"]
+    if not pr.get("merged"):
+        for d in ctx.store.deployments(repository=full_name, pr_number=pr["number"], trigger="command"):
+            ctx.rollouts.request(d.id, "abort")
+        return
+    commit = pr.get("merge_commit_sha") or pr["head"]["sha"]
+    created = record_deployments(ctx, full_name, pr, commit, "merge", (pr.get("merged_by") or {}).get("login"))
+    for pk in created:
+        row = ctx.store.deployment(pk)
+        if row.after_id is None:
+            ctx.rollouts.services.enqueue(pk, 0)
+        ctx.rollouts.services.notify(row, "pending", "queued")
+    log.info("merge recorded", extra={"repository": full_name, "number": pr["number"], "deployments": created})
+
+
+@router.register("push")
+def on_push(ctx, delivery) -> None:
+    """A push to the default branch that no merged pull request made deploys nothing: say so."""
+    from ..github.checks import publish_check_run
+    from ..report import CheckOutput
+
+    p = delivery.payload
+    repo = p["repository"]
+    if p.get("ref") != f"refs/heads/{repo.get('default_branch')}" or p.get("deleted") or not p.get("after"):
+        return
+    sha = p["after"]
+    _, pulls = ctx.github.requester.requestJsonAndCheck("GET", f"/repos/{repo['full_name']}/commits/{sha}/pulls")
+    if any(pr.get("merged_at") and pr.get("merge_commit_sha") == sha for pr in pulls):
+        return
+    from ..render import render
+
+    out = CheckOutput("neutral", "Not deployed: pushed without a pull request",
+                      render("checks/direct_push.md.j2", sha=sha, pusher=(p.get("pusher") or {}).get("name")), "")
+    publish_check_run(ctx.github.requester, repo["full_name"], sha, DEPLOY_CHECK, out)
+    log.warning("direct push to the default branch not deployed", extra={"repository": repo["full_name"],
+                                                                        "sha": sha})
+
+
+# --- adapters for bot.rollouts --------------------------------------------------------------------
+
+
+class _ClientCache:
+    def __init__(self, settings):
+        self.settings, self._lock, self._by_env = settings, threading.Lock(), {}
+
+    def __call__(self, env: str):
+        from ..aws.session import aws_session
+        from ..deploy.executor import Clients
+
+        with self._lock:
+            hit = self._by_env.get(env)
+            if hit and hit[1] > time.monotonic():
+                return hit[0]
+        clients = Clients.from_session(aws_session(self.settings.server.environments[env], env_name=env))
+        with self._lock:
+            self._by_env[env] = (clients, time.monotonic() + CLIENT_TTL_SECONDS)
+        return clients
+
+
+def services_for(runtime):
+    """The engine's adapters in a worker: AWS per environment, GitHub through the App."""
+    from ..rollouts import Services
+
+    def prepare(row):
+        return prepare_deployment(runtime, row)
+
+    def notify(row, status, text):
+        try:
+            notify_github(runtime, row, status, text)
+        except Exception:  # noqa: BLE001 - reporting must not stop a rollout; logged with its id
+            log.exception("could not report deployment progress to GitHub", extra={"deployment": row.id})
+
+    return Services(clients_for=_ClientCache(runtime.settings), prepare=prepare, notify=notify,
+                    enqueue=lambda pk, delay: runtime.queue.enqueue_deployment(pk, delay))
+
+
+def _github(runtime, row):
+    inst = json.loads(row.provenance).get("installation_id")
+    return runtime.github_app.client(inst)
+
+
+def prepare_deployment(runtime, row):
+    """Read the manifest at the deployment's commit, plan against what is live, and build the
+    requests and the rollout state, all before the first AWS write."""
+    import bot
+
+    from ..clock import utcnow
+    from ..deploy import DeployContext, build_requests, new_rollout
+    from ..github.reader import RepoReader
+    from ..manifest import load_manifest
+    from ..plan import DeploySpec, plan
+    from ..rollouts import Prepared
+
+    settings = runtime.settings
+    prov = json.loads(row.provenance)
+    reader = RepoReader(_github(runtime, row), row.repository)
+    text = reader.read(row.commit_sha, [row.manifest_path]).get(row.manifest_path)
+    loaded = load_manifest(row.manifest_path, text) if text is not None else None
+    if loaded is None or loaded.manifest is None:
+        raise ValueError(f"{row.manifest_path} at {row.commit_sha[:7]} is missing or invalid")
+    m = loaded.manifest
+    spec = DeploySpec(m, row.environment, row.commit_sha)
+    live = runtime.live_reader(row.environment, m.endpoint_name(row.environment))
+    p = plan(spec, live, settings.server.prices)
+    if p.kind in ("no_changes", "teardown"):
+        return Prepared(None, None, p.kind, p.headline)
+    if p.blocked:
+        raise ValueError("the plan is blocked: " + "; ".join(x.message for x in p.problems if x.is_error))
+    ctx = DeployContext(build_id=_resolve(reader, row.commit_sha, m.provenance.build_id),
+                        commit=row.commit_sha, data_version=_resolve(reader, row.commit_sha, m.provenance.data_version),
+                        manifest_path=row.manifest_path, bot_version=bot.__version__, pr_number=row.pr_number,
+                        approvers=tuple(prov.get("approvers") or ()))
+    env_config = settings.server.environments[row.environment]
+    if not env_config.execution_role_arn:
+        raise ValueError(f"environments.{row.environment}.execution_role_arn is not set in {settings.config_path}")
+    requests = build_requests(spec, p, ctx, execution_role_arn=env_config.execution_role_arn,
+                              image=_framework_image(m, env_config.region, spec))
+    if requests.model_package_arn:
+        from ..deploy.executor import model_package_approved
+
+        clients = runtime.rollouts.services.clients_for(row.environment)
+        if not model_package_approved(clients, requests.model_package_arn):
+            raise ValueError(f"model package {requests.model_package_arn} is not Approved in the registry")
+    if p.kind == "run_batch":
+        return Prepared(None, requests.to_dict(), p.kind, p.headline)
+    state = new_rollout(str(row.id), spec, p, live, utcnow())
+    return Prepared(state.as_record(), requests.to_dict(), p.kind, p.headline)
+
+
+def _resolve(reader, commit: str, value) -> str:
+    """A provenance value: written out, or read from the pipeline's outputs at the commit."""
+    if isinstance(value, str):
+        return value
+    text = reader.read(commit, [value.from_pipeline]).get(value.from_pipeline)
+    if text is None:
+        raise ValueError(f"pipeline output {value.from_pipeline} does not exist at {commit[:7]}")
+    data = json.loads(text)
+    for part in value.key.split("."):
+        if not isinstance(data, dict) or part not in data:
+            raise ValueError(f"pipeline output {value.from_pipeline} has no {value.key}")
+        data = data[part]
+    return str(data)
+
+
+def _framework_image(manifest, region: str, spec) -> str | None:
+    source = manifest.model.framework
+    if source is None:
+        return None
+    try:
+        from sagemaker.core import image_uris
+    except ImportError:
+        raise ValueError("framework images need the sagemaker SDK: install modelbot[sagemaker]") from None
+    return image_uris.retrieve(source.name, region, version=source.version, py_version=source.py_version,
+                               instance_type=spec.env.instance_type, image_scope="inference")
+
+
+def notify_github(runtime, row, status: str, text: str | None) -> None:
+    """GitHub Deployment status, the report's rollout table, and the `modelbot/deploy` check."""
+    from ..github.checks import publish_check_run
+    from ..render import render
+    from ..report import CheckOutput
+
+    gh = _github(runtime, row)
+    requester = gh.requester
+    row = runtime.store.deployment(row.id)
+    settings = runtime.settings
+    env_config = settings.server.environments[row.environment]
+    if row.github_deployment_id is None:
+        _, dep = requester.requestJsonAndCheck("POST", f"/repos/{row.repository}/deployments", input={
+            "ref": row.commit_sha, "environment": row.environment, "auto_merge": False, "required_contexts": [],
+            "description": f"{row.manifest_path} to {row.environment}"[:140],
+            "production_environment": bool(env_config.production),
+            "payload": {"modelbot_deployment": row.id, "manifest": row.manifest_path}})
+        runtime.store.save_deployment(row.id, release=False, github_deployment_id=dep["id"])
+        row = runtime.store.deployment(row.id)
+    url = (f"https://{env_config.region}.console.aws.amazon.com/sagemaker/home?region={env_config.region}"
+           f"#/endpoints/{row.endpoint}") if row.endpoint else None
+    body = {"state": GITHUB_STATES.get(status, "in_progress"), "description": (text or status)[:140],
+            "auto_inactive": True}
+    if url:
+        body["environment_url"] = url
+    requester.requestJsonAndCheck("POST", f"/repos/{row.repository}/deployments/{row.github_deployment_id}/statuses",
+                                  input=body)
+    if row.pr_number is None:
+        return
+    rows = runtime.store.deployments(repository=row.repository, pr_number=row.pr_number)
+    table = render("report/rollout.md.j2", rows=rows, begin=ROLLOUT_BEGIN, end=ROLLOUT_END)
+    _update_report_rollout(runtime, requester, row.repository, row.pr_number, table)
+    head = json.loads(row.provenance).get("head_sha")
+    if head:
+        active = [r for r in rows if r.status in ("pending", "running")]
+        bad = [r for r in rows if r.status in ("failed", "rolled_back")]
+        conclusion = "failure" if bad else ("neutral" if active else "success")
+        title = render("checks/deploy_title.txt.j2", rows=rows, active=active, bad=bad).strip()
+        out = CheckOutput(conclusion, title, table.replace(ROLLOUT_BEGIN, "").replace(ROLLOUT_END, ""), "")
+        publish_check_run(requester, row.repository, head, DEPLOY_CHECK, out,
+                          status="in_progress" if active else "completed")
+
+
+def _update_report_rollout(runtime, requester, full_name: str, number: int, table: str) -> None:
+    from ..github.comments import issue_comments
+    from ..report import COMMENT_LIMIT, part_of
+
+    login = runtime.github_app.bot_login()
+    for c in issue_comments(requester, full_name, number):
+        if c.user is None or c.user.login != login or part_of(c.body or "") != 1:
+            continue
+        body = c.body
+        if ROLLOUT_BEGIN in body and ROLLOUT_END in body:
+            start, end = body.index(ROLLOUT_BEGIN), body.index(ROLLOUT_END) + len(ROLLOUT_END)
+            new = body[:start] + table.strip() + body[end:]
+        else:
+            new = body + "\n\n" + table.strip()
+        if new != body and len(new) <= COMMENT_LIMIT:
+            c.edit(new)
+        return

@@ -1,0 +1,211 @@
+"""Deployments driven to completion: the reconcile loop around the pure rollout controller.
+
+A deployment row is the unit of work. `Rollouts.tick(pk)` claims it (a lease in the store),
+reads what it needs, asks `bot.deploy.rollout.decide` for the next action, stores the new
+state BEFORE acting (so a worker that dies at any line leaves a state another worker resumes
+from), acts through the thin executor, tells GitHub when the progress changed, and schedules
+the next tick through the queue. The reaper re-enqueues a deployment whose message was lost or
+whose worker died. Nothing here decides: the controller does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from .clock import utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 120
+LOCK_SECONDS = 900          # an endpoint lock outlives a dead worker by at most this much
+WAIT_FOR_LOCK_SECONDS = 30
+WAIT_FOR_PREVIOUS_SECONDS = 30
+TERMINAL = ("succeeded", "failed", "rolled_back", "aborted", "superseded")
+
+
+def lock_key(environment: str, endpoint: str) -> str:
+    return f"{environment}:{endpoint}"
+
+
+def holder_of(pk: int) -> str:
+    return f"deployment:{pk}"
+
+
+def _dumps(value) -> str:
+    def default(o):
+        if isinstance(o, dt.datetime):
+            return {"__dt__": o.isoformat()}
+        raise TypeError(type(o).__name__)
+
+    return json.dumps(value, default=default, sort_keys=True)
+
+
+def _loads(text: str | None):
+    def hook(d):
+        return dt.datetime.fromisoformat(d["__dt__"]) if set(d) == {"__dt__"} else d
+
+    return json.loads(text, object_hook=hook) if text else None
+
+
+@dataclass
+class Prepared:
+    """What a deployment needs before its first AWS write, resolved once and stored."""
+
+    rollout: dict | None          # RolloutState.as_record(), None for a batch job or no-op
+    requests: dict | None         # DeployRequests.to_dict()
+    kind: str                     # create | update | no_changes | run_batch | teardown
+    headline: str
+
+
+@dataclass
+class Services:
+    """Adapters the engine uses, injected so tests and benchmarks can count or replace them."""
+
+    clients_for: Callable[[str], object]                # environment -> executor Clients
+    prepare: Callable[[object], Prepared]              # DeploymentRow -> Prepared (reads GitHub/AWS)
+    notify: Callable[[object, str, str | None], None]  # (row, status, text) -> GitHub statuses/report
+    enqueue: Callable[[int, float], None]              # (deployment id, delay seconds)
+
+
+@dataclass
+class Rollouts:
+    store: object
+    services: Services
+    now: Callable[[], dt.datetime] = utcnow
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def tick(self, pk: int) -> str:
+        """Advance one deployment by one step; returns its status afterwards (or 'skipped')."""
+        row = self.store.claim_deployment(pk, LEASE_SECONDS)
+        if row is None:
+            return "skipped"
+        try:
+            return self._tick(row)
+        except Exception as exc:  # noqa: BLE001 - recorded; the reaper or the next tick retries
+            log.exception("deployment tick failed", extra={"deployment": pk})
+            self.store.save_deployment(pk, reason=f"{type(exc).__name__}: {exc}"[:2000],
+                                       next_tick_at=self.now() + dt.timedelta(seconds=WAIT_FOR_LOCK_SECONDS))
+            self.services.enqueue(pk, WAIT_FOR_LOCK_SECONDS)
+            return row.status
+
+    # --- steps ------------------------------------------------------------------------------
+
+    def _tick(self, row) -> str:
+        if row.status == "pending":
+            return self._start(row)
+        return self._advance(row)
+
+    def _wait(self, row, seconds: float, reason: str | None = None) -> str:
+        self.store.save_deployment(row.id, next_tick_at=self.now() + dt.timedelta(seconds=seconds),
+                                   **({"reason": reason} if reason else {}))
+        self.services.enqueue(row.id, seconds)
+        return row.status
+
+    def _finish(self, row, status: str, text: str | None) -> str:
+        self.store.save_deployment(row.id, status=status, reason=text)
+        if row.endpoint:
+            self.store.release_lock(lock_key(row.environment, row.endpoint), holder_of(row.id))
+        self.services.notify(row, status, text)
+        for nxt in self.store.deployments(after_id=row.id):
+            self.services.enqueue(nxt.id, 0)
+        log.info("deployment finished", extra={"deployment": row.id, "status": status, "reason": text})
+        return status
+
+    def _start(self, row) -> str:
+        if row.after_id is not None:
+            before = self.store.deployment(row.after_id)
+            if before.status in ("pending", "running"):
+                return self._wait(row, WAIT_FOR_PREVIOUS_SECONDS, f"waiting for {before.environment}")
+            if before.status != "succeeded":
+                return self._finish(row, "superseded",
+                                    f"not started: the deploy to {before.environment} ended {before.status}")
+        if row.requested in ("abort", "rollback"):
+            return self._finish(row, "aborted", "aborted before it started")
+        if row.endpoint:
+            ok, holder = self.store.acquire_lock(lock_key(row.environment, row.endpoint), holder_of(row.id),
+                                                 LOCK_SECONDS)
+            if not ok:
+                return self._wait(row, WAIT_FOR_LOCK_SECONDS, f"waiting for the lock held by {holder}")
+        prepared = self.services.prepare(row)
+        if prepared.kind == "no_changes":
+            return self._finish(row, "succeeded", prepared.headline)
+        if prepared.kind == "teardown":
+            return self._finish(row, "failed", "a teardown needs explicit approval and is not run on merge")
+        if prepared.kind == "run_batch":
+            return self._start_batch(row, prepared)
+        state = {"rollout": prepared.rollout, "requests": prepared.requests}
+        self.store.save_deployment(row.id, status="running", state=_dumps(state), next_tick_at=self.now(),
+                                   release=False)
+        self.services.notify(row, "in_progress", prepared.headline)
+        return self._advance(self.store.deployment(row.id), fresh=True)
+
+    def _advance(self, row, fresh: bool = False) -> str:
+        from .deploy import DeployRequests, RolloutState, decide
+        from .deploy.executor import execute, observe
+
+        if row.endpoint:  # renew the lease on the endpoint while we work on it
+            self.store.acquire_lock(lock_key(row.environment, row.endpoint), holder_of(row.id), LOCK_SECONDS)
+        data = _loads(row.state) or {}
+        if data.get("batch"):
+            return self._advance_batch(row, data)
+        state = RolloutState.from_record(data["rollout"])
+        requested = row.requested
+        if requested and not state.done:
+            state = replace(state, requested=requested)
+        requests = DeployRequests.from_dict(data["requests"])
+        clients = self.services.clients_for(row.environment)
+        observed = observe(clients, state.endpoint, state.alarms)
+        decision = decide(state, observed, self.now())
+        data["rollout"] = decision.state.as_record()
+        # Store the decision before acting on it: a crash after this line repeats an idempotent act.
+        self.store.save_deployment(row.id, state=_dumps(data), release=False)
+        if requested and decision.state.requested != requested:
+            self.store.consume_request(row.id, requested)  # only if nobody asked again meanwhile
+        if decision.action not in ("wait", "report"):
+            execute(decision, clients, requests)
+        if decision.progress is not None and (decision.action == "report" or fresh):
+            self.services.notify(row, "in_progress", decision.progress.text)
+        if decision.final:
+            st = decision.state
+            if decision.action == "succeed":
+                return self._finish(row, "succeeded", st.progress or "deployed")
+            status = "rolled_back" if st.phase == "rolled_back" else (
+                "aborted" if st.phase == "aborted" else "failed")
+            return self._finish(row, status, decision.reason or st.reason)
+        return self._wait(row, max(1, decision.seconds or state.poll_seconds))
+
+    def _start_batch(self, row, prepared: Prepared) -> str:
+        from .deploy import DeployRequests
+        from .deploy.executor import start_transform_job
+
+        requests = DeployRequests.from_dict(prepared.requests)
+        job = start_transform_job(self.services.clients_for(row.environment), requests)
+        self.store.save_deployment(row.id, status="running", release=False,
+                                   state=_dumps({"batch": job, "requests": prepared.requests}))
+        self.services.notify(row, "in_progress", f"transform job {job} started")
+        return self._wait(self.store.deployment(row.id), 30)
+
+    def _advance_batch(self, row, data: dict) -> str:
+        from .deploy.executor import transform_job_status
+
+        status, reason = transform_job_status(self.services.clients_for(row.environment), data["batch"])
+        if status == "Completed":
+            return self._finish(row, "succeeded", f"transform job {data['batch']} completed")
+        if status in ("Failed", "Stopped"):
+            return self._finish(row, "failed", f"transform job {data['batch']} {status.lower()}: {reason or ''}")
+        return self._wait(row, 30)
+
+    # --- requests from people -----------------------------------------------------------------
+
+    def request(self, pk: int, what: str) -> bool:
+        """Ask an active deployment to abort, roll back or promote at its next tick."""
+        if not self.store.request_deployment(pk, what):
+            return False
+        self.services.enqueue(pk, 0)
+        return True
+
