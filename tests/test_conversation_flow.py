@@ -217,11 +217,24 @@ def test_unlock_needs_admin_and_releases_this_prs_endpoint_locks(bot):
     assert bot.store.lock("staging:churn-staging") is None
 
 
-def test_deploy_commands_say_plainly_they_are_not_available(bot):
+def test_deploy_needs_the_environments_approvals(bot):
     open_pr(bot)
     c, _ = comment(bot, "/deploy staging", user="carol")
-    assert "not available in this version" in reply_to(bot, c)
+    assert "`staging` is not approved yet: 1 more approval" in reply_to(bot, c)
     assert reactions(bot, c)[-1] == "confused"
+    assert bot.store.deployments(repository=REPO) == []
+
+
+def test_production_deploys_only_on_merge(bot, settings):
+    open_pr(bot)
+    c, _ = comment(bot, "/deploy production", user="erin")
+    assert "deployed only when this pull request is merged" in reply_to(bot, c)
+
+
+def test_abort_with_nothing_in_flight_says_so(bot):
+    open_pr(bot)
+    c, _ = comment(bot, "/abort staging", user="carol")
+    assert "nothing to abort" in reply_to(bot, c)
 
 
 # --- locks ------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from .rollout import Cleanup, Decision, Observation
 _RETRIABLE = {"ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded",
               "TooManyRequestsException", "ServiceUnavailable", "InternalFailure",
               "InternalServerError", "ServiceUnavailableException", "ConcurrentUpdateException"}
-_NOT_FOUND = ("could not find", "does not exist", "not found", "cannot find")
+_NOT_FOUND = ("could not find", "does not exist", "not found", "cannot find", "no scalable target")
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,8 @@ def _exists_already(exc: ClientError) -> bool:
 
 def _missing(exc: ClientError) -> bool:
     code, message = _message(exc)
+    if code in ("ResourceNotFoundException", "ObjectNotFoundException"):
+        return True
     return code in ("ValidationException", "ResourceNotFound", "ResourceNotFoundException",
                     "ObjectNotFoundException") and any(m in message.lower() for m in _NOT_FOUND)
 

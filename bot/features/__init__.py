@@ -12,7 +12,8 @@ import os
 from ..router import Router, compose
 
 BUILTIN = ("bot.features.meta", "bot.features.pull_requests", "bot.features.commands",
-           "bot.features.deploys")
+           "bot.features.deploys",
+           "bot.features.compare")  # compare: the internal batch-transform poll deliveries
 
 
 def load_router(extra: str | None = None) -> Router:

@@ -147,6 +147,7 @@ def _status(ctx, cmd, login, full_name, pr) -> Outcome:
 
 
 def _unlock(ctx, cmd, login, full_name, pr) -> Outcome:
+    from ..rollouts import lock_key
     from .pull_requests import endpoints_of
 
     released = []
@@ -157,13 +158,79 @@ def _unlock(ctx, cmd, login, full_name, pr) -> Outcome:
     return Outcome(cmd.text, True, _say("unlock", command=cmd, released=released))
 
 
-def lock_key(environment: str, endpoint: str) -> str:
-    return f"{environment}:{endpoint}"
+
+def _deploy(ctx, cmd, login, full_name, pr) -> Outcome:
+    """`/deploy <env>`: the PR head to a non-production environment, before merge."""
+    from .deploys import record_deployments
+    from .pull_requests import refresh_pull
+
+    env = cmd.env
+    if ctx.settings.server.environments[env].production:
+        return Outcome(cmd.text, False, _say("production_on_merge", command=cmd))
+    if pr.get("state") != "open":
+        return Outcome(cmd.text, False, _say("closed", command=cmd))
+    result, approvals = refresh_pull(ctx, full_name, pr)
+    if not result.touches_targets:
+        return Outcome(cmd.text, False, _say("nothing_to_deploy", command=cmd))
+    if result.errors:
+        return Outcome(cmd.text, False, _say("invalid", command=cmd, count=len(result.errors)))
+    mine = [a for a in approvals if a.environment == env]
+    if not mine:
+        return Outcome(cmd.text, False, _say("no_such_target", command=cmd))
+    if not mine[0].satisfied:
+        return Outcome(cmd.text, False, _say("not_approved", command=cmd, result=mine[0]))
+    created = record_deployments(ctx, full_name, pr, pr["head"]["sha"], "command", login, environments=[env])
+    for pk in created:
+        ctx.rollouts.services.enqueue(pk, 0)
+    return Outcome(cmd.text, True, _say("deploying", command=cmd, count=len(created), sha=pr["head"]["sha"][:7]))
 
 
-def _deploys(ctx, cmd, login, full_name, pr) -> Outcome:
-    # Deployments (issue: SageMaker deployments) are not part of this version: say so plainly.
-    return Outcome(cmd.text, False, _say("unavailable", command=cmd))
+def _request(ctx, cmd, login, full_name, pr) -> Outcome:
+    """`/abort` and `/promote`: ask this PR's active deployments in the environment."""
+    active = [d for d in ctx.store.deployments(repository=full_name, pr_number=pr["number"])
+              if d.status in ("pending", "running") and d.environment == cmd.env]
+    asked = [d for d in active if ctx.rollouts.request(d.id, cmd.name)]
+    if not asked:
+        return Outcome(cmd.text, False, _say("nothing_active", command=cmd))
+    return Outcome(cmd.text, True, _say("requested", command=cmd, rows=asked))
+
+
+def _rollback(ctx, cmd, login, full_name, pr) -> Outcome:
+    """`/rollback <env> [to X]`: deploy again what was live before (or X), as a new deployment."""
+    env = cmd.env
+    mine = [d for d in ctx.store.deployments(repository=full_name, pr_number=pr["number"]) if d.environment == env]
+    for d in mine:
+        if d.status in ("pending", "running"):
+            ctx.rollouts.request(d.id, "rollback")
+    targets = []
+    for d in mine:
+        if d.endpoint is None:
+            continue
+        if cmd.target and cmd.target.kind == "deployment":
+            chosen = ctx.store.deployment(int(cmd.target.value))
+            ok = chosen is not None and chosen.endpoint == d.endpoint and chosen.status == "succeeded"
+        else:
+            history = [x for x in ctx.store.deployments(environment=env, endpoint=d.endpoint, status="succeeded")
+                       if x.id < d.id]
+            if cmd.target:
+                history = [x for x in history if x.commit_sha.startswith(cmd.target.value)]
+            chosen = history[-1] if history else None
+            ok = chosen is not None
+        if ok:
+            targets.append(chosen)
+    if not targets:
+        return Outcome(cmd.text, False, _say("no_rollback_target", command=cmd))
+    created = []
+    for t in {t.id: t for t in targets}.values():
+        pk, new = ctx.store.create_deployment(
+            key=f"{full_name}@{t.commit_sha}:{t.manifest_path}:{env}:rollback:{login}:{pr['number']}:{t.id}",
+            repository=full_name, pr_number=pr["number"], commit_sha=t.commit_sha, manifest_path=t.manifest_path,
+            environment=env, endpoint=t.endpoint, trigger="rollback", requested_by=login, after_id=None,
+            provenance=t.provenance)
+        if new:
+            ctx.rollouts.services.enqueue(pk, 0)
+            created.append(t)
+    return Outcome(cmd.text, True, _say("rolling_back", command=cmd, rows=created or targets))
 
 
 def pull_holder(full_name: str, number: int) -> str:
@@ -171,5 +238,5 @@ def pull_holder(full_name: str, number: int) -> str:
 
 
 _RUN = {"help": _help, "plan": _refresh, "validate": _refresh, "hold": _hold, "unhold": _hold,
-        "status": _status, "unlock": _unlock, "deploy": _deploys, "promote": _deploys,
-        "rollback": _deploys, "abort": _deploys}
+        "status": _status, "unlock": _unlock, "deploy": _deploy, "promote": _request,
+        "rollback": _rollback, "abort": _request}

@@ -86,7 +86,7 @@ def endpoints_of(ctx, full_name: str, pr: dict, environment: str) -> list[str]:
 
 def foreign_locks(store, result, holder: str) -> list:
     """Locks on this PR's endpoints held by someone else: the PR waits for them."""
-    from .commands import lock_key
+    from ..rollouts import lock_key
 
     out = []
     for m in result.manifests:
@@ -100,7 +100,8 @@ def foreign_locks(store, result, holder: str) -> list:
     return out
 
 
-def refresh_pull(ctx, full_name: str, pr: dict) -> None:
+def refresh_pull(ctx, full_name: str, pr: dict, force_compare: bool = False):
+    """Bring the PR's report and checks up to date; returns (review, approval results)."""
     from ..github.checks import publish_check_run
     from ..github.comments import sync_comments
     from ..github.pulls import commit_trees, is_team_member, reviews
@@ -109,7 +110,7 @@ def refresh_pull(ctx, full_name: str, pr: dict) -> None:
     from .approvals import APPROVAL_CHECK, approval_check, base_inputs, evaluate_pull, team_owners
 
     if pr.get("state") != "open":
-        return
+        return None, []
     settings = ctx.settings
     pull = pull_info(full_name, pr)
     globs = settings.server.manifest_globs
@@ -147,6 +148,14 @@ def refresh_pull(ctx, full_name: str, pr: dict) -> None:
 
             sections.append(Section("Approvals", render_approvals(approvals)))
 
+    # --- baseline comparison (bot/features/compare.py): report section + modelbot/compare check.
+    # force_compare (the /validate command) recomputes instead of taking the cached result.
+    from .compare import compare_pull
+
+    comparison = compare_pull(ctx, pull, result, force=force_compare)
+    sections.extend(comparison.sections)
+    # --- end of baseline comparison
+
     locks = foreign_locks(ctx.store, result, f"{full_name}#{pull.number}")
     if locks:
         from ..render import render
@@ -160,9 +169,11 @@ def refresh_pull(ctx, full_name: str, pr: dict) -> None:
     publish_check_run(requester, full_name, pull.head_sha, VALIDATE_CHECK, validate_check(result, pull))
     publish_check_run(requester, full_name, pull.head_sha, APPROVAL_CHECK,
                       approval_check(approvals, result.touches_targets))
+    comparison.publish()  # modelbot/compare (bot/features/compare.py)
     log.info("pull request refreshed", extra={"repository": full_name, "number": pull.number,
                                              "manifests": len(result.manifests), "errors": len(result.errors),
                                              "approved": all(a.satisfied for a in approvals)})
+    return result, approvals
 
 
 @router.register("pull_request", "opened", "synchronize", "reopened", "ready_for_review")

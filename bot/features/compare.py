@@ -1,0 +1,234 @@
+"""Baseline comparison in pull requests: the "Model comparison" report section and the
+`modelbot/compare` check run.
+
+`compare_pull(ctx, pull, review, force=...)` is called by `refresh_pull` after the review: for
+each valid manifest with a `validation:` section it compares the candidate with the model live
+in the manifest's first production environment (deploy order; else its first environment),
+taking the result from the cache when nothing it depends on changed. `PullComparison.publish`
+drives the check run: `in_progress` with a summary while work runs (published before local
+scoring starts, kept while batch transform jobs run), then completed.
+
+Check-run conclusions:
+
+    every gate passes                              success
+    a gate fails (significantly worse), a broken   failure   (branch protection blocks the merge)
+    contract, or the comparison could not run
+    (bad data, unreachable object, refused pickle)
+    inconclusive (too few rows, straddling          neutral   (passes branch protection; the
+    interval, unjudgeable gate, changed inputs)               summary says a person should look)
+    batch transform running                        in_progress (no conclusion yet)
+    nothing to compare                             success   ("No model comparison configured")
+
+Draft pull requests get no comparison (validation only) and no compare check.
+
+Batch transform is never waited for: the first refresh starts the jobs and records an internal
+delivery (`modelbot_compare.poll`) in the store, enqueued with a delay. The worker runs it like
+any delivery (lease, retry, reaper); its handler refreshes the pull request, which polls the
+jobs once (DescribeTransformJob) and either completes the comparison or records the next poll,
+backing off from `compare.batch_poll_seconds` to 15 minutes, until `batch_timeout_seconds`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+
+from ..router import Router
+
+router = Router()
+log = logging.getLogger(__name__)
+
+COMPARE_CHECK = "modelbot/compare"
+POLL_EVENT = "modelbot_compare"
+MAX_POLL_DELAY = 900
+
+
+@dataclass
+class PullComparison:
+    """The comparisons of one refresh and how to show them."""
+
+    outcomes: list = field(default_factory=list)
+    reason: str = ""
+    publisher: "CheckPublisher | None" = None
+    skipped: bool = False  # draft: nothing is published
+
+    @property
+    def sections(self) -> tuple:
+        from ..render import render
+        from ..report import Section
+
+        if not self.outcomes:
+            return ()
+        return (Section("Model comparison", render("compare/section.md.j2", outcomes=self.outcomes)),)
+
+    @property
+    def pending(self) -> bool:
+        return any(o.verdict == "pending" for o in self.outcomes)
+
+    def publish(self) -> None:
+        if self.skipped or self.publisher is None:
+            return
+        if self.pending and not any(o.verdict in ("fail", "error") for o in self.outcomes):
+            self.publisher.running(self.outcomes)
+        else:
+            self.publisher.complete(compare_check(self.outcomes, self.reason))
+
+
+def compare_check(outcomes: list, reason: str = ""):
+    """The `modelbot/compare` check run's completed output (see the module docstring)."""
+    from ..render import render
+    from ..report import CHECK_TEXT_LIMIT, CheckOutput
+
+    verdicts = {o.verdict for o in outcomes}
+    if verdicts & {"fail", "error"}:
+        conclusion = "failure"
+    elif "inconclusive" in verdicts or "pending" in verdicts:
+        conclusion = "neutral"
+    else:
+        conclusion = "success"
+    title = render("compare/check_title.txt.j2", outcomes=outcomes).strip()
+    summary = render("compare/check_summary.md.j2", outcomes=outcomes, reason=reason)
+    if len(summary) > CHECK_TEXT_LIMIT:
+        note = "\n\n… (cut at GitHub's limit; the PR report has every comparison)"
+        summary = summary[: CHECK_TEXT_LIMIT - len(note)] + note
+    return CheckOutput(conclusion, title[:255], summary, "")
+
+
+class CheckPublisher:
+    """The `modelbot/compare` run on one commit: in_progress while work runs, then completed,
+    as one run (created once, then updated), idempotent across refreshes."""
+
+    TITLE = "Comparing with the model in production"
+
+    def __init__(self, requester, full_name: str, head_sha: str):
+        self.requester, self.full_name, self.head_sha = requester, full_name, head_sha
+        self.run_id: int | None = None
+
+    def _latest(self) -> dict | None:
+        from ..github.checks import latest_check_run
+
+        return latest_check_run(self.requester, self.full_name, self.head_sha, COMPARE_CHECK)
+
+    def _write(self, status: str, summary: str, title: str) -> None:
+        body = {"status": status, "output": {"title": title, "summary": summary}}
+        if self.run_id is None:
+            latest = self._latest()
+            if latest is not None and latest.get("status") != "completed":
+                self.run_id = latest["id"]
+                output = latest.get("output") or {}
+                if output.get("summary") == summary and output.get("title") == title:
+                    return
+        if self.run_id is None:
+            _, run = self.requester.requestJsonAndCheck(
+                "POST", f"/repos/{self.full_name}/check-runs",
+                input={"name": COMPARE_CHECK, "head_sha": self.head_sha, **body})
+            self.run_id = run["id"]
+        else:
+            self.requester.requestJsonAndCheck("PATCH", f"/repos/{self.full_name}/check-runs/{self.run_id}",
+                                               input=body)
+
+    def progress(self, message: str, outcomes=()) -> None:
+        """Say that work started (once per refresh: later steps do not write again)."""
+        if self.run_id is not None:
+            return
+        from ..render import render
+
+        self._write("in_progress", render("compare/progress.md.j2", message=message, outcomes=list(outcomes)),
+                    self.TITLE)
+
+    def running(self, outcomes: list) -> None:
+        from ..render import render
+
+        title = render("compare/check_title.txt.j2", outcomes=outcomes).strip()[:255]
+        self._write("in_progress", render("compare/check_summary.md.j2", outcomes=outcomes, reason=""), title)
+
+    def complete(self, out) -> None:
+        from ..github.checks import publish_check_run
+
+        if self.run_id is None:
+            latest = self._latest()
+            if latest is not None and latest.get("status") != "completed":
+                self.run_id = latest["id"]
+        if self.run_id is None:
+            publish_check_run(self.requester, self.full_name, self.head_sha, COMPARE_CHECK, out)
+            return
+        self.requester.requestJsonAndCheck(
+            "PATCH", f"/repos/{self.full_name}/check-runs/{self.run_id}",
+            input={"status": "completed", "conclusion": out.conclusion,
+                   "output": {"title": out.title, "summary": out.summary, "text": out.text}})
+
+
+def compare_pull(ctx, pull, review, *, force: bool = False) -> PullComparison:
+    """Compare every manifest of the review that has a `validation:` section (see module doc)."""
+    if pull.draft:
+        return PullComparison(skipped=True)
+    from ..compare.cache import ComparisonCache
+    from ..compare.run import Sessions, compare_manifest, compared_manifests, make_deps, plan_comparison
+    from ..compare.sources import RepoFetcher
+
+    publisher = CheckPublisher(ctx.github.requester, pull.repository, pull.head_sha)
+    todo = compared_manifests(review)
+    if not todo:
+        reason = ("No changed manifest has a `validation:` section: there is nothing to compare."
+                  if review.touches_targets else "This pull request changes no model manifest.")
+        return PullComparison([], reason, publisher)
+    settings = ctx.settings
+    sessions = Sessions(settings)
+    cache = ComparisonCache(ctx.store)
+    repo = RepoFetcher(ctx.github.requester, pull.repository, pull.head_sha)
+    outcomes = []
+    for m in todo:
+        req = plan_comparison(m, settings=settings, live_reader=ctx.live_reader, repository=pull.repository,
+                              commit=pull.head_sha, pr_number=pull.number, force=force)
+        if not hasattr(req, "manifest"):  # an outcome already: skipped, or the live model unreadable
+            outcomes.append(req)
+            continue
+        deps = make_deps(settings, req.environment, repo=repo, cache=cache, sessions=sessions,
+                         progress=lambda message, o=outcomes: publisher.progress(message, o))
+        outcome = compare_manifest(req, deps)
+        outcomes.append(outcome)
+        if outcome.verdict == "pending":
+            schedule_poll(ctx, pull, outcome, deps.config)
+    for o in outcomes:
+        log.info("comparison", extra={"repository": pull.repository, "number": pull.number, "path": o.path,
+                                      "verdict": o.verdict, "cached": o.cached, "problem": o.problem})
+    return PullComparison(outcomes, "", publisher)
+
+
+def schedule_poll(ctx, pull, outcome, config) -> None:
+    """Record (once) and enqueue, with a delay, the delivery that polls this comparison's jobs."""
+    import datetime as dt
+
+    from ..clock import utcnow
+    from ..compare.cache import ComparisonCache
+
+    row = ComparisonCache(ctx.store).get(outcome.key)
+    polls = row.polls if row is not None else 0
+    tag = hashlib.sha256(f"{pull.repository}#{pull.number}:{outcome.key}:{polls}".encode()).hexdigest()[:40]
+    delay = min(config.batch_poll_seconds * (2 ** min(polls, 6)), MAX_POLL_DELAY)
+    payload = {"repository": {"full_name": pull.repository}, "number": pull.number, "key": outcome.key,
+               "poll": polls, "installation": {"id": ctx.installation_id}}
+    pk = ctx.store.record_delivery(delivery_id=f"compare-poll:{tag}", event=POLL_EVENT, action="poll",
+                                   repository=pull.repository, installation_id=ctx.installation_id,
+                                   payload=json.dumps(payload))
+    if pk is None:
+        return  # this poll is already scheduled
+    ctx.store.finish(pk, status="queued", retry_at=utcnow() + dt.timedelta(seconds=delay))  # reaper: not before
+    ctx._runtime.queue.enqueue(pk, delay=delay)
+    log.info("comparison poll scheduled", extra={"repository": pull.repository, "number": pull.number,
+                                                 "poll": polls, "delay_s": delay})
+
+
+@router.register(POLL_EVENT, "poll")
+def on_poll(ctx, delivery) -> None:
+    """A scheduled poll of batch transform jobs: refresh the pull request, which polls them."""
+    from .pull_requests import refresh_pull
+
+    p = delivery.payload
+    full_name, number = p["repository"]["full_name"], p["number"]
+    _, pr = ctx.github.requester.requestJsonAndCheck("GET", f"/repos/{full_name}/pulls/{number}")
+    if pr.get("state") != "open":
+        return
+    refresh_pull(ctx, full_name, pr)
