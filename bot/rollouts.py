@@ -58,7 +58,7 @@ class Prepared:
 
     rollout: dict | None          # RolloutState.as_record(), None for a batch job or no-op
     requests: dict | None         # DeployRequests.to_dict()
-    kind: str                     # create | update | no_changes | run_batch | teardown
+    kind: str                     # create | update | no_changes | run_batch
     headline: str
 
 
@@ -134,8 +134,6 @@ class Rollouts:
         prepared = self.services.prepare(row)
         if prepared.kind == "no_changes":
             return self._finish(row, "succeeded", prepared.headline)
-        if prepared.kind == "teardown":
-            return self._finish(row, "failed", "a teardown needs explicit approval and is not run on merge")
         if prepared.kind == "run_batch":
             return self._start_batch(row, prepared)
         state = {"rollout": prepared.rollout, "requests": prepared.requests}

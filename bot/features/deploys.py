@@ -189,7 +189,7 @@ def prepare_deployment(runtime, row):
     spec = DeploySpec(m, row.environment, row.commit_sha)
     live = runtime.live_reader(row.environment, m.endpoint_name(row.environment))
     p = plan(spec, live, settings.server.prices)
-    if p.kind in ("no_changes", "teardown"):
+    if p.kind == "no_changes":
         return Prepared(None, None, p.kind, p.headline)
     if p.blocked:
         raise ValueError("the plan is blocked: " + "; ".join(x.message for x in p.problems if x.is_error))
