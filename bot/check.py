@@ -35,7 +35,8 @@ JSON output (`--format json`), `"version": 1`; keys are only ever added:
             "cost": {"before_per_hour", "after_per_hour", "delta_per_hour", "peak_per_hour",
                      "max_per_hour", "usage_based", "notes"},   # USD/hour; null if unknown
             "tags": {str: str}, "notes": [str], "requires_explicit_approval": bool,
-            "config_digest": str | null}}}]}
+            "config_digest": str | null}}}],
+     "comparisons": [bot.compare.run.CompareOutcome.to_dict(), ...]}   # unless --no-compare
 """
 
 from __future__ import annotations
@@ -251,7 +252,7 @@ def git_commit(root: str | os.PathLike[str]) -> str | None:
 
 
 def check_command(path: str, *, envs: Sequence[str] | None = None, fmt: str = "text", live: bool = True,
-                  config: str | None = None, commit: str | None = None) -> int:
+                  config: str | None = None, commit: str | None = None, compare: bool = True) -> int:
     """`modelbot check`: print the result (text or JSON) and return the exit code.
 
     Needs no GitHub credentials and no webhook secret. `config` overrides MODELBOT_CONFIG;
@@ -276,6 +277,13 @@ def check_command(path: str, *, envs: Sequence[str] | None = None, fmt: str = "t
         resolved = commit or git_commit(path) or UNKNOWN_COMMIT
         result = run_check(path, settings, envs=envs or None, live_reader=reader, now=clock.utcnow(),
                            commit=resolved)
+        # --- baseline comparison (bot/compare/run.py): `validation:` sections; --no-compare skips it
+        comparisons = None
+        if compare:
+            from .compare.run import compare_checkout
+
+            comparisons = compare_checkout(result, settings, live_reader=reader, root=path, live=live)
+        # --- end of baseline comparison
     except ConfigError as exc:
         sys.stderr.write(render("cli/check_error.txt.j2", kind="configuration error", message=str(exc)))
         return 2
@@ -283,8 +291,19 @@ def check_command(path: str, *, envs: Sequence[str] | None = None, fmt: str = "t
         sys.stderr.write(render("cli/check_error.txt.j2", kind="usage error", message=str(exc)))
         return 2
     if fmt == "json":
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+        data = result.to_dict()
+        if comparisons is not None:  # baseline comparison: CompareOutcome.to_dict() per manifest
+            from .compare.run import exit_code
+
+            data["comparisons"] = [o.to_dict() for o in comparisons]
+            data["exit_code"] = max(result.exit_code, exit_code(comparisons))
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     else:
         sys.stdout.write(render("cli/check.txt.j2", result=result, live=live,
-                                commit_known=resolved != UNKNOWN_COMMIT))
+                                commit_known=resolved != UNKNOWN_COMMIT,
+                                comparisons=render("compare/cli.txt.j2", outcomes=comparisons or [])))
+    if comparisons:  # a failed or impossible comparison fails the check, as in the pull request
+        from .compare.run import exit_code
+
+        return max(result.exit_code, exit_code(comparisons))
     return result.exit_code

@@ -78,7 +78,7 @@ def cmd_check(args) -> int:
     from .check import check_command
 
     return check_command(args.path, envs=args.env, fmt=args.format, live=not args.no_live,
-                         config=args.config, commit=args.commit)
+                         config=args.config, commit=args.commit, compare=not args.no_compare)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check and plan only this environment (repeatable)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--no-live", action="store_true", help="do not read live state from AWS")
+    p.add_argument("--no-compare", action="store_true",
+                   help="skip the baseline comparison of manifests with a validation section")
     p.add_argument("--config", help="server config file (default MODELBOT_CONFIG or config/modelbot.yaml)")
     p.add_argument("--commit", help="commit id for resource names (default: git HEAD of PATH)")
     p.set_defaults(func=cmd_check)

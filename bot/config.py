@@ -63,6 +63,9 @@ class EnvironmentConfig(_Strict):
         default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
     )
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    aws_external_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$",
+        description="ExternalId the deployer role's trust policy requires (config/iam/).")
     execution_role_arn: str | None = Field(
         default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$",
         description="The SageMaker execution role models run as (passed to CreateModel).")
@@ -82,6 +85,8 @@ class ServerConfig(_Strict):
     policy: dict[str, Any] = Field(default_factory=dict)
     permissions: dict[str, Any] = Field(
         default_factory=dict, description="Who may run which command; see bot/permissions.py.")
+    compare: dict[str, Any] = Field(
+        default_factory=dict, description="Baseline comparison settings; see bot/compare/run.py.")
     prices: dict[str, float] = Field(
         default_factory=dict, description="On-demand USD per hour by instance type, for plan cost changes.")
 
@@ -189,10 +194,18 @@ class Settings:
         return PermissionPolicy.from_server_config(self.server.permissions, environments=self.server.environments,
                                                    source=self.config_path)
 
-    def validate_deep(self) -> None:
-        """Parse the blocks that are parsed lazily, so a bad one stops start-up."""
+    def validate_deep(self, *, compare: bool = True) -> None:
+        """Parse the blocks that are parsed lazily, so a bad one stops start-up.
+
+        `compare=False` skips the `compare:` block, whose parser brings numpy along (the gunicorn
+        master must stay light; its migration child checks that block instead).
+        """
         self.policy  # noqa: B018
         self.permissions  # noqa: B018
+        if compare:
+            from .compare.run import compare_config
+
+            compare_config(self)
 
     @property
     def queue_backend(self) -> str:

@@ -37,7 +37,7 @@ def on_starting(server):
 
     try:
         settings = load_settings()
-        settings.validate_deep()  # a malformed block stops start-up here, not on a delivery
+        settings.validate_deep(compare=False)  # a malformed block stops start-up here
     except ConfigError as exc:
         print(f"modelbot: configuration error:\n{exc}", file=sys.stderr)
         sys.exit(2)

@@ -164,8 +164,12 @@ class Rollouts:
         self.store.save_deployment(row.id, state=_dumps(data), release=False)
         if requested and decision.state.requested != requested:
             self.store.consume_request(row.id, requested)  # only if nobody asked again meanwhile
+        after = None
         if decision.action not in ("wait", "report"):
-            execute(decision, clients, requests)
+            after = execute(decision, clients, requests)
+        if decision.action == "succeed" and after is not None and after.error:
+            # Autoscaling, tags or clean-up failed: not done yet; the next tick tries again.
+            return self._wait(row, max(5, state.poll_seconds), f"finishing: {after.error}")
         if decision.progress is not None and (decision.action == "report" or fresh):
             self.services.notify(row, "in_progress", decision.progress.text)
         if decision.final:

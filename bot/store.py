@@ -291,20 +291,20 @@ class Store:
         """
         now = utcnow()
         until = now + dt.timedelta(seconds=lease_seconds)
+        # Renewal (every rollout tick) is the common case: try the update first.
+        with self.session() as s:
+            if s.execute(update(LockRow).where(
+                    LockRow.key == key, (LockRow.holder == holder) | (LockRow.lease_until < now)
+            ).values(holder=holder, lease_until=until)).rowcount == 1:
+                return True, holder
         try:
             with self.session() as s:
                 s.add(LockRow(key=key, holder=holder, lease_until=until, acquired_at=now))
             return True, holder
         except IntegrityError:
-            pass
-        with self.session() as s:
-            taken = s.execute(update(LockRow).where(
-                LockRow.key == key, (LockRow.holder == holder) | (LockRow.lease_until < now)
-            ).values(holder=holder, lease_until=until)).rowcount
-            if taken == 1:
-                return True, holder
-            current = s.get(LockRow, key)
-            return False, current.holder if current else ""
+            with self.session() as s:
+                current = s.get(LockRow, key)
+                return False, current.holder if current else ""
 
     def release_lock(self, key: str, holder: str | None = None) -> bool:
         """Release `key` (only if `holder` holds it, when given); True when a lock was removed."""

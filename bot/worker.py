@@ -169,7 +169,7 @@ def current_runtime() -> Runtime:
 
 
 def run_worker(runtime: Runtime, workers: int = 2, reap_every: float = 15.0,
-               stop: threading.Event | None = None) -> None:
+               stop: threading.Event | None = None, max_delay: float = 0.5) -> None:
     """Run the huey consumer and the reaper until stopped.
 
     SIGTERM (what container platforms send) is graceful: running handlers finish first.
@@ -187,9 +187,11 @@ def run_worker(runtime: Runtime, workers: int = 2, reap_every: float = 15.0,
             stop.wait(reap_every)
 
     threading.Thread(target=reaper, name="reaper", daemon=True).start()
+    # An idle SQLite consumer polls with backoff up to max_delay: keep it short so a merged PR
+    # reaches its first AWS call within a second or two.
     consumer = runtime.queue.huey.create_consumer(workers=workers, worker_type="thread",
                                                   periodic=False, check_worker_health=True,
-                                                  graceful_signal="TERM")
+                                                  graceful_signal="TERM", max_delay=max_delay)
     try:
         consumer.run()
     finally:

@@ -132,8 +132,8 @@ def _fresh(creds: _Credentials | None) -> bool:
 
 
 def _assume(base: boto3.Session, role_arn: str, session_name: str, region: str,
-            where: str) -> _Credentials:
-    key = (role_arn, session_name)
+            where: str, external_id: str | None = None) -> _Credentials:
+    key = (role_arn, session_name, external_id)
     with _cache_lock:
         cached = _cache.get(key)
         if _fresh(cached):
@@ -149,8 +149,9 @@ def _assume(base: boto3.Session, role_arn: str, session_name: str, region: str,
             if base.get_credentials() is None:
                 raise NoCredentialsError()
             sts = base.client("sts", region_name=region, config=client_config())
+            extra = {"ExternalId": external_id} if external_id else {}
             answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name,
-                                     DurationSeconds=ROLE_SESSION_SECONDS)["Credentials"]
+                                     DurationSeconds=ROLE_SESSION_SECONDS, **extra)["Credentials"]
         except (BotoCoreError, ClientError) as exc:
             raise unavailable(exc, where=where, call=call) from None
         expires = answer["Expiration"]
@@ -175,7 +176,7 @@ def aws_session(env_config: EnvironmentConfig, *, env_name: str,
     where = f"environment {env_name}"
     if env_config.aws_role_arn:
         creds = _assume(base_session or boto3.Session(), env_config.aws_role_arn,
-                        f"modelbot-{env_name}", region, where)
+                        f"modelbot-{env_name}", region, where, env_config.aws_external_id)
         return boto3.Session(aws_access_key_id=creds.access_key, aws_secret_access_key=creds.secret_key,
                              aws_session_token=creds.token, region_name=region)
     call = "resolving ambient AWS credentials"

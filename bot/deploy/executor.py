@@ -296,11 +296,16 @@ def refresh_endpoint_tags(clients: Clients, requests: DeployRequests) -> None:
 
 
 def delete_superseded(clients: Clients, cleanup: Cleanup) -> None:
-    """Delete superseded endpoint configs, then models; what is already gone is fine."""
-    for name in cleanup.endpoint_configs:
-        _ignore_missing(clients.sagemaker.delete_endpoint_config, EndpointConfigName=name)
-    for name in cleanup.models:
-        _ignore_missing(clients.sagemaker.delete_model, ModelName=name)
+    """Delete superseded endpoint configs, then models; what is already gone is fine (under the
+    tag-conditioned IAM policy a deleted resource answers AccessDenied, not "not found")."""
+    for fn, key, names in ((clients.sagemaker.delete_endpoint_config, "EndpointConfigName", cleanup.endpoint_configs),
+                           (clients.sagemaker.delete_model, "ModelName", cleanup.models)):
+        for name in names:
+            try:
+                _ignore_missing(fn, **{key: name})
+            except ClientError as exc:
+                if _message(exc)[0] not in ("AccessDenied", "AccessDeniedException"):
+                    raise
 
 
 # --- batch and registry ---------------------------------------------------------------------------

@@ -126,7 +126,7 @@ def _refresh(ctx, cmd, login, full_name, pr) -> Outcome:
 
     if pr.get("state") != "open":
         return Outcome(cmd.text, False, _say("closed", command=cmd))
-    refresh_pull(ctx, full_name, pr)
+    refresh_pull(ctx, full_name, pr, force_compare=cmd.name == "validate")
     return Outcome(cmd.text, True, _say(cmd.name, command=cmd, sha=pr["head"]["sha"][:7]))
 
 

@@ -187,7 +187,12 @@ def compare_pull(ctx, pull, review, *, force: bool = False) -> PullComparison:
             continue
         deps = make_deps(settings, req.environment, repo=repo, cache=cache, sessions=sessions,
                          progress=lambda message, o=outcomes: publisher.progress(message, o))
-        outcome = compare_manifest(req, deps)
+        try:
+            outcome = compare_manifest(req, deps)
+        except Exception as exc:  # noqa: BLE001 - a bug or an unexpected failure must not cost the report
+            log.exception("comparison failed", extra={"repository": pull.repository, "path": m.path})
+            outcome = failed_outcome(req, f"the comparison failed unexpectedly ({type(exc).__name__}: "
+                                          f"{str(exc)[:300]}); comment /validate to try again")
         outcomes.append(outcome)
         if outcome.verdict == "pending":
             schedule_poll(ctx, pull, outcome, deps.config)
@@ -197,6 +202,14 @@ def compare_pull(ctx, pull, review, *, force: bool = False) -> PullComparison:
     return PullComparison(outcomes, "", publisher)
 
 
+def failed_outcome(req, message: str):
+    from ..compare.run import ERROR, CompareOutcome
+
+    spec = req.manifest.validation
+    return CompareOutcome(req.path, req.manifest.metadata.name, req.environment, spec.predictions.source, ERROR,
+                          ERROR, task=spec.task, error=message, problem="internal", commit=req.commit)
+
+
 def schedule_poll(ctx, pull, outcome, config) -> None:
     """Record (once) and enqueue, with a delay, the delivery that polls this comparison's jobs."""
     import datetime as dt
@@ -204,18 +217,22 @@ def schedule_poll(ctx, pull, outcome, config) -> None:
     from ..clock import utcnow
     from ..compare.cache import ComparisonCache
 
-    row = ComparisonCache(ctx.store).get(outcome.key)
+    cache = ComparisonCache(ctx.store)
+    row = cache.get(outcome.key)
     polls = row.polls if row is not None else 0
-    tag = hashlib.sha256(f"{pull.repository}#{pull.number}:{outcome.key}:{polls}".encode()).hexdigest()[:40]
     delay = min(config.batch_poll_seconds * (2 ** min(polls, 6)), MAX_POLL_DELAY)
+    due = utcnow() + dt.timedelta(seconds=delay)
+    if not cache.claim_poll(outcome.key, due):
+        return  # a poll is already scheduled; it will schedule the next one
+    tag = hashlib.sha256(f"{pull.repository}#{pull.number}:{outcome.key}:{polls}".encode()).hexdigest()[:40]
     payload = {"repository": {"full_name": pull.repository}, "number": pull.number, "key": outcome.key,
                "poll": polls, "installation": {"id": ctx.installation_id}}
     pk = ctx.store.record_delivery(delivery_id=f"compare-poll:{tag}", event=POLL_EVENT, action="poll",
                                    repository=pull.repository, installation_id=ctx.installation_id,
                                    payload=json.dumps(payload))
     if pk is None:
-        return  # this poll is already scheduled
-    ctx.store.finish(pk, status="queued", retry_at=utcnow() + dt.timedelta(seconds=delay))  # reaper: not before
+        return  # this very poll was recorded already
+    ctx.store.finish(pk, status="queued", retry_at=due)  # the reaper does not ring before it is due
     ctx._runtime.queue.enqueue(pk, delay=delay)
     log.info("comparison poll scheduled", extra={"repository": pull.repository, "number": pull.number,
                                                  "poll": polls, "delay_s": delay})
