@@ -95,6 +95,7 @@ def test_the_shipped_example_config_is_valid():
     assert s.server.ordered_environments() == ["staging", "production"]
     assert s.policy.environments["production"].min_alarms == 1
     assert s.server.prices["ml.m5.large"] > 0
+    s.validate_deep()  # policy, permissions and compare blocks parse
 
 
 def test_a_malformed_policy_stops_start_up_naming_the_setting(tmp_path):
