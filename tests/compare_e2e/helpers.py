@@ -15,7 +15,6 @@ import tarfile
 
 import numpy as np
 
-from bot.config import ServerConfig
 from bot.plan import LiveState, LiveVariant
 
 REPO = "acme/models"
@@ -139,13 +138,9 @@ def nothing_live(env, endpoint):
     return LiveState(endpoint_exists=False, endpoint_name=endpoint)
 
 
-class _Server(ServerConfig):
-    compare: dict = {}
-
-
 def with_compare(settings, **compare):
-    """Settings whose server config has a `compare:` block (until ServerConfig carries one)."""
-    server = _Server(**settings.server.model_dump(), compare=compare)
+    """Settings whose server config has this `compare:` block."""
+    server = settings.server.model_copy(update={"compare": compare})
     return dataclasses.replace(settings, server=server)
 
 

@@ -145,7 +145,7 @@ def test_scoring_is_stopped_at_the_wall_clock_limit(data):
         score_locally([job], vs, "binary", ScoringLimits(wall_seconds=0.05))
     assert err.value.problem == "scoring_timeout"
     with pytest.raises(ComparisonDataError) as err:  # an address space too small to load the model
-        score_locally([job], vs, "binary", ScoringLimits(memory_mb=300))
+        score_locally([job], vs, "binary", ScoringLimits(memory_mb=64))
     assert err.value.problem in ("scoring_memory", "scoring_failed")
 
 
