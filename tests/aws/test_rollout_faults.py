@@ -164,3 +164,42 @@ def test_aws_throttling_is_retried_not_fatal(bot):
         sm.meta.events.unregister("before-call.sagemaker.DescribeEndpoint", throttle)
     assert throttled["n"] == 3
     assert production(bot, sha).status == "succeeded"
+
+
+def test_aws_server_errors_are_retried_not_fatal(bot):
+    first_deploy(bot)
+    sha = second_merge(bot)
+    sm = bot.runtime.rollouts.services.clients_for("production").sagemaker
+    failed = {"n": 0}
+
+    def server_error(params, model, **_):
+        if failed["n"] < 2:
+            failed["n"] += 1
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "InternalFailure", "Message": "We encountered an internal error"},
+                               "ResponseMetadata": {"HTTPStatusCode": 500}}, "UpdateEndpoint")
+
+    sm.meta.events.register("before-call.sagemaker.UpdateEndpoint", server_error)
+    try:
+        drive(bot)
+    finally:
+        sm.meta.events.unregister("before-call.sagemaker.UpdateEndpoint", server_error)
+    assert failed["n"] == 2
+    assert production(bot, sha).status == "succeeded"
+    assert clients(bot).describe_endpoint(EndpointName="fraud-detector")["EndpointConfigName"].endswith(sha[:7])
+
+
+def test_a_batch_transform_manifest_runs_its_job_on_merge(bot):
+    from tests.aws.test_merge_to_deploy import ROOT
+
+    text = (ROOT / "examples" / "batch-transform.yaml").read_text()
+    sha, payload = merge(bot, {"models/credit/modelbot.yaml": text}, 21)
+    bot.deliver("pull_request", payload)
+    drive(bot)
+    [row] = bot.store.deployments(repository=REPO, commit_sha=sha)
+    assert (row.environment, row.endpoint, row.status) == ("production", None, "succeeded")
+    jobs = clients(bot).list_transform_jobs()["TransformJobSummaries"]
+    assert [j["TransformJobName"] for j in jobs] == [f"credit-scorer-production-{sha[:7]}"]
+    job = clients(bot).describe_transform_job(TransformJobName=jobs[0]["TransformJobName"])
+    assert job["DataProcessing"]["JoinSource"] == "Input"
