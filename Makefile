@@ -23,9 +23,12 @@ test: $(VENV)/.installed services
 services:
 	@bash .ci/services
 
+## bench: every benchmark (each prints ratios against a baseline measured in the same run)
 bench: $(VENV)/.installed
 	$(PY) bench/bench_intake.py
+	$(PY) bench/bench_report.py
 	$(PY) bench/bench_compare.py
+	$(PY) bench/bench_rollouts.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
