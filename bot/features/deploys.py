@@ -284,6 +284,17 @@ def notify_github(runtime, row, status: str, text: str | None) -> None:
                           status="in_progress" if active else "completed")
 
 
+def rollout_section(store, full_name: str, number: int):
+    """The report's Deployment section for a PR that has deployments, else None."""
+    from ..render import render
+    from ..report import Section
+
+    rows = store.deployments(repository=full_name, pr_number=number)
+    if not rows:
+        return None
+    return Section("Deployment", render("report/rollout.md.j2", rows=rows, begin=ROLLOUT_BEGIN, end=ROLLOUT_END))
+
+
 def _update_report_rollout(runtime, requester, full_name: str, number: int, table: str) -> None:
     from ..github.comments import issue_comments
     from ..report import COMMENT_LIMIT, part_of
@@ -297,7 +308,7 @@ def _update_report_rollout(runtime, requester, full_name: str, number: int, tabl
             start, end = body.index(ROLLOUT_BEGIN), body.index(ROLLOUT_END) + len(ROLLOUT_END)
             new = body[:start] + table.strip() + body[end:]
         else:
-            new = body + "\n\n" + table.strip()
+            new = body + "\n\n#### Deployment\n\n" + table.strip()
         if new != body and len(new) <= COMMENT_LIMIT:
             c.edit(new)
         return

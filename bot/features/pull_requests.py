@@ -161,6 +161,11 @@ def refresh_pull(ctx, full_name: str, pr: dict, force_compare: bool = False):
         from ..render import render
 
         sections.insert(0, Section("Endpoint locks", render("report/locks.md.j2", locks=locks)))
+    from .deploys import rollout_section
+
+    rollout = rollout_section(ctx.store, full_name, pull.number)  # pre-merge deploys keep their table
+    if rollout is not None:
+        sections.append(rollout)
     bodies = report_comments(result, pull, tuple(sections))
     # A PR that touches no manifest gets no new comment (no noise), but a report it already has
     # is brought up to date (its manifests may have been taken out of the PR).

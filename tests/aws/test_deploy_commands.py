@@ -69,3 +69,13 @@ def test_closing_a_pr_stops_its_pre_merge_deploys(bot):
     drive(bot)
     [row] = bot.store.deployments(repository=REPO, trigger="command")
     assert row.status == "aborted"
+
+
+def test_the_rollout_table_survives_a_refresh_of_the_report(bot):
+    open_change(bot, number=9)
+    bot.github.add_review(REPO, 9, "bob", "APPROVED")
+    command(bot, 9, "/deploy staging", "carol")
+    drive(bot)
+    command(bot, 9, "/plan", "carol")  # the report is rendered again from scratch
+    report = [c.body for c in bot.github.comments_on(REPO, 9) if "<!-- modelbot:report -->" in c.body][0]
+    assert report.count("#### Deployment") == 1 and "✅ deployed" in report
