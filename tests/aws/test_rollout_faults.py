@@ -143,49 +143,31 @@ def test_a_second_merge_waits_for_the_rollout_in_flight(bot):
     assert described["EndpointConfigName"].endswith(b[:7])
 
 
-def test_aws_throttling_is_retried_not_fatal(bot):
-    first_deploy(bot)
-    sha = second_merge(bot)
-    sm = bot.runtime.rollouts.services.clients_for("production").sagemaker
-    throttled = {"n": 0}
+@pytest.mark.parametrize("operation, code, status, times", [
+    ("DescribeEndpoint", "ThrottlingException", 400, 3),              # throttled
+    ("UpdateEndpoint", "InternalFailure", 500, 2),                    # AWS's own 5xx
+])
+def test_aws_throttling_and_server_errors_are_retried_not_fatal(bot, operation, code, status, times):
+    from botocore.exceptions import ClientError
 
-    def throttle(params, model, **_):
-        if model.name == "DescribeEndpoint" and throttled["n"] < 3:
-            throttled["n"] += 1
-            from botocore.exceptions import ClientError
-
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
-                               "ResponseMetadata": {"HTTPStatusCode": 400}}, "DescribeEndpoint")
-
-    sm.meta.events.register("before-call.sagemaker.DescribeEndpoint", throttle)
-    try:
-        drive(bot)
-    finally:
-        sm.meta.events.unregister("before-call.sagemaker.DescribeEndpoint", throttle)
-    assert throttled["n"] == 3
-    assert production(bot, sha).status == "succeeded"
-
-
-def test_aws_server_errors_are_retried_not_fatal(bot):
     first_deploy(bot)
     sha = second_merge(bot)
     sm = bot.runtime.rollouts.services.clients_for("production").sagemaker
     failed = {"n": 0}
 
-    def server_error(params, model, **_):
-        if failed["n"] < 2:
+    def fail(params, model, **_):
+        if failed["n"] < times:
             failed["n"] += 1
-            from botocore.exceptions import ClientError
+            raise ClientError({"Error": {"Code": code, "Message": "injected"},
+                               "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
 
-            raise ClientError({"Error": {"Code": "InternalFailure", "Message": "We encountered an internal error"},
-                               "ResponseMetadata": {"HTTPStatusCode": 500}}, "UpdateEndpoint")
-
-    sm.meta.events.register("before-call.sagemaker.UpdateEndpoint", server_error)
+    event = f"before-call.sagemaker.{operation}"
+    sm.meta.events.register(event, fail)
     try:
         drive(bot)
     finally:
-        sm.meta.events.unregister("before-call.sagemaker.UpdateEndpoint", server_error)
-    assert failed["n"] == 2
+        sm.meta.events.unregister(event, fail)
+    assert failed["n"] == times
     assert production(bot, sha).status == "succeeded"
     assert clients(bot).describe_endpoint(EndpointName="fraud-detector")["EndpointConfigName"].endswith(sha[:7])
 
