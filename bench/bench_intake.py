@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.intake import sign  # noqa: E402
-from tests.support.processes import free_port, wait_until, web_process  # noqa: E402
+from tests.support.processes import free_port, stop, wait_until, web_process  # noqa: E402
 
 EXAMPLE_FILES = (ROOT / "tests" / "contract" / "webhook-examples.subset.json",
                  ROOT.parent / "shared" / "github" / "webhook-examples.json")
@@ -197,6 +197,7 @@ def bare_server(env: dict[str, str], workers: int, log_dir: Path):
         [sys.executable, "-m", "gunicorn", "-c", "python:bot.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "bench.bare_app:app"], env=full_env, cwd=ROOT, stdout=log,
         stderr=subprocess.STDOUT)
+    proc.log_file = log  # type: ignore[attr-defined] - closed by stop()
     server = Server("bare", port, proc.pid)
 
     def ready():
@@ -212,13 +213,7 @@ def bare_server(env: dict[str, str], workers: int, log_dir: Path):
         wait_until(lambda: len(server.workers) == workers, what="bare workers")
         yield server
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop(proc)
 
 
 # --- load ---------------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ def web_process(env: dict[str, str], workers: int = 1):
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
         env=_env(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc.log_file = log  # type: ignore[attr-defined] - closed by stop()
     url = f"http://127.0.0.1:{port}"
 
     def ready():
@@ -67,13 +68,7 @@ def web_process(env: dict[str, str], workers: int = 1):
         wait_until(ready, timeout=30, what="gunicorn /healthz")
         yield url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop(proc)
 
 
 def start_worker(env: dict[str, str], name: str = "worker") -> subprocess.Popen:
