@@ -21,3 +21,22 @@ def test_an_artifact_source_needs_no_lookup():
     path = ROOT / "examples" / "minimal.yaml"
     manifest = load_manifest(str(path), path.read_text()).manifest
     assert _framework_image(manifest, "us-east-1", DeploySpec(manifest, "staging", "a" * 40)) is None
+
+
+def test_the_shared_lookup_names_what_it_cannot_resolve(monkeypatch):
+    import sys
+
+    import pytest
+
+    from bot.deploy.images import framework_image
+
+    assert framework_image("sklearn", "1.2-1", None, "us-east-1", "ml.m5.large") == \
+        "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    with pytest.raises(ValueError, match=r"framework xgboost 9\.9-9 \(py3\) in us-east-1 on ml\.m5\.large: "
+                                         r"Unsupported xgboost version: 9\.9-9.*Supported xgboost version"):
+        framework_image("xgboost", "9.9-9", "py3", "us-east-1", "ml.m5.large")
+    with pytest.raises(ValueError, match="framework 'caffe' .*does not know this framework"):
+        framework_image("caffe", "1.0", None, "us-east-1", "ml.m5.large")
+    monkeypatch.setitem(sys.modules, "sagemaker.core", None)  # the optional SDK is not installed
+    with pytest.raises(ValueError, match=r"xgboost 1\.7-1 .*need the sagemaker SDK"):
+        framework_image("xgboost", "1.7-1", "py3", "us-east-1", "ml.m5.large")

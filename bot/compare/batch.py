@@ -11,8 +11,9 @@ polls them through the queue (never in the request path); nothing here waits.
   (and the JSON form `{"SageMakerInput": [...], "SageMakerOutput": ...}`); rows are matched by
   index, so order, missing and duplicate rows are all detected.
 - Models: the baseline is the live model itself (its SageMaker model name); the candidate gets
-  a model `mbc-<key>-c` from the manifest's source (artifact image + ModelDataUrl, or a
-  registry package) run as the environment's execution role.
+  a model `mbc-<key>-model` from the manifest's source (artifact image + ModelDataUrl, a
+  framework's SageMaker image (`bot.deploy.images`) + ModelDataUrl, or a registry package) run
+  as the environment's execution role.
 - Names are derived from the cache key, so starting twice creates nothing twice.
 """
 
@@ -120,14 +121,18 @@ def poll(sm, state: dict) -> dict:
     return {**state, "jobs": jobs}
 
 
-def stop(sm, state: dict) -> None:
-    """Best effort: stop jobs still running (a comparison that timed out or was superseded)."""
+def stop(sm, state: dict) -> list[str]:
+    """Best effort: stop jobs still running (a comparison that timed out or was superseded);
+    the names of the jobs SageMaker accepted to stop."""
+    stopped = []
     for job in state.get("jobs", {}).values():
         if job.get("status") in RUNNING:
             try:
                 sm.stop_transform_job(TransformJobName=job["name"])
+                stopped.append(job["name"])
             except Exception:  # noqa: BLE001 - stopping is a courtesy; the result is already decided
                 pass
+    return stopped
 
 
 def finished(state: dict) -> bool:

@@ -5,8 +5,12 @@ spec digest): a push that changes neither model, nor the data, nor the `validati
 finds the row and computes nothing. The row keeps what the lineage ledger needs: the dataset
 digest, both models' identities, the commit and pull request that computed it, the verdict
 and the full result (JSON). A batch transform comparison is a `pending` row whose `state`
-holds its jobs until a poll completes it. Only deterministic outcomes are kept as `done` or
-`error`; transient failures (S3 unreachable, timeouts) are never stored as results.
+holds its jobs, and the pull requests whose head needs them (`pulls`), until a poll completes
+it. Two heads (or pull requests) with the same model, data and spec share the row; when the
+last of them moves on (a new head with another key, or closed), its jobs are stopped and the
+row becomes `superseded`, never polled again (a head that needs it later starts afresh).
+Only deterministic outcomes are kept as `done` or `error`; transient failures (S3
+unreachable, timeouts) are never stored as results.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ class ComparisonRow(Base):
     dataset: Mapped[str] = mapped_column(String(1100), nullable=False)
     dataset_digest: Mapped[str | None] = mapped_column(String(80))
     spec_digest: Mapped[str] = mapped_column(String(80), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)  # pending | done | error
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # pending | done | error | superseded
     verdict: Mapped[str | None] = mapped_column(String(16))
     result: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str | None] = mapped_column(Text)
@@ -62,6 +66,21 @@ class ComparisonRow(Base):
     @property
     def state_dict(self) -> dict:
         return json.loads(self.state) if self.state else {}
+
+    @property
+    def pulls(self) -> list[str]:
+        """The pull requests (`owner/repo#number`) whose head needs this pending comparison."""
+        return _pulls(self.state_dict, self.repository, self.pr_number)
+
+
+def pull_ref(repository: str, number: int) -> str:
+    return f"{repository}#{number}"
+
+
+def _pulls(state: dict, repository: str, pr_number: int | None) -> list[str]:
+    if "pulls" in state:
+        return list(state["pulls"])
+    return [pull_ref(repository, pr_number)] if pr_number is not None else []  # rows from before `pulls`
 
 
 @dataclass(frozen=True)
@@ -127,10 +146,14 @@ class ComparisonCache:
             s.execute(update(ComparisonRow).where(ComparisonRow.key == key).values(**values))
 
     def bump_polls(self, key: str, state: dict | None = None) -> int:
-        """Count one more poll of a pending comparison (and keep its latest job state)."""
+        """Count one more poll of a pending comparison (and keep its latest job state). The pull
+        requests that need it are the stored ones plus the state's (the poller's own)."""
         with self.store.session() as s:
             values: dict = {"polls": ComparisonRow.polls + 1, "updated_at": utcnow()}
             if state is not None:
+                row = s.scalar(select(ComparisonRow).where(ComparisonRow.key == key).with_for_update())
+                if row is not None:
+                    state = {**state, "pulls": sorted(set(row.pulls) | set(state.get("pulls", ())))}
                 values["state"] = json.dumps(state)
             s.execute(update(ComparisonRow).where(ComparisonRow.key == key).values(**values))
             return int(s.scalar(select(ComparisonRow.polls).where(ComparisonRow.key == key)) or 0)
@@ -145,6 +168,36 @@ class ComparisonCache:
                 ComparisonRow.next_poll_at.is_(None) | (ComparisonRow.next_poll_at <= now),
             ).values(next_poll_at=at)).rowcount
             return taken == 1
+
+    def pending_for_pull(self, repository: str, number: int) -> list[ComparisonRow]:
+        """Pending comparisons whose jobs this pull request's head needed (or needs)."""
+        ref = pull_ref(repository, number)
+        with self.store.session() as s:
+            rows = s.scalars(select(ComparisonRow).where(ComparisonRow.repository == repository,
+                                                         ComparisonRow.status == "pending")).all()
+            return [r for r in rows if ref in r.pulls]
+
+    def release(self, key: str, repository: str, number: int, reason: str) -> dict | None:
+        """This pull request no longer needs the pending comparison `key`. When no other pull
+        request needs it either, the row becomes `superseded` (never polled again) and its job
+        state is returned: the caller stops the jobs. None when there is nothing to stop."""
+        ref = pull_ref(repository, number)
+        with self.store.session() as s:
+            row = s.scalar(select(ComparisonRow).where(ComparisonRow.key == key).with_for_update())
+            if row is None or row.status != "pending" or ref not in row.pulls:
+                return None
+            state = row.state_dict
+            rest = [p for p in row.pulls if p != ref]
+            now = utcnow()
+            if rest:
+                s.execute(update(ComparisonRow).where(ComparisonRow.key == key).values(
+                    state=json.dumps({**state, "pulls": rest}), updated_at=now))
+                return None
+            s.execute(update(ComparisonRow).where(ComparisonRow.key == key).values(
+                status="superseded", next_poll_at=None, updated_at=now,
+                state=json.dumps({**state, "pulls": [], "released": {"by": ref, "reason": reason,
+                                                                     "at": now.isoformat()}})))
+            return state
 
     def delete(self, key: str) -> None:
         with self.store.session() as s:

@@ -71,6 +71,7 @@ class CompareConfig(BaseModel):
           scoring_timeout_seconds: 120       # wall clock; also CPU seconds and memory below
           scoring_cpu_seconds: 120
           scoring_memory_mb: 2048
+          require_network_isolation: false   # true: refuse local scoring without a network namespace
           work_prefix: s3://acme-ml-work/modelbot/   # batch transform inputs and outputs
           execution_role_arn: arn:aws:iam::123456789012:role/sagemaker-batch  # if the environment has none
           batch_poll_seconds: 60             # first poll delay, doubling to 15 minutes
@@ -90,6 +91,9 @@ class CompareConfig(BaseModel):
     scoring_timeout_seconds: float = Field(default=120, gt=0, le=3600)
     scoring_cpu_seconds: int = Field(default=120, ge=1, le=3600)
     scoring_memory_mb: int = Field(default=2048, ge=256, le=65536)
+    require_network_isolation: bool = Field(default=False, description=(
+        "Refuse local scoring when the scoring process cannot be put in a network namespace of its own "
+        "(false: score anyway, with only the Python audit hook refusing sockets and subprocesses)."))
     work_prefix: str | None = Field(default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(.*/)?$",
                                     description="S3 prefix for batch transform inputs and outputs.")
     execution_role_arn: str | None = Field(
@@ -120,7 +124,8 @@ class CompareConfig(BaseModel):
 
         return ScoringLimits(max_rows=self.local_max_rows, max_model_bytes=self.max_model_mb * 1024 * 1024,
                              wall_seconds=self.scoring_timeout_seconds, cpu_seconds=self.scoring_cpu_seconds,
-                             memory_mb=self.scoring_memory_mb)
+                             memory_mb=self.scoring_memory_mb,
+                             require_network_isolation=self.require_network_isolation)
 
 
 def compare_config(settings) -> CompareConfig:
@@ -212,6 +217,7 @@ class CompareDeps:
     cache: Any = None  # ComparisonCache
     progress: Callable[[str], None] | None = None
     execution_role_arn: str | None = None  # the environment's (server config), for batch transform
+    region: str | None = None  # the environment's, for a framework source's image
     now: Callable[[], dt.datetime] | None = None
 
     @property
@@ -362,8 +368,9 @@ def compare_manifest(req: CompareRequest, deps: CompareDeps) -> CompareOutcome:
             cached.cached, cached.path, cached.key = True, req.path, key
             return cached
         if spec.predictions.source == "batch_transform":
-            return _batch(req, deps, out, ident, key, row)
-        _compute(req, deps, out)
+            out = _batch(req, deps, out, ident, key, row)  # pending until a poll finds the jobs done
+        else:
+            _compute(req, deps, out)
     except ComparisonDataError as exc:
         _failed(out, exc)
     except GateConfigError as exc:
@@ -505,6 +512,10 @@ def _input_contracts(out: CompareOutcome, validation, contracts: dict[str, dict]
         what = f"{len(names)} named features" if names else f"{n} positional features" if n else "its inputs"
         out.contract.append({"level": "info", "message": f"{label} ({c.get('framework')}) reads {what}; output "
                                                           f"shape {tuple(c.get('output_shape') or ())}"})
+    for level in sorted({c["isolation"] for c in (cand, base) if c and c.get("isolation")}):
+        from .scoring import isolation_note
+
+        out.notes.append(isolation_note(level))
     if cand is None or base is None:
         return
     (cn, cc), (bn, bc) = _inputs(cand), _inputs(base)
@@ -677,7 +688,7 @@ def _batch(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, ident, k
                             instance_count=spec.predictions.instance_count,
                             tags={"modelbot:model": req.manifest.metadata.name,
                                   "modelbot:environment": req.environment, "modelbot:commit": req.commit.lower()})
-        state.update(started=now.isoformat(), dataset=out.dataset)
+        state.update(started=now.isoformat(), dataset=out.dataset, pulls=_pulls(req))
         if deps.cache is not None:
             deps.cache.save(key, ident, status="pending", state=state, dataset_digest=validation.digest)
         return _pending(out, state, polls=0)
@@ -685,7 +696,7 @@ def _batch(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, ident, k
     out.dataset = state.get("dataset", out.dataset)
     out.n_rows = out.dataset.get("rows")
     sm = _sm(deps, "batch transform")
-    state = batch.poll(sm, state)
+    state = {**batch.poll(sm, state), "pulls": _pulls(req)}  # this head needs the jobs too (cache: union)
     if not batch.finished(state):
         started = dt.datetime.fromisoformat(state["started"])
         if (now - started).total_seconds() > deps.config.batch_timeout_seconds:
@@ -711,6 +722,13 @@ def _batch(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, ident, k
     return out
 
 
+def _pulls(req: CompareRequest) -> list[str]:
+    """The pull request whose head needs these jobs (`cache.ComparisonRow.pulls`)."""
+    from .cache import pull_ref
+
+    return [pull_ref(req.repository, req.pr_number)] if req.pr_number is not None else []
+
+
 def _candidate_model(req: CompareRequest, deps: CompareDeps, key: str):
     from .batch import TransformModel
 
@@ -727,15 +745,30 @@ def _candidate_model(req: CompareRequest, deps: CompareDeps, key: str):
     elif m.artifact is not None:
         container = {"Image": m.artifact.image, "ModelDataUrl": m.artifact.uri}
     else:
-        raise ComparisonDataError("batch_config", f"batch transform of a {m.framework.name} framework model needs "
-                                                  "its container image resolved, which this modelbot cannot do yet; "
-                                                  "use model.artifact (uri + image), or predictions.source local "
-                                                  "or pipeline")
+        container = {"Image": _framework_image(req, deps), "ModelDataUrl": m.framework.uri}
     if env:
         container["Environment"] = env
     request["Containers" if m.registry is not None else "PrimaryContainer"] = \
         [container] if m.registry is not None else container
     return TransformModel("candidate", f"mbc-{key[:24]}-model", request)
+
+
+def _framework_image(req: CompareRequest, deps: CompareDeps) -> str:
+    """SageMaker's image for the candidate's framework, in the environment's region, for the
+    instance type the transform jobs run on."""
+    from ..deploy.images import framework_image
+
+    f = req.manifest.model.framework
+    if not deps.region:
+        raise ComparisonDataError("batch_config", f"the {f.name} {f.version} framework image cannot be looked up: "
+                                                  f"environment {req.environment} has no region")
+    try:
+        return framework_image(f.name, f.version, f.py_version, deps.region,
+                               req.manifest.validation.predictions.instance_type)
+    except ValueError as exc:
+        raise ComparisonDataError("batch_config", f"model.framework: {exc}; fix the framework or version, use "
+                                                  "model.artifact (uri + image), or predictions.source local or "
+                                                  "pipeline") from None
 
 
 def _pending(out: CompareOutcome, state: dict, *, polls: int) -> CompareOutcome:
@@ -826,7 +859,8 @@ def make_deps(settings, env: str, *, repo, cache=None, progress=None, sessions: 
         sagemaker=lambda: client(sessions(env), "sagemaker"),
         runtime=lambda e: client(sessions(e), "sagemaker-runtime"),
         cache=cache, progress=progress,
-        execution_role_arn=getattr(settings.server.environments[env], "execution_role_arn", None))
+        execution_role_arn=getattr(settings.server.environments[env], "execution_role_arn", None),
+        region=getattr(settings.server.environments[env], "region", None))
 
 
 def repository_root(path: str) -> str:

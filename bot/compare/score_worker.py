@@ -1,16 +1,39 @@
 """The scoring subprocess: loads XGBoost / ONNX models and scores a feature matrix, under limits.
 
 Run by `bot.compare.scoring` as a script (`python -I score_worker.py WORKDIR`), never imported by
-the bot: it imports only numpy and the model's framework. It lowers its own resource limits
-(address space, CPU seconds, file size, no core dumps) before it reads any model, so a hostile
-or broken artifact hits a wall instead of the worker; the parent adds a wall-clock timeout and
-gives it an environment without credentials.
+the bot: it imports only numpy, the model's framework and ctypes (for unshare). It lowers its
+own resource limits (address space, CPU seconds, file size, no core dumps) before it reads any
+model, so a hostile or broken artifact hits a wall instead of the worker; the parent adds a
+wall-clock timeout and gives it an environment without credentials.
 
-WORKDIR holds `request.json` ({"limits", "task", "feature_names", "text_columns", "models":
-[{"label", "kind", "path", "allow_pickle"}]}) and `features.npy` (float64, rows x features).
-It writes `pred_<i>.npy` per model and `result.json`: per model {"ok": true, "contract": {...}}
-or {"ok": false, "problem": code, "error": message}. Pickles are loaded only when the request
-says `allow_pickle` (a location the server config trusts); nothing else is ever unpickled.
+Before that, still single-threaded and before it reads a model, it isolates itself (`isolate`):
+
+1. Kernel: it moves into a new, empty network namespace (`unshare(2)` through ctypes; Python
+   3.11 has no `os.unshare`): no interfaces but a loopback that is down, so any connection,
+   from Python or from a framework's native code, fails with ENETUNREACH. It tries a user and
+   network namespace first (`CLONE_NEWUSER | CLONE_NEWNET`: works unprivileged where user
+   namespaces are enabled, and as root it also gives up root's capabilities in the host's
+   namespaces, so native code cannot `setns(2)` back into the host's network), then a network
+   namespace alone (root or CAP_SYS_ADMIN). When the kernel refuses both (EPERM: containers
+   without the capability, user namespaces disabled), it goes on without, unless the request
+   requires it (the server config's `compare.require_network_isolation`): then it loads
+   nothing and reports why.
+2. Always: a Python audit hook (`sys.addaudithook`, which cannot be removed) that raises
+   `SandboxViolation` on the documented events that open sockets, resolve names or start
+   programs (`socket.__new__`, `socket.connect`, `socket.getaddrinfo`, `subprocess.Popen`,
+   `os.system`, `os.exec`, `os.posix_spawn`, `os.fork`, ...: `BLOCKED_EVENTS`), so a model
+   loader cannot reach the network or run a program through Python.
+
+The level in effect ("user+network namespace", "network namespace" or "audit hook only") is
+returned with the results.
+
+WORKDIR holds `request.json` ({"limits", "sandbox": {"require_network_isolation"}, "task",
+"feature_names", "text_columns", "models": [{"label", "kind", "path", "allow_pickle"}]}) and
+`features.npy` (float64, rows x features). It writes `pred_<i>.npy` per model and `result.json`:
+{"isolation": level, "models": [per model {"ok": true, "contract": {...}} or {"ok": false,
+"problem": code, "error": message}]}, or {"refused": {"problem", "error"}} when the required
+isolation is unavailable. Pickles are loaded only when the request says `allow_pickle` (a
+location the server config trusts); nothing else is ever unpickled.
 """
 
 from __future__ import annotations
@@ -26,6 +49,93 @@ class ContractError(Exception):
     def __init__(self, problem: str, message: str):
         super().__init__(message)
         self.problem = problem
+
+
+# --- isolation ---------------------------------------------------------------------------------------
+
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+USER_NETWORK_NAMESPACE = "user+network namespace"
+NETWORK_NAMESPACE = "network namespace"
+AUDIT_HOOK_ONLY = "audit hook only"
+
+# Documented audit events (https://docs.python.org/3/library/audit_events.html) that reach the
+# network or start a program, with what the message calls them.
+BLOCKED_EVENTS = {
+    **dict.fromkeys(("socket.__new__", "socket.bind", "socket.connect", "socket.sendto", "socket.sendmsg",
+                     "socket.sethostname"), "opening or using a socket"),
+    **dict.fromkeys(("socket.getaddrinfo", "socket.getnameinfo", "socket.gethostbyname", "socket.gethostbyaddr"),
+                    "resolving a host name"),
+    **dict.fromkeys(("urllib.Request", "http.client.connect", "ftplib.connect", "smtplib.connect", "imaplib.open",
+                     "nntplib.connect", "poplib.connect", "telnetlib.Telnet.open", "webbrowser.open"),
+                    "a network connection"),
+    **dict.fromkeys(("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
+                     "os.forkpty", "os.startfile", "pty.spawn"), "starting a program or process"),
+    **dict.fromkeys(("os.kill", "os.killpg"), "signalling another process"),
+}
+
+
+class SandboxViolation(PermissionError):
+    """What a blocked audit event raises in the scoring process."""
+
+
+class IsolationUnavailable(Exception):
+    """Kernel network isolation was required and the kernel refused it."""
+
+
+def _unshare(flags: int) -> None:
+    """unshare(2) through libc (Python 3.11 has no os.unshare); OSError with the errno on failure."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(ctypes.c_int(flags)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def enter_network_namespace() -> tuple[str | None, str]:
+    """(level, "") after moving this process into a new, empty network namespace, else (None, why).
+
+    A user+network namespace first: unprivileged where user namespaces are allowed, and as root
+    it drops root's capabilities in the host's namespaces (a network namespace alone would let
+    root's native code setns(2) back into the host's network). Must run while the process has
+    one thread (CLONE_NEWUSER requires it): before numpy or a framework is imported.
+    """
+    if not sys.platform.startswith("linux"):
+        return None, f"network namespaces are Linux-only (this is {sys.platform})"
+    why = []
+    for flags, level in ((CLONE_NEWUSER | CLONE_NEWNET, USER_NETWORK_NAMESPACE), (CLONE_NEWNET, NETWORK_NAMESPACE)):
+        try:
+            _unshare(flags)
+        except (OSError, AttributeError) as exc:  # AttributeError: a libc without unshare
+            why.append(f"{level}: {getattr(exc, 'strerror', None) or exc}")
+            continue
+        return level, ""
+    return None, "; ".join(why)
+
+
+def _audit(event: str, args) -> None:
+    what = BLOCKED_EVENTS.get(event)
+    if what is not None:
+        raise SandboxViolation(f"the scoring sandbox does not allow {what} ({event})")
+
+
+def install_audit_hook() -> None:
+    """Block BLOCKED_EVENTS in this process from now on (an audit hook cannot be removed)."""
+    sys.addaudithook(_audit)
+
+
+def isolate(*, require_network: bool = False) -> str:
+    """Network namespace (if the kernel allows) and audit hook; the level in effect.
+
+    IsolationUnavailable, before the audit hook and before anything is loaded, when
+    `require_network` and no namespace could be created.
+    """
+    level, why = enter_network_namespace()
+    if level is None and require_network:
+        raise IsolationUnavailable(why)
+    install_audit_hook()
+    return level or AUDIT_HOOK_ONLY
 
 
 def _limit(limits: dict) -> None:
@@ -189,6 +299,13 @@ def _shape_for(task: str, preds):
 def main(argv: list[str]) -> int:
     workdir = Path(argv[1])
     request = json.loads((workdir / "request.json").read_text())
+    sandbox = request.get("sandbox", {})
+    try:
+        isolation = isolate(require_network=bool(sandbox.get("require_network_isolation")))
+    except IsolationUnavailable as exc:
+        refused = {"problem": "isolation_unavailable", "error": str(exc)}
+        (workdir / "result.json").write_text(json.dumps({"refused": refused}))
+        return 0
     _limit(request.get("limits", {}))
     import numpy as np
 
@@ -215,10 +332,13 @@ def main(argv: list[str]) -> int:
                                      "extra), or use `validation.predictions.source: batch_transform` or `pipeline`"})
         except MemoryError:
             results.append({"ok": False, "problem": "scoring_memory", "error": "ran out of memory"})
+        except SandboxViolation as exc:
+            results.append({"ok": False, "problem": "sandbox_violation",
+                            "error": f"loading or running the model was stopped: {exc}"})
         except Exception as exc:  # noqa: BLE001 - whatever the model does, report it
             results.append({"ok": False, "problem": "scoring_failed",
                             "error": f"{type(exc).__name__}: {str(exc)[:1500]}"})
-    (workdir / "result.json").write_text(json.dumps(results))
+    (workdir / "result.json").write_text(json.dumps({"isolation": isolation, "models": results}))
     return 0
 
 

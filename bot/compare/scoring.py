@@ -9,9 +9,14 @@ the pull request chose. Only a location the server config lists in
 
 `score_locally` runs `score_worker.py` once for both models with the limits of `ScoringLimits`
 (address space, CPU seconds and output size set in the child before it reads a model; a wall
-timeout and process-group kill in the parent) and an environment without credentials. It
-returns each model's predictions and what the model says about its inputs and outputs
-(feature names or count, objective, ONNX signature), for the contract checks.
+timeout and process-group kill in the parent) and an environment without credentials. The
+worker also cuts itself off the network before it reads a model: a new, empty network
+namespace when the kernel allows it, and always a Python audit hook that refuses sockets and
+subprocesses (`score_worker.isolate`); `ScoringLimits.require_network_isolation` (the server
+config's `compare.require_network_isolation`) makes scoring refuse when no namespace can be
+made. It returns each model's predictions, what the model says about its inputs and outputs
+(feature names or count, objective, ONNX signature), for the contract checks, and the
+isolation that was in effect.
 `sample_endpoint` makes a few real invocations of an endpoint and records their latency.
 """
 
@@ -55,6 +60,9 @@ class ScoringLimits:
     cpu_seconds: int = 120
     memory_mb: int = 2048
     max_output_mb: int = 512
+    # Refuse to score when the worker cannot get a network namespace of its own (only the
+    # Python audit hook would stand between a model loader and the network).
+    require_network_isolation: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,8 +86,26 @@ class Artifact:
 class Scored:
     label: str
     predictions: np.ndarray
-    contract: dict
+    contract: dict  # also carries "isolation"
     seconds: float
+    isolation: str | None = None  # score_worker's level: "user+network namespace", "network namespace",
+    #                               "audit hook only"
+
+
+# The isolation levels the worker reports (score_worker.py is a script, never imported here).
+USER_NETWORK_NAMESPACE, NETWORK_NAMESPACE, AUDIT_HOOK_ONLY = \
+    "user+network namespace", "network namespace", "audit hook only"
+KERNEL_ISOLATION = (USER_NETWORK_NAMESPACE, NETWORK_NAMESPACE)
+
+
+def isolation_note(level: str) -> str:
+    """The report's line about how a local scoring was cut off the network."""
+    if level in KERNEL_ISOLATION:
+        return (f"local scoring isolation: {level} (no network: no interfaces but a loopback that is down) "
+                "and a Python audit hook refusing sockets and subprocesses")
+    return (f"local scoring isolation: {level}: the kernel gave the scoring process no network namespace, so "
+            "only Python-level sockets and subprocesses were refused (set `compare.require_network_isolation: "
+            "true` to refuse scoring without kernel isolation)")
 
 
 @dataclass(frozen=True)
@@ -249,7 +275,8 @@ def score_locally(jobs: list, validation, task: str, limits: ScoringLimits = Sco
                            "file": artifact.model.name})
         request = {"task": task, "feature_names": names, "text_columns": text, "models": models,
                    "limits": {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
-                              "max_output_mb": limits.max_output_mb}}
+                              "max_output_mb": limits.max_output_mb},
+                   "sandbox": {"require_network_isolation": limits.require_network_isolation}}
         (workdir / "request.json").write_text(json.dumps(request))
         np.save(workdir / "features.npy", np.ascontiguousarray(matrix, dtype=np.float64), allow_pickle=False)
         started = time.perf_counter()
@@ -257,9 +284,14 @@ def score_locally(jobs: list, validation, task: str, limits: ScoringLimits = Sco
         _run_worker(workdir, limits, [j.label for j in jobs])
         seconds = time.perf_counter() - started
         try:
-            results = json.loads((workdir / "result.json").read_text())
+            answer = json.loads((workdir / "result.json").read_text())
         except (OSError, ValueError):
             raise ComparisonDataError("scoring_failed", "the scoring process wrote no result") from None
+        if isinstance(answer, dict) and isinstance(answer.get("refused"), dict):
+            raise _refused(answer["refused"])
+        if not isinstance(answer, dict) or not isinstance(answer.get("models"), list):
+            raise ComparisonDataError("scoring_failed", "the scoring process wrote an unreadable result")
+        isolation, results = answer.get("isolation") or AUDIT_HOOK_ONLY, answer["models"]
         out = []
         for i, (job, model, result) in enumerate(zip(jobs, models, results)):
             if not result.get("ok"):
@@ -267,9 +299,23 @@ def score_locally(jobs: list, validation, task: str, limits: ScoringLimits = Sco
                 raise ComparisonDataError(problem, f"{job.label} model ({job.location}, {model['file']}): "
                                                    f"{result.get('error')}")
             preds = np.load(workdir / f"pred_{i}.npy", allow_pickle=False)
-            contract = {**result.get("contract", {}), "file": model["file"]}
-            out.append(Scored(job.label, preds, contract, seconds))
+            contract = {**result.get("contract", {}), "file": model["file"], "isolation": isolation}
+            out.append(Scored(job.label, preds, contract, seconds, isolation))
         return out
+
+
+def _refused(refused: dict) -> ComparisonDataError:
+    """The worker loaded nothing: the server config requires kernel network isolation and the
+    kernel gave none. Reported as "internal" (a property of the host, not of the models), so
+    the error is not cached against these models: the next run scores them again."""
+    return ComparisonDataError(
+        "internal",
+        "local scoring refused: the server config sets `compare.require_network_isolation: true`, and the scoring "
+        f"process could not get a network namespace of its own ({refused.get('error') or 'no reason given'}). "
+        "Run modelbot where it may create namespaces (as root or with CAP_SYS_ADMIN, or with unprivileged user "
+        "namespaces enabled: sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1, no "
+        "AppArmor/seccomp rule denying unshare), or set `compare.require_network_isolation: false` to score with "
+        "only the Python audit hook")
 
 
 def _run_worker(workdir: Path, limits: ScoringLimits, labels: list[str]) -> None:

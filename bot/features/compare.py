@@ -26,6 +26,13 @@ delivery (`modelbot_compare.poll`) in the store, enqueued with a delay. The work
 any delivery (lease, retry, reaper); its handler refreshes the pull request, which polls the
 jobs once (DescribeTransformJob) and either completes the comparison or records the next poll,
 backing off from `compare.batch_poll_seconds` to 15 minutes, until `batch_timeout_seconds`.
+
+Jobs nobody waits for are stopped: every refresh releases the pending comparisons that earlier
+heads of the pull request started and its head no longer needs (a push changed the model, the
+data or the spec; a manifest left the pull request), and closing the pull request releases all
+of its own. A comparison shared with another head or pull request (same cache key) is kept
+while one still needs it; the last release stops its jobs (StopTransformJob, best effort) and
+marks the row `superseded`, and a scheduled poll of it then does nothing.
 """
 
 from __future__ import annotations
@@ -173,6 +180,7 @@ def compare_pull(ctx, pull, review, *, force: bool = False) -> PullComparison:
     if not todo:
         reason = ("No changed manifest has a `validation:` section: there is nothing to compare."
                   if review.touches_targets else "This pull request changes no model manifest.")
+        release_superseded(ctx, pull, [])
         return PullComparison([], reason, publisher)
     settings = ctx.settings
     sessions = Sessions(settings)
@@ -199,7 +207,64 @@ def compare_pull(ctx, pull, review, *, force: bool = False) -> PullComparison:
     for o in outcomes:
         log.info("comparison", extra={"repository": pull.repository, "number": pull.number, "path": o.path,
                                       "verdict": o.verdict, "cached": o.cached, "problem": o.problem})
+    release_superseded(ctx, pull, outcomes, sessions=sessions)
     return PullComparison(outcomes, "", publisher)
+
+
+def release_superseded(ctx, pull, outcomes: list, *, sessions=None) -> list[str]:
+    """Release the pending comparisons this pull request's head no longer needs (see the module
+    docstring). When a comparison of this refresh could not tell which one it needs (a
+    transient failure before its key was known), nothing is released: a later refresh decides."""
+    from ..compare.sources import TRANSIENT
+
+    if any(o.key is None and o.problem in TRANSIENT for o in outcomes):
+        return []
+    needed = {o.key for o in outcomes if o.key}
+    return release_pull(ctx, pull.repository, pull.number, needed=needed,
+                        reason=f"the head moved on to {pull.head_sha[:7]}", sessions=sessions)
+
+
+def release_pull(ctx, full_name: str, number: int, *, needed: set, reason: str, sessions=None) -> list[str]:
+    """Release this pull request's pending comparisons outside `needed`; stop the jobs of those
+    no other pull request needs. Safe to run twice. Returns the stopped jobs' names."""
+    from ..compare.cache import ComparisonCache
+
+    cache = ComparisonCache(ctx.store)
+    stopped: list[str] = []
+    for row in cache.pending_for_pull(full_name, number):
+        if row.key in needed:
+            continue
+        state = cache.release(row.key, full_name, number, reason)
+        if state is None:
+            continue  # another pull request's head still needs it, or someone released it already
+        names = _stop_jobs(ctx, row.environment, state, sessions)
+        stopped += names
+        log.info("comparison superseded", extra={"repository": full_name, "number": number, "key": row.key,
+                                                 "reason": reason, "stopped": names})
+    return stopped
+
+
+def _stop_jobs(ctx, environment: str, state: dict, sessions=None) -> list[str]:
+    from ..aws.session import client
+    from ..compare import batch
+    from ..compare.run import Sessions
+
+    try:
+        sm = client((sessions or Sessions(ctx.settings))(environment), "sagemaker")
+    except Exception as exc:  # noqa: BLE001 - best effort: the jobs end by themselves, and nobody reads them
+        log.warning("cannot stop superseded batch transform jobs",
+                    extra={"environment": environment, "error": f"{type(exc).__name__}: {exc}"[:300],
+                           "jobs": [j.get("name") for j in state.get("jobs", {}).values()]})
+        return []
+    return batch.stop(sm, state)
+
+
+@router.register("pull_request", "closed")
+def on_closed(ctx, delivery) -> None:
+    """A closed pull request (merged or not) needs no comparison: stop its batch transform jobs."""
+    p = delivery.payload
+    release_pull(ctx, p["repository"]["full_name"], p["pull_request"]["number"], needed=set(),
+                 reason="the pull request was closed")
 
 
 def failed_outcome(req, message: str):
@@ -241,11 +306,21 @@ def schedule_poll(ctx, pull, outcome, config) -> None:
 @router.register(POLL_EVENT, "poll")
 def on_poll(ctx, delivery) -> None:
     """A scheduled poll of batch transform jobs: refresh the pull request, which polls them."""
+    from ..compare.cache import ComparisonCache, pull_ref
     from .pull_requests import refresh_pull
 
     p = delivery.payload
     full_name, number = p["repository"]["full_name"], p["number"]
-    _, pr = ctx.github.requester.requestJsonAndCheck("GET", f"/repos/{full_name}/pulls/{number}")
-    if pr.get("state") != "open":
-        return
-    refresh_pull(ctx, full_name, pr)
+    row = ComparisonCache(ctx.store).get(p["key"]) if p.get("key") else None
+    if p.get("key") and (row is None or row.status != "pending"):
+        return  # finished by an earlier refresh, or superseded (its jobs stopped): nothing to poll
+    # The pull request that scheduled the poll, else another one of the repository whose head
+    # needs the same jobs (this one moved on): its refresh polls them and schedules the next poll.
+    numbers = [number]
+    if row is not None and pull_ref(full_name, number) not in row.pulls:
+        numbers = [int(ref.rsplit("#", 1)[1]) for ref in row.pulls if ref.rsplit("#", 1)[0] == full_name]
+    for n in numbers:
+        _, pr = ctx.github.requester.requestJsonAndCheck("GET", f"/repos/{full_name}/pulls/{n}")
+        if pr.get("state") == "open":
+            refresh_pull(ctx, full_name, pr)
+            return

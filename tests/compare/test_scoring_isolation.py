@@ -1,0 +1,389 @@
+"""The local scoring process is cut off the network and cannot start programs.
+
+Layers (bot/compare/score_worker.py `isolate`): a new, empty network namespace when the kernel
+allows it (connections fail with ENETUNREACH, from Python or native code alike), and always a
+Python audit hook refusing sockets, name lookups and subprocesses. The level in effect is
+recorded with the scores and shown in the report; `compare.require_network_isolation` makes
+scoring refuse when no namespace can be made.
+
+Each test listens on 127.0.0.1 itself and checks afterwards, without waiting, that nothing
+connected: a connection the kernel completed would be waiting in the listener's queue.
+Code runs either in a fresh interpreter that loads the worker's isolation functions, or
+through the real scoring entry point with a trusted pickle, the one format whose loading runs
+code the artifact chooses (`exec` of a source string).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from bot.compare import scoring
+from bot.compare.data import ComparisonDataError
+from bot.compare.run import CompareConfig, CompareDeps, CompareRequest, compare_manifest
+from bot.compare.scoring import (AUDIT_HOOK_ONLY, KERNEL_ISOLATION, NETWORK_NAMESPACE, ScoringJob, ScoringLimits,
+                                 isolation_note, score_locally)
+from bot.compare.sources import TRANSIENT, Blob, Fetchers, sha256_digest
+from bot.manifest import load_manifest
+from bot.render import render
+from tests.compare_e2e import helpers as h
+
+TRUSTED = "s3://acme-models/vetted/model.pkl"
+CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+
+# Loads score_worker.py as the scoring process does (a script, not the bot's package).
+PRELUDE = f"""
+import importlib.util, json, os, sys
+spec = importlib.util.spec_from_file_location("score_worker", {str(scoring.WORKER)!r})
+W = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(W)
+"""
+
+# connect(2) through libc, as a framework's native code would: the audit hook never sees it.
+NATIVE_CONNECT = """
+import ctypes, struct
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.socket(2, 1, 0)  # AF_INET, SOCK_STREAM
+addr = struct.pack("=H", 2) + struct.pack("!H", PORT) + bytes([127, 0, 0, 1]) + bytes(8)
+native = 0 if libc.connect(fd, ctypes.c_char_p(addr), len(addr)) == 0 else ctypes.get_errno()
+libc.close(fd)
+"""
+
+
+def run_child(code: str, *args: str) -> dict:
+    """Run PRELUDE + code in a fresh isolated interpreter (one thread, like the worker at its
+    start); its last stdout line is JSON."""
+    proc = subprocess.run([sys.executable, "-I", "-c", PRELUDE + textwrap.dedent(code), *args],
+                          capture_output=True, text=True, timeout=120, env={"PATH": os.environ.get("PATH", "")})
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def kernel_level() -> str | None:
+    """The namespace this machine lets a fresh process create, None when none."""
+    return run_child("print(json.dumps({'level': W.enter_network_namespace()[0]}))")["level"]
+
+
+@pytest.fixture
+def listener():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    yield sock
+    sock.close()
+
+
+def connected(listener: socket.socket) -> bool:
+    """Whether a connection reached the listener (it stays queued even after the peer left)."""
+    listener.setblocking(False)
+    try:
+        conn, _ = listener.accept()
+    except BlockingIOError:
+        return False
+    conn.close()
+    return True
+
+
+def python_connect(port: int) -> str:
+    return f"""
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=30).close()
+    python = "connected"
+except OSError as exc:
+    python = f"{{type(exc).__name__}}: {{exc}}"
+"""
+
+
+# --- the layers, each on its own ---------------------------------------------------------------------
+
+
+def test_the_listener_is_reachable_without_isolation(listener):
+    """The control: the same connection attempts succeed from an ordinary process."""
+    port = listener.getsockname()[1]
+    answer = run_child("import socket\nPORT = " + str(port) + NATIVE_CONNECT + python_connect(port)
+                       + "print(json.dumps({'python': python, 'native': native}))")
+    assert answer == {"python": "connected", "native": 0}
+    assert connected(listener) and connected(listener)  # two connections queued
+
+
+def test_the_network_namespace_leaves_no_route_even_for_native_code(listener, kernel_level):
+    if kernel_level is None:
+        pytest.skip("this machine lets a process create no network namespace")
+    port = listener.getsockname()[1]
+    answer = run_child("import socket\nlevel, why = W.enter_network_namespace()\nPORT = " + str(port)
+                       + NATIVE_CONNECT + python_connect(port)
+                       + "print(json.dumps({'level': level, 'python': python, 'native': native, "
+                         "'interfaces': [n for _, n in socket.if_nameindex()]}))")
+    assert answer["level"] in KERNEL_ISOLATION
+    assert answer["interfaces"] == ["lo"]  # no way out; and lo is down:
+    assert answer["native"] == errno.ENETUNREACH
+    assert answer["python"].startswith("OSError: [Errno 101]")  # ENETUNREACH (no audit hook here)
+    assert not connected(listener)
+
+
+def test_the_audit_hook_refuses_sockets_and_lookups_from_python(listener):
+    port = listener.getsockname()[1]
+    answer = run_child(f"""
+        import socket, urllib.request
+        W.install_audit_hook()
+        refused = {{}}
+        for name, attempt in [
+                ("connect", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=30)),
+                ("socket", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)),
+                ("getaddrinfo", lambda: socket.getaddrinfo("localhost", 80)),
+                ("gethostbyname", lambda: socket.gethostbyname("localhost")),
+                ("urlopen", lambda: urllib.request.urlopen("http://127.0.0.1:{port}/", timeout=30))]:
+            try:
+                attempt()
+                refused[name] = "allowed"
+            except OSError as exc:
+                refused[name] = type(exc).__name__
+        print(json.dumps(refused))
+        """)
+    assert answer == dict.fromkeys(("connect", "socket", "getaddrinfo", "gethostbyname", "urlopen"),
+                                   "SandboxViolation")
+    assert not connected(listener)
+
+
+def test_the_audit_hook_refuses_starting_programs(tmp_path):
+    marker = tmp_path / "ran"
+    answer = run_child("""
+        import subprocess
+        marker = sys.argv[1]
+        program = [sys.executable, "-c", f"open({marker!r}, 'w').close()"]
+        W.install_audit_hook()
+        refused = {}
+
+        def fork():
+            if os.fork() == 0:  # only if the hook let it through
+                open(marker, "w").close()
+                os._exit(0)
+
+        for name, attempt in [
+                ("subprocess.run", lambda: subprocess.run(program)),
+                ("os.system", lambda: os.system(" ".join(program))),
+                ("os.popen", lambda: os.popen(" ".join(program))),
+                ("os.posix_spawn", lambda: os.posix_spawn(program[0], program, {})),
+                ("os.spawnv", lambda: os.spawnv(os.P_WAIT, program[0], program)),
+                ("os.fork", fork),
+                ("os.kill", lambda: os.kill(os.getppid(), 0)),
+                ("os.execv", lambda: os.execv(program[0], program))]:  # last: it would replace this process
+            try:
+                attempt()
+                refused[name] = "allowed"
+            except OSError as exc:
+                refused[name] = type(exc).__name__
+        print(json.dumps(refused))
+        """, str(marker))
+    assert set(answer.values()) == {"SandboxViolation"}, answer
+    assert len(answer) == 8
+    assert not marker.exists()
+
+
+# --- through the real scoring entry point ----------------------------------------------------------------
+
+
+@dataclass
+class Validation:
+    """What score_locally reads of a validation set."""
+
+    matrix: np.ndarray
+    location: str = "s3://acme-data/churn/validation.csv"
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.matrix)
+
+    def numeric_features(self):
+        return list(h.FEATURES), self.matrix, []
+
+
+class Exec:
+    """A pickle whose loading runs `source` (what a hostile trusted artifact could do)."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def __reduce__(self):
+        return exec, (self.source,)
+
+
+def trusted_pickle(source: str) -> ScoringJob:
+    return ScoringJob("candidate", TRUSTED, pickle.dumps(Exec(textwrap.dedent(source))), trusted=True)
+
+
+@pytest.fixture(scope="module")
+def data():
+    ids, y, x = h.binary_set(200, 3)
+    return y, x
+
+
+def test_a_model_that_connects_while_loading_reaches_nothing(listener, data, kernel_level):
+    y, x = data
+    port = listener.getsockname()[1]
+    with pytest.raises(ComparisonDataError) as err:
+        score_locally([trusted_pickle(f"import socket\nsocket.create_connection(('127.0.0.1', {port}))")],
+                      Validation(x), "binary")
+    assert err.value.problem == "sandbox_violation"
+    assert "was stopped: the scoring sandbox does not allow resolving a host name (socket.getaddrinfo)" \
+        in str(err.value)
+    # Native code is not seen by the audit hook: the namespace is what stops it.
+    with pytest.raises(ComparisonDataError) as err:
+        score_locally([trusted_pickle(f"PORT = {port}\n{NATIVE_CONNECT}\nraise RuntimeError(f'errno {{native}}')")],
+                      Validation(x), "binary")
+    if kernel_level is None:
+        assert "RuntimeError: errno 0" in str(err.value)  # only the audit hook: native code got through
+        assert connected(listener)
+        pytest.skip("this machine lets a process create no network namespace")
+    assert f"RuntimeError: errno {errno.ENETUNREACH}" in str(err.value)
+    assert not connected(listener)
+
+
+def test_a_model_that_starts_a_program_while_loading_runs_nothing(data, tmp_path):
+    y, x = data
+    marker = tmp_path / "ran"
+    with pytest.raises(ComparisonDataError) as err:
+        score_locally([trusted_pickle(f"import os\nos.system('touch {marker}')")], Validation(x), "binary")
+    assert err.value.problem == "sandbox_violation" and "(os.system)" in str(err.value)
+    assert not marker.exists()
+
+
+def test_xgboost_and_onnx_score_under_isolation_and_record_it(data, kernel_level):
+    import xgboost as xgb
+
+    y, x = data
+    model = h.xgboost_model(x, y)
+    jobs = [ScoringJob("candidate", "s3://acme-models/churn/v2/model.tar.gz", h.tar_gz({"model.json": model})),
+            ScoringJob("baseline", "s3://acme-models/churn/v1/model.onnx", h.onnx_model(x, y))]
+    cand, base = score_locally(jobs, Validation(x), "binary", ScoringLimits(require_network_isolation=False))
+    booster = xgb.Booster(model_file=bytearray(model))
+    assert np.allclose(cand.predictions, booster.predict(xgb.DMatrix(x, feature_names=list(h.FEATURES))))
+    assert base.predictions.shape == (len(y),) and 0 < base.predictions.min() < base.predictions.max() < 1
+    assert np.corrcoef(base.predictions, y)[0, 1] > 0.5
+    level = kernel_level or AUDIT_HOOK_ONLY
+    assert cand.isolation == base.isolation == level
+    assert cand.contract["isolation"] == base.contract["isolation"] == level
+    assert cand.contract["framework"] == "xgboost" and base.contract["framework"] == "onnx"
+
+
+def test_required_isolation_scores_where_the_kernel_provides_it(data, kernel_level):
+    if kernel_level is None:
+        pytest.skip("this machine lets a process create no network namespace")
+    y, x = data
+    job = ScoringJob("candidate", "s3://acme-models/churn/v2/model.json", h.xgboost_model(x, y))
+    [scored] = score_locally([job], Validation(x), "binary", ScoringLimits(require_network_isolation=True))
+    assert scored.isolation in KERNEL_ISOLATION and len(scored.predictions) == len(y)
+
+
+def refuse_unshare(tmp_path, monkeypatch, mask: int) -> None:
+    """Score with a worker whose unshare(2) fails with EPERM for flags that include `mask`."""
+    wrapper = tmp_path / "worker.py"
+    wrapper.write_text(PRELUDE + textwrap.dedent(f"""
+        import errno
+
+        real = W._unshare
+
+        def _unshare(flags):
+            if flags & {mask}:
+                raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+            real(flags)
+
+        W._unshare = _unshare
+        sys.exit(W.main(sys.argv))
+        """))
+    monkeypatch.setattr(scoring, "WORKER", wrapper)
+
+
+@pytest.fixture
+def no_namespaces(tmp_path, monkeypatch):
+    """Namespaces refused altogether (a container without the capability, user namespaces off)."""
+    refuse_unshare(tmp_path, monkeypatch, CLONE_NEWNET)
+
+
+def test_a_network_namespace_alone_when_user_namespaces_are_refused(data, listener, kernel_level, tmp_path,
+                                                                    monkeypatch):
+    if kernel_level is None or os.geteuid() != 0:
+        pytest.skip("a network namespace alone needs root (or CAP_SYS_ADMIN)")
+    refuse_unshare(tmp_path, monkeypatch, CLONE_NEWUSER)
+    y, x = data
+    port = listener.getsockname()[1]
+    with pytest.raises(ComparisonDataError) as err:
+        score_locally([trusted_pickle(f"PORT = {port}\n{NATIVE_CONNECT}\nraise RuntimeError(f'errno {{native}}')")],
+                      Validation(x), "binary", ScoringLimits(require_network_isolation=True))
+    assert f"RuntimeError: errno {errno.ENETUNREACH}" in str(err.value)
+    assert not connected(listener)
+    job = ScoringJob("candidate", "s3://acme-models/churn/v2/model.json", h.xgboost_model(x, y))
+    [scored] = score_locally([job], Validation(x), "binary", ScoringLimits(require_network_isolation=True))
+    assert scored.isolation == NETWORK_NAMESPACE
+
+
+def test_required_isolation_refuses_when_namespaces_are_unavailable(data, tmp_path, no_namespaces):
+    y, x = data
+    marker = tmp_path / "loaded"
+    job = trusted_pickle(f"open({str(marker)!r}, 'w').close()")
+    with pytest.raises(ComparisonDataError) as err:
+        score_locally([job], Validation(x), "binary", ScoringLimits(require_network_isolation=True))
+    message = str(err.value)
+    assert "`compare.require_network_isolation: true`" in message
+    assert "user+network namespace: Operation not permitted; network namespace: Operation not permitted" in message
+    assert err.value.problem in TRANSIENT  # a property of the host: not cached against these models
+    assert not marker.exists()  # nothing was loaded
+    assert CompareConfig(require_network_isolation=True).scoring_limits().require_network_isolation
+    assert not CompareConfig().scoring_limits().require_network_isolation
+
+
+def test_without_namespaces_scoring_goes_on_with_the_audit_hook_only(data, listener, no_namespaces):
+    y, x = data
+    job = ScoringJob("candidate", "s3://acme-models/churn/v2/model.json", h.xgboost_model(x, y))
+    [scored] = score_locally([job], Validation(x), "binary")
+    assert scored.isolation == AUDIT_HOOK_ONLY and len(scored.predictions) == len(y)
+    port = listener.getsockname()[1]
+    with pytest.raises(ComparisonDataError) as err:  # the hook still stands
+        score_locally([trusted_pickle(f"import socket\nsocket.create_connection(('127.0.0.1', {port}))")],
+                      Validation(x), "binary")
+    assert err.value.problem == "sandbox_violation"
+    assert not connected(listener)
+
+
+# --- in the report -------------------------------------------------------------------------------------------
+
+
+class MemoryS3:
+    def __init__(self, objects: dict[str, bytes]):
+        self.objects = objects
+
+    def fetch(self, location, *, version=None, max_bytes, too_large_hint=""):
+        return Blob(location, self.objects[location])
+
+    def fingerprint(self, location, *, version=None):
+        return f"{location}@{sha256_digest(self.objects[location])}"
+
+
+def test_the_report_says_how_scoring_was_isolated(kernel_level):
+    ids, y, x = h.binary_set(300, 11)
+    csv = h.csv_bytes(h.dataset_columns(ids, y, x))
+    data_uri, model_uri = "s3://acme-data/churn/validation.csv", "s3://acme-models/churn/v2/model.tar.gz"
+    text = h.manifest(dataset=h.s3_dataset(data_uri, h.digest(csv)), predictions=h.LOCAL, uri=model_uri)
+    req = CompareRequest(h.PATH, load_manifest(h.PATH, text).manifest, "production", h.REPO, "b" * 40, None)
+    objects = {data_uri: csv, model_uri: h.tar_gz({"m.json": h.xgboost_model(x, y)})}
+    deps = CompareDeps(fetchers=Fetchers(s3=MemoryS3(objects)))
+    out = compare_manifest(req, deps)
+    assert out.status == "done", out.error
+    note = isolation_note(kernel_level or AUDIT_HOOK_ONLY)
+    assert note in out.notes
+    assert f"- {note}" in render("compare/outcome.md.j2", o=out)
+    if kernel_level is not None:
+        assert "(no network: no interfaces but a loopback that is down)" in note
+    assert "audit hook only" in isolation_note(AUDIT_HOOK_ONLY)
+    assert "compare.require_network_isolation" in isolation_note(AUDIT_HOOK_ONLY)
