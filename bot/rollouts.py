@@ -6,6 +6,13 @@ state BEFORE acting (so a worker that dies at any line leaves a state another wo
 from), acts through the thin executor, tells GitHub when the progress changed, and schedules
 the next tick through the queue. The reaper re-enqueues a deployment whose message was lost or
 whose worker died. Nothing here decides: the controller does.
+
+A teardown (a deleted manifest, `Prepared.kind == "teardown"`) is a deployment too: same lock,
+order, ledger row and GitHub reporting, driven by `bot.deploy.teardown.teardown_step`, its state
+stored after every phase. Once started it cannot be aborted (nothing deleted comes back); it
+ends `succeeded` and is reported as `torn_down` (GitHub Deployment state `inactive`), and so is
+the deployment it replaced on the endpoint. A teardown without an explicit approval is
+`refused` by `prepare` and ends `failed` before any AWS call.
 """
 
 from __future__ import annotations
@@ -56,10 +63,10 @@ def _loads(text: str | None):
 class Prepared:
     """What a deployment needs before its first AWS write, resolved once and stored."""
 
-    rollout: dict | None          # RolloutState.as_record(), None for a batch job or no-op
-    requests: dict | None         # DeployRequests.to_dict()
-    kind: str                     # create | update | no_changes | run_batch
-    headline: str
+    rollout: dict | None          # RolloutState.as_record(), None for a batch job, teardown or no-op
+    requests: dict | None         # DeployRequests.to_dict() (TeardownRequests.to_dict() for a teardown)
+    kind: str                     # create | update | no_changes | run_batch | teardown | refused
+    headline: str                 # refused: why
 
 
 @dataclass
@@ -106,11 +113,11 @@ class Rollouts:
         self.services.enqueue(row.id, seconds)
         return row.status
 
-    def _finish(self, row, status: str, text: str | None) -> str:
+    def _finish(self, row, status: str, text: str | None, notify_as: str | None = None) -> str:
         self.store.save_deployment(row.id, status=status, reason=text)
         if row.endpoint:
             self.store.release_lock(lock_key(row.environment, row.endpoint), holder_of(row.id))
-        self.services.notify(row, status, text)
+        self.services.notify(row, notify_as or status, text)
         for nxt in self.store.deployments(after_id=row.id):
             self.services.enqueue(nxt.id, 0)
         log.info("deployment finished", extra={"deployment": row.id, "status": status, "reason": text})
@@ -134,8 +141,12 @@ class Rollouts:
         prepared = self.services.prepare(row)
         if prepared.kind == "no_changes":
             return self._finish(row, "succeeded", prepared.headline)
+        if prepared.kind == "refused":
+            return self._finish(row, "failed", prepared.headline)
         if prepared.kind == "run_batch":
             return self._start_batch(row, prepared)
+        if prepared.kind == "teardown":
+            return self._start_teardown(row, prepared)
         state = {"rollout": prepared.rollout, "requests": prepared.requests}
         self.store.save_deployment(row.id, status="running", state=_dumps(state), next_tick_at=self.now(),
                                    release=False)
@@ -151,6 +162,8 @@ class Rollouts:
         data = _loads(row.state) or {}
         if data.get("batch"):
             return self._advance_batch(row, data)
+        if data.get("teardown"):
+            return self._advance_teardown(row, data)
         state = RolloutState.from_record(data["rollout"])
         requested = row.requested
         if requested and not state.done:
@@ -167,6 +180,14 @@ class Rollouts:
         after = None
         if decision.action not in ("wait", "report"):
             after = execute(decision, clients, requests)
+        if after is not None and after.error and not decision.final:
+            # The act was refused: let the controller judge the refusal now (a refusal that is not
+            # worth retrying fails the deployment with its reason; anything else is polled again).
+            judged = decide(decision.state, after, self.now())
+            if judged.action == "fail":
+                data["rollout"] = judged.state.as_record()
+                self.store.save_deployment(row.id, state=_dumps(data), release=False)
+                return self._finish(row, "failed", judged.reason or judged.state.reason)
         if decision.action == "succeed" and after is not None and after.error:
             # Autoscaling, tags or clean-up failed: not done yet; the next tick tries again.
             return self._wait(row, max(5, state.poll_seconds), f"finishing: {after.error}")
@@ -201,6 +222,48 @@ class Rollouts:
         if status in ("Failed", "Stopped"):
             return self._finish(row, "failed", f"transform job {data['batch']} {status.lower()}: {reason or ''}")
         return self._wait(row, 30)
+
+    def _start_teardown(self, row, prepared: Prepared) -> str:
+        from .deploy.teardown import TeardownState
+
+        if prepared.requests is None:  # nothing live: nothing to delete, the environment is still gone
+            return self._finish(row, "succeeded", prepared.headline, notify_as="torn_down")
+        state = {"teardown": TeardownState(started_at=self.now()).as_record(), "requests": prepared.requests}
+        self.store.save_deployment(row.id, status="running", state=_dumps(state), next_tick_at=self.now(),
+                                   release=False)
+        self.services.notify(row, "in_progress", prepared.headline)
+        return self._advance(self.store.deployment(row.id))
+
+    def _advance_teardown(self, row, data: dict) -> str:
+        from .deploy.teardown import TeardownFailed, TeardownRequests, TeardownState, teardown_step
+
+        if row.requested:  # nothing deleted comes back: a started teardown runs to its end
+            self.store.consume_request(row.id, row.requested)
+            log.info("request ignored: a teardown cannot be stopped", extra={"deployment": row.id,
+                                                                              "requested": row.requested})
+        requests = TeardownRequests.from_dict(data["requests"])
+        state = TeardownState.from_record(data["teardown"])
+
+        def checkpoint(s: TeardownState) -> None:  # after every phase: a crash resumes from here
+            data["teardown"] = s.as_record()
+            self.store.save_deployment(row.id, state=_dumps(data), release=False)
+
+        try:
+            state, wait = teardown_step(self.services.clients_for(row.environment), requests, state,
+                                        self.now(), checkpoint)
+        except TeardownFailed as exc:
+            return self._finish(row, "failed", f"teardown of {requests.endpoint} stopped: {exc}")
+        checkpoint(state)
+        if wait is not None:
+            return self._wait(row, wait, f"tearing down {requests.endpoint}: waiting for AWS")
+        text = state.summary(requests.endpoint)
+        previous = [d for d in self.store.deployments(environment=row.environment, endpoint=row.endpoint,
+                                                      status="succeeded") if d.id < row.id]
+        status = self._finish(row, "succeeded", text, notify_as="torn_down")
+        if previous and previous[-1].github_deployment_id is not None and not state.endpoint_foreign:
+            by = f"#{row.pr_number}" if row.pr_number is not None else row.commit_sha[:7]
+            self.services.notify(previous[-1], "torn_down", f"endpoint {requests.endpoint} torn down by {by}")
+        return status
 
     # --- requests from people -----------------------------------------------------------------
 

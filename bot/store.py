@@ -8,6 +8,7 @@ re-enqueues any delivery whose lease ran out (a worker killed mid-run loses noth
 from __future__ import annotations
 
 import datetime as dt
+import json
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -132,9 +133,23 @@ class DeploymentRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # A progress report to GitHub that failed: {"status", "text"} of the newest one, owed until
+    # delivered (a later report supersedes it), retried by the reaper from `notify_due_at`.
+    notify_owed: Mapped[str | None] = mapped_column(Text)
+    notify_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    notify_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def kind(self) -> str:
+        """"deploy", or "teardown" for the removal of a deleted manifest's endpoint."""
+        try:
+            return str(json.loads(self.provenance or "{}").get("kind") or "deploy")
+        except ValueError:
+            return "deploy"
 
     __table_args__ = (Index("ix_deployments_status_tick", "status", "next_tick_at"),
-                      Index("ix_deployments_endpoint", "environment", "endpoint"))
+                      Index("ix_deployments_endpoint", "environment", "endpoint"),
+                      Index("ix_deployments_notify_due", "notify_due_at"))
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -422,6 +437,41 @@ class Store:
             if ids:
                 s.execute(update(DeploymentRow).where(DeploymentRow.id.in_(ids)).values(next_tick_at=now))
             return ids
+
+    def owe_notification(self, pk: int, status: str, text: str | None, backoff, *,
+                          only_if: str | None = None) -> int:
+        """Remember the newest progress report GitHub did not take, due again after
+        `backoff(attempts)` seconds; the attempts so far (0: nothing written). With `only_if`,
+        a retry of that owed report: a newer one owed meanwhile is left as it is."""
+        with self.session() as s:
+            row = s.get(DeploymentRow, pk)
+            if row is None or (only_if is not None and row.notify_owed != only_if):
+                return 0
+            row.notify_owed = json.dumps({"status": status, "text": text})
+            row.notify_attempts = 1 if only_if is None else (row.notify_attempts or 0) + 1  # per report
+            row.notify_due_at = utcnow() + dt.timedelta(seconds=backoff(row.notify_attempts))
+            return row.notify_attempts
+
+    def notification_delivered(self, pk: int, owed: str | None = None) -> None:
+        """Forget what was owed (only `owed` itself when given: a newer failure stays owed)."""
+        with self.session() as s:
+            q = update(DeploymentRow).where(DeploymentRow.id == pk, DeploymentRow.notify_owed.is_not(None))
+            if owed is not None:
+                q = q.where(DeploymentRow.notify_owed == owed)
+            s.execute(q.values(notify_owed=None, notify_attempts=0, notify_due_at=None))
+
+    def due_notifications(self, lease_seconds: int, limit: int = 100) -> list[DeploymentRow]:
+        """Owed progress reports whose retry time has come, pushed back by `lease_seconds` so
+        that one reaper takes each."""
+        now = utcnow()
+        with self.session() as s:
+            rows = list(s.scalars(select(DeploymentRow).where(
+                DeploymentRow.notify_due_at.is_not(None), DeploymentRow.notify_due_at <= now,
+            ).order_by(DeploymentRow.notify_due_at).limit(limit)))
+            if rows:
+                s.execute(update(DeploymentRow).where(DeploymentRow.id.in_([r.id for r in rows]))
+                          .values(notify_due_at=now + dt.timedelta(seconds=lease_seconds)))
+            return rows
 
     def current_deployment(self, environment: str, endpoint: str) -> DeploymentRow | None:
         """The last deployment that succeeded on an endpoint: the ledger's answer."""

@@ -159,7 +159,12 @@ class Runtime:
             self.queue.enqueue_deployment(pk)
         if ids or deployments:
             log.info("re-enqueued", extra={"deliveries": len(ids), "deployments": len(deployments)})
-        return len(ids) + len(deployments)
+        reports = 0
+        if self.github_app is not None:
+            from .features.deploys import retry_owed_reports
+
+            reports = retry_owed_reports(self)
+        return len(ids) + len(deployments) + reports
 
 
 def current_runtime() -> Runtime:

@@ -81,6 +81,19 @@ def test_an_owner_at_base_approving_the_head_satisfies_the_environment(bot):
     assert "#### Approvals" in report
 
 
+def test_deleting_a_manifest_needs_an_owners_approval_even_where_none_is_asked(bot):
+    # At base the manifest asks for no approval in staging; deleting it tears the endpoint down.
+    no_approvals = MINIMAL.replace("owners: [alice]", "owners: [carol]").replace(
+        "    instance_type: ml.m5.large", "    instance_type: ml.m5.large\n    approvals: 0")
+    assert "approvals: 0" in no_approvals
+    bot.github.commit(REPO, "main", {PATH: no_approvals})
+    open_pr(bot, files={PATH: None})
+    run = approval(bot)
+    assert run.conclusion == "failure" and "1 more approval" in run.summary, run.summary
+    review(bot, "carol")
+    assert approval(bot).conclusion == "success"
+
+
 def test_self_approval_never_counts(bot):
     open_pr(bot, user="carol")  # carol owns the manifest at base, but wrote the PR
     review(bot, "carol")

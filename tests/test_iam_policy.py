@@ -36,7 +36,8 @@ VALUES = {"<ACCOUNT_ID>": ACCOUNT, "<REGION>": REGION, "<ENVIRONMENT>": ENV,
           "<EXECUTION_ROLE_NAME>": EXECUTION_ROLE, "<VALIDATION_DATA_BUCKET>": "acme-datasets",
           "<COMPARE_WORK_BUCKET>": "acme-modelbot", "<COMPARE_WORK_PREFIX>": "compare",
           "<BOT_ACCOUNT_ID>": "210987654321", "<BOT_RUNTIME_ROLE_NAME>": "modelbot-runtime",
-          "<EXTERNAL_ID>": "4f1c2a9e-modelbot"}
+          "<EXTERNAL_ID>": "4f1c2a9e-modelbot", "<MODEL_ARTIFACTS_BUCKET>": "acme-models",
+          "<MULTI_MODEL_BUCKET>": "acme-models", "<MULTI_MODEL_PREFIX>": "store-forecast/models/"}
 
 # Services whose clients the bot creates (bot.aws.session.client / Clients.from_session).
 SERVICES = ("sagemaker", "sagemaker-runtime", "application-autoscaling", "cloudwatch", "s3", "sts")
@@ -47,6 +48,7 @@ NOT_AWS_CALLS = {"search": "re.search (sagemaker:Search is never called)"}
 ACTIONS_OF = {
     "s3:HeadObject": ("s3:GetObject",),  # HeadObject is authorised as GetObject
     "s3:GetObject": ("s3:GetObject", "s3:GetObjectVersion"),  # reads pass VersionId when pinned
+    "s3:CopyObject": ("s3:GetObject", "s3:PutObject"),  # GetObject on the source, PutObject on the target
 }
 # Called by the bot's own principal to become the deployer role: granted by the trust policy.
 BOT_PRINCIPAL_ACTIONS = {"sts:AssumeRole"}
@@ -245,6 +247,7 @@ def contexts(requests) -> dict[str, tuple[str, dict]]:
         "sagemaker:DeleteTags": (arn("endpoint", ep), {**own, "aws:TagKeys": ["team", "modelbot:pr"]}),
         "sagemaker:UpdateEndpoint": (arn("endpoint", ep), own),
         "sagemaker:UpdateEndpointWeightsAndCapacities": (arn("endpoint", ep), own),
+        "sagemaker:DeleteEndpoint": (arn("endpoint", ep), own),
         "sagemaker:DeleteEndpointConfig": (arn("endpoint-config", "fraud-production-0000000"), own),
         "sagemaker:DeleteModel": (arn("model", "fraud-production-0000000"), own),
         "sagemaker:StopTransformJob": (arn("transform-job", "mbc-0123456789abcdef01234567-c"), own),
@@ -254,6 +257,7 @@ def contexts(requests) -> dict[str, tuple[str, dict]]:
         "application-autoscaling:RegisterScalableTarget": (target, scaling),
         "application-autoscaling:PutScalingPolicy": (target, scaling),
         "application-autoscaling:DeregisterScalableTarget": (target, scaling),
+        "application-autoscaling:DeleteScalingPolicy": (target, scaling),
         "application-autoscaling:DescribeScalableTargets": ("*", {}),
         "application-autoscaling:DescribeScalingPolicies": ("*", {}),
         "cloudwatch:DescribeAlarms": (alarm + "fraud-detector-5xx", {}),
@@ -370,10 +374,11 @@ def test_creates_must_carry_the_modelbot_tags_of_the_role_environment(policy, re
 def test_changes_only_to_resources_tagged_for_the_role_environment(policy, requests):
     ep = arn("endpoint", requests.endpoint)
     for action in ("sagemaker:UpdateEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities",
-                   "sagemaker:DeleteModel", "sagemaker:DeleteEndpointConfig", "sagemaker:InvokeEndpoint"):
+                   "sagemaker:DeleteModel", "sagemaker:DeleteEndpointConfig", "sagemaker:InvokeEndpoint",
+                   "sagemaker:DeleteEndpoint"):
         assert not allowed(policy, action, ep, {}), f"{action} on an untagged resource"
         assert not allowed(policy, action, ep, {"aws:ResourceTag/modelbot:environment": "staging"})
-    assert not allowed(policy, "sagemaker:DeleteEndpoint", ep, {"aws:ResourceTag/modelbot:environment": ENV})
+    assert allowed(policy, "sagemaker:DeleteEndpoint", ep, {"aws:ResourceTag/modelbot:environment": ENV})
     assert not allowed(policy, "sagemaker:AddTags", ep, tag_context([{"Key": "team", "Value": "x"}]))
 
 
@@ -400,6 +405,28 @@ def test_scaling_alarms_can_only_trigger_scaling_policies(policy, requests):
     assert not allowed(policy, "cloudwatch:PutMetricAlarm", f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:fraud-5xx",
                        {})  # the team's rollback alarms are read, never changed
     assert not allowed(policy, "cloudwatch:DeleteAlarms", f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:fraud-5xx", {})
+    assert allowed(policy, "cloudwatch:DeleteAlarms", alarm, {})  # a teardown deletes the backlog alarm
+
+
+def test_a_multi_model_deploy_may_copy_its_artifact_under_the_prefix_and_nowhere_else(policy):
+    """CopyObject is authorised as GetObject on the source and PutObject on the target."""
+    from bot.deploy import DeployContext, build_requests
+    from bot.manifest import load_manifest
+    from bot.plan import DeploySpec, LiveState, plan
+
+    m = load_manifest("models/forecast/modelbot.yaml", (ROOT / "examples" / "multi-model.yaml").read_text()).manifest
+    spec = DeploySpec(m, ENV, "b" * 40)
+    p = plan(spec, LiveState(endpoint_exists=False, endpoint_name=m.endpoint_name(ENV)), {})
+    ctx = DeployContext(build_id="b-1", commit="b" * 40, data_version="d",
+                        manifest_path="models/forecast/modelbot.yaml", bot_version="0")
+    copy = build_requests(spec, p, ctx, execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/{EXECUTION_ROLE}",
+                          image="x").artifact_copy
+    source = "arn:aws:s3:::" + copy["Source"][len("s3://"):]
+    target = f"arn:aws:s3:::{copy['Bucket']}/{copy['Key']}"
+    assert allowed(policy, "s3:GetObject", source) and allowed(policy, "s3:GetObject", target)
+    assert allowed(policy, "s3:PutObject", target)
+    assert not allowed(policy, "s3:PutObject", "arn:aws:s3:::acme-models/store-forecast/other/m.tar.gz")
+    assert not allowed(policy, "s3:PutObject", source.replace("acme-models", "elsewhere"))
 
 
 # --- tests: the trust policy ----------------------------------------------------------------------

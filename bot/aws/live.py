@@ -20,7 +20,6 @@ config. `AwsLiveReader` reads for the server's environments, a session per envir
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable, Mapping
 
 import boto3
@@ -29,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..config import EnvironmentConfig
 from ..manifest.model import BOT_TAG_PREFIX
 from ..plan import LiveAutoscaling, LiveState, LiveVariant
-from .session import AwsUnavailable, aws_session, client, unavailable
+from .session import AwsUnavailable, SessionPool, aws_session, client, unavailable
 
 DIGEST_TAG = BOT_TAG_PREFIX + "digest"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -58,14 +57,17 @@ def _tags(where: str, sm: Any, arn: str) -> dict[str, str]:
     return {t["Key"]: t.get("Value", "") for t in answer.get("Tags", [])}
 
 
-def read_live_state(session: boto3.Session, endpoint_name: str) -> LiveState:
+def read_live_state(session: boto3.Session, endpoint_name: str, *,
+                    clients: Callable[[str], Any] | None = None) -> LiveState:
     """What is live for `endpoint_name` in the session's account and region.
 
-    A missing endpoint gives `LiveState(endpoint_exists=False)`. Raises AwsUnavailable for any
-    other AWS failure (its reason names the endpoint, region and call).
+    `clients(service)` supplies reused clients (default: new ones from `session`). A missing
+    endpoint gives `LiveState(endpoint_exists=False)`. Raises AwsUnavailable for any other AWS
+    failure (its reason names the endpoint, region and call).
     """
+    clients = clients or (lambda service: client(session, service))
     where = f"endpoint {endpoint_name} in {session.region_name}"
-    sm = client(session, "sagemaker")
+    sm = clients("sagemaker")
     endpoint = _call(where, "sagemaker:DescribeEndpoint", sm.describe_endpoint, missing_ok=True,
                      EndpointName=endpoint_name)
     if endpoint is None:
@@ -94,7 +96,7 @@ def read_live_state(session: boto3.Session, endpoint_name: str) -> LiveState:
                               if described is not None else None)
 
     names = [row["VariantName"] for _, row in rows]
-    scaling = _autoscaling(where, session, endpoint_name, names)
+    scaling = _autoscaling(where, clients, endpoint_name, names)
 
     now = {(False, v["VariantName"]): v for v in endpoint.get("ProductionVariants", [])}
     now.update({(True, v["VariantName"]): v for v in endpoint.get("ShadowProductionVariants", [])})
@@ -122,12 +124,12 @@ def read_live_state(session: boto3.Session, endpoint_name: str) -> LiveState:
                      config_digest=config_digest, variants=tuple(variants), tags=endpoint_tags)
 
 
-def _autoscaling(where: str, session: boto3.Session, endpoint_name: str,
+def _autoscaling(where: str, clients: Callable[[str], Any], endpoint_name: str,
                  variant_names: list[str]) -> dict[str, LiveAutoscaling]:
     """Scalable targets of the variants and the target value of their target-tracking policy."""
     if not variant_names:
         return {}
-    aas = client(session, "application-autoscaling")
+    aas = clients("application-autoscaling")
     ids = {f"endpoint/{endpoint_name}/variant/{name}": name for name in variant_names}
     answer = _call(where, "application-autoscaling:DescribeScalableTargets",
                    aas.describe_scalable_targets, ServiceNamespace="sagemaker",
@@ -153,39 +155,29 @@ def _autoscaling(where: str, session: boto3.Session, endpoint_name: str,
 class AwsLiveReader:
     """`reader(env, endpoint_name) -> LiveState` over the server's environments.
 
-    One session per environment (created on first use with `session_factory`). Once an
-    environment has no valid credentials or its AWS endpoint is unreachable, later reads for it
-    fail at once with the same reason instead of waiting on timeouts again. Thread-safe.
+    Sessions and clients come from a `SessionPool` (made on first use with `session_factory`,
+    renewed before role credentials expire). Once an environment has no valid credentials or its
+    AWS endpoint is unreachable, reads for it fail at once with the same reason for a short while
+    instead of waiting on timeouts again. Thread-safe.
     """
 
     def __init__(self, environments: Mapping[str, EnvironmentConfig], *,
                  session_factory: Callable[..., boto3.Session] = aws_session,
-                 base_session: boto3.Session | None = None):
-        self._environments = dict(environments)
-        self._factory = session_factory
-        self._base = base_session
-        self._sessions: dict[str, boto3.Session] = {}
-        self._failed: dict[str, AwsUnavailable] = {}
-        self._lock = threading.Lock()
+                 base_session: boto3.Session | None = None, pool: SessionPool | None = None):
+        self._pool = pool or SessionPool(environments, session_factory=session_factory, base_session=base_session)
+
+    @property
+    def pool(self) -> SessionPool:
+        return self._pool
 
     def __call__(self, env: str, endpoint_name: str) -> LiveState:
-        if env not in self._environments:
-            raise KeyError(f"no environment {env!r} in the server config")
-        with self._lock:
-            if env in self._failed:
-                raise self._failed[env]
-            session = self._sessions.get(env)
         try:
-            if session is None:
-                session = self._factory(self._environments[env], env_name=env, base_session=self._base)
-                with self._lock:
-                    self._sessions[env] = session
-            return read_live_state(session, endpoint_name)
+            session = self._pool.session(env)
+            return read_live_state(session, endpoint_name, clients=lambda service: self._pool.client(env, service))
         except AwsUnavailable as exc:
             reason = exc.reason if exc.reason.startswith(f"environment {env}") \
                 else f"environment {env}: {exc.reason}"
             failure = AwsUnavailable(reason, kind=exc.kind)
             if exc.kind in ("credentials", "unreachable"):
-                with self._lock:
-                    self._failed[env] = failure
+                self._pool.failed(env, failure)
             raise failure from None

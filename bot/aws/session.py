@@ -2,7 +2,7 @@
 
 `aws_session(env_config, env_name=...)` returns a boto3 Session in the environment's region.
 With `aws_role_arn` set it holds temporary credentials for that role (session name
-`modelbot-<env>`, one hour), cached per role and session name until five minutes before they
+`modelbot-<env>`, one hour), cached per role and session name until fifteen minutes before they
 expire, so a worker assumes each role about once an hour however many jobs it runs. Without a
 role it uses the ambient credential chain (environment, profile, instance role) in that region.
 boto3 itself honours `AWS_ENDPOINT_URL` (moto in tests) and `AWS_MAX_ATTEMPTS`.
@@ -31,7 +31,13 @@ from ..config import EnvironmentConfig
 from ..review import LiveUnavailable
 
 ROLE_SESSION_SECONDS = 3600
-REFRESH_BEFORE_EXPIRY = dt.timedelta(minutes=5)
+REFRESH_BEFORE_EXPIRY = dt.timedelta(minutes=15)
+# A pooled session (and its clients) lives this long, less than REFRESH_BEFORE_EXPIRY, so role
+# credentials it holds are never used after they expire.
+POOLED_SESSION_SECONDS = 600
+# After "no credentials" or "AWS unreachable" an environment fails at once for this long instead
+# of waiting on the same timeouts again; then it is tried afresh.
+FAILED_ENVIRONMENT_SECONDS = 30
 CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 20
 
@@ -197,3 +203,68 @@ def aws_session(env_config: EnvironmentConfig, *, env_name: str,
     except (BotoCoreError, ClientError) as exc:
         raise unavailable(exc, where=where, call=call) from None
     return session
+
+
+class SessionPool:
+    """Sessions and clients per environment, reused across deliveries and rollout ticks.
+
+    Building a boto3 client costs milliseconds of CPU (it loads the service model); a worker
+    reading live state or polling hundreds of rollouts would spend most of its time on that.
+    A pooled session and its clients are kept for POOLED_SESSION_SECONDS, then made again, which
+    also picks up renewed role credentials (cached by `_assume` until REFRESH_BEFORE_EXPIRY, a
+    longer margin). botocore clients are thread-safe. An environment whose credentials are
+    missing or whose AWS endpoint is unreachable fails at once, with the same reason, for
+    FAILED_ENVIRONMENT_SECONDS.
+    """
+
+    def __init__(self, environments, *, session_factory=aws_session, base_session: boto3.Session | None = None,
+                 monotonic=None):
+        import time
+
+        self._environments = dict(environments)
+        self._factory, self._base = session_factory, base_session
+        self._monotonic = monotonic or time.monotonic
+        self._entries: dict[str, tuple[float, boto3.Session, dict[str, Any]]] = {}
+        self._failed: dict[str, tuple[float, AwsUnavailable]] = {}
+        self._lock = threading.Lock()
+
+    def _entry(self, env: str) -> tuple[float, boto3.Session, dict[str, Any]]:
+        if env not in self._environments:
+            raise KeyError(f"no environment {env!r} in the server config")
+        now = self._monotonic()
+        with self._lock:
+            failed = self._failed.get(env)
+            if failed is not None:
+                if failed[0] > now:
+                    raise failed[1]
+                del self._failed[env]
+            entry = self._entries.get(env)
+            if entry is not None and entry[0] > now:
+                return entry
+        session = self._factory(self._environments[env], env_name=env, base_session=self._base)
+        entry = (now + POOLED_SESSION_SECONDS, session, {})
+        with self._lock:
+            self._entries[env] = entry
+        return entry
+
+    def session(self, env: str) -> boto3.Session:
+        return self._entry(env)[1]
+
+    def client(self, env: str, service: str) -> Any:
+        _, session, clients = self._entry(env)
+        with self._lock:
+            made = clients.get(service)
+        if made is None:
+            made = client(session, service)
+            with self._lock:
+                made = clients.setdefault(service, made)
+        return made
+
+    def failed(self, env: str, failure: AwsUnavailable) -> None:
+        """Remember that `env` cannot be used now (credentials or reachability); forget its session."""
+        now = self._monotonic()
+        with self._lock:
+            if env in self._failed and self._failed[env][0] > now:
+                return  # already remembered (this is its own failure raised again): no extension
+            self._failed[env] = (now + FAILED_ENVIRONMENT_SECONDS, failure)
+            self._entries.pop(env, None)

@@ -2,7 +2,10 @@
 
 `observe(clients, endpoint, alarms)` makes at most two calls: sagemaker:DescribeEndpoint and,
 when there are alarms, cloudwatch:DescribeAlarms. `execute(decision, clients, requests)` makes
-the calls of the decision (none for wait/report/fail) and then observes, so a loop reads
+the calls of the decision (none for wait/report/fail) and then observes. A multi-model deploy
+first copies the candidate's artifact under the endpoint's prefix (`copy_artifact`: HeadObject
+on both sides, then one CopyObject unless the same object is already there), in the same
+action as the endpoint step that serves it. So a loop reads
 
     observed = observe(clients, state.endpoint, state.alarms)
     while True:
@@ -20,7 +23,9 @@ AWS refuses because the endpoint is already updating is left to the next observa
 other refusal of an action is returned in `Observation.error` for the controller to judge (for
 a final decision, whose calls are autoscaling, tags and cleanup, for the caller: a terminal
 state decides the same again, so executing it again later is safe); a failing observation
-raises `AwsUnavailable`.
+raises `AwsUnavailable`. What modelbot itself refuses to do (`DeployError`: an artifact over
+CopyObject's 5 GB limit, a different object already at the multi-model key) is returned the
+same way, never retried.
 """
 
 from __future__ import annotations
@@ -39,6 +44,13 @@ _RETRIABLE = {"ThrottlingException", "Throttling", "ThrottledException", "Reques
               "TooManyRequestsException", "ServiceUnavailable", "InternalFailure",
               "InternalServerError", "ServiceUnavailableException", "ConcurrentUpdateException"}
 _NOT_FOUND = ("could not find", "does not exist", "not found", "cannot find", "no scalable target")
+COPY_OBJECT_MAX_BYTES = 5 * 1024 ** 3  # S3 CopyObject copies at most 5 GB in one request
+SOURCE_ETAG_METADATA = "modelbot-source-etag"
+SOURCE_METADATA = "modelbot-source"
+
+
+class DeployError(Exception):
+    """Something modelbot refuses to do in a deploy (not an AWS refusal); never retried."""
 
 
 @dataclass(frozen=True)
@@ -48,11 +60,12 @@ class Clients:
     sagemaker: Any
     autoscaling: Any = None
     cloudwatch: Any = None
+    s3: Any = None
 
     @classmethod
     def from_session(cls, session: boto3.Session) -> "Clients":
         return cls(client(session, "sagemaker"), client(session, "application-autoscaling"),
-                   client(session, "cloudwatch"))
+                   client(session, "cloudwatch"), client(session, "s3"))
 
 
 def _message(exc: ClientError) -> tuple[str, str]:
@@ -167,8 +180,11 @@ def execute(decision: Decision, clients: Clients, requests: DeployRequests) -> O
     state = decision.state
     error = None
     retriable = False
+    by_aws = True
     try:
         _ACTIONS[decision.action](decision, clients, requests)
+    except DeployError as exc:
+        error, by_aws = str(exc), False
     except ClientError as exc:
         code, message = _message(exc)
         error = f"{exc.operation_name}: {code}: {message}"
@@ -178,7 +194,7 @@ def execute(decision: Decision, clients: Clients, requests: DeployRequests) -> O
         error, retriable = f"{type(exc).__name__}: {exc}", True
     observed = observe(clients, state.endpoint, state.alarms)
     if error:
-        observed = replace(observed, error=error, error_retriable=retriable)
+        observed = replace(observed, error=error, error_retriable=retriable, error_by_aws=by_aws)
     return observed
 
 
@@ -210,6 +226,7 @@ def _weights(clients: Clients, endpoint: str, weights: dict[str, float]) -> None
 
 
 def _do_create_endpoint(d: Decision, clients: Clients, requests: DeployRequests) -> None:
+    copy_artifact(clients, requests)
     create_models(clients, requests)
     create_config(clients, requests, d.config)
     if requests.create_endpoint is not None:
@@ -218,6 +235,8 @@ def _do_create_endpoint(d: Decision, clients: Clients, requests: DeployRequests)
 
 def _do_update_endpoint(d: Decision, clients: Clients, requests: DeployRequests) -> None:
     assert d.config is not None
+    if d.config in (requests.target_config, requests.promoted_config):
+        copy_artifact(clients, requests)  # not on the way back: a rollback needs no new artifact
     create_models(clients, requests)
     create_config(clients, requests, d.config)
     if d.config == requests.target_config and clients.autoscaling is not None:
@@ -308,6 +327,78 @@ def delete_superseded(clients: Clients, cleanup: Cleanup) -> None:
                     raise
 
 
+# --- multi-model artifacts ------------------------------------------------------------------------
+
+
+def _head(s3: Any, bucket: str, key: str) -> dict | None:
+    """HeadObject, or None when the object is not there. Without s3:ListBucket S3 answers a
+    missing key with 403, not 404: the deployer policy grants GetObject on the multi-model
+    prefix, so a 403 there means "missing" (a real refusal then fails the CopyObject)."""
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        code = _message(exc)[0]
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in ("404", "NoSuchKey", "NotFound", "403", "Forbidden") or status in (403, 404):
+            return None
+        raise
+
+
+def _etag(answer: dict) -> str:
+    return str(answer.get("ETag") or "").strip('"')
+
+
+def copy_artifact(clients: Clients, requests: DeployRequests) -> bool:
+    """Put the candidate's artifact under the multi-model prefix (`requests.artifact_copy`).
+
+    HeadObject on the source and the target; nothing more when the target already holds the
+    same object (same size, and the source's ETag as its own or in its `modelbot-source-etag`
+    metadata: a copy of a multipart upload gets a new ETag). Otherwise one CopyObject, on the
+    condition that the source is still the object just looked at. Single CopyObject only: an
+    artifact over 5 GB is refused (`DeployError`; multipart UploadPartCopy is not implemented),
+    and so is a different object already at the target key (callers may be served from it).
+    True when it copied."""
+    copy = requests.artifact_copy
+    if not copy:
+        return False
+    if clients.s3 is None:
+        raise DeployError("multi-model deploys copy the artifact in S3, but no S3 client was given")
+    from .requests import split_s3_uri
+
+    source_uri, target_uri = copy["Source"], f"s3://{copy['Bucket']}/{copy['Key']}"
+    src_bucket, src_key = split_s3_uri(source_uri)
+    if (src_bucket, src_key) == (copy["Bucket"], copy["Key"]):
+        return False
+    source = _head(clients.s3, src_bucket, src_key)
+    if source is None:
+        raise DeployError(f"CopyObject: the model artifact {source_uri} does not exist (or the deployer "
+                          "role may not read it)")
+    size, etag = int(source.get("ContentLength") or 0), _etag(source)
+    if size > COPY_OBJECT_MAX_BYTES:
+        raise DeployError(f"CopyObject: the model artifact {source_uri} is {size / 1024 ** 3:.1f} GiB; "
+                          "modelbot copies multi-model artifacts with a single CopyObject, which S3 "
+                          "limits to 5 GiB: put the artifact under the prefix at "
+                          f"{target_uri} yourself, or make it smaller")
+    target = _head(clients.s3, copy["Bucket"], copy["Key"])
+    if target is not None:
+        same = int(target.get("ContentLength") or 0) == size and etag in (
+            _etag(target), str((target.get("Metadata") or {}).get(SOURCE_ETAG_METADATA) or ""))
+        if same:
+            return False
+        raise DeployError(f"CopyObject: {target_uri} already holds a different object than {source_uri} "
+                          f"(ETag {_etag(target)}, not {etag}); modelbot does not overwrite a model an "
+                          "endpoint may be serving: change the artifact's uri")
+    metadata = {SOURCE_ETAG_METADATA: etag}
+    if source_uri.isascii():
+        metadata[SOURCE_METADATA] = source_uri
+    extra = {"ContentType": source["ContentType"]} if source.get("ContentType") else {}
+    clients.s3.copy_object(Bucket=copy["Bucket"], Key=copy["Key"],
+                           CopySource={"Bucket": src_bucket, "Key": src_key},
+                           CopySourceIfMatch=f'"{etag}"', MetadataDirective="REPLACE",
+                           Metadata=metadata, **extra)
+    return True
+
+
 # --- batch and registry ---------------------------------------------------------------------------
 
 
@@ -336,6 +427,7 @@ def model_package_approved(clients: Clients, arn: str) -> bool:
     return answer.get("ModelApprovalStatus") == "Approved"
 
 
-__all__ = ["AwsUnavailable", "Clients", "apply_autoscaling", "delete_superseded", "execute",
+__all__ = ["AwsUnavailable", "Clients", "DeployError", "apply_autoscaling", "copy_artifact",
+           "delete_superseded", "execute",
            "model_package_approved", "observation_from", "observe", "refresh_endpoint_tags",
            "start_transform_job", "transform_job_status"]

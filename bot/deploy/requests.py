@@ -15,10 +15,16 @@ variant name of the manifest serving the candidate's model alone. Its content is
 `bot.plan.plan` would plan for the same manifest once the candidate is live, so planning again
 after a promotion gives "no changes".
 
+A multi-model environment also gets `artifact_copy`: the S3 CopyObject that puts the
+candidate's artifact under the endpoint's prefix at a deterministic key,
+`<prefix><metadata.name>-<model digest 12>.tar.gz` (`multi_model_target`); that key, relative
+to the prefix, is what callers pass as `TargetModel`. The executor copies before the endpoint
+step that serves it (`bot.deploy.executor.copy_artifact`).
+
 Not here: resolving a framework's container image (an adapter over the sagemaker SDK, an
-optional extra; pass the resolved `image`), copying models under a multi-model prefix in S3
-(the models must already be there), and checking that a registry package is Approved (the
-executor's `model_package_approved`). All dicts are JSON-serialisable, so a deployment can
+optional extra; pass the resolved `image`), and checking that a registry package is Approved
+(the executor's `model_package_approved`). A teardown has its own requests
+(`bot.deploy.teardown.build_teardown`). All dicts are JSON-serialisable, so a deployment can
 persist its requests (`DeployRequests.to_dict`) and resume after a crash without planning again.
 """
 
@@ -28,7 +34,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
-from ..plan import DeploySpec, Plan, VariantPlan, bounded_name, config_digest
+from ..plan import DeploySpec, Plan, VariantPlan, bounded_name, config_digest, model_digest
 from .tags import DeployContext, resource_tags, tag_list
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -72,6 +78,7 @@ class DeployRequests:
     autoscaling: AutoscalingRequests = field(default_factory=AutoscalingRequests)
     transform_job: dict | None = None
     model_package_arn: str | None = None
+    artifact_copy: dict | None = None
 
     def endpoint_config(self, name: str) -> dict | None:
         """The CreateEndpointConfig request of config `name`, if this deploy creates it."""
@@ -301,6 +308,41 @@ def weights_request(endpoint: str, weights: Mapping[str, float]) -> dict:
                                             for name, w in sorted(weights.items())]}
 
 
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """(bucket, key) of `s3://bucket/key`."""
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise ValueError(f"not an S3 object URI: {uri!r}")
+    bucket, key = uri[5:].split("/", 1)
+    return bucket, key
+
+
+def multi_model_target(spec: DeploySpec, plan: Plan) -> str | None:
+    """The key, relative to the multi-model prefix, the candidate's artifact is copied to (what
+    invocations pass as `TargetModel`), or None when the environment is not multi-model."""
+    e, m = spec.env, spec.manifest
+    if e.multi_model is None or m.model.registry is not None or plan.names.endpoint is None:
+        return None
+    cand = next((v for v in plan.variants if v.role in ("candidate", "shadow")), None) or (
+        plan.variants[0] if plan.variants else None)
+    digest = (cand.model_digest if cand and cand.model_digest else model_digest(m, spec.environment))
+    return f"{m.metadata.name}-{digest[:12]}.tar.gz"
+
+
+def artifact_copy_request(spec: DeploySpec, plan: Plan) -> dict | None:
+    """Where the candidate's artifact goes under the multi-model prefix: {"Source": s3 URI,
+    "Bucket", "Key", "TargetModel"} (the executor turns it into HeadObject/CopyObject)."""
+    target = multi_model_target(spec, plan)
+    if target is None:
+        return None
+    source_of = spec.manifest.model.artifact or spec.manifest.model.framework
+    assert source_of is not None and spec.env.multi_model is not None
+    prefix = spec.env.multi_model.prefix
+    bucket, key_prefix = split_s3_uri(prefix if prefix.endswith("/") else prefix + "/")
+    split_s3_uri(source_of.uri)  # a malformed source stops the build, not the rollout
+    return {"Source": source_of.uri, "Bucket": bucket, "Key": key_prefix + target,
+            "TargetModel": target}
+
+
 def scaling_resource_id(endpoint: str, variant: str) -> str:
     return f"endpoint/{endpoint}/variant/{variant}"
 
@@ -428,7 +470,8 @@ def build_requests(spec: DeploySpec, plan: Plan, ctx: DeployContext, *, executio
         raise ValueError(f"the plan for {plan.environment} is blocked: "
                          + "; ".join(p.message for p in plan.problems if p.is_error))
     if plan.kind == "teardown":
-        raise ValueError("a teardown is not a deploy: it has no requests here")
+        raise ValueError("a teardown is not a deploy: its requests come from "
+                         "bot.deploy.teardown.build_teardown")
     if not _ROLE_RE.match(execution_role_arn or ""):
         raise ValueError(f"not an IAM role ARN for SageMaker to run the model as: {execution_role_arn!r}")
     if spec.commit.lower() != ctx.commit.lower():
@@ -468,7 +511,8 @@ def build_requests(spec: DeploySpec, plan: Plan, ctx: DeployContext, *, executio
                           update_endpoint=update, promoted_config=promoted,
                           endpoint_tags=endpoint_tags,
                           deregister_before_update=_deregister_before_update(spec, plan),
-                          autoscaling=autoscaling_requests(spec, plan), **common)
+                          autoscaling=autoscaling_requests(spec, plan),
+                          artifact_copy=artifact_copy_request(spec, plan), **common)
 
 
 def _unique_new_models(variants: tuple[VariantPlan, ...]) -> list[VariantPlan]:

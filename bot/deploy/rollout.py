@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, Mapping
 
 from ..plan import DeploySpec, LiveState, Plan
-from .requests import promoted_config_name, two_models
+from .requests import multi_model_target, promoted_config_name, two_models
 
 Action = Literal["create_endpoint", "update_endpoint", "wait", "shift_weights", "promote",
                  "rollback", "succeed", "fail", "report"]
@@ -93,6 +93,7 @@ class RolloutState:
     requested: str | None = None
     reason: str | None = None
     progress: str | None = None
+    target_model: str | None = None  # multi-model: the candidate's TargetModel under the prefix
 
     @property
     def done(self) -> bool:
@@ -121,7 +122,8 @@ class Observation:
     runs). `weights`: CurrentWeight of each production variant. `traffic_percent`: the share
     of traffic on the pending (new) fleet. `stage`: VariantStatus of the pending fleet
     (Creating, ActivatingTraffic, Baking, ...). `alarms`: name -> OK | ALARM | INSUFFICIENT_DATA.
-    `error`: why the last action's AWS call failed; `error_retriable`: throttling and the like.
+    `error`: why the last action's AWS call failed; `error_retriable`: throttling and the like;
+    `error_by_aws`: False when modelbot itself refused (e.g. a multi-model artifact too large).
     """
 
     exists: bool
@@ -137,6 +139,7 @@ class Observation:
     arn: str | None = None
     error: str | None = None
     error_retriable: bool = False
+    error_by_aws: bool = True
 
     def on(self, config: str | None) -> bool:
         """InService on `config` with no deployment running."""
@@ -248,7 +251,7 @@ def new_rollout(deployment_id: str, spec: DeploySpec, plan: Plan, live: LiveStat
         current_variant=current.name if flow in ("ab", "shadow") and current else None,
         candidate_variant=cand.name if cand else None,
         candidate_model=cand.model_name if cand else None,
-        ab_steps=steps)
+        ab_steps=steps, target_model=None if flow == "in_place" else multi_model_target(spec, plan))
 
 
 # --- deciding -------------------------------------------------------------------------------------
@@ -261,7 +264,8 @@ def decide(state: RolloutState, observed: Observation, now: dt.datetime) -> Deci
     if state.requested == "promote" and state.flow not in ("ab", "shadow"):
         state = replace(state, requested=None)  # SageMaker drives these rollouts: nothing to promote
     if observed.error and (not observed.error_retriable or state.attempts >= MAX_ATTEMPTS):
-        return _fail(state, now, f"AWS refused the last action: {observed.error}")
+        who = "AWS refused the last action" if observed.error_by_aws else "the last action failed"
+        return _fail(state, now, f"{who}: {observed.error}")
     if state.phase == "pending":
         return _pending(state, observed, now)
     if not observed.exists:
@@ -633,6 +637,8 @@ def _progress_for(state: RolloutState, observed: Observation | None = None) -> P
     if phase == "succeeded":
         final = state.promoted_config if state.flow in ("ab", "shadow") else state.target_config
         text = f"{ep} serves {final}: deployment succeeded"
+        if state.target_model:
+            text += f"; invoke the new model with TargetModel={state.target_model}"
     elif phase in ("failed", "rolled_back", "aborted"):
         text = f"{ep}: deployment {phase.replace('_', ' ')}: {state.reason}"
     elif phase == "pending":

@@ -58,6 +58,8 @@ def evaluate_pull(result, inputs: ApprovalInputs, *, reviews: list[dict], author
             per_env.setdefault(env, []).append(m.path)
             env_policy = policy.environments.get(env)
             floor = env_policy.min_approvals if env_policy else 0
+            if m.status == "removed":  # a deleted manifest tears its endpoint down: never without approval
+                floor = max(floor, 1)
             required[env] = max(required.get(env, 0), spec.approvals, floor,
                                 inputs.base_required.get((m.path, env), 0))
     for m in result.manifests:  # removed or unreadable at head: the base's environments count
@@ -65,7 +67,9 @@ def evaluate_pull(result, inputs: ApprovalInputs, *, reviews: list[dict], author
             for (path, env), n in inputs.base_required.items():
                 if path == m.path:
                     per_env.setdefault(env, []).append(path)
-                    required[env] = max(required.get(env, 0), n)
+                    # Deleting a manifest tears its endpoint down: that always needs an approval.
+                    floor = 1 if m.status == "removed" else 0
+                    required[env] = max(required.get(env, 0), n, floor)
     revs = [Review(r["user"], r["state"], r["commit_id"], r["submitted_at"]) for r in reviews]
     return [evaluate(environment=env, required=required[env], changed_paths=paths,
                      base_manifest_owners=inputs.base_owners, codeowners=inputs.codeowners, reviews=revs,

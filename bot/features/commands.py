@@ -208,10 +208,11 @@ def _rollback(ctx, cmd, login, full_name, pr) -> Outcome:
             continue
         if cmd.target and cmd.target.kind == "deployment":
             chosen = ctx.store.deployment(int(cmd.target.value))
-            ok = chosen is not None and chosen.endpoint == d.endpoint and chosen.status == "succeeded"
-        else:
+            ok = (chosen is not None and chosen.endpoint == d.endpoint and chosen.status == "succeeded"
+                  and chosen.kind != "teardown")
+        else:  # a teardown is never a target: rolling back to it would delete the endpoint again
             history = [x for x in ctx.store.deployments(environment=env, endpoint=d.endpoint, status="succeeded")
-                       if x.id < d.id]
+                       if x.id < d.id and x.kind != "teardown"]
             if cmd.target:
                 history = [x for x in history if x.commit_sha.startswith(cmd.target.value)]
             chosen = history[-1] if history else None

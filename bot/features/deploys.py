@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 
 from ..router import Router
 
@@ -22,9 +21,12 @@ log = logging.getLogger(__name__)
 DEPLOY_CHECK = "modelbot/deploy"
 ROLLOUT_BEGIN = "<!-- modelbot:rollout -->"
 ROLLOUT_END = "<!-- /modelbot:rollout -->"
-CLIENT_TTL_SECONDS = 600
+NOTIFY_MAX_ATTEMPTS = 12      # retries of an undelivered progress report: 15 s doubling to 30 min, ~3.5 h
+NOTIFY_BACKOFF = (15.0, 1800.0)
+NOTIFY_LEASE_SECONDS = 120    # a reaper retrying a report holds it this long
 GITHUB_STATES = {"pending": "queued", "in_progress": "in_progress", "succeeded": "success",
-                 "failed": "failure", "rolled_back": "failure", "aborted": "inactive", "superseded": "inactive"}
+                 "failed": "failure", "rolled_back": "failure", "aborted": "inactive", "superseded": "inactive",
+                 "torn_down": "inactive"}  # a finished teardown: the environment has no deployment left
 
 
 # --- recording deployments ------------------------------------------------------------------------
@@ -33,7 +35,8 @@ GITHUB_STATES = {"pending": "queued", "in_progress": "in_progress", "succeeded":
 def record_deployments(ctx, full_name: str, pr: dict, commit: str, trigger: str, requested_by: str | None,
                        environments: list[str] | None = None) -> list[int]:
     """One deployment per changed manifest and environment (in deploy order), exactly once per
-    (commit, manifest, environment, trigger). Returns the ids created now."""
+    (commit, manifest, environment, trigger). A deleted manifest (read at the PR's base) records
+    a teardown of each of its endpoints (provenance `kind: teardown`). Returns the ids created now."""
     from ..manifest import load_manifest
     from .pull_requests import _paths_to_read
 
@@ -41,14 +44,19 @@ def record_deployments(ctx, full_name: str, pr: dict, commit: str, trigger: str,
     reader = ctx.repo_reader(full_name)
     files = reader.changed_files(pr["number"])
     head_paths, _ = _paths_to_read(files, settings.server.manifest_globs)
+    removed = _removed_manifests(files, settings.server.manifest_globs) - head_paths
+    base_sha = (pr.get("base") or {}).get("sha")
     texts = reader.read(commit, head_paths)
+    if removed and base_sha:
+        texts.update(reader.read(base_sha, removed))
     approvers = _approvers(ctx, full_name, pr)
     order = settings.server.ordered_environments()
     created = []
-    for path in sorted(head_paths):
+    for path in sorted(head_paths | removed):
+        teardown = path in removed
         loaded = load_manifest(path, texts[path]) if texts.get(path) is not None else None
         if loaded is None or loaded.manifest is None:
-            log.warning("manifest not deployable", extra={"path": path, "commit": commit})
+            log.warning("manifest not deployable", extra={"path": path, "commit": commit, "teardown": teardown})
             continue
         m = loaded.manifest
         previous = None
@@ -56,10 +64,14 @@ def record_deployments(ctx, full_name: str, pr: dict, commit: str, trigger: str,
             if env not in m.environments or (environments is not None and env not in environments):
                 continue
             spec = m.environments[env]
+            if teardown and spec.mode == "batch":
+                continue  # a batch environment has no endpoint to tear down
             provenance = {"installation_id": ctx.installation_id, "pr_number": pr["number"],
                           "head_sha": pr["head"]["sha"], "approvers": approvers,
                           "data_version": m.provenance.data_version if isinstance(m.provenance.data_version, str)
                           else None, "model": m.metadata.name}
+            if teardown:
+                provenance.update(kind="teardown", manifest_commit=base_sha)
             pk, new = ctx.store.create_deployment(
                 key=f"{full_name}@{commit}:{path}:{env}:{trigger}", repository=full_name, pr_number=pr["number"],
                 commit_sha=commit, manifest_path=path, environment=env,
@@ -69,6 +81,20 @@ def record_deployments(ctx, full_name: str, pr: dict, commit: str, trigger: str,
             if new:
                 created.append(pk)
     return created
+
+
+def _removed_manifests(files, globs) -> set[str]:
+    """Manifests the change deletes (or moves out of the manifest globs), as the PR report sees them."""
+    from ..manifest import select_manifests
+
+    out = set()
+    for f in files:
+        if f.status == "removed" and select_manifests([f.path], globs):
+            out.add(f.path)
+        elif (f.status == "renamed" and f.previous_path and not select_manifests([f.path], globs)
+              and select_manifests([f.previous_path], globs)):
+            out.add(f.previous_path)
+    return out
 
 
 def _approvers(ctx, full_name: str, pr: dict) -> list[str]:
@@ -127,21 +153,22 @@ def on_push(ctx, delivery) -> None:
 
 
 class _ClientCache:
-    def __init__(self, settings):
-        self.settings, self._lock, self._by_env = settings, threading.Lock(), {}
+    """Executor clients per environment, from the worker's session pool (shared with live reads)."""
+
+    def __init__(self, runtime):
+        self.runtime, self._lock, self._by_env = runtime, threading.Lock(), {}
 
     def __call__(self, env: str):
-        from ..aws.session import aws_session
+        from ..aws.session import SessionPool
         from ..deploy.executor import Clients
 
-        with self._lock:
-            hit = self._by_env.get(env)
-            if hit and hit[1] > time.monotonic():
-                return hit[0]
-        clients = Clients.from_session(aws_session(self.settings.server.environments[env], env_name=env))
-        with self._lock:
-            self._by_env[env] = (clients, time.monotonic() + CLIENT_TTL_SECONDS)
-        return clients
+        reader = self.runtime.live_reader
+        pool = getattr(reader, "pool", None)
+        if not isinstance(pool, SessionPool):  # a live reader without a pool (tests): one of our own
+            with self._lock:
+                pool = self._by_env.setdefault(None, SessionPool(self.runtime.settings.server.environments))
+        return Clients(pool.client(env, "sagemaker"), pool.client(env, "application-autoscaling"),
+                       pool.client(env, "cloudwatch"), pool.client(env, "s3"))
 
 
 def services_for(runtime):
@@ -152,12 +179,9 @@ def services_for(runtime):
         return prepare_deployment(runtime, row)
 
     def notify(row, status, text):
-        try:
-            notify_github(runtime, row, status, text)
-        except Exception:  # noqa: BLE001 - reporting must not stop a rollout; logged with its id
-            log.exception("could not report deployment progress to GitHub", extra={"deployment": row.id})
+        report_progress(runtime, row, status, text)
 
-    return Services(clients_for=_ClientCache(runtime.settings), prepare=prepare, notify=notify,
+    return Services(clients_for=_ClientCache(runtime), prepare=prepare, notify=notify,
                     enqueue=lambda pk, delay: runtime.queue.enqueue_deployment(pk, delay))
 
 
@@ -180,6 +204,8 @@ def prepare_deployment(runtime, row):
 
     settings = runtime.settings
     prov = json.loads(row.provenance)
+    if prov.get("kind") == "teardown":
+        return prepare_teardown(runtime, row, prov)
     reader = RepoReader(_github(runtime, row), row.repository)
     text = reader.read(row.commit_sha, [row.manifest_path]).get(row.manifest_path)
     loaded = load_manifest(row.manifest_path, text) if text is not None else None
@@ -214,6 +240,43 @@ def prepare_deployment(runtime, row):
     return Prepared(state.as_record(), requests.to_dict(), p.kind, p.headline)
 
 
+def prepare_teardown(runtime, row, prov: dict):
+    """A deleted manifest: read it as it was before (`manifest_commit`, the PR's base), plan the
+    teardown against what is live, check its explicit approval, and name what to delete (the
+    plan's, plus the deterministic names of every commit the ledger deployed to the endpoint)."""
+    from ..deploy.teardown import build_teardown
+    from ..github.reader import RepoReader
+    from ..manifest import load_manifest
+    from ..plan import DeploySpec, plan
+    from ..rollouts import Prepared
+
+    base = prov.get("manifest_commit")
+    if not base:
+        raise ValueError(f"teardown of {row.manifest_path}: the commit it was deleted from is not recorded")
+    reader = RepoReader(_github(runtime, row), row.repository)
+    text = reader.read(base, [row.manifest_path]).get(row.manifest_path)
+    loaded = load_manifest(row.manifest_path, text) if text is not None else None
+    if loaded is None or loaded.manifest is None:
+        raise ValueError(f"{row.manifest_path} at {base[:7]} (before its deletion) is missing or invalid")
+    m = loaded.manifest
+    spec = DeploySpec(m, row.environment, row.commit_sha, deleted=True)
+    live = runtime.live_reader(row.environment, m.endpoint_name(row.environment))
+    p = plan(spec, live, runtime.settings.server.prices)
+    if p.kind != "teardown":
+        return Prepared(None, None, "teardown", f"nothing to tear down: endpoint {row.endpoint} does not exist")
+    # The environment's approvals are the modelbot/approval check's job before merge, as for any
+    # deploy; a teardown also needs an explicit one even where the environment asks for none.
+    if not prov.get("approvers"):
+        return Prepared(None, None, "refused",
+                        f"not torn down: deleting endpoint {row.endpoint} needs an explicit approval "
+                        "(an approving review on the pull request's head commit); it had none")
+    commits = sorted({d.commit_sha for d in runtime.store.deployments(environment=row.environment,
+                                                                      endpoint=row.endpoint)
+                      if d.id != row.id and json.loads(d.provenance).get("kind") != "teardown"})
+    requests = build_teardown(spec, p, live, commits)
+    return Prepared(None, requests.to_dict(), "teardown", p.headline.replace(" (needs explicit approval)", ""))
+
+
 def _resolve(reader, commit: str, value) -> str:
     """A provenance value: written out, or read from the pipeline's outputs at the commit."""
     if isinstance(value, str):
@@ -230,15 +293,59 @@ def _resolve(reader, commit: str, value) -> str:
 
 
 def _framework_image(manifest, region: str, spec) -> str | None:
+    """The framework source's image (`bot.deploy.images`), None for other sources."""
+    from ..deploy.images import framework_image
+
     source = manifest.model.framework
     if source is None:
         return None
+    return framework_image(source.name, source.version, source.py_version, region, spec.env.instance_type)
+
+
+def _notify_backoff(attempt: int) -> float:
+    from ..worker import backoff
+
+    return backoff(attempt, *NOTIFY_BACKOFF)
+
+
+def report_progress(runtime, row, status: str, text: str | None) -> bool:
+    """Tell GitHub; when GitHub cannot be reached the report is owed (kept in the store and
+    retried by the reaper; a newer report replaces it). Never raises: reporting must not stop a
+    rollout. True when delivered."""
     try:
-        from sagemaker.core import image_uris
-    except ImportError:
-        raise ValueError("framework images need the sagemaker SDK: install modelbot[sagemaker]") from None
-    return image_uris.retrieve(source.name, region, version=source.version, py_version=source.py_version,
-                               instance_type=spec.env.instance_type, image_scope="inference")
+        notify_github(runtime, row, status, text)
+    except Exception as exc:  # noqa: BLE001 - owed and retried; logged with the deployment id
+        attempts = runtime.store.owe_notification(row.id, status, text, _notify_backoff)
+        log.warning("could not report deployment progress to GitHub; will retry",
+                    extra={"deployment": row.id, "status": status, "attempt": attempts,
+                           "error": f"{type(exc).__name__}: {exc}"[:300]})
+        return False
+    runtime.store.notification_delivered(row.id)
+    return True
+
+
+def retry_owed_reports(runtime, limit: int = 100) -> int:
+    """The reaper's part: deliver progress reports GitHub did not take; how many were delivered."""
+    delivered = 0
+    for row in runtime.store.due_notifications(NOTIFY_LEASE_SECONDS, limit=limit):
+        owed = json.loads(row.notify_owed)
+        try:
+            notify_github(runtime, row, owed["status"], owed["text"])
+        except Exception as exc:  # noqa: BLE001 - owed again, or given up on after the last attempt
+            if row.notify_attempts >= NOTIFY_MAX_ATTEMPTS:
+                runtime.store.notification_delivered(row.id, owed=row.notify_owed)
+                log.error("gave up reporting deployment progress to GitHub",
+                          extra={"deployment": row.id, "status": owed["status"], "attempts": row.notify_attempts,
+                                 "error": f"{type(exc).__name__}: {exc}"[:300]})
+            else:
+                runtime.store.owe_notification(row.id, owed["status"], owed["text"], _notify_backoff,
+                                               only_if=row.notify_owed)
+            continue
+        runtime.store.notification_delivered(row.id, owed=row.notify_owed)
+        delivered += 1
+        log.info("owed deployment progress reported to GitHub", extra={"deployment": row.id,
+                                                                       "status": owed["status"]})
+    return delivered
 
 
 def notify_github(runtime, row, status: str, text: str | None) -> None:

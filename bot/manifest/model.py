@@ -179,7 +179,7 @@ class Metadata(Spec):
 class ArtifactSource(Spec):
     """A model artifact in S3 served by a container image of your own."""
 
-    uri: S3Uri = Field(description="model.tar.gz in S3 (or, for multi_model, under the prefix).")
+    uri: S3Uri = Field(description="model.tar.gz in S3 (for multi_model, copied under the prefix by each deploy).")
     image: ImageUri
 
 

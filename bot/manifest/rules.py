@@ -253,12 +253,6 @@ def _environment(name: str, e: EnvironmentSpec, meta: Metadata | None,
             out.append(_f(base + ("mode",), "multi_model endpoints load artifacts from an S3 "
                           "prefix; a model registry package cannot be served this way",
                           "model.artifact or model.framework", mode, rule="manifest.multi-model"))
-        elif e.multi_model is not None and (model.artifact or model.framework) is not None:
-            uri = (model.artifact or model.framework).uri  # type: ignore[union-attr]
-            if not uri.startswith(e.multi_model.prefix):
-                out.append(_f(base + ("multi_model", "prefix"), f"the model artifact {uri} is "
-                              "not under this prefix", f"a prefix of {uri}", e.multi_model.prefix,
-                              rule="manifest.multi-model"))
 
     total = len({**(meta.tags if meta else {}), **e.tags}) + len(BOT_TAG_KEYS)
     if total > aws.TAGS_MAX and e.tags:

@@ -47,18 +47,18 @@ def test_assumes_the_role_in_the_environments_region(base):
     assert identity["Arn"] == "arn:aws:sts::123456789012:assumed-role/modelbot-deployer-staging/modelbot-staging"
 
 
-def test_credentials_are_cached_per_role_until_five_minutes_before_expiry(base, monkeypatch):
+def test_credentials_are_cached_per_role_until_fifteen_minutes_before_expiry(base, monkeypatch):
     calls = AssumeRoleCalls(base)
     first = aws_session(STAGING, env_name="staging", base_session=base).get_credentials().access_key
     second = aws_session(STAGING, env_name="staging", base_session=base).get_credentials().access_key
     assert (calls.count, second) == (1, first)
 
     real_now = clock.utcnow()
-    monkeypatch.setattr(clock, "utcnow", lambda: real_now + dt.timedelta(minutes=54))
+    monkeypatch.setattr(clock, "utcnow", lambda: real_now + dt.timedelta(minutes=44))
     aws_session(STAGING, env_name="staging", base_session=base)
-    assert calls.count == 1  # six minutes left: still good
+    assert calls.count == 1  # sixteen minutes left: still good
 
-    monkeypatch.setattr(clock, "utcnow", lambda: real_now + dt.timedelta(minutes=56))
+    monkeypatch.setattr(clock, "utcnow", lambda: real_now + dt.timedelta(minutes=46))
     third = aws_session(STAGING, env_name="staging", base_session=base).get_credentials().access_key
     assert calls.count == 2 and third != first
 

@@ -55,8 +55,6 @@ CASES = [
      "environments.production.batch.content_type", "aws.batch-join", "CSV or JSON", "error"),
     ("batch output over input", env(REALTIME + "batch: {input_uri: s3://acme-io/x/, output_uri: «s3://acme-io/x}", "batch"),
      "environments.production.batch.output_uri", "manifest.batch", "overwrite the input", "error"),
-    ("multi-model artifact outside prefix", env(REALTIME + "multi_model: {prefix: «s3://other-bucket/models/}", "multi_model"),
-     "environments.production.multi_model.prefix", "manifest.multi-model", "not under this prefix", "error"),
     ("default endpoint name too long", {"metadata": "metadata:\n  name: " + "m" * 55 + "\n  owners: [alice]\n",
                                         **env_at_key(REALTIME)},
      "environments.production.endpoint_name", "aws.endpoint-name", "is 66 characters long", "error"),
