@@ -138,7 +138,14 @@ class Rollouts:
                                                  LOCK_SECONDS)
             if not ok:
                 return self._wait(row, WAIT_FOR_LOCK_SECONDS, f"waiting for the lock held by {holder}")
-        prepared = self.services.prepare(row)
+        try:
+            prepared = self.services.prepare(row)
+        except ValueError as exc:
+            # The manifest, plan, registry or config says no (a blocked plan, an unapproved model
+            # package, a missing role or pipeline output): retrying cannot help, and waiting would
+            # hold the endpoint's lock. AWS or GitHub being unreachable is not a ValueError: those
+            # are retried by `tick`.
+            return self._finish(row, "failed", f"not deployed: {exc}")
         if prepared.kind == "no_changes":
             return self._finish(row, "succeeded", prepared.headline)
         if prepared.kind == "refused":

@@ -185,3 +185,20 @@ def test_a_batch_transform_manifest_runs_its_job_on_merge(bot):
     assert [j["TransformJobName"] for j in jobs] == [f"credit-scorer-production-{sha[:7]}"]
     job = clients(bot).describe_transform_job(TransformJobName=jobs[0]["TransformJobName"])
     assert job["DataProcessing"]["JoinSource"] == "Input"
+
+
+def test_a_deploy_that_cannot_be_prepared_fails_at_once_and_frees_the_endpoint(bot):
+    from bot.rollouts import holder_of, lock_key
+    from tests.aws.test_merge_to_deploy import CANARY
+
+    # The canary example reads its build id from outputs/build.json, which this commit lacks.
+    sha, payload = merge(bot, {PATH: CANARY.replace("instance_type: ml.m5.large", "instance_type: ml.m5.xlarge")}, 31)
+    bot.deliver("pull_request", payload)
+    drive(bot, limit=5)  # no retry loop: both rows end within a few ticks
+    staging, prod = bot.store.deployments(repository=REPO, commit_sha=sha)
+    assert (staging.status, prod.status) == ("failed", "superseded")
+    assert staging.reason == f"not deployed: pipeline output outputs/build.json does not exist at {sha[:7]}"
+    assert bot.store.lock(lock_key("staging", staging.endpoint)) is None, holder_of(staging.id)
+    statuses = [d for d in bot.github.repo(REPO).deployments if d.ref == sha and d.environment == "staging"]
+    assert statuses[0].statuses[-1].state == "failure"
+    assert not clients(bot).list_endpoints()["Endpoints"]  # nothing was created
