@@ -82,7 +82,7 @@ def _exists_already(exc: ClientError) -> bool:
 
 def _missing(exc: ClientError) -> bool:
     code, message = _message(exc)
-    if code in ("ResourceNotFoundException", "ObjectNotFoundException"):
+    if code in ("ResourceNotFoundException", "ObjectNotFoundException", "ResourceNotFound"):
         return True
     return code in ("ValidationException", "ResourceNotFound", "ResourceNotFoundException",
                     "ObjectNotFoundException") and any(m in message.lower() for m in _NOT_FOUND)

@@ -36,6 +36,8 @@ from typing import Any, Callable, Iterable, Mapping
 from botocore.exceptions import ClientError
 
 from ..manifest.model import BOT_TAG_PREFIX
+from .executor import _message as _code
+from .executor import _missing
 from ..plan import DeploySpec, LiveState, Plan, bounded_name, short_commit
 from .requests import (BACKLOG_STEP_POLICY, SCALABLE_DIMENSION, TARGET_TRACKING_POLICY,
                        backlog_alarm_name, scaling_resource_id)
@@ -162,19 +164,6 @@ def build_teardown(spec: DeploySpec, plan: Plan, live: LiveState,
 
 
 # --- executing (thin) -----------------------------------------------------------------------------
-
-
-def _code(exc: ClientError) -> tuple[str, str]:
-    error = exc.response.get("Error", {})
-    return str(error.get("Code") or ""), str(error.get("Message") or "")
-
-
-def _missing(exc: ClientError) -> bool:
-    code, message = _code(exc)
-    lowered = message.lower()
-    return code in ("ResourceNotFoundException", "ObjectNotFoundException", "ResourceNotFound") or (
-        code == "ValidationException" and any(m in lowered for m in (
-            "could not find", "does not exist", "not found", "cannot find", "no scalable target")))
 
 
 def _denied(exc: ClientError) -> bool:

@@ -7,7 +7,8 @@ import pytest
 
 from bot.aws import client
 from bot.aws.session import aws_session
-from tests.aws.test_merge_to_deploy import PATH, REPO, bot, drive, manifest, merge  # noqa: F401 - fixture
+from tests.aws.test_merge_to_deploy import (  # noqa: F401 - fixture
+    PATH, REPO, Killed, bot, drive, drive_through_kills, manifest, merge)
 from tests.support import sagemaker_emulator as emulator
 from tests.support import webhooks
 
@@ -84,9 +85,6 @@ def test_a_worker_killed_at_any_step_of_a_canary_ends_deployed_never_twice(bot, 
     sha = second_merge(bot)
     events = {"n": 0}
 
-    class Killed(BaseException):
-        """The process dies here: nothing after this line runs, no handler sees it."""
-
     def die(**_):
         events["n"] += 1
         if events["n"] == kill_at:
@@ -95,19 +93,8 @@ def test_a_worker_killed_at_any_step_of_a_canary_ends_deployed_never_twice(bot, 
     sm = bot.runtime.rollouts.services.clients_for("production").sagemaker
     for event in ("before-call.sagemaker", "after-call.sagemaker"):
         sm.meta.events.register(event, die)
-    killed = False
     try:
-        for _ in range(120):
-            active = [d for d in bot.store.deployments(repository=REPO) if d.status in ("pending", "running")]
-            if not active:
-                break
-            for d in active:
-                try:
-                    bot.runtime.rollouts.tick(d.id)
-                except Killed:
-                    killed = True
-                    # Another worker takes over once the dead one's lease has run out.
-                    bot.store.save_deployment(d.id, release=True)
+        killed = drive_through_kills(bot)
     finally:
         for event in ("before-call.sagemaker", "after-call.sagemaker"):
             sm.meta.events.unregister(event, die)

@@ -12,7 +12,7 @@ from bot.aws.session import aws_session
 from bot.deploy.executor import COPY_OBJECT_MAX_BYTES, Clients, DeployError, copy_artifact
 from bot.deploy.requests import DeployRequests, multi_model_target
 from bot.plan import DeploySpec, LiveState, plan
-from tests.aws.test_merge_to_deploy import REPO, ROOT, bot, drive, merge  # noqa: F401 - fixture
+from tests.aws.test_merge_to_deploy import REPO, ROOT, Killed, bot, drive, drive_through_kills, merge  # noqa: F401 - fixture
 from tests.deploy.helpers import COMMIT1, PRICES, example
 
 PATH = "models/store-forecast/modelbot.yaml"
@@ -96,9 +96,6 @@ def test_a_multi_model_deploy_copies_the_artifact_under_the_prefix_once(bot, art
 
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_a_worker_killed_at_the_copy_resumes_and_copies_once(bot, artifact, when):
-    class Killed(BaseException):
-        """The process dies here."""
-
     state = {"armed": True}
 
     def die(**_):
@@ -111,15 +108,7 @@ def test_a_worker_killed_at_the_copy_resumes_and_copies_once(bot, artifact, when
     try:
         sha, payload = merge(bot, {PATH: MM}, 33)
         bot.deliver("pull_request", payload)
-        for _ in range(60):
-            active = [d for d in bot.store.deployments(repository=REPO) if d.status in ("pending", "running")]
-            if not active:
-                break
-            for d in active:
-                try:
-                    bot.runtime.rollouts.tick(d.id)
-                except Killed:
-                    bot.store.save_deployment(d.id, release=True)
+        assert drive_through_kills(bot, limit=60)
     finally:
         calls.s3.meta.events.unregister(f"{when}-call.s3.CopyObject", die)
         calls.close()

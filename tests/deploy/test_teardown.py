@@ -13,7 +13,8 @@ import pytest
 from bot.aws import client
 from bot.aws.session import aws_session
 from bot.deploy.requests import SCALABLE_DIMENSION
-from tests.aws.test_merge_to_deploy import PATH, REPO, ROOT, bot, drive, manifest, merge  # noqa: F401 - fixture
+from tests.aws.test_merge_to_deploy import (  # noqa: F401 - fixture
+    PATH, REPO, ROOT, Killed, bot, drive, drive_through_kills, manifest, merge)
 from tests.support import webhooks
 
 ASYNC_PATH = "models/doc-ocr/modelbot.yaml"
@@ -192,9 +193,6 @@ def test_a_worker_killed_at_any_step_of_a_teardown_finishes_it(bot, kill_at):
     sha, _ = delete_manifests(bot)
     events = {"n": 0}
 
-    class Killed(BaseException):
-        """The process dies here: nothing after this line runs."""
-
     def die(**_):
         events["n"] += 1
         if events["n"] == kill_at:
@@ -205,18 +203,8 @@ def test_a_worker_killed_at_any_step_of_a_teardown_finishes_it(bot, kill_at):
               for when in ("before", "after")]
     for c, event in hooked:
         c.meta.events.register(event, die)
-    killed = False
     try:
-        for _ in range(100):
-            active = [d for d in bot.store.deployments(repository=REPO) if d.status in ("pending", "running")]
-            if not active:
-                break
-            for d in active:
-                try:
-                    bot.runtime.rollouts.tick(d.id)
-                except Killed:
-                    killed = True
-                    bot.store.save_deployment(d.id, release=True)  # the dead worker's lease ran out
+        killed = drive_through_kills(bot, limit=100)
     finally:
         for c, event in hooked:
             c.meta.events.unregister(event, die)
