@@ -37,6 +37,7 @@ from botocore.exceptions import ClientError
 
 from ..manifest.model import BOT_TAG_PREFIX
 from .executor import _message as _code
+from .executor import _ignore_missing as _or_none
 from .executor import _missing
 from ..plan import DeploySpec, LiveState, Plan, bounded_name, short_commit
 from .requests import (BACKLOG_STEP_POLICY, SCALABLE_DIMENSION, TARGET_TRACKING_POLICY,
@@ -168,16 +169,6 @@ def build_teardown(spec: DeploySpec, plan: Plan, live: LiveState,
 
 def _denied(exc: ClientError) -> bool:
     return _code(exc)[0] in ("AccessDenied", "AccessDeniedException")
-
-
-def _or_none(fn: Callable[..., Any], **kwargs: Any) -> Any:
-    """`fn(**kwargs)`, or None when the resource does not exist."""
-    try:
-        return fn(**kwargs)
-    except ClientError as exc:
-        if _missing(exc):
-            return None
-        raise
 
 
 def _tags(sm: Any, arn: str) -> dict[str, str]:
