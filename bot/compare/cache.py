@@ -147,13 +147,16 @@ class ComparisonCache:
 
     def bump_polls(self, key: str, state: dict | None = None) -> int:
         """Count one more poll of a pending comparison (and keep its latest job state). The pull
-        requests that need it are the stored ones plus the state's (the poller's own)."""
+        requests that need it, and the head commits whose checks wait for it, are the stored ones
+        plus the state's (the poller's own)."""
         with self.store.session() as s:
             values: dict = {"polls": ComparisonRow.polls + 1, "updated_at": utcnow()}
             if state is not None:
                 row = s.scalar(select(ComparisonRow).where(ComparisonRow.key == key).with_for_update())
                 if row is not None:
-                    state = {**state, "pulls": sorted(set(row.pulls) | set(state.get("pulls", ())))}
+                    stored = row.state_dict
+                    state = {**state, "pulls": sorted(set(row.pulls) | set(state.get("pulls", ()))),
+                             "heads": sorted(set(stored.get("heads", ())) | set(state.get("heads", ())))}
                 values["state"] = json.dumps(state)
             s.execute(update(ComparisonRow).where(ComparisonRow.key == key).values(**values))
             return int(s.scalar(select(ComparisonRow.polls).where(ComparisonRow.key == key)) or 0)

@@ -688,7 +688,7 @@ def _batch(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, ident, k
                             instance_count=spec.predictions.instance_count,
                             tags={"modelbot:model": req.manifest.metadata.name,
                                   "modelbot:environment": req.environment, "modelbot:commit": req.commit.lower()})
-        state.update(started=now.isoformat(), dataset=out.dataset, pulls=_pulls(req))
+        state.update(started=now.isoformat(), dataset=out.dataset, pulls=_pulls(req), heads=[req.commit])
         if deps.cache is not None:
             deps.cache.save(key, ident, status="pending", state=state, dataset_digest=validation.digest)
         return _pending(out, state, polls=0)
@@ -696,7 +696,7 @@ def _batch(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, ident, k
     out.dataset = state.get("dataset", out.dataset)
     out.n_rows = out.dataset.get("rows")
     sm = _sm(deps, "batch transform")
-    state = {**batch.poll(sm, state), "pulls": _pulls(req)}  # this head needs the jobs too (cache: union)
+    state = {**batch.poll(sm, state), "pulls": _pulls(req), "heads": [req.commit]}  # needed here too (cache: union)
     if not batch.finished(state):
         started = dt.datetime.fromisoformat(state["started"])
         if (now - started).total_seconds() > deps.config.batch_timeout_seconds:

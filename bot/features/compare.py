@@ -221,12 +221,16 @@ def release_superseded(ctx, pull, outcomes: list, *, sessions=None) -> list[str]
         return []
     needed = {o.key for o in outcomes if o.key}
     return release_pull(ctx, pull.repository, pull.number, needed=needed,
-                        reason=f"the head moved on to {pull.head_sha[:7]}", sessions=sessions)
+                        reason=f"the head moved on to {pull.head_sha[:7]}", sessions=sessions,
+                        current_head=pull.head_sha)
 
 
-def release_pull(ctx, full_name: str, number: int, *, needed: set, reason: str, sessions=None) -> list[str]:
+def release_pull(ctx, full_name: str, number: int, *, needed: set, reason: str, sessions=None,
+                 current_head: str | None = None) -> list[str]:
     """Release this pull request's pending comparisons outside `needed`; stop the jobs of those
-    no other pull request needs. Safe to run twice. Returns the stopped jobs' names."""
+    no other pull request needs, and complete the `modelbot/compare` runs still in progress on
+    the older heads that waited for them (neutral: not compared). Safe to run twice. Returns the
+    stopped jobs' names."""
     from ..compare.cache import ComparisonCache
 
     cache = ComparisonCache(ctx.store)
@@ -239,9 +243,31 @@ def release_pull(ctx, full_name: str, number: int, *, needed: set, reason: str, 
             continue  # another pull request's head still needs it, or someone released it already
         names = _stop_jobs(ctx, row.environment, state, sessions)
         stopped += names
+        for sha in sorted(set(state.get("heads") or [row.commit_sha]) - {current_head}):
+            _close_waiting_check(ctx, full_name, sha, reason, row.manifest_path, names, current_head)
         log.info("comparison superseded", extra={"repository": full_name, "number": number, "key": row.key,
                                                  "reason": reason, "stopped": names})
     return stopped
+
+
+def _close_waiting_check(ctx, full_name: str, sha: str, reason: str, path: str, jobs: list[str],
+                         current_head: str | None) -> None:
+    """Best effort: an older head's comparison check that still says "in progress" ends neutral."""
+    from ..github.checks import latest_check_run, publish_check_run
+    from ..render import render
+    from ..report import CheckOutput
+
+    try:
+        run = latest_check_run(ctx.github.requester, full_name, sha, COMPARE_CHECK)
+        if run is None or run.get("status") == "completed":
+            return
+        out = CheckOutput("neutral", render("compare/superseded_title.txt.j2", reason=reason).strip(),
+                          render("compare/superseded.md.j2", reason=reason, path=path, jobs=jobs,
+                                                 current_head=current_head), "")
+        publish_check_run(ctx.github.requester, full_name, sha, COMPARE_CHECK, out)
+    except Exception as exc:  # noqa: BLE001 - a stale check on an old commit is cosmetic; logged
+        log.warning("could not complete a superseded comparison check",
+                    extra={"repository": full_name, "sha": sha, "error": f"{type(exc).__name__}: {exc}"[:300]})
 
 
 def _stop_jobs(ctx, environment: str, state: dict, sessions=None) -> list[str]:

@@ -174,10 +174,13 @@ def test_a_push_that_changes_the_model_stops_the_old_heads_jobs(aws, bot_env, st
     [old] = rows(store)
     old_jobs = job_names(old.state_dict)
     [old_poll] = queued_polls(store)
+    first_head = fake_github.head_sha(h.REPO, fake_github.pull(h.REPO, number))
 
     # A push that does not change the model shares the comparison: its jobs keep running.
     fake_github.commit(h.REPO, "feature", {"README.md": "docs\n"})
     bot.deliver("pull_request", bot.pr_event("synchronize", h.REPO, number))
+    readme_head = fake_github.head_sha(h.REPO, fake_github.pull(h.REPO, number))
+    assert readme_head != first_head and compare_run(fake_github, number).status == "in_progress"
     assert [r.status for r in rows(store)] == ["pending"]
     assert [job_status(sm, n) for n in old_jobs] == ["InProgress", "InProgress"]
 
@@ -192,6 +195,12 @@ def test_a_push_that_changes_the_model_stops_the_old_heads_jobs(aws, bot_env, st
     assert set(new_jobs).isdisjoint(old_jobs)
     assert old.state_dict["released"]["reason"].startswith("the head moved on to ")
     assert compare_run(fake_github, number).status == "in_progress"  # the new head's comparison runs
+    # The older heads' checks (the first one and the README push, which shared its jobs) end neutral.
+    for sha in (first_head, readme_head):
+        old_run = fake_github.check_runs_for(h.REPO, head_sha=sha, name="modelbot/compare")[-1]
+        assert (old_run.status, old_run.conclusion) == ("completed", "neutral"), old_run
+        assert old_run.title.startswith("Not compared: the head moved on to "), old_run.title
+        assert all(n in old_run.summary for n in old_jobs), old_run.summary
 
     # The old head's scheduled poll finds nothing to poll: no describe, no refresh.
     polls_before, updated_before = old.polls, old.updated_at
@@ -245,6 +254,9 @@ def test_closing_the_pull_request_stops_its_jobs_unless_another_one_needs_them(a
     [row] = rows(store)
     assert row.status == "superseded" and row.state_dict["released"]["reason"] == "the pull request was closed"
     assert [settled(sm, n) for n in jobs] == ["Stopped", "Stopped"]
+    closed_run = compare_run(fake_github, 10)  # nobody waits for the comparison: its check ends neutral
+    assert (closed_run.status, closed_run.conclusion) == ("completed", "neutral")
+    assert closed_run.title == "Not compared: the pull request was closed"
     assert bot.deliver("pull_request", closed) == "done"
     assert rows(store)[0].status == "superseded"
     run_polls(bot, store)  # whatever poll is still scheduled finds nothing to poll
