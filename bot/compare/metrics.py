@@ -16,6 +16,7 @@ to [eps, 1 - eps]. A metric that is undefined for a weight row (say, no positive
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -120,21 +121,27 @@ class MetricKernel:
         parallel = len(models) > 1 and n >= _PARALLEL_ROWS and available_workers(workers) > 1
         run = _parallel_map if parallel else lambda fn, items: list(map(fn, items))
 
-        # each model's positives and negatives by descending score: the one sort everything reuses
-        ranked = run(lambda p: (pos[np.argsort(-p[pos])], neg[np.argsort(-p[neg])]), models)
-        self.order = np.concatenate(ranked[0])  # canonical weight columns: the candidate's ranking
+        def rank(p: np.ndarray):
+            # the model's positives and negatives by descending score: the one sort everything reuses
+            p_pos, p_neg = p[pos], p[neg]
+            by_p, by_n = np.argsort(-p_pos), np.argsort(-p_neg)
+            return pos[by_p], neg[by_n], p_pos[by_p], p_neg[by_n]
+
+        ranked = run(rank, models)
+        self.order = np.concatenate(ranked[0][:2])  # canonical weight columns: the candidate's ranking
         column = np.empty(n, dtype=np.intp)
         column[self.order] = np.arange(n)
+        self._features = np.empty((len(models), n))
 
         def view(i: int) -> _BinaryView:
-            p, (rows_p, rows_n) = models[i], ranked[i]
+            rows_p, rows_n, sp, sn = ranked[i]
             cols = (slice(0, n_pos), slice(n_pos, n)) if i == 0 else (column[rows_p], column[rows_n])
-            return _BinaryView.build(p[rows_p], p[rows_n], *cols, self.threshold, placements=True)
+            # log loss terms (as in _log_loss_terms), in canonical column order like the weights
+            self._features[i, cols[0]] = -np.log(np.clip(sp, _EPS, 1 - _EPS))
+            self._features[i, cols[1]] = -np.log(np.clip(1.0 - sn, _EPS, 1 - _EPS))
+            return _BinaryView.build(sp, sn, *cols, self.threshold, placements=True)
 
         self._views = run(view, range(len(models)))
-        y_canonical = np.zeros(n, dtype=np.intp)
-        y_canonical[:n_pos] = 1
-        self._features = np.stack([_log_loss_terms(y_canonical, p[self.order]) for p in models])
 
     @property
     def views(self):
@@ -150,14 +157,19 @@ class MetricKernel:
         cand, base = self.evaluate(np.ones((1, self.n_rows), dtype=np.uint8))
         return {k: float(v[0]) for k, v in cand.items()}, (None if base is None else {k: float(v[0]) for k, v in base.items()})
 
-    def evaluate(self, weights: np.ndarray, workspace: Workspace | None = None):
+    def evaluate(self, weights: np.ndarray, workspace: Workspace | None = None, *, grouped: np.ndarray | None = None):
         """Every metric for each weight row: ({name: (C,) candidate values}, same for baseline or None).
 
         `workspace` lends scratch arrays across calls (one per thread); results do not depend on it.
+        `grouped` optionally holds the very same uint8 weights four rows to a column, shape
+        (ceil(C / 4), n, 4) with row r at [r // 4, :, r % 4] (as the bootstrap draws them): the
+        baseline's reordering then moves four weights per gathered element instead of one.
         """
         w = np.atleast_2d(weights)
         if w.shape[1] != self.n_rows:
             raise ValueError(f"weights have {w.shape[1]} columns, the evaluation set {self.n_rows} rows")
+        if grouped is not None and (grouped.dtype != np.uint8 or grouped.shape != (-(-w.shape[0] // 4), w.shape[1], 4)):
+            raise ValueError("grouped weights must be uint8 of shape (ceil(C / 4), n, 4)")
         if w.dtype != np.uint8:
             if w.size and (w.min() < 0 or w.max() > 255):
                 raise ValueError("weights must be integers in [0, 255]")
@@ -170,9 +182,9 @@ class MetricKernel:
         results = []
         for i, view in enumerate(self._views):
             if self.task == "binary":
-                r, total = _eval_binary(view, w, acc, ws)
+                r, total = _eval_binary(view, w, acc, ws, grouped=grouped)
             else:
-                r, total = _eval_multiclass(view, w, acc, ws)
+                r, total = _eval_multiclass(view, w, acc, ws, grouped=grouped)
             r["log_loss"] = _ratio(sums[:, i], total)
             results.append(r)
         return results[0], (results[1] if len(results) > 1 else None)
@@ -201,6 +213,8 @@ BATCH_CELLS = 1 << 22  # weight cells (rows x resamples) per bootstrap batch
 # Weight cells per block in the loops below: a block's float64 temporaries stay in the CPU cache,
 # which matters here (the work is memory-bound).
 _BLOCK_CELLS = 1 << 18
+# Rows of at least this many weights are worth the per-row and per-group calls of _cumsum0 and _cols.
+_LONG_ROWS = 1 << 12
 
 
 def batch_rows(n_rows: int) -> int:
@@ -221,7 +235,7 @@ class Workspace:
 
     def get(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
-        nbytes = int(np.prod(shape)) * dtype.itemsize
+        nbytes = math.prod(shape) * dtype.itemsize
         buf = self._buffers.get(name)
         if buf is None or buf.nbytes < nbytes:
             buf = self._buffers[name] = np.empty(max(nbytes, 1), dtype=np.uint8)
@@ -240,8 +254,8 @@ def _log_loss_terms(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
 def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise dot products of (C, m) float64 arrays.
 
-    einsum, not BLAS: no helper threads competing with the bootstrap's own, and a summation order
-    that does not depend on threads.
+    einsum, not BLAS: no helper threads competing with the bootstrap's own, a summation order that
+    does not depend on threads, and no GIL held while it runs (np.vecdot and matmul hold it).
     """
     return np.einsum("ij,ij->i", a, b)
 
@@ -309,28 +323,60 @@ def _rank_counts(a: np.ndarray, b: np.ndarray):
     """
     counts = []
     for first, second in ((a, b), (b, a)):
-        merged = np.argsort(np.concatenate([first, second]), kind="stable")  # equal values: `first` wins
+        values = np.concatenate([first, second])
+        merged = np.argsort(values, kind="stable")  # equal values: `first` wins
         from_first = merged < len(first)
         # position in the merge minus own index = elements of the other array placed before it
         counts.append(np.flatnonzero(from_first) - np.arange(len(first)))
         counts.append(np.flatnonzero(~from_first) - np.arange(len(second)))
+        if len(counts) == 2:
+            # no value in both arrays (the usual case for continuous scores): "below" and
+            # "at or below" agree, and the second merge would only repeat the first
+            values = values[merged]
+            if not np.any((values[1:] == values[:-1]) & from_first[:-1] & ~from_first[1:]):
+                counts += [counts[1], counts[0]]
+                break
     # a-first merge: b strictly below a, a at-or-below b; b-first merge: a strictly below b, b at-or-below a
     b_lt_a, a_le_b, a_lt_b, b_le_a = counts
     return b_lt_a, b_le_a, a_lt_b, a_le_b
 
 
-def _cols(w: np.ndarray, cols, ws: Workspace, name: str) -> np.ndarray:
+def _cols(w: np.ndarray, cols, ws: Workspace, name: str, grouped: np.ndarray | None = None) -> np.ndarray:
+    """Weight columns `cols` (a slice, or indices into the canonical columns) of every row."""
     if isinstance(cols, slice):
         return w[:, cols]
-    # mode="clip" (indices are valid) lets numpy write into `out` directly instead of buffering
-    return np.take(w, cols, axis=1, out=ws.get(name, (w.shape[0], len(cols)), w.dtype), mode="clip")
+    c = w.shape[0]
+    out = ws.get(name, (c, len(cols)), w.dtype)
+    if grouped is None or len(cols) < _LONG_ROWS:
+        # mode="clip" (indices are valid) lets numpy write into `out` directly instead of buffering
+        return np.take(w, cols, axis=1, out=out, mode="clip")
+    # A gather is paid per element, not per byte: gather four rows' weights as one uint32, then
+    # spread them back into rows (a cheap, cache-friendly copy)
+    words = grouped.view(np.uint32)[..., 0]  # (ceil(C / 4), n)
+    buf = ws.get(name + "_words", (len(cols),), np.uint32)
+    for i in range(len(words)):
+        np.take(words[i], cols, out=buf, mode="clip")
+        k = min(4, c - 4 * i)
+        np.copyto(out[4 * i : 4 * i + k], buf.view(np.uint8).reshape(-1, 4)[:, :k].T)
+    return out
 
 
 def _cumsum0(w: np.ndarray, acc, ws: Workspace, name: str) -> np.ndarray:
-    """Cumulative weights along rows with a leading 0 column: out[:, j] = sum of the first j weights."""
+    """Cumulative weights along rows with a leading 0 column: out[:, j] = sum of the first j weights.
+
+    Row by row, each row widened first: numpy holds the GIL through a cumulative sum that casts,
+    works in place or runs along an axis of a 2-D array (the bootstrap's other threads would
+    wait), not through a 1-D one from one array of the output type into another. It is faster too.
+    """
     out = ws.get(name, (w.shape[0], w.shape[1] + 1), acc)
     out[:, 0] = 0
-    np.cumsum(w, axis=1, dtype=acc, out=out[:, 1:])
+    if w.shape[1] < _LONG_ROWS:  # short rows: one call (a short hold of the GIL) beats many
+        np.cumsum(w, axis=1, dtype=acc, out=out[:, 1:])
+        return out
+    wide = ws.get(name + "_row", (w.shape[1],), acc)
+    for row, acc_row in zip(w, out):
+        np.copyto(wide, row)
+        np.cumsum(wide, out=acc_row[1:])
     return out
 
 
@@ -347,10 +393,10 @@ def _ratio0(num, den) -> np.ndarray:
     return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den > 0)
 
 
-def _eval_binary(view: _BinaryView, w: np.ndarray, acc, ws: Workspace, *, labels: bool = True):
+def _eval_binary(view: _BinaryView, w: np.ndarray, acc, ws: Workspace, *, labels: bool = True, grouped=None):
     """All binary metrics (but log loss) per weight row, and the total weight per row."""
     c = w.shape[0]
-    wp, wn = _cols(w, view.pos_cols, ws, "wp"), _cols(w, view.neg_cols, ws, "wn")
+    wp, wn = _cols(w, view.pos_cols, ws, "wp", grouped), _cols(w, view.neg_cols, ws, "wn", grouped)
     n_pos = wp.shape[1]
     cp, cn = _cumsum0(wp, acc, ws, "cp"), _cumsum0(wn, acc, ws, "cn")
     pt, nt = cp[:, -1].astype(np.int64), cn[:, -1].astype(np.int64)
@@ -376,14 +422,13 @@ def _eval_binary(view: _BinaryView, w: np.ndarray, acc, ws: Workspace, *, labels
         k = b - a
         gb, gfb, tpb, wpb = g[:, :k], gf[:, :k], tpf[:, :k], wpf[:, :k]
         np.take(cn, view.neg_ge[a:b], axis=1, out=gb, mode="clip")
-        # float64 copies (exact: integers far below 2**53) keep the ufuncs on fast, uncast loops.
-        # tp gets + 1e-300: nothing for any count >= 1, but a positive of weight 0 with no weighted
-        # row at its threshold then gives 0 * (tiny/tiny) = 0 instead of 0 * (0/0) = NaN
+        # float64 copies (exact: integers far below 2**53) keep the ufuncs on fast, uncast loops
         np.copyto(gfb, gb)
-        np.add(cp[:, a + 1 : b + 1] if view.pos_ge is None else np.take(cp, view.pos_ge[a:b], axis=1), 1e-300, out=tpb)
+        np.copyto(tpb, cp[:, a + 1 : b + 1] if view.pos_ge is None else np.take(cp, view.pos_ge[a:b], axis=1))
         np.copyto(wpb, wp[:, a:b])
         s1 += _rowdot(gfb, wpb)
         np.add(tpb, gfb, out=gfb)
+        _no_empty_rank(gfb)
         np.divide(tpb, gfb, out=gfb)
         ap += _rowdot(gfb, wpb)
     twice_u = 2.0 * (pt * nt) - 2.0 * s1
@@ -393,6 +438,14 @@ def _eval_binary(view: _BinaryView, w: np.ndarray, acc, ws: Workspace, *, labels
     out["roc_auc"] = _ratio(twice_u, 2.0 * (pt * nt))
     out["pr_auc"] = _ratio(ap, pt)
     return out, pt + nt
+
+
+def _no_empty_rank(d: np.ndarray) -> None:
+    """Replace the leading zeros of each row of non-decreasing d (weight ranked at or above each
+    positive) by 1. Only a positive of weight 0 with nothing weighted at or above it has d == 0;
+    its tp is 0 too, so tp/d becomes 0/1 = 0 (it counts for nothing) instead of 0/0 = NaN."""
+    for r in np.flatnonzero(d[:, 0] == 0):
+        d[r, : np.searchsorted(d[r], 0.0, side="right")] = 1.0
 
 
 # -- multiclass ------------------------------------------------------------------------------------
@@ -428,7 +481,7 @@ def _weighted_counts(w: np.ndarray, codes: np.ndarray, n_codes: int) -> np.ndarr
     return np.bincount(idx, weights=w.ravel(), minlength=c * n_codes).reshape(c, n_codes)
 
 
-def _eval_multiclass(m: _Multiclass, w: np.ndarray, acc, ws: Workspace) -> dict:
+def _eval_multiclass(m: _Multiclass, w: np.ndarray, acc, ws: Workspace, *, grouped=None) -> dict:
     k = m.k
     conf = _weighted_counts(w, m.codes, k * k).reshape(-1, k, k)  # [row, true, predicted]
     tp = np.diagonal(conf, axis1=1, axis2=2)
@@ -450,7 +503,7 @@ def _eval_multiclass(m: _Multiclass, w: np.ndarray, acc, ws: Workspace) -> dict:
     for view in m.ovr:
         if view is None:
             continue
-        r, _ = _eval_binary(view, w, acc, ws, labels=False)
+        r, _ = _eval_binary(view, w, acc, ws, labels=False, grouped=grouped)
         aucs.append(r["roc_auc"])
         aps.append(r["pr_auc"])
     out["roc_auc"] = _nanmean_rows(np.array(aucs))

@@ -54,7 +54,7 @@ def bootstrap_weights(n_rows: int, n_resamples: int, seed: int = 0) -> np.ndarra
     seeds = np.random.SeedSequence(seed).spawn(len(batches))
     if not batches:
         return np.zeros((0, n_rows), dtype=np.uint8)
-    return np.concatenate([_weights(s, stop - start, n_rows).copy() for s, (start, stop) in zip(seeds, batches)])
+    return np.concatenate([_weights(s, stop - start, n_rows)[0].copy() for s, (start, stop) in zip(seeds, batches)])
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,7 +86,8 @@ def bootstrap(kernel: MetricKernel, *, n_resamples: int | None = None, seed: int
         ws = getattr(local, "ws", None)
         if ws is None:
             ws = local.ws = Workspace()
-        c, bl = kernel.evaluate(_weights(seeds[i], stop - start, n, ws), ws)
+        rows, grouped = _weights(seeds[i], stop - start, n, ws)
+        c, bl = kernel.evaluate(rows, ws, grouped=grouped)
         for m in names:
             cand[m][start:stop] = c[m]
             if base is not None:
@@ -310,15 +311,26 @@ def _batches(n_rows: int, n_resamples: int) -> list[tuple[int, int]]:
     return [(s, min(s + per, n_resamples)) for s in range(0, n_resamples, per)]
 
 
-def _weights(seed: np.random.SeedSequence, rows: int, n: int, ws: Workspace | None = None) -> np.ndarray:
-    """(rows, n) uint8 resample multiplicities, one random byte each."""
+def _weights(seed: np.random.SeedSequence, rows: int, n: int, ws: Workspace | None = None):
+    """(rows, n) uint8 resample multiplicities, one random byte each, and the same weights grouped
+    four rows to a column, (ceil(rows / 4), n, 4) with row r at [r // 4, :, r % 4].
+
+    The random bytes fill the grouped layout in order (lanes of a last, partial group are drawn and
+    unused): resample r of the batch, canonical column j, takes byte ((r // 4) * n + j) * 4 + r % 4.
+    """
     ws = ws or Workspace()
-    cells = rows * n
-    raw = np.random.SFC64(seed).random_raw(-(-cells // 8)).view(np.uint8)[:cells].reshape(rows, n)
-    w = ws.get("weights", (rows, n), np.uint8)
-    np.greater_equal(raw, _WEIGHT_CUTS[0], out=w.view(np.bool_))
-    step = ws.get("weights_step", (rows, n), np.bool_)
+    groups = -(-rows // 4)
+    cells = groups * n * 4
+    raw = np.random.SFC64(seed).random_raw(-(-cells // 8)).view(np.uint8)[:cells].reshape(groups, n, 4)
+    grouped = ws.get("weights_grouped", (groups, n, 4), np.uint8)
+    np.greater_equal(raw, _WEIGHT_CUTS[0], out=grouped.view(np.bool_))
+    step = ws.get("weights_step", (groups, n, 4), np.bool_)
     for cut in _WEIGHT_CUTS[1:]:
         np.greater_equal(raw, cut, out=step)
-        w += step.view(np.uint8)
-    return w
+        grouped += step.view(np.uint8)
+    w = ws.get("weights", (rows, n), np.uint8)
+    full = rows // 4
+    np.copyto(w[: 4 * full].reshape(full, 4, n), grouped[:full].transpose(0, 2, 1))
+    if rows % 4:
+        np.copyto(w[4 * full :], grouped[full, :, : rows % 4].T)
+    return w, grouped

@@ -230,3 +230,29 @@ def test_zero_weight_positives_ranked_first_count_for_nothing():
     rows = np.repeat(np.arange(8), counts[0])
     assert got["pr_auc"][0] == pytest.approx(skm.average_precision_score(y[rows], p[rows]), abs=1e-12)
     assert got["roc_auc"][0] == pytest.approx(skm.roc_auc_score(y[rows], p[rows]), abs=1e-12)
+
+
+@pytest.mark.parametrize("ties", [False, True], ids=["continuous", "ties"])
+def test_bootstrap_of_a_larger_set_matches_sklearn_and_the_kernel(ties):
+    """Sets with thousands of rows per class take the bootstrap's large-set paths (weights gathered
+    four resamples at a time for the baseline, cumulative sums row by row): still the metrics of
+    the resampled rows, and the same numbers as evaluating the drawn weights directly."""
+    y, cand, base = two_models(12_000, 16, ties=ties)
+    kernel = MetricKernel("binary", y, cand, base)
+    assert min(kernel.class_counts) >= 4096
+    reps = bootstrap(kernel, n_resamples=6, seed=3)  # 6: one group of four resamples and a partial one
+    canonical = bootstrap_weights(12_000, 6, seed=3)
+    direct_c, direct_b = kernel.evaluate(canonical)
+    for name in reps.candidate:
+        assert np.array_equal(reps.candidate[name], direct_c[name]), name
+        assert np.array_equal(reps.baseline[name], direct_b[name]), name
+    for b in (0, 5):
+        counts = np.zeros(12_000, dtype=int)
+        counts[kernel.order] = canonical[b]
+        rows = np.repeat(np.arange(12_000), counts)
+        for scores, got in ((cand, reps.candidate), (base, reps.baseline)):
+            yy, ss = y[rows], scores[rows]
+            assert got["roc_auc"][b] == pytest.approx(skm.roc_auc_score(yy, ss), abs=1e-12)
+            assert got["pr_auc"][b] == pytest.approx(skm.average_precision_score(yy, ss), abs=1e-12)
+            assert got["f1"][b] == pytest.approx(skm.f1_score(yy, ss >= 0.5), abs=1e-12)
+            assert got["log_loss"][b] == pytest.approx(skm.log_loss(yy, ss, labels=[0, 1]), abs=1e-12)
