@@ -375,6 +375,8 @@ def notify_github(runtime, row, status: str, text: str | None) -> None:
         body["environment_url"] = url
     requester.requestJsonAndCheck("POST", f"/repos/{row.repository}/deployments/{row.github_deployment_id}/statuses",
                                   input=body)
+    if status == "succeeded" and env_config.production and row.endpoint and row.kind != "teardown":
+        _retire_replaced(runtime, requester, row)
     if row.pr_number is None:
         return
     rows = runtime.store.deployments(repository=row.repository, pr_number=row.pr_number)
@@ -389,6 +391,21 @@ def notify_github(runtime, row, status: str, text: str | None) -> None:
         out = CheckOutput(conclusion, title, table.replace(ROLLOUT_BEGIN, "").replace(ROLLOUT_END, ""), "")
         publish_check_run(requester, row.repository, head, DEPLOY_CHECK, out,
                           status="in_progress" if active else "completed")
+
+
+def _retire_replaced(runtime, requester, row) -> None:
+    """The production deployment this one replaced on its endpoint becomes `inactive` (GitHub
+    does that by itself only for non-production environments: `auto_inactive`)."""
+    before = [d for d in runtime.store.deployments(environment=row.environment, endpoint=row.endpoint,
+                                                   status="succeeded")
+              if d.id < row.id and d.github_deployment_id is not None and d.kind != "teardown"]
+    if not before:
+        return
+    prev = before[-1]
+    by = f"#{row.pr_number}" if row.pr_number is not None else row.commit_sha[:7]
+    requester.requestJsonAndCheck(
+        "POST", f"/repos/{prev.repository}/deployments/{prev.github_deployment_id}/statuses",
+        input={"state": "inactive", "description": f"replaced on {row.endpoint} by {by}"[:140]})
 
 
 def rollout_section(store, full_name: str, number: int):

@@ -189,3 +189,15 @@ def test_a_deploy_that_cannot_be_prepared_fails_at_once_and_frees_the_endpoint(b
     statuses = [d for d in bot.github.repo(REPO).deployments if d.ref == sha and d.environment == "staging"]
     assert statuses[0].statuses[-1].state == "failure"
     assert not clients(bot).list_endpoints()["Endpoints"]  # nothing was created
+
+
+def test_a_production_deployment_replaced_by_a_newer_one_becomes_inactive(bot):
+    first = first_deploy(bot)
+    second = second_merge(bot)
+    drive(bot)
+    assert production(bot, second).status == "succeeded"
+    prod = {d.ref: d for d in bot.github.repo(REPO).deployments if d.environment == "production"}
+    assert prod[first].statuses[-1].state == "inactive"
+    assert prod[first].statuses[-1].description == "replaced on fraud-detector by #2"
+    assert prod[second].statuses[-1].state == "success"
+    assert not bot.github.violations
