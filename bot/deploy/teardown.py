@@ -36,10 +36,10 @@ from typing import Any, Callable, Iterable, Mapping
 from botocore.exceptions import ClientError
 
 from ..manifest.model import BOT_TAG_PREFIX
-from .executor import _message as _code
-from .executor import _ignore_missing as _or_none
-from .executor import _missing
 from ..plan import DeploySpec, LiveState, Plan, bounded_name, short_commit
+from .executor import _ignore_missing as _or_none
+from .executor import _message as _code
+from .executor import _missing
 from .requests import (BACKLOG_STEP_POLICY, SCALABLE_DIMENSION, TARGET_TRACKING_POLICY,
                        backlog_alarm_name, scaling_resource_id)
 
