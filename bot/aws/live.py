@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..config import EnvironmentConfig
 from ..manifest.model import BOT_TAG_PREFIX
 from ..plan import LiveAutoscaling, LiveState, LiveVariant
-from .session import AwsUnavailable, SessionPool, aws_session, client, unavailable
+from .session import AwsUnavailable, SessionPool, client, unavailable
 
 DIGEST_TAG = BOT_TAG_PREFIX + "digest"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -162,7 +162,7 @@ class AwsLiveReader:
     """
 
     def __init__(self, environments: Mapping[str, EnvironmentConfig], *,
-                 session_factory: Callable[..., boto3.Session] = aws_session,
+                 session_factory: Callable[..., boto3.Session] | None = None,
                  base_session: boto3.Session | None = None, pool: SessionPool | None = None):
         self._pool = pool or SessionPool(environments, session_factory=session_factory, base_session=base_session)
 

@@ -217,12 +217,14 @@ class SessionPool:
     FAILED_ENVIRONMENT_SECONDS.
     """
 
-    def __init__(self, environments, *, session_factory=aws_session, base_session: boto3.Session | None = None,
+    def __init__(self, environments, *, session_factory=None, base_session: boto3.Session | None = None,
                  monotonic=None):
         import time
 
         self._environments = dict(environments)
-        self._factory, self._base = session_factory, base_session
+        # Default: this module's aws_session, looked up at each use (so it can be instrumented).
+        self._factory = session_factory or (lambda *a, **kw: aws_session(*a, **kw))
+        self._base = base_session
         self._monotonic = monotonic or time.monotonic
         self._entries: dict[str, tuple[float, boto3.Session, dict[str, Any]]] = {}
         self._failed: dict[str, tuple[float, AwsUnavailable]] = {}
