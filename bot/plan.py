@@ -367,13 +367,19 @@ def _problem(spec: DeploySpec, loc: tuple, value: Any, message: str, expected: s
                    expected, rule, severity)  # type: ignore[arg-type]
 
 
-def _status_problems(spec: DeploySpec, live: LiveState) -> list[Problem]:
+def _status_problems(spec: DeploySpec, live: LiveState, teardown: bool = False) -> list[Problem]:
+    """A busy endpoint is a warning (the deploy waits); a broken one blocks a deploy, while a
+    teardown deletes it all the same (a warning)."""
     status = live.endpoint_status
     loc = ("environments", spec.environment)
     if status in TRANSITIONAL:
-        return [_problem(spec, loc, status, f"the endpoint is {status}; a deploy waits until it "
-                         "is InService", "InService", "live.endpoint-status", "warning")]
+        waits = "the teardown waits until AWS has finished" if teardown else "a deploy waits until it is InService"
+        return [_problem(spec, loc, status, f"the endpoint is {status}; {waits}", "InService",
+                         "live.endpoint-status", "warning")]
     if status in BROKEN:
+        if teardown:
+            return [_problem(spec, loc, status, f"the endpoint is {status}; the teardown deletes it all the "
+                             "same", "InService", "live.endpoint-status", "warning")]
         return [_problem(spec, loc, status, f"the endpoint is {status} and needs repair before "
                          "modelbot can update it", "InService", "live.endpoint-status")]
     return []
@@ -721,22 +727,8 @@ def _teardown(spec: DeploySpec, live: LiveState, names: ResourceNames,
                 ResourceNames(names.model, names.endpoint_config, ep, None), tuple(actions),
                 instance_changes=tuple(changes),
                 cost=Cost(before, 0.0, usage_based=usage, notes=tuple(cost_notes)),
-                notes=tuple(notes), problems=tuple(_teardown_status_problems(spec, live)),
+                notes=tuple(notes), problems=tuple(_status_problems(spec, live, teardown=True)),
                 requires_explicit_approval=True)
-
-
-def _teardown_status_problems(spec: DeploySpec, live: LiveState) -> list[Problem]:
-    """A teardown waits for an endpoint AWS is busy with and deletes a broken one all the same:
-    its endpoint status is worth a warning, never a block."""
-    status = live.endpoint_status
-    loc = ("environments", spec.environment)
-    if status in TRANSITIONAL:
-        return [_problem(spec, loc, status, f"the endpoint is {status}; the teardown waits until "
-                         "AWS has finished", "InService", "live.endpoint-status", "warning")]
-    if status in BROKEN:
-        return [_problem(spec, loc, status, f"the endpoint is {status}; the teardown deletes it "
-                         "all the same", "InService", "live.endpoint-status", "warning")]
-    return []
 
 
 def _batch(spec: DeploySpec, names: ResourceNames, prices: Mapping[str, float]) -> Plan:

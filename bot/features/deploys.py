@@ -156,19 +156,25 @@ class _ClientCache:
     """Executor clients per environment, from the worker's session pool (shared with live reads)."""
 
     def __init__(self, runtime):
-        self.runtime, self._lock, self._by_env = runtime, threading.Lock(), {}
+        self.runtime, self._lock, self._own_pool = runtime, threading.Lock(), None
+
+    def _pool(self):
+        from ..aws.session import SessionPool
+
+        pool = getattr(self.runtime.live_reader, "pool", None)
+        if isinstance(pool, SessionPool):
+            return pool
+        with self._lock:  # a live reader without a pool (tests): one of our own
+            if self._own_pool is None:
+                self._own_pool = SessionPool(self.runtime.settings.server.environments)
+            return self._own_pool
 
     def __call__(self, env: str):
-        from ..aws.session import SessionPool
         from ..deploy.executor import Clients
 
-        reader = self.runtime.live_reader
-        pool = getattr(reader, "pool", None)
-        if not isinstance(pool, SessionPool):  # a live reader without a pool (tests): one of our own
-            with self._lock:
-                pool = self._by_env.setdefault(None, SessionPool(self.runtime.settings.server.environments))
-        return Clients(pool.client(env, "sagemaker"), pool.client(env, "application-autoscaling"),
-                       pool.client(env, "cloudwatch"), pool.client(env, "s3"))
+        pool = self._pool()
+        return Clients(*(pool.client(env, service)
+                         for service in ("sagemaker", "application-autoscaling", "cloudwatch", "s3")))
 
 
 def services_for(runtime):

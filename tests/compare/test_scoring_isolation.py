@@ -47,6 +47,17 @@ import importlib.util, json, os, sys
 spec = importlib.util.spec_from_file_location("score_worker", {str(scoring.WORKER)!r})
 W = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(W)
+
+
+def outcomes(attempts):  # name -> "allowed", or the class of the OSError it raised
+    out = {{}}
+    for name, attempt in attempts:
+        try:
+            attempt()
+            out[name] = "allowed"
+        except OSError as exc:
+            out[name] = type(exc).__name__
+    return out
 """
 
 # connect(2) through libc, as a framework's native code would: the audit hook never sees it.
@@ -137,19 +148,12 @@ def test_the_audit_hook_refuses_sockets_and_lookups_from_python(listener):
     answer = run_child(f"""
         import socket, urllib.request
         W.install_audit_hook()
-        refused = {{}}
-        for name, attempt in [
-                ("connect", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=30)),
-                ("socket", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)),
-                ("getaddrinfo", lambda: socket.getaddrinfo("localhost", 80)),
-                ("gethostbyname", lambda: socket.gethostbyname("localhost")),
-                ("urlopen", lambda: urllib.request.urlopen("http://127.0.0.1:{port}/", timeout=30))]:
-            try:
-                attempt()
-                refused[name] = "allowed"
-            except OSError as exc:
-                refused[name] = type(exc).__name__
-        print(json.dumps(refused))
+        print(json.dumps(outcomes([
+            ("connect", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=30)),
+            ("socket", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)),
+            ("getaddrinfo", lambda: socket.getaddrinfo("localhost", 80)),
+            ("gethostbyname", lambda: socket.gethostbyname("localhost")),
+            ("urlopen", lambda: urllib.request.urlopen("http://127.0.0.1:{port}/", timeout=30))])))
         """)
     assert answer == dict.fromkeys(("connect", "socket", "getaddrinfo", "gethostbyname", "urlopen"),
                                    "SandboxViolation")
@@ -163,28 +167,21 @@ def test_the_audit_hook_refuses_starting_programs(tmp_path):
         marker = sys.argv[1]
         program = [sys.executable, "-c", f"open({marker!r}, 'w').close()"]
         W.install_audit_hook()
-        refused = {}
 
         def fork():
             if os.fork() == 0:  # only if the hook let it through
                 open(marker, "w").close()
                 os._exit(0)
 
-        for name, attempt in [
-                ("subprocess.run", lambda: subprocess.run(program)),
-                ("os.system", lambda: os.system(" ".join(program))),
-                ("os.popen", lambda: os.popen(" ".join(program))),
-                ("os.posix_spawn", lambda: os.posix_spawn(program[0], program, {})),
-                ("os.spawnv", lambda: os.spawnv(os.P_WAIT, program[0], program)),
-                ("os.fork", fork),
-                ("os.kill", lambda: os.kill(os.getppid(), 0)),
-                ("os.execv", lambda: os.execv(program[0], program))]:  # last: it would replace this process
-            try:
-                attempt()
-                refused[name] = "allowed"
-            except OSError as exc:
-                refused[name] = type(exc).__name__
-        print(json.dumps(refused))
+        print(json.dumps(outcomes([
+            ("subprocess.run", lambda: subprocess.run(program)),
+            ("os.system", lambda: os.system(" ".join(program))),
+            ("os.popen", lambda: os.popen(" ".join(program))),
+            ("os.posix_spawn", lambda: os.posix_spawn(program[0], program, {})),
+            ("os.spawnv", lambda: os.spawnv(os.P_WAIT, program[0], program)),
+            ("os.fork", fork),
+            ("os.kill", lambda: os.kill(os.getppid(), 0)),
+            ("os.execv", lambda: os.execv(program[0], program))])))  # last: it would replace this process
         """, str(marker))
     assert set(answer.values()) == {"SandboxViolation"}, answer
     assert len(answer) == 8

@@ -111,22 +111,27 @@ def test_bootstrap_is_reproducible_and_independent_of_threads():
         assert not np.array_equal(a.candidate_replicates, other.metrics[name].candidate_replicates)
 
 
-def test_bootstrap_replicates_are_the_metrics_of_the_resampled_rows():
-    """The vectorised bootstrap, resample by resample, against scikit-learn on the same resampled rows."""
-    y, cand, base = two_models(60, 8)
-    kernel = MetricKernel("binary", y, cand, base)
-    reps = bootstrap(kernel, n_resamples=8, seed=5)
-    canonical = bootstrap_weights(60, 8, seed=5)
-    for b in range(8):
-        counts = np.zeros(60, dtype=int)
+def assert_replicates_match_sklearn(kernel, reps, canonical, y, cand, base, resamples):
+    """Each chosen bootstrap replicate equals scikit-learn on the rows that resample repeats."""
+    for b in resamples:
+        counts = np.zeros(len(y), dtype=int)
         counts[kernel.order] = canonical[b]
-        rows = np.repeat(np.arange(60), counts)
+        rows = np.repeat(np.arange(len(y)), counts)
         for scores, got in ((cand, reps.candidate), (base, reps.baseline)):
             yy, ss = y[rows], scores[rows]
             assert got["roc_auc"][b] == pytest.approx(skm.roc_auc_score(yy, ss), abs=1e-12)
             assert got["pr_auc"][b] == pytest.approx(skm.average_precision_score(yy, ss), abs=1e-12)
             assert got["f1"][b] == pytest.approx(skm.f1_score(yy, ss >= 0.5), abs=1e-12)
             assert got["log_loss"][b] == pytest.approx(skm.log_loss(yy, ss, labels=[0, 1]), abs=1e-12)
+
+
+def test_bootstrap_replicates_are_the_metrics_of_the_resampled_rows():
+    """The vectorised bootstrap, resample by resample, against scikit-learn on the same resampled rows."""
+    y, cand, base = two_models(60, 8)
+    kernel = MetricKernel("binary", y, cand, base)
+    reps = bootstrap(kernel, n_resamples=8, seed=5)
+    canonical = bootstrap_weights(60, 8, seed=5)
+    assert_replicates_match_sklearn(kernel, reps, canonical, y, cand, base, range(8))
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
@@ -246,13 +251,4 @@ def test_bootstrap_of_a_larger_set_matches_sklearn_and_the_kernel(ties):
     for name in reps.candidate:
         assert np.array_equal(reps.candidate[name], direct_c[name]), name
         assert np.array_equal(reps.baseline[name], direct_b[name]), name
-    for b in (0, 5):
-        counts = np.zeros(12_000, dtype=int)
-        counts[kernel.order] = canonical[b]
-        rows = np.repeat(np.arange(12_000), counts)
-        for scores, got in ((cand, reps.candidate), (base, reps.baseline)):
-            yy, ss = y[rows], scores[rows]
-            assert got["roc_auc"][b] == pytest.approx(skm.roc_auc_score(yy, ss), abs=1e-12)
-            assert got["pr_auc"][b] == pytest.approx(skm.average_precision_score(yy, ss), abs=1e-12)
-            assert got["f1"][b] == pytest.approx(skm.f1_score(yy, ss >= 0.5), abs=1e-12)
-            assert got["log_loss"][b] == pytest.approx(skm.log_loss(yy, ss, labels=[0, 1]), abs=1e-12)
+    assert_replicates_match_sklearn(kernel, reps, canonical, y, cand, base, (0, 5))
