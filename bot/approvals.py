@@ -124,7 +124,7 @@ def evaluate(*, environment: str, required: int, changed_paths: Iterable[str],
              reviews: Iterable[Review], author: str, head_sha: str,
              tree_unchanged_since: Iterable[str] = (),
              team_members: Mapping[str, Iterable[str]] | None = None, held: bool = False,
-             default_owners: Sequence[str] = ()) -> ApprovalResult:
+             default_owners: Sequence[str] = (), no_default: Iterable[str] = ()) -> ApprovalResult:
     """Whether the pull request's approvals satisfy `environment`.
 
     `changed_paths`: the paths that need an owner's approval (the changed manifests, and any
@@ -134,8 +134,10 @@ def evaluate(*, environment: str, required: int, changed_paths: Iterable[str],
     count). `team_members`: members of each team among the owners (`org/slug` -> logins).
     `required`: the number of distinct approvers the environment needs (the caller takes the
     larger of the manifest's `approvals` and the policy's `min_approvals`); with 0, no approval
-    is needed but an owner's CHANGES_REQUESTED and a hold still block.
+    is needed but an owner's CHANGES_REQUESTED and a hold still block. `no_default`: paths the
+    default owners never approve (a deleted manifest: only its own owners at base may).
     """
+    no_default = set(no_default)
     author_key = author.lower()
     valid_commits = {head_sha.lower(), *(c.lower() for c in tree_unchanged_since)}
     members = {_owner_key(t)[1]: {u.lower() for u in users} for t, users in (team_members or {}).items()}
@@ -158,7 +160,7 @@ def evaluate(*, environment: str, required: int, changed_paths: Iterable[str],
             if path not in manifest_owners:
                 reasons.append(f"{code_span(path)} has no owners at base (a new manifest or not a manifest): "
                                "its CODEOWNERS owners at base approve it")
-        elif default_owners:
+        elif default_owners and path not in no_default:
             owners, source = _dedupe(default_owners), "default"
             reasons.append(f"{code_span(path)} has no owners at base and no CODEOWNERS rule: the policy's "
                            "default owners (permissions.default_owners) approve it")
@@ -241,6 +243,33 @@ def evaluate(*, environment: str, required: int, changed_paths: Iterable[str],
     return ApprovalResult(environment, required, satisfied, tuple(approvers), tuple(missing),
                           tuple(blocked), tuple(stale), tuple(reasons), held, path_results,
                           tuple(not_owners), head_sha)
+
+
+OWNERSHIP_LABEL = "CODEOWNERS"
+MAX_OWNERSHIP_PATHS = 200
+
+
+def ownership_changes(base: Codeowners | None, head: Codeowners | None, paths: Iterable[str],
+                      changed_files: Iterable[str] = ()) -> tuple[str, ...]:
+    """The paths whose ownership a pull request changes by editing CODEOWNERS: of `paths` (the
+    files at base and those the pull request adds), those whose owners at head differ from
+    their owners at base — one path per distinct set of base owners (each such set must
+    approve once), at most MAX_OWNERSHIP_PATHS — and the CODEOWNERS files it changes."""
+    base, head = base or Codeowners(), head or Codeowners()
+    seen: dict[tuple[str, ...], str] = {}
+    for path in paths:
+        before = base.owners_for(path)
+        if tuple(_owner_key(o) for o in before) == tuple(_owner_key(o) for o in head.owners_for(path)):
+            continue
+        key = tuple(sorted(_owner_key(o)[1] for o in before))
+        if key not in seen:
+            seen[key] = path
+            if len(seen) >= MAX_OWNERSHIP_PATHS:
+                break
+    from .codeowners import CODEOWNERS_PATHS
+
+    files = [f for f in dict.fromkeys(changed_files) if f in CODEOWNERS_PATHS]
+    return tuple(dict.fromkeys([*files, *seen.values()]))
 
 
 def _dedupe(owners: Iterable[str]) -> tuple[str, ...]:

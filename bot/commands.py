@@ -8,6 +8,10 @@ at most `MAX_COMMANDS` per comment. Command words are lowercase; arguments are c
 so a handler only ever sees well-formed commands. Everything else becomes a `CommandError`
 carrying a did-you-mean suggestion and the usage line, for the reply.
 
+`/deploy <environment> --override "<reason>"` is the audited break-glass deploy: the reason is
+required, in straight or curly double quotes, and must be fit for the ledger (see
+`check_reason`). Who may override is `bot.permissions.authorize_override`.
+
 Who may run a command is `bot.permissions`; what the reply says is `bot/templates/commands/`.
 """
 
@@ -17,7 +21,7 @@ import difflib
 import re
 import unicodedata
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Iterable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Literal, Mapping, Sequence
 
 from .render import render
 
@@ -28,6 +32,10 @@ MAX_COMMANDS = 10          # command lines read from one comment; the rest get o
 MAX_BODY_CHARS = 65_536    # GitHub's limit on a comment body; anything beyond is not read
 MAX_LINE_CHARS = 200       # a command line longer than this is refused unread
 EXCERPT_CHARS = 60         # how much of an offending line a reply quotes
+MIN_REASON_CHARS = 10      # an --override reason, after normalising (a command line's own
+MAX_REASON_CHARS = 200     #   limit makes the longest that parses about 165)
+OVERRIDE = "--override"
+OVERRIDE_USAGE = '/deploy <environment> --override "<reason>"'
 
 Arity = Literal["none", "env", "optional_env", "rollback"]
 
@@ -50,8 +58,9 @@ COMMANDS: dict[str, CommandSpec] = {s.name: s for s in [
     CommandSpec("plan", "none", "/plan", "Show what a deploy would change on each environment."),
     CommandSpec("validate", "none", "/validate",
                 "Validate the changed manifests and compare the candidate with production again."),
-    CommandSpec("deploy", "env", "/deploy <environment>",
-                "Deploy this pull request's head to an environment."),
+    CommandSpec("deploy", "env", '/deploy <environment> [--override "<reason>"]',
+                "Deploy this pull request's head to an environment; with `--override` and a "
+                "reason (recorded), past a freeze or an inconclusive comparison."),
     CommandSpec("promote", "optional_env", "/promote [<environment>]",
                 "Promote the deployed candidate to the next environment in order (or the one named)."),
     CommandSpec("rollback", "rollback", "/rollback <environment> [to <commit-sha> | to <deployment-id>]",
@@ -75,6 +84,9 @@ _COMMAND_WORD = re.compile(r"/([^\W\d_][^\s/]*)(?=\s|$)")
 _FENCE = re.compile(r"(`{3,}|~{3,})(.*)")
 _COMMIT = re.compile(r"[0-9a-fA-F]{7,40}")
 _DEPLOYMENT = re.compile(r"[0-9]{1,20}")
+_OVERRIDE = re.compile(r"(?<!\S)--override(?![^\s=\"“”])")
+_QUOTES = '"“”'  # straight, and the curly quotes an editor or a paste puts in
+_HTML_COMMENT = ("<!--", "-->", "--!>")
 
 
 @dataclass(frozen=True)
@@ -88,12 +100,14 @@ class RollbackTarget:
 @dataclass(frozen=True)
 class Command:
     """A well-formed command. `env` is None only for `/promote` and `/abort` without one, and
-    for commands that take no environment. `line` is 1-based within the comment."""
+    for commands that take no environment. `line` is 1-based within the comment. `override` is
+    the reason of a `/deploy ... --override "<reason>"` (checked by `check_reason`)."""
 
     name: str
     env: str | None = None
     target: RollbackTarget | None = None
     line: int = 1
+    override: str | None = None
 
     @property
     def spec(self) -> CommandSpec:
@@ -101,12 +115,15 @@ class Command:
 
     @property
     def text(self) -> str:
-        """The canonical form, e.g. `/rollback production to commit 1a2b3c4`."""
+        """The canonical form, e.g. `/rollback production to commit 1a2b3c4` or
+        `/deploy production --override "reason"`."""
         parts = ["/" + self.name]
         if self.env:
             parts.append(self.env)
         if self.target:
             parts += ["to", self.target.kind, self.target.value]
+        if self.override is not None:
+            parts += [OVERRIDE, f'"{self.override}"']
         return " ".join(parts)
 
     def with_env(self, env: str) -> Command:
@@ -212,9 +229,71 @@ def _parse_line(line: str, number: int, envs: tuple[str, ...]) -> Parsed:
                             "modelbot command", suggestion=suggestion,
                             usage=COMMANDS[match].usage if match else None)
 
-    def error(kind: ErrorKind, message: str, suggestion: str | None = None) -> CommandError:
-        return CommandError(number, kind, excerpt, message, name, suggestion, spec.usage)
+    def error(kind: ErrorKind, message: str, suggestion: str | None = None,
+              usage: str = spec.usage) -> CommandError:
+        return CommandError(number, kind, excerpt, message, name, suggestion, usage)
 
+    flag = _OVERRIDE.search(line)
+    if flag is None:
+        return _parse_args(name, spec, args, number, envs, error)
+    if name != "deploy":
+        kind: ErrorKind = "too_many_arguments" if spec.arity == "none" else "bad_argument"
+        return error(kind, f"`{OVERRIDE}` is only accepted by /deploy, not by /{name}")
+    reason = _quoted_reason(line[flag.end():])
+    if isinstance(reason, tuple):
+        return error(*reason, usage=OVERRIDE_USAGE)
+    parsed = _parse_args(name, spec, line[:flag.start()].split()[1:], number, envs, error)
+    if isinstance(parsed, Command):
+        return replace(parsed, override=reason)
+    return replace(parsed, suggestion=parsed.suggestion and f'{parsed.suggestion} {OVERRIDE} "{reason}"')
+
+
+def _quoted_reason(rest: str) -> str | tuple[ErrorKind, str]:
+    """The reason after `--override`, or (error kind, message) when it is not acceptable."""
+    how = f'write `{OVERRIDE} "<reason>"`: a space, then the reason in double quotes'
+    if not rest.strip():
+        return "missing_argument", f"`{OVERRIDE}` needs a reason: {how}"
+    if not rest[:1].isspace() or rest.lstrip()[0] not in _QUOTES:
+        return "bad_argument", f"the reason is not quoted: {how}"
+    body = rest.lstrip()[1:]
+    end = next((i for i, c in enumerate(body) if c in _QUOTES), None)
+    if end is None:
+        return "bad_argument", f"the reason has no closing quote: {how}"
+    after = body[end + 1:].strip()
+    if _OVERRIDE.search(after):
+        return "too_many_arguments", f"`{OVERRIDE}` may be given only once"
+    if after:
+        return "too_many_arguments", ("nothing may follow the closing quote of the reason (which "
+                                      "may not contain quotes)")
+    try:
+        return check_reason(body[:end])
+    except ValueError as exc:
+        return "bad_argument", str(exc)
+
+
+def check_reason(text: str) -> str:
+    """An override reason as the ledger records it: NFC, whitespace runs made one space,
+    `MIN_REASON_CHARS`-`MAX_REASON_CHARS` characters, printable, without quotes, backticks or
+    HTML comment markers (so it stays inside a code span and hides nothing). ValueError says
+    what is wrong."""
+    reason = " ".join(unicodedata.normalize("NFC", text).split())
+    if any(_is_control(c) for c in reason):
+        raise ValueError("the reason contains control or invisible formatting characters")
+    if not reason:
+        raise ValueError("the reason is empty")
+    if len(reason) < MIN_REASON_CHARS:
+        raise ValueError(f"the reason is {len(reason)} characters long: write at least {MIN_REASON_CHARS}")
+    if len(reason) > MAX_REASON_CHARS:
+        raise ValueError(f"the reason is {len(reason)} characters long: at most {MAX_REASON_CHARS}")
+    if any(c in reason for c in _QUOTES + "`"):
+        raise ValueError("the reason may not contain double quotes or backticks")
+    if any(m in reason for m in _HTML_COMMENT):
+        raise ValueError("the reason may not contain an HTML comment marker")
+    return reason
+
+
+def _parse_args(name: str, spec: CommandSpec, args: list[str], number: int, envs: tuple[str, ...],
+                error: Callable[..., CommandError]) -> Parsed:
     if spec.arity == "none":
         if args:
             return error("too_many_arguments", f"/{name} takes no arguments", "/" + name)
@@ -309,9 +388,11 @@ def render_errors(errors: Sequence[CommandError]) -> str:
 
 
 def render_refusal(command: Command, actor: str, decision: Decision) -> str:
-    """The reply to a command its author may not run, saying who may and where that is set."""
-    return render("commands/refused.md.j2", command=command, actor=actor, decision=decision,
-                  code=code_span)
+    """The reply to a command its author may not run, saying who may and where that is set
+    (a refused `--override`, `decision.override`, has its own wording)."""
+    template = "commands/override_refused.md.j2" if decision.override else "commands/refused.md.j2"
+    return render(template, command=command, without=replace(command, override=None), actor=actor,
+                  decision=decision, code=code_span)
 
 
 def render_help(policy: PermissionPolicy, environments: Mapping[str, bool]) -> str:
@@ -322,4 +403,5 @@ def render_help(policy: PermissionPolicy, environments: Mapping[str, bool]) -> s
     """
     rows = [(spec, policy.describe(spec.name, environments)) for spec in COMMANDS.values()]
     return render("commands/help.md.j2", rows=rows, environments=environments,
-                  max_commands=MAX_COMMANDS, code=code_span)
+                  max_commands=MAX_COMMANDS, override=policy.describe_override(),
+                  override_usage=OVERRIDE_USAGE, code=code_span)

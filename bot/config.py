@@ -87,6 +87,8 @@ class ServerConfig(_Strict):
         default_factory=dict, description="Who may run which command; see bot/permissions.py.")
     compare: dict[str, Any] = Field(
         default_factory=dict, description="Baseline comparison settings; see bot/compare/run.py.")
+    gate: dict[str, Any] = Field(
+        default_factory=dict, description="What the deploy gate makes of comparison verdicts; see bot/gate.py.")
     prices: dict[str, float] = Field(
         default_factory=dict, description="On-demand USD per hour by instance type, for plan cost changes.")
 
@@ -194,6 +196,18 @@ class Settings:
         return PermissionPolicy.from_server_config(self.server.permissions, environments=self.server.environments,
                                                    source=self.config_path)
 
+    @cached_property
+    def gate(self):
+        """The parsed `gate:` block (bot.gate.GatePolicy); raises ConfigError naming bad settings."""
+        from .gate import ConfigError as GateConfigError
+        from .gate import GatePolicy
+
+        try:
+            return GatePolicy.from_server_config(self.server.gate, environments=self.server.environments,
+                                                 source=self.config_path)
+        except GateConfigError as exc:
+            raise ConfigError(str(exc)) from None
+
     def validate_deep(self, *, compare: bool = True) -> None:
         """Parse the blocks that are parsed lazily, so a bad one stops start-up.
 
@@ -202,6 +216,7 @@ class Settings:
         """
         self.policy  # noqa: B018
         self.permissions  # noqa: B018
+        self.gate  # noqa: B018
         if compare:
             from .compare.run import compare_config
 

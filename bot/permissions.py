@@ -8,6 +8,9 @@ in one of some teams. The most specific setting wins: `environments.<env>`, then
 Bots and GitHub Apps, the bot itself included, never run commands. Pure: the caller passes the
 actor's role and team memberships.
 
+`/deploy <env> --override "<reason>"` (break glass) needs, on top of `/deploy`'s own permission,
+what `break_glass` names (`authorize_override`); without that block nobody may override.
+
     permissions:
       commands:                 # minimum role per command, every environment (defaults shown)
         plan: read
@@ -32,16 +35,19 @@ actor's role and team memberships.
       custom_roles:             # repository custom roles, by the base role they count as
         ml-deployer: write
       default_owners: ["@acme/ml-platform"]   # approvers of a manifest with no owners at base
+      break_glass:              # who may `/deploy <env> --override "<reason>"`; absent: nobody
+        teams: [acme/ml-oncall] # a member of one of these teams (left out or []: any team)...
+        role: admin             # ...with at least this role (default admin)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from .commands import COMMANDS, Command
+from .commands import COMMANDS, OVERRIDE, Command, code_span
 
 DEFAULT_SOURCE = "config/modelbot.yaml"
 
@@ -107,6 +113,13 @@ class EnvironmentPermissions(_Strict):
         return value
 
 
+class BreakGlass(_Strict):
+    """Who may deploy with `--override`: at least `role`, and a member of one of `teams` if any."""
+
+    teams: list[Team] = Field(default_factory=list, max_length=50)
+    role: Role = "admin"
+
+
 class PermissionPolicy(_Strict):
     """The `permissions:` block of the server config (see the module docstring)."""
 
@@ -117,6 +130,8 @@ class PermissionPolicy(_Strict):
         default_factory=dict, description="Repository custom role name -> the role it counts as.")
     default_owners: list[Owner] = Field(default_factory=list, max_length=50, description=(
         "Approvers of a manifest that has neither owners nor a CODEOWNERS rule at base."))
+    break_glass: BreakGlass | None = Field(default=None, description=(
+        "Who may `/deploy <env> --override \"<reason>\"`; left out: nobody."))
 
     _source: str = PrivateAttr(default=DEFAULT_SOURCE)
 
@@ -196,6 +211,26 @@ class PermissionPolicy(_Strict):
         return Requirement(name, env if scoped else None, role, at or default_at, at is not None,
                            teams, teams_at, self.source)
 
+    def override_requirement(self) -> Requirement | None:
+        """What `--override` needs (on top of `/deploy`'s own permission); None: nobody may."""
+        bg = self.break_glass
+        if bg is None:
+            return None
+        role_set = "role" in bg.model_fields_set
+        return Requirement("deploy", None, bg.role, "permissions.break_glass.role", role_set,
+                           tuple(dict.fromkeys(team_key(t) for t in bg.teams)),
+                           "permissions.break_glass.teams" if bg.teams else None, self.source)
+
+    def break_glass_teams(self) -> tuple[str, ...]:
+        """The teams (`org/slug`, lowercase) whose membership `authorize_override` needs."""
+        req = self.override_requirement()
+        return req.teams if req else ()
+
+    def describe_override(self) -> str | None:
+        """Who may override, in a few words, for the help text; None: nobody."""
+        req = self.override_requirement()
+        return req.role + _teams_words(req.teams) if req else None
+
     def describe(self, name: str, environments: Mapping[str, bool]) -> str:
         """Who may run command `name`, in a few words, for the help text."""
         req = self.requirement(name, None, False)
@@ -251,6 +286,7 @@ class Decision:
     allowed: bool
     reason: str
     requirement: Requirement | None = None
+    override: bool = False     # the decision is about `--override`, not the command itself
 
 
 def authorize(command: Command, actor: Actor | str, *, role: str | None, teams: Iterable[str],
@@ -262,6 +298,9 @@ def authorize(command: Command, actor: Actor | str, *, role: str | None, teams: 
 
     `/promote` and `/abort` without an environment act on environments the handler chooses:
     ask once per environment with `command.with_env(env)` (ValueError otherwise).
+
+    A command with `override` is decided here as without it: the override does not replace the
+    command's permission. Ask `authorize_override` too; the command runs only if both allow.
     """
     if isinstance(actor, str):
         actor = Actor(actor)
@@ -273,29 +312,47 @@ def authorize(command: Command, actor: Actor | str, *, role: str | None, teams: 
     if spec.takes_env and command.env is None:
         raise ValueError(f"/{command.name}: authorize it per environment (command.with_env(env))")
     req = policy.requirement(command.name, command.env, env_is_production)
-    what = f"`{command.text}`"
+    what = code_span(command.text, 250)
+    return _decide(what, login, role, teams, req, policy)
+
+
+def authorize_override(actor: Actor | str, *, role: str | None, teams: Iterable[str],
+                       policy: PermissionPolicy) -> Decision:
+    """May `actor` deploy with `--override`? `role` and `teams` as for `authorize`; the teams
+    to look up are `policy.break_glass_teams()`. Only on top of `authorize` for the command."""
+    if isinstance(actor, str):
+        actor = Actor(actor)
+    login, what = actor.login, f"`{OVERRIDE}`"
+    if is_bot(login, actor.type):
+        return Decision(False, f"{login} is a bot: bots and GitHub Apps, modelbot included, never "
+                        "override", override=True)
+    req = policy.override_requirement()
+    if req is None:
+        return Decision(False, f"nobody may deploy with {what}: permissions.break_glass is not set in "
+                        f"{policy.source}", override=True)
+    return replace(_decide(what, login, role, teams, req, policy), override=True)
+
+
+def _decide(what: str, login: str, role: str | None, teams: Iterable[str], req: Requirement,
+            policy: PermissionPolicy) -> Decision:
+    """The role check, then the team check, of `req`; the reason names the setting of each."""
     effective = _effective_role(role, policy)
-    if effective is None:
-        if role and role.lower() != "none" and role.lower() not in ROLES:
-            return Decision(False, f"{what} needs the {req.role} role or higher ({req.where}); "
-                            f"{login}'s role `{role}` is a custom role that "
-                            f"permissions.custom_roles in {policy.source} does not map to a base "
-                            "role", req)
-        return Decision(False, f"{what} needs the {req.role} role or higher ({req.where}); "
-                        f"{login} has no role in this repository", req)
-    if rank(effective) < rank(req.role):
-        shown = effective if role is None or role.lower() in ROLES else f"{role} (counts as {effective})"
-        return Decision(False, f"{what} needs the {req.role} role or higher ({req.where}); "
-                        f"{login} has {shown}", req)
-    if req.teams:
-        mine = {team_key(t) for t in teams}
-        if not mine.intersection(req.teams):
-            names = " or ".join(f"`@{t}`" for t in req.teams)
-            return Decision(False, f"{what} also needs membership in {names} "
-                            f"({req.teams_setting} in {req.source}); {login} is in none of them", req)
+    if effective is None or rank(effective) < rank(req.role):
+        if effective is not None:
+            shown = effective if role is None or role.lower() in ROLES else f"{role} (counts as {effective})"
+            lacks = f"{login} has {shown}"
+        elif role and role.lower() != "none" and role.lower() not in ROLES:
+            lacks = (f"{login}'s role `{role}` is a custom role that permissions.custom_roles in "
+                     f"{policy.source} does not map to a base role")
+        else:
+            lacks = f"{login} has no role in this repository"
+        return Decision(False, f"{what} needs the {req.role} role or higher ({req.where}); {lacks}", req)
+    names = " or ".join(f"`@{t}`" for t in req.teams)
+    if req.teams and not {team_key(t) for t in teams}.intersection(req.teams):
+        return Decision(False, f"{what} also needs membership in {names} "
+                        f"({req.teams_setting} in {req.source}); {login} is in none of them", req)
     return Decision(True, f"{login} has {effective}; {what} needs {req.role} ({req.where})"
-                    + (f" and membership in {' or '.join('`@' + t + '`' for t in req.teams)} "
-                       f"({req.teams_setting})" if req.teams else ""), req)
+                    + (f" and membership in {names} ({req.teams_setting})" if req.teams else ""), req)
 
 
 def _effective_role(role: str | None, policy: PermissionPolicy) -> str | None:

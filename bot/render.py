@@ -11,7 +11,17 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 def environment() -> Environment:
     env = Environment(loader=PackageLoader("bot", "templates"), undefined=StrictUndefined,
                       autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["fromjson"] = _fromjson
     return env
+
+
+def _fromjson(text):
+    import json
+
+    try:
+        return json.loads(text or "{}")
+    except ValueError:
+        return {}
 
 
 def render(name: str, **values) -> str:

@@ -13,6 +13,7 @@ from typing import Callable, Iterable, Literal, Mapping
 
 from .manifest import Manifest, Problem, load_manifest, sort_problems
 from .plan import DeploySpec, LiveState, Plan, plan
+from .ownership import Finding, Owner, check_endpoint
 from .policy import PolicyConfig, check_environments, check_policy
 
 Status = Literal["added", "modified", "removed", "renamed"]
@@ -23,6 +24,7 @@ class LiveUnavailable(Exception):
 
 
 LiveReader = Callable[[str, str], LiveState]  # (environment, endpoint name) -> LiveState
+OwnerLookup = Callable[[str, str], "Owner | None"]  # (environment, endpoint name) -> its recorded owner
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class EnvironmentReview:
     plan: Plan | None
     live: Literal["read", "unavailable", "skipped"]
     live_note: str | None = None
+    ownership: Finding | None = None  # None: not judged (no owner lookup given, or a removal)
 
 
 @dataclass(frozen=True)
@@ -100,11 +103,14 @@ class Review:
 def review(changes: Iterable[ManifestChange], *, known_environments: Iterable[str], policy: PolicyConfig,
            commit: str, now: dt.datetime, live_reader: LiveReader | None, prices: Mapping[str, float],
            plan_deploys: bool = True, environments: Iterable[str] | None = None,
-           config_source: str = "config/modelbot.yaml") -> Review:
+           config_source: str = "config/modelbot.yaml", repository: str | None = None,
+           endpoint_owner: OwnerLookup | None = None) -> Review:
     """Validate every changed manifest and, when asked, plan each of its environments.
 
     `live_reader` None plans against the desired state only (an empty endpoint). A removed
-    manifest is read from its base content and plans a teardown.
+    manifest is read from its base content and plans a teardown. With `endpoint_owner` (and
+    `repository`), each planned environment's endpoint ownership is judged too
+    (`bot.ownership`): a conflict is a problem of the manifest.
     """
     known = list(dict.fromkeys(known_environments))  # the server's deploy order
     wanted = set(environments) if environments is not None else None
@@ -135,28 +141,35 @@ def review(changes: Iterable[ManifestChange], *, known_environments: Iterable[st
             for env in known:
                 if env not in manifest.environments or (wanted is not None and env not in wanted):
                     continue
-                env_reviews.append(_plan_env(manifest, env, commit, removed, live_reader, prices))
+                er, live = _plan_env(manifest, env, commit, removed, live_reader, prices)
+                if endpoint_owner is not None and not removed and er.plan is not None:
+                    owner = endpoint_owner(env, manifest.endpoint_name(env))
+                    finding = check_endpoint(manifest, env, repository=repository or "", path=change.path,
+                                             owner=owner, live_exists=bool(live and live.endpoint_exists),
+                                             live_tags=live.tags if live else {})
+                    problems += finding.problems
+                    er = EnvironmentReview(er.environment, er.plan, er.live, er.live_note, finding)
+                env_reviews.append(er)
         out.append(ManifestReview(change.path, change.status, tuple(sort_problems(problems)), manifest,
                                   tuple(env_reviews)))
     return Review(tuple(out), planned=plan_deploys)
 
 
 def _plan_env(manifest: Manifest, env: str, commit: str, removed: bool, live_reader: LiveReader | None,
-              prices: Mapping[str, float]) -> EnvironmentReview:
+              prices: Mapping[str, float]) -> tuple[EnvironmentReview, LiveState | None]:
+    """The environment's plan, and the live state it was planned against (None: not read)."""
     spec = DeploySpec(manifest, env, commit, deleted=removed)
     endpoint = manifest.endpoint_name(env)
     if manifest.environments[env].mode == "batch":
         return EnvironmentReview(env, plan(spec, LiveState(), prices), "skipped",
-                                 "batch transform: there is no endpoint to read")
+                                 "batch transform: there is no endpoint to read"), None
+    empty = LiveState(endpoint_exists=False, endpoint_name=endpoint)
     if live_reader is None:
-        return EnvironmentReview(env, plan(spec, LiveState(endpoint_exists=False, endpoint_name=endpoint), prices),
-                                 "skipped", "planned against the desired state only (live state not read)")
+        return EnvironmentReview(env, plan(spec, empty, prices), "skipped",
+                                 "planned against the desired state only (live state not read)"), None
     try:
         live = live_reader(env, endpoint)
-    except LiveUnavailable as exc:
-        return EnvironmentReview(env, plan(spec, LiveState(endpoint_exists=False, endpoint_name=endpoint), prices),
-                                 "unavailable", f"live state unavailable ({exc}); planned against the desired state only")
-    except KeyError as exc:  # the reader knows no such environment
-        return EnvironmentReview(env, plan(spec, LiveState(endpoint_exists=False, endpoint_name=endpoint), prices),
-                                 "unavailable", f"live state unavailable ({exc}); planned against the desired state only")
-    return EnvironmentReview(env, plan(spec, live, prices), "read")
+    except (LiveUnavailable, KeyError) as exc:  # KeyError: the reader knows no such environment
+        return EnvironmentReview(env, plan(spec, empty, prices), "unavailable",
+                                 f"live state unavailable ({exc}); planned against the desired state only"), None
+    return EnvironmentReview(env, plan(spec, live, prices), "read"), live

@@ -11,8 +11,15 @@ A teardown (a deleted manifest, `Prepared.kind == "teardown"`) is a deployment t
 order, ledger row and GitHub reporting, driven by `bot.deploy.teardown.teardown_step`, its state
 stored after every phase. Once started it cannot be aborted (nothing deleted comes back); it
 ends `succeeded` and is reported as `torn_down` (GitHub Deployment state `inactive`), and so is
-the deployment it replaced on the endpoint. A teardown without an explicit approval is
-`refused` by `prepare` and ends `failed` before any AWS call.
+the deployment it replaced on the endpoint.
+
+The deploy gate (`bot.gate`, through `Services.gate`) is asked before anything else a
+deployment does: before it takes its endpoint's lock, reads for its plan or writes to AWS, and
+again before a promotion. A refusal ends the deployment `refused` with every reason, holding no
+lock and having written nothing to AWS; a comparison still running makes it wait (without the
+lock). An allowed deployment records the decision (the approvals that counted and the rule that
+made each count, any override) in its provenance, and claims its endpoint for its manifest in
+the store (`bot.ownership`) before `prepare`.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ LEASE_SECONDS = 120
 LOCK_SECONDS = 900          # an endpoint lock outlives a dead worker by at most this much
 WAIT_FOR_LOCK_SECONDS = 30
 WAIT_FOR_PREVIOUS_SECONDS = 30
-TERMINAL = ("succeeded", "failed", "rolled_back", "aborted", "superseded")
+TERMINAL = ("succeeded", "failed", "rolled_back", "aborted", "superseded", "refused")
 
 
 def lock_key(environment: str, endpoint: str) -> str:
@@ -77,6 +84,8 @@ class Services:
     prepare: Callable[[object], Prepared]              # DeploymentRow -> Prepared (reads GitHub/AWS)
     notify: Callable[[object, str, str | None], None]  # (row, status, text) -> GitHub statuses/report
     enqueue: Callable[[int, float], None]              # (deployment id, delay seconds)
+    # (row, action) -> bot.features.gate.Admission; None only where a test drives the engine alone
+    gate: Callable[[object, str], object] | None = None
 
 
 @dataclass
@@ -133,11 +142,37 @@ class Rollouts:
                                     f"not started: the deploy to {before.environment} ended {before.status}")
         if row.requested in ("abort", "rollback"):
             return self._finish(row, "aborted", "aborted before it started")
+        admission = None
+        if self.services.gate is not None:
+            admission = self.services.gate(row, "deploy")
+            if admission.verdict == "wait":
+                if row.endpoint:  # waiting for evidence holds no lock
+                    self.store.release_lock(lock_key(row.environment, row.endpoint), holder_of(row.id))
+                return self._wait(row, WAIT_FOR_LOCK_SECONDS, "waiting: " + "; ".join(
+                    r.message for r in admission.decision.reasons))
+            if admission.verdict != "allow":
+                return self._refuse(row, admission.decision)
+            prov = json.loads(row.provenance)
+            prov.update(gate=admission.decision.as_record(), approvers=list(admission.decision.approvers))
+            if admission.decision.override is not None:
+                prov["override"] = vars(admission.decision.override)
+            self.store.save_deployment(row.id, provenance=json.dumps(prov), release=False)
+            row = self.store.deployment(row.id)
         if row.endpoint:
             ok, holder = self.store.acquire_lock(lock_key(row.environment, row.endpoint), holder_of(row.id),
                                                  LOCK_SECONDS)
             if not ok:
                 return self._wait(row, WAIT_FOR_LOCK_SECONDS, f"waiting for the lock held by {holder}")
+            if admission is not None and row.kind != "teardown":
+                claimed, owner = self.store.claim_endpoint(
+                    row.environment, row.endpoint, repository=row.repository, manifest_path=row.manifest_path,
+                    how=admission.how, deployment_id=row.id, move_from=admission.move_from)
+                if not claimed:
+                    from .gate import Decision, Reason
+
+                    return self._refuse(row, Decision("refuse", (Reason(
+                        "ownership", f"endpoint `{row.endpoint}` in {row.environment} belongs to "
+                                     f"`{owner.manifest_path}`"),)))
         try:
             prepared = self.services.prepare(row)
         except ValueError as exc:
@@ -160,6 +195,31 @@ class Rollouts:
         self.services.notify(row, "in_progress", prepared.headline)
         return self._advance(self.store.deployment(row.id), fresh=True)
 
+    def _refuse(self, row, decision) -> str:
+        """The gate said no: nothing written to AWS, no lock kept, every reason recorded."""
+        if row.endpoint:
+            self.store.release_lock(lock_key(row.environment, row.endpoint), holder_of(row.id))
+        prov = json.loads(row.provenance)
+        prov["gate"] = decision.as_record()
+        self.store.save_deployment(row.id, provenance=json.dumps(prov), release=False)
+        text = "refused by the deploy gate: " + "; ".join(r.message for r in decision.reasons)
+        log.warning("deployment refused", extra={"deployment": row.id, "reasons": [r.message for r in decision.reasons]})
+        return self._finish(self.store.deployment(row.id), "refused", text[:4000])
+
+    def _gate_promotion(self, row) -> bool:
+        """A promotion is a write to AWS too: the gate decides it now. False when refused (the
+        request is dropped, the rollout goes on as it was, and the person is told why)."""
+        if self.services.gate is None:
+            return True
+        admission = self.services.gate(row, "promote")
+        if admission.verdict == "allow":
+            return True
+        self.store.consume_request(row.id, "promote")
+        text = "promotion refused by the deploy gate: " + "; ".join(r.message for r in admission.decision.reasons)
+        self.store.save_deployment(row.id, reason=text[:4000], release=False)
+        self.services.notify(row, "promotion_refused", text)
+        return False
+
     def _advance(self, row, fresh: bool = False) -> str:
         from .deploy import DeployRequests, RolloutState, decide
         from .deploy.executor import execute, observe
@@ -173,6 +233,8 @@ class Rollouts:
             return self._advance_teardown(row, data)
         state = RolloutState.from_record(data["rollout"])
         requested = row.requested
+        if requested == "promote" and not state.done and not self._gate_promotion(row):
+            requested = None
         if requested and not state.done:
             state = replace(state, requested=requested)
         requests = DeployRequests.from_dict(data["requests"])
@@ -266,6 +328,9 @@ class Rollouts:
         text = state.summary(requests.endpoint)
         previous = [d for d in self.store.deployments(environment=row.environment, endpoint=row.endpoint,
                                                       status="succeeded") if d.id < row.id]
+        if not state.endpoint_foreign and row.endpoint:
+            self.store.release_endpoint(row.environment, row.endpoint, repository=row.repository,
+                                        manifest_path=row.manifest_path)
         status = self._finish(row, "succeeded", text, notify_as="torn_down")
         if previous and previous[-1].github_deployment_id is not None and not state.endpoint_foreign:
             by = f"#{row.pr_number}" if row.pr_number is not None else row.commit_sha[:7]

@@ -152,6 +152,22 @@ class DeploymentRow(Base):
                       Index("ix_deployments_notify_due", "notify_due_at"))
 
 
+class EndpointOwnerRow(Base):
+    """The manifest an endpoint belongs to (the store is the truth; the `modelbot:manifest` tag
+    mirrors it). Recorded when modelbot first deploys to the endpoint, adopts it, or a reviewed
+    move hands it to another manifest; removed when a teardown deletes the endpoint."""
+
+    __tablename__ = "endpoint_owners"
+
+    environment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(63), primary_key=True)
+    repository: Mapped[str] = mapped_column(String(255), nullable=False)
+    manifest_path: Mapped[str] = mapped_column(String(500), nullable=False)
+    how: Mapped[str] = mapped_column(String(16), nullable=False)  # deployed | adopted | moved
+    deployment_id: Mapped[int | None] = mapped_column(Integer)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -406,7 +422,7 @@ class Store:
         """Write the rollout's progress (and let go of the lease unless told to keep it)."""
         now = utcnow()
         values["updated_at"] = now
-        if values.get("status") in ("succeeded", "failed", "rolled_back", "aborted", "superseded"):
+        if values.get("status") in ("succeeded", "failed", "rolled_back", "aborted", "superseded", "refused"):
             values.setdefault("finished_at", now)
         if release:
             values["lease_until"] = None
@@ -480,6 +496,43 @@ class Store:
                 DeploymentRow.environment == environment, DeploymentRow.endpoint == endpoint,
                 DeploymentRow.status == "succeeded").order_by(DeploymentRow.finished_at.desc(),
                                                              DeploymentRow.id.desc()).limit(1))
+
+    # --- endpoint ownership ---------------------------------------------------------------------
+
+    def endpoint_owner(self, environment: str, endpoint: str) -> EndpointOwnerRow | None:
+        with self.session() as s:
+            return s.get(EndpointOwnerRow, (environment, endpoint))
+
+    def claim_endpoint(self, environment: str, endpoint: str, *, repository: str, manifest_path: str, how: str,
+                       deployment_id: int | None, move_from: str | None = None) -> tuple[bool, EndpointOwnerRow]:
+        """Record `manifest_path` as the endpoint's owner unless another manifest owns it; a
+        reviewed move (`move_from` is the current owner, same repository) hands it over.
+        (True, owner) when the endpoint is (now) this manifest's, else (False, the owner)."""
+        now = utcnow()
+        try:
+            with self.session() as s:
+                s.add(EndpointOwnerRow(environment=environment, endpoint=endpoint, repository=repository,
+                                       manifest_path=manifest_path, how=how, deployment_id=deployment_id,
+                                       recorded_at=now))
+        except IntegrityError:
+            pass
+        with self.session() as s:
+            row = s.get(EndpointOwnerRow, (environment, endpoint), with_for_update=True)
+            if row.repository == repository and row.manifest_path == manifest_path:
+                return True, row
+            if move_from is not None and row.repository == repository and row.manifest_path == move_from:
+                row.manifest_path, row.how, row.deployment_id, row.recorded_at = (manifest_path, "moved",
+                                                                                deployment_id, now)
+                return True, row
+            return False, row
+
+    def release_endpoint(self, environment: str, endpoint: str, *, repository: str, manifest_path: str) -> bool:
+        """Forget the owner of a torn-down endpoint (only if it is still that manifest)."""
+        with self.session() as s:
+            return s.execute(EndpointOwnerRow.__table__.delete().where(
+                EndpointOwnerRow.environment == environment, EndpointOwnerRow.endpoint == endpoint,
+                EndpointOwnerRow.repository == repository,
+                EndpointOwnerRow.manifest_path == manifest_path)).rowcount > 0
 
     # --- installations ------------------------------------------------------------------------
 

@@ -220,6 +220,8 @@ def _exercise_every_operation(fake, repo):
     tree = repo.commits[head].tree
     blob = next(e.sha for e in repo.trees[tree] if e.type == "blob")
     deployment = {"ref": head, "auto_merge": False, "required_contexts": [], "environment": "staging"}
+    fake.set_branch_protection(repo, "main", contexts=["ci"], checks=[("modelbot/validate", fake.app_id)])
+    fake.add_ruleset(repo, "main", required_checks=["modelbot/approval", ("modelbot/compare", fake.app_id)])
     return [
         ("jwt", "GET", "/app", None),
         ("jwt", "GET", f"/app/installations/{inst}", None),
@@ -254,6 +256,8 @@ def _exercise_every_operation(fake, repo):
         ("token", "POST", f"/repos/{REPO}/statuses/{head}", {"state": "pending", "context": "modelbot/eval"}),
         ("token", "POST", f"/repos/{REPO}/issues/{pr.number}/labels", {"labels": ["model-change"]}),
         ("token", "GET", f"/repos/{REPO}/branches/main", None),
+        ("token", "GET", f"/repos/{REPO}/branches/main/protection/required_status_checks", None),
+        ("token", "GET", f"/repos/{REPO}/rules/branches/main", None),
         ("token", "DELETE", f"/repos/{REPO}/issues/comments/{comment.id}", None),
     ]
 

@@ -45,10 +45,11 @@ PR = BOT_TAG_PREFIX + "pr"
 MANIFEST = BOT_TAG_PREFIX + "manifest"
 APPROVERS = BOT_TAG_PREFIX + "approvers"
 BOT_VERSION = BOT_TAG_PREFIX + "bot-version"
-# Every key modelbot may set (10). bot.manifest.model.BOT_TAG_KEYS should list the same keys so
-# that a manifest's own tags stay within 50 - 10.
+OVERRIDE = BOT_TAG_PREFIX + "override"  # a break-glass deploy: who, when and why
+# Every key modelbot may set (11). bot.manifest.model.BOT_TAG_KEYS should list the same keys so
+# that a manifest's own tags stay within 50 - 11.
 KEYS = (MODEL, ENVIRONMENT, COMMIT, BUILD_ID, DATA_VERSION, PR, MANIFEST, APPROVERS, BOT_VERSION,
-        DIGEST)
+        DIGEST, OVERRIDE)
 APPROVERS_SEPARATOR = " "
 
 
@@ -71,6 +72,7 @@ class DeployContext:
     bot_version: str
     pr_number: int | None = None
     approvers: tuple[str, ...] = ()
+    override: str | None = None   # a break-glass override: "<login> <when>: <reason>"
 
 
 def _char_ok(ch: str) -> bool:
@@ -177,7 +179,19 @@ def provenance_tags(spec: DeploySpec, ctx: DeployContext) -> dict[str, str]:
         tags[PR] = str(ctx.pr_number)
     if ctx.approvers:
         tags[APPROVERS] = approvers_value(ctx.approvers)
-    return {k: encode_tag_value(v) for k, v in tags.items()}
+    out = {k: encode_tag_value(v) for k, v in tags.items()}
+    if ctx.override:
+        out[OVERRIDE] = _cut(encode_tag_value(ctx.override), aws.TAG_VALUE_MAX)
+    return out
+
+
+def _cut(encoded: str, limit: int) -> str:
+    """An encoded value cut to `limit` characters without splitting an `=XX` escape."""
+    if len(encoded) <= limit:
+        return encoded
+    cut = encoded[:limit]
+    tail = cut.rfind("=", max(0, limit - 2))
+    return cut[:tail] if tail != -1 else cut
 
 
 def resource_tags(spec: DeploySpec, ctx: DeployContext, digest: str | None = None) -> dict[str, str]:

@@ -19,6 +19,12 @@ class ApprovalInputs:
     codeowners: object                           # bot.codeowners.Codeowners at base, or None
 
 
+def moved_from(result) -> list[tuple[str, str]]:
+    """(environment, owning manifest) of every reviewed move (`move_endpoint_from`) in the review."""
+    return [(e.environment, e.ownership.move_from) for m in result.manifests for e in m.environments
+            if e.ownership is not None and e.ownership.move_from]
+
+
 def base_inputs(base_files: dict[str, bytes | None], manifest_paths: list[str]) -> ApprovalInputs:
     """Owners and required approvals as the base branch has them, and CODEOWNERS at base."""
     from ..codeowners import CODEOWNERS_PATHS, parse_codeowners
@@ -51,6 +57,11 @@ def evaluate_pull(result, inputs: ApprovalInputs, *, reviews: list[dict], author
 
     per_env: dict[str, list[str]] = {}
     required: dict[str, int] = {}
+    removed = {m.path for m in result.manifests if m.status == "removed"}
+    for env, owner_path in moved_from(result):
+        # A reviewed move: the owners of the manifest that owns the endpoint (at base) must agree.
+        per_env.setdefault(env, []).append(owner_path)
+        required[env] = max(required.get(env, 0), 1)
     for m in result.manifests:
         if m.manifest is None:
             continue
@@ -74,8 +85,25 @@ def evaluate_pull(result, inputs: ApprovalInputs, *, reviews: list[dict], author
     return [evaluate(environment=env, required=required[env], changed_paths=paths,
                      base_manifest_owners=inputs.base_owners, codeowners=inputs.codeowners, reviews=revs,
                      author=author, head_sha=head_sha, tree_unchanged_since=unchanged_tree_commits,
-                     team_members=team_members, held=held, default_owners=default_owners)
+                     team_members=team_members, held=held, default_owners=default_owners,
+                     no_default=removed)  # a deleted manifest: only its own owners at base
             for env, paths in per_env.items()]
+
+
+def evaluate_ownership(paths: tuple[str, ...], inputs: ApprovalInputs, *, reviews: list[dict], author: str,
+                       head_sha: str, unchanged_tree_commits: set[str], team_members: dict[str, set[str]],
+                       held: bool, default_owners=()):
+    """The approval a CODEOWNERS change needs: the base owners of each path whose ownership it
+    changes (`bot.approvals.ownership_changes`); None when it changes nobody's ownership."""
+    from ..approvals import OWNERSHIP_LABEL, Review, evaluate
+
+    if not paths:
+        return None
+    revs = [Review(r["user"], r["state"], r["commit_id"], r["submitted_at"]) for r in reviews]
+    return evaluate(environment=OWNERSHIP_LABEL, required=1, changed_paths=paths, base_manifest_owners={},
+                    codeowners=inputs.codeowners, reviews=revs, author=author, head_sha=head_sha,
+                    tree_unchanged_since=unchanged_tree_commits, team_members=team_members, held=held,
+                    default_owners=default_owners)
 
 
 def team_owners(inputs: ApprovalInputs, paths: list[str], default_owners=()) -> set[str]:
@@ -89,11 +117,26 @@ def team_owners(inputs: ApprovalInputs, paths: list[str], default_owners=()) -> 
     return teams
 
 
-def approval_check(results: list, touches_targets: bool):
+def unapprovable(result) -> list[str]:
+    """Changed manifests no approval can be judged for: they do not load at head (and are not
+    being deleted). The approval check never passes while there is one."""
+    return [m.path for m in result.manifests if m.manifest is None and m.status != "removed"]
+
+
+def approval_check(results: list, touches_targets: bool, unreadable: list[str] = ()):
+    """`modelbot/approval`: success only when something was judged and all of it is approved.
+    A pull request that touches manifests or ownership but yields no result, or has a changed
+    manifest that does not load, fails: approval is never vacuous."""
     from ..render import render
     from ..report import CheckOutput
 
-    satisfied = touches_targets is False or all(r.satisfied for r in results)
-    title = render("checks/approval_title.txt.j2", results=results, touches=touches_targets).strip()
-    summary = render("checks/approval_summary.md.j2", results=results, touches=touches_targets)
-    return CheckOutput("success" if satisfied else "failure", title, summary, "")
+    unreadable = list(unreadable)
+    if not touches_targets and not results:
+        conclusion = "success"
+    else:
+        conclusion = "success" if results and not unreadable and all(r.satisfied for r in results) else "failure"
+    title = render("checks/approval_title.txt.j2", results=results, touches=touches_targets or bool(results),
+                   unreadable=unreadable, conclusion=conclusion).strip()
+    summary = render("checks/approval_summary.md.j2", results=results, touches=touches_targets or bool(results),
+                     unreadable=unreadable)
+    return CheckOutput(conclusion, title, summary, "")

@@ -10,6 +10,7 @@ failed). Every refusal says why.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 
@@ -66,7 +67,7 @@ def on_comment(ctx, delivery) -> None:
         pr = get_pull(requester, full_name, number)
         for command in commands:
             outcomes.extend(run_command(ctx, command, login, comment["user"].get("type", "User"), role,
-                                        full_name, pr))
+                                        full_name, pr, comment_id=comment["id"]))
     body = render("commands/reply.md.j2", marker=REPLY_MARKER.format(id=comment["id"]), actor=login,
                   outcomes=outcomes)
     sync_comments(requester, full_name, number, ctx.bot_login, {"reply": body}, reply_key(comment["id"]))
@@ -74,10 +75,11 @@ def on_comment(ctx, delivery) -> None:
 
 
 def run_command(ctx, command, login: str, account_type: str, role: str | None, full_name: str,
-                pr: dict) -> list[Outcome]:
-    """Authorize and run one command, per environment it acts on."""
+                pr: dict, comment_id: int | None = None) -> list[Outcome]:
+    """Authorize and run one command, per environment it acts on. A `--override` is authorized
+    on top of the command's own permission (`permissions.break_glass`)."""
     from ..commands import render_refusal
-    from ..permissions import Actor, authorize
+    from ..permissions import Actor, authorize, authorize_override
 
     settings = ctx.settings
     envs = settings.server.environments
@@ -90,10 +92,17 @@ def run_command(ctx, command, login: str, account_type: str, role: str | None, f
         teams = _teams_of(ctx, login, req.teams)
         decision = authorize(cmd, Actor(login, account_type), role=role, teams=teams,
                              env_is_production=production, policy=settings.permissions)
+        if decision.allowed and cmd.override is not None:
+            decision = authorize_override(Actor(login, account_type), role=role,
+                                          teams=_teams_of(ctx, login, settings.permissions.break_glass_teams()),
+                                          policy=settings.permissions)
         if not decision.allowed:
             out.append(Outcome(cmd.text, False, render_refusal(cmd, login, decision)))
             continue
         try:
+            if cmd.name == "deploy":
+                out.append(_deploy(ctx, cmd, login, full_name, pr, comment_id=comment_id))
+                continue
             out.append(_RUN[cmd.name](ctx, cmd, login, full_name, pr))
         except Exception as exc:  # noqa: BLE001 - the person gets the reason; the log the trace
             log.exception("command failed", extra={"command": cmd.text})
@@ -159,12 +168,29 @@ def _unlock(ctx, cmd, login, full_name, pr) -> Outcome:
 
 
 
-def _deploy(ctx, cmd, login, full_name, pr) -> Outcome:
-    """`/deploy <env>`: the PR head to a non-production environment, before merge."""
+def _deploy(ctx, cmd, login, full_name, pr, comment_id: int | None = None) -> Outcome:
+    """`/deploy <env> [--override "reason"]`: before merge, the PR head to a non-production
+    environment; after merge, the merge commit again (to any environment: a deploy the gate
+    refused, once its reasons are gone, or with a break-glass override). The deploy gate decides
+    when the deployment starts; what is checked here is only early feedback."""
+    from ..clock import utcnow
     from .deploys import record_deployments
     from .pull_requests import refresh_pull
 
     env = cmd.env
+    override = None
+    if cmd.override is not None:
+        override = {"by": login, "at": utcnow().isoformat(timespec="seconds"), "reason": cmd.override}
+    if pr.get("merged"):
+        commit = pr.get("merge_commit_sha")
+        created = record_deployments(ctx, full_name, pr, commit, "redeploy", login, environments=[env],
+                                     override=override, key_suffix=f":{comment_id}")
+        if not created and not ctx.store.deployments(repository=full_name, pr_number=pr["number"], environment=env):
+            return Outcome(cmd.text, False, _say("no_such_target", command=cmd))
+        for pk in created:
+            ctx.rollouts.services.enqueue(pk, 0)
+        return Outcome(cmd.text, True, _say("deploying", command=cmd, count=len(created), sha=commit[:7],
+                                             override=override))
     if ctx.settings.server.environments[env].production:
         return Outcome(cmd.text, False, _say("production_on_merge", command=cmd))
     if pr.get("state") != "open":
@@ -177,12 +203,14 @@ def _deploy(ctx, cmd, login, full_name, pr) -> Outcome:
     mine = [a for a in approvals if a.environment == env]
     if not mine:
         return Outcome(cmd.text, False, _say("no_such_target", command=cmd))
-    if not mine[0].satisfied:
+    if not all(a.satisfied for a in approvals if a.environment in (env, "CODEOWNERS")):
         return Outcome(cmd.text, False, _say("not_approved", command=cmd, result=mine[0]))
-    created = record_deployments(ctx, full_name, pr, pr["head"]["sha"], "command", login, environments=[env])
+    created = record_deployments(ctx, full_name, pr, pr["head"]["sha"], "command", login, environments=[env],
+                                 override=override, key_suffix=f":override:{comment_id}" if override else "")
     for pk in created:
         ctx.rollouts.services.enqueue(pk, 0)
-    return Outcome(cmd.text, True, _say("deploying", command=cmd, count=len(created), sha=pr["head"]["sha"][:7]))
+    return Outcome(cmd.text, True, _say("deploying", command=cmd, count=len(created), sha=pr["head"]["sha"][:7],
+                                         override=override))
 
 
 def _request(ctx, cmd, login, full_name, pr) -> Outcome:
@@ -217,8 +245,8 @@ def _rollback(ctx, cmd, login, full_name, pr) -> Outcome:
                 history = [x for x in history if x.commit_sha.startswith(cmd.target.value)]
             chosen = history[-1] if history else None
             ok = chosen is not None
-        if ok:
-            targets.append(chosen)
+        if ok and (json.loads(chosen.provenance).get("gate") or {}).get("verdict") == "allow":
+            targets.append(chosen)  # only a version the ledger shows passed the deploy gate
     if not targets:
         return Outcome(cmd.text, False, _say("no_rollback_target", command=cmd))
     created = []

@@ -26,17 +26,21 @@ NOTIFY_BACKOFF = (15.0, 1800.0)
 NOTIFY_LEASE_SECONDS = 120    # a reaper retrying a report holds it this long
 GITHUB_STATES = {"pending": "queued", "in_progress": "in_progress", "succeeded": "success",
                  "failed": "failure", "rolled_back": "failure", "aborted": "inactive", "superseded": "inactive",
-                 "torn_down": "inactive"}  # a finished teardown: the environment has no deployment left
+                 "torn_down": "inactive", "refused": "failure"}
+REFUSAL_MARKER = "<!-- modelbot:refused:{id} -->"  # a finished teardown: the environment has no deployment left
 
 
 # --- recording deployments ------------------------------------------------------------------------
 
 
 def record_deployments(ctx, full_name: str, pr: dict, commit: str, trigger: str, requested_by: str | None,
-                       environments: list[str] | None = None) -> list[int]:
+                       environments: list[str] | None = None, override: dict | None = None,
+                       key_suffix: str = "") -> list[int]:
     """One deployment per changed manifest and environment (in deploy order), exactly once per
     (commit, manifest, environment, trigger). A deleted manifest (read at the PR's base) records
-    a teardown of each of its endpoints (provenance `kind: teardown`). Returns the ids created now."""
+    a teardown of each of its endpoints (provenance `kind: teardown`). The deploy gate judges
+    each when it starts (`bot.rollouts`); what it needs is recorded here: the PR's final head
+    and its base. `override`: a break-glass override ({by, at, reason}). Returns the ids created now."""
     from ..manifest import load_manifest
     from .pull_requests import _paths_to_read
 
@@ -49,7 +53,6 @@ def record_deployments(ctx, full_name: str, pr: dict, commit: str, trigger: str,
     texts = reader.read(commit, head_paths)
     if removed and base_sha:
         texts.update(reader.read(base_sha, removed))
-    approvers = _approvers(ctx, full_name, pr)
     order = settings.server.ordered_environments()
     created = []
     for path in sorted(head_paths | removed):
@@ -67,13 +70,16 @@ def record_deployments(ctx, full_name: str, pr: dict, commit: str, trigger: str,
             if teardown and spec.mode == "batch":
                 continue  # a batch environment has no endpoint to tear down
             provenance = {"installation_id": ctx.installation_id, "pr_number": pr["number"],
-                          "head_sha": pr["head"]["sha"], "approvers": approvers,
+                          "head_sha": pr["head"]["sha"], "base_sha": base_sha, "approvers": [],
                           "data_version": m.provenance.data_version if isinstance(m.provenance.data_version, str)
                           else None, "model": m.metadata.name}
             if teardown:
                 provenance.update(kind="teardown", manifest_commit=base_sha)
+            if override:
+                provenance["override"] = override
             pk, new = ctx.store.create_deployment(
-                key=f"{full_name}@{commit}:{path}:{env}:{trigger}", repository=full_name, pr_number=pr["number"],
+                key=f"{full_name}@{commit}:{path}:{env}:{trigger}{key_suffix}", repository=full_name,
+                pr_number=pr["number"],
                 commit_sha=commit, manifest_path=path, environment=env,
                 endpoint=None if spec.mode == "batch" else m.endpoint_name(env), trigger=trigger,
                 requested_by=requested_by, after_id=previous, provenance=json.dumps(provenance))
@@ -95,16 +101,6 @@ def _removed_manifests(files, globs) -> set[str]:
               and select_manifests([f.previous_path], globs)):
             out.add(f.previous_path)
     return out
-
-
-def _approvers(ctx, full_name: str, pr: dict) -> list[str]:
-    from ..github.pulls import reviews
-
-    latest: dict[str, str] = {}
-    for r in reviews(ctx.github.requester, full_name, pr["number"]):
-        if r["state"] in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
-            latest[r["user"]] = r["state"] if r["commit_id"] == pr["head"]["sha"] else "STALE"
-    return sorted(u for u, st in latest.items() if st == "APPROVED")
 
 
 @router.register("pull_request", "closed")
@@ -187,8 +183,13 @@ def services_for(runtime):
     def notify(row, status, text):
         report_progress(runtime, row, status, text)
 
+    def gate(row, action):
+        from .gate import gate_deployment
+
+        return gate_deployment(runtime, row, action)
+
     return Services(clients_for=_ClientCache(runtime), prepare=prepare, notify=notify,
-                    enqueue=lambda pk, delay: runtime.queue.enqueue_deployment(pk, delay))
+                    enqueue=lambda pk, delay: runtime.queue.enqueue_deployment(pk, delay), gate=gate)
 
 
 def _github(runtime, row):
@@ -228,7 +229,7 @@ def prepare_deployment(runtime, row):
     ctx = DeployContext(build_id=_resolve(reader, row.commit_sha, m.provenance.build_id),
                         commit=row.commit_sha, data_version=_resolve(reader, row.commit_sha, m.provenance.data_version),
                         manifest_path=row.manifest_path, bot_version=bot.__version__, pr_number=row.pr_number,
-                        approvers=tuple(prov.get("approvers") or ()))
+                        approvers=tuple(prov.get("approvers") or ()), override=_override_text(prov))
     env_config = settings.server.environments[row.environment]
     if not env_config.execution_role_arn:
         raise ValueError(f"environments.{row.environment}.execution_role_arn is not set in {settings.config_path}")
@@ -270,17 +271,22 @@ def prepare_teardown(runtime, row, prov: dict):
     p = plan(spec, live, runtime.settings.server.prices)
     if p.kind != "teardown":
         return Prepared(None, None, "teardown", f"nothing to tear down: endpoint {row.endpoint} does not exist")
-    # The environment's approvals are the modelbot/approval check's job before merge, as for any
-    # deploy; a teardown also needs an explicit one even where the environment asks for none.
-    if not prov.get("approvers"):
+    # The deploy gate judged the teardown before this (an owner of the deleted manifest at base
+    # must have approved it); never delete without its recorded decision.
+    if (prov.get("gate") or {}).get("verdict") != "allow" or not prov.get("approvers"):
         return Prepared(None, None, "refused",
-                        f"not torn down: deleting endpoint {row.endpoint} needs an explicit approval "
-                        "(an approving review on the pull request's head commit); it had none")
+                        f"not torn down: deleting endpoint {row.endpoint} needs the deploy gate's decision "
+                        "and an approval by an owner of the deleted manifest at base; it had neither")
     commits = sorted({d.commit_sha for d in runtime.store.deployments(environment=row.environment,
                                                                       endpoint=row.endpoint)
                       if d.id != row.id and json.loads(d.provenance).get("kind") != "teardown"})
     requests = build_teardown(spec, p, live, commits)
     return Prepared(None, requests.to_dict(), "teardown", p.headline.replace(" (needs explicit approval)", ""))
+
+
+def _override_text(prov: dict) -> str | None:
+    o = prov.get("override")
+    return f"{o['by']} {o['at']}: {o['reason']}" if o else None
 
 
 def _resolve(reader, commit: str, value) -> str:
@@ -365,12 +371,15 @@ def notify_github(runtime, row, status: str, text: str | None) -> None:
     row = runtime.store.deployment(row.id)
     settings = runtime.settings
     env_config = settings.server.environments[row.environment]
+    prov_override = json.loads(row.provenance).get("override")
     if row.github_deployment_id is None:
         _, dep = requester.requestJsonAndCheck("POST", f"/repos/{row.repository}/deployments", input={
             "ref": row.commit_sha, "environment": row.environment, "auto_merge": False, "required_contexts": [],
-            "description": f"{row.manifest_path} to {row.environment}"[:140],
+            "description": (f"{row.manifest_path} to {row.environment}"
+                            + (" (break-glass override)" if prov_override else ""))[:140],
             "production_environment": bool(env_config.production),
-            "payload": {"modelbot_deployment": row.id, "manifest": row.manifest_path}})
+            "payload": {"modelbot_deployment": row.id, "manifest": row.manifest_path,
+                        **({"override": prov_override} if prov_override else {})}})
         runtime.store.save_deployment(row.id, release=False, github_deployment_id=dep["id"])
         row = runtime.store.deployment(row.id)
     url = (f"https://{env_config.region}.console.aws.amazon.com/sagemaker/home?region={env_config.region}"
@@ -385,18 +394,34 @@ def notify_github(runtime, row, status: str, text: str | None) -> None:
         _retire_replaced(runtime, requester, row)
     if row.pr_number is None:
         return
+    if status in ("refused", "promotion_refused"):
+        _reply_refusal(runtime, requester, row, status, text)
     rows = runtime.store.deployments(repository=row.repository, pr_number=row.pr_number)
     table = render("report/rollout.md.j2", rows=rows, begin=ROLLOUT_BEGIN, end=ROLLOUT_END)
     _update_report_rollout(runtime, requester, row.repository, row.pr_number, table)
     head = json.loads(row.provenance).get("head_sha")
     if head:
         active = [r for r in rows if r.status in ("pending", "running")]
-        bad = [r for r in rows if r.status in ("failed", "rolled_back")]
+        bad = [r for r in rows if r.status in ("failed", "rolled_back", "refused")]
         conclusion = "failure" if bad else ("neutral" if active else "success")
         title = render("checks/deploy_title.txt.j2", rows=rows, active=active, bad=bad).strip()
         out = CheckOutput(conclusion, title, table.replace(ROLLOUT_BEGIN, "").replace(ROLLOUT_END, ""), "")
         publish_check_run(requester, row.repository, head, DEPLOY_CHECK, out,
                           status="in_progress" if active else "completed")
+
+
+def _reply_refusal(runtime, requester, row, status: str, text: str | None) -> None:
+    """One reply on the pull request per refused deployment (found again by its marker: a
+    second report edits it, never adds another)."""
+    from ..github.comments import sync_comments
+    from ..render import render
+
+    marker = REFUSAL_MARKER.format(id=f"{row.id}:{status}")
+    gate = json.loads(row.provenance).get("gate") or {}
+    body = render("report/deploy_refused.md.j2", marker=marker, row=row, status=status, text=text,
+                  reasons=gate.get("reasons") or [], lifted=gate.get("lifted") or [])
+    sync_comments(requester, row.repository, row.pr_number, runtime.github_app.bot_login(), {"refused": body},
+                  lambda b: "refused" if marker in b else None)
 
 
 def _retire_replaced(runtime, requester, row) -> None:

@@ -104,49 +104,26 @@ def refresh_pull(ctx, full_name: str, pr: dict, force_compare: bool = False):
     """Bring the PR's report and checks up to date; returns (review, approval results)."""
     from ..github.checks import publish_check_run
     from ..github.comments import sync_comments
-    from ..github.pulls import commit_trees, is_team_member, reviews
     from ..report import Section, part_of, report_comments, validate_check
-    from ..review import review
-    from .approvals import APPROVAL_CHECK, approval_check, base_inputs, evaluate_pull, team_owners
+    from .approvals import APPROVAL_CHECK, approval_check
+    from .gate import gather, pr_gate
 
     if pr.get("state") != "open":
         return None, []
     settings = ctx.settings
     pull = pull_info(full_name, pr)
-    globs = settings.server.manifest_globs
-    reader = ctx.repo_reader(full_name)
-    files = reader.changed_files(pull.number)
-    head_paths, base_paths = _paths_to_read(files, globs)
-    head_files = reader.read(pull.head_sha, head_paths)
-    base_files = reader.read(pr["base"]["sha"], base_paths)
-    changes = manifest_changes(files, head_files, base_files, globs)
-    result = review(
-        changes, known_environments=settings.server.ordered_environments(), policy=settings.policy,
-        commit=pull.head_sha, now=utcnow(), live_reader=ctx.live_reader, prices=settings.server.prices,
-        plan_deploys=not pull.draft, config_source=settings.config_path)
-
     requester = ctx.github.requester
+    state = gather(requester=requester, store=ctx.store, settings=settings, live_reader=ctx.live_reader,
+                   reader=ctx.repo_reader(full_name), full_name=full_name, pr=pr, head_sha=pull.head_sha,
+                   base_sha=pr["base"]["sha"], commit=pull.head_sha, plan=not pull.draft,
+                   held=ctx.store.hold(full_name, pull.number) is not None, now=utcnow())
+    result = state.result
+    approvals = state.all_approvals
     sections = []
-    approvals = []
-    if result.touches_targets:
-        inputs = base_inputs(base_files, [c.path for c in changes])
-        default_owners = settings.permissions.default_owners
-        pr_reviews = reviews(requester, full_name, pull.number)
-        trees = commit_trees(requester, full_name, pull.number)
-        head_tree = trees.get(pull.head_sha)
-        unchanged = {sha for sha, tree in trees.items() if head_tree and tree == head_tree}
-        approving = {r["user"] for r in pr_reviews if r["state"] == "APPROVED"}
-        members: dict[str, set[str]] = {}
-        for team in team_owners(inputs, [c.path for c in changes], default_owners):
-            members[team] = {u for u in approving if is_team_member(requester, team, u)}
-        held = ctx.store.hold(full_name, pull.number) is not None
-        approvals = evaluate_pull(result, inputs, reviews=pr_reviews, author=pr["user"]["login"],
-                                  head_sha=pull.head_sha, unchanged_tree_commits=unchanged, team_members=members,
-                                  held=held, policy=settings.policy, default_owners=default_owners)
-        if approvals:
-            from ..approvals import render_approvals
+    if approvals:
+        from ..approvals import render_approvals
 
-            sections.append(Section("Approvals", render_approvals(approvals)))
+        sections.append(Section("Approvals", render_approvals(approvals)))
 
     # --- baseline comparison (bot/features/compare.py): report section + modelbot/compare check.
     # force_compare (the /validate command) recomputes instead of taking the cached result.
@@ -156,6 +133,19 @@ def refresh_pull(ctx, full_name: str, pr: dict, force_compare: bool = False):
     sections.extend(comparison.sections)
     # --- end of baseline comparison
 
+    if not pull.draft and result.touches_targets:
+        from ..render import render
+
+        decisions = pr_gate(state, comparison.outcomes, settings)
+        if decisions:
+            sections.append(Section("Deploy gate", render("report/gate.md.j2", decisions=decisions,
+                                                          policy=settings.gate, notes=state.notes)))
+    if result.touches_targets or state.ownership is not None:  # branch protection: the second lock
+        from ..github.protection import protection_section
+
+        protection = protection_section(requester, full_name, pull.base_ref)
+        if protection is not None:
+            sections.append(protection)
     locks = foreign_locks(ctx.store, result, f"{full_name}#{pull.number}")
     if locks:
         from ..render import render
@@ -166,18 +156,19 @@ def refresh_pull(ctx, full_name: str, pr: dict, force_compare: bool = False):
     rollout = rollout_section(ctx.store, full_name, pull.number)  # pre-merge deploys keep their table
     if rollout is not None:
         sections.append(rollout)
+    touches = result.touches_targets or state.ownership is not None
     bodies = report_comments(result, pull, tuple(sections))
     # A PR that touches no manifest gets no new comment (no noise), but a report it already has
     # is brought up to date (its manifests may have been taken out of the PR).
     sync_comments(requester, full_name, pull.number, ctx.bot_login,
-                  {i: body for i, body in enumerate(bodies, 1)}, part_of, create_missing=result.touches_targets)
+                  {i: body for i, body in enumerate(bodies, 1)}, part_of, create_missing=touches)
     publish_check_run(requester, full_name, pull.head_sha, VALIDATE_CHECK, validate_check(result, pull))
     publish_check_run(requester, full_name, pull.head_sha, APPROVAL_CHECK,
-                      approval_check(approvals, result.touches_targets))
+                      approval_check(approvals, result.touches_targets, state.unreadable))
     comparison.publish()  # modelbot/compare (bot/features/compare.py)
     log.info("pull request refreshed", extra={"repository": full_name, "number": pull.number,
                                              "manifests": len(result.manifests), "errors": len(result.errors),
-                                             "approved": all(a.satisfied for a in approvals)})
+                                             "approved": bool(approvals) and all(a.satisfied for a in approvals)})
     return result, approvals
 
 

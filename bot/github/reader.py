@@ -54,6 +54,14 @@ class RepoReader:
                               {"per_page": 100})
         return [ChangedFile(f.filename, f.status, f.previous_filename) for f in files]
 
+    def tree_paths(self, ref: str, limit: int = 100_000) -> tuple[list[str], bool]:
+        """Every file path at `ref` (one request: the recursive git tree), and whether the list
+        is complete (GitHub truncates very large trees; at most `limit` paths are kept)."""
+        _, data = self._requester.requestJsonAndCheck("GET", f"/repos/{self.full_name}/git/trees/{_quote(ref)}",
+                                                      parameters={"recursive": "1"})
+        paths = [e["path"] for e in data.get("tree", []) if e.get("type") == "blob"]
+        return paths[:limit], not data.get("truncated") and len(paths) <= limit
+
     def read(self, ref: str, paths: Iterable[str]) -> dict[str, bytes | None]:
         """Contents of `paths` at `ref`; None for a path that does not exist there."""
         wanted = sorted(set(paths))

@@ -27,7 +27,7 @@ KIND = "ModelDeployment"
 BOT_TAG_PREFIX = "modelbot:"
 BOT_TAG_KEYS = ("modelbot:model", "modelbot:environment", "modelbot:commit", "modelbot:build-id",
                 "modelbot:data-version", "modelbot:pr", "modelbot:manifest", "modelbot:approvers",
-                "modelbot:bot-version", "modelbot:digest")
+                "modelbot:bot-version", "modelbot:digest", "modelbot:override")
 
 Mode = Literal["realtime", "serverless", "async", "batch", "multi_model"]
 StrategyType = Literal["blue_green", "canary", "linear", "rolling", "shadow", "ab"]
@@ -408,6 +408,13 @@ class EnvironmentSpec(Spec):
     approvals: Annotated[int, Field(ge=0, le=10, description="Required approvals.")] = 1
     data_capture: DataCapture | None = None
     tags: Tags = Field(default_factory=dict)
+    move_endpoint_from: Annotated[str | None, Field(
+        pattern=r"^[A-Za-z0-9_.-][A-Za-z0-9_./-]{0,499}$", description=(
+            "Take this environment's endpoint over from the manifest at this repository path that owns "
+            "it: a reviewed move, approved by that manifest's owners as they are on the base branch."))] = None
+    adopt_endpoint: bool = Field(default=False, description=(
+        "Take charge of an endpoint that exists in AWS but that modelbot did not create (no modelbot "
+        "tags): an explicit adoption, recorded in the ledger. Without it such an endpoint is refused."))
 
     @property
     def effective_strategy(self) -> Strategy:

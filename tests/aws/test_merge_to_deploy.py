@@ -21,10 +21,20 @@ CANARY = (ROOT / "examples" / "realtime-canary.yaml").read_text()
 CONFIG = ROOT / "tests" / "fixtures" / "deploy.yaml"
 
 
-def manifest(instance="ml.m5.large"):
-    # The canary example, reading provenance from the manifest itself and with our test alarms.
-    return (CANARY.replace("build_id: {from_pipeline: outputs/build.json, key: build_id}", "build_id: b-7")
-            .replace("instance_type: ml.m5.large", f"instance_type: {instance}"))
+def without_validation(text: str) -> str:
+    """The manifest without its `validation:` section (its data set is not in the emulator's S3)."""
+    start = text.index("validation:\n")
+    end = text.index("\nenvironments:", start)
+    return text[:start] + text[end + 1:]
+
+
+def manifest(instance="ml.m5.large", approvals=1):
+    # The canary example, reading provenance from the manifest itself and with our test alarms,
+    # no comparison, and production needing `approvals` approvals (bob, a default owner, gives one).
+    return (without_validation(CANARY).replace("build_id: {from_pipeline: outputs/build.json, key: build_id}",
+                                               "build_id: b-7")
+            .replace("instance_type: ml.m5.large", f"instance_type: {instance}")
+            .replace("approvals: 2", f"approvals: {approvals}"))
 
 
 @pytest.fixture

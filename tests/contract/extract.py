@@ -66,6 +66,8 @@ REST_OPERATIONS: list[tuple[str, str]] = [
     ("post", "/repos/{owner}/{repo}/statuses/{sha}"),
     ("post", "/repos/{owner}/{repo}/issues/{issue_number}/labels"),
     ("get", "/repos/{owner}/{repo}/branches/{branch}"),
+    ("get", "/repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"),
+    ("get", "/repos/{owner}/{repo}/rules/branches/{branch}"),
 ]
 # Error bodies the fake answers with on any operation, documented for that status or not.
 ALWAYS_SCHEMAS = ["basic-error", "validation-error"]

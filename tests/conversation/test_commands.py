@@ -14,9 +14,12 @@ from bot.commands import (
     MAX_BODY_CHARS,
     MAX_COMMANDS,
     MAX_LINE_CHARS,
+    MAX_REASON_CHARS,
+    OVERRIDE_USAGE,
     Command,
     CommandError,
     RollbackTarget,
+    check_reason,
     code_span,
     parse_comment,
     render_errors,
@@ -264,7 +267,7 @@ def test_error_reply_lists_each_error_with_suggestion_and_usage():
     errors = [e for e in parse("/Deploy staging\n/rollback production to zzz\n/x`y") if isinstance(e, CommandError)]
     text = render_errors(errors)
     assert "line 1, `/Deploy staging`: `/Deploy` is not a modelbot command. Did you mean " \
-           "`/deploy staging`? Usage: `/deploy <environment>`." in text
+           "`/deploy staging`? Usage: `/deploy <environment> [--override \"<reason>\"]`." in text
     assert "line 2, `/rollback production to zzz`" in text
     assert "Usage: `/rollback <environment> [to <commit-sha> | to <deployment-id>]`" in text
     assert "``/x`y``" in text
@@ -290,6 +293,121 @@ def test_any_comment_parses_without_raising_and_commands_round_trip(body):
     for item in result:
         if isinstance(item, Command):
             again = one(item.text)
-            assert (again.name, again.env, again.target) == (item.name, item.env, item.target)
+            assert (again.name, again.env, again.target, again.override) == \
+                (item.name, item.env, item.target, item.override)
         else:
             assert len(item.excerpt) <= 60
+
+
+# --- /deploy <environment> --override "<reason>" ------------------------------------------------
+
+REASON = "SEV1: fraud model scoring everything 0"
+
+OVERRIDES = [
+    # comment line, the reason recorded
+    (f'/deploy production --override "{REASON}"', REASON),
+    (f"/deploy production --override \u201c{REASON}\u201d", REASON),          # curly quotes
+    (f"/deploy production --override \u201d{REASON}\u201d", REASON),          # both closing
+    (f'/deploy staging --override "{REASON}\u201d', REASON),                   # mixed
+    (f'/deploy production   --override    "  {REASON}  "  ', REASON),         # spaces trimmed
+    ('/deploy production --override "hotfix\tfor   the model"', "hotfix for the model"),
+    ('/deploy production --override "Cafe\u0301 model hotfix"', "Caf\u00e9 model hotfix"),  # NFC
+    ('/deploy production --override "@acme/all -- page me"', "@acme/all -- page me"),
+    ('/deploy production --override "undo the --override of yesterday"', "undo the --override of yesterday"),
+    ('/deploy production --override "' + "x" * 10 + '"', "x" * 10),
+]
+
+
+@pytest.mark.parametrize("line, reason", OVERRIDES, ids=[c[0][:50] for c in OVERRIDES])
+def test_deploy_with_an_override_keeps_the_normalised_reason(line, reason):
+    cmd = one(line)
+    assert cmd == Command("deploy", line.split()[1], override=reason)
+    assert cmd.text == f'/deploy {cmd.env} --override "{reason}"'
+    assert one(cmd.text) == cmd
+
+
+BAD_OVERRIDES = [
+    # comment line, kind, message contains
+    ("/deploy production --override", "missing_argument", "`--override` needs a reason"),
+    ("/deploy production --override   ", "missing_argument", "`--override` needs a reason"),
+    ('/deploy production --override ""', "bad_argument", "the reason is empty"),
+    ('/deploy production --override "   "', "bad_argument", "the reason is empty"),
+    ('/deploy production --override "hotfix"', "bad_argument", "the reason is 6 characters long: write at least 10"),
+    ('/deploy production --override "  a  b  c  "', "bad_argument", "the reason is 5 characters long"),
+    ("/deploy production --override hotfix for the fraud model", "bad_argument", "the reason is not quoted"),
+    ("/deploy production --override 'hotfix for the fraud model'", "bad_argument", "the reason is not quoted"),
+    ('/deploy production --override="hotfix for the fraud model"', "bad_argument", "the reason is not quoted"),
+    ('/deploy production --override"hotfix for the fraud model"', "bad_argument", "the reason is not quoted"),
+    ('/deploy production --override "hotfix for the fraud model', "bad_argument", "no closing quote"),
+    (f'/deploy production --override "{REASON}" --override "{REASON}"', "too_many_arguments", "may be given only once"),
+    (f'/deploy production --override "{REASON}" now', "too_many_arguments", "nothing may follow the closing quote"),
+    (f'/deploy --override "{REASON}" production', "too_many_arguments", "nothing may follow the closing quote"),
+    ('/deploy production --override "the `model` is broken"', "bad_argument", "may not contain double quotes or backticks"),
+    ('/deploy production --override "fraud \u201cmodel\u201d broken"', "too_many_arguments",
+     "nothing may follow the closing quote of the reason (which may not contain quotes)"),
+    ('/deploy production --override "fraud model --> broken"', "bad_argument", "HTML comment marker"),
+    ('/deploy production --override "fraud model --!> broken"', "bad_argument", "HTML comment marker"),
+]
+
+
+@pytest.mark.parametrize("line, kind, message", BAD_OVERRIDES, ids=[c[0][:50] for c in BAD_OVERRIDES])
+def test_a_bad_override_reason_is_an_error_with_the_override_usage(line, kind, message):
+    err = one(line)
+    assert isinstance(err, CommandError)
+    assert (err.kind, err.command, err.suggestion) == (kind, "deploy", None)
+    assert message in err.message
+    assert err.usage == OVERRIDE_USAGE == '/deploy <environment> --override "<reason>"'
+
+
+@pytest.mark.parametrize("line, kind", [
+    (f'/plan --override "{REASON}"', "too_many_arguments"),
+    (f'/hold --override "{REASON}"', "too_many_arguments"),
+    (f'/promote production --override "{REASON}"', "bad_argument"),
+    (f'/rollback production to 42 --override "{REASON}"', "bad_argument"),
+    (f'/unlock production --override "{REASON}"', "bad_argument"),
+    ("/abort --override", "bad_argument"),
+])
+def test_override_is_only_accepted_by_deploy(line, kind):
+    err = one(line)
+    assert isinstance(err, CommandError) and err.kind == kind
+    assert f"`--override` is only accepted by /deploy, not by /{err.command}" == err.message
+    assert err.usage == COMMANDS[err.command].usage
+
+
+def test_an_override_on_a_bad_deploy_keeps_the_reason_in_the_suggestion():
+    err = one(f'/deploy prod --override \u201c{REASON}\u201d')
+    assert err.kind == "bad_argument" and "`prod` is not a configured environment" in err.message
+    assert err.suggestion == f'/deploy production --override "{REASON}"'
+    assert one(err.suggestion) == Command("deploy", "production", override=REASON)
+    (err,) = parse_comment(f'/deploy --override "{REASON}"', known_envs=["staging"])
+    assert err.kind == "missing_argument" and err.suggestion == f'/deploy staging --override "{REASON}"'
+
+
+def test_an_override_line_is_still_bounded_and_an_html_comment_hides_it():
+    head = '/deploy production --override "'
+    longest = "x" * (MAX_LINE_CHARS - len(head) - 1)
+    assert one(head + longest + '"').override == longest
+    assert one(head + longest + 'x"').kind == "line_too_long"
+    assert one(head + "hotfix\u200b for the model" + '"').kind == "control_characters"
+    assert parse(head + 'fraud model <!-- hidden"') == []   # GitHub would not show the rest
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("x" * MAX_REASON_CHARS, None),
+    ("x" * (MAX_REASON_CHARS + 1), f"is {MAX_REASON_CHARS + 1} characters long: at most {MAX_REASON_CHARS}"),
+    ("fraud\nmodel hotfix", None),                    # a newline is whitespace: one space
+    ("fraud model\x07 hotfix", "control or invisible formatting"),
+    ("fraud <!-- model hotfix", "HTML comment marker"),
+    ("fraud model \u1fef hotfix", "backticks"),         # NFC makes GREEK VARIA a backtick
+])
+def test_check_reason(text, problem):
+    if problem is None:
+        assert check_reason(text) == " ".join(text.split())
+    else:
+        with pytest.raises(ValueError, match=problem):
+            check_reason(text)
+
+
+def test_other_commands_carry_no_override():
+    assert all(c.override is None for _, c in OK)
+    assert one("/deploy production") == Command("deploy", "production")

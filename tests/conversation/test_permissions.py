@@ -7,7 +7,7 @@ import pytest
 
 from bot.commands import COMMANDS, Command, render_help, render_refusal
 from bot.config import ConfigError
-from bot.permissions import DEFAULT_ROLES, ROLES, Actor, PermissionPolicy, authorize
+from bot.permissions import DEFAULT_ROLES, ROLES, Actor, PermissionPolicy, authorize, authorize_override
 
 DEFAULT = PermissionPolicy()
 ENVS = {"staging": False, "production": True}
@@ -152,6 +152,11 @@ BAD_CONFIG = [
     ({"environments": {"qa": {}}}, "permissions.environments.qa: no such environment"),
     ({"default_owners": ["not an owner"]}, "permissions.default_owners.0"),
     ({"approvers": []}, "permissions.approvers"),
+    ({"break_glass": {"role": "owner"}}, "permissions.break_glass.role"),
+    ({"break_glass": {"teams": ["sre"]}}, "permissions.break_glass.teams.0"),
+    ({"break_glass": {"teams": "acme/sre"}}, "permissions.break_glass.teams"),
+    ({"break_glass": {"users": ["alice"]}}, "permissions.break_glass.users"),
+    ({"break_glass": ["acme/sre"]}, "permissions.break_glass"),
 ]
 
 
@@ -197,3 +202,89 @@ def test_the_documented_example_parses_and_means_what_it_says():
     assert policy.requirement("deploy", "staging", False).role == "triage"
     assert policy.requirement("deploy", "production", True).teams == ("acme/ml-release",)
     assert policy.default_owners == ["@acme/ml-platform"]
+    assert policy.break_glass_teams() == ("acme/ml-oncall",)
+    assert policy.override_requirement().role == "admin"
+
+
+# --- break glass: /deploy <env> --override "<reason>" ------------------------------------------
+
+BREAK_GLASS = PermissionPolicy.from_server_config(
+    {"break_glass": {"teams": ["@acme/ML-Oncall", "acme/sre"], "role": "maintain"}}, source="conf/bot.yaml")
+ANY_TEAM = PermissionPolicy.from_server_config({"break_glass": {}})
+OVERRIDING = [
+    # policy, actor, role, teams, allowed, reason contains
+    (DEFAULT, "alice", "admin", ["acme/sre"], False,
+     "nobody may deploy with `--override`: permissions.break_glass is not set in config/modelbot.yaml"),
+    (PermissionPolicy.from_server_config({"break_glass": None}), "alice", "admin", [], False,
+     "permissions.break_glass is not set"),
+    (BREAK_GLASS, "alice", "maintain", ["acme/sre"], True,
+     "alice has maintain; `--override` needs maintain (permissions.break_glass.role in conf/bot.yaml) "
+     "and membership in `@acme/ml-oncall` or `@acme/sre` (permissions.break_glass.teams)"),
+    (BREAK_GLASS, "alice", "admin", ["ACME/ml-oncall"], True, "alice has admin"),
+    (BREAK_GLASS, "alice", "write", ["acme/sre"], False,
+     "`--override` needs the maintain role or higher (permissions.break_glass.role in conf/bot.yaml); "
+     "alice has write"),
+    (BREAK_GLASS, "alice", None, ["acme/sre"], False, "alice has no role in this repository"),
+    (BREAK_GLASS, "alice", "admin", ["acme/data"], False,
+     "`--override` also needs membership in `@acme/ml-oncall` or `@acme/sre` "
+     "(permissions.break_glass.teams in conf/bot.yaml); alice is in none of them"),
+    (BREAK_GLASS, "alice", "admin", [], False, "is in none of them"),
+    (ANY_TEAM, "alice", "admin", [], True, "`--override` needs admin (the default; set "
+     "permissions.break_glass.role in config/modelbot.yaml to change it)"),
+    (ANY_TEAM, "alice", "maintain", [], False,
+     "needs the admin role or higher (the default; set permissions.break_glass.role"),
+    (BREAK_GLASS, "modelbot[bot]", "admin", ["acme/sre"], False, "modelbot[bot] is a bot"),
+    (BREAK_GLASS, Actor("renovate", "Bot"), "admin", ["acme/sre"], False, "renovate is a bot"),
+    (DEFAULT, "dependabot[bot]", "admin", [], False, "never override"),
+]
+
+
+@pytest.mark.parametrize("policy, actor, role, teams, allowed, reason", OVERRIDING,
+                         ids=[f"{i}-{c[4]}" for i, c in enumerate(OVERRIDING)])
+def test_who_may_override(policy, actor, role, teams, allowed, reason):
+    d = authorize_override(actor, role=role, teams=teams, policy=policy)
+    assert (d.allowed, d.override) == (allowed, True), d.reason
+    assert reason in d.reason
+
+
+def test_override_teams_to_look_up():
+    assert DEFAULT.break_glass_teams() == ()
+    assert ANY_TEAM.break_glass_teams() == ()
+    assert BREAK_GLASS.break_glass_teams() == ("acme/ml-oncall", "acme/sre")
+
+
+def test_custom_roles_count_for_override():
+    policy = PermissionPolicy(custom_roles={"release-captain": "admin", "helper": "write"},
+                              break_glass={"role": "admin"})
+    assert authorize_override("alice", role="release-captain", teams=[], policy=policy).allowed
+    d = authorize_override("alice", role="helper", teams=[], policy=policy)
+    assert not d.allowed and "alice has helper (counts as write)" in d.reason
+
+
+def test_an_override_does_not_replace_the_deploy_permission():
+    cmd = Command("deploy", "production", override="SEV1: fraud model scoring everything 0")
+    assert authorize_override("alice", role="write", teams=["acme/sre"],
+                              policy=PermissionPolicy(break_glass={"role": "write"})).allowed
+    d = decide(cmd, "write", policy=PermissionPolicy(break_glass={"role": "write"}))
+    assert not d.allowed and not d.override
+    assert d.reason.startswith('`/deploy production --override "SEV1: fraud model scoring everything 0"` '
+                               "needs the maintain role or higher")
+
+
+def test_override_refusal_reply():
+    cmd = Command("deploy", "production", override="SEV1: fraud model scoring everything 0")
+    d = authorize_override("alice", role="admin", teams=["acme/data"], policy=BREAK_GLASS)
+    text = render_refusal(cmd, "alice", d)
+    assert text.startswith('@alice, `/deploy production --override "SEV1: fraud model scoring everything 0"` '
+                           "was not run: you may not deploy with `--override`.")
+    assert "> `--override` also needs membership in `@acme/ml-oncall` or `@acme/sre`" in text
+    assert "Without `--override`, `/deploy production` goes through every deploy gate" in text
+    assert "you may not run it" in render_refusal(cmd, "alice", decide(cmd, "write"))
+
+
+def test_help_says_who_may_override():
+    assert "`/deploy <environment> --override \"<reason>\"` deploys past a freeze" in \
+        render_help(BREAK_GLASS, ENVS)
+    assert "It needs what `/deploy` needs and also: maintain and a member of `@acme/ml-oncall` or `@acme/sre`." \
+        in render_help(BREAK_GLASS, ENVS)
+    assert "Nobody may deploy with `--override`: `permissions.break_glass` is not set" in render_help(DEFAULT, ENVS)

@@ -150,6 +150,7 @@ REQUIRED_PERMISSION = {
     "repos/create-deployment": ("deployments", "write"), "repos/list-deployments": ("deployments", "read"),
     "repos/create-deployment-status": ("deployments", "write"),
     "repos/list-deployment-statuses": ("deployments", "read"), "repos/create-commit-status": ("statuses", "write"),
+    "repos/get-status-checks-protection": ("administration", "read"), "repos/get-branch-rules": ("metadata", "read"),
 }
 # On a pull request, issue comments and labels may be written with pull_requests permission too.
 ALTERNATIVE_PERMISSION = {"issues": "pull_requests"}
@@ -963,6 +964,26 @@ class FakeGitHub(GitHubState):
         repo, dep = ctx.repo, self._deployment(ctx)
         chunk, headers = self._page(ctx, list(reversed(dep.statuses)))
         return 200, [self.render.deployment_status(repo, dep, s) for s in chunk], headers
+
+    # -- branch protection and rulesets ----------------------------------------------------------
+
+    def _op_repos_get_status_checks_protection(self, ctx):
+        branch = ctx.params["branch"]
+        if branch not in ctx.repo.branches:
+            raise HttpError(404, "Branch not found")
+        protection = ctx.repo.protection.get(branch)
+        if protection is None:
+            raise HttpError(404, "Branch not protected")
+        if protection.checks is None:
+            raise HttpError(404, "Required status checks not enabled")
+        return 200, self.render.status_check_policy(ctx.repo, branch)
+
+    def _op_repos_get_branch_rules(self, ctx):
+        """Rules of the active rulesets whose conditions match the branch name (it need not exist)."""
+        repo, branch = ctx.repo, ctx.params["branch"]
+        rules = [rule for r in repo.rulesets if r.applies_to(repo, branch) for rule in self.render.branch_rules(r)]
+        chunk, headers = self._page(ctx, rules)
+        return 200, chunk, headers
 
     # -- authority -------------------------------------------------------------------------------
 

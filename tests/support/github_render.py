@@ -12,8 +12,8 @@ import datetime as dt
 from typing import Any
 
 from .github_state import (
-    Account, CheckRun, Comment, Commit, CommitStatus, Deployment, DeploymentStatus, GitHubState,
-    Installation, Issue, Label, PullRequest, Reaction, Repository, Review, TreeEntry,
+    Account, BranchProtection, CheckRun, Comment, Commit, CommitStatus, Deployment, DeploymentStatus, GitHubState,
+    Installation, Issue, Label, PullRequest, Reaction, Repository, Review, Ruleset, TreeEntry,
 )
 
 REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket")
@@ -216,14 +216,41 @@ class Renderer:
 
     def branch(self, repo: Repository, name: str) -> dict:
         api = self.repo_url(repo)
+        protection = repo.protection.get(name)
+        required = {"enforcement_level": "non_admins" if protection and protection.checks is not None else "off",
+                    **self._required_checks(protection)}
         return {
             "name": name, "commit": self.commit(repo, repo.branches[name]),
             "_links": {"html": self.html(repo, f"/tree/{name}"), "self": f"{api}/branches/{name}"},
-            "protected": False,
-            "protection": {"enabled": False, "required_status_checks": {
-                "enforcement_level": "off", "contexts": [], "checks": []}},
+            "protected": protection is not None,
+            "protection": {"enabled": protection is not None, "required_status_checks": required},
             "protection_url": f"{api}/branches/{name}/protection",
         }
+
+    @staticmethod
+    def _required_checks(protection: BranchProtection | None) -> dict:
+        checks = (protection.checks if protection else None) or []
+        return {"contexts": [c for c, _ in checks], "checks": [{"context": c, "app_id": a} for c, a in checks]}
+
+    def status_check_policy(self, repo: Repository, branch: str) -> dict:
+        """A protected branch's required status checks (`contexts` lists every check, as GitHub does)."""
+        url = f"{self.repo_url(repo)}/branches/{branch}/protection/required_status_checks"
+        return {"url": url, "strict": repo.protection[branch].strict, "contexts_url": f"{url}/contexts",
+                **self._required_checks(repo.protection[branch])}
+
+    def branch_rules(self, ruleset: Ruleset) -> list[dict]:
+        """A ruleset's rules as the branch-rules operation lists them: its parameterless rules, then
+        a required_status_checks rule when it requires checks."""
+        info = {"ruleset_source_type": ruleset.source_type, "ruleset_source": ruleset.source,
+                "ruleset_id": ruleset.id}
+        rules = [{"type": kind, **info} for kind in ruleset.other_rules]
+        if ruleset.required_checks:
+            checks = [{"context": c} | ({"integration_id": i} if i is not None else {})
+                      for c, i in ruleset.required_checks]
+            rules.append({"type": "required_status_checks", "parameters": {
+                "required_status_checks": checks, "strict_required_status_checks_policy": False,
+                "do_not_enforce_on_create": False}, **info})
+        return rules
 
     # -- issues and pull requests ----------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """What the fake GitHub knows: accounts, the App and its installations, repositories with a small
 git object model (blobs, trees, commits hashed as git does), pull requests, comments, reviews,
-check runs, deployments, statuses, labels, permissions and team memberships.
+check runs, deployments, statuses, labels, permissions, team memberships, branch protection and
+rulesets.
 
 `GitHubState` holds the data and the helpers tests use to set it up and inspect it; it knows
 nothing of HTTP (see fake_github.py) nor of JSON representations (see github_render.py).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import fnmatch
 import hashlib
 import itertools
 import threading
@@ -22,6 +24,7 @@ REVIEW_STATES = ("APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PEN
 DEFAULT_APP_PERMISSIONS = {
     "checks": "write", "contents": "read", "deployments": "write", "issues": "write",
     "metadata": "read", "pull_requests": "write", "statuses": "write", "members": "read",
+    "administration": "read",  # to read branch protection
 }
 DEFAULT_APP_EVENTS = ["check_run", "check_suite", "issue_comment", "pull_request", "pull_request_review", "push"]
 
@@ -241,6 +244,34 @@ class CommitStatus:
 
 
 @dataclass
+class BranchProtection:
+    """A classic protection rule's required status checks: (context, app_id or None for any source).
+    `checks` None: the branch is protected but requires no status checks."""
+
+    checks: list[tuple[str, int | None]] | None = None
+    strict: bool = False
+
+
+@dataclass
+class Ruleset:
+    """A branch ruleset: `include` holds branch names, fnmatch patterns, ~DEFAULT_BRANCH or ~ALL."""
+
+    id: int
+    name: str
+    include: list[str]
+    required_checks: list[tuple[str, int | None]]
+    enforcement: str = "active"  # active | evaluate | disabled
+    source_type: str = "Repository"  # Repository | Organization
+    source: str = ""
+    other_rules: tuple[str, ...] = ("deletion", "non_fast_forward")  # parameterless rules it also holds
+
+    def applies_to(self, repo: "Repository", branch: str) -> bool:
+        return self.enforcement == "active" and any(
+            p == "~ALL" or (p == "~DEFAULT_BRANCH" and branch == repo.default_branch)
+            or fnmatch.fnmatchcase(branch, p.removeprefix("refs/heads/")) for p in self.include)
+
+
+@dataclass
 class Repository:
     id: int
     owner: Account
@@ -260,6 +291,8 @@ class Repository:
     statuses: list[CommitStatus] = field(default_factory=list)
     labels: dict[str, Label] = field(default_factory=dict)
     permissions: dict[str, str] = field(default_factory=dict)  # login -> role
+    protection: dict[str, BranchProtection] = field(default_factory=dict)  # branch -> classic protection
+    rulesets: list[Ruleset] = field(default_factory=list)
 
     @property
     def full_name(self) -> str:
@@ -653,6 +686,45 @@ class GitHubState:
         with self.lock:
             self.account(login)
             self.teams.setdefault((org.lower(), team_slug.lower()), {})[login.lower()] = (role, state)
+
+    def set_installation_permission(self, installation_id: int, kind: str, level: str | None) -> None:
+        """Grant (`read`/`write`) or, with None, withdraw one permission of an installation; e.g.
+        ("administration", None) makes branch protection answer 403 as it does for such an App."""
+        with self.lock:
+            perms = self.installations[installation_id].permissions
+            if level is None:
+                perms.pop(kind, None)
+            else:
+                perms[kind] = level
+
+    # branch protection and rulesets -----------------------------------------------------------
+
+    def set_branch_protection(self, repo: Repository | str, branch: str, contexts: Iterable[str] | None = (),
+                              checks: Iterable[tuple[str, int | None]] = (), strict: bool = False) -> None:
+        """Protect `branch` requiring `contexts` (any source) and `checks` ((context, app_id));
+        `contexts=None` and no checks: protected without required status checks."""
+        with self.lock:
+            required = None if contexts is None and not checks else \
+                [(c, None) for c in contexts or ()] + [(c, a) for c, a in checks]
+            self.repo(repo).protection[branch] = BranchProtection(required, strict)
+
+    def remove_branch_protection(self, repo: Repository | str, branch: str) -> None:
+        with self.lock:
+            self.repo(repo).protection.pop(branch, None)
+
+    def add_ruleset(self, repo: Repository | str, branch: str | Iterable[str] = "~DEFAULT_BRANCH", *,
+                    required_checks: Iterable[str | tuple[str, int | None]] = (), enforcement: str = "active",
+                    name: str = "protect", source_type: str = "Repository") -> Ruleset:
+        """A branch ruleset over `branch` (a name, pattern, ~DEFAULT_BRANCH, ~ALL, or several) requiring
+        `required_checks` (contexts, or (context, integration_id))."""
+        with self.lock:
+            repo = self.repo(repo)
+            include = [branch] if isinstance(branch, str) else list(branch)
+            checks = [(c, None) if isinstance(c, str) else tuple(c) for c in required_checks]
+            source = repo.full_name if source_type == "Repository" else repo.owner.login
+            ruleset = Ruleset(self.next_id(), name, include, checks, enforcement, source_type, source)
+            repo.rulesets.append(ruleset)
+            return ruleset
 
     # inspection helpers -----------------------------------------------------------------------
 

@@ -1,0 +1,84 @@
+"""Endpoint ownership: each endpoint of each environment belongs to one manifest. Pure.
+
+The owner is recorded in the store when modelbot first deploys to an endpoint or adopts it (the
+store is the truth; the `modelbot:manifest` tag on the endpoint mirrors it, and stands in for an
+endpoint deployed before ownership was recorded). A manifest that points at an endpoint another
+manifest owns — a new manifest, an edited `endpoint_name`, a renamed file — is a validation
+error on that line, unless the environment says `move_endpoint_from: <owning manifest>`: a
+reviewed move, which the owners of the owning manifest, as they are at base, must approve. An
+endpoint that exists in AWS without modelbot's tags is never taken over implicitly:
+`adopt_endpoint: true` adopts it, explicitly and on the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from .manifest import Manifest, Problem
+
+MANIFEST_TAG = "modelbot:manifest"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who owns an endpoint: the store's record, or (`how == "tag"`) the endpoint's tag."""
+
+    repository: str | None   # None: known from the tag only (the tag does not name the repository)
+    manifest_path: str
+    how: str                 # deployed | adopted | moved | tag
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What ownership says of one manifest environment: its problems, and the claim a deploy
+    records (`how`: deployed | adopted | moved; `move_from`: the owner a reviewed move replaces,
+    whose base owners must approve)."""
+
+    problems: tuple[Problem, ...]
+    how: str = "deployed"
+    move_from: str | None = None
+
+
+def check_endpoint(manifest: Manifest, env: str, *, repository: str, path: str, owner: Owner | None,
+                   live_exists: bool, live_tags: Mapping[str, str]) -> Finding:
+    """Whether `path` may deploy `manifest`'s endpoint in `env` (see the module docstring)."""
+    spec = manifest.environments[env]
+    if spec.mode == "batch":
+        return Finding(())
+    endpoint = manifest.endpoint_name(env)
+    move_from, adopt = spec.move_endpoint_from, spec.adopt_endpoint
+    if owner is None and live_exists and live_tags.get(MANIFEST_TAG):
+        owner = Owner(None, live_tags[MANIFEST_TAG], "tag")
+
+    def problem(message: str, expected: str) -> Finding:
+        field = ("environments", env, "endpoint_name") if spec.endpoint_name else ("environments", env)
+        src = manifest.source
+        line, col = src.position(field, at_key=not spec.endpoint_name) if src is not None else (1, 1)
+        return Finding((Problem(path, line, col, ".".join(field), endpoint, message, expected, "ownership.endpoint"),))
+
+    if owner is None:
+        if move_from:
+            return problem(f"`move_endpoint_from: {move_from}` but endpoint {endpoint} in {env} has no owner to "
+                           "move it from", "no move_endpoint_from, or the path of the manifest that owns it")
+        if live_exists and not adopt:
+            return problem(f"endpoint {endpoint} already exists in {env} and modelbot did not create it "
+                           "(it has no modelbot tags): modelbot never takes one over implicitly",
+                           "another endpoint_name, or `adopt_endpoint: true` to adopt it (reviewed and recorded)")
+        return Finding((), "adopted" if live_exists else "deployed")
+    mine = owner.manifest_path == path and owner.repository in (None, repository)
+    if mine:
+        return Finding(())
+    where = owner.manifest_path if owner.repository in (None, repository) else f"{owner.repository}:{owner.manifest_path}"
+    if move_from and move_from == owner.manifest_path and owner.repository in (None, repository):
+        return Finding((), "moved", owner.manifest_path)
+    if move_from:
+        return problem(f"endpoint {endpoint} in {env} belongs to {where}, not to `move_endpoint_from: {move_from}`",
+                       f"move_endpoint_from: {owner.manifest_path}" if owner.repository in (None, repository)
+                       else "an endpoint of this repository")
+    return problem(f"endpoint {endpoint} in {env} belongs to {where}"
+                   + (" (its modelbot:manifest tag)" if owner.how == "tag" else "")
+                   + ": a manifest cannot take over another manifest's endpoint",
+                   "an endpoint of this manifest's own, or `move_endpoint_from: "
+                   f"{owner.manifest_path}` approved by that manifest's owners" if owner.repository in (None, repository)
+                   else "an endpoint of this manifest's own")
