@@ -35,7 +35,7 @@ REFUSAL_MARKER = "<!-- modelbot:refused:{id} -->"  # a finished teardown: the en
 
 def record_deployments(ctx, full_name: str, pr: dict, commit: str, trigger: str, requested_by: str | None,
                        environments: list[str] | None = None, override: dict | None = None,
-                       key_suffix: str = "") -> list[int]:
+                       key_suffix: str = "", undeployable: list | None = None) -> list[int]:
     """One deployment per changed manifest and environment (in deploy order), exactly once per
     (commit, manifest, environment, trigger). A deleted manifest (read at the PR's base) records
     a teardown of each of its endpoints (provenance `kind: teardown`). The deploy gate judges
@@ -60,6 +60,8 @@ def record_deployments(ctx, full_name: str, pr: dict, commit: str, trigger: str,
         loaded = load_manifest(path, texts[path]) if texts.get(path) is not None else None
         if loaded is None or loaded.manifest is None:
             log.warning("manifest not deployable", extra={"path": path, "commit": commit, "teardown": teardown})
+            if undeployable is not None:
+                undeployable.append(path)
             continue
         m = loaded.manifest
         previous = None
@@ -113,7 +115,11 @@ def on_merged(ctx, delivery) -> None:
             ctx.rollouts.request(d.id, "abort")
         return
     commit = pr.get("merge_commit_sha") or pr["head"]["sha"]
-    created = record_deployments(ctx, full_name, pr, commit, "merge", (pr.get("merged_by") or {}).get("login"))
+    undeployable: list[str] = []
+    created = record_deployments(ctx, full_name, pr, commit, "merge", (pr.get("merged_by") or {}).get("login"),
+                                 undeployable=undeployable)
+    if undeployable:  # nothing of it can deploy: say so once (a redelivery edits the same reply)
+        _reply_undeployable(ctx, full_name, pr, commit, undeployable)
     for pk in created:
         row = ctx.store.deployment(pk)
         if row.after_id is None:
@@ -408,6 +414,22 @@ def notify_github(runtime, row, status: str, text: str | None) -> None:
         out = CheckOutput(conclusion, title, table.replace(ROLLOUT_BEGIN, "").replace(ROLLOUT_END, ""), "")
         publish_check_run(requester, row.repository, head, DEPLOY_CHECK, out,
                           status="in_progress" if active else "completed")
+
+
+def _reply_undeployable(ctx, full_name: str, pr: dict, commit: str, paths: list[str]) -> None:
+    """A merged manifest that does not load deploys nothing: one reply, and `modelbot/deploy` red."""
+    from ..github.checks import publish_check_run
+    from ..github.comments import sync_comments
+    from ..render import render
+    from ..report import CheckOutput
+
+    marker = REFUSAL_MARKER.format(id=f"{commit}:undeployable")
+    body = render("report/undeployable.md.j2", marker=marker, commit=commit, paths=paths)
+    sync_comments(ctx.github.requester, full_name, pr["number"], ctx.bot_login, {"undeployable": body},
+                  lambda b: "undeployable" if marker in b else None)
+    out = CheckOutput("failure", f"Not deployed: {', '.join(paths)} does not load"[:255],
+                      body.replace(marker, "").strip(), "")
+    publish_check_run(ctx.github.requester, full_name, pr["head"]["sha"], DEPLOY_CHECK, out)
 
 
 def _reply_refusal(runtime, requester, row, status: str, text: str | None) -> None:

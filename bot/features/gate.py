@@ -210,7 +210,9 @@ def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
     env_review = next((e for e in m.environments if e.environment == row.environment), None)
     if env_review is not None and env_review.live == "unavailable":
         raise NotReady(env_review.live_note or "live state unavailable")
-    problems = list(for_environment(m.all_problems, row.environment, m.manifest.environments))
+    # A promotion acts on a rollout in flight: the plan of a new deploy does not apply to it.
+    problems = list(for_environment(m.problems if action == "promote" else m.all_problems, row.environment,
+                                    m.manifest.environments))
     if teardown:
         problems = _teardown_problems(runtime, row, m.manifest, state)
     reviewed = None

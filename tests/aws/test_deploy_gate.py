@@ -323,8 +323,11 @@ def test_an_invalid_new_manifest_never_passes_the_approval_check(bot):
     check = latest(bot, "modelbot/approval")
     assert check.conclusion == "failure" and "does not load" in check.title
     assert latest(bot, "modelbot/validate").conclusion == "failure"
-    merge(bot, 36)
+    merge(bot, 36, redeliver=True)
     assert bot.store.deployments(repository=REPO) == []  # nothing deployable was recorded
+    [reply] = [c.body for c in bot.github.comments_on(REPO, 36) if "undeployable" in c.body]
+    assert "does not load" in reply
+    assert latest(bot, "modelbot/deploy").conclusion == "failure"
 
 
 def test_the_happy_path_deploys_once_and_records_only_the_approvals_that_counted(bot):

@@ -8,7 +8,7 @@ import pytest
 from bot.aws import client
 from bot.aws.session import aws_session
 from tests.aws.test_merge_to_deploy import (  # noqa: F401 - fixture
-    PATH, REPO, Killed, bot, drive, drive_through_kills, manifest, merge)
+    CANARY, PATH, REPO, Killed, bot, drive, drive_through_kills, manifest, merge, without_validation)
 from tests.support import sagemaker_emulator as emulator
 from tests.support import webhooks
 
@@ -27,6 +27,9 @@ def first_deploy(bot):
 
 def second_merge(bot, number=2, instance="ml.m5.2xlarge"):
     gh = bot.github
+    # The manifest is at base now, owned by @acme/fraud-ml and alice (the author): the default
+    # owner bob no longer approves it, a member of the owning team does.
+    gh.add_team_member("acme", "fraud-ml", "bob")
     gh.open_pull_request(REPO, f"change-{number}", files={PATH: manifest().replace(
         "instance_type: ml.m5.xlarge", f"instance_type: {instance}")}, number=number, user="alice")
     gh.add_review(REPO, number, "bob", "APPROVED")
@@ -176,10 +179,12 @@ def test_a_batch_transform_manifest_runs_its_job_on_merge(bot):
 
 def test_a_deploy_that_cannot_be_prepared_fails_at_once_and_frees_the_endpoint(bot):
     from bot.rollouts import holder_of, lock_key
-    from tests.aws.test_merge_to_deploy import CANARY
 
     # The canary example reads its build id from outputs/build.json, which this commit lacks.
-    sha, payload = merge(bot, {PATH: CANARY.replace("instance_type: ml.m5.large", "instance_type: ml.m5.xlarge")}, 31)
+    # Without its `validation:` section and needing bob's one approval, it passes the deploy gate:
+    # it is `prepare` that fails.
+    text = without_validation(CANARY).replace("approvals: 2", "approvals: 1")
+    sha, payload = merge(bot, {PATH: text.replace("instance_type: ml.m5.large", "instance_type: ml.m5.xlarge")}, 31)
     bot.deliver("pull_request", payload)
     drive(bot, limit=5)  # no retry loop: both rows end within a few ticks
     staging, prod = bot.store.deployments(repository=REPO, commit_sha=sha)
