@@ -259,9 +259,9 @@ def ownership_changes(base: Codeowners | None, head: Codeowners | None, paths: I
     seen: dict[tuple[str, ...], str] = {}
     for path in paths:
         before = base.owners_for(path)
-        if tuple(_owner_key(o) for o in before) == tuple(_owner_key(o) for o in head.owners_for(path)):
-            continue
         key = tuple(sorted(_owner_key(o)[1] for o in before))
+        if key == tuple(sorted(_owner_key(o)[1] for o in head.owners_for(path))):  # order is no change
+            continue
         if key not in seen:
             seen[key] = path
             if len(seen) >= MAX_OWNERSHIP_PATHS:

@@ -103,8 +103,8 @@ class GatePolicy:
             parsed = _Gate.model_validate(raw or {})
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(x) for x in first["loc"])
-            raise ConfigError(f"{source}: gate.{where}: {first['msg']}") from None
+            where = ".".join(["gate", *(str(x) for x in first["loc"])])
+            raise ConfigError(f"{source}: {where}: {first['msg']}") from None
         unknown = set(parsed.comparison.environments) - set(environments)
         if unknown:
             raise ConfigError(f"{source}: gate.comparison.environments: {sorted(unknown)} are not environments "

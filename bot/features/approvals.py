@@ -131,7 +131,7 @@ def approval_check(results: list, touches_targets: bool, unreadable: list[str] =
     from ..report import CheckOutput
 
     unreadable = list(unreadable)
-    if not touches_targets and not results:
+    if not touches_targets and not results and not unreadable:
         conclusion = "success"
     else:
         conclusion = "success" if results and not unreadable and all(r.satisfied for r in results) else "failure"
