@@ -53,6 +53,10 @@ _FREEZE_RULE = re.compile(r"(^|\.)freezes\[\d+\]$")
 SOURCE = "config/modelbot.yaml"
 
 
+class NotReady(RuntimeError):
+    """The evidence cannot be read now (AWS or GitHub out of reach): decide nothing, try again."""
+
+
 class ConfigError(ValueError):
     """A `gate:` block that does not parse; the message names the setting."""
 

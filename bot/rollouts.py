@@ -144,7 +144,12 @@ class Rollouts:
             return self._finish(row, "aborted", "aborted before it started")
         admission = None
         if self.services.gate is not None:
-            admission = self.services.gate(row, "deploy")
+            from .gate import NotReady
+
+            try:
+                admission = self.services.gate(row, "deploy")
+            except NotReady as exc:  # the evidence cannot be read yet: wait, decide nothing
+                return self._wait(row, WAIT_FOR_LOCK_SECONDS, f"waiting for the deploy gate's evidence: {exc}"[:2000])
             if admission.verdict == "wait":
                 if row.endpoint:  # waiting for evidence holds no lock
                     self.store.release_lock(lock_key(row.environment, row.endpoint), holder_of(row.id))
@@ -211,7 +216,12 @@ class Rollouts:
         request is dropped, the rollout goes on as it was, and the person is told why)."""
         if self.services.gate is None:
             return True
-        admission = self.services.gate(row, "promote")
+        from .gate import NotReady
+
+        try:
+            admission = self.services.gate(row, "promote")
+        except NotReady:
+            return False  # the request stays: the next tick asks again
         if admission.verdict == "allow":
             return True
         self.store.consume_request(row.id, "promote")

@@ -108,6 +108,8 @@ def test_owners_edited_in_the_pr_head_do_not_count(bot):
 
 
 def test_codeowners_count_at_base_not_as_edited_in_the_head(bot):
+    # Editing CODEOWNERS needs its own owners' approval at base too: here dave owns it as well.
+    bot.github.commit(REPO, "main", {".github/CODEOWNERS": "models/ @dave\n/.github/ @dave\n"})
     open_pr(bot, files={PATH: MINIMAL.replace("ml.m5.large", "ml.m5.xlarge"),
                         ".github/CODEOWNERS": "models/ @mallory\n"})
     review(bot, "mallory")

@@ -210,4 +210,8 @@ def test_reading_manifests_costs_a_bounded_number_of_requests(bot, fake_github):
     manifest_reads = fake_github.requests("GET", r"/pulls/\d+/files|/tarball/|^/_codeload/")
     assert len(manifest_reads) <= 10, [c.path for c in manifest_reads]
     reads = fake_github.requests("GET")
-    assert len(reads) <= 14, [c.path for c in reads]
+    # 14 as before, plus the Branch protection section's two reads of the base branch (classic
+    # required_status_checks, and one page of rules/branches). No git tree read: CODEOWNERS is
+    # not changed here.
+    assert fake_github.count("GET", r"/protection/required_status_checks$|/rules/branches/") == 2
+    assert len(reads) <= 16, [c.path for c in reads]

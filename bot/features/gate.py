@@ -164,12 +164,12 @@ def pr_gate(state: PullState, outcomes: list, settings) -> list:
 # --- at the point of action -------------------------------------------------------------------------
 
 
-class NotReady(RuntimeError):
-    """The evidence cannot be read now (AWS or GitHub out of reach): try again, decide nothing."""
+from ..gate import NotReady  # noqa: E402 - raised here, caught by the rollout engine
 
 
 def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
-    """The gate for deployment `row`, evaluated now (see the module docstring)."""
+    """The gate for deployment `row`, evaluated now (see the module docstring). Raises
+    NotReady when the evidence cannot be read yet."""
     from ..clock import utcnow
     from ..gate import Comparison, Decision, Evidence, Override, Reason, decide
     from ..github.pulls import get_pull

@@ -84,6 +84,8 @@ def test_a_multi_model_deploy_copies_the_artifact_under_the_prefix_once(bot, art
         assert (container["Mode"], container["ModelDataUrl"]) == ("MultiModel", f"s3://{BUCKET}/{PREFIX}")
 
         # A second deploy of the same artifact (one more instance) finds it there: no second copy.
+        # The manifest is at base now, owned by @acme/forecasting: bob approves as its member.
+        bot.github.add_team_member("acme", "forecasting", "bob")
         sha2, payload = merge(bot, {PATH: MM.replace("instance_count: 2", "instance_count: 3")}, 32)
         bot.deliver("pull_request", payload)
         drive(bot)

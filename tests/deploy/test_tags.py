@@ -27,7 +27,11 @@ def test_every_resource_carries_provenance_the_manifest_tags_and_the_digest():
         "modelbot:manifest": "models/fraud/modelbot.yaml", "modelbot:approvers": "@acme/fraud-ml alice",
         "modelbot:bot-version": "0.1.0", "modelbot:digest": "abc123",
     }
-    assert set(tags) - {"team", "cost-center"} == set(t.KEYS)
+    # Every key modelbot sets but one: `modelbot:override` is set only on a break-glass deploy.
+    assert set(tags) - {"team", "cost-center"} == set(t.KEYS) - {t.OVERRIDE}
+    overridden = resource_tags(SPEC, context(override="carol 2026-01-01T00:00:00Z: incident 42"), digest="abc123")
+    assert overridden == {**tags, t.OVERRIDE: "carol 2026-01-01T00:00:00Z: incident 42"}
+    assert set(overridden) - {"team", "cost-center"} == set(t.KEYS)
     assert tag_list({"b": "2", "a": "1"}) == [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]
 
 
@@ -99,11 +103,17 @@ def _with_tags(n: int) -> str:
 
 
 def test_a_manifest_at_its_tag_limit_fits_beside_modelbots_tags():
-    """The manifest allows 50 - len(BOT_TAG_KEYS) = 40 tags; with modelbot's 10 that is AWS's 50."""
-    manifest = load_manifest("m.yaml", _with_tags(40)).manifest
+    """The manifest allows 50 - len(BOT_TAG_KEYS) = 39 tags; with modelbot's 11 (a break-glass
+    deploy sets them all) that is AWS's 50."""
+    from bot.manifest.model import BOT_TAG_KEYS
+
+    assert set(BOT_TAG_KEYS) == set(t.KEYS) and len(BOT_TAG_KEYS) == 11
+    manifest = load_manifest("m.yaml", _with_tags(39)).manifest
     assert manifest is not None
-    assert len(resource_tags(DeploySpec(manifest, "staging", COMMIT1), context(), digest="d")) == 50
-    assert load_manifest("m.yaml", _with_tags(41)).manifest is None  # refused before any call
+    tags = resource_tags(DeploySpec(manifest, "staging", COMMIT1), context(override="carol now: why"), digest="d")
+    assert len(tags) == 50
+    validate_tags(tags)
+    assert load_manifest("m.yaml", _with_tags(40)).manifest is None  # refused before any call
 
 
 def test_the_pattern_check_matches_unicode_categories_l_z_n():

@@ -42,7 +42,12 @@ def delete_manifests(bot, number=2, approve=True, paths=(PATH, ASYNC_PATH)):
     gh = bot.github
     gh.open_pull_request(REPO, f"remove-{number}", files={p: None for p in paths}, number=number, user="alice")
     if approve:
+        # Only owners of a deleted manifest at base approve its teardown (never the default owner,
+        # never the author alice): bob as a member of @acme/fraud-ml, erin owns the async example.
+        gh.add_team_member("acme", "fraud-ml", "bob")
         gh.add_review(REPO, number, "bob", "APPROVED")
+        if ASYNC_PATH in paths:
+            gh.add_review(REPO, number, "erin", "APPROVED")
     sha = gh.merge_pull_request(REPO, number)
     payload = webhooks.merged_pull_request(merge_commit_sha=sha, **webhooks.pr_args(gh, REPO, number))
     assert bot.deliver("pull_request", payload) == "done"
@@ -109,7 +114,11 @@ def test_merging_a_deleted_manifest_tears_down_everything_modelbot_created(bot, 
     # The ledger: the endpoint's last deployment is the teardown, with its PR and approvers.
     current = bot.store.current_deployment("production", "fraud-detector")
     prov = json.loads(current.provenance)
-    assert (current.id, current.pr_number, prov["kind"], prov["approvers"]) == (fraud_prod.id, 2, "teardown", ["bob"])
+    # (The production approvals of the pull request count for each of its production deployments:
+    # bob's for the fraud manifest and erin's for the async one.)
+    assert (current.id, current.pr_number, prov["kind"]) == (fraud_prod.id, 2, "teardown")
+    assert sorted(prov["approvers"]) == ["bob", "erin"]
+    assert {a["user"]: a["paths"] for a in prov["gate"]["approvals"]} == {"bob": [PATH], "erin": [ASYNC_PATH]}
 
     # GitHub: every teardown ends inactive, and so does the deployment it replaced.
     deployments = fake_github.repo(REPO).deployments
@@ -155,14 +164,20 @@ def test_what_modelbot_did_not_create_is_left_and_reported(bot):
 
 def test_a_teardown_without_an_approval_deletes_nothing(bot):
     deployed(bot)
+    before = (names(bot), names(bot, env="staging"), scaling(bot), alarms(bot))
     sha, _ = delete_manifests(bot, approve=False, paths=(PATH,))
     drive(bot)
     rows = teardowns(bot, sha)
     staging = next(r for r in rows if r.environment == "staging")
-    assert staging.status == "failed" and "needs an explicit approval" in staging.reason, staging.reason
+    # The deploy gate refuses it before any AWS call, naming the owners at base whose approval it needs.
+    assert staging.status == "refused", (staging.status, staging.reason)
+    assert staging.reason.startswith("refused by the deploy gate: "), staging.reason
+    assert "1 more approval from @acme/fraud-ml or alice for models/fraud/modelbot.yaml" in staging.reason
+    assert json.loads(staging.provenance)["gate"]["verdict"] == "refuse"
     production = next(r for r in rows if r.environment == "production")
     assert production.status == "superseded"  # production waits for staging, as deploys do
     assert {"fraud-detector", "fraud-detector-staging"} <= names(bot)[0]
+    assert (names(bot), names(bot, env="staging"), scaling(bot), alarms(bot)) == before  # AWS unchanged
 
 
 def test_deploy_command_tears_down_a_non_production_environment_before_merge(bot):
@@ -223,6 +238,7 @@ def test_the_report_and_deploy_check_say_torn_down(bot, fake_github):
     gh = bot.github
     gh.open_pull_request(REPO, "remove-2", files={PATH: None}, number=2, user="alice")
     bot.deliver("pull_request", bot.pr_event("opened", REPO, 2))  # the report comment
+    gh.add_team_member("acme", "fraud-ml", "bob")  # an owner at base: only owners approve a teardown
     gh.add_review(REPO, 2, "bob", "APPROVED")
     sha = gh.merge_pull_request(REPO, 2)
     bot.deliver("pull_request", webhooks.merged_pull_request(merge_commit_sha=sha, **webhooks.pr_args(gh, REPO, 2)))

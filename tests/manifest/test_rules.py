@@ -112,7 +112,7 @@ CASES = [
      "environments.production.alarms[1]", "aws.alarms", "listed twice", "error"),
     ("too many tags in all", {**env(REALTIME + "«tags: {" + ", ".join(f"e{i}: v" for i in range(30)) + "}"),
                               "metadata": "metadata:\n  name: fraud\n  owners: [alice]\n  tags: {" + ", ".join(f"m{i}: v" for i in range(20)) + "}\n"},
-     "environments.production.tags", "aws.tags", "60 tags", "error"),
+     "environments.production.tags", "aws.tags", "61 tags", "error"),  # 20 + 30 + modelbot's 11
     # --- model source
     ("two sources", {"model": "model:\n  artifact: {uri: s3://acme-models/m.tar.gz, image: 1.dkr.ecr.us-east-1.amazonaws.com/m:1}\n  «framework: {name: xgboost, version: '1.7-1', uri: s3://acme-models/m.tar.gz}\n"},
      "model.framework", "manifest.model-source", "2 sources", "error"),
