@@ -219,8 +219,10 @@ def is_freeze(problem: Problem) -> bool:
     return bool(problem.rule) and _FREEZE_RULE.search(problem.rule) is not None
 
 
-def counted_approvals(results: Iterable[ApprovalResult]) -> tuple[CountedApproval, ...]:
-    """Each approver that counted in `results`, with the paths they approved and why they count."""
+def counted_approvals(results: Iterable[ApprovalResult], path: str | None = None) -> tuple[CountedApproval, ...]:
+    """Each approver that counted in `results`, with the paths they approved and why they count.
+    With `path` (the manifest deployed), an approver who owns none of it is said to have counted
+    towards the environment's total, as the approval rules count them."""
     out: dict[str, tuple[list[str], list[str]]] = {}
     for result in results:
         for p in result.paths:
@@ -231,7 +233,13 @@ def counted_approvals(results: Iterable[ApprovalResult]) -> tuple[CountedApprova
                 rule = _SOURCES.get(p.source, p.source)
                 if rule not in rules:
                     rules.append(rule)
-    return tuple(CountedApproval(u, tuple(paths), "; ".join(rules)) for u, (paths, rules) in out.items())
+    counted = []
+    for user, (paths, rules) in out.items():
+        rule = "; ".join(rules)
+        if path is not None and path not in paths:
+            rule = f"approved {', '.join(paths)} of this change ({rule}); counted towards the total"
+        counted.append(CountedApproval(user, tuple(paths), rule))
+    return tuple(counted)
 
 
 def _approval_reasons(result: ApprovalResult) -> list[Reason]:
@@ -287,7 +295,7 @@ def decide(evidence: Evidence, policy: GatePolicy) -> Decision:
         lifted = [r for r in reasons if r.liftable]
         reasons = [r for r in reasons if not r.liftable]
         waiting = False
-    approved = counted_approvals(evidence.approvals)
+    approved = counted_approvals(evidence.approvals, evidence.path)
     if reasons and all(r.rule == "comparison" and "still running" in r.message for r in reasons) and waiting:
         verdict: Verdict = "wait"
     else:

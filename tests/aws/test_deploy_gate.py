@@ -345,3 +345,73 @@ def test_the_happy_path_deploys_once_and_records_only_the_approvals_that_counted
     assert bot.store.endpoint_owner("production", "fraud-detector").manifest_path == PATH
     assert refusals(bot, 37) == []
     assert not bot.github.violations
+
+
+def test_production_refuses_a_failed_comparison_and_deploys_a_passing_one(
+        aws, bot_env, store, queue, fake_github, tmp_path):
+    from tests.compare_e2e import helpers as h
+    from tests.compare_e2e.test_pull_requests import files as compared
+
+    # The shipped comparison policy, except that staging takes a failed comparison (to reach production).
+    bot = make_bot(aws, bot_env, store, queue, fake_github, tmp_path, comparison_default=True,
+                   extra="gate:\n  comparison:\n    environments:\n      staging: {fail: allow}\n")
+    owned = h.manifest(dataset=h.REPO_DATASET, predictions=h.PIPELINE).replace("owners: [alice]", "owners: [bob]")
+    open_pr(bot, 40, compared(same=False, cand_skill=0.05, base_skill=0.35, manifest=owned))  # below the AUC floor
+    approve(bot, 40, "bob")
+    assert latest(bot, "modelbot/compare").conclusion == "failure"
+    merge(bot, 40)
+    assert rows_of(bot, 40)["staging"].status == "succeeded"
+    row = assert_refused(bot, 40, "production", "comparison fail", "gate.comparison.production.fail")
+    assert json.loads(row.provenance)["gate"]["comparison"]["key"]  # exactly which comparison refused it
+    assert not exists(bot, "churn-production")
+
+    better = owned.replace("churn/v2/model", "churn/v3/model")
+    ship(bot, 41, compared(same=False, cand_skill=0.35, base_skill=0.35, manifest=better), "bob")
+    prod = rows_of(bot, 41)["production"]
+    assert json.loads(prod.provenance)["gate"]["comparison"]["verdict"] == "pass"
+    assert exists(bot, "churn-production")
+
+
+def test_a_promotion_is_judged_when_it_acts_and_a_hold_refuses_it(bot):
+    from tests.aws.test_merge_to_deploy import ROOT
+
+    ab = (ROOT / "examples" / "realtime-ab.yaml").read_text().replace("approvals: 2", "approvals: 1")
+    path = "models/search/modelbot.yaml"
+    ship(bot, 42, {path: ab}, "bob")  # the first deploy creates the endpoint
+    open_pr(bot, 43, {path: ab.replace("v3/model", "v4/model")})
+    approve(bot, 43, "carol")  # an owner at base
+    sha = bot.github.merge_pull_request(REPO, 43)
+    bot.deliver("pull_request", webhooks.merged_pull_request(merge_commit_sha=sha,
+                                                             **webhooks.pr_args(bot.github, REPO, 43)))
+    row = rows_of(bot, 43)["production"]
+    for _ in range(6):  # into the A/B experiment: it waits for /promote
+        bot.runtime.rollouts.tick(row.id)
+    assert bot.store.deployment(row.id).status == "running"
+
+    def command(body):
+        c = bot.github.add_comment(REPO, 43, body, user="carol")
+        bot.deliver("issue_comment", webhooks.issue_comment(
+            "created", body=body, commenter="carol", comment_id=c.id, repo=REPO, number=43,
+            installation_id=bot.github.repo(REPO).installation_id))
+
+    def live_config():
+        return sm(bot).describe_endpoint(EndpointName="search-ranker-production")["EndpointConfigName"]
+
+    command("/hold")
+    before = live_config()
+    command("/promote production")
+    bot.runtime.rollouts.tick(row.id)
+    after = bot.store.deployment(row.id)
+    assert after.status == "running" and after.requested is None
+    assert "promotion refused by the deploy gate" in after.reason and "on hold" in after.reason
+    assert live_config() == before  # nothing promoted
+    [reply] = refusals(bot, 43)
+    assert "Promotion refused" in reply
+
+    command("/unhold")
+    command("/promote production")
+    for _ in range(10):
+        if bot.runtime.rollouts.tick(row.id) == "succeeded":
+            break
+    assert bot.store.deployment(row.id).status == "succeeded"
+    assert live_config().endswith("-promoted")
