@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from tests.aws.test_merge_to_deploy import CONFIG, PATH, REPO, manifest
 from tests.conftest import SECRET
 from tests.support import sagemaker_emulator as emulator
 from tests.support import webhooks
-from tests.support.processes import start_worker, stop, wait_until, web_process
+from tests.support.processes import post_delivery, start_worker, stop, wait_until, web_process
 
 pytestmark = pytest.mark.slow
 
@@ -85,13 +83,7 @@ def logs(env) -> str:
 
 
 def post(url: str, event: str, payload: dict, delivery_id: str) -> tuple[int, dict]:
-    body, headers = webhooks.delivery(payload, event, SECRET, delivery_id)
-    req = urllib.request.Request(url + "/webhook", data=body, method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return post_delivery(url, event, payload, SECRET, delivery_id)
 
 
 def open_approve_merge(gh, number: int, text: str, *approvers: str) -> dict:
@@ -145,19 +137,24 @@ def redeliver_and_settle(url, db, payload, env) -> None:
     time.sleep(2)  # any tick it might have enqueued has had time to run
 
 
+def merge_and_settle(url, db, payload, number: int, expected: dict, env: dict) -> dict:
+    """POST the merge and wait until its deployments end as `expected` (environment -> status)."""
+    status, body = post(url, "pull_request", payload, f"merge-{number}")
+    assert (status, body["outcome"]) == (202, "queued"), body
+    try:
+        return wait_until(lambda: settled(db, number, expected), timeout=DEPLOY_TIMEOUT, interval=0.5,
+                          what="staging and production to settle")
+    except TimeoutError:
+        pytest.fail(f"deployments {[(r.environment, r.status, r.reason) for r in rows_of(db, number).values()]}"
+                    "\n" + logs(env))
+
+
 def test_a_merge_with_too_few_approvals_is_refused_in_production_by_the_worker(proc_env, gh, db):
     payload = open_approve_merge(gh, 41, manifest(approvals=2), "bob")  # production needs 2; bob gives 1
     with web_process(proc_env) as url:
         worker = start_worker(proc_env)
         try:
-            status, body = post(url, "pull_request", payload, "merge-41")
-            assert (status, body["outcome"]) == (202, "queued"), body
-            try:
-                rows = wait_until(lambda: settled(db, 41, {"staging": "succeeded", "production": "refused"}),
-                                  timeout=DEPLOY_TIMEOUT, interval=0.5, what="staging and production to settle")
-            except TimeoutError:
-                pytest.fail(f"deployments {[(r.environment, r.status, r.reason) for r in rows_of(db, 41).values()]}"
-                            "\n" + logs(proc_env))
+            rows = merge_and_settle(url, db, payload, 41, {"staging": "succeeded", "production": "refused"}, proc_env)
             prod = rows["production"]
             assert "1 more approval" in prod.reason, prod.reason
             assert json.loads(prod.provenance)["gate"]["verdict"] == "refuse"
@@ -186,14 +183,7 @@ def test_an_approved_merge_deploys_both_environments_once_through_the_worker(pro
     with web_process(proc_env) as url:
         worker = start_worker(proc_env)
         try:
-            status, body = post(url, "pull_request", payload, "merge-42")
-            assert (status, body["outcome"]) == (202, "queued"), body
-            try:
-                rows = wait_until(lambda: settled(db, 42, {"staging": "succeeded", "production": "succeeded"}),
-                                  timeout=DEPLOY_TIMEOUT, interval=0.5, what="staging and production to settle")
-            except TimeoutError:
-                pytest.fail(f"deployments {[(r.environment, r.status, r.reason) for r in rows_of(db, 42).values()]}"
-                            "\n" + logs(proc_env))
+            rows = merge_and_settle(url, db, payload, 42, {"staging": "succeeded", "production": "succeeded"}, proc_env)
             prod = rows["production"]
             prov = json.loads(prod.provenance)
             assert prov["gate"]["verdict"] == "allow" and prov["approvers"] == ["bob"]

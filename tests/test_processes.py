@@ -18,7 +18,7 @@ from bot.config import load_settings
 from bot.store import Store
 from tests.conftest import SECRET
 from tests.support import webhooks
-from tests.support.processes import start_worker, stop, wait_until, web_process
+from tests.support.processes import post_delivery, start_worker, stop, wait_until, web_process
 
 pytestmark = pytest.mark.slow
 
@@ -33,13 +33,7 @@ def proc_env(bot_env, tmp_path):
 
 def post_ping(url: str, extra: dict, delivery_id: str | None = None) -> tuple[int, dict]:
     """POST a ping built from GitHub's example delivery, signed as GitHub signs it."""
-    body, headers = webhooks.delivery(webhooks.ping(**extra), "ping", SECRET, delivery_id or str(uuid.uuid4()))
-    req = urllib.request.Request(url + "/webhook", data=body, method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return post_delivery(url, "ping", webhooks.ping(**extra), SECRET, delivery_id or str(uuid.uuid4()))
 
 
 def test_signed_delivery_reaches_handler_through_the_queue(proc_env, tmp_path):

@@ -171,7 +171,7 @@ def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
     """The gate for deployment `row`, evaluated now (see the module docstring). Raises
     NotReady when the evidence cannot be read yet."""
     from ..clock import utcnow
-    from ..gate import Comparison, Decision, Evidence, Override, Reason, decide
+    from ..gate import Decision, Evidence, Override, Reason, decide
     from ..github.pulls import get_pull
     from ..github.reader import RepoReader
 

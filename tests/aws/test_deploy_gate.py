@@ -114,6 +114,15 @@ def ship(bot, number, files, *approvers):
     return sha
 
 
+def comment(bot, number, body, user) -> str:
+    """A slash command in a PR comment, delivered; the bot's reply to it."""
+    c = bot.github.add_comment(REPO, number, body, user=user)
+    bot.deliver("issue_comment", webhooks.issue_comment(
+        "created", body=body, commenter=user, comment_id=c.id, repo=REPO, number=number,
+        installation_id=bot.github.repo(REPO).installation_id))
+    return next(x.body for x in bot.github.comments_on(REPO, number) if f"modelbot:reply:{c.id}" in x.body)
+
+
 def rows_of(bot, number):
     return {r.environment: r for r in bot.store.deployments(repository=REPO) if r.pr_number == number}
 
@@ -172,11 +181,7 @@ def test_a_merge_during_a_freeze_is_refused_and_an_override_lifts_it_on_the_reco
     assert not exists(bot, "fraud-detector")
 
     def command(body, user):
-        c = bot.github.add_comment(REPO, 22, body, user=user)
-        bot.deliver("issue_comment", webhooks.issue_comment(
-            "created", body=body, commenter=user, comment_id=c.id, repo=REPO, number=22,
-            installation_id=bot.github.repo(REPO).installation_id))
-        return [x.body for x in bot.github.comments_on(REPO, 22) if f"modelbot:reply:{c.id}" in x.body][0]
+        return comment(bot, 22, body, user)
 
     # frank may deploy to production, but not break glass: nothing is recorded
     assert "permissions.break_glass" in command('/deploy production --override "incident 4711 hotfix"', "frank")
@@ -213,10 +218,7 @@ def test_deploy_command_without_approvals_is_refused_at_the_command_and_at_the_p
     from bot.github.pulls import get_pull
 
     open_pr(bot, 24, {PATH: manifest().replace("approvals: 0", "approvals: 1")})
-    c = bot.github.add_comment(REPO, 24, "/deploy staging", user="alice")
-    bot.deliver("issue_comment", webhooks.issue_comment(
-        "created", body="/deploy staging", commenter="alice", comment_id=c.id, repo=REPO, number=24,
-        installation_id=bot.github.repo(REPO).installation_id))
+    assert "not approved yet" in comment(bot, 24, "/deploy staging", "alice")
     assert bot.store.deployments(repository=REPO) == []
     # An attacker who gets past the command (or a bug in it) still meets the gate when it acts.
     from bot.worker import Context
@@ -389,10 +391,7 @@ def test_a_promotion_is_judged_when_it_acts_and_a_hold_refuses_it(bot):
     assert bot.store.deployment(row.id).status == "running"
 
     def command(body):
-        c = bot.github.add_comment(REPO, 43, body, user="carol")
-        bot.deliver("issue_comment", webhooks.issue_comment(
-            "created", body=body, commenter="carol", comment_id=c.id, repo=REPO, number=43,
-            installation_id=bot.github.repo(REPO).installation_id))
+        return comment(bot, 43, body, "carol")
 
     def live_config():
         return sm(bot).describe_endpoint(EndpointName="search-ranker-production")["EndpointConfigName"]

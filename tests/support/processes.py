@@ -79,6 +79,22 @@ def start_worker(env: dict[str, str], name: str = "worker") -> subprocess.Popen:
     return proc
 
 
+def post_delivery(url: str, event: str, payload: dict, secret: str, delivery_id: str) -> tuple[int, dict]:
+    """POST a delivery to a running web process, signed as GitHub signs it: (status, JSON answer)."""
+    import json
+    import urllib.error
+
+    from tests.support import webhooks
+
+    body, headers = webhooks.delivery(payload, event, secret, delivery_id)
+    req = urllib.request.Request(url + "/webhook", data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
     if proc.poll() is None:
         proc.send_signal(sig)
