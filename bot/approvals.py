@@ -70,12 +70,13 @@ class Block:
 
 @dataclass(frozen=True)
 class StaleApproval:
-    """An owner's approval that does not count: `author` (own pull request) or `outdated`
-    (given on a commit whose tree differs from the head's)."""
+    """An owner's approval that does not count: `author` (own pull request), `pusher` (authored
+    or committed one of its commits) or `outdated` (given on a commit whose tree differs from
+    the head's)."""
 
     user: str
     commit_id: str | None
-    reason: Literal["author", "outdated"]
+    reason: Literal["author", "pusher", "outdated"]
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ def evaluate(*, environment: str, required: int, changed_paths: Iterable[str],
              reviews: Iterable[Review], author: str, head_sha: str,
              tree_unchanged_since: Iterable[str] = (),
              team_members: Mapping[str, Iterable[str]] | None = None, held: bool = False,
-             default_owners: Sequence[str] = (), no_default: Iterable[str] = ()) -> ApprovalResult:
+             default_owners: Sequence[str] = (), no_default: Iterable[str] = (),
+             pushers: Iterable[str] = ()) -> ApprovalResult:
     """Whether the pull request's approvals satisfy `environment`.
 
     `changed_paths`: the paths that need an owner's approval (the changed manifests, and any
@@ -138,6 +140,7 @@ def evaluate(*, environment: str, required: int, changed_paths: Iterable[str],
     default owners never approve (a deleted manifest: only its own owners at base may).
     """
     no_default = set(no_default)
+    pusher_keys = {p.lower() for p in pushers} - {author.lower()}
     author_key = author.lower()
     valid_commits = {head_sha.lower(), *(c.lower() for c in tree_unchanged_since)}
     members = {_owner_key(t)[1]: {u.lower() for u in users} for t, users in (team_members or {}).items()}
@@ -204,9 +207,9 @@ def evaluate(*, environment: str, required: int, changed_paths: Iterable[str],
     for key, r in latest.items():
         state = r.state.upper()
         owned = tuple(p for p, owners, _ in paths if owns(key, owners))
-        if key == author_key:
-            if state == "APPROVED":
-                stale.append(StaleApproval(r.user, r.commit_id, "author"))
+        if key == author_key or (key in pusher_keys and state == "APPROVED"):
+            if state == "APPROVED":  # nobody approves their own change: the author, or who pushed to it
+                stale.append(StaleApproval(r.user, r.commit_id, "author" if key == author_key else "pusher"))
             continue
         if state == "APPROVED":
             if not owned:

@@ -18,15 +18,29 @@ from typing import Mapping
 from .manifest import Manifest, Problem
 
 MANIFEST_TAG = "modelbot:manifest"
+ENVIRONMENT_TAG = "modelbot:environment"
 
 
 @dataclass(frozen=True)
 class Owner:
-    """Who owns an endpoint: the store's record, or (`how == "tag"`) the endpoint's tag."""
+    """Who owns an endpoint: the store's record, or (`how == "tag"`) the endpoint's tags. An
+    endpoint belongs to one manifest *in one environment*: two environments that reach the same
+    AWS account and region reach the same endpoint, and only the owning one may deploy it."""
 
     repository: str | None   # None: known from the tag only (the tag does not name the repository)
     manifest_path: str
     how: str                 # deployed | adopted | moved | tag
+    environment: str | None = None
+    pr_number: int | None = None  # the pull request whose deployment recorded it
+
+
+def location(config) -> str:
+    """Where an environment's endpoints live: its AWS account (from the deployer role's ARN, or
+    the ambient credentials) and region. Environments with the same location share endpoints."""
+    role = getattr(config, "aws_role_arn", None) or ""
+    parts = role.split(":")
+    account = parts[4] if len(parts) > 4 and parts[4] else "ambient"
+    return f"{account}/{getattr(config, 'region', '')}"
 
 
 @dataclass(frozen=True)
@@ -41,15 +55,18 @@ class Finding:
 
 
 def check_endpoint(manifest: Manifest, env: str, *, repository: str, path: str, owner: Owner | None,
-                   live_exists: bool, live_tags: Mapping[str, str]) -> Finding:
-    """Whether `path` may deploy `manifest`'s endpoint in `env` (see the module docstring)."""
+                   live_exists: bool, live_tags: Mapping[str, str], new_at_base: bool = False,
+                   pr_number: int | None = None) -> Finding:
+    """Whether `path` may deploy `manifest`'s endpoint in `env` (see the module docstring).
+    `new_at_base`: the path has no file on the base branch (a new or renamed manifest): a path
+    added again does not inherit the endpoint its earlier file owned (nobody at base vouches for it)."""
     spec = manifest.environments[env]
     if spec.mode == "batch":
         return Finding(())
     endpoint = manifest.endpoint_name(env)
     move_from, adopt = spec.move_endpoint_from, spec.adopt_endpoint
     if owner is None and live_exists and live_tags.get(MANIFEST_TAG):
-        owner = Owner(None, live_tags[MANIFEST_TAG], "tag")
+        owner = Owner(None, live_tags[MANIFEST_TAG], "tag", live_tags.get(ENVIRONMENT_TAG))
 
     def problem(message: str, expected: str) -> Finding:
         field = ("environments", env, "endpoint_name") if spec.endpoint_name else ("environments", env)
@@ -66,19 +83,27 @@ def check_endpoint(manifest: Manifest, env: str, *, repository: str, path: str, 
                            "(it has no modelbot tags): modelbot never takes one over implicitly",
                            "another endpoint_name, or `adopt_endpoint: true` to adopt it (reviewed and recorded)")
         return Finding((), "adopted" if live_exists else "deployed")
-    mine = owner.manifest_path == path and owner.repository in (None, repository)
-    if mine:
-        return Finding(())
-    where = owner.manifest_path if owner.repository in (None, repository) else f"{owner.repository}:{owner.manifest_path}"
-    if move_from and move_from == owner.manifest_path and owner.repository in (None, repository):
+    same_repo = owner.repository in (None, repository)
+    same_env = owner.environment in (None, env)
+    mine = owner.manifest_path == path and same_repo and same_env
+    if mine and (not new_at_base or (owner.pr_number is not None and owner.pr_number == pr_number)):
+        return Finding(())  # (a new manifest owns what its own pull request deployed before merge)
+    where = owner.manifest_path if same_repo else f"{owner.repository}:{owner.manifest_path}"
+    if not same_env:
+        where += f" in {owner.environment}"
+    if move_from and move_from == owner.manifest_path and same_repo and same_env:
         return Finding((), "moved", owner.manifest_path)
+    if mine:  # re-added at a path whose earlier file owned the endpoint
+        return problem(f"endpoint {endpoint} in {env} was deployed by an earlier {path} that no longer exists at "
+                       "base: a manifest added again does not inherit its endpoint",
+                       f"move_endpoint_from: {path}, approved by the owners the base names for it")
     if move_from:
         return problem(f"endpoint {endpoint} in {env} belongs to {where}, not to `move_endpoint_from: {move_from}`",
-                       f"move_endpoint_from: {owner.manifest_path}" if owner.repository in (None, repository)
-                       else "an endpoint of this repository")
+                       f"move_endpoint_from: {owner.manifest_path}" if same_repo and same_env
+                       else "an endpoint of this repository and environment")
     return problem(f"endpoint {endpoint} in {env} belongs to {where}"
                    + (" (its modelbot:manifest tag)" if owner.how == "tag" else "")
                    + ": a manifest cannot take over another manifest's endpoint",
                    "an endpoint of this manifest's own, or `move_endpoint_from: "
-                   f"{owner.manifest_path}` approved by that manifest's owners" if owner.repository in (None, repository)
+                   f"{owner.manifest_path}` approved by that manifest's owners" if same_repo and same_env
                    else "an endpoint of this manifest's own")

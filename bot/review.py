@@ -54,6 +54,7 @@ class ManifestReview:
     problems: tuple[Problem, ...]
     manifest: Manifest | None
     environments: tuple[EnvironmentReview, ...] = ()
+    previous_path: str | None = None  # a renamed manifest's path at base
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -104,7 +105,7 @@ def review(changes: Iterable[ManifestChange], *, known_environments: Iterable[st
            commit: str, now: dt.datetime, live_reader: LiveReader | None, prices: Mapping[str, float],
            plan_deploys: bool = True, environments: Iterable[str] | None = None,
            config_source: str = "config/modelbot.yaml", repository: str | None = None,
-           endpoint_owner: OwnerLookup | None = None) -> Review:
+           endpoint_owner: OwnerLookup | None = None, pr_number: int | None = None) -> Review:
     """Validate every changed manifest and, when asked, plan each of its environments.
 
     `live_reader` None plans against the desired state only (an empty endpoint). A removed
@@ -146,12 +147,13 @@ def review(changes: Iterable[ManifestChange], *, known_environments: Iterable[st
                     owner = endpoint_owner(env, manifest.endpoint_name(env))
                     finding = check_endpoint(manifest, env, repository=repository or "", path=change.path,
                                              owner=owner, live_exists=bool(live and live.endpoint_exists),
-                                             live_tags=live.tags if live else {})
+                                             live_tags=live.tags if live else {},
+                                             new_at_base=change.base_text is None, pr_number=pr_number)
                     problems += finding.problems
                     er = EnvironmentReview(er.environment, er.plan, er.live, er.live_note, finding)
                 env_reviews.append(er)
         out.append(ManifestReview(change.path, change.status, tuple(sort_problems(problems)), manifest,
-                                  tuple(env_reviews)))
+                                  tuple(env_reviews), change.previous_path))
     return Review(tuple(out), planned=plan_deploys)
 
 

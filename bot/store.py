@@ -503,6 +503,12 @@ class Store:
         with self.session() as s:
             return s.get(EndpointOwnerRow, (environment, endpoint))
 
+    def endpoint_owners_named(self, endpoint: str) -> list[EndpointOwnerRow]:
+        """The owner records of every environment's endpoint of this name."""
+        with self.session() as s:
+            return list(s.scalars(select(EndpointOwnerRow).where(EndpointOwnerRow.endpoint == endpoint)
+                                  .order_by(EndpointOwnerRow.environment)))
+
     def claim_endpoint(self, environment: str, endpoint: str, *, repository: str, manifest_path: str, how: str,
                        deployment_id: int | None, move_from: str | None = None) -> tuple[bool, EndpointOwnerRow]:
         """Record `manifest_path` as the endpoint's owner unless another manifest owns it; a

@@ -51,13 +51,17 @@ def base_inputs(base_files: dict[str, bytes | None], manifest_paths: list[str]) 
 
 def evaluate_pull(result, inputs: ApprovalInputs, *, reviews: list[dict], author: str, head_sha: str,
                   unchanged_tree_commits: set[str], team_members: dict[str, set[str]], held: bool,
-                  policy, default_owners=()) -> list:
+                  policy, default_owners=(), pushers=()) -> list:
     """One ApprovalResult per environment the changed manifests deploy to."""
     from ..approvals import Review, evaluate
 
     per_env: dict[str, list[str]] = {}
     required: dict[str, int] = {}
     removed = {m.path for m in result.manifests if m.status == "removed"}
+    for m in result.manifests:  # a rename hands the manifest (and its endpoints) on: its base owners agree
+        if m.status == "renamed" and m.previous_path and m.manifest is not None:
+            for env in m.manifest.environments:
+                per_env.setdefault(env, []).append(m.previous_path)
     for env, owner_path in moved_from(result):
         # A reviewed move: the owners of the manifest that owns the endpoint (at base) must agree.
         per_env.setdefault(env, []).append(owner_path)
@@ -86,13 +90,13 @@ def evaluate_pull(result, inputs: ApprovalInputs, *, reviews: list[dict], author
                      base_manifest_owners=inputs.base_owners, codeowners=inputs.codeowners, reviews=revs,
                      author=author, head_sha=head_sha, tree_unchanged_since=unchanged_tree_commits,
                      team_members=team_members, held=held, default_owners=default_owners,
-                     no_default=removed)  # a deleted manifest: only its own owners at base
+                     no_default=removed, pushers=pushers)  # a deleted manifest: only its own owners at base
             for env, paths in per_env.items()]
 
 
 def evaluate_ownership(paths: tuple[str, ...], inputs: ApprovalInputs, *, reviews: list[dict], author: str,
                        head_sha: str, unchanged_tree_commits: set[str], team_members: dict[str, set[str]],
-                       held: bool, default_owners=()):
+                       held: bool, default_owners=(), pushers=()):
     """The approval a CODEOWNERS change needs: the base owners of each path whose ownership it
     changes (`bot.approvals.ownership_changes`); None when it changes nobody's ownership."""
     from ..approvals import OWNERSHIP_LABEL, Review, evaluate
@@ -103,7 +107,7 @@ def evaluate_ownership(paths: tuple[str, ...], inputs: ApprovalInputs, *, review
     return evaluate(environment=OWNERSHIP_LABEL, required=1, changed_paths=paths, base_manifest_owners={},
                     codeowners=inputs.codeowners, reviews=revs, author=author, head_sha=head_sha,
                     tree_unchanged_since=unchanged_tree_commits, team_members=team_members, held=held,
-                    default_owners=default_owners)
+                    default_owners=default_owners, pushers=pushers)
 
 
 def team_owners(inputs: ApprovalInputs, paths: list[str], default_owners=()) -> set[str]:

@@ -183,6 +183,12 @@ def _deploy(ctx, cmd, login, full_name, pr, comment_id: int | None = None) -> Ou
         override = {"by": login, "at": utcnow().isoformat(timespec="seconds"), "reason": cmd.override}
     if pr.get("merged"):
         commit = pr.get("merge_commit_sha")
+        mine = ctx.store.deployments(repository=full_name, pr_number=pr["number"], environment=env)
+        paths = {d.manifest_path for d in mine}
+        newer = [d for d in ctx.store.deployments(repository=full_name, environment=env)
+                 if mine and d.id > max(m.id for m in mine) and d.pr_number != pr["number"] and d.manifest_path in paths]
+        if newer:  # an old merge never overwrites a newer change: that is what /rollback is for
+            return Outcome(cmd.text, False, _say("superseded_by_newer", command=cmd, row=newer[-1]))
         created = record_deployments(ctx, full_name, pr, commit, "redeploy", login, environments=[env],
                                      override=override, key_suffix=f":{comment_id}")
         if not created and not ctx.store.deployments(repository=full_name, pr_number=pr["number"], environment=env):
@@ -237,10 +243,11 @@ def _rollback(ctx, cmd, login, full_name, pr) -> Outcome:
         if cmd.target and cmd.target.kind == "deployment":
             chosen = ctx.store.deployment(int(cmd.target.value))
             ok = (chosen is not None and chosen.endpoint == d.endpoint and chosen.status == "succeeded"
-                  and chosen.kind != "teardown")
+                  and chosen.kind != "teardown" and chosen.environment == env and chosen.repository == full_name
+                  and chosen.manifest_path == d.manifest_path)
         else:  # a teardown is never a target: rolling back to it would delete the endpoint again
             history = [x for x in ctx.store.deployments(environment=env, endpoint=d.endpoint, status="succeeded")
-                       if x.id < d.id and x.kind != "teardown"]
+                       if x.id < d.id and x.kind != "teardown" and x.repository == full_name]
             if cmd.target:
                 history = [x for x in history if x.commit_sha.startswith(cmd.target.value)]
             chosen = history[-1] if history else None
@@ -255,7 +262,7 @@ def _rollback(ctx, cmd, login, full_name, pr) -> Outcome:
             key=f"{full_name}@{t.commit_sha}:{t.manifest_path}:{env}:rollback:{login}:{pr['number']}:{t.id}",
             repository=full_name, pr_number=pr["number"], commit_sha=t.commit_sha, manifest_path=t.manifest_path,
             environment=env, endpoint=t.endpoint, trigger="rollback", requested_by=login, after_id=None,
-            provenance=t.provenance)
+            provenance=json.dumps({**json.loads(t.provenance), "rollback_of": t.id}))
         if new:
             ctx.rollouts.services.enqueue(pk, 0)
             created.append(t)

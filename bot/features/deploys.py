@@ -114,6 +114,11 @@ def on_merged(ctx, delivery) -> None:
         for d in ctx.store.deployments(repository=full_name, pr_number=pr["number"], trigger="command"):
             ctx.rollouts.request(d.id, "abort")
         return
+    default = p["repository"].get("default_branch")
+    if pr["base"]["ref"] != default:  # only the default branch's rules authorise a deploy
+        log.info("merge into a branch other than the default deploys nothing",
+                 extra={"repository": full_name, "number": pr["number"], "base": pr["base"]["ref"]})
+        return
     commit = pr.get("merge_commit_sha") or pr["head"]["sha"]
     undeployable: list[str] = []
     created = record_deployments(ctx, full_name, pr, commit, "merge", (pr.get("merged_by") or {}).get("login"),

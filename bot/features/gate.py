@@ -53,18 +53,29 @@ class Admission:
         return self.decision.verdict
 
 
-def owner_lookup(store):
-    """(environment, endpoint) -> bot.ownership.Owner: the store's record, else the ledger's last
-    deployment there (endpoints deployed before ownership was recorded)."""
-    from ..ownership import Owner
+def owner_lookup(store, environments=None):
+    """(environment, endpoint) -> bot.ownership.Owner: the store's record for this environment,
+    else one of another environment that reaches the same AWS account and region (the same
+    physical endpoint), else the ledger's last deployment there (endpoints deployed before
+    ownership was recorded)."""
+    from ..ownership import Owner, location
+
+    def owner(row):
+        dep = store.deployment(row.deployment_id) if row.deployment_id is not None else None
+        return Owner(row.repository, row.manifest_path, row.how, row.environment,
+                     dep.pr_number if dep is not None else None)
 
     def lookup(environment: str, endpoint: str):
-        row = store.endpoint_owner(environment, endpoint)
-        if row is not None:
-            return Owner(row.repository, row.manifest_path, row.how)
+        rows = store.endpoint_owners_named(endpoint)
+        here = [r for r in rows if r.environment == environment]
+        if not here and environments:
+            where = location(environments.get(environment))
+            here = [r for r in rows if r.environment in environments and location(environments[r.environment]) == where]
+        if here:
+            return owner(here[0])
         last = store.current_deployment(environment, endpoint)
         if last is not None and last.kind != "teardown":
-            return Owner(last.repository, last.manifest_path, "deployed")
+            return Owner(last.repository, last.manifest_path, "deployed", environment, last.pr_number)
         return None
 
     return lookup
@@ -76,7 +87,7 @@ def gather(*, requester, store, settings, live_reader, reader, full_name: str, p
     approvals for `head_sha` (its final head), as the checks and the gate both need them."""
     from ..approvals import ownership_changes
     from ..codeowners import CODEOWNERS_PATHS, parse_codeowners
-    from ..github.pulls import commit_trees, is_team_member, reviews
+    from ..github.pulls import is_team_member, pull_commits, reviews
     from ..review import review
     from .approvals import base_inputs, evaluate_ownership, evaluate_pull, moved_from, team_owners, unapprovable
     from .pull_requests import _paths_to_read, manifest_changes
@@ -90,7 +101,8 @@ def gather(*, requester, store, settings, live_reader, reader, full_name: str, p
     result = review(changes, known_environments=settings.server.ordered_environments(), policy=settings.policy,
                     commit=commit, now=now, live_reader=live_reader, prices=settings.server.prices,
                     plan_deploys=plan, environments=environments, config_source=settings.config_path,
-                    repository=full_name, endpoint_owner=owner_lookup(store) if plan else None)
+                    repository=full_name, pr_number=pr["number"],
+                    endpoint_owner=owner_lookup(store, settings.server.environments) if plan else None)
     state = PullState(files, changes, result, base_files, head_files, unreadable=unapprovable(result))
     touched = [p for f in files for p in (f.path, f.previous_path) if p in CODEOWNERS_PATHS]
     if not result.touches_targets and not touched:
@@ -99,7 +111,8 @@ def gather(*, requester, store, settings, live_reader, reader, full_name: str, p
     extra = sorted(set(moves) - set(base_files))
     if extra:
         base_files.update(reader.read(base_sha, extra))
-    inputs = base_inputs(base_files, [c.path for c in changes] + moves)
+    renamed = [c.previous_path for c in changes if c.status == "renamed" and c.previous_path]
+    inputs = base_inputs(base_files, [c.path for c in changes] + moves + renamed)
     ownership_paths: tuple[str, ...] = ()
     if touched:
         head_co = reader.read(head_sha, CODEOWNERS_PATHS)
@@ -113,16 +126,19 @@ def gather(*, requester, store, settings, live_reader, reader, full_name: str, p
                                "the part GitHub returned")
     default_owners = settings.permissions.default_owners
     pr_reviews = reviews(requester, full_name, pr["number"])
-    trees = commit_trees(requester, full_name, pr["number"])
+    trees, pushers = pull_commits(requester, full_name, pr["number"])
     head_tree = trees.get(head_sha)
     unchanged = {sha for sha, tree in trees.items() if head_tree and tree == head_tree}
-    approving = {r["user"] for r in pr_reviews if r["state"] == "APPROVED"}
+    # Whose team membership matters: everyone whose review counts either way (an approval, or an
+    # owner's request for changes, which blocks).
+    approving = {r["user"] for r in pr_reviews if r["state"] in ("APPROVED", "CHANGES_REQUESTED")}
     members: dict[str, set[str]] = {}
-    for team in team_owners(inputs, [c.path for c in changes] + moves + list(ownership_paths), default_owners):
+    for team in team_owners(inputs, [c.path for c in changes] + moves + renamed + list(ownership_paths),
+                            default_owners):
         members[team] = {u for u in approving if is_team_member(requester, team, u)}
     author = pr["user"]["login"]
     common = dict(reviews=pr_reviews, author=author, head_sha=head_sha, unchanged_tree_commits=unchanged,
-                  team_members=members, held=held, default_owners=default_owners)
+                  team_members=members, held=held, default_owners=default_owners, pushers=pushers)
     state.approvals = evaluate_pull(result, inputs, policy=settings.policy, **common)
     state.ownership = evaluate_ownership(ownership_paths, inputs, **common)
     return state
@@ -177,7 +193,7 @@ def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
 
     prov = json.loads(row.provenance)
     if row.trigger == "rollback":
-        return _rollback_admission(prov)
+        return _rollback_admission(runtime, row, prov)
     gh = runtime.github_app.client(prov.get("installation_id"))
     settings = runtime.settings
     pr = get_pull(gh.requester, row.repository, row.pr_number)
@@ -190,8 +206,15 @@ def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
         return refuse(f"the pull request #{row.pr_number} is no longer open")
     if row.trigger in ("merge", "redeploy") and not pr.get("merged"):
         return refuse(f"the pull request #{row.pr_number} is not merged")
-    if row.trigger in ("merge", "redeploy") and pr.get("merge_commit_sha") not in (None, row.commit_sha):
+    if row.trigger in ("merge", "redeploy") and pr.get("merge_commit_sha") != row.commit_sha:
         return refuse(f"{row.commit_sha[:7]} is not the merge commit of #{row.pr_number}")
+    base = pr.get("base") or {}
+    default = (base.get("repo") or {}).get("default_branch")
+    if not default or base.get("ref") != default:
+        # The owners and rules that authorise a deploy are the default branch's: a pull request
+        # into any other branch (which its author may control) deploys nothing.
+        return refuse(f"#{row.pr_number} targets `{base.get('ref')}`, not the default branch `{default}`: only "
+                      "changes to the default branch deploy")
     head_sha = prov.get("head_sha") or pr["head"]["sha"]
     if row.trigger == "command" and head_sha != pr["head"]["sha"]:
         return refuse(f"the pull request's head moved on from {head_sha[:7]} to {pr['head']['sha'][:7]}")
@@ -232,15 +255,19 @@ def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
     return Admission(decision, finding.how if finding else "deployed", finding.move_from if finding else None)
 
 
-def _rollback_admission(prov: dict) -> Admission:
-    """A rollback returns to a version the ledger shows passed the gate: no new evidence needed."""
+def _rollback_admission(runtime, row, prov: dict) -> Admission:
+    """A rollback returns to a version the ledger shows passed the gate, on the same endpoint of
+    the same environment and repository: no new evidence needed."""
     from ..gate import Decision, Reason
 
-    record = prov.get("gate") or {}
-    if record.get("verdict") == "allow":
+    target = runtime.store.deployment(prov["rollback_of"]) if prov.get("rollback_of") else None
+    record = (json.loads(target.provenance).get("gate") or {}) if target is not None else {}
+    if (target is not None and record.get("verdict") == "allow" and target.status == "succeeded"
+            and (target.repository, target.environment, target.endpoint, target.manifest_path)
+            == (row.repository, row.environment, row.endpoint, row.manifest_path)):
         return Admission(Decision("allow", ()))
     return Admission(Decision("refuse", (Reason("reviewed", "the ledger does not show that the version to roll "
-                                                "back to passed the deploy gate"),)))
+                                                "back to passed the deploy gate on this endpoint"),)))
 
 
 def _teardown_problems(runtime, row, manifest, state) -> list:
@@ -252,8 +279,10 @@ def _teardown_problems(runtime, row, manifest, state) -> list:
     from ..policy import check_policy
 
     out = [p for p in check_policy(manifest, runtime.settings.policy, row.environment, now=utcnow()) if is_freeze(p)]
-    owner = owner_lookup(runtime.store)(row.environment, row.endpoint) if row.endpoint else None
-    if owner is not None and (owner.manifest_path != row.manifest_path or owner.repository != row.repository):
+    owner = owner_lookup(runtime.store, runtime.settings.server.environments)(row.environment, row.endpoint) \
+        if row.endpoint else None
+    if owner is not None and (owner.manifest_path != row.manifest_path or owner.repository != row.repository
+                              or owner.environment not in (None, row.environment)):
         out.append(Problem(row.manifest_path, 1, 1, f"environments.{row.environment}", row.endpoint,
                            f"endpoint {row.endpoint} in {row.environment} belongs to {owner.manifest_path} now: "
                            "deleting this manifest does not tear it down", None, "ownership.endpoint"))

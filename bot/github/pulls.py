@@ -21,15 +21,26 @@ def reviews(requester, full_name: str, number: int) -> list[dict]:
 
 def commit_trees(requester, full_name: str, number: int) -> dict[str, str]:
     """Each commit of the pull request (up to 250, GitHub's limit here) -> its tree sha."""
-    out: dict[str, str] = {}
+    return pull_commits(requester, full_name, number)[0]
+
+
+def pull_commits(requester, full_name: str, number: int) -> tuple[dict[str, str], set[str]]:
+    """The pull request's commits (up to 250, GitHub's limit here): each commit's tree sha, and
+    the GitHub logins that authored or committed any of them (their approvals never count:
+    nobody approves their own change)."""
+    trees: dict[str, str] = {}
+    people: set[str] = set()
     page = 1
     while True:
         _, data = requester.requestJsonAndCheck("GET", f"/repos/{full_name}/pulls/{number}/commits",
                                                 parameters={"per_page": 100, "page": page})
         for c in data:
-            out[c["sha"]] = c["commit"]["tree"]["sha"]
+            trees[c["sha"]] = c["commit"]["tree"]["sha"]
+            for who in (c.get("author"), c.get("committer")):
+                if who and who.get("login") and who.get("type") != "Bot" and who["login"] != "web-flow":
+                    people.add(who["login"])
         if len(data) < 100 or page >= 3:
-            return out
+            return trees, people
         page += 1
 
 

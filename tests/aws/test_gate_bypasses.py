@@ -1,13 +1,11 @@
-"""Bypasses of the deploy gate, each a test asserting the SAFE behaviour (so each fails today)."""
+"""Bypasses of the deploy gate found by attacking it from outside, each refused: the live model
+stays the one the rules let through (an `EVIL` artifact never reaches the endpoint)."""
 
 from __future__ import annotations
 
-import json
-
-from tests.aws.test_deploy_gate import (CHURN, REPO, approve, churn, endpoint_tags, make_bot, manifest, merge,
-                                        open_pr, rows_of, ship)
-from tests.aws.test_merge_to_deploy import CONFIG, PATH, drive
-from tests.support import webhooks
+from tests.aws.test_deploy_gate import (CHURN, REPO, approve, churn, comment, make_bot, manifest, merge, open_pr,
+                                        rows_of, ship)
+from tests.aws.test_merge_to_deploy import PATH, drive
 
 EVIL = "s3://acme-models/fraud-detector/EVIL/model.tar.gz"
 
@@ -16,12 +14,7 @@ def evil(text: str) -> str:
     return text.replace("s3://acme-models/fraud-detector/2024-06-01/model.tar.gz", EVIL)
 
 
-def command(bot, number, body, user):
-    c = bot.github.add_comment(REPO, number, body, user=user)
-    bot.deliver("issue_comment", webhooks.issue_comment(
-        "created", body=body, commenter=user, comment_id=c.id, repo=REPO, number=number,
-        installation_id=bot.github.repo(REPO).installation_id))
-    return [x.body for x in bot.github.comments_on(REPO, number) if f"modelbot:reply:{c.id}" in x.body][0]
+command = comment
 
 
 def model_uri(bot, endpoint, env="production"):
@@ -32,7 +25,7 @@ def model_uri(bot, endpoint, env="production"):
     return s.describe_model(ModelName=model)["PrimaryContainer"].get("ModelDataUrl")
 
 
-# 1. A PR merged into ANY branch deploys; base owners/approvals are read from that branch.
+# An attacker's own branch as base: its owners would approve, and branch protection on main never sees it.
 def test_pr_merged_into_attacker_controlled_branch_does_not_deploy(aws, bot_env, store, queue, fake_github, tmp_path):
     bot = make_bot(aws, bot_env, store, queue, fake_github, tmp_path)
     ship(bot, 50, {PATH: manifest(approvals=1)}, "bob")          # production owned by fraud-ml (bob), 1 approval
@@ -49,8 +42,7 @@ def test_pr_merged_into_attacker_controlled_branch_does_not_deploy(aws, bot_env,
     assert model_uri(bot, "fraud-detector") == good, rows_of(bot, 51)["production"].status
 
 
-# 2. An owner (via a team) who requests changes does not block: team membership is only looked up
-#    for users who APPROVED (bot/features/gate.py:123-125).
+# An owner, through a team, requests changes: that blocks, as an owner's own review would.
 def test_team_owner_changes_requested_blocks(aws, bot_env, store, queue, fake_github, tmp_path):
     bot = make_bot(aws, bot_env, store, queue, fake_github, tmp_path)
     fake_github.add_team_member("acme", "fraud-ml", "frank")
@@ -66,9 +58,7 @@ def test_team_owner_changes_requested_blocks(aws, bot_env, store, queue, fake_gi
     assert model_uri(bot, "fraud-detector") == good
 
 
-# 3. Rename a manifest away (its new path has no owners at base: default owners approve), then add a
-#    new file at the old path (again no owners at base): the store still says the old PATH owns the
-#    endpoint, so the newcomer is "mine" and overwrites it. The owners (erin) are never asked.
+# Rename a manifest away, then add a new file at its old path: the new file does not inherit the endpoint.
 def test_rename_then_readd_cannot_take_over_an_endpoint(aws, bot_env, store, queue, fake_github, tmp_path):
     bot = make_bot(aws, bot_env, store, queue, fake_github, tmp_path)
     c = churn(approvals=1)
@@ -82,16 +72,17 @@ def test_rename_then_readd_cannot_take_over_an_endpoint(aws, bot_env, store, que
     approve(bot, 52, "bob")
     merge(bot, 52)
     # step 2: a "new" manifest at the old path, pointing at the old endpoint; again bob approves
-    open_pr(bot, 53, {CHURN: evil(owned.replace("fraud-detector/2024", "fraud-detector/2024"))
-                      .replace("s3://acme-models/churn/2024-06-01/model.tar.gz", EVIL)})
+    open_pr(bot, 53, {CHURN: owned.replace("s3://acme-models/churn/2024-06-01/model.tar.gz", EVIL)})
     approve(bot, 53, "bob")
     merge(bot, 53)
-    assert "erin" not in [r.user.login for r in bot.github.repo(REPO).reviews if r.pull_number in (52, 53)]
-    assert model_uri(bot, "churn") == good, (rows_of(bot, 53)["production"].status, rows_of(bot, 53)["production"].reason)
+    assert "erin" not in [r.user.login for r in bot.github.repo(REPO).reviews if r.number in (52, 53)]
+    from tests.aws.test_deploy_gate import latest
+    checks = {n: latest(bot, n, bot.github.repo(REPO).issues[53].frozen_head_sha).conclusion
+              for n in ("modelbot/validate", "modelbot/approval")}
+    assert model_uri(bot, "churn") == good, (checks, rows_of(bot, 53)["production"].status)
 
 
-# 4. A staging environment pointed at the production endpoint's name (same AWS account/region, as in
-#    tests/fixtures/deploy.yaml): staging needs 0 approvals, /deploy staging works before merge.
+# Staging and production reach the same account and region: staging may not deploy production's endpoint.
 def test_staging_cannot_overwrite_the_production_endpoint(aws, bot_env, store, queue, fake_github, tmp_path):
     bot = make_bot(aws, bot_env, store, queue, fake_github, tmp_path)
     ship(bot, 50, {PATH: manifest(approvals=1)}, "bob")
@@ -101,13 +92,14 @@ def test_staging_cannot_overwrite_the_production_endpoint(aws, bot_env, store, q
     command(bot, 51, "/deploy staging", "alice")
     drive(bot)
     assert model_uri(bot, "fraud-detector") == good, [(r.environment, r.status, r.reason) for r in rows_of(bot, 51).values()]
+    assert "staging" not in rows_of(bot, 51)  # the command saw the ownership error; the gate would too
+    [run] = [r for r in bot.github.check_runs_for(REPO, name="modelbot/validate")
+             if any("in production" in a["message"] for a in r.annotations)][-1:]
+    assert run.conclusion == "failure"
 
 
-# 5. /rollback production to <id of a staging deployment>: the command checks the endpoint NAME, not
-#    the environment (bot/features/commands.py:237-240); the rollback skips the gate
-#    (bot/features/gate.py:_rollback_admission) and deploys an unmerged PR head to production.
+# /rollback production to the id of a staging deployment of an unmerged head: only the same endpoint's past.
 def test_rollback_to_a_staging_deployment_of_an_unmerged_head(aws, bot_env, store, queue, fake_github, tmp_path):
-    cfg = tmp_path / "base.yaml"
     bot = make_bot(aws, bot_env, store, queue, fake_github, tmp_path)
     text = (tmp_path / "modelbot.yaml").read_text()
     assert "region: us-east-1\n    aws_role_arn" in text
@@ -132,3 +124,16 @@ def test_rollback_to_a_staging_deployment_of_an_unmerged_head(aws, bot_env, stor
     drive(bot)
     rb = [r for r in bot.store.deployments(repository=REPO) if r.trigger == "rollback"]
     assert model_uri(bot, "fraud-detector") == good, (reply, [(r.environment, r.commit_sha, r.status) for r in rb])
+
+
+# Someone who pushed the change to another's pull request cannot approve it.
+def test_the_pusher_of_the_change_cannot_approve_it(aws, bot_env, store, queue, fake_github, tmp_path):
+    bot = make_bot(aws, bot_env, store, queue, fake_github, tmp_path)
+    ship(bot, 50, {PATH: manifest(approvals=1)}, "bob")
+    good = model_uri(bot, "fraud-detector")
+    open_pr(bot, 51, {"README.md": "typo\n"})                     # alice: harmless
+    bot.github.commit(REPO, "change-51", {PATH: evil(manifest(approvals=1))}, author="bob")  # bob pushes
+    bot.deliver("pull_request", bot.pr_event("synchronize", REPO, 51))
+    approve(bot, 51, "bob")                                       # ...and approves his own change
+    merge(bot, 51)
+    assert model_uri(bot, "fraud-detector") == good
