@@ -103,6 +103,9 @@ def run_command(ctx, command, login: str, account_type: str, role: str | None, f
             if cmd.name == "deploy":
                 out.append(_deploy(ctx, cmd, login, full_name, pr, comment_id=comment_id))
                 continue
+            if cmd.name == "unhold":
+                out.append(_unhold(ctx, cmd, login, role, full_name, pr))
+                continue
             out.append(_RUN[cmd.name](ctx, cmd, login, full_name, pr))
         except Exception as exc:  # noqa: BLE001 - the person gets the reason; the log the trace
             log.exception("command failed", extra={"command": cmd.text})
@@ -146,6 +149,19 @@ def _hold(ctx, cmd, login, full_name, pr) -> Outcome:
     if pr.get("state") == "open":
         refresh_pull(ctx, full_name, pr)
     return Outcome(cmd.text, True, _say(cmd.name, command=cmd))
+
+
+def _unhold(ctx, cmd, login, role, full_name, pr) -> Outcome:
+    """`/unhold`: the one who put the hold lifts it, or a maintainer; never the author of a pull
+    request someone else held (a hold is how a reviewer stops a deploy)."""
+    from ..permissions import PRODUCTION_ROLE, _effective_role, rank
+
+    hold = ctx.store.hold(full_name, pr["number"])
+    effective = _effective_role(role, ctx.settings.permissions)
+    if (hold is not None and hold.held_by.lower() != login.lower()
+            and (effective is None or rank(effective) < rank(PRODUCTION_ROLE))):
+        return Outcome(cmd.text, False, _say("hold_not_yours", command=cmd, hold=hold, role=PRODUCTION_ROLE))
+    return _hold(ctx, cmd, login, full_name, pr)
 
 
 def _status(ctx, cmd, login, full_name, pr) -> Outcome:

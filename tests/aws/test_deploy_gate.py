@@ -414,3 +414,13 @@ def test_a_promotion_is_judged_when_it_acts_and_a_hold_refuses_it(bot):
             break
     assert bot.store.deployment(row.id).status == "succeeded"
     assert live_config().endswith("-promoted")
+
+
+def test_a_hold_is_lifted_only_by_its_holder_or_a_maintainer(bot):
+    open_pr(bot, 44, {PATH: manifest()})
+    comment(bot, 44, "/hold", "bob")
+    assert "only they" in comment(bot, 44, "/unhold", "alice")  # the author cannot lift a reviewer's hold
+    assert bot.store.hold(REPO, 44) is not None
+    assert latest(bot, "modelbot/approval").conclusion == "failure"
+    comment(bot, 44, "/unhold", "frank")  # a maintainer may
+    assert bot.store.hold(REPO, 44) is None
