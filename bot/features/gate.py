@@ -13,6 +13,8 @@ import json
 import logging
 from dataclasses import dataclass, field
 
+from ..gate import NotReady  # raised here when the evidence cannot be read yet; the engine waits
+
 log = logging.getLogger(__name__)
 
 WAIT_SECONDS = 30
@@ -178,9 +180,6 @@ def pr_gate(state: PullState, outcomes: list, settings) -> list:
 
 
 # --- at the point of action -------------------------------------------------------------------------
-
-
-from ..gate import NotReady  # noqa: E402 - raised here, caught by the rollout engine
 
 
 def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
