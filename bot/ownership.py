@@ -56,15 +56,28 @@ class Finding:
 
 def check_endpoint(manifest: Manifest, env: str, *, repository: str, path: str, owner: Owner | None,
                    live_exists: bool, live_tags: Mapping[str, str], new_at_base: bool = False,
-                   pr_number: int | None = None) -> Finding:
+                   pr_number: int | None = None, prefix_owners: tuple[Owner, ...] = ()) -> Finding:
     """Whether `path` may deploy `manifest`'s endpoint in `env` (see the module docstring).
     `new_at_base`: the path has no file on the base branch (a new or renamed manifest): a path
-    added again does not inherit the endpoint its earlier file owned (nobody at base vouches for it)."""
+    added again does not inherit the endpoint its earlier file owned (nobody at base vouches for it).
+    `prefix_owners`: for a multi-model environment, the owners of endpoints whose model prefix
+    overlaps this one's: the artifacts under a prefix belong to the endpoint that serves them."""
     spec = manifest.environments[env]
     if spec.mode == "batch":
         return Finding(())
     endpoint = manifest.endpoint_name(env)
     move_from, adopt = spec.move_endpoint_from, spec.adopt_endpoint
+    if spec.mode == "multi_model" and spec.multi_model is not None:
+        for other in prefix_owners:
+            if (other.manifest_path, other.environment) != (path, env) or other.repository not in (None, repository):
+                field = ("environments", env, "multi_model", "prefix")
+                src = manifest.source
+                line, col = src.position(field) if src is not None else (1, 1)
+                return Finding((Problem(
+                    path, line, col, ".".join(field), spec.multi_model.prefix,
+                    f"the models under {spec.multi_model.prefix} belong to the multi-model endpoint of "
+                    f"{other.manifest_path} in {other.environment}: a manifest cannot put models there",
+                    "a prefix of this manifest's own", "ownership.prefix"),))
     if owner is None and live_exists and live_tags.get(MANIFEST_TAG):
         owner = Owner(None, live_tags[MANIFEST_TAG], "tag", live_tags.get(ENVIRONMENT_TAG))
 

@@ -105,7 +105,8 @@ def review(changes: Iterable[ManifestChange], *, known_environments: Iterable[st
            commit: str, now: dt.datetime, live_reader: LiveReader | None, prices: Mapping[str, float],
            plan_deploys: bool = True, environments: Iterable[str] | None = None,
            config_source: str = "config/modelbot.yaml", repository: str | None = None,
-           endpoint_owner: OwnerLookup | None = None, pr_number: int | None = None) -> Review:
+           endpoint_owner: OwnerLookup | None = None, pr_number: int | None = None,
+           prefix_owners: Callable[[str], tuple] | None = None) -> Review:
     """Validate every changed manifest and, when asked, plan each of its environments.
 
     `live_reader` None plans against the desired state only (an empty endpoint). A removed
@@ -148,13 +149,21 @@ def review(changes: Iterable[ManifestChange], *, known_environments: Iterable[st
                     finding = check_endpoint(manifest, env, repository=repository or "", path=change.path,
                                              owner=owner, live_exists=bool(live and live.endpoint_exists),
                                              live_tags=live.tags if live else {},
-                                             new_at_base=change.base_text is None, pr_number=pr_number)
+                                             new_at_base=change.base_text is None, pr_number=pr_number,
+                                             prefix_owners=_prefix_owners(manifest, env, prefix_owners))
                     problems += finding.problems
                     er = EnvironmentReview(er.environment, er.plan, er.live, er.live_note, finding)
                 env_reviews.append(er)
         out.append(ManifestReview(change.path, change.status, tuple(sort_problems(problems)), manifest,
                                   tuple(env_reviews), change.previous_path))
     return Review(tuple(out), planned=plan_deploys)
+
+
+def _prefix_owners(manifest: Manifest, env: str, lookup) -> tuple:
+    spec = manifest.environments[env]
+    if lookup is None or spec.mode != "multi_model" or spec.multi_model is None:
+        return ()
+    return tuple(lookup(spec.multi_model.prefix))
 
 
 def _plan_env(manifest: Manifest, env: str, commit: str, removed: bool, live_reader: LiveReader | None,

@@ -171,7 +171,8 @@ class Rollouts:
             if admission is not None and row.kind != "teardown":
                 claimed, owner = self.store.claim_endpoint(
                     row.environment, row.endpoint, repository=row.repository, manifest_path=row.manifest_path,
-                    how=admission.how, deployment_id=row.id, move_from=admission.move_from)
+                    how=admission.how, deployment_id=row.id, move_from=admission.move_from,
+                    s3_prefix=getattr(admission, "s3_prefix", None))
                 if not claimed:
                     from .gate import Decision, Reason
 

@@ -164,6 +164,7 @@ class EndpointOwnerRow(Base):
     repository: Mapped[str] = mapped_column(String(255), nullable=False)
     manifest_path: Mapped[str] = mapped_column(String(500), nullable=False)
     how: Mapped[str] = mapped_column(String(16), nullable=False)  # deployed | adopted | moved
+    s3_prefix: Mapped[str | None] = mapped_column(String(1024))  # a multi-model endpoint's model prefix
     deployment_id: Mapped[int | None] = mapped_column(Integer)
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
@@ -510,7 +511,8 @@ class Store:
                                   .order_by(EndpointOwnerRow.environment)))
 
     def claim_endpoint(self, environment: str, endpoint: str, *, repository: str, manifest_path: str, how: str,
-                       deployment_id: int | None, move_from: str | None = None) -> tuple[bool, EndpointOwnerRow]:
+                       deployment_id: int | None, move_from: str | None = None,
+                       s3_prefix: str | None = None) -> tuple[bool, EndpointOwnerRow]:
         """Record `manifest_path` as the endpoint's owner unless another manifest owns it; a
         reviewed move (`move_from` is the current owner, same repository) hands it over.
         (True, owner) when the endpoint is (now) this manifest's, else (False, the owner)."""
@@ -519,18 +521,27 @@ class Store:
             with self.session() as s:
                 s.add(EndpointOwnerRow(environment=environment, endpoint=endpoint, repository=repository,
                                        manifest_path=manifest_path, how=how, deployment_id=deployment_id,
-                                       recorded_at=now))
+                                       s3_prefix=s3_prefix, recorded_at=now))
         except IntegrityError:
             pass
         with self.session() as s:
             row = s.get(EndpointOwnerRow, (environment, endpoint), with_for_update=True)
             if row.repository == repository and row.manifest_path == manifest_path:
+                row.s3_prefix = s3_prefix
                 return True, row
             if move_from is not None and row.repository == repository and row.manifest_path == move_from:
                 row.manifest_path, row.how, row.deployment_id, row.recorded_at = (manifest_path, "moved",
                                                                                 deployment_id, now)
+                row.s3_prefix = s3_prefix
                 return True, row
             return False, row
+
+    def prefix_owners(self, prefix: str) -> list[EndpointOwnerRow]:
+        """The owner records of multi-model endpoints whose model prefix contains `prefix` or lies
+        inside it (S3 is one namespace: every environment and account)."""
+        with self.session() as s:
+            rows = s.scalars(select(EndpointOwnerRow).where(EndpointOwnerRow.s3_prefix.is_not(None)))
+            return [r for r in rows if prefix.startswith(r.s3_prefix) or r.s3_prefix.startswith(prefix)]
 
     def release_endpoint(self, environment: str, endpoint: str, *, repository: str, manifest_path: str) -> bool:
         """Forget the owner of a torn-down endpoint (only if it is still that manifest)."""

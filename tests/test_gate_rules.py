@@ -376,3 +376,25 @@ def test_approval_check(results, touches, unreadable, conclusion):
 
 def test_approval_check_unreadable_alone_fails():
     assert approval_check([], False, ["models/b/modelbot.yaml"]).conclusion == "failure"
+
+
+MULTI_MODEL = (Path(__file__).resolve().parent.parent / "examples" / "multi-model.yaml").read_text()
+
+
+@pytest.mark.parametrize("owner, problem", [
+    (None, False),
+    (Owner("acme/models", "models/mm/modelbot.yaml", "deployed", "production"), False),       # its own
+    (Owner("acme/models", "models/other/modelbot.yaml", "deployed", "production"), True),    # another's
+    (Owner("acme/models", "models/mm/modelbot.yaml", "deployed", "staging"), True),           # another env
+    (Owner("acme/other", "models/mm/modelbot.yaml", "deployed", "production"), True),         # another repo
+])
+def test_a_multi_model_prefix_belongs_to_the_endpoint_that_serves_it(owner, problem):
+    m = load_manifest("models/mm/modelbot.yaml", MULTI_MODEL).manifest
+    env = next(e for e, s in m.environments.items() if s.mode == "multi_model")
+    found = check_endpoint(m, env, repository="acme/models", path="models/mm/modelbot.yaml", owner=None,
+                           live_exists=False, live_tags={}, prefix_owners=(owner,) if owner else ())
+    assert bool(found.problems) == problem
+    if problem:
+        [p] = found.problems
+        assert p.rule == "ownership.prefix" and p.field == f"environments.{env}.multi_model.prefix"
+        assert MULTI_MODEL.splitlines()[p.line - 1].strip().startswith("prefix:")

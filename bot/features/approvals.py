@@ -58,6 +58,10 @@ def evaluate_pull(result, inputs: ApprovalInputs, *, reviews: list[dict], author
     per_env: dict[str, list[str]] = {}
     required: dict[str, int] = {}
     removed = {m.path for m in result.manifests if m.status == "removed"}
+    # The default owners never approve on behalf of a manifest whose endpoint is moved away or
+    # renamed away: only its own owners at base (manifest or CODEOWNERS) may.
+    removed |= {p for _, p in moved_from(result)}
+    removed |= {m.previous_path for m in result.manifests if m.status == "renamed" and m.previous_path}
     for m in result.manifests:  # a rename hands the manifest (and its endpoints) on: its base owners agree
         if m.status == "renamed" and m.previous_path and m.manifest is not None:
             for env in m.manifest.environments:

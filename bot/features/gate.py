@@ -49,6 +49,7 @@ class Admission:
     decision: object                  # bot.gate.Decision
     how: str = "deployed"             # the ownership claim: deployed | adopted | moved
     move_from: str | None = None
+    s3_prefix: str | None = None      # a multi-model endpoint's model prefix, claimed with it
 
     @property
     def verdict(self) -> str:
@@ -89,7 +90,8 @@ def gather(*, requester, store, settings, live_reader, reader, full_name: str, p
     approvals for `head_sha` (its final head), as the checks and the gate both need them."""
     from ..approvals import ownership_changes
     from ..codeowners import CODEOWNERS_PATHS, parse_codeowners
-    from ..github.pulls import is_team_member, pull_commits, reviews
+    from ..github.pulls import pull_commits, reviews, team_membership
+    from ..ownership import Owner
     from ..review import review
     from .approvals import base_inputs, evaluate_ownership, evaluate_pull, moved_from, team_owners, unapprovable
     from .pull_requests import _paths_to_read, manifest_changes
@@ -104,7 +106,9 @@ def gather(*, requester, store, settings, live_reader, reader, full_name: str, p
                     commit=commit, now=now, live_reader=live_reader, prices=settings.server.prices,
                     plan_deploys=plan, environments=environments, config_source=settings.config_path,
                     repository=full_name, pr_number=pr["number"],
-                    endpoint_owner=owner_lookup(store, settings.server.environments) if plan else None)
+                    endpoint_owner=owner_lookup(store, settings.server.environments) if plan else None,
+                    prefix_owners=(lambda prefix: [Owner(r.repository, r.manifest_path, r.how, r.environment)
+                                                   for r in store.prefix_owners(prefix)]) if plan else None)
     state = PullState(files, changes, result, base_files, head_files, unreadable=unapprovable(result))
     touched = [p for f in files for p in (f.path, f.previous_path) if p in CODEOWNERS_PATHS]
     if not result.touches_targets and not touched:
@@ -131,19 +135,37 @@ def gather(*, requester, store, settings, live_reader, reader, full_name: str, p
     trees, pushers = pull_commits(requester, full_name, pr["number"])
     head_tree = trees.get(head_sha)
     unchanged = {sha for sha, tree in trees.items() if head_tree and tree == head_tree}
-    # Whose team membership matters: everyone whose review counts either way (an approval, or an
-    # owner's request for changes, which blocks).
-    approving = {r["user"] for r in pr_reviews if r["state"] in ("APPROVED", "CHANGES_REQUESTED")}
+    # Whose team membership matters: everyone whose latest review counts either way (an approval,
+    # or an owner's request for changes, which blocks). When GitHub will not tell, fail closed: an
+    # approval does not count, a request for changes blocks.
+    latest = _latest_states(pr_reviews)
     members: dict[str, set[str]] = {}
     for team in team_owners(inputs, [c.path for c in changes] + moves + renamed + list(ownership_paths),
                             default_owners):
-        members[team] = {u for u in approving if is_team_member(requester, team, u)}
+        members[team] = set()
+        for user, review_state in latest.items():
+            known = team_membership(requester, team, user)
+            if known or (known is None and review_state == "CHANGES_REQUESTED"):
+                members[team].add(user)
+            if known is None:
+                state.notes.append(f"GitHub would not say whether `{user}` is in `@{team}`: their "
+                                   + ("request for changes blocks" if review_state == "CHANGES_REQUESTED"
+                                      else "approval does not count for it"))
     author = pr["user"]["login"]
     common = dict(reviews=pr_reviews, author=author, head_sha=head_sha, unchanged_tree_commits=unchanged,
                   team_members=members, held=held, default_owners=default_owners, pushers=pushers)
     state.approvals = evaluate_pull(result, inputs, policy=settings.policy, **common)
     state.ownership = evaluate_ownership(ownership_paths, inputs, **common)
     return state
+
+
+def _latest_states(pr_reviews: list[dict]) -> dict[str, str]:
+    """Each reviewer's latest APPROVED / CHANGES_REQUESTED / DISMISSED state (COMMENTED changes nothing)."""
+    out: dict[str, str] = {}
+    for r in sorted((r for r in pr_reviews if r.get("submitted_at")), key=lambda r: r["submitted_at"]):
+        if r["state"] in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+            out[r["user"]] = r["state"]
+    return {u: st for u, st in out.items() if st != "DISMISSED"}
 
 
 def for_environment(problems, env: str, environments) -> list:
@@ -203,6 +225,8 @@ def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
 
     if row.trigger == "command" and pr.get("state") != "open":
         return refuse(f"the pull request #{row.pr_number} is no longer open")
+    if row.trigger == "command" and settings.server.environments[row.environment].production:
+        return refuse(f"{row.environment} is a production environment: only a merge deploys there")
     if row.trigger in ("merge", "redeploy") and not pr.get("merged"):
         return refuse(f"the pull request #{row.pr_number} is not merged")
     if row.trigger in ("merge", "redeploy") and pr.get("merge_commit_sha") != row.commit_sha:
@@ -251,7 +275,9 @@ def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
                         comparison, reviewed, override)
     decision = decide(evidence, settings.gate)
     finding = env_review.ownership if env_review is not None else None
-    return Admission(decision, finding.how if finding else "deployed", finding.move_from if finding else None)
+    spec = m.manifest.environments[row.environment]
+    prefix = spec.multi_model.prefix if spec.mode == "multi_model" and spec.multi_model is not None else None
+    return Admission(decision, finding.how if finding else "deployed", finding.move_from if finding else None, prefix)
 
 
 def _rollback_admission(runtime, row, prov: dict) -> Admission:

@@ -56,13 +56,21 @@ def role_of(requester, full_name: str, login: str) -> str | None:
 
 
 def is_team_member(requester, team: str, login: str) -> bool:
-    """Active membership of `login` in `org/slug`."""
+    """Whether `login` is an active member of `team` (`org/slug`); False when GitHub will not say."""
+    return team_membership(requester, team, login) is True
+
+
+def team_membership(requester, team: str, login: str) -> bool | None:
+    """True or False when GitHub says (404: not a member), None when it will not tell (403: the
+    App may not read the team, a secret team, a secondary rate limit). Callers fail closed."""
     org, _, slug = team.lstrip("@").partition("/")
     try:
         _, data = requester.requestJsonAndCheck("GET", f"/orgs/{org}/teams/{slug}/memberships/{login}")
     except GithubException as exc:
-        if exc.status in (403, 404):
+        if exc.status == 404:
             return False
+        if exc.status == 403:
+            return None
         raise
     return data.get("state") == "active"
 

@@ -20,6 +20,7 @@ def upgrade() -> None:
         sa.Column("repository", sa.String(255), nullable=False),
         sa.Column("manifest_path", sa.String(500), nullable=False),
         sa.Column("how", sa.String(16), nullable=False),
+        sa.Column("s3_prefix", sa.String(1024)),
         sa.Column("deployment_id", sa.Integer),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
     )
