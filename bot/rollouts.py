@@ -350,9 +350,10 @@ class Rollouts:
 
     # --- requests from people -----------------------------------------------------------------
 
-    def request(self, pk: int, what: str) -> bool:
-        """Ask an active deployment to abort, roll back or promote at its next tick."""
-        if not self.store.request_deployment(pk, what):
+    def request(self, pk: int, what: str, by: str | None = None) -> bool:
+        """Ask an active deployment to abort, roll back or promote at its next tick (`by`: who
+        asked, kept in the ledger)."""
+        if not self.store.request_deployment(pk, what, by):
             return False
         self.services.enqueue(pk, 0)
         return True

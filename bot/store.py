@@ -430,11 +430,19 @@ class Store:
         with self.session() as s:
             s.execute(update(DeploymentRow).where(DeploymentRow.id == pk).values(**values))
 
-    def request_deployment(self, pk: int, what: str) -> bool:
-        """Record a person's request (abort, rollback, promote) on an active deployment."""
+    def request_deployment(self, pk: int, what: str, by: str | None = None) -> bool:
+        """Record a person's request (abort, rollback, promote) on an active deployment; the
+        ledger keeps who asked and when (`provenance.requests`)."""
         with self.session() as s:
-            return s.execute(update(DeploymentRow).where(
-                DeploymentRow.id == pk, DeploymentRow.status.in_(self.ACTIVE)).values(requested=what)).rowcount == 1
+            row = s.get(DeploymentRow, pk, with_for_update=True)
+            if row is None or row.status not in self.ACTIVE:
+                return False
+            row.requested = what
+            if by is not None:
+                prov = json.loads(row.provenance or "{}")
+                prov.setdefault("requests", []).append({"what": what, "by": by, "at": utcnow().isoformat()})
+                row.provenance = json.dumps(prov)
+            return True
 
     def consume_request(self, pk: int, what: str) -> None:
         """Clear a request the controller has taken in, unless a newer one replaced it."""

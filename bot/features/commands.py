@@ -239,7 +239,7 @@ def _request(ctx, cmd, login, full_name, pr) -> Outcome:
     """`/abort` and `/promote`: ask this PR's active deployments in the environment."""
     active = [d for d in ctx.store.deployments(repository=full_name, pr_number=pr["number"])
               if d.status in ("pending", "running") and d.environment == cmd.env]
-    asked = [d for d in active if ctx.rollouts.request(d.id, cmd.name)]
+    asked = [d for d in active if ctx.rollouts.request(d.id, cmd.name, login)]
     if not asked:
         return Outcome(cmd.text, False, _say("nothing_active", command=cmd))
     return Outcome(cmd.text, True, _say("requested", command=cmd, rows=asked))
@@ -251,7 +251,7 @@ def _rollback(ctx, cmd, login, full_name, pr) -> Outcome:
     mine = [d for d in ctx.store.deployments(repository=full_name, pr_number=pr["number"]) if d.environment == env]
     for d in mine:
         if d.status in ("pending", "running"):
-            ctx.rollouts.request(d.id, "rollback")
+            ctx.rollouts.request(d.id, "rollback", login)
     targets = []
     for d in mine:
         if d.endpoint is None:

@@ -412,8 +412,11 @@ def test_a_promotion_is_judged_when_it_acts_and_a_hold_refuses_it(bot):
     for _ in range(10):
         if bot.runtime.rollouts.tick(row.id) == "succeeded":
             break
-    assert bot.store.deployment(row.id).status == "succeeded"
+    done = bot.store.deployment(row.id)
+    assert done.status == "succeeded"
     assert live_config().endswith("-promoted")
+    asked = json.loads(done.provenance)["requests"]  # the ledger keeps who asked, and when
+    assert [(r["what"], r["by"]) for r in asked] == [("promote", "carol"), ("promote", "carol")]
 
 
 def test_a_hold_is_lifted_only_by_its_holder_or_a_maintainer(bot):
