@@ -42,7 +42,7 @@ from typing import Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .approvals import ApprovalResult, display_owner
+from .approvals import ApprovalResult
 from .commands import code_span
 from .manifest import Problem
 
@@ -278,15 +278,15 @@ def decide(evidence: Evidence, policy: GatePolicy) -> Decision:
                               f"{evidence.environment}: nothing was approved"))
     for result in evidence.approvals:
         reasons += _approval_reasons(result)
-    waiting = False
+    pending = None  # the one reason that only waits (a comparison still running)
     c = evidence.comparison
     if c is not None:
         meaning, setting = policy.meaning(evidence.environment, c.verdict)
         verdict_text = "not configured (no `validation:` section)" if c.verdict == "not_configured" else c.verdict
         if meaning == "wait":
-            waiting = True
-            reasons.append(Reason("comparison", f"the comparison with production is still running{_detail(c)}",
-                                  liftable=True))
+            pending = Reason("comparison", f"the comparison with production is still running{_detail(c)}",
+                             liftable=True)
+            reasons.append(pending)
         elif meaning == "refuse":
             reasons.append(Reason("comparison", f"comparison {verdict_text}{_detail(c)}: {evidence.environment} "
                                   f"refuses it ({code_span(setting)})", liftable=c.verdict in LIFTABLE_VERDICTS))
@@ -294,18 +294,11 @@ def decide(evidence: Evidence, policy: GatePolicy) -> Decision:
     if evidence.override is not None:
         lifted = [r for r in reasons if r.liftable]
         reasons = [r for r in reasons if not r.liftable]
-        waiting = False
     approved = counted_approvals(evidence.approvals, evidence.path)
-    if reasons and all(r.rule == "comparison" and "still running" in r.message for r in reasons) and waiting:
-        verdict: Verdict = "wait"
-    else:
-        verdict = "refuse" if reasons else "allow"
+    # Waiting helps only when nothing else refuses.
+    verdict: Verdict = "wait" if pending is not None and reasons == [pending] else ("refuse" if reasons else "allow")
     return Decision(verdict, tuple(reasons), tuple(lifted), approved, evidence.override, c)
 
 
 def _detail(c: Comparison) -> str:
     return f" ({c.detail})" if c.detail else ""
-
-
-def who(owners: Iterable[str]) -> str:
-    return ", ".join(code_span(display_owner(o)) for o in owners)

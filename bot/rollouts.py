@@ -172,7 +172,7 @@ class Rollouts:
                 claimed, owner = self.store.claim_endpoint(
                     row.environment, row.endpoint, repository=row.repository, manifest_path=row.manifest_path,
                     how=admission.how, deployment_id=row.id, move_from=admission.move_from,
-                    s3_prefix=getattr(admission, "s3_prefix", None))
+                    s3_prefix=admission.s3_prefix)
                 if not claimed:
                     from .gate import Decision, Reason
 
