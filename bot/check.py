@@ -46,16 +46,17 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import clock
 from .config import ConfigError, Settings, load_settings
-from .manifest import MAX_BYTES, select_manifests
+from .manifest import MAX_BYTES, Problem, select_manifests, sort_problems
 from .plan import short_commit
 from .render import render
 from .review import LiveReader, ManifestChange, ManifestReview, EnvironmentReview, Review, review
+from .worktree import repository_root
 
 JSON_VERSION = 1
 UNKNOWN_COMMIT = "0000000"
@@ -210,12 +211,62 @@ def _read(path: Path) -> bytes:
         return fh.read(MAX_BYTES + 1)  # the loader reports a file over the limit
 
 
+OUTSIDE_RULE = "check.outside-repository"
+
+
+def outside(repo: Path, path: Path) -> Path | None:
+    """Where `path` really is (every symlink followed) when that is outside `repo`, else None.
+    Pure path logic over what the file system says; `repo` is resolved."""
+    real = path.resolve()
+    return None if real == repo or repo in real.parents else real
+
+
+def _outside_problem(shown: str, real: Path, repo: Path, *, line: int = 1, column: int = 1,
+                     field: str = "", value: str | None = None, what: str = "the manifest") -> Problem:
+    return Problem(shown, line, column, field, value,
+                   f"{what} resolves to {real}, outside the repository {repo} (through a symlink or "
+                   f"`..`): not read", "a path inside the repository", OUTSIDE_RULE)
+
+
+def _repository_paths(m: ManifestReview) -> list[tuple[tuple[str, ...], str]]:
+    """(field path, value) of the repository files a manifest's comparison reads locally."""
+    validation = m.manifest.validation if m.manifest is not None else None
+    if validation is None:
+        return []
+    out = []
+    if validation.dataset.path:
+        out.append((("validation", "dataset", "path"), validation.dataset.path))
+    if validation.predictions.path:
+        out.append((("validation", "predictions", "path"), validation.predictions.path))
+    return out
+
+
+def confine(result: Review, repo: Path) -> Review:
+    """`result` with a located error on each dataset or predictions path of a manifest that
+    resolves outside `repo` (a symlink inside the repository pointing out of it)."""
+    manifests = []
+    for m in result.manifests:
+        found = []
+        for loc, value in _repository_paths(m):
+            real = outside(repo, repo / value)
+            if real is not None:
+                line, column = m.manifest.source.position(loc) if m.manifest.source is not None else (1, 1)
+                found.append(_outside_problem(m.path, real, repo, line=line, column=column, field=".".join(loc),
+                                              value=value, what=f"{'.'.join(loc)} {value}"))
+        manifests.append(replace(m, problems=tuple(sort_problems([*m.problems, *found]))) if found else m)
+    return replace(result, manifests=tuple(manifests))
+
+
 def run_check(root: str | os.PathLike[str], settings: Settings, *, envs: Iterable[str] | None = None,
               live_reader: LiveReader | None = None, now: dt.datetime,
               commit: str = UNKNOWN_COMMIT) -> CheckResult:
     """`check_files` over the manifests at `root`: a file, or the files under a directory that
     match the server's manifest globs (relative to it). Paths in the result start with `root`
-    as given. UsageError if `root` does not exist."""
+    as given. UsageError if `root` does not exist.
+
+    Nothing outside the repository holding `root` (`repository_root`) is read: a manifest
+    that resolves outside it (a symlink, a symlinked directory) is an error of that file, and
+    so is a dataset or predictions path that does; the outside file's content is never read."""
     base = Path(root)
     globs = tuple(settings.server.manifest_globs)
     if base.is_file():
@@ -224,15 +275,25 @@ def run_check(root: str | os.PathLike[str], settings: Settings, *, envs: Iterabl
         rels = find_manifests(base, globs)
     else:
         raise UsageError(f"{root}: no such file or directory")
-    files = []
+    repo = repository_root(base)
+    files, refused = [], []
     for rel in rels:
         full = base / rel if rel else base
+        real = outside(repo, full)
+        if real is not None:
+            refused.append(_outside_problem(full.as_posix(), real, repo))
+            continue
         try:
-            files.append((full.as_posix(), _read(full)))
+            files.append((full.as_posix(), _read(full.resolve())))
         except OSError as exc:
             raise UsageError(f"{full}: cannot read: {exc.strerror}") from None
-    return check_files(files, settings, envs=envs, live_reader=live_reader, now=now, commit=commit,
-                       root=base.as_posix(), globs=() if base.is_file() else globs)
+    result = check_files(files, settings, envs=envs, live_reader=live_reader, now=now, commit=commit,
+                         root=base.as_posix(), globs=() if base.is_file() else globs)
+    review_ = confine(result.review, repo)
+    if refused:
+        reviews = [ManifestReview(p.path, "modified", (p,), None) for p in refused]
+        review_ = replace(review_, manifests=tuple(sorted([*review_.manifests, *reviews], key=lambda m: m.path)))
+    return replace(result, review=review_)
 
 
 # --- the command ------------------------------------------------------------------------------

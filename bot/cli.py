@@ -81,6 +81,40 @@ def cmd_check(args) -> int:
                          config=args.config, commit=args.commit, compare=not args.no_compare)
 
 
+def cmd_register(args) -> int:
+    from .install import InstallError, register
+
+    opener = None
+    if not args.no_browser:
+        import webbrowser
+
+        opener = webbrowser.open
+    try:
+        return register(url=args.url, github_url=args.github, api_url=args.api, org=args.org, name=args.name,
+                        port=args.port, out_dir=args.out, timeout=args.timeout, open_browser=opener)
+    except InstallError as exc:
+        print(f"modelbot register: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_init(args) -> int:
+    from .install import InstallError, init_config
+
+    repositories = list(args.repository or []) + [f"{org}/*" for org in args.org or []]
+    try:
+        path = init_config(out=args.out, repositories=repositories, region=args.region,
+                           environment=args.environment, execution_role_arn=args.execution_role_arn,
+                           force=args.force)
+    except InstallError as exc:
+        print(f"modelbot init: {exc}", file=sys.stderr)
+        return 2
+    from .config import DEFAULT_CONFIG_PATH
+    from .render import render
+
+    print(render("install/init_done.txt.j2", path=str(path), default=DEFAULT_CONFIG_PATH), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelbot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +151,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="server config file (default MODELBOT_CONFIG or config/modelbot.yaml)")
     p.add_argument("--commit", help="commit id for resource names (default: git HEAD of PATH)")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("register", help="register the GitHub App through GitHub's manifest flow")
+    p.add_argument("--url", required=True,
+                   help="the bot's public base URL; GitHub sends webhooks to URL/webhook")
+    p.add_argument("--org", help="register the App under this organization (default: your personal account)")
+    p.add_argument("--name", help="the App's name (default from config/github-app-manifest.yaml)")
+    p.add_argument("--github", default="https://github.com", help="GitHub's web URL (GitHub Enterprise: its host)")
+    p.add_argument("--api", help="GitHub's API URL (default api.github.com, or GITHUB/api/v3 for Enterprise)")
+    p.add_argument("--port", type=int, default=3000, help="local port of the registration page (default 3000)")
+    p.add_argument("--out", default="var/github-app", help="directory for the App id, webhook secret and key")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds to wait for GitHub's redirect")
+    p.add_argument("--no-browser", action="store_true", help="print the local URL without opening a browser")
+    p.set_defaults(func=cmd_register)
+
+    p = sub.add_parser("init", help="write the minimal server config")
+    p.add_argument("--out", default="config/modelbot.yaml", help="where to write it (default config/modelbot.yaml)")
+    p.add_argument("--repository", action="append", metavar="OWNER/NAME", help="a repository to serve (repeatable)")
+    p.add_argument("--org", action="append", metavar="ORG", help="serve every repository of ORG (repeatable)")
+    p.add_argument("--region", default="us-east-1", help="AWS region of the first environment (default us-east-1)")
+    p.add_argument("--environment", default="staging", help="name of the first environment (default staging)")
+    p.add_argument("--execution-role-arn", help="the IAM role SageMaker runs models as (needed to deploy)")
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.set_defaults(func=cmd_init)
     return parser
 
 

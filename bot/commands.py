@@ -1,8 +1,9 @@
 """Slash commands in pull-request comments: a strict grammar, parsed without I/O.
 
-A command is a line of a comment that starts with `/` (after optional leading whitespace),
-outside fenced code blocks (``` or ~~~), quoted lines (`>`) and HTML comments (`<!-- -->`,
-which GitHub does not show). One command per line,
+A command is a line of a comment that starts with `/` (after up to three spaces) in visible
+text as GitHub renders the Markdown (CommonMark, `visible_text_lines`): never in an indented or
+fenced code block, a block quote (lazy continuation lines included), an HTML block or comment,
+or starting inside a code span. One command per line,
 at most `MAX_COMMANDS` per comment. Command words are lowercase; arguments are checked here
 (the environment must be configured, a commit is 7-40 hex digits, a deployment id is digits),
 so a handler only ever sees well-formed commands. Everything else becomes a `CommandError`
@@ -18,6 +19,7 @@ Who may run a command is `bot.permissions`; what the reply says is `bot/template
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, replace
@@ -31,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_COMMANDS = 10          # command lines read from one comment; the rest get one error
 MAX_BODY_CHARS = 65_536    # GitHub's limit on a comment body; anything beyond is not read
 MAX_LINE_CHARS = 200       # a command line longer than this is refused unread
+MAX_LINES = 1000           # lines of a comment read for commands (Markdown parsing is bounded)
+MAX_NESTING = 10           # quotes and lists nested deeper than this are not read
 EXCERPT_CHARS = 60         # how much of an offending line a reply quotes
 MIN_REASON_CHARS = 10      # an --override reason, after normalising (a command line's own
 MAX_REASON_CHARS = 200     #   limit makes the longest that parses about 165)
@@ -81,7 +85,6 @@ COMMANDS: dict[str, CommandSpec] = {s.name: s for s in [
 # `/` then a word that starts with a letter and holds no further `/`: `/models/x.yaml` and `/)`
 # are not commands.
 _COMMAND_WORD = re.compile(r"/([^\W\d_][^\s/]*)(?=\s|$)")
-_FENCE = re.compile(r"(`{3,}|~{3,})(.*)")
 _COMMIT = re.compile(r"[0-9a-fA-F]{7,40}")
 _DEPLOYMENT = re.compile(r"[0-9]{1,20}")
 _OVERRIDE = re.compile(r"(?<!\S)--override(?![^\s=\"“”])")
@@ -164,7 +167,8 @@ def parse_comment(body: str | None, *, known_envs: Iterable[str]) -> list[Parsed
     `CommandError` for each other. Lines in fenced code blocks, quotes or HTML comments are
     not commands.
 
-    Bounded on hostile input: only the first `MAX_BODY_CHARS` characters are read, a command
+    Bounded on hostile input: only the first `MAX_BODY_CHARS` characters and `MAX_LINES` lines
+    are read, containers nested deeper than `MAX_NESTING` are not, a command
     line longer than `MAX_LINE_CHARS` is refused unread, and at most `MAX_COMMANDS` command
     lines are parsed (one error stands for the rest).
     """
@@ -172,32 +176,16 @@ def parse_comment(body: str | None, *, known_envs: Iterable[str]) -> list[Parsed
         return []
     envs = tuple(dict.fromkeys(known_envs))
     text = body[:MAX_BODY_CHARS].replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n", MAX_LINES)[:MAX_LINES]
+    text = "\n".join(lines)
     out: list[Parsed] = []
-    fence: tuple[str, int] | None = None
-    in_html_comment = False
     seen = 0
     first_excess: int | None = None
-    for number, raw in enumerate(text.split("\n"), start=1):
-        stripped = raw.lstrip(" \t")
-        if in_html_comment:  # invisible once rendered: never a command
-            in_html_comment = "-->" not in stripped
-            continue
-        if stripped.startswith(">"):
-            continue
-        m = _FENCE.match(stripped)
-        if fence is not None:
-            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= fence[1] and not m.group(2).strip():
-                fence = None
-            continue
-        if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
-            fence = (m.group(1)[0], len(m.group(1)))
-            continue
-        opened = stripped.rfind("<!--")
-        if opened != -1 and "-->" not in stripped[opened + 4:]:
-            in_html_comment = True
-            continue
+    for index in visible_text_lines(text):
+        stripped = lines[index].lstrip(" \t")
         if not _COMMAND_WORD.match(stripped[:MAX_LINE_CHARS + 1]):
             continue
+        number = index + 1
         seen += 1
         if seen > MAX_COMMANDS:
             first_excess = first_excess or number
@@ -208,6 +196,145 @@ def parse_comment(body: str | None, *, known_envs: Iterable[str]) -> list[Parsed
             first_excess, "too_many_commands", "",
             f"a comment may hold at most {MAX_COMMANDS} commands; the {seen - MAX_COMMANDS} "
             f"after the first {MAX_COMMANDS} were not read"))
+    return out
+
+
+# --- where commands may be: the visible text of a comment, as GitHub renders it ----------------
+
+# Raw inline HTML (CommonMark 0.31 section 6.6). Comments, processing instructions, declarations
+# and CDATA end at a fixed string (found with a cached search, so the scan stays linear); tags
+# are matched with atomic groups and possessive quantifiers, within a bounded window, so a
+# hostile comment cannot make the matcher backtrack.
+_ATTR = r"""(?>\s++[A-Za-z_:][A-Za-z0-9_.:-]*+(?>\s*+=\s*+(?>[^\s"'=<>`]++|'[^']*+'|"[^"]*+"))?+)"""
+_HTML_TAG = re.compile(r"</[A-Za-z][A-Za-z0-9-]*+\s*+>|<[A-Za-z][A-Za-z0-9-]*+" + _ATTR + r"*+\s*+/?>")
+_HTML_TAG_WINDOW = 1024  # a tag longer than this is read as text (a bound on the matcher)
+_HTML_ENDS = (("<!--", "-->"), ("<?", "?>"), ("<![CDATA[", "]]>"), ("<!", ">"))
+_BACKTICKS = re.compile(r"`+")
+_SPECIAL = re.compile(r"[\\`<]")
+_ESCAPABLE = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+@functools.cache
+def _markdown():
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"maxNesting": MAX_NESTING})
+    # Block structure only (inline content is scanned below, linearly). Without setext headings
+    # a `---`/`===` underline reads as a rule or text: the line above is visible text either way,
+    # and a long paragraph is scanned once instead of twice.
+    md.disable(["inline", "lheading"])
+    return md
+
+
+def visible_text_lines(text: str) -> list[int]:
+    """The 0-based lines of `text` that begin visible text once GitHub renders it (CommonMark
+    block structure): lines of paragraphs and headings, outside block quotes (a lazy
+    continuation line of a quote is inside it), fenced and indented code blocks and HTML
+    blocks, whose first character is not inside an inline code span or raw inline HTML (an
+    HTML comment spanning lines hides them). Blocks nested deeper than `MAX_NESTING`
+    containers are not read."""
+    tokens = _markdown().parse(text)
+    lines = text.split("\n")
+    out: list[int] = []
+    quotes = 0
+    for i, tok in enumerate(tokens):
+        if tok.type == "blockquote_open":
+            quotes += 1
+        elif tok.type == "blockquote_close":
+            quotes -= 1
+        elif tok.type == "inline" and tok.map and not quotes and i and tokens[i - 1].type in (
+                "paragraph_open", "heading_open"):
+            start, end = tok.map
+            hidden = _hidden_line_starts(tok.content.split("\n"))
+            out += [start + k for k in range(end - start)
+                    if k not in hidden and start + k < len(lines)]
+    return out
+
+
+def _hidden_line_starts(lines: list[str]) -> set[int]:
+    """Indexes of the lines of one paragraph whose first character is inside a code span or raw
+    inline HTML. Linear in the paragraph's length whatever it holds."""
+    text = "\n".join(line.lstrip(" \t") for line in lines)
+    starts, pos = [], 0
+    for line in lines:
+        starts.append(pos)
+        pos += len(line.lstrip(" \t")) + 1
+    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(text)]
+    next_same: dict[int, int] = {}  # index of a backtick run -> the next run of the same length
+    last: dict[int, int] = {}
+    for j in range(len(runs) - 1, -1, -1):
+        length = runs[j][1] - runs[j][0]
+        if length in last:
+            next_same[j] = last[length]
+        last[length] = j
+    run_at = {start: j for j, (start, _) in enumerate(runs)}
+    hidden: list[tuple[int, int]] = []
+    found: dict[str, int] = {}  # end string -> its next position (-1: none left)
+
+    def next_end(end: str, at: int) -> int:
+        pos = found.get(end, -2)
+        if pos != -1 and pos < at:
+            pos = found[end] = text.find(end, at)
+        return pos
+
+    i, n = 0, len(text)
+    while i < n:
+        special = _SPECIAL.search(text, i)
+        if special is None:
+            break
+        i = special.start()
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in _ESCAPABLE:
+            i += 2
+            continue
+        if c == "`":
+            j = run_at.get(i)
+            if j is None:  # inside a run already passed
+                i += 1
+            elif j in next_same:
+                hidden.append((i, runs[next_same[j]][1]))
+                i = runs[next_same[j]][1]
+            else:
+                i = runs[j][1]
+            continue
+        if c == "<":
+            end = None
+            if text.startswith(("<!-->", "<!--->"), i):
+                end = i + (5 if text.startswith("<!-->", i) else 6)
+            elif text.startswith("<!--", i) or text.startswith("<?", i) or text.startswith("<![CDATA[", i) or (
+                    text.startswith("<!", i) and i + 2 < n and text[i + 2].isascii() and text[i + 2].isalpha()):
+                opener, closer = next((o, e) for o, e in _HTML_ENDS if text.startswith(o, i))
+                pos = next_end(closer, i + len(opener))
+                end = pos + len(closer) if pos != -1 else None
+            else:
+                m = _HTML_TAG.match(text, i, min(n, i + _HTML_TAG_WINDOW))
+                end = i + len(m.group()) if m else None
+            if end is not None:
+                hidden.append((i, end))
+                i = end
+                continue
+        i += 1
+    out, h = set(), 0
+    for k, start in enumerate(starts):
+        while h < len(hidden) and hidden[h][1] <= start:
+            h += 1
+        if h < len(hidden) and hidden[h][0] < start < hidden[h][1]:
+            out.add(k)
+    return out
+
+
+def coalesce(parsed: Sequence[Parsed]) -> list[Parsed]:
+    """`parsed` without repeats: a command that says the same as an earlier one of the comment
+    (the same canonical text: ten `/plan` lines) runs once, at its first line; repeated errors
+    on identical lines are answered once."""
+    out: list[Parsed] = []
+    seen: set = set()
+    for item in parsed:
+        key = ("command", item.text) if isinstance(item, Command) else ("error", item.kind, item.excerpt)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(item)
     return out
 
 

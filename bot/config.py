@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -71,6 +72,10 @@ class EnvironmentConfig(_Strict):
         description="The SageMaker execution role models run as (passed to CreateModel).")
     production: bool = False
     order: int = 0
+    poll_seconds: int = Field(
+        default=30, ge=5, le=600,
+        description="Seconds between two looks at a rollout in progress (DescribeEndpoint, "
+                    "DescribeAlarms); the bot's own bakes and alarm watch are as fine as this.")
 
 
 class ServerConfig(_Strict):
@@ -78,7 +83,8 @@ class ServerConfig(_Strict):
 
     repositories: list[str] = Field(
         default_factory=list,
-        description="Allowlist of `owner/name` patterns (fnmatch). Empty means no repository.",
+        description="Allowlist of `owner/name` patterns (fnmatch per segment: `*` never crosses `/`). "
+                    "Empty means no repository.",
     )
     manifest_globs: list[str] = Field(default_factory=lambda: ["models/**/modelbot.yaml"])
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
@@ -113,10 +119,28 @@ class ServerConfig(_Strict):
         return value
 
     def allows_repository(self, full_name: str | None) -> bool:
-        if not full_name:
-            return False
-        lowered = full_name.lower()
-        return any(fnmatch.fnmatchcase(lowered, pat.lower()) for pat in self.repositories)
+        return any(repository_matches(full_name, pat) for pat in self.repositories)
+
+
+# GitHub's rules for names: an owner is 1-39 letters, digits and hyphens; a repository name is
+# 1-100 letters, digits, `.`, `_` and `-`, and never `.` or `..`.
+_OWNER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
+_REPO_NAME = re.compile(r"(?!\.\.?$)[A-Za-z0-9._-]{1,100}")
+
+
+def repository_matches(full_name: str | None, pattern: str) -> bool:
+    """Whether `owner/name` matches an allowlist pattern, case-insensitively, segment by
+    segment: a wildcard never crosses `/` (`acme/ml-*` does not match `acme/ml-x/../../evil/repo`),
+    and a name GitHub could not have (more or fewer than two segments, `..`) matches nothing."""
+    if not isinstance(full_name, str):
+        return False
+    parts = full_name.split("/")
+    pats = pattern.split("/")
+    if len(parts) != 2 or len(pats) != 2:
+        return False
+    if not _OWNER.fullmatch(parts[0]) or not _REPO_NAME.fullmatch(parts[1]):
+        return False
+    return all(fnmatch.fnmatchcase(p.lower(), q.lower()) for p, q in zip(parts, pats))
 
 
 def _format_validation_error(source: str, error: ValidationError) -> str:

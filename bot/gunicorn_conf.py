@@ -14,7 +14,13 @@ import tempfile
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "sync"
+# Threads, not sync workers: a client that sends its body slowly holds one thread until the web
+# adapter's body deadline (bot.web.BODY_DEADLINE_SECONDS) cuts it off with a 408, instead of a
+# whole worker until gunicorn's timeout kills it. 64 threads per worker keep GitHub's deliveries
+# answered while dozens of connections trickle; a buffering proxy in front (README, "Running in
+# production") takes the rest. Idle threads cost no CPU; gunicorn starts them only when needed.
+worker_class = "gthread"
+threads = 64
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
@@ -23,6 +29,9 @@ errorlog = "-"
 loglevel = os.environ.get("MODELBOT_LOG_LEVEL", "info").lower()
 limit_request_field_size = 16384
 limit_request_fields = 100
+# No control socket: gunicorn's default is one path per user ($XDG_RUNTIME_DIR or ~/.gunicorn),
+# shared by every `modelbot serve` of that user, and modelbot never uses gunicornc.
+control_socket_disable = True
 # /dev/shm keeps worker heartbeats off slow disks in containers.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
@@ -61,3 +70,16 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    # Slow headers are cut off too (bot.web.guard_header_reads), not only slow bodies.
+    from bot.web import guard_header_reads
+
+    guard_header_reads(worker)
+
+
+def pre_request(worker, req):
+    from bot.web import headers_read
+
+    headers_read()

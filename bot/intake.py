@@ -15,10 +15,23 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from .config import Secret
+from .router import is_internal_event
 
 SIGNATURE_PREFIX = "sha256="
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _EVENT = re.compile(r"[a-z_]{1,64}")
+
+# The events whose payload may lack `repository`: those whose schema in GitHub's webhook
+# description (@octokit/openapi-webhooks 12.1.0, `components/schemas/webhook-*`, see
+# ../shared/github/webhooks.openapi.json) does not require it. Every other event is about one
+# repository, so a delivery of it without one is malformed and is refused, not routed.
+EVENTS_WITHOUT_REPOSITORY = frozenset({
+    "custom_property", "github_app_authorization", "installation", "installation_repositories",
+    "installation_target", "marketplace_purchase", "membership", "merge_group", "meta", "org_block",
+    "organization", "package", "personal_access_token_request", "ping", "project", "project_card",
+    "project_column", "projects_v2", "projects_v2_item", "projects_v2_status_update", "registry_package",
+    "repository_ruleset", "secret_scanning_scan", "security_advisory", "sponsorship", "sub_issues", "team",
+})
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,44 @@ def _text_field_problem(name: str, value: object, max_len: int) -> str | None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         return f"'{name}' contains an unpaired surrogate"
+    return None
+
+
+_MAYBE_UNSTORABLE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _unstorable_string(payload: object) -> str | None:
+    """Where the payload holds a string PostgreSQL text cannot store and no driver can encode (a
+    NUL character, an unpaired surrogate), as `field: problem`; None when every string is fine.
+
+    A handler copies such strings (a login, a comment) into the store, and the insert would fail
+    the same way on every retry: the delivery is refused at the door instead."""
+    stack: list[tuple[str, object]] = [("", payload)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                path = f"{where}.{key}" if where else str(key)
+                problem = _string_problem(key)
+                if problem:
+                    return f"a key of '{where or '(top level)'}' {problem}"
+                stack.append((path, item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            problem = _string_problem(value)
+            if problem:
+                return f"'{where}' {problem}"
+    return None
+
+
+def _string_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired surrogate, which cannot be stored"
     return None
 
 
@@ -146,9 +197,21 @@ def inspect_delivery(
             or not 0 < installation_id < 2**63):
         return Rejection(400, "bad_json", "'installation.id' must be a positive 64-bit integer")
 
+    # Strict JSON has no raw control characters in strings and UTF-8 text no surrogates: such a
+    # string can only come from a \u escape, so the walk runs only when one is in the text.
+    problem = _unstorable_string(payload) if _MAYBE_UNSTORABLE.search(text) else None
+    if problem:
+        return Rejection(400, "bad_json", problem[:300])
+
     delivery = Delivery(delivery_id, event, action, full_name, installation_id, payload)
+    if is_internal_event(event):
+        return Rejection(403, "forbidden_event", f"event {event} is internal to modelbot: never accepted "
+                         "from a webhook")
     if event not in handled and delivery.key not in handled:
         return Rejection(202, "ignored", f"event {delivery.key} is not handled")
+    if full_name is None and event not in EVENTS_WITHOUT_REPOSITORY:
+        return Rejection(400, "bad_json", f"a {event} delivery must name its repository "
+                         "('repository.full_name'); only events about no repository may omit it")
     if full_name is not None and not allow_repository(full_name):
         return Rejection(403, "forbidden_repository", f"repository {full_name} is not in the allowlist")
     return delivery

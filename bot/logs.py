@@ -10,24 +10,22 @@ import time
 from contextlib import contextmanager
 from typing import Iterable
 
+from . import redact as _redact
+
 delivery_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("delivery_id", default=None)
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-_redactions: list[str] = []
 
 
 def add_redactions(values: Iterable[str]) -> None:
-    """Register secret values that must never appear in a log line."""
-    for v in values:
-        if v and len(v) >= 4 and v not in _redactions:
-            _redactions.append(v)
+    """Register secret values that must never appear in a log line or a stored error."""
+    _redact.register(values)
 
 
 def scrub(text: str) -> str:
-    for v in _redactions:
-        if v in text:
-            text = text.replace(v, "***")
-    return text
+    """`text` as it may be logged or stored: see `bot.redact` (query tokens, Authorization
+    values, GitHub/AWS credentials, PEM keys, JWTs and every registered secret are `***`)."""
+    return _redact.scrub(text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,6 +44,9 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
+        # Each text is scrubbed before JSON escapes it (a secret holding `"` or `\` would no
+        # longer match once escaped), and the whole line again after.
+        out = {k: scrub(v) if isinstance(v, str) else v for k, v in out.items()}
         return scrub(json.dumps(out, default=str))
 
 

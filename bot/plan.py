@@ -21,7 +21,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-from .manifest.aws_limits import NAME_MAX, capacity_percent, guardrail_variant_problem, rolling_problem
+from .manifest.aws_limits import (EXCLUSIONS_PAGE, GUARDRAILS_PAGE, NAME_MAX, SERVERLESS_UPDATE_PAGE,
+                                   capacity_percent, effective_instances, guardrail_variant_problem,
+                                   guardrails_excluded, rolling_problem)
 from .manifest.model import BOT_TAG_PREFIX, EnvironmentSpec, Manifest, PipelineRef
 from .manifest.problems import Problem
 
@@ -36,11 +38,14 @@ _COMMIT_RE = re.compile(r"^[0-9a-f]{7,64}$")
 
 @dataclass(frozen=True)
 class LiveAutoscaling:
-    """A variant's scalable target and its target-tracking value."""
+    """A variant's scalable target and its target-tracking value. `policies`: its scaling
+    policies as `bot.deploy.scaling.policy_request` keeps them (to register them again if a
+    rollout that had to deregister the target does not succeed)."""
 
     min_capacity: int
     max_capacity: int
     target_value: float | None = None
+    policies: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,11 @@ class LiveState:
     config_digest: str | None = None
     variants: tuple[LiveVariant, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+    # tag keys of the live endpoint config when modelbot created it: the tags it applied, which
+    # it may remove again (tags others put on the endpoint are theirs)
+    bot_applied_tag_keys: frozenset[str] = frozenset()
+    # whether the live endpoint config has an AsyncInferenceConfig (None: not known)
+    async_inference: bool | None = None
 
     @property
     def production_variants(self) -> tuple[LiveVariant, ...]:
@@ -458,9 +468,15 @@ def _endpoint(spec: DeploySpec, live: LiveState, names: ResourceNames,
                                  "commit but differs from the manifest (changed outside modelbot?); "
                                  "a config of that name cannot be created again",
                                  "a new commit, or the live endpoint repaired", "live.config-name-taken"))
+    if exists:
+        problems += _mode_switch_problems(spec, live)
+    excluded = _guardrails_excluded(spec)
+    if exists and config_changed and not two_models:
+        notes += _rollout_notes(spec, excluded)
     auto_changes, auto_actions = _autoscaling(spec, live, variants)
     desired_user_tags = {k: v for k, v in deploy_tags(spec).items() if not k.startswith(BOT_TAG_PREFIX)}
-    live_user_tags = {k: v for k, v in live.tags.items() if not k.startswith(BOT_TAG_PREFIX)}
+    live_user_tags = {k: v for k, v in live.tags.items() if not k.startswith(BOT_TAG_PREFIX)
+                      and (k in desired_user_tags or k in live.bot_applied_tag_keys)}
     tags_changed = exists and desired_user_tags != live_user_tags
 
     before, before_usage = _fleet_cost(_live_rows(live), prices, cost_notes) if exists else (0.0, False)
@@ -484,7 +500,7 @@ def _endpoint(spec: DeploySpec, live: LiveState, names: ResourceNames,
                                         + (f", weight {v.weight:g}" if len(variants) > 1 and not v.shadow else "")
                                         for v in variants)))
         if exists:
-            detail = _update_detail(st, s, two_models)
+            detail = _update_detail(st, s, two_models, excluded)
             actions.append(Action("update", "endpoint", names.endpoint or "", detail))
             steps = _steps(spec, live, variants, two_models)
             problems += _guardrail_problems(spec, live, variants, two_models)
@@ -546,9 +562,61 @@ def _model_detail(spec: DeploySpec) -> str:
     return f"{src} ({mode})"
 
 
-def _update_detail(st: str, s, two_models: bool) -> str:
+def _guardrails_excluded(spec: DeploySpec) -> str | None:
+    e, registry = spec.env, spec.manifest.model.registry
+    return guardrails_excluded(mode=e.mode, instance_type=e.instance_type,
+                               marketplace=bool(registry is not None and registry.marketplace))
+
+
+def _rollout_notes(spec: DeploySpec, excluded: str | None) -> list[str]:
+    """What the update really does where SageMaker's guardrails do not guard it."""
+    st = spec.env.effective_strategy.type
+    if excluded:
+        return [f"SageMaker's deployment guardrails do not apply to {excluded} ({EXCLUSIONS_PAGE}"
+                f"{'; ' + GUARDRAILS_PAGE if spec.env.mode == 'serverless' else ''}): the update "
+                "is a plain UpdateEndpoint, all at once, with no bake and no alarm rollback"
+                + ("" if spec.env.mode == "serverless" else
+                   "; strategy ab is the guarded alternative (modelbot shifts the variant weights "
+                   "itself and watches the alarms)")]
+    if st == "all_at_once":
+        return ["all_at_once: a plain UpdateEndpoint, all traffic at once, with no bake and no "
+                "alarm rollback"]
+    return []
+
+
+def _mode_switch_problems(spec: DeploySpec, live: LiveState) -> list[Problem]:
+    """Changes of inference mode that SageMaker refuses on a live endpoint (ValidationError)."""
+    e, env = spec.env, spec.environment
+    ep = live.endpoint_name or spec.manifest.endpoint_name(env)
+    fix = (f"a new endpoint_name (deploy the new mode beside {ep}, move callers, then remove it), "
+           "or tear the endpoint down first (remove the environment, merge, then add it back)")
+    out = []
+    live_serverless = any(v.serverless_memory_mb for v in live.production_variants)
+    live_instances = any(v.instance_type for v in live.production_variants)
+    if e.serverless is not None and live_instances and not live_serverless:
+        out.append(_problem(spec, ("environments", env, "mode"), e.mode,
+                            f"the live endpoint {ep} runs on instances, and SageMaker does not "
+                            "update an instance-based endpoint to serverless (UpdateEndpoint "
+                            f"fails with a ValidationError; {SERVERLESS_UPDATE_PAGE})", fix,
+                            "aws.mode-switch"))
+    wants_async = e.async_ is not None
+    if live.async_inference is not None and live.async_inference != wants_async:
+        if wants_async:
+            loc, why = ("environments", env, "async"), "an AsyncInferenceConfig cannot be added to"
+        else:
+            loc, why = ("environments", env, "mode"), "its AsyncInferenceConfig cannot be removed from"
+        out.append(_problem(spec, loc, e.mode, f"the live endpoint {ep} is "
+                            f"{'not ' if wants_async else ''}asynchronous, and {why} a live "
+                            "endpoint by UpdateEndpoint (ValidationError)", fix, "aws.mode-switch"))
+    return out
+
+
+def _update_detail(st: str, s, two_models: bool, excluded: str | None = None) -> str:
     if two_models:
-        return "update_endpoint to the new config (two variants; no guardrails)"
+        return ("update_endpoint to the new config (two variants; no guardrails: modelbot "
+                "drives the traffic and watches the alarms itself)")
+    if st == "all_at_once" or excluded:
+        return "update_endpoint without DeploymentConfig (all at once; no bake, no alarm rollback)"
     if st == "rolling":
         return "update_endpoint with RollingUpdatePolicy"
     kind = {"blue_green": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}.get(st, "ALL_AT_ONCE")
@@ -576,16 +644,24 @@ def _steps(spec: DeploySpec, live: LiveState, variants: tuple[VariantPlan, ...],
     if two_models and s.type == "shadow":
         return [TrafficStep(0.0, 0, f"shadow: {s.sampling_percentage}% of requests are copied to "
                             "the candidate; its answers are recorded, not returned")]
+    if s.type == "all_at_once" or _guardrails_excluded(spec):
+        return [TrafficStep(100.0, 0, "all traffic to the new model at once (plain "
+                            "UpdateEndpoint): no bake, no alarm rollback")]
     if s.type == "canary":
         size = s.canary_size
         assert size is not None
-        pct = round(capacity_percent(size.type, size.value, fleet), 2)
-        return [TrafficStep(pct, wait, f"canary: {pct:g}% of traffic on the new fleet, bake {wait}s"),
+        n = effective_instances(size.value, size.type, fleet)
+        pct = round(100 * n / fleet, 2)
+        asked = capacity_percent(size.type, size.value, fleet)
+        real = (f" ({size.value}% of {fleet} instances rounds up to whole instances)"
+                if size.type == "capacity_percent" and abs(asked - pct) > 0.01 else "")
+        return [TrafficStep(pct, wait, f"canary: {n} of {fleet} instance(s), {pct:g}% of traffic "
+                            f"on the new fleet{real}, bake {wait}s"),
                 TrafficStep(100.0, bake, f"shift the rest; bake {bake}s before the old fleet goes")]
     if s.type == "linear":
         size = s.linear_step
         assert size is not None
-        step = capacity_percent(size.type, size.value, fleet)
+        step = 100 * effective_instances(size.value, size.type, fleet) / fleet
         n = math.ceil(100 / step - 1e-9)
         out = []
         for i in range(1, n + 1):
@@ -613,6 +689,8 @@ def _guardrail_problems(spec: DeploySpec, live: LiveState, variants: tuple[Varia
     e = spec.env
     s = e.effective_strategy
     if two_models:
+        return []
+    if s.type == "all_at_once" or _guardrails_excluded(spec):
         return []
     guarded = s.type in ("canary", "linear", "rolling") or bool(
         e.alarms or s.termination_wait_seconds or s.max_execution_timeout_seconds)
@@ -775,4 +853,4 @@ def live_after(p: Plan, spec: DeploySpec) -> LiveState:
                      for v in p.variants)
     config = next((a_.name for a_ in p.actions if a_.resource == "endpoint_config"), None)
     return LiveState(True, p.names.endpoint, "InService", config or p.names.endpoint_config,
-                     p.config_digest, variants, dict(p.tags))
+                     p.config_digest, variants, dict(p.tags), async_inference=e.async_ is not None)

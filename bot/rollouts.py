@@ -39,6 +39,7 @@ LEASE_SECONDS = 120
 LOCK_SECONDS = 900          # an endpoint lock outlives a dead worker by at most this much
 WAIT_FOR_LOCK_SECONDS = 30
 WAIT_FOR_PREVIOUS_SECONDS = 30
+MAX_FINISHING_ATTEMPTS = 6  # throttled finishing calls: 5 retries, doubling from the poll interval
 TERMINAL = ("succeeded", "failed", "rolled_back", "aborted", "superseded", "refused")
 
 
@@ -88,6 +89,18 @@ class Services:
     gate: Callable[[object, str], object] | None = None
 
 
+def _finishing_failed(decision, error: str, attempts: int) -> str:
+    """Why a deployment ended when its last AWS calls were refused (or failed every try)."""
+    st = decision.state
+    tries = f" after {attempts} tries" if attempts > 1 else ""
+    if decision.action == "succeed":
+        return (f"the endpoint serves the new config {st.target_config}, but finishing the "
+                f"deployment failed{tries}: {error}; autoscaling, tags or clean-up may be "
+                "incomplete (the next plan of this endpoint shows what differs)")
+    return (f"{decision.reason or st.reason or st.phase}; registering the previous autoscaling "
+            f"again failed{tries}: {error}")
+
+
 @dataclass
 class Rollouts:
     store: object
@@ -103,8 +116,16 @@ class Rollouts:
         try:
             return self._tick(row)
         except Exception as exc:  # noqa: BLE001 - recorded; the reaper or the next tick retries
-            log.exception("deployment tick failed", extra={"deployment": pk})
-            self.store.save_deployment(pk, reason=f"{type(exc).__name__}: {exc}"[:2000],
+            from .aws.session import AwsUnavailable
+
+            if isinstance(exc, AwsUnavailable):  # expected (no credentials, unreachable): one line
+                log.warning("deployment tick: AWS unavailable: %s", exc.reason,
+                            extra={"deployment": pk, "kind": exc.kind})
+            else:
+                log.exception("deployment tick failed", extra={"deployment": pk})
+            from .logs import scrub
+
+            self.store.save_deployment(pk, reason=scrub(f"{type(exc).__name__}: {exc}")[:2000],
                                        next_tick_at=self.now() + dt.timedelta(seconds=WAIT_FOR_LOCK_SECONDS))
             self.services.enqueue(pk, WAIT_FOR_LOCK_SECONDS)
             return row.status
@@ -268,9 +289,17 @@ class Rollouts:
                 data["rollout"] = judged.state.as_record()
                 self.store.save_deployment(row.id, state=_dumps(data), release=False)
                 return self._finish(row, "failed", judged.reason or judged.state.reason)
-        if decision.action == "succeed" and after is not None and after.error:
-            # Autoscaling, tags or clean-up failed: not done yet; the next tick tries again.
-            return self._wait(row, max(5, state.poll_seconds), f"finishing: {after.error}")
+        if decision.final and after is not None and after.error:
+            # Autoscaling, tags or clean-up failed: throttling and the like are tried again, a
+            # few times; a refusal (or too many tries) ends the deployment with AWS's message
+            # and frees the endpoint for the next deploy.
+            attempts = int(data.get("finishing_attempts") or 0) + 1
+            if after.error_retriable and attempts < MAX_FINISHING_ATTEMPTS:
+                data["finishing_attempts"] = attempts
+                self.store.save_deployment(row.id, state=_dumps(data), release=False)
+                return self._wait(row, min(300, max(5, state.poll_seconds) * 2 ** (attempts - 1)),
+                                  f"finishing: {after.error}")
+            return self._finish(row, "failed", _finishing_failed(decision, after.error, attempts))
         if decision.progress is not None and (decision.action == "report" or fresh):
             self.services.notify(row, "in_progress", decision.progress.text)
         if decision.final:

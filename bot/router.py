@@ -13,6 +13,15 @@ from typing import Callable, Iterable
 
 Handler = Callable[..., None]
 
+# Events the bot makes for itself (`modelbot_compare.poll`, stored by the worker, never sent by
+# GitHub) are named with this prefix. GitHub's event names never start with it, and the webhook
+# intake refuses any event that does, even when it is signed: only the bot may create them.
+INTERNAL_EVENT_PREFIX = "modelbot_"
+
+
+def is_internal_event(event: str) -> bool:
+    return event.startswith(INTERNAL_EVENT_PREFIX)
+
 
 @dataclass(frozen=True)
 class Route:

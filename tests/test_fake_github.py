@@ -222,11 +222,13 @@ def _exercise_every_operation(fake, repo):
     deployment = {"ref": head, "auto_merge": False, "required_contexts": [], "environment": "staging"}
     fake.set_branch_protection(repo, "main", contexts=["ci"], checks=[("modelbot/validate", fake.app_id)])
     fake.add_ruleset(repo, "main", required_checks=["modelbot/approval", ("modelbot/compare", fake.app_id)])
+    code = fake.issue_manifest_code({"name": "modelbot", "url": "https://bot.example.com"})
     return [
         ("jwt", "GET", "/app", None),
         ("jwt", "GET", f"/app/installations/{inst}", None),
         ("jwt", "POST", f"/app/installations/{inst}/access_tokens", {"permissions": {"checks": "write"}}),
         (None, "GET", "/rate_limit", None),
+        (None, "POST", f"/app-manifests/{code}/conversions", None),
         ("token", "GET", f"/repos/{REPO}", None),
         ("token", "GET", f"/repos/{REPO}/pulls/{pr.number}", None),
         ("token", "GET", f"/repos/{REPO}/pulls/{pr.number}/files", None),

@@ -138,6 +138,21 @@ def unstorable(payload) -> str | None:
                 return f"lone surrogate in {field}"
     if isinstance(inst_id, int) and not isinstance(inst_id, bool) and not 0 < inst_id <= INT64_MAX:
         return "installation.id not a positive 64-bit integer"
+    stack = [payload]  # any string a handler might store: NUL or a lone surrogate anywhere
+    while stack:
+        value = stack.pop()
+        items = list(value.items()) if isinstance(value, dict) else value if isinstance(value, list) else [value]
+        for item in items:
+            for part in (item if isinstance(item, tuple) else (item,)):
+                if isinstance(part, (dict, list)):
+                    stack.append(part)
+                elif isinstance(part, str):
+                    if "\x00" in part:
+                        return "NUL in a string"
+                    try:
+                        part.encode("utf-8")
+                    except UnicodeEncodeError:
+                        return "lone surrogate in a string"
     return None
 
 
@@ -290,7 +305,7 @@ def test_signed_requests_never_fail_and_only_queued_ones_are_recorded(bot, reque
     else:
         assert (status, answer["outcome"]) in {
             (202, "duplicate"), (202, "ignored"), (400, "bad_request"), (400, "bad_json"),
-            (403, "forbidden_repository"), (415, "bad_content_type"),
+            (403, "forbidden_repository"), (403, "forbidden_event"), (415, "bad_content_type"),
         }, answer
         assert (rows, depth) == before
 
@@ -339,8 +354,14 @@ def test_a_valid_delivery_is_recorded_and_enqueued_once_per_delivery_id(bot, d):
         if unstorable(payload):  # checked before routing: even an unhandled event is refused
             assert (status, answer["outcome"]) == (400, "bad_json"), answer
             assert after == before
+        elif event.startswith("modelbot_"):  # internal: only the bot makes these, even signed
+            assert (status, answer["outcome"]) == (403, "forbidden_event"), answer
+            assert after == before
         elif event not in HANDLED and key not in HANDLED:
             assert (status, answer["outcome"]) == (202, "ignored")
+            assert after == before
+        elif repo is None and event not in intake.EVENTS_WITHOUT_REPOSITORY:
+            assert (status, answer["outcome"]) == (400, "bad_json"), answer
             assert after == before
         elif repo is not None and not bot.settings.server.allows_repository(repo):
             assert (status, answer["outcome"]) == (403, "forbidden_repository")
@@ -356,6 +377,35 @@ def test_a_valid_delivery_is_recorded_and_enqueued_once_per_delivery_id(bot, d):
             assert row.installation_id == payload.get("installation", {}).get("id")
             assert json.loads(row.payload) == payload
         assert bot.rows_for(delivery_id) <= 1
+
+
+@fuzz(300)
+@given(body=bodies, sig=st.one_of(st.none(), header_value, st.just("sign")), event=st.one_of(st.none(), events),
+       delivery=st.one_of(st.none(), delivery_ids), content_type=content_types,
+       repo_ok=st.booleans())
+def test_inspect_delivery_always_decides_and_accepts_only_signed_bodies(body, sig, event, delivery, content_type,
+                                                                        repo_ok):
+    """The pure intake (no app): any input is a Delivery or a 2xx/4xx Rejection, never an
+    exception; a Delivery only for a body signed with a configured secret, never for an internal
+    event, and with a repository whenever its event has one."""
+    from bot.config import Secret
+
+    headers = {k: v for k, v in (("X-GitHub-Event", event), ("X-GitHub-Delivery", delivery),
+                                 ("Content-Type", content_type),
+                                 ("X-Hub-Signature-256", intake.sign(SECRET, body) if sig == "sign" else sig))
+               if v is not None}
+    got = intake.inspect_delivery(headers=headers, body=body, secrets=[Secret(SECRET), Secret(OLD_SECRET)],
+                                  handled=HANDLED, allow_repository=lambda name: repo_ok)
+    if isinstance(got, intake.Rejection):
+        assert 200 <= got.status < 500 and got.outcome and got.reason
+        if sig != "sign":
+            assert got.status == 401
+    else:
+        assert isinstance(got, intake.Delivery)
+        assert sig == "sign" or intake.signature_matches([Secret(SECRET)], body, sig)
+        assert not got.event.startswith("modelbot_")
+        assert got.repository is not None or got.event in intake.EVENTS_WITHOUT_REPOSITORY
+        assert unstorable(got.payload) is None
 
 
 # --- the contract, one row per outcome ------------------------------------------------------------
@@ -538,8 +588,9 @@ def test_routing_fields_the_store_cannot_hold_are_a_400(bot, payload):
 
 @pytest.mark.parametrize("payload", [
     pytest.param({"action": "a" * 64, "installation": {"id": INT64_MAX}}, id="at-the-limits"),
-    pytest.param({"repository": {"full_name": "acme/" + "m" * 250}}, id="full-name-255-chars"),
-    pytest.param({"action": "créé ✓", "zen": "\u0000 in the payload is fine"}, id="unicode-and-escaped-nul"),
+    # GitHub allows repository names of up to 100 characters (owners: 39); longer is refused (403).
+    pytest.param({"repository": {"full_name": "acme/" + "m" * 100}}, id="full-name-longest-name-github-allows"),
+    pytest.param({"action": "créé ✓", "zen": "\\u0000 written out is fine"}, id="unicode-and-an-escape-as-text"),
 ])
 def test_routing_fields_at_the_limits_are_recorded(bot, payload):
     body = json.dumps({**PING, **payload}, ensure_ascii=False).encode()

@@ -115,3 +115,53 @@ def test_holds_are_idempotent(store):
     store.set_hold("acme/models", 3, None)
     store.set_hold("acme/models", 3, None)
     assert store.hold("acme/models", 3) is None
+
+
+def test_a_recorded_delivery_reads_back_as_the_orm_wrote_it_and_is_due(store):
+    """record_delivery writes through the driver: its timestamps must read back and compare as
+    SQLAlchemy's own (SQLite keeps them as text, compared as strings)."""
+    from bot.clock import utcnow
+
+    before = utcnow()
+    pk = store.record_delivery(delivery_id="d-raw", event="ping", action=None, repository="acme/models",
+                               installation_id=7, payload='{"zen": "x"}')
+    row = store.get_delivery("d-raw")
+    assert (row.id, row.status, row.attempts, row.installation_id, row.payload) == (pk, "queued", 0, 7, '{"zen": "x"}')
+    received = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=dt.timezone.utc)
+    assert before - dt.timedelta(seconds=1) <= received <= utcnow()
+    assert store.due_for_retry() == [pk]
+    assert store.record_delivery(delivery_id="d-raw", event="ping", action=None, repository=None,
+                                 installation_id=None, payload="{}") is None
+
+
+def test_the_intake_insert_survives_a_connection_the_server_closed(store, backend, monkeypatch):
+    """No ping on every checkout: a pooled connection killed by the server fails the insert's first
+    attempt, and record_delivery retries it once on a fresh connection (or the idle ping finds it)."""
+    if backend.name != "scale":
+        return
+    import sqlalchemy as sa
+
+    import bot.store
+
+    def kill_pooled_connection():
+        with store.engine.connect() as conn:  # the pool's only connection, checked in again after
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        admin = sa.create_engine(store.url)
+        try:
+            with admin.connect() as conn:
+                assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        finally:
+            admin.dispose()
+        return pid
+
+    store.record_delivery(delivery_id="d-0", event="ping", action=None, repository=None, installation_id=None,
+                          payload="{}")
+    kill_pooled_connection()  # used just now: no ping, the insert itself meets the dead connection
+    assert store.record_delivery(delivery_id="d-1", event="ping", action=None, repository=None,
+                                 installation_id=None, payload="{}") is not None
+    monkeypatch.setattr(bot.store, "PING_IDLE_SECONDS", 0.0)  # now every checkout counts as idle
+    kill_pooled_connection()
+    assert store.record_delivery(delivery_id="d-2", event="ping", action=None, repository=None,
+                                 installation_id=None, payload="{}") is not None
+    with store.engine.connect() as conn:  # and the rest of the store meets a live connection again
+        assert conn.execute(sa.text("SELECT count(*) FROM deliveries")).scalar() == 3

@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config import EnvironmentConfig
 from ..manifest.model import BOT_TAG_PREFIX
+from ..deploy.scaling import policy_request
 from ..plan import LiveAutoscaling, LiveState, LiveVariant
 from .session import AwsUnavailable, SessionPool, client, unavailable
 
@@ -77,9 +78,13 @@ def read_live_state(session: boto3.Session, endpoint_name: str, *,
     config = _call(where, "sagemaker:DescribeEndpointConfig", sm.describe_endpoint_config,
                    missing_ok=True, EndpointConfigName=config_name) if config_name else None
     config_digest = None
+    applied: frozenset[str] = frozenset()
     rows: list[tuple[bool, dict]] = []
     if config is not None:
-        config_digest = _tags(where, sm, config["EndpointConfigArn"]).get(DIGEST_TAG)
+        config_tags = _tags(where, sm, config["EndpointConfigArn"])
+        config_digest = config_tags.get(DIGEST_TAG)
+        if "modelbot:environment" in config_tags:  # modelbot made it: its tags are the bot's
+            applied = frozenset(config_tags)
         rows = [(False, v) for v in config.get("ProductionVariants", [])]
         rows += [(True, v) for v in config.get("ShadowProductionVariants", [])]
     else:  # the config was deleted under a live endpoint: only the endpoint's own view is left
@@ -121,7 +126,9 @@ def read_live_state(session: boto3.Session, endpoint_name: str, *,
         ))
     return LiveState(endpoint_exists=True, endpoint_name=endpoint["EndpointName"],
                      endpoint_status=endpoint.get("EndpointStatus"), endpoint_config_name=config_name,
-                     config_digest=config_digest, variants=tuple(variants), tags=endpoint_tags)
+                     config_digest=config_digest, variants=tuple(variants), tags=endpoint_tags,
+                     bot_applied_tag_keys=applied,
+                     async_inference=bool(config.get("AsyncInferenceConfig")) if config is not None else None)
 
 
 def _autoscaling(where: str, clients: Callable[[str], Any], endpoint_name: str,
@@ -148,7 +155,8 @@ def _autoscaling(where: str, clients: Callable[[str], Any], endpoint_name: str,
         value = (tracking[0].get("TargetTrackingScalingPolicyConfiguration", {}).get("TargetValue")
                  if tracking else None)
         out[ids[resource]] = LiveAutoscaling(int(target["MinCapacity"]), int(target["MaxCapacity"]),
-                                             float(value) if value is not None else None)
+                                             float(value) if value is not None else None,
+                                             tuple(policy_request(p) for p in policies))
     return out
 
 

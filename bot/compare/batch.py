@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import ComparisonDataError
+from .data import MAX_LINE_CHARS, ComparisonDataError
 
 OUTPUT_SUFFIX = ".out"
 RUNNING = ("InProgress", "Stopping")
@@ -148,50 +148,74 @@ def read_predictions(s3, state: dict, label: str, *, max_bytes: int) -> np.ndarr
     """The label's predictions in row order, from its joined output object."""
     job = state["jobs"][label]
     blob = s3.fetch(job["output"], max_bytes=max_bytes)
-    keys, values = parse_joined_output(blob.data, n_input_fields=state["n_fields"], source=job["output"])
+    keys, values = parse_joined_output(blob.data, n_input_fields=state["n_fields"], source=job["output"],
+                                       max_rows=state["n_rows"])
     return align(keys, values, state["n_rows"], f"{label} batch transform output ({job['output']})")
 
 
-def parse_joined_output(data: bytes, *, n_input_fields: int, source: str = "batch transform output"):
+def parse_joined_output(data: bytes, *, n_input_fields: int, source: str = "batch transform output",
+                        max_rows: int | None = None):
     """(row keys, predictions) from output joined to its input (JoinSource: Input).
 
     CSV lines are the input record's fields followed by the inference (one number, several
     comma-separated numbers, or a JSON list); JSON lines are {"SageMakerInput": [key, ...],
-    "SageMakerOutput": inference}. The key is the input's first field.
+    "SageMakerOutput": inference}. The key is the input's first field. Read line by line: a line
+    longer than `data.MAX_LINE_CHARS`, or more answers than the `max_rows` rows of the input, is
+    refused when it is reached, before the rest of the output is held.
     """
+    keys, values = [], []
     try:
-        text = data.decode("utf-8")
+        for n, line in _output_lines(data, source):
+            if not line.strip():
+                continue
+            if max_rows is not None and len(keys) >= max_rows:
+                raise ComparisonDataError("id_mismatch", f"{source}: more answers than the {max_rows:,} rows of the "
+                                                         f"transform input at line {n} (rows answered more than "
+                                                         "once, or rows that are not in the input)")
+            key, row = _joined_record(line, n, n_input_fields, source)
+            keys.append(key)
+            values.append(row)
     except UnicodeDecodeError:
         raise ComparisonDataError("bad_file", f"{source}: not UTF-8 text") from None
-    keys, values = [], []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        if line.lstrip().startswith("{"):
-            try:
-                obj = json.loads(line)
-                key, out = obj["SageMakerInput"][0], obj["SageMakerOutput"]
-            except (ValueError, KeyError, IndexError, TypeError):
-                raise ComparisonDataError("bad_file", f"{source}: line {n} is not a joined JSON record "
-                                                      "({\"SageMakerInput\": [...], \"SageMakerOutput\": ...})") from None
-        else:
-            fields = next(csv.reader([line]))
-            if len(fields) <= n_input_fields:
-                raise ComparisonDataError(
-                    "bad_file", f"{source}: line {n} has {len(fields)} fields, expected the {n_input_fields} input "
-                                "fields followed by the inference (was the job run with JoinSource: Input?)")
-            key, rest = fields[0], ",".join(fields[n_input_fields:]).strip()
-            out = _inference(rest)
-        if isinstance(out, dict):
-            out = next((out[k] for k in ("predictions", "probabilities", "score") if k in out), out)
-        try:
-            row = [float(v) for v in (out if isinstance(out, list) else [out])]
-            keys.append(int(float(key)))
-        except (TypeError, ValueError):
-            raise ComparisonDataError("non_numeric", f"{source}: line {n}: the inference {str(out)[:60]!r} or "
-                                                     f"the row key {str(key)[:20]!r} is not a number") from None
-        values.append(row)
     return keys, values
+
+
+def _output_lines(data: bytes, source: str):
+    cap = MAX_LINE_CHARS
+    fh = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=None)
+    n = 0
+    while line := fh.readline(cap + 2):
+        n += 1
+        line = line.rstrip("\n")
+        if len(line) > cap:
+            raise ComparisonDataError("bad_file", f"{source}: line {n} is longer than {cap:,} characters "
+                                                  "(bot.compare.data.MAX_LINE_CHARS)")
+        yield n, line
+
+
+def _joined_record(line: str, n: int, n_input_fields: int, source: str) -> tuple[int, list[float]]:
+    if line.lstrip().startswith("{"):
+        try:
+            obj = json.loads(line)
+            key, out = obj["SageMakerInput"][0], obj["SageMakerOutput"]
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
+            raise ComparisonDataError("bad_file", f"{source}: line {n} is not a joined JSON record "
+                                                  "({\"SageMakerInput\": [...], \"SageMakerOutput\": ...})") from None
+    else:
+        fields = next(csv.reader([line]))
+        if len(fields) <= n_input_fields:
+            raise ComparisonDataError(
+                "bad_file", f"{source}: line {n} has {len(fields)} fields, expected the {n_input_fields} input "
+                            "fields followed by the inference (was the job run with JoinSource: Input?)")
+        key, rest = fields[0], ",".join(fields[n_input_fields:]).strip()
+        out = _inference(rest)
+    if isinstance(out, dict):
+        out = next((out[k] for k in ("predictions", "probabilities", "score") if k in out), out)
+    try:
+        return int(float(key)), [float(v) for v in (out if isinstance(out, list) else [out])]
+    except (TypeError, ValueError, OverflowError):
+        raise ComparisonDataError("non_numeric", f"{source}: line {n}: the inference {str(out)[:60]!r} or "
+                                                 f"the row key {str(key)[:20]!r} is not a number") from None
 
 
 def _inference(rest: str):

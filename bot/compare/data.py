@@ -3,7 +3,9 @@
 Pure checks over columns that are already loaded (numpy arrays). Every problem raises a
 `ComparisonDataError` whose message names the problem, the column and example rows, so a bad
 file gives the pull request a clear error instead of a crash or, worse, a false pass.
-`load_table` is a small stdlib/numpy reader for csv and jsonl bytes; fetching them is an adapter's job.
+`load_table` is a small stdlib/numpy reader for csv and jsonl bytes that refuses a file over its
+`TableLimits` (rows, columns, decoded bytes, line length) before holding its values; fetching
+them is an adapter's job.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -331,58 +333,354 @@ def require_columns(table: Mapping[str, np.ndarray], names: Sequence[str], sourc
     return [table[n] for n in names]
 
 
-def load_table(path_or_bytes, format: str, *, text_columns: Sequence[str] = ()) -> dict[str, np.ndarray]:
-    """Read csv (header row) or jsonl (one object per line) into named numpy columns.
+# --- tables, read within limits -------------------------------------------------------------------
+
+MiB = 1024 * 1024
+# One csv / jsonl line is read at most this long (a csv record may span lines inside quotes; each
+# field is also held to the csv module's field_size_limit(), 131,072 characters by default).
+MAX_LINE_CHARS = 1 * MiB
+_OBJECT_CELL = 57  # bytes of a short Python str (49) and its pointer in an object array (8)
+
+
+@dataclass(frozen=True)
+class TableLimits:
+    """What one table (a validation set or a prediction file) may hold, checked before it is
+    materialised: from the Parquet footer and page headers, or while counting a csv/jsonl file
+    without keeping its values, and again while reading it.
+
+    `max_decompressed_bytes` bounds the table once decompressed and decoded into columns: 8 bytes
+    a number, the characters (plus a pointer) of a text cell; with the file's own bytes that is
+    what loading it holds in memory. `where` names where each limit is set (a server config key)
+    for the messages; `count_rows_to` lets a refusal say exactly how many rows a file has up to
+    that many (counting holds nothing). The rows limit's problem code, wording and hint can be
+    set (local scoring's limit points to batch transform).
+    """
+
+    max_rows: int = 1_000_000
+    max_columns: int = 1_000
+    max_decompressed_bytes: int = 256 * MiB
+    max_line_chars: int = MAX_LINE_CHARS
+    count_rows_to: int = 0
+    rows_what: str = "rows modelbot reads"
+    rows_problem: str = "too_large"
+    rows_hint: str = ""
+    subject: str = ""  # "validation set", "prediction file": said before the file's name
+    where: Mapping[str, str] = field(default_factory=dict)
+
+    def place(self, name: str) -> str:
+        return self.where.get(name) or {"max_line_chars": "bot.compare.data.MAX_LINE_CHARS"}.get(
+            name, f"the default of bot.compare.data.TableLimits.{name}")
+
+    def refuse(self, source: str, name: str, value: str, limit: str, basis: str, *,
+               problem: str = "too_large", hint: str = "") -> ComparisonDataError:
+        who = f"{self.subject} {source}" if self.subject else source
+        return ComparisonDataError(problem, f"{who}: {value}, more than the {limit} ({self.place(name)}; {basis})"
+                                   + (f"; {hint}" if hint else ""))
+
+    @property
+    def rows_counted(self) -> int:
+        """Rows counted before a streaming read stops: the limit, or `count_rows_to` when larger."""
+        return max(self.max_rows, self.count_rows_to)
+
+    def check_rows(self, source: str, n: int, basis: str, *, exact: bool = False) -> None:
+        """Refuse `n` rows over the limit; not `exact`: a streaming count, which stops one row
+        past `rows_counted`."""
+        if n > self.max_rows:
+            value = f"{n:,} rows" if exact or n <= self.rows_counted else f"over {self.rows_counted:,} rows"
+            raise self.refuse(source, "max_rows", value, f"{self.max_rows:,} {self.rows_what}", basis,
+                              problem=self.rows_problem, hint=self.rows_hint)
+
+    def check_columns(self, source: str, n: int, basis: str) -> None:
+        if n > self.max_columns:
+            raise self.refuse(source, "max_columns", f"{n:,} columns", f"{self.max_columns:,} columns modelbot reads",
+                              basis)
+
+    def check_decoded(self, source: str, n_bytes: int, basis: str) -> None:
+        if n_bytes > self.max_decompressed_bytes:
+            raise self.refuse(source, "max_decompressed_bytes", f"about {n_bytes:,} bytes once decompressed and "
+                              "decoded into columns", f"{self.max_decompressed_bytes:,} bytes modelbot holds for a "
+                              "table", basis)
+
+
+def text_array(values: list, max_len: int, total_len: int) -> np.ndarray:
+    """Strings as a fixed-width numpy array, or as an object array when one long value would make
+    the fixed width (4 bytes a character of the longest value, every row) much larger."""
+    n = len(values)
+    if n * 4 * max_len <= max(2 * (n * _OBJECT_CELL + total_len), MiB):
+        return np.array(values, dtype=str)
+    out = np.empty(n, dtype=object)
+    out[:] = values
+    return out
+
+
+def text_bytes(n: int, max_len: int, total_len: int) -> int:
+    """What `text_array` of n strings (longest max_len, total_len characters) holds, about."""
+    fixed = n * 4 * max_len
+    return fixed if fixed <= max(2 * (n * _OBJECT_CELL + total_len), MiB) else n * _OBJECT_CELL + total_len
+
+
+def load_table(path_or_bytes, format: str, *, text_columns: Sequence[str] = (),
+               limits: TableLimits | None = None, source: str | None = None) -> dict[str, np.ndarray]:
+    """Read csv (header row) or jsonl (one object per line) into named numpy columns, within `limits`.
 
     Columns whose values all parse as integers become int64, as numbers float64 (empty -> NaN),
     else strings; jsonl lists of numbers become a 2-D float64 column. `text_columns` stay strings
     (row ids such as '007'). Parquet is not supported here.
+
+    Two passes over the bytes: the first decodes and counts (rows, columns, line lengths, each
+    column's type and the size of its text) keeping no values, and refuses a file over a limit
+    before anything is materialised; the second fills arrays of the sizes the first found.
     """
+    limits = limits or TableLimits()
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         raw = bytes(path_or_bytes)
-        source = f"{format} data"
+        source = source or f"{format} data"
     else:
-        source = os.fspath(path_or_bytes)
-        with open(source, "rb") as fh:
+        path = os.fspath(path_or_bytes)
+        source = source or path
+        with open(path, "rb") as fh:
             raw = fh.read()
+    text_columns = frozenset(text_columns)
     try:
-        text = raw.decode("utf-8-sig")
+        if format == "csv":
+            scan = _csv_scan(raw, source, limits, text_columns)
+            return _csv_fill(raw, source, limits, scan, text_columns)
+        if format == "jsonl":
+            scan = _jsonl_scan(raw, source, limits, text_columns)
+            return _jsonl_fill(raw, source, limits, scan, text_columns)
     except UnicodeDecodeError as exc:
         raise ComparisonDataError("bad_file", f"{source}: not UTF-8 text ({exc})") from None
-    if format == "csv":
-        rows = list(csv.reader(io.StringIO(text)))
-        rows = [r for r in rows if r]
-        if not rows:
-            raise ComparisonDataError("bad_file", f"{source}: empty file (no header row)")
-        header, body = rows[0], rows[1:]
-        if len(set(header)) != len(header):
-            raise ComparisonDataError("bad_file", f"{source}: duplicate column names in header {header!r}")
-        for i, r in enumerate(body):
-            if len(r) != len(header):
-                raise ComparisonDataError(
-                    "bad_file", f"{source}: line {i + 2} has {len(r)} fields, header has {len(header)}"
-                )
-        cols = {h: [r[j] for r in body] for j, h in enumerate(header)}
-        return {h: (np.array(v, dtype=str) if h in text_columns else _csv_column(v)) for h, v in cols.items()}
-    if format == "jsonl":
-        records = []
-        for i, line in enumerate(text.splitlines()):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ComparisonDataError("bad_file", f"{source}: line {i + 1} is not JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise ComparisonDataError("bad_file", f"{source}: line {i + 1} is not a JSON object")
-            records.append(obj)
-        names = list(dict.fromkeys(k for r in records for k in r))
-        out = {}
-        for name in names:
-            vals = [r.get(name) for r in records]
-            out[name] = np.array([str(v) for v in vals], dtype=str) if name in text_columns else _json_column(vals)
-        return out
     raise ComparisonDataError("bad_format", f"unsupported table format {format!r}; expected 'csv' or 'jsonl'")
+
+
+def _lines(raw: bytes, source: str, limits: TableLimits):
+    """The text's lines (universal newlines kept, as the csv module wants), each at most
+    `limits.max_line_chars` characters: a longer line is refused when that much of it is read."""
+    fh = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline="")
+    cap = limits.max_line_chars
+    n = 0
+    while line := fh.readline(cap + 2):
+        n += 1
+        if len(line) > cap and len(line.rstrip("\r\n")) > cap:
+            raise limits.refuse(source, "max_line_chars", f"line {n} is longer",
+                                f"{cap:,} characters modelbot reads in one line", "read that far",
+                                problem="bad_file")
+        yield line
+
+
+@dataclass
+class _CsvScan:
+    header: list[str]
+    rows: int
+    kinds: list[str]  # int | float | str
+    max_len: list[int]
+    total_len: list[int]
+
+
+def _csv_records(raw: bytes, source: str, limits: TableLimits):
+    reader = csv.reader(_lines(raw, source, limits))
+    try:
+        for record in reader:
+            if record:
+                yield reader.line_num, record
+    except csv.Error as exc:
+        raise ComparisonDataError("bad_file", f"{source}: line {reader.line_num + 1}: not readable csv ({exc}; "
+                                              f"a field is held to {csv.field_size_limit():,} characters)") from None
+
+
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+
+
+def _csv_scan(raw: bytes, source: str, limits: TableLimits, text_columns) -> _CsvScan:
+    records = _csv_records(raw, source, limits)
+    first = next(records, None)
+    if first is None:
+        raise ComparisonDataError("bad_file", f"{source}: empty file (no header row)")
+    header = first[1]
+    limits.check_columns(source, len(header), "the header line")
+    if len(set(header)) != len(header):
+        raise ComparisonDataError("bad_file", f"{source}: duplicate column names in header {header!r}")
+    width = len(header)
+    kinds = ["str" if h in text_columns else "int" for h in header]
+    max_len, total_len = [0] * width, [0] * width
+    count_to, rows = limits.rows_counted, 0
+    lo, hi = _INT64
+    for line_num, record in records:
+        if len(record) != width:
+            raise ComparisonDataError("bad_file", f"{source}: line {line_num} has {len(record)} fields, "
+                                                  f"header has {width}")
+        rows += 1
+        if rows > count_to:
+            break
+        for j, v in enumerate(record):
+            n = len(v)
+            total_len[j] += n
+            if n > max_len[j]:
+                max_len[j] = n
+            kind = kinds[j]
+            if kind == "int":
+                try:
+                    if lo <= int(v) <= hi:
+                        continue
+                except ValueError:
+                    pass
+                kinds[j] = kind = "float"
+            if kind == "float":
+                s = v.strip()
+                if s:
+                    try:
+                        float(s)
+                    except ValueError:
+                        kinds[j] = "str"
+    limits.check_rows(source, rows, "counted while reading, before loading it")
+    scan = _CsvScan(header, rows, kinds, max_len, total_len)
+    size = sum(8 * rows if k != "str" else text_bytes(rows, m, t) for k, m, t in zip(kinds, max_len, total_len))
+    limits.check_decoded(source, size, "counted while reading, before loading it")
+    return scan
+
+
+def _csv_fill(raw: bytes, source: str, limits: TableLimits, scan: _CsvScan, text_columns) -> dict[str, np.ndarray]:
+    n = scan.rows
+    numeric = {j: np.empty(n, dtype=np.int64 if k == "int" else np.float64)
+               for j, k in enumerate(scan.kinds) if k != "str"}
+    texts = {j: [] for j, k in enumerate(scan.kinds) if k == "str"}
+    floats = [j for j, k in enumerate(scan.kinds) if k == "float"]
+    ints = [j for j, k in enumerate(scan.kinds) if k == "int"]
+    records = _csv_records(raw, source, limits)
+    next(records)  # the header
+    nan = math.nan
+    for i, (_, record) in enumerate(records):
+        if i >= n:  # the bytes are the same: only a changed file could get here
+            raise ComparisonDataError("bad_file", f"{source}: changed while it was read")
+        for j in ints:
+            numeric[j][i] = int(record[j])
+        for j in floats:
+            s = record[j].strip()
+            numeric[j][i] = float(s) if s else nan
+        for j, out in texts.items():
+            out.append(record[j])
+    cols = {}
+    for j, h in enumerate(scan.header):
+        cols[h] = numeric[j] if j in numeric else text_array(texts.pop(j), scan.max_len[j], scan.total_len[j])
+    return cols
+
+
+@dataclass
+class _JsonColumn:
+    seen: int = 0
+    all_int: bool = True
+    all_num: bool = True  # numbers or None
+    all_bool: bool = True
+    list_width: int | None = None  # -1: not all lists of one width of numbers
+    max_len: int = 0  # of str(value), for text columns
+    total_len: int = 0
+    object_bytes: int = 0
+
+
+def _jsonl_records(raw: bytes, source: str, limits: TableLimits):
+    for i, line in enumerate(_lines(raw, source, limits)):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ComparisonDataError("bad_file", f"{source}: line {i + 1} is not JSON ({exc.msg})") from None
+        except RecursionError:
+            raise ComparisonDataError("bad_file", f"{source}: line {i + 1} nests too deeply") from None
+        if not isinstance(obj, dict):
+            raise ComparisonDataError("bad_file", f"{source}: line {i + 1} is not a JSON object")
+        yield obj
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _jsonl_scan(raw: bytes, source: str, limits: TableLimits, text_columns):
+    cols: dict[str, _JsonColumn] = {}
+    rows, count_to = 0, limits.rows_counted
+    lo, hi = _INT64
+    for obj in _jsonl_records(raw, source, limits):
+        rows += 1
+        if rows > count_to:
+            break
+        for k, v in obj.items():
+            c = cols.get(k)
+            if c is None:
+                if len(cols) >= limits.max_columns:
+                    limits.check_columns(source, len(cols) + 1, f"keys of the records up to record {rows}")
+                c = cols[k] = _JsonColumn()
+                c.seen = 0
+                if rows > 1:  # absent from the records before: None there
+                    c.all_int = c.all_bool = False
+                    c.list_width = -1
+            c.seen += 1
+            if k in text_columns:
+                n = len(str(v))
+                c.max_len, c.total_len = max(c.max_len, n), c.total_len + n
+                continue
+            if c.all_int and not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
+                c.all_int = False
+            if c.all_num and not (v is None or _is_num(v)):
+                c.all_num = False
+            if c.all_bool and not isinstance(v, bool):
+                c.all_bool = False
+            if c.list_width != -1:
+                if isinstance(v, list) and all(x is None or isinstance(x, (int, float)) for x in v) \
+                        and c.list_width in (None, len(v)):
+                    c.list_width = len(v)
+                else:
+                    c.list_width = -1
+            c.object_bytes += _OBJECT_CELL + (len(v) if isinstance(v, str) else
+                                              32 * len(v) if isinstance(v, (list, dict)) else 0)
+    limits.check_rows(source, rows, "counted while reading, before loading it")
+    size = 0
+    for k, c in cols.items():
+        if c.seen < rows:  # absent from some records: None there
+            c.all_int = c.all_bool = False
+            c.list_width = -1
+        if k in text_columns:
+            size += text_bytes(rows, max(c.max_len, 4), c.total_len + 4 * (rows - c.seen))
+        elif c.all_int or c.all_num:
+            size += 8 * rows
+        elif c.all_bool:
+            size += rows
+        elif c.list_width not in (None, -1):
+            size += 8 * rows * max(c.list_width, 1)
+        else:
+            size += 8 * rows + c.object_bytes
+    limits.check_decoded(source, size, "counted while reading, before loading it")
+    return rows, cols
+
+
+def _jsonl_fill(raw: bytes, source: str, limits: TableLimits, scan, text_columns) -> dict[str, np.ndarray]:
+    rows, cols = scan
+    out: dict[str, object] = {}
+    for k, c in cols.items():
+        if k in text_columns:
+            out[k] = []
+        elif c.all_int:
+            out[k] = np.empty(rows, dtype=np.int64)
+        elif c.all_num:
+            out[k] = np.full(rows, math.nan)
+        elif c.all_bool:
+            out[k] = np.empty(rows, dtype=bool)
+        elif c.list_width not in (None, -1):
+            out[k] = np.empty((rows, c.list_width), dtype=np.float64)
+        else:
+            out[k] = np.full(rows, None, dtype=object)
+    for i, obj in enumerate(_jsonl_records(raw, source, limits)):
+        if i >= rows:
+            break
+        for k, dest in out.items():
+            if k in text_columns:
+                dest.append(str(obj.get(k)))
+            else:
+                v = obj.get(k)
+                if v is not None:
+                    dest[i] = v
+    return {k: text_array(v, cols[k].max_len, cols[k].total_len) if k in text_columns else v
+            for k, v in out.items()}
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -432,36 +730,3 @@ def _where(mask: np.ndarray, ids=None) -> str:
         return "ids " + ", ".join(repr(_plain(ids[i])) for i in rows)
     return "rows " + ", ".join(str(int(i)) for i in rows)
 
-
-def _csv_column(values: list[str]) -> np.ndarray:
-    stripped = [v.strip() for v in values]
-    try:
-        return np.array([int(v) for v in stripped], dtype=np.int64)
-    except (ValueError, OverflowError):
-        pass
-    try:
-        return np.array([float(v) if v else math.nan for v in stripped], dtype=np.float64)
-    except ValueError:
-        return np.array(values, dtype=str)
-
-
-def _json_column(values: list) -> np.ndarray:
-    if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        try:
-            return np.array(values, dtype=np.int64)
-        except OverflowError:
-            pass
-    if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
-        return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
-    if all(isinstance(v, bool) for v in values):
-        return np.array(values, dtype=bool)
-    if values and all(isinstance(v, list) for v in values):
-        widths = {len(v) for v in values}
-        if len(widths) == 1:
-            try:
-                return np.array(values, dtype=np.float64)
-            except (TypeError, ValueError):
-                pass
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out

@@ -67,11 +67,15 @@ class CompareConfig(BaseModel):
           trusted_pickle_prefixes: [s3://acme-models/vetted/]  # S3 only; empty: pickles always refused
           local_max_rows: 100000             # larger sets: predictions.source batch_transform
           max_dataset_mb: 256                # largest validation set / prediction file read
+          max_rows: 1000000                  # rows / columns / decoded size of a validation set or
+          max_columns: 1000                  #   prediction file, checked before it is loaded
+          max_decompressed_mb: 256
           max_model_mb: 512
           scoring_timeout_seconds: 120       # wall clock; also CPU seconds and memory below
           scoring_cpu_seconds: 120
           scoring_memory_mb: 2048
-          require_network_isolation: false   # true: refuse local scoring without a network namespace
+          require_network_isolation: false   # true: refuse local scoring when nothing keeps it off the network
+          accept_weaker_isolation: false     # true: unpickle trusted artifacts even if a sandbox property is missing
           work_prefix: s3://acme-ml-work/modelbot/   # batch transform inputs and outputs
           execution_role_arn: arn:aws:iam::123456789012:role/sagemaker-batch  # if the environment has none
           batch_poll_seconds: 60             # first poll delay, doubling to 15 minutes
@@ -86,14 +90,25 @@ class CompareConfig(BaseModel):
         "Empty: pickles are always refused."))
     max_dataset_mb: int = Field(default=256, ge=1, le=4096)
     local_max_rows: int = Field(default=100_000, ge=1, description="Larger sets need batch_transform.")
+    # Checked from the Parquet footer and page headers, or by counting a csv/jsonl file, before a
+    # table is materialised (bot.compare.data.TableLimits).
+    max_rows: int = Field(default=1_000_000, ge=1, le=100_000_000, description=(
+        "Most rows read from a validation set or prediction file, whatever the predictions' source."))
+    max_columns: int = Field(default=1_000, ge=1, le=100_000)
+    max_decompressed_mb: int = Field(default=256, ge=1, le=16_384, description=(
+        "Largest table once decompressed and decoded into columns (8 bytes a number, the characters of a text)."))
     max_model_mb: int = Field(default=512, ge=1, le=8192)
     # Local scoring runs inside a worker's handler: keep it well within MODELBOT_LEASE_SECONDS (300).
     scoring_timeout_seconds: float = Field(default=120, gt=0, le=3600)
     scoring_cpu_seconds: int = Field(default=120, ge=1, le=3600)
     scoring_memory_mb: int = Field(default=2048, ge=256, le=65536)
     require_network_isolation: bool = Field(default=False, description=(
-        "Refuse local scoring when the scoring process cannot be put in a network namespace of its own "
-        "(false: score anyway, with only the Python audit hook refusing sockets and subprocesses)."))
+        "Refuse local scoring when neither a network namespace nor the seccomp filter keeps the scoring process "
+        "off the network (false: score anyway, with only the Python audit hook refusing sockets)."))
+    accept_weaker_isolation: bool = Field(default=False, description=(
+        "Unpickle a trusted artifact (compare.trusted_pickle_prefixes) even when the scoring sandbox lacks one of "
+        "its properties (no network, bot's environment unreadable, no writes outside its directory, no programs, "
+        "limits); false: such pickles are refused, naming what is missing."))
     work_prefix: str | None = Field(default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(.*/)?$",
                                     description="S3 prefix for batch transform inputs and outputs.")
     execution_role_arn: str | None = Field(
@@ -119,13 +134,35 @@ class CompareConfig(BaseModel):
     def max_dataset_bytes(self) -> int:
         return self.max_dataset_mb * 1024 * 1024
 
+    def table_limits(self, *, local: bool = False):
+        """The limits of one table (bot.compare.data.TableLimits); `local`: the set is scored
+        locally, so it may have at most `local_max_rows` rows."""
+        from .data import TableLimits
+
+        where = {"max_rows": "compare.max_rows in the server config",
+                 "max_columns": "compare.max_columns in the server config",
+                 "max_decompressed_bytes": "compare.max_decompressed_mb in the server config",
+                 "max_bytes": "compare.max_dataset_mb in the server config"}
+        limits = TableLimits(max_rows=self.max_rows, max_columns=self.max_columns,
+                             max_decompressed_bytes=self.max_decompressed_mb * 1024 * 1024, where=where)
+        if local and self.local_max_rows < self.max_rows:
+            from dataclasses import replace
+
+            limits = replace(limits, max_rows=self.local_max_rows, count_rows_to=self.max_rows,
+                             rows_what="rows modelbot scores locally", rows_problem="too_large_for_local",
+                             rows_hint="use `validation.predictions.source: batch_transform` to score a set this "
+                                       "large with SageMaker batch transform",
+                             where={**where, "max_rows": "compare.local_max_rows in the server config"})
+        return limits
+
     def scoring_limits(self):
         from .scoring import ScoringLimits
 
         return ScoringLimits(max_rows=self.local_max_rows, max_model_bytes=self.max_model_mb * 1024 * 1024,
                              wall_seconds=self.scoring_timeout_seconds, cpu_seconds=self.scoring_cpu_seconds,
                              memory_mb=self.scoring_memory_mb,
-                             require_network_isolation=self.require_network_isolation)
+                             require_network_isolation=self.require_network_isolation,
+                             accept_weaker_isolation=self.accept_weaker_isolation)
 
 
 def compare_config(settings) -> CompareConfig:
@@ -386,11 +423,11 @@ def _failed(out: CompareOutcome, exc: ComparisonDataError) -> None:
     out.status, out.verdict, out.problem, out.error = ERROR, ERROR, exc.problem, str(exc)
 
 
-def _load(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, *, hint: str = ""):
+def _load(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, *, hint: str = "", local: bool = False):
     spec = req.manifest.validation
     deps.say(f"reading the validation set {dataset_location(spec.dataset)}")
     validation = load_validation_set(spec.dataset, deps.fetchers, max_bytes=deps.config.max_dataset_bytes,
-                                     too_large_hint=hint)
+                                     too_large_hint=hint, limits=deps.config.table_limits(local=local))
     out.dataset = {"location": validation.location, "digest": validation.digest, "version": validation.version,
                    "rows": validation.n_rows, "format": validation.format}
     out.n_rows = validation.n_rows
@@ -401,13 +438,14 @@ def _compute(req: CompareRequest, deps: CompareDeps, out: CompareOutcome) -> Non
     spec = req.manifest.validation
     source = spec.predictions.source
     local_hint = "use `validation.predictions.source: batch_transform` for sets this large"
-    validation = _load(req, deps, out, hint=local_hint if source == "local" else "")
+    validation = _load(req, deps, out, hint=local_hint if source == "local" else "", local=source == "local")
     cand_ids = base_ids = None
     contracts: dict[str, dict] = {}
     if source == "pipeline":
         deps.say(f"reading the pipeline's predictions {spec.predictions.path}")
         pf = load_prediction_file(spec.predictions.path, spec.predictions.column, spec.dataset.id_column,
-                                  deps.fetchers, max_bytes=deps.config.max_dataset_bytes)
+                                  deps.fetchers, max_bytes=deps.config.max_dataset_bytes,
+                                  limits=deps.config.table_limits())
         cand, cand_ids = pf.candidate, pf.ids
         out.notes.append(f"candidate predictions: column `{spec.predictions.column}` of the pipeline's file "
                          f"{pf.location} ({pf.digest[:19]}…)"
@@ -863,30 +901,13 @@ def make_deps(settings, env: str, *, repo, cache=None, progress=None, sessions: 
         region=getattr(settings.server.environments[env], "region", None))
 
 
-def repository_root(path: str) -> str:
-    """The work tree a local check reads dataset and prediction paths from: git's top level
-    for `path`, else `path` itself (a directory) or the current directory."""
-    import os
-    import subprocess
-    from pathlib import Path
-
-    where = Path(path)
-    where = where if where.is_dir() else where.parent
-    try:
-        answer = subprocess.run(["git", "-C", str(where), "rev-parse", "--show-toplevel"], capture_output=True,
-                                text=True, timeout=10, check=False)
-        if answer.returncode == 0 and answer.stdout.strip():
-            return answer.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return str(where if Path(path).is_dir() else os.getcwd())
-
-
 def compare_checkout(result, settings, *, live_reader, root: str, live: bool = True) -> list[CompareOutcome]:
     """`modelbot check`: the same comparisons on a local checkout (files read under its root)."""
     from .sources import LocalFetcher
 
-    repo = LocalFetcher(repository_root(root))
+    from ..worktree import repository_root
+
+    repo = LocalFetcher(str(repository_root(root)))
     sessions = Sessions(settings)
     outcomes = []
     for m in compared_manifests(result.review):

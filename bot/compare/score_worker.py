@@ -1,46 +1,45 @@
-"""The scoring subprocess: loads XGBoost / ONNX models and scores a feature matrix, under limits.
+"""The scoring subprocess: loads XGBoost / ONNX models (and trusted pickles) and scores a feature matrix, sandboxed.
 
-Run by `bot.compare.scoring` as a script (`python -I score_worker.py WORKDIR`), never imported by
-the bot: it imports only numpy, the model's framework and ctypes (for unshare). It lowers its
-own resource limits (address space, CPU seconds, file size, no core dumps) before it reads any
-model, so a hostile or broken artifact hits a wall instead of the worker; the parent adds a
-wall-clock timeout and gives it an environment without credentials.
+Run by `bot.compare.scoring` as a script (`python -I -B score_worker.py WORKDIR`), never imported
+by the bot: it imports only numpy, the model's framework, ctypes and its neighbour `sandbox.py`
+(loaded by path). The bot gives it an environment without credentials, a wall-clock timeout
+and a process-group kill.
 
-Before that, still single-threaded and before it reads a model, it isolates itself (`isolate`):
+Before it imports numpy or reads a model, still single-threaded, it sandboxes itself
+(`sandbox.apply`, where each layer is described): a network namespace, a separate uid when the
+bot is root, a user namespace without capabilities, no new privileges, not dumpable, Landlock
+(read-only Python installation and system libraries, read-write work directory, nothing else),
+a seccomp filter (no sockets, no programs, no process creation but threads, no ptrace, no
+process_vm_readv, no mount/unshare/setns/keyctl/bpf/io_uring/...: EPERM), and rlimits (address
+space, CPU seconds, file size, open files, processes, no core dumps); then a Python audit hook
+(`BLOCKED_EVENTS`, which cannot be removed) that names what a Python-level attempt was refused.
+A layer the kernel refuses is recorded with why, never fatal by itself; the layers in effect
+are returned with the results, and the bot turns them into the report's line
+(`sandbox.summary`).
 
-1. Kernel: it moves into a new, empty network namespace (`unshare(2)` through ctypes; Python
-   3.11 has no `os.unshare`): no interfaces but a loopback that is down, so any connection,
-   from Python or from a framework's native code, fails with ENETUNREACH. It tries a user and
-   network namespace first (`CLONE_NEWUSER | CLONE_NEWNET`: works unprivileged where user
-   namespaces are enabled, and as root it also gives up root's capabilities in the host's
-   namespaces, so native code cannot `setns(2)` back into the host's network), then a network
-   namespace alone (root or CAP_SYS_ADMIN). When the kernel refuses both (EPERM: containers
-   without the capability, user namespaces disabled), it goes on without, unless the request
-   requires it (the server config's `compare.require_network_isolation`): then it loads
-   nothing and reports why.
-2. Always: a Python audit hook (`sys.addaudithook`, which cannot be removed) that raises
-   `SandboxViolation` on the documented events that open sockets, resolve names or start
-   programs (`socket.__new__`, `socket.connect`, `socket.getaddrinfo`, `subprocess.Popen`,
-   `os.system`, `os.exec`, `os.posix_spawn`, `os.fork`, ...: `BLOCKED_EVENTS`), so a model
-   loader cannot reach the network or run a program through Python.
+What it then refuses, before loading anything:
+* everything, when the request requires network isolation (the server config's
+  `compare.require_network_isolation`) and neither the network namespace nor the seccomp
+  filter is in effect: {"refused": ...};
+* a trusted pickle, when any of the five properties (`sandbox.properties`) is missing and the
+  request does not accept weaker isolation (`compare.accept_weaker_isolation`).
 
-The level in effect ("user+network namespace", "network namespace" or "audit hook only") is
-returned with the results.
-
-WORKDIR holds `request.json` ({"limits", "sandbox": {"require_network_isolation"}, "task",
-"feature_names", "text_columns", "models": [{"label", "kind", "path", "allow_pickle"}]}) and
-`features.npy` (float64, rows x features). It writes `pred_<i>.npy` per model and `result.json`:
-{"isolation": level, "models": [per model {"ok": true, "contract": {...}} or {"ok": false,
-"problem": code, "error": message}]}, or {"refused": {"problem", "error"}} when the required
-isolation is unavailable. Pickles are loaded only when the request says `allow_pickle` (a
-location the server config trusts); nothing else is ever unpickled.
+WORKDIR holds `request.json` ({"limits", "sandbox": {"require_network_isolation",
+"accept_weaker_isolation"}, "task", "feature_names", "text_columns", "models": [{"label", "kind",
+"path", "allow_pickle"}]}) and `features.npy` (float64, rows x features). It writes
+`pred_<i>.npy` per model and `result.json`: {"sandbox": layers, "models": [per model {"ok": true,
+"contract": {...}} or {"ok": false, "problem": code, "error": message}]}, or {"refused":
+{"problem", "error"}, "sandbox": layers}. The layers also go, before any model is read, as the
+first line of stdout ({"sandbox": layers}): the one the bot believes. Pickles are loaded only when the request says
+`allow_pickle` (a location the server config trusts); nothing else is ever unpickled.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 import os
-import resource
 import sys
 from pathlib import Path
 
@@ -53,11 +52,17 @@ class ContractError(Exception):
 
 # --- isolation ---------------------------------------------------------------------------------------
 
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
-USER_NETWORK_NAMESPACE = "user+network namespace"
-NETWORK_NAMESPACE = "network namespace"
-AUDIT_HOOK_ONLY = "audit hook only"
+
+def load_sandbox():
+    """bot/compare/sandbox.py, loaded by path (this script never imports the bot's package)."""
+    if "modelbot_sandbox" in sys.modules:
+        return sys.modules["modelbot_sandbox"]
+    spec = importlib.util.spec_from_file_location("modelbot_sandbox", Path(__file__).with_name("sandbox.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["modelbot_sandbox"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
 
 # Documented audit events (https://docs.python.org/3/library/audit_events.html) that reach the
 # network or start a program, with what the message calls them.
@@ -79,41 +84,6 @@ class SandboxViolation(PermissionError):
     """What a blocked audit event raises in the scoring process."""
 
 
-class IsolationUnavailable(Exception):
-    """Kernel network isolation was required and the kernel refused it."""
-
-
-def _unshare(flags: int) -> None:
-    """unshare(2) through libc (Python 3.11 has no os.unshare); OSError with the errno on failure."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(ctypes.c_int(flags)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-def enter_network_namespace() -> tuple[str | None, str]:
-    """(level, "") after moving this process into a new, empty network namespace, else (None, why).
-
-    A user+network namespace first: unprivileged where user namespaces are allowed, and as root
-    it drops root's capabilities in the host's namespaces (a network namespace alone would let
-    root's native code setns(2) back into the host's network). Must run while the process has
-    one thread (CLONE_NEWUSER requires it): before numpy or a framework is imported.
-    """
-    if not sys.platform.startswith("linux"):
-        return None, f"network namespaces are Linux-only (this is {sys.platform})"
-    why = []
-    for flags, level in ((CLONE_NEWUSER | CLONE_NEWNET, USER_NETWORK_NAMESPACE), (CLONE_NEWNET, NETWORK_NAMESPACE)):
-        try:
-            _unshare(flags)
-        except (OSError, AttributeError) as exc:  # AttributeError: a libc without unshare
-            why.append(f"{level}: {getattr(exc, 'strerror', None) or exc}")
-            continue
-        return level, ""
-    return None, "; ".join(why)
-
-
 def _audit(event: str, args) -> None:
     what = BLOCKED_EVENTS.get(event)
     if what is not None:
@@ -125,27 +95,22 @@ def install_audit_hook() -> None:
     sys.addaudithook(_audit)
 
 
-def isolate(*, require_network: bool = False) -> str:
-    """Network namespace (if the kernel allows) and audit hook; the level in effect.
-
-    IsolationUnavailable, before the audit hook and before anything is loaded, when
-    `require_network` and no namespace could be created.
-    """
-    level, why = enter_network_namespace()
-    if level is None and require_network:
-        raise IsolationUnavailable(why)
-    install_audit_hook()
-    return level or AUDIT_HOOK_ONLY
+def isolate(workdir: Path, limits: dict):
+    """Every layer of the sandbox this kernel allows, then the audit hook; the Layers. The
+    models lie in the work directory, so Landlock needs no rule of their own."""
+    return load_sandbox().apply(str(workdir), limits, audit_hook=install_audit_hook)
 
 
-def _limit(limits: dict) -> None:
-    mem = int(limits.get("memory_mb", 2048)) * 1024 * 1024
-    cpu = int(limits.get("cpu_seconds", 300))
-    fsize = int(limits.get("max_output_mb", 512)) * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def write_output(path: Path, data: bytes) -> None:
+    """A new regular file at `path`: whatever a model's code left there (a symlink to a file of
+    the host, a hard link) is removed first, never written through."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
 
 
 def _select(names: list[str], text_columns: list[str], wanted: list[str], features, what: str):
@@ -300,13 +265,17 @@ def main(argv: list[str]) -> int:
     workdir = Path(argv[1])
     request = json.loads((workdir / "request.json").read_text())
     sandbox = request.get("sandbox", {})
-    try:
-        isolation = isolate(require_network=bool(sandbox.get("require_network_isolation")))
-    except IsolationUnavailable as exc:
-        refused = {"problem": "isolation_unavailable", "error": str(exc)}
-        (workdir / "result.json").write_text(json.dumps({"refused": refused}))
+    S = load_sandbox()
+    layers = isolate(workdir, request.get("limits", {}))
+    # The layers go to the bot on stdout now, before any model's code runs: what that code may
+    # write later cannot change the first line the bot reads.
+    sys.stdout.write(json.dumps({"sandbox": layers.to_dict()}) + "\n")
+    sys.stdout.flush()
+    missing = [p.key for p in S.missing(layers)]
+    if sandbox.get("require_network_isolation") and S.NETWORK in missing:
+        refused = {"problem": "isolation_unavailable", "error": S.summary(layers)}
+        write_output(workdir / "result.json", json.dumps({"refused": refused, "sandbox": layers.to_dict()}).encode())
         return 0
-    _limit(request.get("limits", {}))
     import numpy as np
 
     features = np.load(workdir / "features.npy", allow_pickle=False)
@@ -317,10 +286,15 @@ def main(argv: list[str]) -> int:
         try:
             if model["kind"] == "pickle" and not model.get("allow_pickle"):
                 raise ContractError("pickle_refused", "refusing to unpickle an untrusted artifact")
+            if model["kind"] == "pickle" and missing and not sandbox.get("accept_weaker_isolation"):
+                # a property of this host, not of the model: not cached against it
+                raise ContractError("internal", S.refusal(layers))
             preds, contract = loaders[model["kind"]](model["path"], features, names, text_columns, task)
             preds = _shape_for(task, preds)
             contract["output_shape"] = [None, *preds.shape[1:]]
-            np.save(workdir / f"pred_{i}.npy", np.ascontiguousarray(preds, dtype=np.float64), allow_pickle=False)
+            buf = io.BytesIO()
+            np.save(buf, np.ascontiguousarray(preds, dtype=np.float64), allow_pickle=False)
+            write_output(workdir / f"pred_{i}.npy", buf.getvalue())
             results.append({"ok": True, "contract": contract})
         except ContractError as exc:
             results.append({"ok": False, "problem": exc.problem, "error": str(exc)})
@@ -338,7 +312,7 @@ def main(argv: list[str]) -> int:
         except Exception as exc:  # noqa: BLE001 - whatever the model does, report it
             results.append({"ok": False, "problem": "scoring_failed",
                             "error": f"{type(exc).__name__}: {str(exc)[:1500]}"})
-    (workdir / "result.json").write_text(json.dumps({"isolation": isolation, "models": results}))
+    write_output(workdir / "result.json", json.dumps({"sandbox": layers.to_dict(), "models": results}).encode())
     return 0
 
 

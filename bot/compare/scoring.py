@@ -7,16 +7,17 @@ is a pickle or a compressed pickle, also inside model.tar.gz) are refused: unpic
 the pull request chose. Only a location the server config lists in
 `compare.trusted_pickle_prefixes` may be unpickled, and even then only in the subprocess.
 
-`score_locally` runs `score_worker.py` once for both models with the limits of `ScoringLimits`
-(address space, CPU seconds and output size set in the child before it reads a model; a wall
-timeout and process-group kill in the parent) and an environment without credentials. The
-worker also cuts itself off the network before it reads a model: a new, empty network
-namespace when the kernel allows it, and always a Python audit hook that refuses sockets and
-subprocesses (`score_worker.isolate`); `ScoringLimits.require_network_isolation` (the server
-config's `compare.require_network_isolation`) makes scoring refuse when no namespace can be
-made. It returns each model's predictions, what the model says about its inputs and outputs
-(feature names or count, objective, ONNX signature), for the contract checks, and the
-isolation that was in effect.
+`score_locally` runs `score_worker.py` once for both models, with an environment without
+credentials (`_child_env`), a wall-clock timeout and a process-group kill. The worker sandboxes
+itself before it reads a model (`bot.compare.sandbox`: namespaces, a separate uid when the bot
+is root, no new privileges, not dumpable, Landlock, a seccomp filter, the rlimits of
+`ScoringLimits`) and reports the layers it got; `sandbox.summary` turns them into the report's
+line, naming every property that is missing. `ScoringLimits.require_network_isolation` (the
+server config's `compare.require_network_isolation`) makes scoring refuse when nothing keeps
+native code off the network; a trusted pickle is refused when any property is missing unless
+`ScoringLimits.accept_weaker_isolation` (`compare.accept_weaker_isolation`). It returns each
+model's predictions, what the model says about its inputs and outputs (feature names or count,
+objective, ONNX signature), for the contract checks, and the sandbox that was in effect.
 `sample_endpoint` makes a few real invocations of an endpoint and records their latency.
 """
 
@@ -39,6 +40,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from . import sandbox
 from .data import ComparisonDataError
 
 PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib", ".pck", ".sav", ".dill", ".cloudpickle"})
@@ -60,9 +62,13 @@ class ScoringLimits:
     cpu_seconds: int = 120
     memory_mb: int = 2048
     max_output_mb: int = 512
-    # Refuse to score when the worker cannot get a network namespace of its own (only the
-    # Python audit hook would stand between a model loader and the network).
+    max_open_files: int = 256
+    max_processes: int = 64  # threads included (RLIMIT_NPROC); processes are refused by seccomp anyway
+    # Refuse to score when neither a network namespace nor the seccomp filter keeps the worker
+    # off the network (only the Python audit hook would stand between native code and it).
     require_network_isolation: bool = False
+    # Unpickle a trusted artifact even when a sandbox property is missing (the report names it).
+    accept_weaker_isolation: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,26 +92,16 @@ class Artifact:
 class Scored:
     label: str
     predictions: np.ndarray
-    contract: dict  # also carries "isolation"
+    contract: dict  # also carries "isolation" (sandbox.summary of the layers)
     seconds: float
-    isolation: str | None = None  # score_worker's level: "user+network namespace", "network namespace",
-    #                               "audit hook only"
+    isolation: str | None = None  # sandbox.summary(layers)
+    layers: sandbox.Layers | None = None
 
 
-# The isolation levels the worker reports (score_worker.py is a script, never imported here).
-USER_NETWORK_NAMESPACE, NETWORK_NAMESPACE, AUDIT_HOOK_ONLY = \
-    "user+network namespace", "network namespace", "audit hook only"
-KERNEL_ISOLATION = (USER_NETWORK_NAMESPACE, NETWORK_NAMESPACE)
-
-
-def isolation_note(level: str) -> str:
-    """The report's line about how a local scoring was cut off the network."""
-    if level in KERNEL_ISOLATION:
-        return (f"local scoring isolation: {level} (no network: no interfaces but a loopback that is down) "
-                "and a Python audit hook refusing sockets and subprocesses")
-    return (f"local scoring isolation: {level}: the kernel gave the scoring process no network namespace, so "
-            "only Python-level sockets and subprocesses were refused (set `compare.require_network_isolation: "
-            "true` to refuse scoring without kernel isolation)")
+def isolation_note(summary: str) -> str:
+    """The report's line about the scoring sandbox (`summary`: sandbox.summary of its layers,
+    which names every missing property)."""
+    return f"local scoring isolation: {summary}"
 
 
 @dataclass(frozen=True)
@@ -275,68 +271,132 @@ def score_locally(jobs: list, validation, task: str, limits: ScoringLimits = Sco
                            "file": artifact.model.name})
         request = {"task": task, "feature_names": names, "text_columns": text, "models": models,
                    "limits": {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
-                              "max_output_mb": limits.max_output_mb},
-                   "sandbox": {"require_network_isolation": limits.require_network_isolation}}
+                              "max_output_mb": limits.max_output_mb, "max_open_files": limits.max_open_files,
+                              "max_processes": limits.max_processes},
+                   "sandbox": {"require_network_isolation": limits.require_network_isolation,
+                               "accept_weaker_isolation": limits.accept_weaker_isolation}}
         (workdir / "request.json").write_text(json.dumps(request))
         np.save(workdir / "features.npy", np.ascontiguousarray(matrix, dtype=np.float64), allow_pickle=False)
         started = time.perf_counter()
         jobs = ready
-        _run_worker(workdir, limits, [j.label for j in jobs])
+        layers = _first_line_layers(_run_worker(workdir, limits, [j.label for j in jobs]))
         seconds = time.perf_counter() - started
         try:
-            answer = json.loads((workdir / "result.json").read_text())
+            answer = json.loads(read_output(workdir / "result.json", RESULT_MAX_BYTES))
         except (OSError, ValueError):
             raise ComparisonDataError("scoring_failed", "the scoring process wrote no result") from None
         if isinstance(answer, dict) and isinstance(answer.get("refused"), dict):
             raise _refused(answer["refused"])
         if not isinstance(answer, dict) or not isinstance(answer.get("models"), list):
             raise ComparisonDataError("scoring_failed", "the scoring process wrote an unreadable result")
-        isolation, results = answer.get("isolation") or AUDIT_HOOK_ONLY, answer["models"]
+        isolation, results = sandbox.summary(layers), answer["models"]
         out = []
         for i, (job, model, result) in enumerate(zip(jobs, models, results)):
             if not result.get("ok"):
                 problem = result.get("problem") or "scoring_failed"
                 raise ComparisonDataError(problem, f"{job.label} model ({job.location}, {model['file']}): "
                                                    f"{result.get('error')}")
-            preds = np.load(workdir / f"pred_{i}.npy", allow_pickle=False)
+            try:
+                raw = read_output(workdir / f"pred_{i}.npy", limits.max_output_mb * 1024 * 1024)
+                preds = np.load(io.BytesIO(raw), allow_pickle=False)
+            except (OSError, ValueError):
+                raise ComparisonDataError("scoring_failed", f"the scoring process wrote no readable predictions for "
+                                                            f"the {job.label} model") from None
             contract = {**result.get("contract", {}), "file": model["file"], "isolation": isolation}
-            out.append(Scored(job.label, preds, contract, seconds, isolation))
+            out.append(Scored(job.label, preds, contract, seconds, isolation, layers))
         return out
 
 
+RESULT_MAX_BYTES = 16 * 1024 * 1024
+
+
+def read_output(path: Path, max_bytes: int) -> bytes:
+    """What the scoring process wrote at `path`: a regular file with one link, at most
+    `max_bytes`, opened without following a symlink (the bot may be root; the sandbox's code
+    must not make it read a file of the host). OSError otherwise."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_size > max_bytes:
+            raise OSError(f"{path.name}: not a regular file of at most {max_bytes} bytes with one link")
+        return fh.read(max_bytes + 1)[:max_bytes]
+
+
 def _refused(refused: dict) -> ComparisonDataError:
-    """The worker loaded nothing: the server config requires kernel network isolation and the
-    kernel gave none. Reported as "internal" (a property of the host, not of the models), so
-    the error is not cached against these models: the next run scores them again."""
+    """The worker loaded nothing: the server config requires network isolation and neither a
+    network namespace nor the seccomp filter could be had. Reported as "internal" (a property of
+    the host, not of the models), so the error is not cached against these models: the next
+    run scores them again."""
     return ComparisonDataError(
         "internal",
         "local scoring refused: the server config sets `compare.require_network_isolation: true`, and the scoring "
-        f"process could not get a network namespace of its own ({refused.get('error') or 'no reason given'}). "
-        "Run modelbot where it may create namespaces (as root or with CAP_SYS_ADMIN, or with unprivileged user "
-        "namespaces enabled: sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1, no "
-        "AppArmor/seccomp rule denying unshare), or set `compare.require_network_isolation: false` to score with "
+        "process got neither a network namespace nor its seccomp filter (sandbox: "
+        f"{refused.get('error') or 'no reason given'}). Run modelbot where it may create namespaces (as root or "
+        "with CAP_SYS_ADMIN, or with unprivileged user namespaces enabled: sysctl user.max_user_namespaces > 0, "
+        "kernel.unprivileged_userns_clone=1, no AppArmor/seccomp rule denying unshare) or install seccomp filters "
+        "(a kernel with CONFIG_SECCOMP_FILTER), or set `compare.require_network_isolation: false` to score with "
         "only the Python audit hook")
 
 
-def _run_worker(workdir: Path, limits: ScoringLimits, labels: list[str]) -> None:
+def _first_line_layers(out: bytes) -> sandbox.Layers:
+    """The layers the worker printed before it read a model (a model's code, running later in
+    that process, could rewrite result.json but not this line); none assumed when absent."""
+    try:
+        return sandbox.Layers.from_dict(json.loads(out.split(b"\n", 1)[0]).get("sandbox"))
+    except (ValueError, AttributeError, TypeError):
+        return sandbox.Layers()
+
+
+OUTPUT_HEAD, OUTPUT_TAIL = 64 * 1024, 4096
+
+
+def _drain(fd: int, into: dict) -> None:
+    """Read a pipe to its end, keeping its first OUTPUT_HEAD and last OUTPUT_TAIL bytes: a
+    model printing without end costs the bot no memory."""
+    head, tail = bytearray(), b""
+    try:
+        while chunk := os.read(fd, 65536):
+            if len(head) < OUTPUT_HEAD:
+                head += chunk[:OUTPUT_HEAD - len(head)]
+            tail = (tail + chunk)[-OUTPUT_TAIL:]
+    finally:
+        os.close(fd)
+        into["head"], into["tail"] = bytes(head), tail
+
+
+def _run_worker(workdir: Path, limits: ScoringLimits, labels: list[str]) -> bytes:
+    """The start of the worker's stdout, once it exited 0; ComparisonDataError otherwise."""
     with _calls_lock:
         CALLS["score"] += 1
-    argv = [sys.executable, "-I", str(WORKER), str(workdir)]
+    # -I: no PYTHON* variables, no user site, no script directory on sys.path; -B: no .pyc writes
+    argv = [sys.executable, "-I", "-B", str(WORKER), str(workdir)]
     proc = subprocess.Popen(argv, cwd=workdir, env=_child_env(workdir), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    outputs: dict[str, dict] = {"out": {}, "err": {}}
+    readers = [threading.Thread(target=_drain, args=(os.dup(stream.fileno()), outputs[key]), daemon=True)
+               for key, stream in (("out", proc.stdout), ("err", proc.stderr))]
+    proc.stdout.close()
+    proc.stderr.close()
+    for r in readers:
+        r.start()
     try:
-        _, err = proc.communicate(timeout=limits.wall_seconds)
+        proc.wait(timeout=limits.wall_seconds)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
-        proc.communicate()
+        proc.wait()
         raise ComparisonDataError(
             "scoring_timeout", f"scoring the {' and '.join(labels)} model(s) took longer than "
                                f"{limits.wall_seconds:g} s and was stopped") from None
     finally:
-        if proc.poll() is None:  # pragma: no cover - only when communicate itself failed
+        if proc.poll() is None:  # pragma: no cover - only when wait itself failed
             _kill_group(proc)
+        for r in readers:  # a process the model left holding the pipe is not waited for long
+            r.join(timeout=5)
+    out, err = outputs["out"].get("head", b""), outputs["err"].get("tail", b"")
     if proc.returncode == 0:
-        return
+        return out
     tail = err.decode("utf-8", "replace").strip().splitlines()[-3:]
     detail = f" ({' / '.join(tail)[-400:]})" if tail else ""
     rc = proc.returncode

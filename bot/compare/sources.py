@@ -8,7 +8,8 @@ the first and everything else to the second. `fingerprint` is the cheap identity
 
 The loaders check what a file must be before the pure core sees it: the pin (sha256 digest of
 the bytes, or the S3 version), the size, the format (csv and jsonl through `data.load_table`,
-parquet through pyarrow when it is installed), the label and id columns. Every failure is a
+parquet through pyarrow when it is installed), the label and id columns, and the limits
+(`data.TableLimits`: rows, columns, decoded bytes) before a table is materialised. Every failure is a
 `ComparisonDataError` whose message names the location, so the pull request shows why.
 """
 
@@ -25,7 +26,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from .data import ComparisonDataError, load_table, require_columns
+from .data import ComparisonDataError, TableLimits, load_table, require_columns, text_array, text_bytes
 
 MAX_DATASET_BYTES = 256 * 1024 * 1024
 MAX_PREDICTIONS_BYTES = 256 * 1024 * 1024
@@ -80,7 +81,8 @@ class Blob:
 
 
 class Fetcher(Protocol):
-    def fetch(self, location: str, *, version: str | None = None, max_bytes: int) -> Blob: ...
+    def fetch(self, location: str, *, version: str | None = None, max_bytes: int,
+              too_large_hint: str = "") -> Blob: ...
 
     def fingerprint(self, location: str, *, version: str | None = None) -> str: ...
 
@@ -303,20 +305,29 @@ class Fetchers:
 # --- tables -------------------------------------------------------------------------------------------
 
 
-def parse_table(data: bytes, fmt: str, *, source: str, text_columns=()) -> dict[str, np.ndarray]:
-    """csv / jsonl (bot.compare.data.load_table) or parquet (pyarrow) bytes into named columns."""
+def parse_table(data: bytes, fmt: str, *, source: str, text_columns=(),
+                limits: TableLimits | None = None) -> dict[str, np.ndarray]:
+    """csv / jsonl (bot.compare.data.load_table) or parquet (pyarrow) bytes into named columns,
+    refused before they are materialised when over `limits` (rows, columns, decoded bytes)."""
+    limits = limits or TableLimits()
     if fmt in ("csv", "jsonl"):
-        try:
-            table = load_table(data, fmt, text_columns=text_columns)
-        except ComparisonDataError as exc:
-            raise ComparisonDataError(exc.problem, str(exc).replace(f"{fmt} data", source, 1)) from None
-        return table
+        return load_table(data, fmt, text_columns=text_columns, limits=limits, source=source)
     if fmt == "parquet":
-        return _parquet(data, source, text_columns)
+        return _parquet(data, source, text_columns, limits)
     raise ComparisonDataError("bad_format", f"{source}: unsupported format {fmt!r}; expected csv, jsonl or parquet")
 
 
-def _parquet(data: bytes, source: str, text_columns) -> dict[str, np.ndarray]:
+# Parquet: the footer says how many rows and columns there are and how large each column chunk
+# is once decompressed; the page headers say it again for each page (what the reader will
+# actually decompress), and the values are decoded batch by batch with a running count.
+PARQUET_BATCH_ROWS = 16_384
+MAX_PARQUET_PAGES = 100_000
+# Bytes a decoded value of each physical type takes at least (BYTE_ARRAY: its offset; the
+# characters are counted from the data while reading).
+_PHYSICAL_BYTES = {"BOOLEAN": 1, "INT32": 4, "INT64": 8, "INT96": 12, "FLOAT": 4, "DOUBLE": 8, "BYTE_ARRAY": 8}
+
+
+def _parquet(data: bytes, source: str, text_columns, limits: TableLimits) -> dict[str, np.ndarray]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -327,34 +338,249 @@ def _parquet(data: bytes, source: str, text_columns) -> dict[str, np.ndarray]:
     import pyarrow as pa
 
     try:
-        table = pq.read_table(io.BytesIO(data))
+        meta = pq.ParquetFile(io.BytesIO(data)).metadata  # the footer only
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise ComparisonDataError("bad_file", f"{source}: not a readable parquet file ({exc})") from None
+    footer = "from the Parquet footer, before reading any data"
+    limits.check_columns(source, max(meta.num_columns, len(meta.schema.to_arrow_schema().names)), footer)
+    limits.check_rows(source, meta.num_rows, footer, exact=True)
+    encoded = decoded = 0
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        limits.check_rows(source, group.num_rows, f"row group {g} of the Parquet footer", exact=True)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            encoded += max(chunk.total_uncompressed_size, 0)
+            decoded += max(chunk.num_values, 0) * _PHYSICAL_BYTES.get(chunk.physical_type, 8)
+    decoded = max(decoded, meta.num_rows * meta.num_columns * 8)  # every column becomes int64/float64 at least
+    limits.check_decoded(source, max(encoded, decoded), footer)
+    pages = _parquet_pages(data, meta, source)
+    limits.check_decoded(source, max(pages["uncompressed"], pages["values"] * 8),
+                         "from the Parquet page headers, before reading any data")
+
+    try:
+        schema = meta.schema.to_arrow_schema()
+        textual = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                   or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+        # Text is read as dictionaries (a value repeated a million times is kept once) and its
+        # decoded size counted from the dictionary's lengths before any of it is expanded.
+        reader = pq.ParquetFile(io.BytesIO(data), read_dictionary=textual)
+        batches, rows, held = [], 0, 0
+        for batch in reader.iter_batches(batch_size=PARQUET_BATCH_ROWS, use_threads=False):
+            rows += batch.num_rows
+            limits.check_rows(source, rows, "counted while reading, the footer said fewer", exact=True)
+            held += _numpy_bytes(batch, pa)  # the Arrow batches are about as large again, until converted
+            limits.check_decoded(source, held, "counted while reading")
+            batches.append(batch)
+        table = pa.Table.from_batches(batches, schema=reader.schema_arrow) if batches else \
+            reader.schema_arrow.empty_table()
+    except ComparisonDataError:
+        raise
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ComparisonDataError("bad_file", f"{source}: not a readable parquet file ({exc})") from None
+    del batches
+    return _columns(table, text_columns, pa)
+
+
+def _numpy_bytes(batch, pa) -> int:
+    """What the batch's columns take as numpy arrays (text: its characters, dictionaries expanded)."""
+    import pyarrow.compute as pc
+
+    total = 0
+    for column in batch.columns:
+        typ = column.type
+        if pa.types.is_dictionary(typ):
+            lengths = pc.binary_length(column.dictionary) if _is_text(typ.value_type, pa) else None
+            if lengths is None:
+                total += 8 * len(column)
+                continue
+            per_row = pc.take(lengths, column.indices)
+        elif _is_text(typ, pa):
+            per_row = pc.binary_length(column)
+        else:
+            total += max(8 * len(column), column.nbytes)
+            continue
+        longest = pc.max(per_row).as_py() or 0
+        total += text_bytes(len(column), longest, pc.sum(per_row).as_py() or 0)
+    return total
+
+
+def _is_text(typ, pa) -> bool:
+    return pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_binary(typ) \
+        or pa.types.is_large_binary(typ)
+
+
+def _columns(table, text_columns, pa) -> dict[str, np.ndarray]:
+    import pyarrow.compute as pc
+
     out: dict[str, np.ndarray] = {}
     for name, column in zip(table.column_names, table.columns):
+        if pa.types.is_dictionary(column.type):
+            if _is_text(column.type.value_type, pa):  # to_pylist expands the dictionary one value at a time
+                values = column.to_pylist()
+                out[name] = _text([str(v) for v in values] if name in text_columns else
+                                  ["" if v is None else v for v in values]) \
+                    if name in text_columns or all(isinstance(v, str) or v is None for v in values) else \
+                    _objects(values)
+                continue
+            column = column.cast(column.type.value_type)
         typ = column.type
         if name in text_columns:
-            out[name] = np.array([str(v) for v in column.to_pylist()], dtype=str)
+            out[name] = _text([str(v) for v in column.to_pylist()])
         elif pa.types.is_boolean(typ):
             out[name] = np.array(column.to_pylist(), dtype=object) if column.null_count else \
                 column.to_numpy(zero_copy_only=False).astype(bool)
         elif pa.types.is_integer(typ) and not column.null_count:
             out[name] = column.to_numpy(zero_copy_only=False).astype(np.int64)
-        elif pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ):
+        elif pa.types.is_integer(typ) or pa.types.is_floating(typ):
+            out[name] = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+        elif pa.types.is_decimal(typ):
             out[name] = np.array([np.nan if v is None else float(v) for v in column.to_pylist()], dtype=np.float64)
         elif pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
             values = column.to_pylist()
             try:
                 out[name] = np.array(values, dtype=np.float64)
             except (TypeError, ValueError):
-                arr = np.empty(len(values), dtype=object)
-                arr[:] = values
-                out[name] = arr
+                out[name] = _objects(values)
         else:
             values = column.to_pylist()
-            out[name] = np.array(["" if v is None else str(v) for v in values], dtype=str) \
-                if all(isinstance(v, str) or v is None for v in values) else np.array(values, dtype=object)
+            out[name] = _text(["" if v is None else v for v in values]) \
+                if all(isinstance(v, str) or v is None for v in values) else _objects(values)
     return out
+
+
+def _objects(values: list) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+def _text(values: list[str]) -> np.ndarray:
+    lengths = [len(v) for v in values]
+    return text_array(values, max(lengths, default=0), sum(lengths))
+
+
+def _parquet_pages(data: bytes, meta, source: str) -> dict[str, int]:
+    """Sum of the page headers' uncompressed sizes and value counts over every column chunk: what
+    the reader will decompress and decode, whatever the footer says. A header that cannot be
+    read, or a page outside its chunk, is refused."""
+    total = {"uncompressed": 0, "values": 0, "pages": 0}
+    view = memoryview(data)
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            start = chunk.dictionary_page_offset if chunk.has_dictionary_page and chunk.dictionary_page_offset \
+                else chunk.data_page_offset
+            end = start + chunk.total_compressed_size
+            if start < 4 or end > len(data) or chunk.total_compressed_size < 0:
+                raise ComparisonDataError("bad_file", f"{source}: not a readable parquet file (column chunk "
+                                                      f"{chunk.path_in_schema} of row group {g} lies outside the file)")
+            pos = start
+            while pos < end:
+                try:
+                    header, pos = _thrift_struct(view, pos, end)
+                except (IndexError, ValueError):
+                    raise ComparisonDataError("bad_file", f"{source}: not a readable parquet file (unreadable page "
+                                                          f"header in column {chunk.path_in_schema}, row group {g})") \
+                        from None
+                compressed, uncompressed = header.get(3), header.get(2)
+                if not isinstance(compressed, int) or not isinstance(uncompressed, int) or compressed < 0 \
+                        or uncompressed < 0 or pos + compressed > end:
+                    raise ComparisonDataError("bad_file", f"{source}: not a readable parquet file (a page of column "
+                                                          f"{chunk.path_in_schema}, row group {g}, has a bad size)")
+                pos += compressed
+                total["uncompressed"] += uncompressed
+                for sub in (5, 7, 8):  # data page, dictionary page, data page v2: num_values is field 1
+                    if isinstance(header.get(sub), dict) and isinstance(header[sub].get(1), int):
+                        total["values"] += max(header[sub][1], 0)
+                total["pages"] += 1
+                if total["pages"] > MAX_PARQUET_PAGES:
+                    raise ComparisonDataError("too_large", f"{source}: more than {MAX_PARQUET_PAGES:,} pages "
+                                                           "(bot.compare.sources.MAX_PARQUET_PAGES)")
+    return total
+
+
+# Thrift compact protocol (how Parquet writes its page headers), just enough to read integers
+# and skip everything else: https://github.com/apache/thrift/blob/master/doc/specs/thrift-compact-protocol.md
+
+
+def _varint(b, pos: int, end: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= end:
+            raise IndexError("truncated")
+        byte = b[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def _zigzag(n: int) -> int:
+    return (n >> 1) ^ -(n & 1)
+
+
+def _thrift_value(b, pos: int, end: int, typ: int, depth: int, in_container: bool):
+    if typ in (1, 2):  # bool: in a struct field the type is the value; in a list, one byte
+        return (typ == 1, pos) if not in_container else (b[pos] == 1, pos + 1)
+    if typ == 3:
+        return b[pos], pos + 1
+    if typ in (4, 5, 6):
+        v, pos = _varint(b, pos, end)
+        return _zigzag(v), pos
+    if typ == 7:
+        return None, pos + 8
+    if typ == 8:
+        n, pos = _varint(b, pos, end)
+        if pos + n > end:
+            raise IndexError("truncated")
+        return None, pos + n
+    if typ in (9, 10):
+        head = b[pos]
+        pos += 1
+        size, elem = head >> 4, head & 0x0F
+        if size == 15:
+            size, pos = _varint(b, pos, end)
+        for _ in range(size):
+            _, pos = _thrift_value(b, pos, end, elem, depth + 1, True)
+        return None, pos
+    if typ == 11:
+        size, pos = _varint(b, pos, end)
+        if size:
+            kinds = b[pos]
+            pos += 1
+            for _ in range(size):
+                _, pos = _thrift_value(b, pos, end, kinds >> 4, depth + 1, True)
+                _, pos = _thrift_value(b, pos, end, kinds & 0x0F, depth + 1, True)
+        return None, pos
+    if typ == 12:
+        return _thrift_struct(b, pos, end, depth + 1)
+    raise ValueError(f"unknown thrift type {typ}")
+
+
+def _thrift_struct(b, pos: int, end: int, depth: int = 0) -> tuple[dict, int]:
+    if depth > 16:
+        raise ValueError("nested too deeply")
+    fields, last = {}, 0
+    while True:
+        if pos >= end:
+            raise IndexError("truncated")
+        head = b[pos]
+        pos += 1
+        if head == 0:
+            return fields, pos
+        typ, delta = head & 0x0F, head >> 4
+        if delta:
+            fid = last + delta
+        else:
+            v, pos = _varint(b, pos, end)
+            fid = _zigzag(v)
+        last = fid
+        fields[fid], pos = _thrift_value(b, pos, end, typ, depth, False)
 
 
 def _n_rows(table: Mapping[str, np.ndarray]) -> int:
@@ -403,11 +629,22 @@ def dataset_location(ds) -> str:
     return ds.uri or ds.path
 
 
-def load_validation_set(ds, fetcher, *, max_bytes: int = MAX_DATASET_BYTES, too_large_hint: str = "") -> ValidationSet:
-    """Read and check the manifest's `validation.dataset` (bot.manifest.model.Dataset)."""
+def _bytes_hint(limits: TableLimits, default: str, hint: str = "") -> str:
+    """What a refusal over the bytes limit adds: where the limit is set, then `hint`."""
+    return f"the limit is {limits.where.get('max_bytes') or default}" + (f"; {hint}" if hint else "")
+
+
+def load_validation_set(ds, fetcher, *, max_bytes: int = MAX_DATASET_BYTES, too_large_hint: str = "",
+                        limits: TableLimits | None = None) -> ValidationSet:
+    """Read and check the manifest's `validation.dataset` (bot.manifest.model.Dataset), refused
+    before it is materialised when over `max_bytes` or `limits` (rows, columns, decoded bytes)."""
+    from dataclasses import replace
+
+    limits = replace(limits or TableLimits(), subject="validation set")
     location = dataset_location(ds)
     version = ds.version if is_s3(location) else None  # a repository file is pinned by the commit
-    blob = fetcher.fetch(location, version=version, max_bytes=max_bytes, too_large_hint=too_large_hint)
+    blob = fetcher.fetch(location, version=version, max_bytes=max_bytes,
+                         too_large_hint=_bytes_hint(limits, "bot.compare.sources.MAX_DATASET_BYTES", too_large_hint))
     if ds.digest and blob.digest != ds.digest:
         raise ComparisonDataError(
             "digest_mismatch",
@@ -415,7 +652,7 @@ def load_validation_set(ds, fetcher, *, max_bytes: int = MAX_DATASET_BYTES, too_
             f"manifest {ds.digest}; the validation set changed (or the pin is wrong)")
     source = location + (f" (version {ds.version})" if ds.version else "")
     text = [ds.id_column] if ds.id_column else []
-    table = parse_table(blob.data, ds.format, source=source, text_columns=text)
+    table = parse_table(blob.data, ds.format, source=source, text_columns=text, limits=limits)
     if not table:
         raise ComparisonDataError("empty", f"{source}: the validation set is empty: no columns and no rows")
     needed = [ds.label_column] + ([ds.id_column] if ds.id_column else [])
@@ -467,17 +704,22 @@ def prediction_format(location: str) -> str:
 
 
 def load_prediction_file(location: str, column: str, id_column: str | None, fetcher, *,
-                         max_bytes: int = MAX_PREDICTIONS_BYTES) -> PredictionFile:
+                         max_bytes: int = MAX_PREDICTIONS_BYTES, limits: TableLimits | None = None) -> PredictionFile:
     """The pipeline's prediction file (csv, jsonl or parquet by its extension).
 
     Columns: the dataset's id column (when it has one; rows are joined by it, in any order),
     `column` with the candidate's prediction (binary: P(positive); multiclass: a JSON list per
     row, or one column per class `column_0` .. `column_{k-1}`; regression: the value), and
     optionally `baseline_<column>` with the live model's prediction when the pipeline scored it.
+    Refused before it is materialised when over `max_bytes` or `limits`.
     """
-    blob = fetcher.fetch(location, max_bytes=max_bytes)
+    from dataclasses import replace
+
+    limits = replace(limits or TableLimits(), subject="prediction file")
+    blob = fetcher.fetch(location, max_bytes=max_bytes,
+                         too_large_hint=_bytes_hint(limits, "bot.compare.sources.MAX_PREDICTIONS_BYTES"))
     text = [id_column] if id_column else []
-    table = parse_table(blob.data, prediction_format(location), source=location, text_columns=text)
+    table = parse_table(blob.data, prediction_format(location), source=location, text_columns=text, limits=limits)
     candidate = _prediction_column(table, column)
     if candidate is None:
         raise ComparisonDataError(

@@ -37,6 +37,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.session import AwsUnavailable, client, unavailable
+from . import scaling
 from .requests import DeployRequests, weights_request
 from .rollout import Cleanup, Decision, Observation
 
@@ -47,6 +48,9 @@ _NOT_FOUND = ("could not find", "does not exist", "not found", "cannot find", "n
 COPY_OBJECT_MAX_BYTES = 5 * 1024 ** 3  # S3 CopyObject copies at most 5 GB in one request
 SOURCE_ETAG_METADATA = "modelbot-source-etag"
 SOURCE_METADATA = "modelbot-source"
+BOT_TAG_PREFIX = "modelbot:"
+BACKLOG_ALARM_SUFFIX = "-backlog-no-capacity"  # bot.deploy.requests.backlog_alarm_name
+MISSING_ALARM = "MISSING"  # Observation.alarms value of a watched alarm DescribeAlarms does not know
 
 
 class DeployError(Exception):
@@ -130,11 +134,17 @@ def observe(clients: Clients, endpoint: str, alarms: tuple[str, ...] | list[str]
     states: dict[str, str] = {}
     if alarms:
         try:
-            answer = clients.cloudwatch.describe_alarms(AlarmNames=list(alarms)[:100])
+            # Without AlarmTypes DescribeAlarms answers metric alarms only (CloudWatch API
+            # reference, DescribeAlarms: "If you omit this parameter, only metric alarms are
+            # returned"); rollback alarms may be composite.
+            answer = clients.cloudwatch.describe_alarms(
+                AlarmNames=list(alarms)[:100], AlarmTypes=["CompositeAlarm", "MetricAlarm"])
         except (ClientError, BotoCoreError) as exc:
             raise unavailable(exc, where=where, call="cloudwatch:DescribeAlarms") from None
         for alarm in answer.get("MetricAlarms", []) + answer.get("CompositeAlarms", []):
             states[alarm["AlarmName"]] = alarm.get("StateValue", "INSUFFICIENT_DATA")
+        for name in alarms:  # an alarm that does not exist can never fire: say so
+            states.setdefault(name, MISSING_ALARM)
     if described is None:
         return Observation(exists=False, alarms=states)
     return observation_from(described, states)
@@ -239,10 +249,25 @@ def _do_update_endpoint(d: Decision, clients: Clients, requests: DeployRequests)
         copy_artifact(clients, requests)  # not on the way back: a rollback needs no new artifact
     create_models(clients, requests)
     create_config(clients, requests, d.config)
-    if d.config == requests.target_config and clients.autoscaling is not None:
-        for request in requests.deregister_before_update:
-            _ignore_missing(clients.autoscaling.deregister_scalable_target, **request)
+    _deregister_for(clients, requests, d.config)
     _update(clients, requests, d.config)
+
+
+def _deregister_for(clients: Clients, requests: DeployRequests, config: str) -> None:
+    """AWS fails an update that removes an autoscaled variant or changes its instance type:
+    deregister those first (their policies go with them; `restore_autoscaling` brings them
+    back on any ending but success, `apply_autoscaling` registers the new ones on success)."""
+    if clients.autoscaling is None:
+        return
+    for request in requests.deregister_for(config):
+        try:
+            _ignore_missing(clients.autoscaling.deregister_scalable_target, **request)
+        except ClientError as exc:
+            # Under the tag-conditioned deployer policy a target already gone (a retried
+            # update) answers AccessDenied, not "not found"; if it is still there, someone
+            # else's, the UpdateEndpoint below is refused by AWS with its own message.
+            if _message(exc)[0] not in ("AccessDenied", "AccessDeniedException"):
+                raise
 
 
 def _do_shift(d: Decision, clients: Clients, requests: DeployRequests) -> None:
@@ -250,7 +275,15 @@ def _do_shift(d: Decision, clients: Clients, requests: DeployRequests) -> None:
         _weights(clients, d.state.endpoint, d.weight_map)
     if d.config is not None:
         create_config(clients, requests, d.config)
+        _deregister_for(clients, requests, d.config)
         _update(clients, requests, d.config)
+
+
+def _do_fail(d: Decision, clients: Clients, requests: DeployRequests) -> None:
+    """A rollout that ends otherwise than in success (rolled back, aborted, failed): register
+    again what it deregistered, where the endpoint still serves those variants."""
+    if requests.endpoint is not None and requests.restore_autoscaling:
+        restore_autoscaling(clients, requests)
 
 
 def _do_succeed(d: Decision, clients: Clients, requests: DeployRequests) -> None:
@@ -258,7 +291,7 @@ def _do_succeed(d: Decision, clients: Clients, requests: DeployRequests) -> None
         return
     apply_autoscaling(clients, requests)
     if d.state.flow != "create":
-        refresh_endpoint_tags(clients, requests)
+        refresh_endpoint_tags(clients, requests, d.state.previous_config)
     if d.cleanup is not None:
         delete_superseded(clients, d.cleanup)
 
@@ -274,7 +307,7 @@ _ACTIONS: dict[str, Callable[[Decision, Clients, DeployRequests], None]] = {
     "promote": _do_shift,
     "rollback": _do_shift,
     "succeed": _do_succeed,
-    "fail": _nothing,
+    "fail": _do_fail,
     "wait": _nothing,
     "report": _nothing,
 }
@@ -300,18 +333,77 @@ def apply_autoscaling(clients: Clients, requests: DeployRequests) -> None:
             clients.cloudwatch.put_metric_alarm(**a.backlog_alarm, AlarmActions=[arn])
 
 
-def refresh_endpoint_tags(clients: Clients, requests: DeployRequests) -> None:
-    """Tag the endpoint with the provenance of the model it now serves; drop manifest tags that
-    are gone (tags with the `aws:` prefix are AWS's and stay)."""
+def restore_autoscaling(clients: Clients, requests: DeployRequests) -> list[str]:
+    """Register again the scalable targets (with their policies, and the alarms of their step
+    policies pointed at the restored ARNs) that were live when the deploy was planned and are
+    not registered now, for the variants the endpoint serves. Returns the variants restored."""
+    aas, sm = clients.autoscaling, clients.sagemaker
+    if aas is None or requests.endpoint is None:
+        return []
+    try:
+        described = sm.describe_endpoint(EndpointName=requests.endpoint)
+    except ClientError as exc:
+        if _missing(exc):
+            return []
+        raise
+    serving = [v["VariantName"] for v in described.get("ProductionVariants") or ()]
+    ids = [e["register"]["ResourceId"] for e in requests.restore_autoscaling]
+    registered = [t["ResourceId"] for t in aas.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=ids,
+        ScalableDimension=scaling.SCALABLE_DIMENSION).get("ScalableTargets", [])]
+    done = []
+    for entry in scaling.to_restore(requests.restore_autoscaling, registered, serving):
+        aas.register_scalable_target(**entry["register"])
+        arns = {}
+        for policy in entry["policies"]:
+            arns[policy["PolicyName"]] = aas.put_scaling_policy(**policy)["PolicyARN"]
+        resource = entry["register"]["ResourceId"]
+        for link in entry["alarms"]:
+            if clients.cloudwatch is None or link["PolicyName"] not in arns:
+                continue
+            if not link["AlarmName"].endswith(BACKLOG_ALARM_SUFFIX):
+                continue  # not modelbot's alarm: the deployer role may not write it (config/iam)
+            found = clients.cloudwatch.describe_alarms(AlarmNames=[link["AlarmName"]],
+                                                       AlarmTypes=["MetricAlarm"]).get("MetricAlarms", [])
+            if found:
+                clients.cloudwatch.put_metric_alarm(**scaling.alarm_update(
+                    found[0], resource, link["PolicyName"], arns[link["PolicyName"]]))
+        done.append(entry["variant"])
+    return done
+
+
+def refresh_endpoint_tags(clients: Clients, requests: DeployRequests,
+                          previous_config: str | None = None) -> None:
+    """Tag the endpoint with the provenance of the model it now serves, and drop the tags the
+    bot put there that are gone: modelbot's own keys, and manifest tags that the previous
+    config carried when the bot created it. Tags others put on the endpoint (an adopted one,
+    say) stay, as do AWS's (`aws:`)."""
     sm = clients.sagemaker
     arn = sm.describe_endpoint(EndpointName=requests.endpoint)["EndpointArn"]
     wanted = {t["Key"] for t in requests.endpoint_tags}
     current = sm.list_tags(ResourceArn=arn, MaxResults=100).get("Tags", [])
-    stale = [t["Key"] for t in current if t["Key"] not in wanted and not t["Key"].startswith("aws:")]
+    ours = _bot_applied_keys(sm, arn, previous_config)
+    stale = [t["Key"] for t in current if t["Key"] not in wanted and not t["Key"].startswith("aws:")
+             and (t["Key"].startswith(BOT_TAG_PREFIX) or t["Key"] in ours)]
     if stale:
         sm.delete_tags(ResourceArn=arn, TagKeys=stale)
     if requests.endpoint_tags:
         sm.add_tags(ResourceArn=arn, Tags=list(requests.endpoint_tags))
+
+
+def _bot_applied_keys(sm: Any, endpoint_arn: str, config: str | None) -> set[str]:
+    """The tag keys of `config` if modelbot created it (it carries modelbot's environment tag):
+    the manifest tags the bot applied with the previous deploy."""
+    if not config:
+        return set()
+    config_arn = endpoint_arn.split(":endpoint/", 1)[0] + ":endpoint-config/" + config.lower()
+    try:
+        tags = {t["Key"] for t in sm.list_tags(ResourceArn=config_arn, MaxResults=100).get("Tags", [])}
+    except ClientError as exc:
+        if _missing(exc) or _message(exc)[0] in ("AccessDenied", "AccessDeniedException"):
+            return set()
+        raise
+    return tags if BOT_TAG_PREFIX + "environment" in tags else set()
 
 
 def delete_superseded(clients: Clients, cleanup: Cleanup) -> None:
@@ -429,5 +521,5 @@ def model_package_approved(clients: Clients, arn: str) -> bool:
 
 __all__ = ["AwsUnavailable", "Clients", "DeployError", "apply_autoscaling", "copy_artifact",
            "delete_superseded", "execute",
-           "model_package_approved", "observation_from", "observe", "refresh_endpoint_tags",
+           "model_package_approved", "observation_from", "observe", "refresh_endpoint_tags", "restore_autoscaling",
            "start_transform_job", "transform_job_status"]

@@ -34,7 +34,9 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
-from ..plan import DeploySpec, Plan, VariantPlan, bounded_name, config_digest, model_digest
+from ..manifest.aws_limits import guardrails_excluded
+from ..plan import DeploySpec, LiveState, Plan, VariantPlan, bounded_name, config_digest, model_digest
+from . import scaling
 from .tags import DeployContext, resource_tags, tag_list
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -76,6 +78,13 @@ class DeployRequests:
     endpoint_tags: tuple[dict, ...] = ()
     deregister_before_update: tuple[dict, ...] = ()
     autoscaling: AutoscalingRequests = field(default_factory=AutoscalingRequests)
+    # config name -> DeregisterScalableTarget requests to make before moving to it (AWS fails
+    # an update that removes an autoscaled variant or changes its instance type)
+    deregister_before: Mapping[str, tuple[dict, ...]] = field(default_factory=dict)
+    # configs whose UpdateEndpoint keeps the autoscaled instance counts (RetainAllVariantProperties)
+    retain_counts: tuple[str, ...] = ()
+    # what was autoscaled when the deploy was planned: registered again on any other ending
+    restore_autoscaling: tuple[dict, ...] = ()
     transform_job: dict | None = None
     model_package_arn: str | None = None
     artifact_copy: dict | None = None
@@ -88,8 +97,20 @@ class DeployRequests:
         """UpdateEndpoint to `config`: the planned request (with its DeploymentConfig) for the
         target config, a plain all-at-once update for any other (promotion, rollback)."""
         if config == self.target_config and self.update_endpoint is not None:
-            return self.update_endpoint
-        return {"EndpointName": self.endpoint, "EndpointConfigName": config}
+            request = dict(self.update_endpoint)
+        else:
+            request = {"EndpointName": self.endpoint, "EndpointConfigName": config}
+        if config in self.retain_counts:
+            request["RetainAllVariantProperties"] = True
+            request["ExcludeRetainedVariantProperties"] = [
+                {"VariantPropertyType": p} for p in scaling.NOT_RETAINED]
+        return request
+
+    def deregister_for(self, config: str) -> tuple[dict, ...]:
+        """The scalable targets to deregister before UpdateEndpoint to `config`."""
+        if config in self.deregister_before:
+            return tuple(self.deregister_before[config])
+        return self.deregister_before_update if config == self.target_config else ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (for the store)."""
@@ -102,8 +123,11 @@ class DeployRequests:
         auto["deregister"] = tuple(auto.get("deregister") or ())
         values["autoscaling"] = AutoscalingRequests(**auto)
         for f in fields(cls):
-            if f.name in ("models", "endpoint_configs", "endpoint_tags", "deregister_before_update"):
+            if f.name in ("models", "endpoint_configs", "endpoint_tags", "deregister_before_update",
+                          "retain_counts", "restore_autoscaling"):
                 values[f.name] = tuple(values.get(f.name) or ())
+        values["deregister_before"] = {k: tuple(v) for k, v in
+                                       (values.get("deregister_before") or {}).items()}
         return cls(**values)
 
 
@@ -187,8 +211,10 @@ def _variant_row(v: VariantPlan, spec: DeploySpec) -> dict:
 
 
 def data_capture_config(spec: DeploySpec) -> dict | None:
+    """DataCaptureConfig, or None: also for serverless, which excludes data capture (SageMaker
+    Developer Guide: Serverless Inference > Feature exclusions; the validator refuses it)."""
     c = spec.env.data_capture
-    if c is None:
+    if c is None or spec.env.mode == "serverless":
         return None
     out: dict[str, Any] = {
         "EnableCapture": True,
@@ -253,12 +279,20 @@ def _size(size) -> dict:
 
 def deployment_config(spec: DeploySpec, plan: Plan) -> dict | None:
     """The DeploymentConfig of UpdateEndpoint for the plan's strategy, or None when the update
-    is not guarded (A/B and shadow, or blue/green without alarms or bake times): SageMaker's
-    default all-at-once blue/green, which may also rename variants."""
+    is not guarded: A/B and shadow (modelbot drives them), `all_at_once`, blue/green without
+    alarms or bake times (SageMaker's default all-at-once, which may also rename variants), and
+    wherever SageMaker's deployment guardrails do not apply (serverless, Inf1, Marketplace
+    containers; SageMaker Developer Guide: Deployment guardrails > Exclusions): a plain
+    UpdateEndpoint there, never a policy AWS would ignore or refuse."""
     if two_models(plan):
         return None
     e = spec.env
     s = e.effective_strategy
+    registry = spec.manifest.model.registry
+    if s.type == "all_at_once" or guardrails_excluded(
+            mode=e.mode, instance_type=e.instance_type,
+            marketplace=bool(registry is not None and registry.marketplace)):
+        return None
     alarms = list(plan.rollback_alarms)
     out: dict[str, Any] = {}
     if s.type == "rolling":
@@ -367,7 +401,8 @@ def autoscaling_requests(spec: DeploySpec, plan: Plan) -> AutoscalingRequests:
     resource = scaling_resource_id(endpoint, e.variant_name)
     base = {"ServiceNamespace": "sagemaker", "ResourceId": resource,
             "ScalableDimension": SCALABLE_DIMENSION}
-    register = {**base, "MinCapacity": a.min_capacity, "MaxCapacity": a.max_capacity}
+    register = {**base, "MinCapacity": a.min_capacity, "MaxCapacity": a.max_capacity,
+                "Tags": scaling.target_tags(spec.environment)}
     tracking = None
     cooldowns = {"ScaleInCooldown": a.scale_in_cooldown_seconds,
                  "ScaleOutCooldown": a.scale_out_cooldown_seconds}
@@ -435,11 +470,12 @@ def transform_job_request(spec: DeploySpec, plan: Plan, ctx: DeployContext) -> d
     request: dict[str, Any] = {
         "TransformJobName": plan.names.transform_job,
         "ModelName": plan.variants[0].model_name,
-        "BatchStrategy": _BATCH_STRATEGY[b.batch_strategy],
         "TransformInput": transform_input,
         "TransformOutput": output,
         "TransformResources": {"InstanceType": e.instance_type, "InstanceCount": e.fleet},
     }
+    if b.split_type != "none":  # "To enable the batch strategy, you must set the SplitType"
+        request["BatchStrategy"] = _BATCH_STRATEGY[b.batch_strategy]
     if b.max_payload_mb is not None:
         request["MaxPayloadInMB"] = b.max_payload_mb
     if b.max_concurrent_transforms is not None:
@@ -462,10 +498,11 @@ def transform_job_request(spec: DeploySpec, plan: Plan, ctx: DeployContext) -> d
 
 
 def build_requests(spec: DeploySpec, plan: Plan, ctx: DeployContext, *, execution_role_arn: str,
-                   image: str | None = None) -> DeployRequests:
+                   image: str | None = None, live: LiveState | None = None) -> DeployRequests:
     """Every request of deploying `plan`. `image`: the resolved framework image (framework
-    sources only). Raises ValueError for a blocked plan, a teardown, a missing role or image,
-    and TagError when the tags break AWS's rules."""
+    sources only). `live`: what the plan was made against (its autoscaling is kept through
+    the rollout, `bot.deploy.scaling`). Raises ValueError for a blocked plan, a teardown, a
+    missing role or image, and TagError when the tags break AWS's rules."""
     if plan.blocked:
         raise ValueError(f"the plan for {plan.environment} is blocked: "
                          + "; ".join(p.message for p in plan.problems if p.is_error))
@@ -506,13 +543,54 @@ def build_requests(spec: DeploySpec, plan: Plan, ctx: DeployContext, *, executio
                   "Tags": list(endpoint_tags)}
     elif _has_action(plan, "update", "endpoint") and target is not None:
         update = update_endpoint_request(spec, plan, target)
+    kept = _kept_scaling(spec, live, endpoint, configs, target, promoted) if create is None else {}
     return DeployRequests(endpoint=endpoint, target_config=target, models=models,
                           endpoint_configs=tuple(configs), create_endpoint=create,
                           update_endpoint=update, promoted_config=promoted,
                           endpoint_tags=endpoint_tags,
                           deregister_before_update=_deregister_before_update(spec, plan),
                           autoscaling=autoscaling_requests(spec, plan),
-                          artifact_copy=artifact_copy_request(spec, plan), **common)
+                          artifact_copy=artifact_copy_request(spec, plan), **kept, **common)
+
+
+def _kept_scaling(spec: DeploySpec, live: LiveState | None, endpoint: str, configs: list[dict],
+                  target: str | None, promoted: str | None) -> dict[str, Any]:
+    """Autoscaling through the rollout (`bot.deploy.scaling`): what to deregister before each
+    update, where to retain instance counts, the raised counts of re-created variants, and
+    what to register again if the rollout ends otherwise than in success."""
+    if live is None or not live.endpoint_exists:
+        return {}
+    variants = live.production_variants
+    a = spec.env.autoscaling
+    before: dict[str, tuple[dict, ...]] = {}
+    retain = []
+    for config in configs:
+        name = config["EndpointConfigName"]
+        if name not in (target, promoted):
+            continue
+        gone = scaling.conflicts(endpoint, variants, config)
+        before[name] = gone
+        if a is not None and scaling.retain_counts(variants, config, gone):
+            retain.append(name)  # without autoscaling in the manifest, its count is the count
+        by_name = {v.name: v for v in variants}
+        dropped = [v for v in variants if any(d["ResourceId"] == scaling.resource_id(endpoint, v.name)
+                                              for d in gone)]
+        for row in config.get("ProductionVariants") or ():
+            if "InitialInstanceCount" not in row:
+                continue
+            old = by_name.get(row["VariantName"])
+            if old is None and len(dropped) == 1 and len(config["ProductionVariants"]) == 1:
+                old = dropped[0]  # the variant renamed: the new name takes over its load
+            if old is None or old not in dropped:
+                continue
+            row["InitialInstanceCount"] = scaling.raised_count(
+                row["InitialInstanceCount"], old.instance_count, a.max_capacity if a else None)
+    if live.endpoint_config_name and any(v.autoscaling is not None for v in variants):
+        # A rollback (or abort) moves back to the live config: keep the counts autoscaling
+        # reached rather than that config's initial ones, in the middle of an alarm.
+        retain.append(live.endpoint_config_name)
+    return {"deregister_before": before, "retain_counts": tuple(retain),
+            "restore_autoscaling": scaling.restore_entries(endpoint, variants, spec.environment)}
 
 
 def _unique_new_models(variants: tuple[VariantPlan, ...]) -> list[VariantPlan]:

@@ -121,7 +121,7 @@ class Observation:
     `pending_config`: PendingDeploymentSummary.EndpointConfigName (None when no deployment
     runs). `weights`: CurrentWeight of each production variant. `traffic_percent`: the share
     of traffic on the pending (new) fleet. `stage`: VariantStatus of the pending fleet
-    (Creating, ActivatingTraffic, Baking, ...). `alarms`: name -> OK | ALARM | INSUFFICIENT_DATA.
+    (Creating, ActivatingTraffic, Baking, ...). `alarms`: name -> OK | ALARM | INSUFFICIENT_DATA | MISSING (not found).
     `error`: why the last action's AWS call failed; `error_retriable`: throttling and the like;
     `error_by_aws`: False when modelbot itself refused (e.g. a multi-model artifact too large).
     """
@@ -148,6 +148,21 @@ class Observation:
 
     def firing(self, names: tuple[str, ...]) -> list[str]:
         return sorted(n for n in names if self.alarms.get(n) == "ALARM")
+
+    def missing(self, names: tuple[str, ...]) -> list[str]:
+        """Watched alarms DescribeAlarms does not know (deleted, or never created)."""
+        return sorted(n for n in names if self.alarms.get(n) == "MISSING")
+
+    def watch_broken(self, names: tuple[str, ...]) -> str | None:
+        """Why the bot's own alarm watch says roll back: an alarm in ALARM, or one that no
+        longer exists (it could never fire, so the test would be unwatched)."""
+        firing, missing = self.firing(names), self.missing(names)
+        if firing:
+            return "alarm " + ", ".join(firing) + " in ALARM"
+        if missing:
+            return ("alarm " + ", ".join(missing) + " does not exist, so nothing watches the "
+                    "candidate")
+        return None
 
 
 @dataclass(frozen=True)
@@ -481,9 +496,9 @@ def _experiment(state: RolloutState, observed: Observation, now: dt.datetime) ->
             return _poll(state, observed, now)
         return _fail(state, now, f"the endpoint left the {state.flow} config (now "
                      f"{observed.status} on {observed.config_name})", observed=observed)
-    firing = observed.firing(state.alarms)
-    if firing:
-        return _start_rollback(state, observed, now, "alarm " + ", ".join(firing) + " in ALARM")
+    broken_watch = observed.watch_broken(state.alarms)
+    if broken_watch:
+        return _start_rollback(state, observed, now, broken_watch)
     if state.requested in ("abort", "rollback"):
         return _start_rollback(state, observed, now, _request_reason(state.requested))
     if state.requested == "promote":
@@ -531,9 +546,9 @@ def _weights_phase(target_share: float | None, action: Action, then: Any) -> Any
     def handler(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
         share_wanted = state.ab_steps[state.step] if target_share is None else target_share
         if state.phase != "rollback_shift":
-            firing = observed.firing(state.alarms)
-            if firing:
-                return _start_rollback(state, observed, now, "alarm " + ", ".join(firing) + " in ALARM")
+            broken_watch = observed.watch_broken(state.alarms)
+            if broken_watch:
+                return _start_rollback(state, observed, now, broken_watch)
             if state.requested in ("abort", "rollback"):
                 return _start_rollback(state, observed, now, _request_reason(state.requested))
         broken = _broken(state, observed, now)

@@ -258,8 +258,12 @@ def _scaling_target(aas: Any, resource: str, state: TeardownState) -> TeardownSt
         else:
             foreign.append(name)
     if foreign:
-        return replace(state, left=_add(state.left, f"scalable target {resource} with scaling policies "
-                                        "not created by modelbot: " + ", ".join(sorted(foreign))))
+        # AWS deregisters an endpoint's scalable targets, with their policies, when the endpoint
+        # is deleted ("Delete endpoints configured for auto scaling"): these cannot be left.
+        return replace(state, deleted=_add(state.deleted, f"scalable target {resource} with scaling "
+                                           "policies not created by modelbot ("
+                                           + ", ".join(sorted(foreign)) + "): AWS deregisters them "
+                                           "with the endpoint"))
     targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource],
                                             ScalableDimension=SCALABLE_DIMENSION).get("ScalableTargets", [])
     if targets:

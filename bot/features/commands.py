@@ -40,9 +40,9 @@ def _is_bot(user: dict) -> bool:
 
 @router.register("issue_comment", "created")
 def on_comment(ctx, delivery) -> None:
-    from ..commands import Command, parse_comment, render_errors
+    from ..commands import Command, coalesce, parse_comment, render_errors
     from ..github.comments import sync_comments
-    from ..github.pulls import get_pull, react, role_of
+    from ..github.pulls import get_pull, role_of
     from ..render import render
 
     p = delivery.payload
@@ -50,12 +50,13 @@ def on_comment(ctx, delivery) -> None:
     if not issue.get("pull_request") or _is_bot(comment.get("user") or {}) or _is_bot(p.get("sender") or {}):
         return
     settings = ctx.settings
-    parsed = parse_comment(comment.get("body"), known_envs=settings.server.ordered_environments())
+    # Ten `/plan` lines run one plan: each repeat would cost the same GitHub requests again.
+    parsed = coalesce(parse_comment(comment.get("body"), known_envs=settings.server.ordered_environments()))
     if not parsed:
         return
     full_name, number, login = p["repository"]["full_name"], issue["number"], comment["user"]["login"]
     requester = ctx.github.requester
-    react(requester, full_name, comment["id"], "eyes")
+    _react(requester, full_name, comment["id"], "eyes")
 
     outcomes: list[Outcome] = []
     errors = [x for x in parsed if not isinstance(x, Command)]
@@ -71,7 +72,19 @@ def on_comment(ctx, delivery) -> None:
     body = render("commands/reply.md.j2", marker=REPLY_MARKER.format(id=comment["id"]), actor=login,
                   outcomes=outcomes)
     sync_comments(requester, full_name, number, ctx.bot_login, {"reply": body}, reply_key(comment["id"]))
-    react(requester, full_name, comment["id"], "rocket" if all(o.ok for o in outcomes) else "confused")
+    _react(requester, full_name, comment["id"], "rocket" if all(o.ok for o in outcomes) else "confused")
+
+
+def _react(requester, full_name: str, comment_id: int, content: str) -> None:
+    """A reaction is a courtesy: when GitHub refuses or fails it, the command still runs and
+    the reply still says what happened (the failure is logged, redacted like every log line)."""
+    from ..github.pulls import react
+
+    try:
+        react(requester, full_name, comment_id, content)
+    except Exception as exc:  # noqa: BLE001 - best effort by design
+        log.warning("reaction failed", extra={"reaction": content, "comment_id": comment_id,
+                                              "error": f"{type(exc).__name__}: {exc}"[:300]})
 
 
 def run_command(ctx, command, login: str, account_type: str, role: str | None, full_name: str,

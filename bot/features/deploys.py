@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 
+from ..render import short_text
 from ..router import Router
 
 router = Router()
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 DEPLOY_CHECK = "modelbot/deploy"
 ROLLOUT_BEGIN = "<!-- modelbot:rollout -->"
 ROLLOUT_END = "<!-- /modelbot:rollout -->"
+GITHUB_DESCRIPTION_MAX = 140  # a Deployment (status) description: GitHub answers 422 beyond it
 NOTIFY_MAX_ATTEMPTS = 12      # retries of an undelivered progress report: 15 s doubling to 30 min, ~3.5 h
 NOTIFY_BACKOFF = (15.0, 1800.0)
 NOTIFY_LEASE_SECONDS = 120    # a reaper retrying a report holds it this long
@@ -245,7 +247,7 @@ def prepare_deployment(runtime, row):
     if not env_config.execution_role_arn:
         raise ValueError(f"environments.{row.environment}.execution_role_arn is not set in {settings.config_path}")
     requests = build_requests(spec, p, ctx, execution_role_arn=env_config.execution_role_arn,
-                              image=_framework_image(m, env_config.region, spec))
+                              image=_framework_image(m, env_config.region, spec), live=live)
     if requests.model_package_arn:
         from ..deploy.executor import model_package_approved
 
@@ -254,7 +256,7 @@ def prepare_deployment(runtime, row):
             raise ValueError(f"model package {requests.model_package_arn} is not Approved in the registry")
     if p.kind == "run_batch":
         return Prepared(None, requests.to_dict(), p.kind, p.headline)
-    state = new_rollout(str(row.id), spec, p, live, utcnow())
+    state = new_rollout(str(row.id), spec, p, live, utcnow(), poll_seconds=env_config.poll_seconds)
     return Prepared(state.as_record(), requests.to_dict(), p.kind, p.headline)
 
 
@@ -386,8 +388,8 @@ def notify_github(runtime, row, status: str, text: str | None) -> None:
     if row.github_deployment_id is None:
         _, dep = requester.requestJsonAndCheck("POST", f"/repos/{row.repository}/deployments", input={
             "ref": row.commit_sha, "environment": row.environment, "auto_merge": False, "required_contexts": [],
-            "description": (f"{row.manifest_path} to {row.environment}"
-                            + (" (break-glass override)" if prov_override else ""))[:140],
+            "description": short_text((f"{row.manifest_path} to {row.environment}"
+                            + (" (break-glass override)" if prov_override else "")), GITHUB_DESCRIPTION_MAX),
             "production_environment": bool(env_config.production),
             "payload": {"modelbot_deployment": row.id, "manifest": row.manifest_path,
                         **({"override": prov_override} if prov_override else {})}})
@@ -395,7 +397,7 @@ def notify_github(runtime, row, status: str, text: str | None) -> None:
         row = runtime.store.deployment(row.id)
     url = (f"https://{env_config.region}.console.aws.amazon.com/sagemaker/home?region={env_config.region}"
            f"#/endpoints/{row.endpoint}") if row.endpoint else None
-    body = {"state": GITHUB_STATES.get(status, "in_progress"), "description": (text or status)[:140],
+    body = {"state": GITHUB_STATES.get(status, "in_progress"), "description": short_text(text or status, GITHUB_DESCRIPTION_MAX),
             "auto_inactive": True}
     if url:
         body["environment_url"] = url
@@ -463,7 +465,7 @@ def _retire_replaced(runtime, requester, row) -> None:
     by = f"#{row.pr_number}" if row.pr_number is not None else row.commit_sha[:7]
     requester.requestJsonAndCheck(
         "POST", f"/repos/{prev.repository}/deployments/{prev.github_deployment_id}/statuses",
-        input={"state": "inactive", "description": f"replaced on {row.endpoint} by {by}"[:140]})
+        input={"state": "inactive", "description": short_text(f"replaced on {row.endpoint} by {by}", GITHUB_DESCRIPTION_MAX)})
 
 
 def rollout_section(store, full_name: str, number: int):

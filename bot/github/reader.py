@@ -2,14 +2,19 @@
 
 The PR's file list is paginated (100 per page). Contents come from the contents API when only
 a few files are needed, and otherwise from one tarball of the ref (two HTTP requests whatever
-the number of files), extracting only the wanted paths with size limits.
+the number of files), extracting only the wanted paths with size limits: the download is held
+to `MAX_ARCHIVE_BYTES`, and the archive is decompressed as a stream, refused once it has given
+more than `MAX_ARCHIVE_DECOMPRESSED_BYTES` or `MAX_ARCHIVE_MEMBERS` entries (nothing is written
+to disk; only the wanted paths are kept, each to `MAX_FILE_BYTES` + 1).
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import logging
 import tarfile
+import zlib
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -23,6 +28,8 @@ log = logging.getLogger(__name__)
 
 FEW_FILES = 3
 MAX_ARCHIVE_BYTES = 200 * 1024 * 1024
+MAX_ARCHIVE_DECOMPRESSED_BYTES = 2 * 1024 * 1024 * 1024
+MAX_ARCHIVE_MEMBERS = 200_000
 MAX_FILE_BYTES = 1024 * 1024
 
 
@@ -39,10 +46,12 @@ class ChangedFile:
 
 class RepoReader:
     def __init__(self, gh, full_name: str, *, few_files: int | None = None,
-                 max_archive_bytes: int = MAX_ARCHIVE_BYTES, timeout: float = 30.0):
+                 max_archive_bytes: int = MAX_ARCHIVE_BYTES, timeout: float = 30.0,
+                 max_decompressed_bytes: int = MAX_ARCHIVE_DECOMPRESSED_BYTES, max_members: int = MAX_ARCHIVE_MEMBERS):
         self._gh, self.full_name = gh, full_name
         self._few = FEW_FILES if few_files is None else few_files
         self._max_archive, self._timeout = max_archive_bytes, timeout
+        self._max_decompressed, self._max_members = max_decompressed_bytes, max_members
 
     @property
     def _requester(self):
@@ -98,21 +107,60 @@ class RepoReader:
             if resp.status_code != 200:
                 raise ReadError(f"the archive of {self.full_name} at {ref[:7]} answered HTTP {resp.status_code}")
             raw = _bounded(resp.iter_content(1 << 16), self._max_archive,
-                           f"the archive of {self.full_name} is larger than {self._max_archive} bytes")
-        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                path = member.name.split("/", 1)[1] if "/" in member.name else member.name
-                if path in wanted:
-                    if member.size > MAX_FILE_BYTES:
-                        # Keep a bounded prefix: the manifest loader reports the size problem.
-                        found[path] = tar.extractfile(member).read(MAX_FILE_BYTES + 1)
-                    else:
-                        found[path] = tar.extractfile(member).read()
+                           f"the archive of {self.full_name} at {ref[:7]} is larger than {self._max_archive:,} "
+                           "bytes (bot.github.reader.MAX_ARCHIVE_BYTES)")
+        found.update(self.extract(raw, wanted, where=f"the archive of {self.full_name} at {ref[:7]}"))
         log.info("read files from archive", extra={"repository": self.full_name, "ref": ref[:12],
                                                    "wanted": len(wanted), "found": sum(v is not None for v in found.values())})
         return found
+
+
+    def extract(self, raw: bytes, wanted: set[str], *, where: str) -> dict[str, bytes]:
+        """The wanted paths (without the archive's top directory) of a .tar.gz, decompressed as a
+        stream within the decompressed-bytes and entry-count limits."""
+        found: dict[str, bytes] = {}
+        stream = _Capped(gzip.GzipFile(fileobj=io.BytesIO(raw)), self._max_decompressed,
+                         f"{where} decompresses to more than {self._max_decompressed:,} bytes "
+                         "(bot.github.reader.MAX_ARCHIVE_DECOMPRESSED_BYTES)")
+        try:
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                for i, member in enumerate(tar):
+                    if i >= self._max_members:
+                        raise ReadError(f"{where} has more than {self._max_members:,} entries "
+                                        "(bot.github.reader.MAX_ARCHIVE_MEMBERS)")
+                    if not member.isfile():
+                        continue
+                    path = member.name.split("/", 1)[1] if "/" in member.name else member.name
+                    if path in wanted:
+                        # Over MAX_FILE_BYTES: keep a bounded prefix, the manifest loader reports the size.
+                        found[path] = tar.extractfile(member).read(MAX_FILE_BYTES + 1)
+        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise ReadError(f"{where} is not a readable .tar.gz ({exc})") from None
+        return found
+
+
+class _Capped(io.RawIOBase):
+    """A stream that raises ReadError(message) once more than `limit` bytes were read from it."""
+
+    def __init__(self, inner, limit: int, message: str):
+        self._inner, self._limit, self._message, self.count = inner, limit, message, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = self._limit + 1 - self.count
+        chunk = self._inner.read(min(size, self._limit + 1 - self.count) if self.count <= self._limit else 1)
+        self.count += len(chunk)
+        if self.count > self._limit:
+            raise ReadError(self._message)
+        return chunk
+
+    def readinto(self, b) -> int:
+        chunk = self.read(len(b))
+        b[:len(chunk)] = chunk
+        return len(chunk)
 
 
 def _bounded(chunks, limit: int, message: str) -> bytes:

@@ -7,8 +7,11 @@ guide; see /work/shared/sagemaker/README.md.
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import Iterable
 
 # Endpoint, endpoint config, variant, transform job names: 1-63, letters/digits/hyphens.
@@ -117,3 +120,177 @@ def parse_image(uri: str) -> tuple[str, str, str] | None:
         return None
     return m["registry"], m["repository"], m["tag"] or m["digest"]
 
+
+
+# --- instance types (botocore's enums, read from the installed SageMaker service model) ---------
+
+_BOTOCORE_MODEL = "botocore/data/sagemaker/2017-07-24/service-2.json"
+
+
+@functools.lru_cache(maxsize=None)
+def botocore_enum(shape: str) -> frozenset[str]:
+    """The values of enum `shape` in the installed botocore's SageMaker model (e.g.
+    `ProductionVariantInstanceType`, `TransformInstanceType`); empty if botocore lacks it."""
+    from botocore.loaders import Loader
+
+    model = Loader().load_service_model("sagemaker", "service-2")
+    return frozenset(model.get("shapes", {}).get(shape, {}).get("enum", ()))
+
+
+ENDPOINT_INSTANCE_SHAPE = "ProductionVariantInstanceType"
+TRANSFORM_INSTANCE_SHAPE = "TransformInstanceType"
+
+# "Supported algorithms, frameworks, and instances for multi-model endpoints" (SageMaker
+# Developer Guide, multi-model-support.html): MMEs support all CPU instance types and, through
+# the Triton server, only these single-GPU types.
+MME_PAGE = "SageMaker Developer Guide: Supported algorithms, frameworks, and instances for multi-model endpoints"
+MME_GPU_INSTANCE_TYPES = (
+    "ml.p2.xlarge", "ml.p3.2xlarge",
+    "ml.g5.xlarge", "ml.g5.2xlarge", "ml.g5.4xlarge", "ml.g5.8xlarge", "ml.g5.16xlarge",
+    "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.g4dn.4xlarge", "ml.g4dn.8xlarge", "ml.g4dn.16xlarge",
+)
+# Families with GPUs or other accelerators (not "CPU instance types" in the MME page's sense).
+_ACCELERATED_FAMILY_RE = re.compile(r"^ml\.(p\d|g\d|inf\d|trn\d|dl\d)")
+
+
+def accelerated(instance_type: str) -> bool:
+    return bool(_ACCELERATED_FAMILY_RE.match(instance_type))
+
+
+def instance_type_problem(instance_type: str, shape: str) -> str | None:
+    """Why botocore's enum `shape` refuses `instance_type`, or None."""
+    allowed = botocore_enum(shape)
+    if not allowed or instance_type in allowed:
+        return None
+    what = "batch transform" if shape == TRANSFORM_INSTANCE_SHAPE else "endpoint"
+    return f"{instance_type} is not a SageMaker {what} instance type (botocore {shape})"
+
+
+def close_instance_types(instance_type: str, shape: str, n: int = 3) -> list[str]:
+    import difflib
+
+    family = instance_type.rsplit(".", 1)[0] + "."
+    same_family = sorted(t for t in botocore_enum(shape) if t.startswith(family))
+    return same_family[:6] or difflib.get_close_matches(instance_type, sorted(botocore_enum(shape)), n=n)
+
+
+def multi_model_instance_problem(instance_type: str) -> str | None:
+    if not accelerated(instance_type) or instance_type in MME_GPU_INSTANCE_TYPES:
+        return None
+    return (f"multi-model endpoints support CPU instance types and only the single-GPU types "
+            f"{', '.join(MME_GPU_INSTANCE_TYPES)} (with a Triton container); {instance_type} is not one")
+
+
+# --- deployment guardrails and where they do not apply -----------------------------------------
+
+GUARDRAILS_PAGE = "SageMaker Developer Guide: Deployment guardrails"
+EXCLUSIONS_PAGE = "SageMaker Developer Guide: Deployment guardrails > Exclusions"
+SERVERLESS_PAGE = "SageMaker Developer Guide: Serverless Inference > Feature exclusions"
+SERVERLESS_UPDATE_PAGE = "SageMaker Developer Guide: Update a serverless endpoint"
+TRANSFORM_API = "SageMaker API: CreateTransformJob"
+GUARDED_STRATEGIES = ("blue_green", "canary", "linear", "rolling")
+BOT_DRIVEN_STRATEGIES = ("ab", "shadow")
+ACKNOWLEDGED_ALL_AT_ONCE = "strategy: {type: all_at_once, acknowledge_no_guardrails: true}"
+SERVERLESS_EXCLUDED = ("deployment guardrails", "data capture", "Model Monitor",
+                       "multiple production variants", "multi-model endpoints", "GPUs",
+                       "Marketplace model packages", "VPC configuration", "network isolation",
+                       "inference pipelines")
+
+
+@dataclass(frozen=True)
+class ModeRules:
+    """What SageMaker allows for one inference mode: the validator checks against this table,
+    and docs/manifest-reference.md shows it (`mode_table`)."""
+
+    mode: str
+    strategies: tuple[str, ...]
+    guardrails: bool
+    instance_types: str | None
+    data_capture: bool
+    autoscaling: str
+    alarms: str
+    limits: tuple[str, ...]
+
+
+MODE_RULES: dict[str, ModeRules] = {r.mode: r for r in (
+    ModeRules("realtime", ("blue_green", "canary", "linear", "rolling", "all_at_once", "ab", "shadow"),
+              True, ENDPOINT_INSTANCE_SHAPE, True, "yes (min 1)", "AutoRollbackConfiguration; ab/shadow: watched by modelbot",
+              ("canary <= 50% of the fleet, linear steps 10-50%, rolling batches 5-50% "
+               "(in whole instances, rounded up)",
+               "MaximumExecutionTimeoutInSeconds 600-28800, above the sum of the bakes",
+               "Inf1 instances and Marketplace containers: no guardrails "
+               "(all_at_once with acknowledge_no_guardrails, or ab)")),
+    ModeRules("serverless", ("all_at_once",), False, None, False, "no", "no",
+              ("memory 1024-6144 MB in 1024 MB steps, max concurrency 1-200",
+               "no guardrails: plain UpdateEndpoint (all_at_once with acknowledge_no_guardrails)",
+               "excluded: " + ", ".join(SERVERLESS_EXCLUDED[1:]),
+               "a live instance-based endpoint cannot become serverless")),
+    ModeRules("async", ("blue_green", "canary", "linear", "rolling", "all_at_once"),
+              True, ENDPOINT_INSTANCE_SHAPE, True, "yes (min 0 with a backlog target)",
+              "AutoRollbackConfiguration",
+              ("guardrail sizes and timeouts as realtime",
+               "AsyncInferenceConfig cannot be added to or removed from a live endpoint")),
+    ModeRules("batch", (), False, TRANSFORM_INSTANCE_SHAPE, False, "no", "no",
+              ("joining input needs ContentType and Accept in CSV/JSON/JSON Lines; CSV also "
+               "SplitType and AssembleWith Line",
+               "MaxConcurrentTransforms x MaxPayloadInMB <= 100 MB (payload default 6 MB)",
+               "BatchStrategy needs a SplitType (not none)")),
+    ModeRules("multi_model", ("blue_green", "canary", "linear", "rolling", "all_at_once"),
+              True, ENDPOINT_INSTANCE_SHAPE, True, "yes (min 1)", "AutoRollbackConfiguration",
+              ("CPU instance types, or the single-GPU types " + ", ".join(MME_GPU_INSTANCE_TYPES),
+               "guardrail sizes and timeouts as realtime")),
+)}
+
+
+def mode_table() -> str:
+    """The per-mode table of docs/manifest-reference.md, from MODE_RULES."""
+    rows = ["| mode | strategies | SageMaker guardrails | instance types | data capture | "
+            "autoscaling | rollback alarms | AWS limits |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in MODE_RULES.values():
+        rows.append("| " + " | ".join((
+            f"`{r.mode}`",
+            ", ".join(r.strategies) or "none (a transform job per deploy)",
+            "yes" if r.guardrails else "no",
+            f"botocore `{r.instance_types}`" if r.instance_types else "none (memory and concurrency)",
+            "yes" if r.data_capture else "no",
+            r.autoscaling, r.alarms, "; ".join(r.limits))) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def guardrails_excluded(*, mode: str, instance_type: str | None, marketplace: bool) -> str | None:
+    """What keeps SageMaker's deployment guardrails off this endpoint, or None."""
+    if mode == "serverless":
+        return "serverless endpoints"
+    if instance_type and instance_type.startswith("ml.inf1."):
+        return "endpoints on Inf1 (Inferentia) instances"
+    if marketplace:
+        return "Marketplace containers"
+    return None
+
+
+def effective_instances(value: int, size_type: str, fleet: int) -> int:
+    """How many instances a CapacitySize turns on: a percentage rounds up to whole instances
+    (at least one), as SageMaker provisions whole instances."""
+    if size_type == "instance_count":
+        return min(value, fleet)
+    return min(fleet, max(1, math.ceil(value * fleet / 100 - 1e-9)))
+
+
+def effective_percent(value: int, size_type: str, fleet: int) -> float:
+    return 100.0 * effective_instances(value, size_type, fleet) / fleet if fleet else 100.0
+
+
+def guardrail_wait_seconds(strategy_type: str, *, wait: int, termination: int, steps: int) -> int:
+    """The bakes of a guarded update (`steps`: traffic steps of linear, batches of rolling)."""
+    if strategy_type == "canary":
+        return wait + termination
+    if strategy_type == "linear":
+        return wait * max(0, steps - 1) + termination
+    if strategy_type == "rolling":
+        return wait * steps
+    return termination
+
+
+BATCH_PAYLOAD_DEFAULT_MB = 6
+BATCH_CONCURRENT_PAYLOAD_MAX_MB = 100

@@ -30,7 +30,7 @@ BOT_TAG_KEYS = ("modelbot:model", "modelbot:environment", "modelbot:commit", "mo
                 "modelbot:bot-version", "modelbot:digest", "modelbot:override")
 
 Mode = Literal["realtime", "serverless", "async", "batch", "multi_model"]
-StrategyType = Literal["blue_green", "canary", "linear", "rolling", "shadow", "ab"]
+StrategyType = Literal["blue_green", "canary", "linear", "rolling", "shadow", "ab", "all_at_once"]
 Task = Literal["binary", "multiclass", "regression"]
 MODES: tuple[str, ...] = Mode.__args__  # type: ignore[attr-defined]
 STRATEGIES: tuple[str, ...] = StrategyType.__args__  # type: ignore[attr-defined]
@@ -198,6 +198,9 @@ class RegistrySource(Spec):
     """A SageMaker Model Registry package version; it must be Approved when deployed."""
 
     model_package_arn: ModelPackageArn
+    marketplace: bool = Field(default=False, description=(
+        "The package's containers come from AWS Marketplace: SageMaker's deployment guardrails "
+        "do not apply (updates go all at once), and serverless cannot serve it."))
 
 
 class ModelSpec(Spec):
@@ -313,7 +316,10 @@ _EXEC, _CONC = aws.MAX_EXECUTION_TIMEOUT_SECONDS, aws.SERVERLESS_CONCURRENCY
 
 
 class Strategy(Spec):
-    """How an update reaches the endpoint. Parameters apply only to the types named."""
+    """How an update reaches the endpoint. Parameters apply only to the types named.
+
+    `all_at_once` is a plain UpdateEndpoint without a DeploymentConfig: no bake, no alarm
+    rollback (the only choice where SageMaker's guardrails do not apply)."""
 
     type: StrategyType = "blue_green"
     canary_size: CapacitySize | None = Field(default=None, description="canary: at most 50% of the fleet.")
@@ -330,6 +336,10 @@ class Strategy(Spec):
     weights: AbWeights | None = Field(default=None, description="ab: traffic weights.")
     candidate_variant_name: ResourceName | None = Field(default=None, description=(
         "ab/shadow: variant name of the candidate (default `candidate` / `shadow`)."))
+    acknowledge_no_guardrails: bool | None = Field(default=None, description=(
+        "all_at_once: required where SageMaker's deployment guardrails do not apply (serverless, "
+        "Inf1, Marketplace containers), to say that an update replaces the model in one step "
+        "with no bake and no alarm rollback."))
 
 
 class Autoscaling(Spec):

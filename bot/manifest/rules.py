@@ -8,6 +8,7 @@ so one pass reports every problem in the file.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -33,6 +34,7 @@ _STRATEGY_PARAMS: dict[str, tuple[str, ...]] = {
     "sampling_percentage": ("shadow",),
     "weights": ("ab",),
     "candidate_variant_name": ("ab", "shadow"),
+    "acknowledge_no_guardrails": ("all_at_once",),
 }
 _STRATEGY_REQUIRED: dict[str, tuple[str, ...]] = {
     "canary": ("canary_size", "wait_interval_seconds"),
@@ -182,6 +184,13 @@ def _validation(v: ValidationSpec) -> list[Finding]:
     if p.source == "batch_transform" and p.instance_type is None:
         out.append(_f(pl + ("instance_type",), "batch_transform predictions need an instance type",
                       aws.INSTANCE_TYPE_EXPECTED, rule="manifest.predictions"))
+    if p.source == "batch_transform" and p.instance_type is not None:
+        why = aws.instance_type_problem(p.instance_type, aws.TRANSFORM_INSTANCE_SHAPE)
+        if why:
+            out.append(_f(pl + ("instance_type",), f"batch_transform predictions run a transform "
+                          f"job, and {why}", _instance_expected(p.instance_type,
+                                                                aws.TRANSFORM_INSTANCE_SHAPE),
+                          p.instance_type, rule="aws.instance-type"))
     if p.source != "batch_transform" and p.instance_type is not None:
         out.append(_f(pl + ("instance_type",), f"`instance_type` is only used with source "
                       f"batch_transform, not {p.source}", "no instance_type", p.instance_type,
@@ -231,8 +240,10 @@ def _environment(name: str, e: EnvironmentSpec, meta: Metadata | None,
                           f"{aws.name_problem(derived)}", "an explicit endpoint_name",
                           rule="aws.endpoint-name"))
 
+    out += _instance_type(base, e)
+    out += _serverless_exclusions(base, e, model)
     out += _autoscaling(base, e)
-    out += _strategy(base, e)
+    out += _strategy(base, e, model)
     if e.serverless and e.serverless.provisioned_concurrency is not None \
             and e.serverless.provisioned_concurrency > e.serverless.max_concurrency:
         out.append(_f(base + ("serverless", "provisioned_concurrency"),
@@ -248,11 +259,10 @@ def _environment(name: str, e: EnvironmentSpec, meta: Metadata | None,
             seen.add(alarm)
     if e.batch is not None:
         out += _batch(base, e)
-    if mode == "multi_model" and model is not None:
-        if model.registry is not None:
-            out.append(_f(base + ("mode",), "multi_model endpoints load artifacts from an S3 "
-                          "prefix; a model registry package cannot be served this way",
-                          "model.artifact or model.framework", mode, rule="manifest.multi-model"))
+    if mode == "multi_model" and model is not None and model.registry is not None:
+        out.append(_f(base + ("mode",), "multi_model endpoints load artifacts from an S3 "
+                      "prefix; a model registry package cannot be served this way",
+                      "model.artifact or model.framework", mode, rule="manifest.multi-model"))
 
     total = len({**(meta.tags if meta else {}), **e.tags}) + len(BOT_TAG_KEYS)
     if total > aws.TAGS_MAX and e.tags:
@@ -306,11 +316,81 @@ def _autoscaling(base: Loc, e: EnvironmentSpec) -> list[Finding]:
     return out
 
 
-def _strategy(base: Loc, e: EnvironmentSpec) -> list[Finding]:
+def _marketplace(model: ModelSpec | None) -> bool:
+    return bool(model is not None and model.registry is not None and model.registry.marketplace)
+
+
+def _instance_expected(instance_type: str, shape: str) -> str:
+    close = aws.close_instance_types(instance_type, shape)
+    return f"a value of botocore's {shape}" + (", e.g. " + ", ".join(close) if close else "")
+
+
+def _instance_type(base: Loc, e: EnvironmentSpec) -> list[Finding]:
+    """Instance types against botocore's enums (endpoints vs transform jobs) and, for
+    multi-model endpoints, the instance types the MME page lists."""
+    rules_ = aws.MODE_RULES[e.mode]
+    if e.instance_type is None or rules_.instance_types is None:
+        return []
+    loc = base + ("instance_type",)
+    why = aws.instance_type_problem(e.instance_type, rules_.instance_types)
+    if why:
+        return [_f(loc, why, _instance_expected(e.instance_type, rules_.instance_types),
+                   e.instance_type, rule="aws.instance-type")]
+    if e.mode == "multi_model":
+        why = aws.multi_model_instance_problem(e.instance_type)
+        if why:
+            return [_f(loc, f"{why} ({aws.MME_PAGE})", "a CPU instance type or one of "
+                       + ", ".join(aws.MME_GPU_INSTANCE_TYPES), e.instance_type,
+                       rule="aws.multi-model-instance")]
+    return []
+
+
+def _serverless_exclusions(base: Loc, e: EnvironmentSpec, model: ModelSpec | None) -> list[Finding]:
+    if e.mode != "serverless":
+        return []
+    out = []
+    if e.data_capture is not None:
+        out.append(_f(base + ("data_capture",), "serverless endpoints do not support data capture "
+                      f"(nor Model Monitor, which reads it) ({aws.SERVERLESS_PAGE})",
+                      "no data_capture, or mode realtime", rule="aws.serverless-exclusions",
+                      at_key=True))
+    if _marketplace(model):
+        out.append(_f(base + ("mode",), "serverless endpoints cannot serve AWS Marketplace model "
+                      f"packages ({aws.SERVERLESS_PAGE})", "mode realtime or async", e.mode,
+                      rule="aws.serverless-exclusions"))
+    if e.alarms:
+        out.append(_f(base + ("alarms",), "rollback alarms belong to deployment guardrails "
+                      "(AutoRollbackConfiguration), which do not apply to serverless endpoints "
+                      f"({aws.GUARDRAILS_PAGE})", "no alarms", rule="aws.guardrails-serverless",
+                      at_key=True))
+    return out
+
+
+def _no_guardrails_expected(rules_: aws.ModeRules) -> str:
+    alt = aws.ACKNOWLEDGED_ALL_AT_ONCE
+    if "ab" in rules_.strategies:
+        alt += (", or strategy ab (modelbot shifts the variant weights itself, with its own "
+                "bake and alarm watch)")
+    return alt
+
+
+def _strategy(base: Loc, e: EnvironmentSpec, model: ModelSpec | None = None) -> list[Finding]:
     s = e.strategy
-    if s is None or e.mode == "batch":
+    if e.mode == "batch":
         return []
     loc = base + ("strategy",)
+    rules_ = aws.MODE_RULES[e.mode]
+    excluded = aws.guardrails_excluded(mode=e.mode, instance_type=e.instance_type,
+                                       marketplace=_marketplace(model))
+    why_page = aws.GUARDRAILS_PAGE if e.mode == "serverless" else aws.EXCLUSIONS_PAGE
+    excluded_rule = "aws.guardrails-serverless" if e.mode == "serverless" else "aws.guardrails-exclusions"
+    if s is None:
+        if excluded:
+            return [_f(loc, f"SageMaker's deployment guardrails do not apply to {excluded} "
+                       f"({why_page}): every update replaces the model at once, with no bake "
+                       "and no alarm rollback; say so in the manifest", _no_guardrails_expected(rules_),
+                       rule=excluded_rule)]
+        return []
     t = s.type
     out: list[Finding] = []
     for param, types in _STRATEGY_PARAMS.items():
@@ -322,17 +402,47 @@ def _strategy(base: Loc, e: EnvironmentSpec) -> list[Finding]:
         if getattr(s, param) is None:
             out.append(_f(loc + (param,), f"strategy {t} needs `{param}`", _PARAM_EXPECTED[param],
                           rule="manifest.strategy"))
+    if t not in rules_.strategies:
+        if e.mode == "serverless" and t in aws.BOT_DRIVEN_STRATEGIES:
+            out.append(_f(loc + ("type",), f"strategy {t} runs two production variants, and "
+                          f"serverless endpoints support only one ({aws.SERVERLESS_PAGE})",
+                          aws.ACKNOWLEDGED_ALL_AT_ONCE, t, rule="aws.serverless-exclusions"))
+        elif e.mode == "serverless":
+            out.append(_f(loc + ("type",), "Deployment guardrails only apply to Asynchronous "
+                          "inference and Real-time inference endpoint types "
+                          f"({aws.GUARDRAILS_PAGE}): a serverless endpoint is updated with a "
+                          f"plain UpdateEndpoint, all at once, so a {t} update cannot happen",
+                          aws.ACKNOWLEDGED_ALL_AT_ONCE, t, rule="aws.guardrails-serverless"))
+        else:
+            out.append(_f(loc + ("type",), f"strategy {t} runs two models side by side on a "
+                          f"realtime endpoint, and this environment's mode is {e.mode}",
+                          "one of " + ", ".join(rules_.strategies), t, rule="manifest.strategy"))
+        return out
+    if excluded and t in aws.GUARDED_STRATEGIES:
+        out.append(_f(loc + ("type",), f"SageMaker's deployment guardrails do not apply to "
+                      f"{excluded}: AWS falls back to all at once with no baking period, so this "
+                      f"would not be the {t} update the plan promises ({aws.EXCLUSIONS_PAGE})",
+                      _no_guardrails_expected(rules_), t, rule="aws.guardrails-exclusions"))
+        return out
+    if t == "all_at_once":
+        if excluded and not s.acknowledge_no_guardrails:
+            out.append(_f(loc + ("acknowledge_no_guardrails",), f"{excluded} get no deployment "
+                          f"guardrails ({why_page}): acknowledge that an update replaces the "
+                          "model at once, with no bake and no alarm rollback",
+                          "acknowledge_no_guardrails: true", s.acknowledge_no_guardrails,
+                          rule=excluded_rule))
+        if e.alarms and e.mode != "serverless":
+            out.append(_f(base + ("alarms",), "strategy all_at_once sends no DeploymentConfig, "
+                          "so no alarm rolls the update back", "no alarms" + (
+                              "" if excluded else ", or strategy blue_green (all at once with "
+                              "alarm rollback)"), rule="manifest.strategy", at_key=True))
+        return out
     fleet = e.fleet
-    serverless = e.mode == "serverless"
     for param in ("canary_size", "linear_step", "max_batch_size", "rollback_max_batch_size"):
         size = getattr(s, param)
         if size is None or t not in _STRATEGY_PARAMS[param]:
             continue
         sloc = loc + (param,)
-        if size.type == "instance_count" and serverless:
-            out.append(_f(sloc + ("type",), "serverless endpoints have no instances to count",
-                          "capacity_percent", size.type, rule="aws.guardrails"))
-            continue
         if size.type == "capacity_percent" and size.value > 100:
             out.append(_f(sloc + ("value",), f"{size.value}% is more than the whole fleet",
                           "1-100", size.value, rule="aws.guardrails"))
@@ -342,31 +452,25 @@ def _strategy(base: Loc, e: EnvironmentSpec) -> list[Finding]:
                           f"1-{fleet}", size.value, rule="aws.guardrails"))
             continue
         pct = aws.capacity_percent(size.type, size.value, fleet)
+        real = aws.effective_percent(size.value, size.type, fleet)
+        n = aws.effective_instances(size.value, size.type, fleet)
         of_fleet = f" of a fleet of {fleet}" if size.type == "instance_count" else ""
-        if param == "canary_size" and pct > aws.CANARY_MAX_PERCENT:
-            out.append(_f(sloc + ("value",), f"the canary is {pct:g}%{of_fleet}; AWS allows at "
-                          f"most {aws.CANARY_MAX_PERCENT}% of the fleet",
-                          _size_expected(size.type, fleet, 1, aws.CANARY_MAX_PERCENT),
-                          size.value, rule="aws.canary-size"))
-        lo, hi = aws.LINEAR_STEP_PERCENT
-        if param == "linear_step" and not lo <= pct <= hi:
-            out.append(_f(sloc + ("value",), f"the linear step is {pct:g}%{of_fleet}; AWS "
-                          f"allows {lo}-{hi}% of the fleet", _size_expected(size.type, fleet, lo, hi),
-                          size.value, rule="aws.linear-step"))
-        lo, hi = aws.ROLLING_BATCH_PERCENT
-        if param == "max_batch_size" and not lo <= pct <= hi:
-            out.append(_f(sloc + ("value",), f"the rolling batch is {pct:g}%{of_fleet}; AWS "
-                          f"allows {lo}-{hi}% of the fleet", _size_expected(size.type, fleet, lo, hi),
-                          size.value, rule="aws.rolling-batch"))
-    if t == "rolling":
-        why = aws.rolling_problem(serverless=serverless, variants=1)
-        if why:
-            out.append(_f(loc + ("type",), why, "blue_green, canary or linear", t,
-                          rule="aws.rolling"))
-    if t in ("shadow", "ab") and e.mode != "realtime":
-        out.append(_f(loc + ("type",), f"strategy {t} runs two models side by side on a "
-                      f"realtime endpoint, and this environment's mode is {e.mode}",
-                      "blue_green, canary or linear", t, rule="manifest.strategy"))
+        for name, what, lo, hi, rule in (
+                ("canary_size", "canary", 1, aws.CANARY_MAX_PERCENT, "aws.canary-size"),
+                ("linear_step", "linear step", *aws.LINEAR_STEP_PERCENT, "aws.linear-step"),
+                ("max_batch_size", "rolling batch", *aws.ROLLING_BATCH_PERCENT, "aws.rolling-batch")):
+            if param != name:
+                continue
+            allowed = (f"AWS allows at most {hi}% of the fleet" if name == "canary_size"
+                       else f"AWS allows {lo}-{hi}% of the fleet")
+            if not lo <= pct <= hi:
+                out.append(_f(sloc + ("value",), f"the {what} is {pct:g}%{of_fleet}; {allowed}",
+                              _size_expected(size.type, fleet, lo, hi), size.value, rule=rule))
+            elif real > hi:
+                out.append(_f(sloc + ("value",), f"a {size.value}% {what} of a fleet of {fleet} "
+                              f"is {n} instance(s), {real:g}% of the fleet (SageMaker turns on "
+                              f"whole instances); {allowed}",
+                              f"a smaller {what} or more instances", size.value, rule=rule))
     if t == "ab" and s.weights is not None:
         w = s.weights
         if w.candidate <= 0:
@@ -376,11 +480,35 @@ def _strategy(base: Loc, e: EnvironmentSpec) -> list[Finding]:
             out.append(_f(loc + ("weights", "current"), "the current model gets no traffic: "
                           "this is a replacement, not an A/B test", "a weight > 0", w.current,
                           rule="manifest.ab-weights", severity="warning"))
-    if t in ("canary", "linear") and e.instance_type and e.instance_type.startswith("ml.inf1."):
-        out.append(_f(loc + ("type",), "endpoints on Inf1 instances cannot use guardrails; AWS "
-                      "falls back to all-at-once with no baking period", "blue_green", t,
-                      rule="aws.guardrails", severity="warning"))
+    out += _execution_timeout(loc, s, fleet)
     return out
+
+
+def _execution_timeout(loc: Loc, s, fleet: int) -> list[Finding]:
+    """MaximumExecutionTimeoutInSeconds "should be larger than the total waiting time specified
+    in TerminationWaitInSeconds and WaitIntervalInSeconds" (botocore BlueGreenUpdatePolicy)."""
+    limit = s.max_execution_timeout_seconds
+    if limit is None or s.type not in aws.GUARDED_STRATEGIES:
+        return []
+    size = s.linear_step if s.type == "linear" else s.max_batch_size if s.type == "rolling" else None
+    steps = 1
+    if size is not None:
+        steps = math.ceil(fleet / max(1, aws.effective_instances(size.value, size.type, fleet)))
+    wait, term = s.wait_interval_seconds or 0, s.termination_wait_seconds or 0
+    total = aws.guardrail_wait_seconds(s.type, wait=wait, termination=term, steps=steps)
+    if limit > total:
+        return []
+    parts = {"canary": f"{wait}s canary bake + {term}s termination wait",
+             "linear": f"{max(0, steps - 1)} x {wait}s between {steps} steps + {term}s termination wait",
+             "rolling": f"{steps} batches x {wait}s",
+             "blue_green": f"{term}s termination wait"}[s.type]
+    hi = aws.MAX_EXECUTION_TIMEOUT_SECONDS[1]
+    return [_f(loc + ("max_execution_timeout_seconds",), f"the bakes add up to {total}s ({parts}), "
+               "and the deployment times out and rolls back unless "
+               "MaximumExecutionTimeoutInSeconds is larger than the total of "
+               "WaitIntervalInSeconds and TerminationWaitInSeconds (botocore BlueGreenUpdatePolicy)",
+               f"more than {total} (at most {hi})" if total < hi else "shorter bakes", limit,
+               rule="aws.max-execution-timeout")]
 
 
 _PARAM_EXPECTED = {
@@ -414,6 +542,33 @@ def _batch(base: Loc, e: EnvironmentSpec) -> list[Finding]:
         out.append(_f(loc + ("content_type",), f"{', '.join(wants_json_or_csv)} only work with "
                       "CSV or JSON input", "one of " + ", ".join(_JOIN_CONTENT_TYPES),
                       b.content_type, rule="aws.batch-join"))
+    if wants_json_or_csv and (b.accept or "") not in _JOIN_CONTENT_TYPES:
+        out.append(_f(loc + ("accept",), f"with {', '.join(wants_json_or_csv)}, the inference "
+                      "output must be CSV or JSON too (TransformOutput Accept; SageMaker Developer "
+                      "Guide: Associate Prediction Results with Input Records)",
+                      "one of " + ", ".join(_JOIN_CONTENT_TYPES), b.accept, rule="aws.batch-join"))
+    if b.join_source == "input" and b.content_type == "text/csv":
+        for key, value in (("split_type", b.split_type), ("assemble_with", b.assemble_with)):
+            if value != "line":
+                out.append(_f(loc + (key,), "joining CSV input with its inference works line by "
+                              f"line: SplitType and AssembleWith must be Line ({aws.TRANSFORM_API})",
+                              "line", value, rule="aws.batch-join"))
+    if b.split_type == "none" and "batch_strategy" in b.model_fields_set:
+        out.append(_f(loc + ("batch_strategy",), "to enable the batch strategy, SplitType must "
+                      f"be Line, RecordIO or TFRecord ({aws.TRANSFORM_API} BatchStrategy); with "
+                      "split_type none each whole S3 object is one request",
+                      "no batch_strategy, or split_type line, recordio or tfrecord",
+                      b.batch_strategy, rule="aws.batch-strategy", at_key=True))
+    payload = b.max_payload_mb if b.max_payload_mb is not None else aws.BATCH_PAYLOAD_DEFAULT_MB
+    cap = aws.BATCH_CONCURRENT_PAYLOAD_MAX_MB
+    if b.max_concurrent_transforms and payload * b.max_concurrent_transforms > cap:
+        shown = "" if b.max_payload_mb is not None else f" (the default {payload} MB)"
+        out.append(_f(loc + ("max_concurrent_transforms",), f"{b.max_concurrent_transforms} "
+                      f"concurrent transforms x {payload} MB payload{shown} = "
+                      f"{payload * b.max_concurrent_transforms} MB; MaxConcurrentTransforms x "
+                      f"MaxPayloadInMB cannot exceed {cap} MB ({aws.TRANSFORM_API})",
+                      f"at most {cap // payload}, or a smaller max_payload_mb",
+                      b.max_concurrent_transforms, rule="aws.batch-payload"))
     if b.output_uri.rstrip("/") == b.input_uri.rstrip("/"):
         out.append(_f(loc + ("output_uri",), "the output would overwrite the input",
                       "a different S3 location", b.output_uri, rule="manifest.batch"))

@@ -380,6 +380,12 @@ def test_a_promotion_is_judged_when_it_acts_and_a_hold_refuses_it(bot):
     ab = (ROOT / "examples" / "realtime-ab.yaml").read_text().replace("approvals: 2", "approvals: 1")
     path = "models/search/modelbot.yaml"
     ship(bot, 42, {path: ab}, "bob")  # the first deploy creates the endpoint
+    # The A/B test's alarm must exist: one that does not would roll the test back at once.
+    client(aws_session(bot.settings.server.environments["production"], env_name="production"),
+           "cloudwatch").put_metric_alarm(
+        AlarmName="search-ranker-latency", MetricName="ModelLatency", Namespace="AWS/SageMaker",
+        Statistic="Average", Period=60, EvaluationPeriods=1, Threshold=1e6,
+        ComparisonOperator="GreaterThanThreshold")
     open_pr(bot, 43, {path: ab.replace("v3/model", "v4/model")})
     approve(bot, 43, "carol")  # an owner at base
     sha = bot.github.merge_pull_request(REPO, 43)

@@ -1,10 +1,13 @@
 """The local scoring process is cut off the network and cannot start programs.
 
-Layers (bot/compare/score_worker.py `isolate`): a new, empty network namespace when the kernel
-allows it (connections fail with ENETUNREACH, from Python or native code alike), and always a
-Python audit hook refusing sockets, name lookups and subprocesses. The level in effect is
-recorded with the scores and shown in the report; `compare.require_network_isolation` makes
-scoring refuse when no namespace can be made.
+Layers (bot/compare/sandbox.py, applied by score_worker.py `isolate`): a new, empty network
+namespace when the kernel allows it (connections fail with ENETUNREACH, from Python or native
+code alike), a seccomp filter refusing socket(2) and connect(2) (EPERM), Landlock, a separate
+uid, rlimits, and a Python audit hook refusing sockets, name lookups and subprocesses. The
+layers in effect are recorded with the scores and the report names every missing property;
+`compare.require_network_isolation` makes scoring refuse when neither the namespace nor the
+filter can be had, and a trusted pickle is refused when any property is missing unless
+`compare.accept_weaker_isolation`. (Native attacks on each property: test_sandbox_native.py.)
 
 Each test listens on 127.0.0.1 itself and checks afterwards, without waiting, that nothing
 connected: a connection the kernel completed would be waiting in the listener's queue.
@@ -28,11 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from bot.compare import scoring
+from bot.compare import sandbox, scoring
 from bot.compare.data import ComparisonDataError
 from bot.compare.run import CompareConfig, CompareDeps, CompareRequest, compare_manifest
-from bot.compare.scoring import (AUDIT_HOOK_ONLY, KERNEL_ISOLATION, NETWORK_NAMESPACE, ScoringJob, ScoringLimits,
-                                 isolation_note, score_locally)
+from bot.compare.scoring import ScoringJob, ScoringLimits, isolation_note, score_locally
 from bot.compare.sources import TRANSIENT, Blob, Fetchers, sha256_digest
 from bot.manifest import load_manifest
 from bot.render import render
@@ -47,6 +49,7 @@ import importlib.util, json, os, sys
 spec = importlib.util.spec_from_file_location("score_worker", {str(scoring.WORKER)!r})
 W = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(W)
+S = W.load_sandbox()
 
 
 def outcomes(attempts):  # name -> "allowed", or the class of the OSError it raised
@@ -81,9 +84,17 @@ def run_child(code: str, *args: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def kernel_level() -> str | None:
-    """The namespace this machine lets a fresh process create, None when none."""
-    return run_child("print(json.dumps({'level': W.enter_network_namespace()[0]}))")["level"]
+def kernel_layers() -> sandbox.Layers:
+    """The layers this machine gives a fresh scoring process."""
+    return sandbox.Layers.from_dict(run_child("import tempfile\n"
+                                              "print(json.dumps(S.apply(tempfile.mkdtemp(), {}, "
+                                              "audit_hook=W.install_audit_hook).to_dict()))"))
+
+
+@pytest.fixture(scope="module")
+def kernel_level(kernel_layers) -> str | None:
+    """Whether this machine lets a fresh process create a network namespace (None: it does not)."""
+    return "network namespace" if kernel_layers.network_namespace else None
 
 
 @pytest.fixture
@@ -132,11 +143,10 @@ def test_the_network_namespace_leaves_no_route_even_for_native_code(listener, ke
     if kernel_level is None:
         pytest.skip("this machine lets a process create no network namespace")
     port = listener.getsockname()[1]
-    answer = run_child("import socket\nlevel, why = W.enter_network_namespace()\nPORT = " + str(port)
+    answer = run_child("import socket\nS.enter_user_namespace(S.CLONE_NEWNET)\nPORT = " + str(port)
                        + NATIVE_CONNECT + python_connect(port)
-                       + "print(json.dumps({'level': level, 'python': python, 'native': native, "
+                       + "print(json.dumps({'python': python, 'native': native, "
                          "'interfaces': [n for _, n in socket.if_nameindex()]}))")
-    assert answer["level"] in KERNEL_ISOLATION
     assert answer["interfaces"] == ["lo"]  # no way out; and lo is down:
     assert answer["native"] == errno.ENETUNREACH
     assert answer["python"].startswith("OSError: [Errno 101]")  # ENETUNREACH (no audit hook here)
@@ -226,7 +236,7 @@ def data():
     return y, x
 
 
-def test_a_model_that_connects_while_loading_reaches_nothing(listener, data, kernel_level):
+def test_a_model_that_connects_while_loading_reaches_nothing(listener, data, kernel_layers):
     y, x = data
     port = listener.getsockname()[1]
     with pytest.raises(ComparisonDataError) as err:
@@ -235,15 +245,16 @@ def test_a_model_that_connects_while_loading_reaches_nothing(listener, data, ker
     assert err.value.problem == "sandbox_violation"
     assert "was stopped: the scoring sandbox does not allow resolving a host name (socket.getaddrinfo)" \
         in str(err.value)
-    # Native code is not seen by the audit hook: the namespace is what stops it.
+    # Native code is not seen by the audit hook: the seccomp filter (EPERM) or the namespace stops it.
     with pytest.raises(ComparisonDataError) as err:
         score_locally([trusted_pickle(f"PORT = {port}\n{NATIVE_CONNECT}\nraise RuntimeError(f'errno {{native}}')")],
                       Validation(x), "binary")
-    if kernel_level is None:
+    if sandbox.NETWORK in {p.key for p in sandbox.missing(kernel_layers)}:
         assert "RuntimeError: errno 0" in str(err.value)  # only the audit hook: native code got through
         assert connected(listener)
-        pytest.skip("this machine lets a process create no network namespace")
-    assert f"RuntimeError: errno {errno.ENETUNREACH}" in str(err.value)
+        pytest.skip(f"this machine gives no network isolation: {kernel_layers.problems}")
+    expected = errno.EPERM if kernel_layers.seccomp else errno.ENETUNREACH
+    assert f"RuntimeError: errno {expected}" in str(err.value)
     assert not connected(listener)
 
 
@@ -256,7 +267,7 @@ def test_a_model_that_starts_a_program_while_loading_runs_nothing(data, tmp_path
     assert not marker.exists()
 
 
-def test_xgboost_and_onnx_score_under_isolation_and_record_it(data, kernel_level):
+def test_xgboost_and_onnx_score_under_isolation_and_record_it(data, kernel_layers):
     import xgboost as xgb
 
     y, x = data
@@ -268,9 +279,11 @@ def test_xgboost_and_onnx_score_under_isolation_and_record_it(data, kernel_level
     assert np.allclose(cand.predictions, booster.predict(xgb.DMatrix(x, feature_names=list(h.FEATURES))))
     assert base.predictions.shape == (len(y),) and 0 < base.predictions.min() < base.predictions.max() < 1
     assert np.corrcoef(base.predictions, y)[0, 1] > 0.5
-    level = kernel_level or AUDIT_HOOK_ONLY
+    level = sandbox.summary(kernel_layers)
+    assert cand.layers == base.layers == kernel_layers
     assert cand.isolation == base.isolation == level
     assert cand.contract["isolation"] == base.contract["isolation"] == level
+    assert "Python audit hook" in level and "rlimits" in level
     assert cand.contract["framework"] == "xgboost" and base.contract["framework"] == "onnx"
 
 
@@ -280,26 +293,40 @@ def test_required_isolation_scores_where_the_kernel_provides_it(data, kernel_lev
     y, x = data
     job = ScoringJob("candidate", "s3://acme-models/churn/v2/model.json", h.xgboost_model(x, y))
     [scored] = score_locally([job], Validation(x), "binary", ScoringLimits(require_network_isolation=True))
-    assert scored.isolation in KERNEL_ISOLATION and len(scored.predictions) == len(y)
+    assert scored.layers.network_namespace and len(scored.predictions) == len(y)
 
 
-def refuse_unshare(tmp_path, monkeypatch, mask: int) -> None:
-    """Score with a worker whose unshare(2) fails with EPERM for flags that include `mask`."""
+def patched_worker(tmp_path, monkeypatch, patch: str) -> None:
+    """Score with a worker whose sandbox module has `patch` applied (S: bot/compare/sandbox.py
+    as the worker loaded it): a layer the kernel refuses, without changing the kernel."""
     wrapper = tmp_path / "worker.py"
-    wrapper.write_text(PRELUDE + textwrap.dedent(f"""
-        import errno
+    wrapper.write_text(PRELUDE + "\nimport errno\n" + textwrap.dedent(patch) + "\nsys.exit(W.main(sys.argv))\n")
+    monkeypatch.setattr(scoring, "WORKER", wrapper)
 
-        real = W._unshare
 
-        def _unshare(flags):
+def refuse_unshare(tmp_path, monkeypatch, mask: int, *, seccomp: bool = True, landlock: bool = True) -> None:
+    """unshare(2) fails with EPERM for flags that include `mask`; `seccomp=False`: so does the
+    filter; `landlock=False`: so does Landlock (whose ABI 4 also refuses TCP connect, EACCES)."""
+    patched_worker(tmp_path, monkeypatch, f"""
+        real = S.unshare
+
+        def unshare(flags):
             if flags & {mask}:
                 raise OSError(errno.EPERM, os.strerror(errno.EPERM))
             real(flags)
 
-        W._unshare = _unshare
-        sys.exit(W.main(sys.argv))
+        S.unshare = unshare
+        """ + ("" if seccomp else """
+        def seccomp(*args, **kwargs):
+            raise S.LayerError(errno.EINVAL, "prctl(PR_SET_SECCOMP): Invalid argument")
+
+        S.seccomp = seccomp
+        """) + ("" if landlock else """
+        def landlock(*args, **kwargs):
+            raise S.LayerError(errno.ENOSYS, "the kernel has no Landlock")
+
+        S.landlock = landlock
         """))
-    monkeypatch.setattr(scoring, "WORKER", wrapper)
 
 
 @pytest.fixture
@@ -312,45 +339,173 @@ def test_a_network_namespace_alone_when_user_namespaces_are_refused(data, listen
                                                                     monkeypatch):
     if kernel_level is None or os.geteuid() != 0:
         pytest.skip("a network namespace alone needs root (or CAP_SYS_ADMIN)")
-    refuse_unshare(tmp_path, monkeypatch, CLONE_NEWUSER)
+    refuse_unshare(tmp_path, monkeypatch, CLONE_NEWUSER, seccomp=False, landlock=False)
     y, x = data
     port = listener.getsockname()[1]
     with pytest.raises(ComparisonDataError) as err:
         score_locally([trusted_pickle(f"PORT = {port}\n{NATIVE_CONNECT}\nraise RuntimeError(f'errno {{native}}')")],
-                      Validation(x), "binary", ScoringLimits(require_network_isolation=True))
-    assert f"RuntimeError: errno {errno.ENETUNREACH}" in str(err.value)
+                      Validation(x), "binary", ScoringLimits(require_network_isolation=True,
+                                                             accept_weaker_isolation=True))
+    assert f"RuntimeError: errno {errno.ENETUNREACH}" in str(err.value)  # the namespace, no filter, no Landlock
     assert not connected(listener)
     job = ScoringJob("candidate", "s3://acme-models/churn/v2/model.json", h.xgboost_model(x, y))
     [scored] = score_locally([job], Validation(x), "binary", ScoringLimits(require_network_isolation=True))
-    assert scored.isolation == NETWORK_NAMESPACE
+    assert scored.layers.network_namespace and not scored.layers.user_namespace and not scored.layers.seccomp
+    assert "network namespace," in scored.isolation and "user+network" not in scored.isolation
+    assert "unshare(CLONE_NEWUSER): Operation not permitted" in scored.layers.problems["user namespace"]
 
 
-def test_required_isolation_refuses_when_namespaces_are_unavailable(data, tmp_path, no_namespaces):
+def test_required_isolation_refuses_when_neither_namespace_nor_filter_is_available(data, tmp_path, monkeypatch):
+    refuse_unshare(tmp_path, monkeypatch, CLONE_NEWNET, seccomp=False)
     y, x = data
     marker = tmp_path / "loaded"
     job = trusted_pickle(f"open({str(marker)!r}, 'w').close()")
     with pytest.raises(ComparisonDataError) as err:
-        score_locally([job], Validation(x), "binary", ScoringLimits(require_network_isolation=True))
+        score_locally([job], Validation(x), "binary", ScoringLimits(require_network_isolation=True,
+                                                                   accept_weaker_isolation=True))
     message = str(err.value)
     assert "`compare.require_network_isolation: true`" in message
-    assert "user+network namespace: Operation not permitted; network namespace: Operation not permitted" in message
+    assert "neither a network namespace nor its seccomp filter" in message
+    assert "MISSING: no network, even from native code" in message
+    assert "unshare(CLONE_NEWNET): Operation not permitted" in message
+    assert "prctl(PR_SET_SECCOMP): Invalid argument" in message
     assert err.value.problem in TRANSIENT  # a property of the host: not cached against these models
     assert not marker.exists()  # nothing was loaded
     assert CompareConfig(require_network_isolation=True).scoring_limits().require_network_isolation
     assert not CompareConfig().scoring_limits().require_network_isolation
 
 
-def test_without_namespaces_scoring_goes_on_with_the_audit_hook_only(data, listener, no_namespaces):
+def test_without_namespaces_the_seccomp_filter_keeps_native_code_off_the_network(data, listener, no_namespaces):
     y, x = data
     job = ScoringJob("candidate", "s3://acme-models/churn/v2/model.json", h.xgboost_model(x, y))
-    [scored] = score_locally([job], Validation(x), "binary")
-    assert scored.isolation == AUDIT_HOOK_ONLY and len(scored.predictions) == len(y)
+    [scored] = score_locally([job], Validation(x), "binary", ScoringLimits(require_network_isolation=True))
+    assert not scored.layers.network_namespace and not scored.layers.user_namespace and scored.layers.seccomp
+    assert len(scored.predictions) == len(y)
     port = listener.getsockname()[1]
-    with pytest.raises(ComparisonDataError) as err:  # the hook still stands
+    with pytest.raises(ComparisonDataError) as err:  # the hook still names a Python-level attempt
         score_locally([trusted_pickle(f"import socket\nsocket.create_connection(('127.0.0.1', {port}))")],
                       Validation(x), "binary")
     assert err.value.problem == "sandbox_violation"
+    with pytest.raises(ComparisonDataError) as err:
+        score_locally([trusted_pickle(f"PORT = {port}\n{NATIVE_CONNECT}\nraise RuntimeError(f'errno {{native}}')")],
+                      Validation(x), "binary")
+    assert f"RuntimeError: errno {errno.EPERM}" in str(err.value)
     assert not connected(listener)
+
+
+# --- a missing property: trusted pickles refused, unless the server config accepts it ---------------------
+
+
+@pytest.fixture
+def no_landlock(tmp_path, monkeypatch):
+    """A kernel without Landlock (before 5.13, or not in its lsm= list)."""
+    patched_worker(tmp_path, monkeypatch, """
+        def landlock(*args, **kwargs):
+            raise S.LayerError(errno.ENOSYS, "the kernel has no Landlock (before Linux 5.13, or not in the lsm= list)")
+
+        S.landlock = landlock
+        """)
+
+
+def sklearn_pickle(x, y) -> bytes:
+    from sklearn.linear_model import LogisticRegression
+
+    return pickle.dumps(LogisticRegression().fit(x, y))
+
+
+def test_a_trusted_pickle_is_refused_when_a_property_is_missing(data, tmp_path, no_landlock, kernel_layers):
+    y, x = data
+    marker = tmp_path / "loaded"
+    with pytest.raises(ComparisonDataError) as err:
+        score_locally([trusted_pickle(f"open({str(marker)!r}, 'w').close()")], Validation(x), "binary")
+    message = str(err.value)
+    assert "refusing to unpickle a trusted artifact: the scoring sandbox here lacks " in message
+    assert "'cannot write outside its work directory' (needs Landlock; landlock: the kernel has no Landlock" in message
+    if not kernel_layers.separate_uid:  # Landlock was also what kept the bot's /proc files out of reach
+        assert "'cannot read the bot's environment or memory' (needs Landlock, or a separate uid" in message
+    assert "`compare.accept_weaker_isolation: true`" in message
+    assert err.value.problem in TRANSIENT  # the host's fault, not the model's: not cached
+    assert not marker.exists()  # never unpickled
+    # XGBoost still scores; its report line names what is missing
+    job = ScoringJob("candidate", "s3://acme-models/churn/v2/model.json", h.xgboost_model(x, y))
+    [scored] = score_locally([job], Validation(x), "binary")
+    note = isolation_note(scored.isolation)
+    assert "; MISSING: " in note and "Landlock ABI" not in note.split("MISSING")[0]
+    assert "cannot write outside its work directory (needs Landlock; landlock: the kernel has no Landlock" in note
+    if kernel_layers.seccomp:  # "no programs" still held: by the filter
+        assert "cannot start programs" not in scored.isolation
+
+
+def test_accepting_weaker_isolation_unpickles_and_the_report_says_what_is_missing(data, no_landlock):
+    y, x = data
+    job = ScoringJob("candidate", TRUSTED, sklearn_pickle(x, y), trusted=True)
+    [scored] = score_locally([job], Validation(x), "binary", ScoringLimits(accept_weaker_isolation=True))
+    assert scored.contract["framework"] == "sklearn" and len(scored.predictions) == len(y)
+    assert scored.layers.landlock_abi == 0
+    assert "; MISSING: " in scored.isolation and "cannot write outside its work directory" in scored.isolation
+    assert CompareConfig(accept_weaker_isolation=True).scoring_limits().accept_weaker_isolation
+    assert not CompareConfig().scoring_limits().accept_weaker_isolation
+
+
+class Planted:
+    """A pickle that leaves symlinks to a file of the host where the worker writes its outputs,
+    then yields a real model (with `model`: its pickle)."""
+
+    def __init__(self, target: str, model: bytes):
+        self.target, self.model = target, model
+
+    def __reduce__(self):
+        return eval, (f"([__import__('os').symlink({self.target!r}, n) for n in ('pred_0.npy', 'result.json')], "
+                      f"__import__('pickle').loads({self.model!r}))[1]",)
+
+
+def test_outputs_are_never_written_or_read_through_a_planted_symlink(data, tmp_path, no_landlock):
+    y, x = data
+    host_file = tmp_path / "host-file"
+    host_file.write_bytes(b"precious")
+    job = ScoringJob("candidate", TRUSTED, pickle.dumps(Planted(str(host_file), sklearn_pickle(x, y))), trusted=True)
+    [scored] = score_locally([job], Validation(x), "binary", ScoringLimits(accept_weaker_isolation=True))
+    assert host_file.read_bytes() == b"precious"  # the worker replaced the links, never wrote through them
+    assert len(scored.predictions) == len(y) and 0 <= scored.predictions.min() <= scored.predictions.max() <= 1
+    link = tmp_path / "pred.npy"
+    link.symlink_to(host_file)
+    with pytest.raises(OSError):  # and the bot does not read through one
+        scoring.read_output(link, 1 << 20)
+    with pytest.raises(OSError):
+        scoring.read_output(host_file, 4)  # nor more than it expects
+
+
+class Forger:
+    """A pickle that, once loaded, makes the worker report every layer and floods its stdout,
+    then yields a real model."""
+
+    def __init__(self, model: bytes):
+        self.model = model
+
+    def __reduce__(self):
+        forge = ("S = __import__('sys').modules['modelbot_sandbox']; "
+                 "S.Layers.to_dict = lambda self: __import__('dataclasses').asdict("
+                 "S.Layers(True, True, True, True, True, 7, True, True, True, True)); "
+                 "[__import__('os').write(1, b'{\"sandbox\": {}}\\n' * 65536) for _ in range(40)]")
+        return eval, (f"(exec({forge!r}, {{}}), __import__('pickle').loads({self.model!r}))[1]",)
+
+
+def test_the_layers_are_what_the_worker_said_before_any_model_ran(data, no_landlock):
+    y, x = data
+    job = ScoringJob("candidate", TRUSTED, pickle.dumps(Forger(sklearn_pickle(x, y))), trusted=True)
+    [scored] = score_locally([job], Validation(x), "binary", ScoringLimits(accept_weaker_isolation=True))
+    assert len(scored.predictions) == len(y)
+    assert scored.layers.landlock_abi == 0 and "MISSING" in scored.isolation  # not the forged "all layers"
+
+
+def test_a_trusted_sklearn_pickle_scores_inside_the_full_sandbox(data, kernel_layers):
+    if sandbox.missing(kernel_layers):
+        pytest.skip(f"this machine's sandbox lacks {[p.key for p in sandbox.missing(kernel_layers)]}")
+    y, x = data
+    job = ScoringJob("candidate", TRUSTED, sklearn_pickle(x, y), trusted=True)
+    [scored] = score_locally([job], Validation(x), "binary")
+    assert scored.contract["framework"] == "sklearn" and len(scored.predictions) == len(y)
+    assert "all five properties hold" in scored.isolation
 
 
 # --- in the report -------------------------------------------------------------------------------------------
@@ -367,7 +522,7 @@ class MemoryS3:
         return f"{location}@{sha256_digest(self.objects[location])}"
 
 
-def test_the_report_says_how_scoring_was_isolated(kernel_level):
+def test_the_report_says_how_scoring_was_isolated(kernel_layers):
     ids, y, x = h.binary_set(300, 11)
     csv = h.csv_bytes(h.dataset_columns(ids, y, x))
     data_uri, model_uri = "s3://acme-data/churn/validation.csv", "s3://acme-models/churn/v2/model.tar.gz"
@@ -377,10 +532,9 @@ def test_the_report_says_how_scoring_was_isolated(kernel_level):
     deps = CompareDeps(fetchers=Fetchers(s3=MemoryS3(objects)))
     out = compare_manifest(req, deps)
     assert out.status == "done", out.error
-    note = isolation_note(kernel_level or AUDIT_HOOK_ONLY)
+    note = isolation_note(sandbox.summary(kernel_layers))
     assert note in out.notes
     assert f"- {note}" in render("compare/outcome.md.j2", o=out)
-    if kernel_level is not None:
-        assert "(no network: no interfaces but a loopback that is down)" in note
-    assert "audit hook only" in isolation_note(AUDIT_HOOK_ONLY)
-    assert "compare.require_network_isolation" in isolation_note(AUDIT_HOOK_ONLY)
+    weak = isolation_note(sandbox.summary(sandbox.Layers(audit_hook=True, rlimits=True)))
+    assert "MISSING: no network, even from native code" in weak
+    assert "compare.accept_weaker_isolation" in weak

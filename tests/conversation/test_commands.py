@@ -61,7 +61,7 @@ OK = [
     ("/status", Command("status")),
     ("/help", Command("help")),
     ("   /plan", Command("plan")),
-    ("\t/deploy  staging  ", Command("deploy", "staging")),
+    ("   /deploy  staging  ", Command("deploy", "staging")),
     ("/plan\r", Command("plan")),
 ]
 
@@ -274,7 +274,8 @@ def test_error_reply_lists_each_error_with_suggestion_and_usage():
 
 
 def test_what_the_person_wrote_cannot_mention_or_format_in_the_reply():
-    errors = parse("/x`@bob\n/deploy `@acme/all\n/rollback staging to `@acme/x")
+    # One paragraph each: within one, the backticks of two lines would pair into a code span.
+    errors = parse("/x`@bob\n\n/deploy `@acme/all\n\n/rollback staging to `@acme/x")
     text = render_errors(errors)
     for err in errors:
         assert err.message.count("``") >= 2, err.message
@@ -389,7 +390,9 @@ def test_an_override_line_is_still_bounded_and_an_html_comment_hides_it():
     assert one(head + longest + '"').override == longest
     assert one(head + longest + 'x"').kind == "line_too_long"
     assert one(head + "hotfix\u200b for the model" + '"').kind == "control_characters"
-    assert parse(head + 'fraud model <!-- hidden"') == []   # GitHub would not show the rest
+    # An unclosed `<!--` inside a line is text in CommonMark (GitHub shows it): refused as a reason.
+    assert one(head + 'fraud model <!-- hidden"').kind == "bad_argument"
+    assert parse('text <!-- hidden\n' + head + 'fraud model in a comment"\n-->') == []
 
 
 @pytest.mark.parametrize("text, problem", [

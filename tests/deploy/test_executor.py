@@ -49,7 +49,8 @@ class Rollout:
         self.live = read_live_state(session, manifest.endpoint_name(env))
         self.plan = plan(self.spec, self.live, PRICES)
         self.requests: DeployRequests = build_requests(self.spec, self.plan, context(commit),
-                                                       execution_role_arn=ROLE, image=IMAGE)
+                                                       execution_role_arn=ROLE, image=IMAGE,
+                                                       live=self.live)
         # A round trip through the store's JSON: what a worker that picks the deployment up reads.
         self.requests = DeployRequests.from_dict(self.requests.to_dict())
         self.state: RolloutState = new_rollout(f"d-{commit[:7]}", self.spec, self.plan, self.live,

@@ -7,8 +7,10 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from bot.deploy.requests import DeployRequests, build_requests, weights_request
+from bot.deploy.requests import (DeployRequests, build_requests, data_capture_config,
+                                 deployment_config, transform_job_request, weights_request)
 from bot.deploy.tags import TagError
+from bot.manifest import Manifest
 from bot.plan import DeploySpec, LiveState, config_digest, live_after, plan
 from tests.deploy.helpers import COMMIT1, COMMIT2, PRICES, ROLE, context, example
 
@@ -93,7 +95,8 @@ def test_realtime_create():
     assert r.update_endpoint is None
     assert r.autoscaling.register == {
         "ServiceNamespace": "sagemaker", "ResourceId": "endpoint/fraud-detector/variant/AllTraffic",
-        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount", "MinCapacity": 4, "MaxCapacity": 10}
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount", "MinCapacity": 4, "MaxCapacity": 10,
+        "Tags": {"modelbot:environment": "production"}}  # the deployer policy's condition
     assert r.autoscaling.target_tracking["TargetTrackingScalingPolicyConfiguration"] == {
         "TargetValue": 200.0, "ScaleInCooldown": 300, "ScaleOutCooldown": 60,
         "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}}
@@ -330,3 +333,74 @@ def test_bad_tags_stop_the_build():
 def test_config_digest_helper_is_the_plans():
     spec, p, r = first("minimal", env="staging")
     assert tags(r.endpoint_configs[0])["modelbot:digest"] == config_digest(p.variants, spec.env)
+
+
+# --- where SageMaker's guardrails do not apply (issue #12) ----------------------------------------
+
+
+def test_a_serverless_update_is_a_plain_update_endpoint():
+    spec, p, r = update("serverless", {"max_concurrency: 50": "max_concurrency: 60"})
+    check_shapes(r)
+    assert not p.blocked
+    assert r.update_endpoint == {"EndpointName": "text-classifier-production",
+                                 "EndpointConfigName": r.target_config}
+    assert deployment_config(spec, p) is None
+
+
+def test_inf1_and_marketplace_updates_send_no_deployment_config():
+    inf1 = {"instance_type: ml.c5.xlarge": "instance_type: ml.inf1.xlarge",
+            "      type: linear\n      linear_step: {type: capacity_percent, value: 20}\n"
+            "      wait_interval_seconds: 300\n      termination_wait_seconds: 600\n"
+            "    alarms: [price-estimator-errors]\n":
+            "      type: all_at_once\n      acknowledge_no_guardrails: true\n"}
+    spec1 = DeploySpec(example("realtime-linear", inf1), "production", COMMIT1)
+    live = live_after(plan(spec1, LiveState(), PRICES), spec1)
+    spec = DeploySpec(example("realtime-linear", {**inf1, "v12/": "v13/"}), "production", COMMIT2)
+    p = plan(spec, live, PRICES)
+    r = build_requests(spec, p, context(COMMIT2), execution_role_arn=ROLE, image=IMAGE)
+    check_shapes(r)
+    assert "DeploymentConfig" not in r.update_endpoint
+    # the same manifest built in code with a guarded strategy (the validator refuses it) still
+    # gets no policy that AWS would ignore
+    data = spec.manifest.model_dump(by_alias=True, warnings=False)
+    data["environments"]["production"]["strategy"] = {
+        "type": "canary", "canary_size": {"type": "capacity_percent", "value": 25},
+        "wait_interval_seconds": 60}
+    built = DeploySpec(Manifest.model_validate(data), "production", COMMIT2)
+    assert deployment_config(built, plan(built, live, PRICES)) is None
+    market = example("realtime-shadow").model_dump(by_alias=True, warnings=False)
+    market["model"]["registry"]["marketplace"] = True
+    market["environments"]["production"]["strategy"] = {"type": "blue_green",
+                                                        "termination_wait_seconds": 600}
+    m_spec = DeploySpec(Manifest.model_validate(market), "production", COMMIT2)
+    assert deployment_config(m_spec, plan(m_spec, live, PRICES)) is None
+
+
+def test_all_at_once_sends_no_deployment_config_on_guarded_instances():
+    spec, p, r = update("realtime-linear", {
+        "      type: linear\n      linear_step: {type: capacity_percent, value: 20}\n"
+        "      wait_interval_seconds: 300\n      termination_wait_seconds: 600\n"
+        "    alarms: [price-estimator-errors]\n": "      type: all_at_once\n", "v12/": "v13/"})
+    check_shapes(r)
+    assert "DeploymentConfig" not in r.update_endpoint
+    assert [(s.candidate_percent, s.wait_seconds) for s in p.traffic_steps] == [(100.0, 0)]
+
+
+def test_serverless_never_gets_a_data_capture_config():
+    data = example("serverless").model_dump(by_alias=True)
+    data["environments"]["production"]["data_capture"] = {"destination": "s3://acme-capture/x/"}
+    spec = DeploySpec(Manifest.model_validate(data), "production", COMMIT1)
+    assert data_capture_config(spec) is None
+
+
+def test_no_batch_strategy_without_a_split():
+    spec, p, r = first("batch-transform")
+    data = spec.manifest.model_dump(by_alias=True, exclude_unset=True)
+    batch = data["environments"]["production"]["batch"]
+    batch.update(split_type="none", join_source="none", input_filter=None, output_filter=None)
+    batch.pop("batch_strategy")
+    built = DeploySpec(Manifest.model_validate(data), "production", COMMIT1)
+    job = transform_job_request(built, plan(built, LiveState(), PRICES), context())
+    valid("sagemaker", "CreateTransformJob", job)
+    assert "BatchStrategy" not in job and job["TransformInput"]["SplitType"] == "None"
+    assert r.transform_job["BatchStrategy"] == "MultiRecord"  # with a split it is sent

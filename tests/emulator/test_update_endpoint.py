@@ -389,7 +389,9 @@ def test_update_of_a_missing_endpoint_or_config_is_rejected(aws):
     assert code == "ValidationException" and "endpoint-config/missing" in message
 
 
-def test_rolling_update_is_rejected_for_multi_variant_and_serverless(aws):
+def test_rolling_update_falls_back_on_multi_variant_and_serverless_is_refused(aws):
+    # Exclusions page: multi-variant endpoints are a rolling-deployment exclusion (fall back to
+    # all at once, no final bake); guardrails do not apply to serverless endpoints at all.
     aws.model("m1")
     aws.sm.create_endpoint_config(EndpointConfigName="ab", ProductionVariants=[
         {"VariantName": "a", "ModelName": "m1", "InstanceType": "ml.m5.large",
@@ -405,9 +407,14 @@ def test_rolling_update_is_rejected_for_multi_variant_and_serverless(aws):
     rolling = {"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "CAPACITY_PERCENT",
                                                              "Value": 25},
                                        "WaitIntervalInSeconds": 60}}
-    code, message, _ = error_of(aws.sm.update_endpoint, EndpointName="ab-ep",
-                                EndpointConfigName="ab2", DeploymentConfig=rolling)
-    assert code == "ValidationException" and "multi-variant" in message
+    aws.sm.update_endpoint(EndpointName="ab-ep", EndpointConfigName="ab2", DeploymentConfig=rolling)
+    labels = []
+    while True:
+        status = aws.sm.describe_endpoint(EndpointName="ab-ep")["EndpointStatus"]
+        if status == "InService":
+            break
+        labels.append(emulator.current_phase_remote(aws.url, "ab-ep"))
+    assert labels == ["provision-green", "shift-all", "terminate-blue"]
 
     serverless = [{"VariantName": "s", "ModelName": "m1",
                    "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5}}]
@@ -417,9 +424,10 @@ def test_rolling_update_is_rejected_for_multi_variant_and_serverless(aws):
     code, message, _ = error_of(aws.sm.update_endpoint, EndpointName="sl-ep",
                                 EndpointConfigName="sl2", DeploymentConfig=rolling)
     assert code == "ValidationException" and "serverless" in message
-    # Blue/green is fine on a multi-variant endpoint.
-    aws.sm.update_endpoint(EndpointName="ab-ep", EndpointConfigName="ab2",
-                           DeploymentConfig=canary(2))
+    # Blue/green canary is fine on a multi-variant endpoint.
+    aws.sm.update_endpoint(EndpointName="ab-ep", EndpointConfigName="ab",
+                           DeploymentConfig=canary(1))
+    assert emulator.current_phase_remote(aws.url, "ab-ep") == "provision-green"
 
 
 def test_both_update_policies_or_out_of_range_values_are_rejected(aws):

@@ -35,6 +35,8 @@ def live(*variants: LiveVariant, status: str = "InService") -> LiveState:
                      variants)
 
 
+SERVERLESS = ("serverless: {memory_mb: 2048, max_concurrency: 5}\n"
+              "strategy: {type: all_at_once, acknowledge_no_guardrails: true}")
 OLD = LiveVariant("AllTraffic", "fraud-production-1111111", "ml.m5.large", 4, 1.0, model_digest="old")
 M5x4 = "instance_type: ml.m5.large\ninstance_count: 4\n"
 
@@ -106,11 +108,11 @@ ROLLING = "strategy: {type: rolling, max_batch_size: %s, wait_interval_seconds: 
 
 
 @pytest.mark.parametrize("strategy, steps", [
-    (CANARY % "{type: capacity_percent, value: 10}", [(10, 300), (100, 900)]),
+    (CANARY % "{type: capacity_percent, value: 10}", [(25, 300), (100, 900)]),  # 1 of 4 instances
     (CANARY % "{type: instance_count, value: 1}", [(25, 300), (100, 900)]),
     (CANARY % "{type: instance_count, value: 2}", [(50, 300), (100, 900)]),
-    (LINEAR % "{type: capacity_percent, value: 20}", [(20, 120), (40, 120), (60, 120), (80, 120), (100, 600)]),
-    (LINEAR % "{type: capacity_percent, value: 30}", [(30, 120), (60, 120), (90, 120), (100, 600)]),
+    (LINEAR % "{type: capacity_percent, value: 20}", [(25, 120), (50, 120), (75, 120), (100, 600)]),
+    (LINEAR % "{type: capacity_percent, value: 30}", [(50, 120), (100, 600)]),  # 2 of 4 a step
     (LINEAR % "{type: capacity_percent, value: 50}", [(50, 120), (100, 600)]),
     (LINEAR % "{type: instance_count, value: 1}", [(25, 120), (50, 120), (75, 120), (100, 600)]),
     (ROLLING % "{type: instance_count, value: 1}", [(25, 60), (50, 60), (75, 60), (100, 60)]),
@@ -275,7 +277,7 @@ def test_unknown_prices_and_serverless_are_noted_not_guessed():
     p = plan(spec("instance_type: ml.p4d.24xlarge\ninstance_count: 1"), LiveState(), PRICES)
     assert p.cost.after_per_hour is None and p.cost.delta_per_hour is None
     assert "no price known for ml.p4d.24xlarge" in p.cost.notes
-    s = plan(spec("serverless: {memory_mb: 2048, max_concurrency: 5}", "serverless"), LiveState(), PRICES)
+    s = plan(spec(SERVERLESS, "serverless"), LiveState(), PRICES)
     assert s.cost.usage_based and s.cost.after_per_hour == 0.0
 
 
@@ -300,3 +302,79 @@ def test_plan_problems_point_at_the_manifest():
     [p] = plan(DeploySpec(m, "production", COMMIT), live(OLD, status="Failed"), PRICES).problems
     assert (p.path, p.line, p.column, p.field) == ("models/fraud/modelbot.yaml", 14, 3,
                                                    "environments.production")
+
+
+# --- what AWS refuses or does differently on a live endpoint (issue #12) -------------------------
+
+
+def _at(p, rule):
+    hits = [x for x in p.problems if x.rule == rule]
+    assert hits, [x.format() for x in p.problems]
+    return hits[0]
+
+
+def test_an_instance_based_endpoint_cannot_become_serverless():
+    p = plan(spec(SERVERLESS, "serverless"), live(OLD), PRICES)
+    problem = _at(p, "aws.mode-switch")
+    assert p.blocked and problem.field == "environments.production.mode"
+    text = doc(environments="environments:\n  production:\n    mode: serverless\n")
+    assert text.splitlines()[problem.line - 1].strip() == "mode: serverless"  # located on its line
+    assert "ValidationError" in problem.message and "serverless" in problem.message
+    assert "new endpoint_name" in problem.expected and "tear the endpoint down" in problem.expected
+
+
+def test_a_serverless_endpoint_may_move_to_instances():
+    live_serverless = LiveState(True, "fraud-production", "InService", "c1", "d", (LiveVariant(
+        "AllTraffic", "m1", serverless_memory_mb=2048, serverless_max_concurrency=5),))
+    p = plan(spec(M5x4), live_serverless, PRICES)
+    assert not [x for x in p.problems if x.rule == "aws.mode-switch"]
+
+
+def test_async_config_cannot_be_added_to_or_removed_from_a_live_endpoint():
+    sync_live = LiveState(True, "fraud-production", "InService", "c1", "d", (OLD,), async_inference=False)
+    added = plan(spec(M5x4 + "async: {output_path: s3://acme-out/x/}", "async"), sync_live, PRICES)
+    problem = _at(added, "aws.mode-switch")
+    assert added.blocked and problem.field == "environments.production.async"
+    assert "cannot be added" in problem.message
+    async_live = LiveState(True, "fraud-production", "InService", "c1", "d", (OLD,), async_inference=True)
+    removed = plan(spec(M5x4), async_live, PRICES)
+    problem = _at(removed, "aws.mode-switch")
+    assert removed.blocked and "cannot be removed" in problem.message
+    assert not plan(spec(M5x4), sync_live, PRICES).blocked
+
+
+def test_live_after_records_the_async_config():
+    s = spec(M5x4 + "async: {output_path: s3://acme-out/x/}", "async")
+    after = live_after(plan(s, LiveState(), PRICES), s)
+    assert after.async_inference is True
+    assert plan(s, after, PRICES).kind == "no_changes"
+
+
+def test_serverless_update_says_it_goes_all_at_once_without_guardrails():
+    s = spec(SERVERLESS.replace("max_concurrency: 5", "max_concurrency: 6"), "serverless")
+    live_serverless = LiveState(True, "fraud-production", "InService", "c1", "d", (LiveVariant(
+        "AllTraffic", "m1", serverless_memory_mb=2048, serverless_max_concurrency=5),))
+    p = plan(s, live_serverless, PRICES)
+    assert not p.blocked, [x.format() for x in p.problems]
+    [update] = [a for a in p.actions if a.resource == "endpoint" and a.verb == "update"]
+    assert "without DeploymentConfig" in update.detail
+    assert [(t.candidate_percent, t.wait_seconds) for t in p.traffic_steps] == [(100.0, 0)]
+    assert any("do not apply to serverless endpoints" in n for n in p.notes)
+
+
+def test_inf1_all_at_once_names_the_bot_driven_alternative():
+    body = ("instance_type: ml.inf1.xlarge\ninstance_count: 2\n"
+            "strategy: {type: all_at_once, acknowledge_no_guardrails: true}")
+    p = plan(spec(body), live(OLD), PRICES)
+    note = next(n for n in p.notes if "Inf1" in n)
+    assert "strategy ab" in note and "no alarm rollback" in note
+
+
+def test_a_percent_canary_states_its_real_size_in_whole_instances():
+    body = ("instance_type: ml.m5.large\ninstance_count: 2\n"
+            "strategy: {type: canary, canary_size: {type: capacity_percent, value: 10}, "
+            "wait_interval_seconds: 60}")
+    p = plan(spec(body), live(OLD), PRICES)
+    first = p.traffic_steps[0]
+    assert first.candidate_percent == 50.0
+    assert "1 of 2 instance(s)" in first.description and "rounds up" in first.description

@@ -152,6 +152,8 @@ REQUIRED_PERMISSION = {
     "repos/list-deployment-statuses": ("deployments", "read"), "repos/create-commit-status": ("statuses", "write"),
     "repos/get-status-checks-protection": ("administration", "read"), "repos/get-branch-rules": ("metadata", "read"),
 }
+# Operations GitHub answers without credentials (the manifest code is its own credential).
+UNAUTHENTICATED = frozenset({"rate-limit/get", "apps/create-from-manifest"})
 # On a pull request, issue comments and labels may be written with pull_requests permission too.
 ALTERNATIVE_PERMISSION = {"issues": "pull_requests"}
 
@@ -412,8 +414,8 @@ class FakeGitHub(GitHubState):
     # -- authentication --------------------------------------------------------------------------
 
     def _authenticate(self, ctx: Ctx, header: str | None, call: Call) -> None:
-        needs_jwt = ctx.op.template.startswith("/app")
-        if ctx.op.operation_id == "rate-limit/get":
+        needs_jwt = ctx.op.template.startswith("/app/") or ctx.op.template == "/app"
+        if ctx.op.operation_id in UNAUTHENTICATED:
             return
         scheme, _, credential = (header or "").partition(" ")
         scheme = scheme.lower()
@@ -1006,6 +1008,52 @@ class FakeGitHub(GitHubState):
         role, state = entry
         return 200, self.render.team_membership(ctx.params["org"], ctx.params["team_slug"],
                                                 ctx.params["username"], role, state)
+
+
+    # -- the App manifest flow (`modelbot register`) ------------------------------------------------
+    # GitHub's "Registering a GitHub App from a manifest": the person posts the manifest to
+    # /settings/apps/new, creates the App, and is redirected with a temporary `code` that expires
+    # after one hour and is exchanged once, without authentication, at
+    # POST /app-manifests/{code}/conversions for the App's id, pem and webhook_secret (201).
+    # `issue_manifest_code` plays the person's part; the App the code converts into is this fake's
+    # own App (same id and key), so what `modelbot register` stores can call the fake afterwards.
+
+    MANIFEST_CODE_LIFETIME = dt.timedelta(hours=1)
+    MANIFEST_ACCESS = ("read", "write")
+
+    def issue_manifest_code(self, manifest: dict) -> str:
+        """What GitHub does when the person creates the App from `manifest`: check the manifest as
+        GitHub's manifest parameters page describes (`url` required; `hook_attributes.url` required
+        with `hook_attributes`; permissions read or write) and hand out a code for the redirect."""
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("url"), str) or not manifest["url"]:
+            raise ValueError("manifest: url is required")
+        hook = manifest.get("hook_attributes")
+        if hook is not None and not (isinstance(hook, dict) and isinstance(hook.get("url"), str) and hook["url"]):
+            raise ValueError("manifest: hook_attributes.url is required")
+        for key, value in (manifest.get("default_permissions") or {}).items():
+            if value not in self.MANIFEST_ACCESS:
+                raise ValueError(f"manifest: default_permissions.{key}: {value!r} is not read or write")
+        code = secrets.token_hex(10)
+        with self.lock:
+            self.__dict__.setdefault("manifest_codes", {})[code] = (manifest, dt.datetime.now(dt.timezone.utc))
+        return code
+
+    def _op_apps_create_from_manifest(self, ctx):
+        codes = self.__dict__.setdefault("manifest_codes", {})
+        entry = codes.pop(ctx.params["code"], None)  # single use
+        if entry is None or dt.datetime.now(dt.timezone.utc) - entry[1] > self.MANIFEST_CODE_LIFETIME:
+            raise not_found()
+        manifest = entry[0]
+        body = self.render.app()
+        body.update({
+            "name": manifest.get("name") or body["name"], "description": manifest.get("description"),
+            "external_url": manifest["url"],
+            "permissions": {k: v for k, v in (manifest.get("default_permissions") or {}).items()},
+            "events": list(manifest.get("default_events") or []),
+            "client_secret": secrets.token_hex(20), "webhook_secret": secrets.token_hex(20),
+            "pem": self.private_key_pem,
+        })
+        return 201, body
 
 
 _REASONS = {400: "Bad Request", 401: "Bad credentials", 403: "Forbidden", 404: "Not Found", 409: "Conflict",

@@ -8,9 +8,44 @@ arrives) and a few model classes; it works in process (`mock_aws`) and in server
 
 What it adds or fixes
 ---------------------
+Each rule's code comment names the AWS page or botocore field it follows; behaviour AWS does
+not document is marked "Assumption:" there, with the reason. "Guide" below is the SageMaker
+Developer Guide.
+
 - UpdateEndpoint with DeploymentConfig (blue/green ALL_AT_ONCE | CANARY | LINEAR, rolling),
-  RetainAllVariantProperties / ExcludeRetainedVariantProperties, RetainDeploymentConfig,
-  AutoRollbackConfiguration driven by moto's CloudWatch alarm states (same account/region).
+  RetainAllVariantProperties / ExcludeRetainedVariantProperties (the new fleet keeps the
+  latest DesiredInstanceCount / weight; without it, the new config's InitialInstanceCount),
+  RetainDeploymentConfig, AutoRollbackConfiguration driven by moto's CloudWatch alarm states
+  (same account/region; composite alarms evaluated from their rule; an alarm that does not
+  exist never trips - assumption, Guide "Auto-Rollback Configuration and Monitoring").
+- UpdateEndpoint refusals (ValidationException): any DeploymentConfig when the current or the
+  new config is serverless (Guide "Deployment guardrails": guardrails "only apply to
+  Asynchronous inference and Real-time inference endpoint types"); instance-based -> serverless
+  (Guide "Serverless Inference"; serverless -> instance-based is allowed); changing the instance
+  type of, or removing, a variant registered with Application Auto Scaling (Guide "Update
+  endpoints that use auto scaling"; a model change is allowed); an endpoint that is Creating,
+  Updating, SystemUpdating, RollingBack or Deleting ("Cannot update in-progress endpoint").
+  Adding/removing AsyncInferenceConfig is NOT refused (AWS documents no such refusal).
+- Guardrail fallbacks (Guide "Exclusions"): Inf1 instances, Marketplace containers (assumption:
+  a ModelPackageName of another account), and rolling updates of multi-variant endpoints run
+  as blue/green all at once with no canary, no final bake and no alarm monitoring, silently.
+- MaximumExecutionTimeoutInSeconds 600-28800 (botocore) for both policies; a deployment whose
+  bakes (WaitIntervalInSeconds / TerminationWaitInSeconds) reach the timeout rolls back
+  (assumption: only the documented waits count; see `_execution_timeout`).
+- DeleteEndpoint: Deleting for `delete_ticks` describe calls, then gone; refused while the
+  endpoint is Creating/Updating/SystemUpdating/RollingBack/Deleting (assumption); deregisters
+  the endpoint's scalable targets and their policies (Guide "Delete endpoints configured for
+  auto scaling"). DeleteEndpointConfig of a config in use stays allowed (UpdateEndpoint API:
+  you "must not", and "may lose visibility" - advice, not a refusal).
+- CreateEndpointConfig with a serverless variant refuses the Serverless Inference "Feature
+  exclusions": several production variants, shadow variants, DataCaptureConfig, VpcConfig,
+  network isolation, Multi-Model containers, inference pipelines, Marketplace packages and
+  private registries (ImageConfig Vpc) on the variant's model. CreateModel keeps
+  EnableNetworkIsolation (moto dropped it).
+- Application Auto Scaling and CloudWatch (tests/support/aas_cloudwatch_emulator.py, installed
+  with this module): PutCompositeAlarm, DescribeAlarms AlarmTypes, RegisterScalableTarget
+  checks (variant exists, 1 <= Min <= Max, 0 allowed for asynchronous endpoints) and capacity
+  clamping, DeregisterScalableTarget deletes the target's policies.
 - DescribeEndpoint: PendingDeploymentSummary, LastDeploymentConfig, VariantStatus,
   ShadowProductionVariants, AsyncInferenceConfig, DataCaptureConfig (summary shape),
   DeployedImages, FailureReason.
@@ -28,7 +63,11 @@ What it adds or fixes
   CreateInferenceExperiment/AddTags: at most 50, key 1-128, value 0-256, pattern
   [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*, `aws:` prefix reserved. AddTags overwrites existing keys.
 - Transform jobs: InProgress for `transform_ticks` describe calls, then Completed;
-  StopTransformJob: Stopping, then (next describe) Stopped.
+  StopTransformJob: Stopping, then (next describe) Stopped. CreateTransformJob refuses an
+  instance type outside botocore's TransformInstanceType enum, InstanceCount outside 1-100,
+  MaxPayloadInMB > 100, MaxConcurrentTransforms x MaxPayloadInMB > 100 (default payload 6 MB),
+  and a BatchStrategy with SplitType None (botocore: "you must set the SplitType"; the refusal
+  is an assumption). DataProcessing.JoinSource has no documented refusal and is not checked.
 
 Ticks
 -----
@@ -82,6 +121,11 @@ f = green CurrentWeight / DesiredWeight. CurrentInstanceCount counts provisioned
        waiter succeeds: compare EndpointConfigName), or UpdateRollbackFailed if forced.
   CreateEndpoint: `create` x create_ticks (EndpointStatus Creating, PendingDeploymentSummary
     only, no ProductionVariants yet) -> InService.
+  DeleteEndpoint: `delete` x delete_ticks (EndpointStatus Deleting) -> "Could not find endpoint".
+  Fallback (Inf1, Marketplace, rolling on several variants): provision-green, shift-all,
+    terminate-blue, whatever DeploymentConfig asked for.
+  Timeout: the bake in which the waits reach MaximumExecutionTimeoutInSeconds is shown, then
+    rollback (in clock mode once the rest of the timeout has passed).
   UpdateEndpointWeightsAndCapacities: `apply-weights` (Updating, Desired != Current,
     VariantStatus Updating) -> InService with Current = Desired.
   B = `bake_ticks` (default 1).
@@ -140,6 +184,7 @@ _DEFAULT_SETTINGS: dict[str, Any] = {
     "bake_ticks": 1,  # describe ticks per baking period
     "create_ticks": 1,  # describe ticks an endpoint stays Creating (0: InService at once)
     "transform_ticks": 1,  # describe ticks a transform job stays InProgress (0: at once)
+    "delete_ticks": 1,  # describe ticks an endpoint stays Deleting (0: gone at once)
     "time_scale": 0.001,  # clock mode: real seconds per nominal AWS second
 }
 _settings: dict[str, Any] = dict(_DEFAULT_SETTINGS)
@@ -168,7 +213,8 @@ def settings() -> dict[str, Any]:
 
 
 def configure(**changes: Any) -> dict[str, Any]:
-    """Change emulator settings (mode, bake_ticks, create_ticks, transform_ticks, time_scale)."""
+    """Change emulator settings (mode, bake_ticks, create_ticks, transform_ticks, delete_ticks,
+    time_scale)."""
     unknown = set(changes) - set(_DEFAULT_SETTINGS)
     if unknown:
         raise ValueError(f"unknown emulator settings: {sorted(unknown)}")
@@ -177,7 +223,7 @@ def configure(**changes: Any) -> dict[str, Any]:
     for key in ("bake_ticks",):
         if key in changes and int(changes[key]) < 1:
             raise ValueError(f"{key} must be >= 1")
-    for key in ("create_ticks", "transform_ticks"):
+    for key in ("create_ticks", "transform_ticks", "delete_ticks"):
         if key in changes and int(changes[key]) < 0:
             raise ValueError(f"{key} must be >= 0")
     if "time_scale" in changes and float(changes["time_scale"]) <= 0:
@@ -267,6 +313,11 @@ def _service_shapes() -> dict[str, Any]:
 def production_variant_instance_types() -> list[str]:
     """Instance types AWS accepts for a production variant (botocore's enum)."""
     return list(_service_shapes()["ProductionVariantInstanceType"]["enum"])
+
+
+def transform_instance_types() -> list[str]:
+    """Instance types AWS accepts for a transform job (botocore's TransformInstanceType enum)."""
+    return list(_service_shapes()["TransformInstanceType"]["enum"])
 
 
 # --------------------------------------------------------------------------- tags
@@ -548,6 +599,12 @@ class _Deployment:
     phase_since: datetime = field(default_factory=_now)
     result: str = "success"  # "success" | "rolled_back" | "rollback_failed"
     reason: str | None = None
+    # MaximumExecutionTimeoutInSeconds: index of the phase in which the timeout falls, the
+    # nominal seconds of that phase that pass before it, and the rollback reason.
+    timeout_index: int | None = None
+    timeout_left: float = 0.0
+    timeout_reason: str | None = None
+    fallback: str | None = None  # why guardrails fell back to all-at-once (Exclusions page)
 
     @property
     def current(self) -> _Phase | None:
@@ -688,11 +745,22 @@ def _set_phase(dep: _Deployment, index: int) -> None:
 
 
 def _alarms_in_alarm(backend: Any, names: list[str]) -> list[str]:
+    """AutoRollbackConfiguration alarms in ALARM (metric or composite, composite re-evaluated).
+
+    An alarm that does not exist never trips: SageMaker documents no refusal of unknown alarm
+    names, only that "if you do not have any CloudWatch alarms set up to monitor your endpoint,
+    then the auto-rollback functionality does not work" (Developer Guide, "Auto-Rollback
+    Configuration and Monitoring"). Assumption: an unknown name is treated the same way.
+    """
     if not names:
         return []
     from moto.cloudwatch.models import cloudwatch_backends
 
-    alarms = cloudwatch_backends[backend.account_id][backend.region_name].alarms
+    from tests.support import aas_cloudwatch_emulator
+
+    cw = cloudwatch_backends[backend.account_id][backend.region_name]
+    aas_cloudwatch_emulator.refresh_composite_states(cw)
+    alarms = cw.alarms
     return [n for n in names if n in alarms and alarms[n].state_value == "ALARM"]
 
 
@@ -757,17 +825,30 @@ def _tick_endpoint(backend: Any, rt: _EndpointRuntime) -> None:
         return
     state = _state(backend)
     before = (dep.index, dep.result)
+
+    def timing_out() -> bool:
+        return dep.result == "success" and dep.timeout_index == dep.index
+
     if _settings["mode"] == "clock":
-        while dep.current is not None and _should_advance(True, dep.phase_started, dep.current.seconds):
-            started = dep.phase_started + dep.current.seconds * float(_settings["time_scale"])
-            _set_phase(dep, dep.index + 1)
+        while dep.current is not None:
+            limit = dep.timeout_left if timing_out() else dep.current.seconds
+            if not _should_advance(True, dep.phase_started, limit):
+                break
+            started = dep.phase_started + limit * float(_settings["time_scale"])
+            if timing_out():
+                _start_rollback(dep, "rolled_back", dep.timeout_reason or "")
+            else:
+                _set_phase(dep, dep.index + 1)
             dep.phase_started = started
     elif dep.seen:
-        _set_phase(dep, dep.index + 1)
+        if timing_out():
+            _start_rollback(dep, "rolled_back", dep.timeout_reason or "")
+        else:
+            _set_phase(dep, dep.index + 1)
 
     forced = state.forced.get(rt.name)
     in_rollback = dep.result != "success"
-    if forced is not None and not in_rollback:
+    if forced is not None and not in_rollback and dep.kind != "delete":
         phase = dep.current
         if forced.at_phase is None or (
             phase is not None and forced.at_phase in (phase.label, phase.green_stage, phase.blue_stage)
@@ -777,6 +858,9 @@ def _tick_endpoint(backend: Any, rt: _EndpointRuntime) -> None:
             rt.last_modified = _now()
             return
     if dep.current is None:
+        if dep.kind == "delete":
+            _remove_endpoint(backend, rt.name)
+            return
         _finish(rt)
         rt.last_modified = _now()
         return
@@ -979,6 +1063,9 @@ def _range(value: Any, low: int, high: int, where: str) -> None:
 
 
 def _check_size(size: dict | None, v: _Variant, *, what: str, low_pct: float, high_pct: float) -> None:
+    """CapacitySize bounds from botocore: CanarySize "must be less than or equal to 50% of the
+    variant's total instance count", LinearStepSize "must be 10-50%", RollingUpdatePolicy
+    MaximumBatchSize "between 5% to 50%". Message wording is the emulator's."""
     if not size:
         return
     kind = size.get("Type")
@@ -1014,6 +1101,9 @@ def _validate_deployment_config(config: dict, live: _Fleet | None, green: _Fleet
             "Only one update policy can be specified in DeploymentConfig: "
             "BlueGreenUpdatePolicy or RollingUpdatePolicy."
         )
+    # Guide, deployment guardrails "Exclusions": "When doing a blue/green or rolling
+    # deployment, your new endpoint configuration must have the same variant name as the old
+    # endpoint configuration." Assumption: refused at UpdateEndpoint as a ValidationException.
     old_names = sorted(v.name for v in (live.variants if live else []))
     new_names = sorted(v.name for v in green.variants)
     if old_names != new_names:
@@ -1022,6 +1112,8 @@ def _validate_deployment_config(config: dict, live: _Fleet | None, green: _Fleet
             f"'{green.config_name}' must have the same production variant names as the current "
             f"endpoint configuration: expected {old_names}, got {new_names}."
         )
+    # botocore AlarmList: min 1, max 10. BlueGreenUpdatePolicy: "Only one update policy should
+    # be used in the deployment configuration" (assumption: both at once is refused).
     rollback = config.get("AutoRollbackConfiguration") or {}
     alarms = rollback.get("Alarms")
     if alarms is not None and not 1 <= len(alarms) <= 10:
@@ -1058,17 +1150,230 @@ def _validate_deployment_config(config: dict, live: _Fleet | None, green: _Fleet
                 _check_size(routing["LinearStepSize"], v, what="LinearStepSize", low_pct=10,
                             high_pct=50)
     if rolling:
-        every = (live.variants if live else []) + green.variants
-        if len(green.variants) > 1 or (live is not None and len(live.variants) > 1):
-            raise _validation("Rolling deployments are not supported for multi-variant endpoints.")
-        if any(v.serverless for v in every):
-            raise _validation("Rolling deployments are not supported for serverless endpoints.")
+        # Multi-variant endpoints are a rolling-deployment exclusion: they fall back (see
+        # _guardrail_fallback), so the batch size is only checked against a single variant.
+        # Serverless endpoints never get here (_refuse_serverless_guardrails).
         where = "deploymentConfig.rollingUpdatePolicy"
         _range(rolling.get("WaitIntervalInSeconds"), 0, 3600, f"{where}.waitIntervalInSeconds")
         _range(rolling.get("MaximumExecutionTimeoutInSeconds"), 600, 28800,
                f"{where}.maximumExecutionTimeoutInSeconds")
-        _check_size(rolling.get("MaximumBatchSize"), green.variants[0], what="MaximumBatchSize",
-                    low_pct=5, high_pct=50)
+        if len(green.variants) == 1:
+            _check_size(rolling.get("MaximumBatchSize"), green.variants[0],
+                        what="MaximumBatchSize", low_pct=5, high_pct=50)
+
+
+# Deployment guardrails page, note: "Deployment guardrails only apply to Asynchronous inference
+# and Real-time inference endpoint types." Serverless endpoints are neither, so a DeploymentConfig
+# (blue/green, rolling, or only AutoRollbackConfiguration) is refused when the current or the
+# new endpoint configuration has a serverless variant. Assumption: AWS refuses the request
+# rather than ignoring the DeploymentConfig (the page does not say which); refusing means a
+# serverless "canary" cannot pass silently as if it had baked.
+GUARDRAILS_SERVERLESS_MESSAGE = (
+    "Deployment guardrails only apply to Asynchronous inference and Real-time inference "
+    "endpoint types; endpoint configuration '{config}' has serverless variant(s) {variants}, "
+    "so UpdateEndpoint cannot take a DeploymentConfig."
+)
+
+
+def _refuse_serverless_guardrails(config: dict | None, live: _Fleet | None, green: _Fleet) -> None:
+    if not config:
+        return
+    for fleet in (live, green):
+        if fleet is None:
+            continue
+        names = [v.name for v in fleet.variants + fleet.shadows if v.serverless]
+        if names:
+            raise _validation(GUARDRAILS_SERVERLESS_MESSAGE.format(config=fleet.config_name,
+                                                                   variants=names))
+
+
+def _is_marketplace_container(backend: Any, container: dict) -> bool:
+    """A container from an AWS Marketplace model package.
+
+    Assumption: a ModelPackageName that is an ARN of another account, or one that names
+    aws-marketplace, is a Marketplace package (Marketplace packages are published from AWS
+    Marketplace seller accounts); a package of the caller's own account is a Model Registry
+    package. AWS documents no field that says "Marketplace" on a model.
+    """
+    package = container.get("ModelPackageName") or ""
+    if not package:
+        return False
+    if "aws-marketplace" in package:
+        return True
+    parts = package.split(":")
+    return package.startswith("arn:") and len(parts) > 4 and parts[4] != backend.account_id
+
+
+def _model_containers(backend: Any, model_name: str | None) -> list[dict]:
+    model = backend._models.get(model_name) if model_name else None
+    if model is None:
+        return []
+    return [c for c in [model.primary_container] + list(model.containers or []) if c]
+
+
+def _guardrail_fallback(backend: Any, config: dict | None, live: _Fleet | None,
+                        green: _Fleet) -> str | None:
+    """Why deployment guardrails fall back to all-at-once without a final bake, or None.
+
+    Developer Guide, deployment guardrails "Exclusions": endpoints that use Marketplace
+    containers or Inf1 (Inferentia-based) instances "will fall back to using a blue/green
+    deployment with all at once traffic shifting and no final baking period"; for rolling
+    deployments serverless and multi-variant endpoints are further exclusions (serverless is
+    refused earlier, see _refuse_serverless_guardrails). The fallback is silent: UpdateEndpoint
+    succeeds, the phases show no canary, no linear steps, no bake and no alarm monitoring
+    (auto-rollback is part of the guardrails that "you cannot use").
+    """
+    if not config:
+        return None
+    fleets = [f for f in (live, green) if f is not None]
+    for fleet in fleets:
+        for v in fleet.variants + fleet.shadows:
+            if (v.instance_type or "").startswith("ml.inf1."):
+                return f"variant '{v.name}' uses Inf1 instance type {v.instance_type}"
+            if any(_is_marketplace_container(backend, c) for c in _model_containers(backend, v.model)):
+                return f"variant '{v.name}' uses a Marketplace container (model '{v.model}')"
+    if config.get("RollingUpdatePolicy") and any(len(f.variants) > 1 for f in fleets):
+        return "rolling deployments do not support multi-variant endpoints"
+    return None
+
+
+def _execution_timeout(dep: "_Deployment", config: dict | None) -> None:
+    """Arm MaximumExecutionTimeoutInSeconds (BlueGreenUpdatePolicy / RollingUpdatePolicy).
+
+    botocore: RollingUpdatePolicy "Exceeding this limit causes a timeout"; BlueGreenUpdatePolicy
+    "the timeout value should be larger than the total waiting time specified in
+    TerminationWaitInSeconds and WaitIntervalInSeconds". Assumption: a timed-out deployment
+    rolls back like a tripped alarm (RollingBack, then InService on the old configuration with
+    FailureReason), and the time counted is the documented waiting time only (the bakes), since
+    AWS documents no duration for provisioning or traffic shifts. So the deployment times out
+    in the bake during which the waits reach the timeout: that phase is shown, then (next
+    describe tick, or in clock mode once the remaining seconds of the timeout have passed) the
+    deployment rolls back.
+    """
+    policy = (config or {}).get("BlueGreenUpdatePolicy") or (config or {}).get("RollingUpdatePolicy")
+    limit = (policy or {}).get("MaximumExecutionTimeoutInSeconds")
+    if limit is None:
+        return
+    limit = float(limit)
+    waited = 0.0
+    for index, phase in enumerate(dep.phases):
+        if phase.green_stage != "Baking":
+            continue
+        if waited + phase.seconds >= limit:
+            dep.timeout_index = index
+            dep.timeout_left = max(0.0, limit - waited)
+            dep.timeout_reason = (
+                f"Deployment rolled back: it exceeded MaximumExecutionTimeoutInSeconds "
+                f"({int(limit)}s) during {phase.label}. All traffic was returned to the previous "
+                "endpoint configuration.")
+            return
+        waited += phase.seconds
+
+
+# Serverless Inference page, "Feature exclusions": "Some of the features currently available for
+# SageMaker AI Real-time Inference are not supported for Serverless Inference, including GPUs,
+# AWS marketplace model packages, private Docker registries, Multi-Model Endpoints, VPC
+# configuration, network isolation, data capture, multiple production variants, Model Monitor,
+# and inference pipelines." Assumption: the refusal comes at CreateEndpointConfig (the first
+# call that sees both the serverless variant and its model), as a ValidationException.
+def _refuse_serverless_exclusions(backend: Any, params: dict) -> None:
+    production = params.get("ProductionVariants") or []
+    serverless = [pv for pv in production if pv.get("ServerlessConfig")]
+    if not serverless:
+        return
+    names = [pv.get("VariantName") for pv in serverless]
+
+    def refuse(feature: str) -> None:
+        raise _validation(
+            f"Serverless Inference does not support {feature} (serverless variant(s) {names}).")
+
+    if len(production) > 1:
+        refuse("multiple production variants")
+    if params.get("ShadowProductionVariants"):
+        refuse("shadow production variants (multiple production variants)")
+    if params.get("DataCaptureConfig"):
+        refuse("data capture (DataCaptureConfig)")
+    if params.get("VpcConfig"):
+        refuse("VPC configuration (VpcConfig)")
+    if params.get("EnableNetworkIsolation"):
+        refuse("network isolation (EnableNetworkIsolation)")
+    for pv in serverless:
+        model = backend._models.get(pv.get("ModelName"))
+        if model is None:
+            continue
+        containers = _model_containers(backend, pv.get("ModelName"))
+        if model.vpc_config:
+            refuse(f"VPC configuration (model '{model.model_name}' has VpcConfig)")
+        if getattr(model, "enable_network_isolation", False):
+            refuse(f"network isolation (model '{model.model_name}')")
+        if len(model.containers or []) > 1:
+            refuse(f"inference pipelines (model '{model.model_name}' has several containers)")
+        for c in containers:
+            if c.get("Mode") == "MultiModel":
+                refuse(f"Multi-Model Endpoints (model '{model.model_name}' Mode MultiModel)")
+            if c.get("ModelPackageName") and _is_marketplace_container(backend, c):
+                refuse(f"AWS marketplace model packages (model '{model.model_name}')")
+            if (c.get("ImageConfig") or {}).get("RepositoryAccessMode") == "Vpc":
+                refuse(f"private Docker registries (model '{model.model_name}' "
+                       "ImageConfig.RepositoryAccessMode Vpc)")
+
+
+def _refuse_mode_switch(live: _Fleet | None, green: _Fleet) -> None:
+    """Serverless Inference page: "you cannot convert your instance-based, real-time endpoint to
+    a serverless endpoint. If you try to update your real-time endpoint to serverless, you
+    receive a ValidationError message. You can convert a serverless endpoint to real-time, but
+    once you make the update, you cannot roll it back to serverless." So instance -> serverless
+    is refused and serverless -> instance is allowed (after which the endpoint is instance-based
+    and the first rule applies). Adding or removing AsyncInferenceConfig on a live endpoint is
+    not refused: AWS documents no such refusal ("Update an Asynchronous Endpoint" describes
+    UpdateEndpoint like any other update).
+    """
+    if live is None:
+        return
+    instance_based = [v.name for v in live.variants if not v.serverless]
+    to_serverless = [v.name for v in green.variants if v.serverless]
+    if instance_based and to_serverless:
+        raise _validation(
+            f"Cannot update an instance-based endpoint to a serverless endpoint configuration: "
+            f"endpoint configuration '{green.config_name}' has serverless variant(s) "
+            f"{to_serverless} and the endpoint runs instance-based variant(s) {instance_based}.")
+
+
+def _refuse_autoscaled_changes(backend: Any, endpoint_name: str, live: _Fleet | None,
+                               green: _Fleet) -> None:
+    """Developer Guide, "Update endpoints that use auto scaling": "If the update would change the
+    instance type for any model that is a target for auto scaling, the update fails ... If you
+    are trying to update the endpoint by calling the UpdateEndpoint API, the call fails"; the
+    steps to deregister first are needed when "changing the instance type of a production
+    variant that has auto scaling configured" or "removing a production variant that has auto
+    scaling configured". Changing the model is the documented exception and is allowed.
+    Registered targets are read from moto's applicationautoscaling backend (same account and
+    region). The message wording is the emulator's (AWS documents none).
+    """
+    if live is None:
+        return
+    from tests.support import aas_cloudwatch_emulator
+
+    targets = aas_cloudwatch_emulator.scalable_variant_targets(
+        backend.account_id, backend.region_name, endpoint_name)
+    for variant in live.variants:
+        if variant.name not in targets:
+            continue
+        resource = f"endpoint/{endpoint_name}/variant/{variant.name}"
+        new = next((v for v in green.variants if v.name == variant.name), None)
+        if new is None:
+            raise _validation(
+                f"The variant '{variant.name}' is registered for automatic scaling ({resource}, "
+                f"sagemaker:variant:DesiredInstanceCount) and endpoint configuration "
+                f"'{green.config_name}' removes it. Deregister the scalable target "
+                "(DeregisterScalableTarget) before updating the endpoint.")
+        if new.instance_type != variant.instance_type:
+            raise _validation(
+                f"The variant '{variant.name}' is registered for automatic scaling ({resource}, "
+                f"sagemaker:variant:DesiredInstanceCount) and endpoint configuration "
+                f"'{green.config_name}' changes its instance type from {variant.instance_type} "
+                f"to {new.instance_type or 'serverless'}. Deregister the scalable target "
+                "(DeregisterScalableTarget) before updating the endpoint.")
 
 
 # --------------------------------------------------------------------------- handlers
@@ -1103,7 +1408,11 @@ def h_create_model(self: Any) -> Any:
                 f'Cannot create already existing model "{_arn(backend, "model", name)}".'
             )
         validate_tags(self._get_param("Tags"))
-        return _original(self, "create_model")
+        result = _original(self, "create_model")
+        # moto drops EnableNetworkIsolation (always False); kept for the serverless exclusions.
+        backend._models[name].enable_network_isolation = bool(
+            self._get_param("EnableNetworkIsolation", False))
+        return result
 
 
 def _validate_instance_type(self: Any, instance_type: str) -> None:
@@ -1129,6 +1438,16 @@ def h_create_endpoint_config(self: Any) -> Any:
                 f'"{_arn(backend, "endpoint-config", name)}".'
             )
         validate_tags(self._get_param("Tags"))
+        _refuse_serverless_exclusions(backend, {
+            key: self._get_param(key) for key in (
+                "ProductionVariants", "ShadowProductionVariants", "DataCaptureConfig",
+                "VpcConfig", "EnableNetworkIsolation")})
+        # botocore CreateEndpointConfigInput.ShadowProductionVariants: "If you use this field,
+        # you can only specify one variant for ProductionVariants and one variant for
+        # ShadowProductionVariants." Shadow variants on serverless / asynchronous endpoints:
+        # Guide, shadow tests "Exclusions" ("your request to setup shadow tests will lead to
+        # validation errors"). Assumption: variant names must differ across the two lists (AWS
+        # identifies variants by name in DescribeEndpoint), message wording is the emulator's.
         if shadows:
             if len(production) != 1 or len(shadows) != 1:
                 raise _validation(
@@ -1208,6 +1527,8 @@ def h_describe_endpoint(self: Any) -> Any:
     with _LOCK:
         rt = _runtime(backend, name)
         _tick_endpoint(backend, rt)
+        if name not in backend.endpoints:  # a Deleting endpoint is gone after its ticks
+            raise _validation(f"Could not find endpoint '{_arn(backend, 'endpoint', name)}'.")
         out = _render_endpoint(backend, rt)
         if rt.deployment is not None:
             rt.deployment.seen = True
@@ -1215,15 +1536,52 @@ def h_describe_endpoint(self: Any) -> Any:
         return _action_result(out)
 
 
+def _remove_endpoint(backend: Any, name: str) -> None:
+    backend.endpoints.pop(name, None)
+    state = _state(backend)
+    state.endpoints.pop(name, None)
+    state.forced.pop(name, None)
+
+
+# DeleteEndpoint on an endpoint that is not settled. Assumption (AWS documents none of this):
+# an endpoint that is Creating, Updating, SystemUpdating, RollingBack or already Deleting cannot
+# be deleted (users report that an endpoint stuck in Creating can only be deleted once it is
+# Failed: aws/amazon-sagemaker-examples#3432). InService, Failed, OutOfService and
+# UpdateRollbackFailed endpoints can be deleted.
+_DELETABLE = ("InService", "Failed", "OutOfService", "UpdateRollbackFailed")
+
+
 def h_delete_endpoint(self: Any) -> Any:
     backend = self.sagemaker_backend
     name = self._get_param("EndpointName")
     with _LOCK:
-        result = _original(self, "delete_endpoint")
-        state = _state(backend)
-        state.endpoints.pop(name, None)
-        state.forced.pop(name, None)
-        return result
+        rt = _runtime(backend, name)
+        status = _status(rt)
+        if status not in _DELETABLE:
+            raise _validation(
+                f'Cannot delete in-progress endpoint "{_arn(backend, "endpoint", name)}" '
+                f"(EndpointStatus {status}).")
+        # "Delete endpoints configured for auto scaling": Application Auto Scaling deregisters
+        # the endpoint's scalable targets "without notifying you".
+        from tests.support import aas_cloudwatch_emulator
+
+        aas_cloudwatch_emulator.deregister_endpoint_targets(backend.account_id,
+                                                            backend.region_name, name)
+        _state(backend).forced.pop(name, None)
+        ticks = int(_settings["delete_ticks"])
+        if ticks <= 0:
+            _remove_endpoint(backend, name)
+            return _empty_result()
+        # DeleteEndpoint: "SageMaker asynchronously deletes associated endpoint resources";
+        # DescribeEndpoint shows Deleting (an EndpointStatus value) for `delete_ticks` describe
+        # calls, then the endpoint is gone ("Could not find endpoint").
+        rt.deployment = _Deployment(
+            kind="delete", green=None,
+            phases=[_Phase("delete", status="Deleting", blue_stage="Deleting",
+                           share={"*": 0.0}, seconds=DELETE_SECONDS) for _ in range(ticks)])
+        rt.last_modified = _now()
+        _sync_fake(backend, rt)
+        return _empty_result()
 
 
 def h_update_endpoint(self: Any) -> Any:
@@ -1243,6 +1601,12 @@ def h_update_endpoint(self: Any) -> Any:
         status = _status(rt)
         if status == "Failed":
             raise _validation(f'Cannot update failed endpoint "{arn}".')
+        # UpdateEndpoint: "When SageMaker receives the request, it sets the endpoint status to
+        # Updating. After updating the endpoint, it sets the status to InService." An endpoint
+        # that is not settled (Creating, Updating, SystemUpdating, RollingBack, Deleting) cannot
+        # be updated; the wording is the ValidationException users see from AWS. Assumption: an
+        # UpdateRollbackFailed endpoint can be updated again (AWS does not say how to leave that
+        # state; the emulator allows a new UpdateEndpoint).
         if status not in ("InService", "UpdateRollbackFailed"):
             raise _validation(f'Cannot update in-progress endpoint "{arn}".')
         if config_name not in backend.endpoint_configs:
@@ -1253,6 +1617,15 @@ def h_update_endpoint(self: Any) -> Any:
         if not config and retain_config:
             config = copy.deepcopy(rt.last_deployment_config)
         green = _fleet_from_config(backend, config_name)
+        _refuse_mode_switch(rt.live, green)
+        _refuse_serverless_guardrails(config, rt.live, green)
+        _refuse_autoscaled_changes(backend, name, rt.live, green)
+        # RetainAllVariantProperties (UpdateEndpoint API; "Update endpoints that use auto
+        # scaling", step 6): variants with the same name take the latest DesiredInstanceCount
+        # (and weight) from DescribeEndpoint, "regardless of the value of the
+        # InitialInstanceCount field in the new EndpointConfig"; without it (the default,
+        # false) the new fleet starts at the new config's InitialInstanceCount / weight.
+        # ExcludeRetainedVariantProperties names the properties taken from the new config.
         if retain_all and rt.live is not None:
             for v in green.variants + green.shadows:
                 old = rt.live.variant(v.name)
@@ -1266,15 +1639,22 @@ def h_update_endpoint(self: Any) -> Any:
                 green.data_capture = copy.deepcopy(rt.live.data_capture)
         if config:
             _validate_deployment_config(config, rt.live, green)
-        if config and config.get("RollingUpdatePolicy"):
-            phases = _rolling_phases(rt.live or green, green, config["RollingUpdatePolicy"])
-        else:
-            phases = _blue_green_phases(green, config)
+        fallback = _guardrail_fallback(backend, config, rt.live, green)
         alarms = [
             a["AlarmName"]
             for a in ((config or {}).get("AutoRollbackConfiguration") or {}).get("Alarms") or []
         ]
-        rt.deployment = _Deployment(kind="update", green=green, phases=phases, alarms=alarms)
+        if fallback:
+            phases = _blue_green_phases(green, None)  # all at once, no final bake
+            alarms = []
+        elif config and config.get("RollingUpdatePolicy"):
+            phases = _rolling_phases(rt.live or green, green, config["RollingUpdatePolicy"])
+        else:
+            phases = _blue_green_phases(green, config)
+        rt.deployment = _Deployment(kind="update", green=green, phases=phases, alarms=alarms,
+                                    fallback=fallback)
+        if not fallback:
+            _execution_timeout(rt.deployment, config)
         if config:
             rt.last_deployment_config = copy.deepcopy(config)
         rt.failure_reason = None
@@ -1307,6 +1687,10 @@ def h_update_endpoint_weights_and_capacities(self: Any) -> Any:
                 )
             weight = item.get("DesiredWeight")
             count = item.get("DesiredInstanceCount")
+            # Assumption: an entry with neither DesiredWeight, DesiredInstanceCount nor
+            # ServerlessUpdateConfig changes nothing and is refused; DesiredInstanceCount on a
+            # serverless variant is refused (serverless variants have no instances; botocore
+            # offers ServerlessUpdateConfig for them). Wording is the emulator's.
             if weight is None and count is None and not item.get("ServerlessUpdateConfig"):
                 raise _validation(
                     f"Specify DesiredWeight or DesiredInstanceCount for variant '{variant_name}'."
@@ -1327,6 +1711,33 @@ def h_update_endpoint_weights_and_capacities(self: Any) -> Any:
         rt.last_modified = _now()
         _sync_fake(backend, rt)
         return _action_result({"EndpointArn": arn})
+
+
+def clamp_variant_capacity(backend: Any, endpoint_name: str, variant_name: str, low: int,
+                           high: int) -> None:
+    """Move an InService variant's instance count into [low, high] (RegisterScalableTarget).
+
+    Called by tests.support.aas_cloudwatch_emulator; the change shows as an
+    UpdateEndpointWeightsAndCapacities-like `apply-weights` tick.
+    """
+    with _LOCK:
+        if endpoint_name not in backend.endpoints:
+            return
+        rt = _runtime(backend, endpoint_name)
+        if _status(rt) != "InService" or rt.live is None or rt.deployment is not None:
+            return
+        variant = next((v for v in rt.live.variants if v.name == variant_name), None)
+        if variant is None or variant.count is None:
+            return
+        count = min(max(variant.count, low), high)
+        if count == variant.count:
+            return
+        rt.deployment = _Deployment(
+            kind="weights", targets={variant_name: (variant.weight, count)},
+            phases=[_Phase("apply-weights", status="Updating", green_stage="Updating",
+                           seconds=UPDATE_SECONDS)])
+        rt.last_modified = _now()
+        _sync_fake(backend, rt)
 
 
 def h_add_tags(self: Any) -> Any:
@@ -1361,10 +1772,53 @@ def _wrap_get_resource_from_arn(original: Callable) -> Callable:
 # --------------------------------------------------------------------------- transform jobs
 
 
+def _validate_transform_job(self: Any) -> None:
+    """CreateTransformJob rules from botocore's service model (sagemaker 2017-07-24)."""
+    resources = self._get_param("TransformResources") or {}
+    instance_type = resources.get("InstanceType")
+    # TransformResources.InstanceType: shape TransformInstanceType (an enum).
+    if instance_type not in transform_instance_types():
+        raise _validation(
+            f"1 validation error detected: Value '{instance_type}' at "
+            "'transformResources.instanceType' failed to satisfy constraint: Member must "
+            f"satisfy enum value set: [{', '.join(transform_instance_types())}]")
+    # TransformResources.InstanceCount: "The default value is 1, and the maximum is 100"
+    # (shape TransformInstanceCount, min 1).
+    count = resources.get("InstanceCount")
+    if count is not None and not 1 <= int(count) <= 100:
+        raise _validation(
+            f"1 validation error detected: Value '{count}' at 'transformResources.instanceCount' "
+            "failed to satisfy constraint: Member must have value between 1 and 100")
+    # MaxPayloadInMB: "The value of MaxPayloadInMB cannot be greater than 100 MB. If you specify
+    # the MaxConcurrentTransforms parameter, the value of (MaxConcurrentTransforms *
+    # MaxPayloadInMB) also cannot exceed 100 MB." (default payload 6 MB)
+    payload = self._get_param("MaxPayloadInMB")
+    concurrent = self._get_param("MaxConcurrentTransforms")
+    if payload is not None and int(payload) > 100:
+        raise _validation(f"MaxPayloadInMB {payload} is invalid: it cannot be greater than 100 MB.")
+    effective = 6 if payload is None else int(payload)
+    if concurrent is not None and int(concurrent) * effective > 100:
+        raise _validation(
+            f"MaxConcurrentTransforms ({concurrent}) x MaxPayloadInMB ({effective}) = "
+            f"{int(concurrent) * effective} MB exceeds 100 MB.")
+    # BatchStrategy: "To enable the batch strategy, you must set the SplitType property to Line,
+    # RecordIO, or TFRecord." Assumption: AWS refuses a BatchStrategy with SplitType None
+    # (or left out, whose default is None) with a ValidationException.
+    split = (self._get_param("TransformInput") or {}).get("SplitType") or "None"
+    strategy = self._get_param("BatchStrategy")
+    if strategy and split == "None":
+        raise _validation(
+            f"BatchStrategy {strategy} needs TransformInput.SplitType Line, RecordIO or "
+            "TFRecord (SplitType is None).")
+    # DataProcessing.JoinSource Input: botocore documents how the join works for JSON and CSV,
+    # not a refusal, so nothing is refused here.
+
+
 def h_create_transform_job(self: Any) -> Any:
     backend = self.sagemaker_backend
     with _LOCK:
         validate_tags(self._get_param("Tags"))
+        _validate_transform_job(self)
         result = _original(self, "create_transform_job")
         ticks = int(_settings["transform_ticks"])
         if ticks > 0:
@@ -1622,6 +2076,8 @@ def h_create_inference_experiment(self: Any) -> Any:
                 "satisfy constraint: Member must satisfy enum value set: [ShadowMode]"
             )
         rt = _runtime(backend, endpoint_name)
+        # Assumption (AWS documents neither): the endpoint must be InService, and one endpoint
+        # has at most one active experiment (a shadow test changes the endpoint's variants).
         if _status(rt) != "InService" or rt.live is None:
             raise _validation(
                 f"Endpoint '{_arn(backend, 'endpoint', endpoint_name)}' must be InService to "
@@ -1638,6 +2094,11 @@ def h_create_inference_experiment(self: Any) -> Any:
                 "Shadow tests need an endpoint with a single real-time production variant "
                 "(serverless and asynchronous inference endpoints are not supported)."
             )
+        # botocore ModelVariantConfigList min 1 max 2, ShadowModelVariantConfigList min 1 max 1;
+        # InferenceExperimentSchedule: "The maximum duration ... is 30 days"; Schedule: "If you
+        # don't specify this field, the experiment automatically starts immediately upon
+        # creation and concludes after 7 days". Endpoint must be a single real-time variant:
+        # Guide, shadow tests "Exclusions" (assumption: checked here with this wording).
         if not 1 <= len(variants) <= 2:
             raise _validation("ModelVariants must contain 1 or 2 variants.")
         names = [mv.get("VariantName") for mv in variants]
@@ -1755,6 +2216,8 @@ def h_stop_inference_experiment(self: Any) -> Any:
                     "[Retain, Remove, Promote]"
                 )
         shadow_name = exp.shadow["ShadowModelVariantName"]
+        # Assumption: Promote needs a Running experiment (there is nothing deployed to promote
+        # before), and the production variant is only removed when the shadow replaces it.
         if actions.get(shadow_name) == "Promote" and exp.status != "Running":
             raise _validation(
                 f"The shadow variant '{shadow_name}' can only be promoted while the experiment "
@@ -2000,6 +2463,11 @@ def install() -> None:
             _reset_settings()
 
         patch(BackendDict, "reset", classmethod(reset))
+
+        from tests.support import aas_cloudwatch_emulator
+
+        aas_cloudwatch_emulator.install(patch)
+        _undo.append(aas_cloudwatch_emulator.uninstall)
 
         for suffix, fn in (
             ("force-outcome", _control_force),
