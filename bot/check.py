@@ -48,10 +48,10 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from . import clock
-from .config import ConfigError, Settings, load_settings
+from .config import DEFAULT_CONFIG_PATH, ConfigError, ServerConfig, Settings, load_settings
 from .manifest import MAX_BYTES, Problem, select_manifests, sort_problems
 from .plan import short_commit
 from .render import render
@@ -173,7 +173,8 @@ def check_files(files: Sequence[tuple[str, bytes | str]], settings: Settings, *,
                for path, text in files]
     result = review(changes, known_environments=settings.server.ordered_environments(),
                     policy=settings.policy, commit=commit, now=now, live_reader=live_reader,
-                    prices=settings.server.prices, environments=selected, config_source=settings.config_path)
+                    prices=settings.server.prices, environments=selected, config_source=settings.config_path,
+                    server_known=settings.config_path != NO_SERVER_CONFIG)
     return CheckResult(root, settings.config_path, tuple(globs), commit, selected, result)
 
 
@@ -312,6 +313,23 @@ def git_commit(root: str | os.PathLike[str]) -> str | None:
     return commit if answer.returncode == 0 and commit else None
 
 
+NO_SERVER_CONFIG = "(none)"
+NOT_CHECKED_WITHOUT_CONFIG = (
+    "environment names and policy (the server config defines them)",
+    "plans and costs (each environment's region, role and prices are in the server config)",
+    "baseline comparisons (they compare against an environment's live model)",
+    "approvals and ownership (decided on the base branch by the server)",
+)
+
+
+def defaults_settings(env: Mapping[str, str]) -> Settings:
+    """Settings for `modelbot check` where no server config exists: the defaults (manifest
+    globs, no environments, no policy), marked so that the output says what was not checked."""
+    return Settings(server=ServerConfig(), config_path=NO_SERVER_CONFIG, webhook_secrets=(),
+                    database_url="sqlite://", redis_url=None, data_dir=Path(env.get("MODELBOT_DATA_DIR") or "var"),
+                    github_api_url="https://api.github.com")
+
+
 def check_command(path: str, *, envs: Sequence[str] | None = None, fmt: str = "text", live: bool = True,
                   config: str | None = None, commit: str | None = None, compare: bool = True) -> int:
     """`modelbot check`: print the result (text or JSON) and return the exit code.
@@ -324,7 +342,11 @@ def check_command(path: str, *, envs: Sequence[str] | None = None, fmt: str = "t
     if config:
         env["MODELBOT_CONFIG"] = config
     try:
-        settings = load_settings(env, require_secrets=False)
+        if not env.get("MODELBOT_CONFIG") and not Path(DEFAULT_CONFIG_PATH).exists():
+            # A models repository has no server config: check what the manifests alone say.
+            settings, live, compare = defaults_settings(env), False, False
+        else:
+            settings = load_settings(env, require_secrets=False)
         reader = None
         if live:
             from .aws.live import AwsLiveReader
@@ -353,6 +375,8 @@ def check_command(path: str, *, envs: Sequence[str] | None = None, fmt: str = "t
         return 2
     if fmt == "json":
         data = result.to_dict()
+        if settings.config_path == NO_SERVER_CONFIG:
+            data["not_checked"] = list(NOT_CHECKED_WITHOUT_CONFIG)
         if comparisons is not None:  # baseline comparison: CompareOutcome.to_dict() per manifest
             from .compare.run import exit_code
 
@@ -361,6 +385,8 @@ def check_command(path: str, *, envs: Sequence[str] | None = None, fmt: str = "t
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     else:
         sys.stdout.write(render("cli/check.txt.j2", result=result, live=live,
+                                not_checked=NOT_CHECKED_WITHOUT_CONFIG
+                                if settings.config_path == NO_SERVER_CONFIG else (),
                                 commit_known=resolved != UNKNOWN_COMMIT,
                                 comparisons=render("compare/cli.txt.j2", outcomes=comparisons or [])))
     if comparisons:  # a failed or impossible comparison fails the check, as in the pull request

@@ -106,13 +106,16 @@ def review(changes: Iterable[ManifestChange], *, known_environments: Iterable[st
            plan_deploys: bool = True, environments: Iterable[str] | None = None,
            config_source: str = "config/modelbot.yaml", repository: str | None = None,
            endpoint_owner: OwnerLookup | None = None, pr_number: int | None = None,
-           prefix_owners: Callable[[str], tuple] | None = None) -> Review:
+           prefix_owners: Callable[[str], tuple] | None = None,
+           server_known: bool = True) -> Review:
     """Validate every changed manifest and, when asked, plan each of its environments.
 
     `live_reader` None plans against the desired state only (an empty endpoint). A removed
     manifest is read from its base content and plans a teardown. With `endpoint_owner` (and
     `repository`), each planned environment's endpoint ownership is judged too
-    (`bot.ownership`): a conflict is a problem of the manifest.
+    (`bot.ownership`): a conflict is a problem of the manifest. `server_known` False (no
+    server config: `modelbot check` in a models repository) skips what only the server config
+    can decide: environment names, policy and plans.
     """
     known = list(dict.fromkeys(known_environments))  # the server's deploy order
     wanted = set(environments) if environments is not None else None
@@ -134,7 +137,8 @@ def review(changes: Iterable[ManifestChange], *, known_environments: Iterable[st
             # A teardown is judged by what was approved before: no policy on a file being deleted.
             problems = []
         else:
-            problems += check_environments(manifest, known, source=config_source)
+            if server_known:
+                problems += check_environments(manifest, known, source=config_source)
             for env in manifest.environments:
                 if env in known and (wanted is None or env in wanted):
                     problems += check_policy(manifest, policy, env, now=now)

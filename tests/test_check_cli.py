@@ -289,3 +289,27 @@ def test_against_live_aws_an_existing_endpoint_plans_an_update(capsys, tmp_path,
     code, out, _ = check(capsys, str(root), "--config", str(LIVE), "--commit", COMMIT, "--format", "json")
     p = json.loads(out)["files"][0]["plans"]["staging"]
     assert (p["live"], p["kind"]) == ({"read": True, "reason": None}, "update")
+
+
+def test_a_models_repository_without_a_server_config_is_checked_and_says_what_was_not(
+        tmp_path, monkeypatch, capsys):
+    """A model author has no server config: the manifests' own rules still run (issue #13), and
+    the output names what only the server config could decide."""
+    repo = tmp_path / "models-repo"
+    (repo / "models" / "churn").mkdir(parents=True)
+    (repo / "models" / "churn" / "modelbot.yaml").write_text(MINIMAL)
+    monkeypatch.chdir(repo)
+    assert main(["check", "."]) == 0
+    out = capsys.readouterr().out
+    assert "server config (none)" in out and "not checked:" in out
+    assert "plans and costs" in out and "== models/churn/modelbot.yaml: ok" in out
+    assert "no environment" not in out  # environment names are the server's to judge
+
+    assert main(["check", ".", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert any("policy" in x for x in data["not_checked"])
+
+    (repo / "models" / "churn" / "modelbot.yaml").write_text(MINIMAL.replace("instance_type: ml.m5.large",
+                                                                             "instance_type: ml.nope.large"))
+    assert main(["check", "."]) == 1  # the manifest's own rules still fail it
+    assert "ml.nope.large" in capsys.readouterr().out
