@@ -29,24 +29,35 @@ def scrub(text: str) -> str:
 
 
 class JsonFormatter(logging.Formatter):
+    # The last second formatted and its text, one tuple (swapped whole, so a thread never reads
+    # one second's number with another's text): one strftime a second instead of one a line.
+    _second: tuple[int, str] = (-1, "")
+
+    def _timestamp(self, created: float, msecs: float) -> str:
+        second, text = self._second
+        if int(created) != second:
+            second = int(created)
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, text)
+        return f"{text}.{int(msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
+        # Each text is scrubbed before JSON escapes it (a secret holding `"` or `\` would no
+        # longer match once escaped), and the whole line again after.
         out = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": self._timestamp(record.created, record.msecs),
             "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
+            "logger": scrub(record.name),
+            "msg": scrub(record.getMessage()),
         }
         did = delivery_id_var.get()
         if did:
-            out["delivery_id"] = did
+            out["delivery_id"] = scrub(did)
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                out[key] = value
+            if key not in _STANDARD and key[:1] != "_":
+                out[key] = scrub(value) if isinstance(value, str) else value
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        # Each text is scrubbed before JSON escapes it (a secret holding `"` or `\` would no
-        # longer match once escaped), and the whole line again after.
-        out = {k: scrub(v) if isinstance(v, str) else v for k, v in out.items()}
+            out["exc"] = scrub(self.formatException(record.exc_info))
         return scrub(json.dumps(out, default=str))
 
 

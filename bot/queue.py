@@ -51,6 +51,14 @@ def make_huey(settings: Settings):
             conn.execute("pragma synchronous=NORMAL")
             return conn
 
+        def enqueue(self, data, priority=None):
+            # huey's is BEGIN EXCLUSIVE, INSERT, COMMIT: three statements for one row. The
+            # connection is in autocommit mode, so the INSERT alone is its own transaction,
+            # committed when execute() returns (before the web adapter answers), as durable.
+            with self.lock:
+                self.conn.execute("insert into task (queue, data, priority) values (?, ?, ?)",
+                                  (self.name, self.to_blob(data), priority or 0))
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return api.Huey(name, storage_class=_Storage, filename=str(settings.data_dir / "queue.db"), results=False,
                     utc=True, timeout=10)

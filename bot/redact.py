@@ -61,6 +61,28 @@ _PATTERNS: tuple[tuple[re.Pattern, str], ...] = (
     (_TOKEN_WORD, r"\1" + MASK),
 )
 
+# What each pattern cannot match without: lower-case substrings, every one of which is implied by
+# a match (of the pattern's case-insensitive form, on ASCII text). A line holding none of a
+# pattern's triggers is not searched by it: most log lines hold none at all, and a substring test
+# costs a fraction of a regex scan. Non-ASCII text is searched by every pattern, since under
+# IGNORECASE some non-ASCII letters match ASCII ones ('\u017f' matches `s`, '\u212a' `k`).
+_TRIGGERS: tuple[tuple[str, ...], ...] = (
+    ("-----begin ",),                                                              # _PEM
+    ("token=", "signature=", "sig=", "code=", "client_secret=", "x-amz-credential="),  # _QUERY
+    ("authorization",),                                                            # _AUTH_HEADER
+    ("bearer",),                                                                   # _BEARER
+    ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),                       # _GITHUB
+    ("eyj",),                                                                      # _JWT
+    ("secret_access_key", "secretaccesskey", "session_token", "sessiontoken",
+     "x-amz-security-token"),                                                      # _AWS_SECRET
+    ("akia", "asia"),                                                              # _AWS_KEY_ID
+    ("token",),                                                                    # _TOKEN_WORD
+)
+assert len(_TRIGGERS) == len(_PATTERNS)
+# Any trigger at all: one scan rules out every pattern on most lines.
+_ANY_TRIGGER = re.compile("|".join(re.escape(t) for t in sorted({t for ts in _TRIGGERS for t in ts},
+                                                                 key=len, reverse=True)))
+
 
 def secret_parts(value: str) -> list[str]:
     """What of `value` must never be shown: the value, and each line of a multi-line one (a PEM
@@ -74,29 +96,54 @@ def secret_parts(value: str) -> list[str]:
     return parts
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every secret replaced by `***` (see the module docstring for what counts)."""
+def _parts(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """The texts to replace for `secrets`, longest first (so a secret that contains another is
+    replaced whole)."""
+    return tuple(sorted({p for s in secrets for p in secret_parts(s)}, key=len, reverse=True))
+
+
+def _patterns_for(text: str) -> Iterable[tuple[re.Pattern, str]]:
+    """The patterns that could match `text`: those whose triggers it holds (every one, for non-ASCII text).
+
+    Replacing a match with `***` never makes a trigger appear (every new substring holds `*`),
+    so what is decided on the original text holds for each later stage of `redact`."""
+    if not text.isascii():
+        return _PATTERNS
+    low = text.lower()
+    if _ANY_TRIGGER.search(low) is None:
+        return ()
+    return [pattern for pattern, triggers in zip(_PATTERNS, _TRIGGERS) if any(t in low for t in triggers)]
+
+
+def _redact(text: str, parts: tuple[str, ...]) -> str:
     if not text:
         return text
-    # Longest first, so a secret that contains another is replaced whole.
-    for value in sorted({p for s in secrets for p in secret_parts(s)}, key=len, reverse=True):
+    for value in parts:
         if value in text:
             text = text.replace(value, MASK)
-    for pattern, replacement in _PATTERNS:
+    for pattern, replacement in _patterns_for(text):
         text = pattern.sub(replacement, text)
     return text
 
 
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with every secret replaced by `***` (see the module docstring for what counts)."""
+    return _redact(text, _parts(tuple(secrets)) if text else ())
+
+
 _lock = threading.Lock()
 _registered: list[str] = []
+_registered_parts: tuple[str, ...] = ()  # _parts(_registered), recomputed on each registration
 
 
 def register(values: Iterable[str]) -> None:
     """Remember secret values of this process (configured secrets, minted tokens)."""
+    global _registered_parts
     with _lock:
         for v in values:
             if v and len(v) >= MIN_SECRET_CHARS and v not in _registered:
                 _registered.append(v)
+        _registered_parts = _parts(tuple(_registered))
 
 
 def registered() -> tuple[str, ...]:
@@ -106,4 +153,4 @@ def registered() -> tuple[str, ...]:
 
 def scrub(text: str) -> str:
     """`redact` with the secrets registered in this process."""
-    return redact(text, registered())
+    return _redact(text, _registered_parts)

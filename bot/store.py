@@ -253,10 +253,11 @@ class Store:
 
         The request path's one write, and the hot one: one INSERT through the driver on a pooled
         connection (SQLAlchemy's statement machinery cost more than the insert itself), committed
-        before this returns: autocommitted on PostgreSQL (no BEGIN and COMMIT round trips), in
-        its own transaction on SQLite. A connection found broken is discarded and the insert
-        retried once on a fresh one; should the first attempt have committed after all, the retry
-        finds the id recorded and answers None (a duplicate), and the reaper enqueues the row.
+        before this returns: autocommitted, on PostgreSQL (no BEGIN and COMMIT round trips) and
+        on SQLite (one statement instead of three). A connection found broken is discarded and
+        the insert retried once on a fresh one; should the first attempt have committed after
+        all, the retry finds the id recorded and answers None (a duplicate), and the reaper
+        enqueues the row.
         """
         now = self._stamp(utcnow())
         row = (delivery_id, event, action, repository, installation_id, payload, "queued", 0, now, now)
@@ -284,16 +285,18 @@ class Store:
             finally:
                 if not driver.closed:
                     driver.autocommit = False
-        cursor = conn.cursor()
+        # SQLite: one autocommitted INSERT (isolation_level None), as on PostgreSQL: its own
+        # transaction, committed when execute() returns, instead of BEGIN, INSERT, COMMIT.
+        driver = conn.driver_connection
+        previous = driver.isolation_level
+        driver.isolation_level = None
         try:
-            cursor.execute(self._insert_delivery, row)
-            conn.commit()
-            return cursor.lastrowid
-        except BaseException:
-            conn.rollback()
-            raise
+            return driver.execute(self._insert_delivery, row).lastrowid
         finally:
-            cursor.close()
+            try:
+                driver.isolation_level = previous
+            except self._dbapi.Error:
+                pass  # a closed connection: the pool discards it
 
     def get_delivery(self, delivery_id: str) -> DeliveryRow | None:
         with self.session() as s:

@@ -193,3 +193,51 @@ def test_a_registered_secret_with_json_special_characters_is_scrubbed_before_esc
     line = logs.JsonFormatter().format(record)
     assert secret not in _json.loads(line)["msg"]
     assert "s3cr" not in line
+
+
+def _every_pattern(text: str) -> str:
+    """`redact` without its trigger prefilter: every pattern over the whole text."""
+    for pattern, replacement in R._PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+_CASES = [text for text, _ in test_redact_removes_each_kind_of_secret.pytestmark[0].args[1]]
+
+
+@pytest.mark.parametrize("text", _CASES + [t.upper() for t in _CASES] + [t.swapcase() for t in _CASES])
+def test_the_trigger_prefilter_skips_no_pattern_that_would_match(text):
+    # The prefilter only decides which patterns run: its answer must be that of running all.
+    assert R.redact(text) == _every_pattern(text)
+
+
+@pytest.mark.parametrize("text", [
+    "https://x/y?\u017fig=SIGSIGSIG99",             # LATIN SMALL LETTER LONG S: `s` under IGNORECASE
+    "https://x/y?to\u212aen=SIGSIGSIG99",            # KELVIN SIGN: `k` under IGNORECASE
+    "Author\u0131zation: token opaque-installation-value",  # LATIN SMALL LETTER DOTLESS I: `i`
+    "Authorization: token opaque-installation-value \u00e9",
+])
+def test_non_ascii_text_is_searched_by_every_pattern(text):
+    # str.lower() does not map these letters to ASCII, yet the patterns' IGNORECASE does.
+    assert R.redact(text) == _every_pattern(text)
+    assert "SIGSIGSIG99" not in R.redact(text) and "opaque-installation-value" not in R.redact(text)
+
+
+def test_a_line_without_any_trigger_is_left_as_it_is_and_registered_secrets_still_go():
+    R.register(["registered-secret-value-for-prefilter"])
+    line = json.dumps({"msg": "delivery queued", "event": "pull_request.opened",
+                       "note": "registered-secret-value-for-prefilter"})
+    assert R._patterns_for("delivery queued pull_request.opened") == ()
+    assert "registered-secret-value-for-prefilter" not in R.scrub(line)
+    assert R.scrub('{"msg": "delivery queued"}') == '{"msg": "delivery queued"}'
+
+
+def test_the_log_timestamp_is_the_records_own_second_and_millisecond():
+    formatter = JsonFormatter()
+    lines = []
+    for created in (1_700_000_000.25, 1_700_000_000.999, 1_700_000_001.5, 1_700_000_000.125):
+        record = logging.LogRecord("bot.web", logging.INFO, __file__, 1, "m", (), None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        lines.append(json.loads(formatter.format(record))["ts"])
+    assert lines == ["2023-11-14T22:13:20.250Z", "2023-11-14T22:13:20.999Z", "2023-11-14T22:13:21.500Z",
+                     "2023-11-14T22:13:20.125Z"]

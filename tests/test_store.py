@@ -165,3 +165,35 @@ def test_the_intake_insert_survives_a_connection_the_server_closed(store, backen
                                  installation_id=None, payload="{}") is not None
     with store.engine.connect() as conn:  # and the rest of the store meets a live connection again
         assert conn.execute(sa.text("SELECT count(*) FROM deliveries")).scalar() == 3
+
+
+def test_a_recorded_delivery_is_committed_when_record_delivery_returns_and_the_connection_is_left_as_found(
+        store, settings):
+    """The intake answers 2xx right after record_delivery: the row must already be committed (another
+    connection sees it), and the pooled connection it used goes back to SQLAlchemy's usual
+    transactional mode, so the next session's transaction still rolls back as one."""
+    from sqlalchemy import text
+
+    from bot.store import Store
+
+    pk = store.record_delivery(delivery_id="d-committed", event="ping", action=None, repository=None,
+                               installation_id=None, payload="{}")
+    other = Store(settings.database_url)
+    try:
+        with other.engine.connect() as conn:
+            assert conn.execute(text("SELECT id FROM deliveries WHERE delivery_id = 'd-committed'")).scalar() == pk
+    finally:
+        other.dispose()
+    conn = store.engine.raw_connection()
+    try:
+        driver = conn.driver_connection
+        assert (driver.autocommit is False) if store._pg else (driver.isolation_level is not None)
+    finally:
+        conn.close()
+    try:
+        with store.session() as s:
+            s.execute(text("UPDATE deliveries SET attempts = 5 WHERE id = :pk"), {"pk": pk})
+            raise RuntimeError("abort the transaction")
+    except RuntimeError:
+        pass
+    assert store.get_delivery("d-committed").attempts == 0

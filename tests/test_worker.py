@@ -164,3 +164,24 @@ def test_expired_lease_lets_another_worker_take_over(settings, store, queue, rou
 def test_duplicate_delivery_id_is_recorded_once(store):
     assert record(store) is not None
     assert record(store) is None
+
+
+def test_an_enqueued_delivery_is_committed_when_enqueue_returns_and_huey_reads_it_back(settings, queue):
+    """The intake answers 2xx right after enqueue: the message must be in the queue's storage for
+    another connection (a consumer process) to see, in huey's own format."""
+    queue.enqueue(41)
+    if settings.redis_url:
+        import redis
+
+        assert redis.Redis.from_url(settings.redis_url).llen(queue.huey.storage.queue_key) == 1
+    else:
+        import sqlite3
+
+        other = sqlite3.connect(queue.huey.storage.filename)
+        try:
+            assert other.execute("SELECT count(*) FROM task WHERE queue = ?", (queue.huey.name,)).fetchone() == (1,)
+        finally:
+            other.close()
+    task = queue.huey.dequeue()
+    assert (task.name, task.args) == ("process_delivery", (41,))
+    assert queue.depth() == 0

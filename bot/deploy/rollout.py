@@ -437,6 +437,13 @@ def _pending(state: RolloutState, observed: Observation, now: dt.datetime) -> De
         if observed.config_name != state.previous_config:
             return _fail(state, now, f"the endpoint moved to config {observed.config_name} since "
                          f"the plan (expected {state.previous_config}); plan again")
+        missing = observed.missing(state.alarms)
+        if missing:
+            # The rollout's safety is its alarms (SageMaker's auto-rollback, or the bot's own
+            # watch of an A/B or shadow test): one that does not exist could never trip.
+            return _fail(state, now, "not started: alarm " + ", ".join(missing) + " does not exist "
+                         "(CloudWatch DescribeAlarms), so nothing would roll this update back; create "
+                         "it or remove it from the manifest's alarms")
         return _issue(state, observed, now, "update_endpoint", state.target_config, phase="updating")
     return _poll(state, observed, now)  # busy with something else: wait, up to the deadline
 

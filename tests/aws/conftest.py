@@ -57,9 +57,29 @@ def no_aws(monkeypatch, tmp_path):
     clear_credential_cache()
 
 
+def example_alarms() -> list[str]:
+    """Every rollback alarm the shipped examples name (a rollout refuses to start on an alarm
+    that does not exist, so the account the tests deploy into has them, in state OK)."""
+    import re
+    from pathlib import Path
+
+    names: set[str] = set()
+    for path in (Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"):
+        for found in re.findall(r"^\s*alarms:\s*\[([^\]]*)\]", path.read_text(), re.MULTILINE):
+            names.update(n.strip() for n in found.split(",") if n.strip())
+    return sorted(names)
+
+
 @pytest.fixture
 def aws(moto_url, no_aws, monkeypatch):
-    """A clean moto server that boto3 reaches through AWS_ENDPOINT_URL with dummy credentials."""
+    """A clean moto server that boto3 reaches through AWS_ENDPOINT_URL with dummy credentials,
+    holding the examples' rollback alarms (`example_alarms`)."""
     emulator.reset(moto_url)
     use_moto(monkeypatch, moto_url)
+    cw = emulator.client("cloudwatch", moto_url)
+    for name in example_alarms():
+        cw.put_metric_alarm(AlarmName=name, MetricName="Invocation5XXErrors", Namespace="AWS/SageMaker",
+                            Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1.0,
+                            ComparisonOperator="GreaterThanOrEqualToThreshold")
+        cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="created by the test account")
     return moto_url

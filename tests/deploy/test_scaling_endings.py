@@ -279,3 +279,17 @@ def test_a_manifest_that_drops_autoscaling_gets_its_own_count_not_the_live_one(s
                   "      target_invocations_per_instance: 200\n": ""}
     r = Rollout(session, clients, example(CANARY, no_scaling), "production", COMMIT2)
     assert "RetainAllVariantProperties" not in r.requests.update_to(r.requests.target_config)
+
+
+def test_a_guarded_update_whose_rollback_alarm_does_not_exist_is_not_started(session, clients):
+    _live_canary(session, clients)
+    clients.cloudwatch.delete_alarms(AlarmNames=["fraud-detector-latency-p99"])
+    before = clients.sagemaker.describe_endpoint(EndpointName="fraud-detector")["EndpointConfigName"]
+    r = Rollout(session, clients, example(CANARY, CANARY_V2), "production", COMMIT2)
+
+    final = r.run()
+
+    assert final.action == "fail" and "update_endpoint" not in r.actions
+    assert "alarm fraud-detector-latency-p99 does not exist" in final.reason
+    assert clients.sagemaker.describe_endpoint(EndpointName="fraud-detector")["EndpointConfigName"] == before
+    assert _target(clients.autoscaling)  # nothing was deregistered either
