@@ -97,10 +97,13 @@ def guard_header_reads(worker) -> None:
     if handle is None or getattr(handle, "_modelbot_guarded", False):
         return
 
-    def guarded(conn):
-        _HEADERS.entry = _DEADLINES.arm(conn.sock, HEADER_DEADLINE_SECONDS)
+    def guarded(*args, **kwargs):
+        sock = getattr(args[0], "sock", None) if args else None
+        if not isinstance(sock, socket.socket):  # not gthread's handle(conn): leave it alone
+            return handle(*args, **kwargs)
+        _HEADERS.entry = _DEADLINES.arm(sock, HEADER_DEADLINE_SECONDS)
         try:
-            return handle(conn)
+            return handle(*args, **kwargs)
         finally:
             entry, _HEADERS.entry = getattr(_HEADERS, "entry", None), None
             if entry is not None:
