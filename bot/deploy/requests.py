@@ -576,7 +576,7 @@ def _kept_scaling(spec: DeploySpec, live: LiveState | None, endpoint: str, confi
         dropped = [v for v in variants if any(d["ResourceId"] == scaling.resource_id(endpoint, v.name)
                                               for d in gone)]
         for row in config.get("ProductionVariants") or ():
-            if "InitialInstanceCount" not in row:
+            if "InitialInstanceCount" not in row or a is None:  # no autoscaling: the count is the count
                 continue
             old = by_name.get(row["VariantName"])
             if old is None and len(dropped) == 1 and len(config["ProductionVariants"]) == 1:
@@ -584,7 +584,7 @@ def _kept_scaling(spec: DeploySpec, live: LiveState | None, endpoint: str, confi
             if old is None or old not in dropped:
                 continue
             row["InitialInstanceCount"] = scaling.raised_count(
-                row["InitialInstanceCount"], old.instance_count, a.max_capacity if a else None)
+                row["InitialInstanceCount"], old.instance_count, a.max_capacity)
     if live.endpoint_config_name and any(v.autoscaling is not None for v in variants):
         # A rollback (or abort) moves back to the live config: keep the counts autoscaling
         # reached rather than that config's initial ones, in the middle of an alarm.

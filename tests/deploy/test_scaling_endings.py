@@ -293,3 +293,17 @@ def test_a_guarded_update_whose_rollback_alarm_does_not_exist_is_not_started(ses
     assert "alarm fraud-detector-latency-p99 does not exist" in final.reason
     assert clients.sagemaker.describe_endpoint(EndpointName="fraud-detector")["EndpointConfigName"] == before
     assert _target(clients.autoscaling)  # nothing was deregistered either
+
+
+def test_a_retyped_variant_without_autoscaling_in_the_manifest_starts_at_the_manifests_count(session, clients):
+    _live_canary(session, clients)
+    clients.sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName="fraud-detector",
+        DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 7}])
+    observe(clients, "fraud-detector")
+    observe(clients, "fraud-detector")
+    unscaled = {**BIGGER, "    autoscaling:\n      min_capacity: 4\n      max_capacity: 10\n"
+                "      target_invocations_per_instance: 200\n": ""}
+    r = Rollout(session, clients, example(CANARY, unscaled), "production", COMMIT2)
+    (row,) = r.requests.endpoint_config(r.requests.target_config)["ProductionVariants"]
+    assert row["InitialInstanceCount"] == 4  # the manifest's; nothing would scale 7 back down
