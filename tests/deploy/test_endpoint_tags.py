@@ -4,7 +4,7 @@ put on the endpoint stay (issue #12, item 11: an adopted endpoint keeps its owne
 from __future__ import annotations
 
 from tests.deploy.helpers import COMMIT2, example
-from tests.deploy.test_executor import CANARY, CANARY_V2, Rollout, _alarm, _deployed, clients, session  # noqa: F401
+from tests.deploy.test_executor import CANARY, CANARY_V2, Rollout, _deployed, clients, session  # noqa: F401
 
 
 def _tags(sm, arn):
@@ -12,8 +12,6 @@ def _tags(sm, arn):
 
 
 def test_a_removed_manifest_tag_goes_and_a_foreign_tag_stays(session, clients):
-    for name in ("fraud-detector-5xx", "fraud-detector-latency-p99"):
-        _alarm(clients.cloudwatch, name)
     _deployed(session, clients, example(CANARY))
     sm = clients.sagemaker
     arn = sm.describe_endpoint(EndpointName="fraud-detector")["EndpointArn"]
@@ -35,8 +33,6 @@ def test_a_foreign_tag_on_the_endpoint_does_not_make_the_plan_change_anything(se
     from bot.plan import DeploySpec, plan
     from tests.deploy.helpers import COMMIT3, PRICES
 
-    for name in ("fraud-detector-5xx", "fraud-detector-latency-p99"):
-        _alarm(clients.cloudwatch, name)
     _deployed(session, clients, example(CANARY))
     sm = clients.sagemaker
     arn = sm.describe_endpoint(EndpointName="fraud-detector")["EndpointArn"]
