@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-## demo: run the bot on embedded defaults (SQLite store, SQLite queue): web + worker, signed deliveries
+## demo: the whole lifecycle against a local GitHub and a local SageMaker (bot: gunicorn + worker on SQLite)
 demo: $(VENV)/.installed
 	$(VENV)/bin/modelbot demo $(DEMO_ARGS)
 
@@ -29,6 +29,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_report.py
 	$(PY) bench/bench_compare.py
 	$(PY) bench/bench_rollouts.py
+	$(PY) bench/bench_load.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -71,7 +71,19 @@ def cmd_demo(args) -> int:
 
     from .demo import run
 
-    return run(Path(args.data_dir), once=args.once, config=args.config)
+    return run(Path(args.data_dir), once=args.once, config=args.config, time_scale=args.time_scale)
+
+
+def _time_scale(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.001 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0.001 and 1")
+    return value
 
 
 def cmd_check(args) -> int:
@@ -133,10 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="bring the database schema up to date")
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("demo", help="run web + worker on embedded defaults and send signed deliveries")
-    p.add_argument("--data-dir", default="var/demo")
-    p.add_argument("--config", default=os.environ.get("MODELBOT_CONFIG", "config/modelbot.yaml"))
+    p = sub.add_parser("demo", help="the whole lifecycle against a local GitHub and a local SageMaker")
+    p.add_argument("--data-dir", default="var/demo", help="emptied and reused by each run (default var/demo)")
+    p.add_argument("--config", default=None, help="server config (default config/modelbot.demo.yaml)")
     p.add_argument("--once", action="store_true", help="stop after the demonstration instead of serving")
+    p.add_argument("--time-scale", type=_time_scale, default=0.02,
+                   help="real seconds per SageMaker second (default 0.02: 50x faster; 1 is AWS's pace)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("check", help="validate, policy-check and plan manifests in a local checkout")

@@ -632,12 +632,18 @@ class Store:
     # --- installations ------------------------------------------------------------------------
 
     def upsert_installation(self, installation_id: int, account: str, active: bool) -> None:
+        """One statement (INSERT ... ON CONFLICT DO UPDATE on both dialects), so two workers
+        handling deliveries of the same new installation at once cannot both insert it."""
+        if self._pg:
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        values = {"id": installation_id, "account": account, "active": active, "updated_at": utcnow()}
+        stmt = insert(InstallationRow).values(**values)
+        stmt = stmt.on_conflict_do_update(index_elements=[InstallationRow.id],
+                                          set_={k: v for k, v in values.items() if k != "id"})
         with self.session() as s:
-            row = s.get(InstallationRow, installation_id)
-            if row is None:
-                s.add(InstallationRow(id=installation_id, account=account, active=active, updated_at=utcnow()))
-            else:
-                row.account, row.active, row.updated_at = account, active, utcnow()
+            s.execute(stmt)
 
     def installation(self, installation_id: int) -> InstallationRow | None:
         with self.session() as s:

@@ -3,18 +3,20 @@
 Pure checks over columns that are already loaded (numpy arrays). Every problem raises a
 `ComparisonDataError` whose message names the problem, the column and example rows, so a bad
 file gives the pull request a clear error instead of a crash or, worse, a false pass.
-`load_table` is a small stdlib/numpy reader for csv and jsonl bytes that refuses a file over its
-`TableLimits` (rows, columns, decoded bytes, line length) before holding its values; fetching
-them is an adapter's job.
+`load_table` is a small stdlib/numpy reader for csv and jsonl bytes (plain, or gzip-compressed:
+inflated as a bounded stream) that refuses a file over its `TableLimits` (rows, columns, decoded
+and decompressed bytes, line length) before holding its values; fetching them is an adapter's job.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import math
 import os
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -425,7 +427,10 @@ def load_table(path_or_bytes, format: str, *, text_columns: Sequence[str] = (),
 
     Columns whose values all parse as integers become int64, as numbers float64 (empty -> NaN),
     else strings; jsonl lists of numbers become a 2-D float64 column. `text_columns` stay strings
-    (row ids such as '007'). Parquet is not supported here.
+    (row ids such as '007'). Parquet is not supported here. Gzip-compressed bytes (by their
+    magic, whatever the file is called) are inflated as a stream, twice, never held whole: the
+    inflated bytes count against `limits.max_decompressed_bytes` while they are read, and the
+    rows, columns and line lengths against theirs, as for a plain file.
 
     Two passes over the bytes: the first decodes and counts (rows, columns, line lengths, each
     column's type and the size of its text) keeping no values, and refuses a file over a limit
@@ -441,6 +446,10 @@ def load_table(path_or_bytes, format: str, *, text_columns: Sequence[str] = (),
         with open(path, "rb") as fh:
             raw = fh.read()
     text_columns = frozenset(text_columns)
+    other = other_compression(raw)
+    if other and format in ("csv", "jsonl"):
+        raise ComparisonDataError("bad_format", f"{source}: compressed with {other}, which modelbot does not read; "
+                                                f"give the {format} file itself, or compressed with gzip")
     try:
         if format == "csv":
             scan = _csv_scan(raw, source, limits, text_columns)
@@ -453,10 +462,68 @@ def load_table(path_or_bytes, format: str, *, text_columns: Sequence[str] = (),
     raise ComparisonDataError("bad_format", f"unsupported table format {format!r}; expected 'csv' or 'jsonl'")
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+# Compressions modelbot does not read, by their magic bytes: refused by name rather than as text
+# that is not UTF-8.
+_OTHER_COMPRESSIONS = ((b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"),
+                       (b"PK\x03\x04", "zip"), (b"\x04\x22\x4d\x18", "lz4"))
+_INFLATE_CHUNK = 64 * 1024
+
+
+def is_gzip(raw: bytes) -> bool:
+    return raw[:2] == GZIP_MAGIC
+
+
+def other_compression(raw: bytes) -> str | None:
+    """The name of a compression other than gzip that `raw` starts with, if any."""
+    for magic, name in _OTHER_COMPRESSIONS:
+        if raw.startswith(magic) and (name != "bzip2" or raw[3:4].isdigit() and raw[4:10] == b"1AY&SY"):
+            return name
+    return None
+
+
+class _Inflating(io.RawIOBase):
+    """The decompressed bytes of a gzip file (every member), inflated a chunk at a time as they
+    are read: never more than one chunk held, and refused once more than
+    `limits.max_decompressed_bytes` came out (a gzip bomb stops there, having held nothing)."""
+
+    def __init__(self, raw: bytes, source: str, limits: TableLimits):
+        self._gz = gzip.GzipFile(fileobj=io.BytesIO(raw), mode="rb")
+        self._source, self._limits, self.count = source, limits, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        cap = self._limits.max_decompressed_bytes
+        if not len(b):
+            return 0
+        try:
+            chunk = self._gz.read(min(len(b), _INFLATE_CHUNK, cap + 1 - self.count))
+        except (gzip.BadGzipFile, EOFError, zlib.error, OSError) as exc:
+            raise ComparisonDataError("bad_file", f"{self._source}: not a readable gzip file ({exc})") from None
+        self.count += len(chunk)
+        if self.count > cap:
+            raise self._limits.refuse(
+                self._source, "max_decompressed_bytes", "gzip-compressed and larger once inflated",
+                f"{cap:,} bytes modelbot inflates for a table", "counted while inflating it, stopped there")
+        b[:len(chunk)] = chunk
+        return len(chunk)
+
+
+def _text(raw: bytes, source: str, limits: TableLimits) -> io.TextIOWrapper:
+    """The file's text: its bytes, or, gzip-compressed, inflated as a bounded stream."""
+    if is_gzip(raw):
+        return io.TextIOWrapper(io.BufferedReader(_Inflating(raw, source, limits), _INFLATE_CHUNK),
+                                encoding="utf-8-sig", newline="")
+    return io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline="")
+
+
 def _lines(raw: bytes, source: str, limits: TableLimits):
     """The text's lines (universal newlines kept, as the csv module wants), each at most
-    `limits.max_line_chars` characters: a longer line is refused when that much of it is read."""
-    fh = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline="")
+    `limits.max_line_chars` characters: a longer line is refused when that much of it is read.
+    A gzip file is inflated while its lines are read, within `limits.max_decompressed_bytes`."""
+    fh = _text(raw, source, limits)
     cap = limits.max_line_chars
     n = 0
     while line := fh.readline(cap + 2):

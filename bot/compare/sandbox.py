@@ -29,7 +29,10 @@ The layers, in the order `apply` takes them:
    anywhere); from ABI 4 no TCP bind/connect, from ABI 6 no signals or abstract unix sockets
    outside the sandbox. Landlock also refuses ptrace-mode access from inside the domain to any
    process outside it: /proc/<bot>/environ and mem, process_vm_readv, even for the same uid.
-6. seccomp filter (`prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)`, built here): EPERM (not a
+6. rlimits: address space, CPU seconds, file size, open files, processes, no core dumps, set
+   before the filter, which then refuses every change of a limit (a native setrlimit or
+   prlimit64 cannot raise them, nor lower the bot's).
+7. seccomp filter (`prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)`, built here): EPERM (not a
    kill, so the failure is reported) for every socket(2), socketpair, connect, bind, listen,
    accept; execve/execveat; fork, vfork and clone without CLONE_THREAD (threads stay allowed;
    clone3 answers ENOSYS so libc falls back to clone, whose flags the filter can read);
@@ -37,9 +40,9 @@ The layers, in the order `apply` takes them:
    process (kill, tgkill, rt_sigqueueinfo to another pid; tkill, pidfd_send_signal); mount and the new
    mount API, pivot_root, chroot, unshare, setns; keyctl, add_key, request_key; bpf,
    perf_event_open, userfaultfd, personality, io_uring (whose requests would bypass the
-   filter), open_by_handle_at, syslog, module and kexec loading; and every system call of
+   filter), open_by_handle_at, syslog, module and kexec loading; setrlimit, and prlimit64 with
+   a new limit (reading one stays allowed); and every system call of
    another architecture (x32, i386) than the one the filter is built for (x86_64, aarch64).
-7. rlimits: address space, CPU seconds, file size, open files, processes, no core dumps.
 
 The bot adds a clean environment, a wall-clock timeout and a process-group kill.
 """
@@ -210,6 +213,7 @@ SYSCALLS = {
         "init_module": 175, "finit_module": 313, "delete_module": 176, "kexec_load": 246, "kexec_file_load": 320,
         "tkill": 200, "pidfd_send_signal": 424,
         "kill": 62, "tgkill": 234, "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297,
+        "setrlimit": 160, "prlimit64": 302,
     },
     "aarch64": {
         "socket": 198, "connect": 203, "accept": 202, "bind": 200, "listen": 201, "socketpair": 199, "accept4": 242,
@@ -226,6 +230,7 @@ SYSCALLS = {
         "init_module": 105, "finit_module": 273, "delete_module": 106, "kexec_load": 104, "kexec_file_load": 294,
         "tkill": 130, "pidfd_send_signal": 424,
         "kill": 129, "tgkill": 131, "rt_sigqueueinfo": 138, "rt_tgsigqueueinfo": 240,
+        "setrlimit": 164, "prlimit64": 261,
     },
 }
 AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
@@ -236,6 +241,10 @@ ENOSYS_CALLS = ("clone3",)
 # so it cannot kill the bot or its other workers even where it keeps the bot's uid.
 SIGNAL_CALLS = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
 # clone(2) is allowed only with CLONE_THREAD (threads) and without namespace flags.
+# The rlimits are set before the filter: after it, setrlimit(2) is refused and prlimit64(2) only
+# reads (its third argument, the new limit, must be NULL; glibc's getrlimit is prlimit64 with
+# NULL), so no limit can be changed again, raised or lowered, for this process or another one.
+LIMIT_CALLS = ("prlimit64",)
 
 LANDLOCK_CREATE_RULESET, LANDLOCK_ADD_RULE, LANDLOCK_RESTRICT_SELF = 444, 445, 446  # every architecture
 LANDLOCK_CREATE_RULESET_VERSION = 1
@@ -423,13 +432,15 @@ def seccomp_program(arch: str, deny=None, *, allow_fork: bool = False,
                     self_pid: int | None = None) -> list[tuple[int, int, int, int]]:
     """The filter as (code, jt, jf, k) BPF instructions; every result not ALLOW is ERRNO.
 
-    `deny`: the system calls answered EPERM (default: every one in SYSCALLS but clone, clone3
-    and, with `self_pid`, the SIGNAL_CALLS); clone(2) is allowed only for threads (CLONE_THREAD), or, with
+    `deny`: the system calls answered EPERM (default: every one in SYSCALLS but clone, clone3,
+    prlimit64 and, with `self_pid`, the SIGNAL_CALLS); clone(2) is allowed only for threads (CLONE_THREAD), or, with
     `allow_fork`, for anything without namespace flags; clone3 answers ENOSYS (its flags are
-    behind a pointer); with `self_pid`, kill/tgkill/rt_(tg)sigqueueinfo only to that pid.
+    behind a pointer); with `self_pid`, kill/tgkill/rt_(tg)sigqueueinfo only to that pid; by
+    default (`deny` None) prlimit64 only without a new limit (LIMIT_CALLS).
     """
     table = SYSCALLS[arch]
-    checked = ("clone", *(SIGNAL_CALLS if self_pid is not None else ()))
+    guard_limits = deny is None
+    checked = ("clone", *(SIGNAL_CALLS if self_pid is not None else ()), *(LIMIT_CALLS if guard_limits else ()))
     names = [n for n in table if n not in ENOSYS_CALLS + checked] if deny is None else list(deny)
     LD_W_ABS, JEQ_K, JGE_K, JSET_K, RET_K = 0x20, 0x15, 0x35, 0x45, 0x06
     prog: list = []  # [code, jump-if-true label, jump-if-false label, k]
@@ -450,9 +461,18 @@ def seccomp_program(arch: str, deny=None, *, allow_fork: bool = False,
     if self_pid is not None:
         for name in SIGNAL_CALLS:
             emit(JEQ_K, table[name], "signal", None)
+    if guard_limits:
+        emit(JEQ_K, table["prlimit64"], "limits", None)
     emit(JEQ_K, table["clone"], "clone", None)
     emit(RET_K, SECCOMP_RET_ALLOW)
     labels = {}
+    if guard_limits:
+        labels["limits"] = len(prog)
+        emit(LD_W_ABS, 32)  # seccomp_data.args[2], low 32 bits: the new limit's address
+        emit(JEQ_K, 0, None, "deny")
+        emit(LD_W_ABS, 36)  # its high 32 bits
+        emit(JEQ_K, 0, None, "deny")
+        emit(RET_K, SECCOMP_RET_ALLOW)
     if self_pid is not None:
         labels["signal"] = len(prog)
         emit(LD_W_ABS, 16)  # args[0]: the target pid (thread group) of the signal
@@ -589,18 +609,18 @@ def apply(workdir: str, limits: dict, *, extra_read=(), audit_hook=None) -> Laye
         got["landlock_abi"] = landlock(read + list(SYSTEM_READ), [workdir, *SYSTEM_WRITE])
     except OSError as exc:
         problems["landlock"] = str(exc) if isinstance(exc, LayerError) else f"{exc.strerror or exc}"
-    # 6. seccomp
-    try:
-        seccomp()
-        got["seccomp"] = True
-    except OSError as exc:
-        problems["seccomp"] = str(exc)
-    # 7. rlimits
+    # 6. rlimits, before the filter: once it is installed no limit can be set again
     try:
         set_limits(limits)
         got["rlimits"] = True
     except (OSError, ValueError) as exc:
         problems["rlimits"] = str(exc)
+    # 7. seccomp (refuses setrlimit, and prlimit64 with a new limit)
+    try:
+        seccomp()
+        got["seccomp"] = True
+    except OSError as exc:
+        problems["seccomp"] = str(exc)
     got["nproc_enforced"] = _nproc_enforced(bool(got.get("user_namespace")))
     if audit_hook is not None:
         audit_hook()

@@ -9,9 +9,10 @@ Before it imports numpy or reads a model, still single-threaded, it sandboxes it
 (`sandbox.apply`, where each layer is described): a network namespace, a separate uid when the
 bot is root, a user namespace without capabilities, no new privileges, not dumpable, Landlock
 (read-only Python installation and system libraries, read-write work directory, nothing else),
+rlimits (address space, CPU seconds, file size, open files, processes, no core dumps), and last
 a seccomp filter (no sockets, no programs, no process creation but threads, no ptrace, no
-process_vm_readv, no mount/unshare/setns/keyctl/bpf/io_uring/...: EPERM), and rlimits (address
-space, CPU seconds, file size, open files, processes, no core dumps); then a Python audit hook
+process_vm_readv, no mount/unshare/setns/keyctl/bpf/io_uring/..., no setrlimit or prlimit64
+changing a limit: EPERM); then a Python audit hook
 (`BLOCKED_EVENTS`, which cannot be removed) that names what a Python-level attempt was refused.
 A layer the kernel refuses is recorded with why, never fatal by itself; the layers in effect
 are returned with the results, and the bot turns them into the report's line

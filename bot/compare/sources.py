@@ -8,7 +8,7 @@ the first and everything else to the second. `fingerprint` is the cheap identity
 
 The loaders check what a file must be before the pure core sees it: the pin (sha256 digest of
 the bytes, or the S3 version), the size, the format (csv and jsonl through `data.load_table`,
-parquet through pyarrow when it is installed), the label and id columns, and the limits
+plain or gzip-compressed, parquet through pyarrow when it is installed), the label and id columns, and the limits
 (`data.TableLimits`: rows, columns, decoded bytes) before a table is materialised. Every failure is a
 `ComparisonDataError` whose message names the location, so the pull request shows why.
 """
@@ -26,7 +26,8 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from .data import ComparisonDataError, TableLimits, load_table, require_columns, text_array, text_bytes
+from .data import (ComparisonDataError, TableLimits, is_gzip, load_table, other_compression, require_columns, text_array,
+                   text_bytes)
 
 MAX_DATASET_BYTES = 256 * 1024 * 1024
 MAX_PREDICTIONS_BYTES = 256 * 1024 * 1024
@@ -310,9 +311,14 @@ def parse_table(data: bytes, fmt: str, *, source: str, text_columns=(),
     """csv / jsonl (bot.compare.data.load_table) or parquet (pyarrow) bytes into named columns,
     refused before they are materialised when over `limits` (rows, columns, decoded bytes)."""
     limits = limits or TableLimits()
-    if fmt in ("csv", "jsonl"):
+    if fmt in ("csv", "jsonl"):  # gzip-compressed too: inflated as a bounded stream
         return load_table(data, fmt, text_columns=text_columns, limits=limits, source=source)
     if fmt == "parquet":
+        whole = "gzip" if is_gzip(data) else other_compression(data)
+        if whole:
+            raise ComparisonDataError("bad_format", f"{source}: a parquet file compressed as a whole ({whole}), which "
+                                                    "modelbot does not read; parquet compresses its own pages: give "
+                                                    "the .parquet file itself")
         return _parquet(data, source, text_columns, limits)
     raise ComparisonDataError("bad_format", f"{source}: unsupported format {fmt!r}; expected csv, jsonl or parquet")
 
@@ -698,9 +704,13 @@ def _prediction_column(table: Mapping[str, np.ndarray], column: str) -> np.ndarr
 
 
 def prediction_format(location: str) -> str:
-    suffix = PurePosixPath(location).suffix.lower()
+    """The format of a prediction file by its extension, below a compression suffix
+    (`predictions.jsonl.gz` is jsonl; the gzip is found by its magic bytes when read)."""
+    path = PurePosixPath(location.split("?", 1)[0])
+    if path.suffix.lower() in (".gz", ".gzip"):
+        path = path.with_suffix("")
     return {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-            ".parquet": "parquet", ".pq": "parquet"}.get(suffix, "csv")
+            ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower(), "csv")
 
 
 def load_prediction_file(location: str, column: str, id_column: str | None, fetcher, *,

@@ -199,8 +199,10 @@ def compare_pull(ctx, pull, review, *, force: bool = False) -> PullComparison:
             outcome = compare_manifest(req, deps)
         except Exception as exc:  # noqa: BLE001 - a bug or an unexpected failure must not cost the report
             log.exception("comparison failed", extra={"repository": pull.repository, "path": m.path})
+            from ..redact import scrub
+
             outcome = failed_outcome(req, f"the comparison failed unexpectedly ({type(exc).__name__}: "
-                                          f"{str(exc)[:300]}); comment /validate to try again")
+                                          f"{scrub(str(exc))[:300]}); comment /validate to try again")
         outcomes.append(outcome)
         if outcome.verdict == "pending":
             schedule_poll(ctx, pull, outcome, deps.config)

@@ -2,10 +2,12 @@
 
 The PR's file list is paginated (100 per page). Contents come from the contents API when only
 a few files are needed, and otherwise from one tarball of the ref (two HTTP requests whatever
-the number of files), extracting only the wanted paths with size limits: the download is held
-to `MAX_ARCHIVE_BYTES`, and the archive is decompressed as a stream, refused once it has given
-more than `MAX_ARCHIVE_DECOMPRESSED_BYTES` or `MAX_ARCHIVE_MEMBERS` entries (nothing is written
-to disk; only the wanted paths are kept, each to `MAX_FILE_BYTES` + 1).
+the number of files), extracting only the wanted paths with size limits: the download is
+streamed into the decompressor a chunk at a time (never held whole) and refused once more
+than `MAX_ARCHIVE_BYTES` came, or up front when its Content-Length says so; the archive is
+decompressed as a stream, refused once it has given more than `MAX_ARCHIVE_DECOMPRESSED_BYTES`
+or `MAX_ARCHIVE_MEMBERS` entries (nothing is written to disk; only the wanted paths are kept,
+each to `MAX_FILE_BYTES` + 1). The caps are keyword arguments of `RepoReader`.
 """
 
 from __future__ import annotations
@@ -102,24 +104,32 @@ class RepoReader:
         if status != 302 or not location:
             raise ReadError(f"GitHub did not offer an archive of {self.full_name} at {ref[:7]} (HTTP {status})")
         found: dict[str, bytes | None] = dict.fromkeys(wanted)
+        where = f"the archive of {self.full_name} at {ref[:7]}"
+        too_large = (f"{where} is larger than {self._max_archive:,} bytes, the most modelbot downloads "
+                     "(bot.github.reader.MAX_ARCHIVE_BYTES)")
         # The link is temporary and carries its own authorisation: never log it.
         with requests.get(location, stream=True, timeout=self._timeout) as resp:
             if resp.status_code != 200:
-                raise ReadError(f"the archive of {self.full_name} at {ref[:7]} answered HTTP {resp.status_code}")
-            raw = _bounded(resp.iter_content(1 << 16), self._max_archive,
-                           f"the archive of {self.full_name} at {ref[:7]} is larger than {self._max_archive:,} "
-                           "bytes (bot.github.reader.MAX_ARCHIVE_BYTES)")
-        found.update(self.extract(raw, wanted, where=f"the archive of {self.full_name} at {ref[:7]}"))
+                raise ReadError(f"{where} answered HTTP {resp.status_code}")
+            declared = str(resp.headers.get("Content-Length") or "")
+            if declared.isdigit() and int(declared) > self._max_archive:
+                raise ReadError(too_large)  # said up front: nothing of it is read
+            # Streamed: the download feeds the decompressor a chunk at a time, never held whole,
+            # and is refused once more than the cap came (whatever Content-Length said).
+            download = _Download(resp.iter_content(1 << 16), self._max_archive, too_large)
+            found.update(self.extract(download, wanted, where=where))
         log.info("read files from archive", extra={"repository": self.full_name, "ref": ref[:12],
-                                                   "wanted": len(wanted), "found": sum(v is not None for v in found.values())})
+                                                   "wanted": len(wanted), "found": sum(v is not None for v in found.values()),
+                                                   "archive_bytes": download.count})
         return found
 
-
-    def extract(self, raw: bytes, wanted: set[str], *, where: str) -> dict[str, bytes]:
-        """The wanted paths (without the archive's top directory) of a .tar.gz, decompressed as a
-        stream within the decompressed-bytes and entry-count limits."""
+    def extract(self, raw, wanted: set[str], *, where: str) -> dict[str, bytes]:
+        """The wanted paths (without the archive's top directory) of a .tar.gz (its bytes, or a
+        readable stream of them), decompressed as a stream within the decompressed-bytes and
+        entry-count limits."""
         found: dict[str, bytes] = {}
-        stream = _Capped(gzip.GzipFile(fileobj=io.BytesIO(raw)), self._max_decompressed,
+        source = io.BytesIO(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else raw
+        stream = _Capped(gzip.GzipFile(fileobj=source), self._max_decompressed,
                          f"{where} decompresses to more than {self._max_decompressed:,} bytes "
                          "(bot.github.reader.MAX_ARCHIVE_DECOMPRESSED_BYTES)")
         try:
@@ -133,7 +143,7 @@ class RepoReader:
                     path = member.name.split("/", 1)[1] if "/" in member.name else member.name
                     if path in wanted:
                         # Over MAX_FILE_BYTES: keep a bounded prefix, the manifest loader reports the size.
-                        found[path] = tar.extractfile(member).read(MAX_FILE_BYTES + 1)
+                        found[path] = tar.extractfile(member).read(min(member.size, MAX_FILE_BYTES) + 1)
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise ReadError(f"{where} is not a readable .tar.gz ({exc})") from None
         return found
@@ -163,13 +173,30 @@ class _Capped(io.RawIOBase):
         return len(chunk)
 
 
-def _bounded(chunks, limit: int, message: str) -> bytes:
-    buf = bytearray()
-    for chunk in chunks:
-        buf += chunk
-        if len(buf) > limit:
-            raise ReadError(message)
-    return bytes(buf)
+class _Download(io.RawIOBase):
+    """The bytes of an iterator of chunks (a streamed HTTP body) as a readable stream, holding
+    at most one chunk; ReadError(message) once more than `limit` bytes came from it."""
+
+    def __init__(self, chunks, limit: int, message: str):
+        self._chunks, self._limit, self._message = iter(chunks), limit, message
+        self._pending, self.count = memoryview(b""), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self.count += len(chunk)
+            if self.count > self._limit:
+                raise ReadError(self._message)
+            self._pending = memoryview(chunk)
+        n = min(len(b), len(self._pending))
+        b[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
 
 
 def _quote(path: str) -> str:
