@@ -23,12 +23,9 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Iterable, Literal, Mapping, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 from .render import render
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .permissions import Decision, PermissionPolicy
 
 MAX_COMMANDS = 10          # command lines read from one comment; the rest get one error
 MAX_BODY_CHARS = 65_536    # GitHub's limit on a comment body; anything beyond is not read
@@ -512,23 +509,3 @@ def code_span(text: object, limit: int = 200, *, in_table: bool = False) -> str:
 def render_errors(errors: Sequence[CommandError]) -> str:
     """The reply to a comment whose command lines could not be read."""
     return render("commands/errors.md.j2", errors=list(errors), code=code_span)
-
-
-def render_refusal(command: Command, actor: str, decision: Decision) -> str:
-    """The reply to a command its author may not run, saying who may and where that is set
-    (a refused `--override`, `decision.override`, has its own wording)."""
-    template = "commands/override_refused.md.j2" if decision.override else "commands/refused.md.j2"
-    return render(template, command=command, without=replace(command, override=None), actor=actor,
-                  decision=decision, code=code_span)
-
-
-def render_help(policy: PermissionPolicy, environments: Mapping[str, bool]) -> str:
-    """The `/help` reply: every command with its usage and who may run it.
-
-    `environments` maps each configured environment to whether it is a production environment,
-    in deploy order.
-    """
-    rows = [(spec, policy.describe(spec.name, environments)) for spec in COMMANDS.values()]
-    return render("commands/help.md.j2", rows=rows, environments=environments,
-                  max_commands=MAX_COMMANDS, override=policy.describe_override(),
-                  override_usage=OVERRIDE_USAGE, code=code_span)

@@ -19,12 +19,13 @@ from typing import Any, Mapping
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-DEFAULT_CONFIG_PATH = "config/modelbot.yaml"
+from .errors import DEFAULT_CONFIG_PATH, ConfigError
+from .gate import ConfigError as GateConfigError
+from .gate import GatePolicy
+from .permissions import PermissionPolicy
+from .policy import PolicyConfig
+
 MAX_CONFIG_BYTES = 1_000_000
-
-
-class ConfigError(Exception):
-    """A setting is missing or malformed; the message names it and never contains its value."""
 
 
 class Secret:
@@ -207,25 +208,18 @@ class Settings:
 
         Parsed on first use, not on the web path: `serve` and `worker` touch it at start-up.
         """
-        from .policy import PolicyConfig
-
         return PolicyConfig.from_server_policy(self.server.policy, environments=self.server.environments,
                                                source=self.config_path)
 
     @cached_property
     def permissions(self):
         """The parsed `permissions:` block (bot.permissions.PermissionPolicy); raises ConfigError."""
-        from .permissions import PermissionPolicy
-
         return PermissionPolicy.from_server_config(self.server.permissions, environments=self.server.environments,
                                                    source=self.config_path)
 
     @cached_property
     def gate(self):
         """The parsed `gate:` block (bot.gate.GatePolicy); raises ConfigError naming bad settings."""
-        from .gate import ConfigError as GateConfigError
-        from .gate import GatePolicy
-
         try:
             return GatePolicy.from_server_config(self.server.gate, environments=self.server.environments,
                                                  source=self.config_path)
@@ -242,7 +236,7 @@ class Settings:
         self.permissions  # noqa: B018
         self.gate  # noqa: B018
         if compare:
-            from .compare.run import compare_config
+            from .compare.settings import compare_config  # the bot.compare package loads numpy
 
             compare_config(self)
 

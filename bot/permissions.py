@@ -47,7 +47,9 @@ from typing import Annotated, Any, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from .commands import COMMANDS, OVERRIDE, Command, code_span
+from .commands import COMMANDS, MAX_COMMANDS, OVERRIDE, OVERRIDE_USAGE, Command, code_span
+from .errors import ConfigError
+from .render import render
 
 DEFAULT_SOURCE = "config/modelbot.yaml"
 
@@ -141,8 +143,6 @@ class PermissionPolicy(_Strict):
                            source: str = DEFAULT_SOURCE) -> PermissionPolicy:
         """Parse the `permissions:` block; raise bot.config.ConfigError naming every bad
         setting (with `environments`, also permissions for an unknown environment)."""
-        from .config import ConfigError
-
         try:
             policy = cls.model_validate(dict(raw or {}))
         except ValidationError as exc:
@@ -365,3 +365,26 @@ def _effective_role(role: str | None, policy: PermissionPolicy) -> str | None:
         if name.lower() == lowered:
             return base
     return None
+
+
+# --- replies: a refused command, and /help --------------------------------------------------------
+
+
+def render_refusal(command: Command, actor: str, decision: Decision) -> str:
+    """The reply to a command its author may not run, saying who may and where that is set
+    (a refused `--override`, `decision.override`, has its own wording)."""
+    template = "commands/override_refused.md.j2" if decision.override else "commands/refused.md.j2"
+    return render(template, command=command, without=replace(command, override=None), actor=actor,
+                  decision=decision, code=code_span)
+
+
+def render_help(policy: PermissionPolicy, environments: Mapping[str, bool]) -> str:
+    """The `/help` reply: every command with its usage and who may run it.
+
+    `environments` maps each configured environment to whether it is a production environment,
+    in deploy order.
+    """
+    rows = [(spec, policy.describe(spec.name, environments)) for spec in COMMANDS.values()]
+    return render("commands/help.md.j2", rows=rows, environments=environments,
+                  max_commands=MAX_COMMANDS, override=policy.describe_override(),
+                  override_usage=OVERRIDE_USAGE, code=code_span)

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
                       field_validator, model_validator)
 
-from .config import DEFAULT_CONFIG_PATH, ConfigError
+from .errors import DEFAULT_CONFIG_PATH, ConfigError
 from .manifest.aws_limits import S3_URI_RE, parse_image
 from .manifest.model import Manifest, Mode, StrategyType
 from .manifest.problems import Problem

@@ -96,14 +96,25 @@ class Queue:
         self.huey.pending_count()
 
 
-def _reconcile_deployment(pk: int) -> None:
-    from .worker import current_runtime
+# The runtime the tasks run on: installed by the worker process (bot.worker.Runtime.install)
+# before its consumer starts; the web process only enqueues and never installs one.
+_runtime = None
 
+
+def install_runtime(runtime) -> None:
+    global _runtime
+    _runtime = runtime
+
+
+def current_runtime():
+    if _runtime is None:
+        raise RuntimeError("no worker runtime installed in this process")
+    return _runtime
+
+
+def _reconcile_deployment(pk: int) -> None:
     current_runtime().rollouts.tick(pk)
 
 
 def _process_delivery(pk: int) -> None:
-    # Resolved at call time in the worker process, which installs the runtime first.
-    from .worker import current_runtime
-
     current_runtime().process(pk)

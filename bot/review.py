@@ -11,16 +11,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Literal, Mapping
 
+from .errors import LiveUnavailable
 from .manifest import Manifest, Problem, load_manifest, sort_problems
 from .plan import DeploySpec, LiveState, Plan, plan
 from .ownership import Finding, Owner, check_endpoint
 from .policy import PolicyConfig, check_environments, check_policy
 
 Status = Literal["added", "modified", "removed", "renamed"]
-
-
-class LiveUnavailable(Exception):
-    """Live state could not be read; the reason is safe to show (no credentials in it)."""
 
 
 LiveReader = Callable[[str, str], LiveState]  # (environment, endpoint name) -> LiveState

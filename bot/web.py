@@ -144,9 +144,9 @@ def read_body(environ: dict, read, seconds: float) -> bytes | None:
 def create_app(settings: Settings, *, store: Store | None = None, queue: Queue | None = None,
                handled: frozenset[str] | None = None) -> Flask:
     if handled is None:
-        from .features import load_router
+        from .features import handled_keys
 
-        handled = load_router().keys()
+        handled = handled_keys()
     store = store or Store(settings.database_url)
     queue = queue or Queue(settings)
     add_redactions(s.get() for s in settings.webhook_secrets)

@@ -20,21 +20,13 @@ from .clock import utcnow
 from .config import Settings
 from .intake import Delivery
 from .logs import delivery_context, scrub
-from .queue import Queue
+from .queue import Queue, install_runtime
+from .retry import backoff
+from .rollouts import Rollouts
 from .router import Router
 from .store import Store
 
 log = logging.getLogger(__name__)
-
-BACKOFF_BASE = 2.0
-BACKOFF_CAP = 600.0
-
-_runtime: "Runtime | None" = None
-
-
-def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
-    """Seconds to wait after the given failed attempt (1-based): base, 2*base, 4*base ... cap."""
-    return min(cap, base * (2 ** (attempt - 1)))
 
 
 @dataclass
@@ -91,15 +83,13 @@ class Runtime:
 
     @cached_property
     def rollouts(self):
-        """The deployment engine of this process (bot.rollouts), with its GitHub and AWS adapters."""
-        from .features.deploys import services_for
-        from .rollouts import Rollouts
-
-        return Rollouts(self.store, services_for(self))
+        """The deployment engine of this process (bot.rollouts), with the adapters a feature
+        registered for it (`rollout_services`: bot.features.deploys)."""
+        return Rollouts(self.store, self.router.service("rollout_services")(self))
 
     def install(self) -> "Runtime":
-        global _runtime
-        _runtime = self
+        """Make this the runtime the queue's tasks run on in this process."""
+        install_runtime(self)
         return self
 
     def process(self, pk: int) -> str:
@@ -159,18 +149,8 @@ class Runtime:
             self.queue.enqueue_deployment(pk)
         if ids or deployments:
             log.info("re-enqueued", extra={"deliveries": len(ids), "deployments": len(deployments)})
-        reports = 0
-        if self.github_app is not None:
-            from .features.deploys import retry_owed_reports
-
-            reports = retry_owed_reports(self)
-        return len(ids) + len(deployments) + reports
-
-
-def current_runtime() -> Runtime:
-    if _runtime is None:
-        raise RuntimeError("no worker runtime installed in this process")
-    return _runtime
+        periodic = sum(job(self) for job in self.router.periodic_jobs())  # e.g. owed deploy reports
+        return len(ids) + len(deployments) + periodic
 
 
 def run_worker(runtime: Runtime, workers: int = 2, reap_every: float = 15.0,

@@ -28,7 +28,7 @@ from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedErr
 
 from .. import clock
 from ..config import EnvironmentConfig
-from ..review import LiveUnavailable
+from ..errors import LiveUnavailable
 
 ROLE_SESSION_SECONDS = 3600
 REFRESH_BEFORE_EXPIRY = dt.timedelta(minutes=15)

@@ -17,6 +17,8 @@ Rules, per gate and at the gate's confidence level:
   beyond, pass if the whole interval is within, else inconclusive.
 - No baseline (first deployment): only the absolute checks apply; regression limits are
   reported as not applicable, and the report says so.
+- A metric that is not defined on the set (MAPE with a label of 0; a point estimate that is NaN,
+  such as R² of constant labels) -> inconclusive, with the reason: never a pass.
 - A gate's verdict is its worst check (fail > inconclusive > pass); the report's verdict is fail
   if any gate fails, else inconclusive if any is inconclusive, else pass.
 """
@@ -163,7 +165,9 @@ def _evaluate(gate: Gate, comp: Comparison, min_rows: int, min_minority: int) ->
 
     checks: list[tuple[str, str]] = []
     small = _too_small(gate, comp, min_rows, min_minority)
-    if small:
+    if mc.undefined:
+        checks.append((INCONCLUSIVE, mc.undefined))
+    elif small:
         checks.append((INCONCLUSIVE, small))
     else:
         if gate.min is not None or gate.max is not None:
@@ -240,6 +244,8 @@ def _regression(gate: Gate, mc: MetricComparison, iv: Interval, allowed: float) 
 def _absolute(gate: Gate, mc: MetricComparison) -> tuple[str, str]:
     if gate.absolute_on == "point":
         v = mc.candidate
+        if math.isnan(v):
+            return INCONCLUSIVE, f"the candidate's {gate.metric} is undefined on this set"
         if gate.min is not None and v < gate.min:
             return FAIL, f"candidate {v:.4g} is below the floor {gate.min:g}"
         if gate.max is not None and v > gate.max:

@@ -5,13 +5,23 @@ the baseline) for a batch of weight rows of shape (C, n): a row of ones is the o
 estimate, the row multiplicities of a bootstrap resample give that resample's value. All metrics
 come from sufficient statistics — weighted cumulative sums in score order (ROC AUC as a weighted
 Mann-Whitney count, PR AUC, confusion counts at the threshold) and weighted sums (log loss,
-regression errors) — so no resample re-sorts and no Python loop runs per resample.
+regression errors, Brier terms, absolute percentage errors) — so no resample re-sorts and no
+Python loop runs per resample.
 
 Conventions follow scikit-learn: label metrics predict the positive class when P >= threshold
 (multiclass: argmax), precision/F1 are 0 when undefined (zero_division=0), multiclass
-precision/recall/F1 are macro averages over the classes present in labels or predictions, ROC AUC
-is one-vs-rest macro for multiclass, PR AUC is average precision, log loss clips probabilities
-to [eps, 1 - eps]. A metric that is undefined for a weight row (say, no positive rows) is NaN.
+precision/recall/F1 are macro averages over the classes present in labels or predictions, weighted
+F1 is f1_score(average="weighted") (per-class F1 weighted by the class's rows), ROC AUC is
+one-vs-rest macro for multiclass, PR AUC is average precision, log loss clips probabilities to
+[eps, 1 - eps], Brier is brier_score_loss (mean squared error of the positive-class
+probability), MAPE is mean_absolute_percentage_error (mean |y - p| / |y|, a fraction, not a
+percentage). A metric that is undefined for a weight row (say, no positive rows) is NaN.
+
+MAPE departs from scikit-learn in one respect: scikit-learn divides by max(|y|, eps) with eps =
+2.2e-16, so one row with y = 0 adds |p| x 4.5e15 and the value means nothing. modelbot refuses
+instead: on a set with any label |y| < eps, MAPE is not computed (NaN for the point estimate
+and every resample) and `MetricKernel.undefined["mape"]` says why; on every other set the two
+agree (the denominators are then |y| in both).
 """
 
 from __future__ import annotations
@@ -44,11 +54,14 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("precision", "Precision", True, CLASSIFICATION),
         MetricInfo("recall", "Recall", True, CLASSIFICATION),
         MetricInfo("f1", "F1", True, CLASSIFICATION),
+        MetricInfo("weighted_f1", "F1 (weighted)", True, ("multiclass",)),
         MetricInfo("roc_auc", "ROC AUC", True, CLASSIFICATION),
         MetricInfo("pr_auc", "PR AUC (average precision)", True, CLASSIFICATION),
         MetricInfo("log_loss", "Log loss", False, CLASSIFICATION),
+        MetricInfo("brier", "Brier score", False, ("binary",)),
         MetricInfo("rmse", "RMSE", False, ("regression",)),
         MetricInfo("mae", "MAE", False, ("regression",)),
+        MetricInfo("mape", "MAPE", False, ("regression",)),
         MetricInfo("r2", "R²", True, ("regression",)),
     )
 }
@@ -89,6 +102,7 @@ class MetricKernel:
         self.task = task
         self.threshold = float(threshold)
         self.has_baseline = baseline is not None
+        self.undefined: dict[str, str] = {}  # metric -> why it is not computed on this set at all
         models = [np.asarray(candidate, dtype=np.float64)]
         if baseline is not None:
             models.append(np.asarray(baseline, dtype=np.float64))
@@ -108,8 +122,19 @@ class MetricKernel:
             self.class_counts = None
             yc = y - y.mean()  # centred: the weighted total sum of squares stays accurate
             terms = [yc, yc * yc]
+            zero = np.abs(y) < _EPS
+            self.has_mape = not zero.any()
+            if not self.has_mape:
+                at, count = np.flatnonzero(zero), int(zero.sum())
+                where = ", ".join(str(i) for i in at[:3]) + (", ..." if count > 3 else "")
+                self.undefined["mape"] = (
+                    f"MAPE is undefined on this set: {count} of {len(y)} labels are 0 (data row{'s' if count > 1 else ''} "
+                    f"{where}, counted from 0) and a percentage error of 0 has no value (scikit-learn would "
+                    "divide by 2.2e-16 there); modelbot does not compute it: drop those rows, or gate on mae or rmse"
+                )
             for p in models:
-                terms += [(p - y) ** 2, np.abs(p - y)]
+                e = np.abs(p - y)
+                terms += [e * e, e] + ([e / np.abs(y)] if self.has_mape else [])
             self._features = np.stack(terms)
         else:
             raise ValueError(f"unknown task {task!r}")
@@ -131,7 +156,9 @@ class MetricKernel:
         self.order = np.concatenate(ranked[0][:2])  # canonical weight columns: the candidate's ranking
         column = np.empty(n, dtype=np.intp)
         column[self.order] = np.arange(n)
-        self._features = np.empty((len(models), n))
+        # rows: log loss terms of each model, then Brier terms (p - y)² of each model
+        self._features = np.empty((2 * len(models), n))
+        n_models = len(models)
 
         def view(i: int) -> _BinaryView:
             rows_p, rows_n, sp, sn = ranked[i]
@@ -139,6 +166,8 @@ class MetricKernel:
             # log loss terms (as in _log_loss_terms), in canonical column order like the weights
             self._features[i, cols[0]] = -np.log(np.clip(sp, _EPS, 1 - _EPS))
             self._features[i, cols[1]] = -np.log(np.clip(1.0 - sn, _EPS, 1 - _EPS))
+            self._features[n_models + i, cols[0]] = (1.0 - sp) ** 2
+            self._features[n_models + i, cols[1]] = sn * sn
             return _BinaryView.build(sp, sn, *cols, self.threshold, placements=True)
 
         self._views = run(view, range(len(models)))
@@ -175,9 +204,10 @@ class MetricKernel:
                 raise ValueError("weights must be integers in [0, 255]")
             w = w.astype(np.uint8)
         ws = workspace or Workspace()
-        sums = _weighted_sums(w, self._features, ws)  # log loss terms, or the regression sums
+        sums = _weighted_sums(w, self._features, ws)  # log loss (and Brier) terms, or the regression sums
         if self.task == "regression":
-            return _regression_from_sums(sums, w.sum(axis=1, dtype=np.int64), self.has_baseline)
+            return _regression_from_sums(sums, w.sum(axis=1, dtype=np.int64), self.has_baseline, self.has_mape)
+        n_models = len(self._views)
         acc = np.int32 if 255 * (self.n_rows + 1) < 2**31 else np.int64
         results = []
         for i, view in enumerate(self._views):
@@ -186,6 +216,8 @@ class MetricKernel:
             else:
                 r, total = _eval_multiclass(view, w, acc, ws, grouped=grouped)
             r["log_loss"] = _ratio(sums[:, i], total)
+            if self.task == "binary":
+                r["brier"] = _ratio(sums[:, n_models + i], total)
             results.append(r)
         return results[0], (results[1] if len(results) > 1 else None)
 
@@ -498,6 +530,8 @@ def _eval_multiclass(m: _Multiclass, w: np.ndarray, acc, ws: Workspace, *, group
         "precision": macro(_ratio0(tp, pred)),
         "recall": macro(_ratio0(tp, true)),
         "f1": macro(_ratio0(2 * tp, true + pred)),
+        # per-class F1 weighted by the class's (weighted) rows; classes without rows weigh 0
+        "weighted_f1": _ratio((_ratio0(2 * tp, true + pred) * true).sum(axis=1), true.sum(axis=1)),
     }
     aucs, aps = [], []
     for view in m.ovr:
@@ -506,8 +540,9 @@ def _eval_multiclass(m: _Multiclass, w: np.ndarray, acc, ws: Workspace, *, group
         r, _ = _eval_binary(view, w, acc, ws, labels=False, grouped=grouped)
         aucs.append(r["roc_auc"])
         aps.append(r["pr_auc"])
-    out["roc_auc"] = _nanmean_rows(np.array(aucs))
-    out["pr_auc"] = _nanmean_rows(np.array(aps))
+    c = w.shape[0]
+    out["roc_auc"] = _nanmean_rows(np.array(aucs).reshape(len(aucs), c))  # no class of both kinds: NaN
+    out["pr_auc"] = _nanmean_rows(np.array(aps).reshape(len(aps), c))
     return out, total
 
 
@@ -520,18 +555,21 @@ def _nanmean_rows(values: np.ndarray) -> np.ndarray:
 # -- regression ------------------------------------------------------------------------------------
 
 
-def _regression_from_sums(sums: np.ndarray, total: np.ndarray, has_baseline: bool):
-    """RMSE, MAE, R² from weighted sums; columns: yc, yc², then (e², |e|) per model (yc: centred labels)."""
+def _regression_from_sums(sums: np.ndarray, total: np.ndarray, has_baseline: bool, has_mape: bool):
+    """RMSE, MAE, R², MAPE from weighted sums; columns: yc, yc², then (e², |e|, |e|/|y| if has_mape)
+    per model (yc: centred labels, e = p - y). Without the MAPE column MAPE is NaN."""
     total = total.astype(np.float64)
     s_y, s_y2 = sums[:, 0], sums[:, 1]
     sst = s_y2 - _ratio0(s_y * s_y, total)
     sst = np.where(sst > 1e-12 * s_y2, sst, np.nan)  # constant labels in this row: R² undefined
     results = []
-    for j in (2, 4) if has_baseline else (2,):
+    per = 3 if has_mape else 2
+    for j in (2, 2 + per) if has_baseline else (2,):
         sse, sae = sums[:, j], sums[:, j + 1]
         results.append({
             "rmse": np.sqrt(_ratio(sse, total)),
             "mae": _ratio(sae, total),
             "r2": 1.0 - sse / sst,
+            "mape": _ratio(sums[:, j + 2], total) if has_mape else np.full(len(total), np.nan),
         })
     return results[0], (results[1] if has_baseline else None)

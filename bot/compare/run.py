@@ -23,8 +23,9 @@ Verdicts: `pass`, `fail` (a gate fails, or a contract is broken), `inconclusive`
 evidence, a baseline that cannot be judged, or inputs that differ from the live model's),
 `error` (the comparison could not run: bad data, unreachable objects, refused pickles; never a
 pass), `pending` (batch transform running), `skipped`. Manifest metrics map to the core's
-names (`auc` -> `roc_auc`, `macro_f1` -> `f1`); `brier`, `weighted_f1` and `mape` are not
-computed yet: they are listed as such and a gate on one is inconclusive, never passed.
+names (`auc` -> `roc_auc`, `macro_f1` -> `f1`); every manifest metric is computed. A metric the
+set does not define (MAPE with a label of 0) is listed with the reason and a gate on it is
+inconclusive, never passed.
 """
 
 from __future__ import annotations
@@ -38,148 +39,22 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..errors import LiveUnavailable
 from .data import ComparisonDataError, check_predictions, prepare
 from .gates import FAIL, INCONCLUSIVE, PASS, Gate, GateConfigError, evaluate_gates
-from .metrics import METRICS as CORE_METRICS
 from .metrics import metric_title
+from .settings import CompareConfig, compare_config
 from .sources import (TRANSIENT, Fetchers, dataset_location, is_s3, load_prediction_file, load_validation_set)
 from .stats import compare
 
-ALGORITHM = "1"  # bump when a change in modelbot changes what a stored result means
+ALGORITHM = "2"  # bump when a change in modelbot changes what a stored result means
 ERROR, PENDING, SKIPPED = "error", "pending", "skipped"
 SEVERITY = {SKIPPED: -1, PASS: 0, INCONCLUSIVE: 1, PENDING: 2, FAIL: 3, ERROR: 4}
 # The manifest's metric names (bot.manifest.model.METRICS) -> the statistics core's.
 METRIC_NAMES = {"auc": "roc_auc", "accuracy": "accuracy", "f1": "f1", "precision": "precision",
                 "recall": "recall", "log_loss": "log_loss", "macro_f1": "f1", "rmse": "rmse", "mae": "mae",
-                "r2": "r2"}
-NOT_COMPUTED = ("brier", "weighted_f1", "mape")
-
-
-# --- server settings (`compare:` in config/modelbot.yaml) -----------------------------------------
-
-
-class CompareConfig(BaseModel):
-    """The `compare:` block of the server config. Only the server config carries authority.
-
-        compare:
-          trusted_pickle_prefixes: [s3://acme-models/vetted/]  # S3 only; empty: pickles always refused
-          local_max_rows: 100000             # larger sets: predictions.source batch_transform
-          max_dataset_mb: 256                # largest validation set / prediction file read
-          max_rows: 1000000                  # rows / columns / decoded size of a validation set or
-          max_columns: 1000                  #   prediction file, checked before it is loaded
-          max_decompressed_mb: 256
-          max_model_mb: 512
-          scoring_timeout_seconds: 120       # wall clock; also CPU seconds and memory below
-          scoring_cpu_seconds: 120
-          scoring_memory_mb: 2048
-          require_network_isolation: false   # true: refuse local scoring when nothing keeps it off the network
-          accept_weaker_isolation: false     # true: unpickle trusted artifacts even if a sandbox property is missing
-          work_prefix: s3://acme-ml-work/modelbot/   # batch transform inputs and outputs
-          execution_role_arn: arn:aws:iam::123456789012:role/sagemaker-batch  # if the environment has none
-          batch_poll_seconds: 60             # first poll delay, doubling to 15 minutes
-          batch_timeout_seconds: 21600
-          sample_invocations: 3              # of a staging endpoint already serving the candidate
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    trusted_pickle_prefixes: list[str] = Field(default_factory=list, description=(
-        "S3 prefixes (s3://bucket/path/) whose artifacts may be unpickled for local scoring. "
-        "Empty: pickles are always refused."))
-    max_dataset_mb: int = Field(default=256, ge=1, le=4096)
-    local_max_rows: int = Field(default=100_000, ge=1, description="Larger sets need batch_transform.")
-    # Checked from the Parquet footer and page headers, or by counting a csv/jsonl file, before a
-    # table is materialised (bot.compare.data.TableLimits).
-    max_rows: int = Field(default=1_000_000, ge=1, le=100_000_000, description=(
-        "Most rows read from a validation set or prediction file, whatever the predictions' source."))
-    max_columns: int = Field(default=1_000, ge=1, le=100_000)
-    max_decompressed_mb: int = Field(default=256, ge=1, le=16_384, description=(
-        "Largest table once decompressed and decoded into columns (8 bytes a number, the characters of a text)."))
-    max_model_mb: int = Field(default=512, ge=1, le=8192)
-    # Local scoring runs inside a worker's handler: keep it well within MODELBOT_LEASE_SECONDS (300).
-    scoring_timeout_seconds: float = Field(default=120, gt=0, le=3600)
-    scoring_cpu_seconds: int = Field(default=120, ge=1, le=3600)
-    scoring_memory_mb: int = Field(default=2048, ge=256, le=65536)
-    require_network_isolation: bool = Field(default=False, description=(
-        "Refuse local scoring when neither a network namespace nor the seccomp filter keeps the scoring process "
-        "off the network (false: score anyway, with only the Python audit hook refusing sockets)."))
-    accept_weaker_isolation: bool = Field(default=False, description=(
-        "Unpickle a trusted artifact (compare.trusted_pickle_prefixes) even when the scoring sandbox lacks one of "
-        "its properties (no network, bot's environment unreadable, no writes outside its directory, no programs, "
-        "limits); false: such pickles are refused, naming what is missing."))
-    work_prefix: str | None = Field(default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(.*/)?$",
-                                    description="S3 prefix for batch transform inputs and outputs.")
-    execution_role_arn: str | None = Field(
-        default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$",
-        description="Role the candidate's batch transform model runs as, if the environment sets none.")
-    batch_poll_seconds: int = Field(default=60, ge=5, le=3600)
-    batch_timeout_seconds: int = Field(default=6 * 3600, ge=60, le=5 * 24 * 3600)
-    sample_invocations: int = Field(default=3, ge=0, le=20, description=(
-        "Invocations of a staging endpoint that serves the candidate (0: none)."))
-
-    @field_validator("trusted_pickle_prefixes")
-    @classmethod
-    def _prefixes(cls, value: list[str]) -> list[str]:
-        import re
-
-        for p in value:
-            if not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(.*/)?$", p):
-                raise ValueError(f"{p!r}: expected an S3 prefix ending in /, like s3://bucket/models/ "
-                                 "(repository paths are never trusted)")
-        return value
-
-    @property
-    def max_dataset_bytes(self) -> int:
-        return self.max_dataset_mb * 1024 * 1024
-
-    def table_limits(self, *, local: bool = False):
-        """The limits of one table (bot.compare.data.TableLimits); `local`: the set is scored
-        locally, so it may have at most `local_max_rows` rows."""
-        from .data import TableLimits
-
-        where = {"max_rows": "compare.max_rows in the server config",
-                 "max_columns": "compare.max_columns in the server config",
-                 "max_decompressed_bytes": "compare.max_decompressed_mb in the server config",
-                 "max_bytes": "compare.max_dataset_mb in the server config"}
-        limits = TableLimits(max_rows=self.max_rows, max_columns=self.max_columns,
-                             max_decompressed_bytes=self.max_decompressed_mb * 1024 * 1024, where=where)
-        if local and self.local_max_rows < self.max_rows:
-            from dataclasses import replace
-
-            limits = replace(limits, max_rows=self.local_max_rows, count_rows_to=self.max_rows,
-                             rows_what="rows modelbot scores locally", rows_problem="too_large_for_local",
-                             rows_hint="use `validation.predictions.source: batch_transform` to score a set this "
-                                       "large with SageMaker batch transform",
-                             where={**where, "max_rows": "compare.local_max_rows in the server config"})
-        return limits
-
-    def scoring_limits(self):
-        from .scoring import ScoringLimits
-
-        return ScoringLimits(max_rows=self.local_max_rows, max_model_bytes=self.max_model_mb * 1024 * 1024,
-                             wall_seconds=self.scoring_timeout_seconds, cpu_seconds=self.scoring_cpu_seconds,
-                             memory_mb=self.scoring_memory_mb,
-                             require_network_isolation=self.require_network_isolation,
-                             accept_weaker_isolation=self.accept_weaker_isolation)
-
-
-def compare_config(settings) -> CompareConfig:
-    """The server's `compare:` settings (defaults when absent); ConfigError naming a bad one."""
-    raw = getattr(settings.server, "compare", None) or {}
-    if isinstance(raw, CompareConfig):
-        return raw
-    if isinstance(raw, BaseModel):
-        raw = raw.model_dump()
-    try:
-        return CompareConfig.model_validate(raw)
-    except ValidationError as exc:
-        from ..config import ConfigError
-
-        where = getattr(settings, "config_path", "config/modelbot.yaml")
-        raise ConfigError("\n".join(f"{where}: compare.{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                    for e in exc.errors())) from None
+                "r2": "r2", "brier": "brier", "weighted_f1": "weighted_f1", "mape": "mape"}
 
 
 # --- who is compared -----------------------------------------------------------------------------
@@ -602,19 +477,16 @@ def _samples(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, valida
 # --- statistics and verdicts ------------------------------------------------------------------------------
 
 
-def core_gates(spec) -> tuple[list[tuple[Any, Gate]], list[tuple[Any, str]]]:
-    """The manifest's gates paired with the core's Gates, and those it cannot judge (gate, why)."""
-    judged, unjudged = [], []
+def core_gates(spec) -> list[tuple[Any, Gate]]:
+    """The manifest's gates paired with the core's Gates (every manifest metric has a core name)."""
+    judged = []
     for g in spec.gates:
-        name = METRIC_NAMES.get(g.metric)
-        if name is None or name not in CORE_METRICS:
-            unjudged.append((g, f"modelbot does not compute {g.metric} yet: this gate cannot be judged"))
-            continue
+        name = METRIC_NAMES[g.metric]
         mr = g.max_regression
         judged.append((g, Gate(name, min=g.min, max=g.max, max_regression=mr.absolute if mr else None,
                                max_relative_regression=mr.relative if mr else None,
                                confidence=spec.confidence_level)))
-    return judged, unjudged
+    return judged
 
 
 def _num(v) -> float | None:
@@ -640,7 +512,7 @@ def _evaluate(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, valid
                    baseline_ids=(base_ids if base_ids is not None else validation.ids)
                    if joined and base is not None else None)
     comparison = compare(data)
-    judged, unjudged = core_gates(spec)
+    judged = core_gates(spec)
     report = evaluate_gates(comparison, [g for _, g in judged])
     _samples(req, deps, out, validation)
     by_metric: dict[str, list] = {}
@@ -649,13 +521,8 @@ def _evaluate(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, valid
     conf = spec.confidence_level
     rows, verdicts = [], [report.verdict]
     for metric in spec.metrics:
-        core = METRIC_NAMES.get(metric)
-        why = [w for g, w in unjudged if g.metric == metric]
-        if core is None or core not in comparison.metrics:
-            rows.append(_row(metric, metric, verdict=INCONCLUSIVE if why else "—",
-                             reason=why[0] if why else f"modelbot does not compute {metric} yet"))
-            continue
-        mc = comparison.metrics[core]
+        core = METRIC_NAMES[metric]
+        mc = comparison.metrics[core]  # manifest rules admit only the task's metrics
         results = by_metric.get(metric, [])
         if results:
             r = results[0]
@@ -673,8 +540,7 @@ def _evaluate(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, valid
                              baseline=_num(mc.baseline), delta=_num(mc.delta),
                              ci_low=_num(iv.low) if ok else None, ci_high=_num(iv.high) if ok else None,
                              interval_method=iv.method if iv is not None else None, p_value=_num(mc.p_value),
-                             reason="no gate on this metric", higher_is_better=mc.higher_is_better))
-    verdicts += [INCONCLUSIVE for _ in unjudged]
+                             reason=mc.undefined or "no gate on this metric", higher_is_better=mc.higher_is_better))
     if req.baseline is None and req.baseline_unknown:
         for row in rows:
             if row.get("regression_gate") and row["verdict"] == PASS:
@@ -857,8 +723,6 @@ def _staging(m, env: str, configs) -> Staging | None:
 def plan_comparison(m, *, settings, live_reader, repository: str, commit: str, pr_number: int | None = None,
                     force: bool = False, live_skipped: str = "the live state was not read"):
     """The CompareRequest for a reviewed manifest, or an outcome when there is nothing to run."""
-    from ..review import LiveUnavailable
-
     manifest = m.manifest
     configs = settings.server.environments
     env = choose_environment(manifest, settings.server.ordered_environments(), configs)

@@ -196,6 +196,7 @@ class MetricComparison:
     candidate_replicates: np.ndarray
     baseline_replicates: np.ndarray | None
     delong: DeLongResult | None = None
+    undefined: str | None = None  # why the metric is not computed on this set at all (e.g. MAPE with y = 0)
 
     @property
     def delta(self) -> float | None:
@@ -272,6 +273,7 @@ def compare(
             candidate_replicates=reps.candidate[name],
             baseline_replicates=None if reps.baseline is None else reps.baseline[name],
             delong=dl if name == "roc_auc" else None,
+            undefined=kernel.undefined.get(name),
         )
     return Comparison(
         task=data.task,

@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..approvals import OWNERSHIP_LABEL, Review, evaluate
+from ..codeowners import CODEOWNERS_PATHS, parse_codeowners
+from ..manifest import load_manifest
+from ..render import render
+from ..report import CheckOutput
+
 APPROVAL_CHECK = "modelbot/approval"
 
 
@@ -27,9 +33,6 @@ def moved_from(result) -> list[tuple[str, str]]:
 
 def base_inputs(base_files: dict[str, bytes | None], manifest_paths: list[str]) -> ApprovalInputs:
     """Owners and required approvals as the base branch has them, and CODEOWNERS at base."""
-    from ..codeowners import CODEOWNERS_PATHS, parse_codeowners
-    from ..manifest import load_manifest
-
     owners, required = {}, {}
     for path in manifest_paths:
         text = base_files.get(path)
@@ -53,8 +56,6 @@ def evaluate_pull(result, inputs: ApprovalInputs, *, reviews: list[dict], author
                   unchanged_tree_commits: set[str], team_members: dict[str, set[str]], held: bool,
                   policy, default_owners=(), pushers=()) -> list:
     """One ApprovalResult per environment the changed manifests deploy to."""
-    from ..approvals import Review, evaluate
-
     per_env: dict[str, list[str]] = {}
     required: dict[str, int] = {}
     removed = {m.path for m in result.manifests if m.status == "removed"}
@@ -103,8 +104,6 @@ def evaluate_ownership(paths: tuple[str, ...], inputs: ApprovalInputs, *, review
                        held: bool, default_owners=(), pushers=()):
     """The approval a CODEOWNERS change needs: the base owners of each path whose ownership it
     changes (`bot.approvals.ownership_changes`); None when it changes nobody's ownership."""
-    from ..approvals import OWNERSHIP_LABEL, Review, evaluate
-
     if not paths:
         return None
     revs = [Review(r["user"], r["state"], r["commit_id"], r["submitted_at"]) for r in reviews]
@@ -135,9 +134,6 @@ def approval_check(results: list, touches_targets: bool, unreadable: list[str] =
     """`modelbot/approval`: success only when something was judged and all of it is approved.
     A pull request that touches manifests or ownership but yields no result, or has a changed
     manifest that does not load, fails: approval is never vacuous."""
-    from ..render import render
-    from ..report import CheckOutput
-
     unreadable = list(unreadable)
     if not touches_targets and not results and not unreadable:
         conclusion = "success"

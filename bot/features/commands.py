@@ -14,7 +14,16 @@ import json
 import logging
 from dataclasses import dataclass
 
+from ..changes import endpoints_of
+from ..clock import utcnow
+from ..commands import Command, coalesce, parse_comment, render_errors
+from ..permissions import (PRODUCTION_ROLE, Actor, _effective_role, authorize, authorize_override, rank, render_help,
+                           render_refusal)
+from ..render import render
+from ..rollouts import lock_key
 from ..router import Router
+from .deploys import record_deployments
+from .pull_requests import refresh_pull
 
 router = Router()
 log = logging.getLogger(__name__)
@@ -40,10 +49,8 @@ def _is_bot(user: dict) -> bool:
 
 @router.register("issue_comment", "created")
 def on_comment(ctx, delivery) -> None:
-    from ..commands import Command, coalesce, parse_comment, render_errors
     from ..github.comments import sync_comments
     from ..github.pulls import get_pull, role_of
-    from ..render import render
 
     p = delivery.payload
     issue, comment = p["issue"], p["comment"]
@@ -91,9 +98,6 @@ def run_command(ctx, command, login: str, account_type: str, role: str | None, f
                 pr: dict, comment_id: int | None = None) -> list[Outcome]:
     """Authorize and run one command, per environment it acts on. A `--override` is authorized
     on top of the command's own permission (`permissions.break_glass`)."""
-    from ..commands import render_refusal
-    from ..permissions import Actor, authorize, authorize_override
-
     settings = ctx.settings
     envs = settings.server.environments
     targets = [command] if (command.env is not None or not command.spec.takes_env) else [
@@ -133,22 +137,16 @@ def _teams_of(ctx, login: str, teams) -> list[str]:
 
 
 def _say(kind: str, **values) -> str:
-    from ..render import render
-
     return render("commands/outcome.md.j2", kind=kind, **values)
 
 
 def _help(ctx, cmd, login, full_name, pr) -> Outcome:
-    from ..commands import render_help
-
     s = ctx.settings
     envs = {e: s.server.environments[e].production for e in s.server.ordered_environments()}
     return Outcome(cmd.text, True, render_help(s.permissions, envs))
 
 
 def _refresh(ctx, cmd, login, full_name, pr) -> Outcome:
-    from .pull_requests import refresh_pull
-
     if pr.get("state") != "open":
         return Outcome(cmd.text, False, _say("closed", command=cmd))
     refresh_pull(ctx, full_name, pr, force_compare=cmd.name == "validate")
@@ -156,8 +154,6 @@ def _refresh(ctx, cmd, login, full_name, pr) -> Outcome:
 
 
 def _hold(ctx, cmd, login, full_name, pr) -> Outcome:
-    from .pull_requests import refresh_pull
-
     ctx.store.set_hold(full_name, pr["number"], login if cmd.name == "hold" else None)
     if pr.get("state") == "open":
         refresh_pull(ctx, full_name, pr)
@@ -167,8 +163,6 @@ def _hold(ctx, cmd, login, full_name, pr) -> Outcome:
 def _unhold(ctx, cmd, login, role, full_name, pr) -> Outcome:
     """`/unhold`: the one who put the hold lifts it, or a maintainer; never the author of a pull
     request someone else held (a hold is how a reviewer stops a deploy)."""
-    from ..permissions import PRODUCTION_ROLE, _effective_role, rank
-
     hold = ctx.store.hold(full_name, pr["number"])
     effective = _effective_role(role, ctx.settings.permissions)
     if (hold is not None and hold.held_by.lower() != login.lower()
@@ -185,9 +179,6 @@ def _status(ctx, cmd, login, full_name, pr) -> Outcome:
 
 
 def _unlock(ctx, cmd, login, full_name, pr) -> Outcome:
-    from ..rollouts import lock_key
-    from .pull_requests import endpoints_of
-
     released = []
     for endpoint in endpoints_of(ctx, full_name, pr, cmd.env):
         key = lock_key(cmd.env, endpoint)
@@ -202,10 +193,6 @@ def _deploy(ctx, cmd, login, full_name, pr, comment_id: int | None = None) -> Ou
     environment; after merge, the merge commit again (to any environment: a deploy the gate
     refused, once its reasons are gone, or with a break-glass override). The deploy gate decides
     when the deployment starts; what is checked here is only early feedback."""
-    from ..clock import utcnow
-    from .deploys import record_deployments
-    from .pull_requests import refresh_pull
-
     env = cmd.env
     override = None
     if cmd.override is not None:

@@ -37,11 +37,16 @@ marks the row `superseded`, and a scheduled poll of it then does nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
 
+from ..clock import utcnow
+from ..redact import scrub
+from ..render import render
+from ..report import CHECK_TEXT_LIMIT, CheckOutput, Section
 from ..router import Router
 
 router = Router()
@@ -63,9 +68,6 @@ class PullComparison:
 
     @property
     def sections(self) -> tuple:
-        from ..render import render
-        from ..report import Section
-
         if not self.outcomes:
             return ()
         return (Section("Model comparison", render("compare/section.md.j2", outcomes=self.outcomes)),)
@@ -85,9 +87,6 @@ class PullComparison:
 
 def compare_check(outcomes: list, reason: str = ""):
     """The `modelbot/compare` check run's completed output (see the module docstring)."""
-    from ..render import render
-    from ..report import CHECK_TEXT_LIMIT, CheckOutput
-
     verdicts = {o.verdict for o in outcomes}
     if verdicts & {"fail", "error"}:
         conclusion = "failure"
@@ -140,14 +139,11 @@ class CheckPublisher:
         """Say that work started (once per refresh: later steps do not write again)."""
         if self.run_id is not None:
             return
-        from ..render import render
 
         self._write("in_progress", render("compare/progress.md.j2", message=message, outcomes=list(outcomes)),
                     self.TITLE)
 
     def running(self, outcomes: list) -> None:
-        from ..render import render
-
         title = render("compare/check_title.txt.j2", outcomes=outcomes).strip()[:255]
         self._write("in_progress", render("compare/check_summary.md.j2", outcomes=outcomes, reason=""), title)
 
@@ -199,7 +195,6 @@ def compare_pull(ctx, pull, review, *, force: bool = False) -> PullComparison:
             outcome = compare_manifest(req, deps)
         except Exception as exc:  # noqa: BLE001 - a bug or an unexpected failure must not cost the report
             log.exception("comparison failed", extra={"repository": pull.repository, "path": m.path})
-            from ..redact import scrub
 
             outcome = failed_outcome(req, f"the comparison failed unexpectedly ({type(exc).__name__}: "
                                           f"{scrub(str(exc))[:300]}); comment /validate to try again")
@@ -256,8 +251,6 @@ def _close_waiting_check(ctx, full_name: str, sha: str, reason: str, path: str, 
                          current_head: str | None) -> None:
     """Best effort: an older head's comparison check that still says "in progress" ends neutral."""
     from ..github.checks import latest_check_run, publish_check_run
-    from ..render import render
-    from ..report import CheckOutput
 
     try:
         run = latest_check_run(ctx.github.requester, full_name, sha, COMPARE_CHECK)
@@ -305,9 +298,6 @@ def failed_outcome(req, message: str):
 
 def schedule_poll(ctx, pull, outcome, config) -> None:
     """Record (once) and enqueue, with a delay, the delivery that polls this comparison's jobs."""
-    import datetime as dt
-
-    from ..clock import utcnow
     from ..compare.cache import ComparisonCache
 
     cache = ComparisonCache(ctx.store)
@@ -329,26 +319,3 @@ def schedule_poll(ctx, pull, outcome, config) -> None:
     ctx._runtime.queue.enqueue(pk, delay=delay)
     log.info("comparison poll scheduled", extra={"repository": pull.repository, "number": pull.number,
                                                  "poll": polls, "delay_s": delay})
-
-
-@router.register(POLL_EVENT, "poll")
-def on_poll(ctx, delivery) -> None:
-    """A scheduled poll of batch transform jobs: refresh the pull request, which polls them."""
-    from ..compare.cache import ComparisonCache, pull_ref
-    from .pull_requests import refresh_pull
-
-    p = delivery.payload
-    full_name, number = p["repository"]["full_name"], p["number"]
-    row = ComparisonCache(ctx.store).get(p["key"]) if p.get("key") else None
-    if p.get("key") and (row is None or row.status != "pending"):
-        return  # finished by an earlier refresh, or superseded (its jobs stopped): nothing to poll
-    # The pull request that scheduled the poll, else another one of the repository whose head
-    # needs the same jobs (this one moved on): its refresh polls them and schedules the next poll.
-    numbers = [number]
-    if row is not None and pull_ref(full_name, number) not in row.pulls:
-        numbers = [int(ref.rsplit("#", 1)[1]) for ref in row.pulls if ref.rsplit("#", 1)[0] == full_name]
-    for n in numbers:
-        _, pr = ctx.github.requester.requestJsonAndCheck("GET", f"/repos/{full_name}/pulls/{n}")
-        if pr.get("state") == "open":
-            refresh_pull(ctx, full_name, pr)
-            return

@@ -13,8 +13,20 @@ import json
 import logging
 import threading
 
-from ..render import short_text
+import bot
+
+from ..changes import paths_to_read
+from ..clock import utcnow
+from ..deploy import DeployContext, build_requests, new_rollout
+from ..deploy.images import framework_image
+from ..manifest import load_manifest, select_manifests
+from ..plan import DeploySpec, plan
+from ..render import render, short_text
+from ..report import COMMENT_LIMIT, CheckOutput, Section, part_of
+from ..retry import backoff
+from ..rollouts import Prepared, Services
 from ..router import Router
+from .gate import gate_deployment
 
 router = Router()
 log = logging.getLogger(__name__)
@@ -43,13 +55,10 @@ def record_deployments(ctx, full_name: str, pr: dict, commit: str, trigger: str,
     a teardown of each of its endpoints (provenance `kind: teardown`). The deploy gate judges
     each when it starts (`bot.rollouts`); what it needs is recorded here: the PR's final head
     and its base. `override`: a break-glass override ({by, at, reason}). Returns the ids created now."""
-    from ..manifest import load_manifest
-    from .pull_requests import _paths_to_read
-
     settings = ctx.settings
     reader = ctx.repo_reader(full_name)
     files = reader.changed_files(pr["number"])
-    head_paths, _ = _paths_to_read(files, settings.server.manifest_globs)
+    head_paths, _ = paths_to_read(files, settings.server.manifest_globs)
     removed = _removed_manifests(files, settings.server.manifest_globs) - head_paths
     base_sha = (pr.get("base") or {}).get("sha")
     texts = reader.read(commit, head_paths)
@@ -95,8 +104,6 @@ def record_deployments(ctx, full_name: str, pr: dict, commit: str, trigger: str,
 
 def _removed_manifests(files, globs) -> set[str]:
     """Manifests the change deletes (or moves out of the manifest globs), as the PR report sees them."""
-    from ..manifest import select_manifests
-
     out = set()
     for f in files:
         if f.status == "removed" and select_manifests([f.path], globs):
@@ -139,7 +146,6 @@ def on_merged(ctx, delivery) -> None:
 def on_push(ctx, delivery) -> None:
     """A push to the default branch that no merged pull request made deploys nothing: say so."""
     from ..github.checks import publish_check_run
-    from ..report import CheckOutput
 
     p = delivery.payload
     repo = p["repository"]
@@ -149,7 +155,6 @@ def on_push(ctx, delivery) -> None:
     _, pulls = ctx.github.requester.requestJsonAndCheck("GET", f"/repos/{repo['full_name']}/commits/{sha}/pulls")
     if any(pr.get("merged_at") and pr.get("merge_commit_sha") == sha for pr in pulls):
         return
-    from ..render import render
 
     out = CheckOutput("neutral", "Not deployed: pushed without a pull request",
                       render("checks/direct_push.md.j2", sha=sha, pusher=(p.get("pusher") or {}).get("name")), "")
@@ -186,10 +191,9 @@ class _ClientCache:
                          for service in ("sagemaker", "application-autoscaling", "cloudwatch", "s3")))
 
 
+@router.provides("rollout_services")
 def services_for(runtime):
     """The engine's adapters in a worker: AWS per environment, GitHub through the App."""
-    from ..rollouts import Services
-
     def prepare(row):
         return prepare_deployment(runtime, row)
 
@@ -197,8 +201,6 @@ def services_for(runtime):
         report_progress(runtime, row, status, text)
 
     def gate(row, action):
-        from .gate import gate_deployment
-
         return gate_deployment(runtime, row, action)
 
     return Services(clients_for=_ClientCache(runtime), prepare=prepare, notify=notify,
@@ -213,14 +215,7 @@ def _github(runtime, row):
 def prepare_deployment(runtime, row):
     """Read the manifest at the deployment's commit, plan against what is live, and build the
     requests and the rollout state, all before the first AWS write."""
-    import bot
-
-    from ..clock import utcnow
-    from ..deploy import DeployContext, build_requests, new_rollout
     from ..github.reader import RepoReader
-    from ..manifest import load_manifest
-    from ..plan import DeploySpec, plan
-    from ..rollouts import Prepared
 
     settings = runtime.settings
     prov = json.loads(row.provenance)
@@ -266,9 +261,6 @@ def prepare_teardown(runtime, row, prov: dict):
     plan's, plus the deterministic names of every commit the ledger deployed to the endpoint)."""
     from ..deploy.teardown import build_teardown
     from ..github.reader import RepoReader
-    from ..manifest import load_manifest
-    from ..plan import DeploySpec, plan
-    from ..rollouts import Prepared
 
     base = prov.get("manifest_commit")
     if not base:
@@ -319,8 +311,6 @@ def _resolve(reader, commit: str, value) -> str:
 
 def _framework_image(manifest, region: str, spec) -> str | None:
     """The framework source's image (`bot.deploy.images`), None for other sources."""
-    from ..deploy.images import framework_image
-
     source = manifest.model.framework
     if source is None:
         return None
@@ -328,8 +318,6 @@ def _framework_image(manifest, region: str, spec) -> str | None:
 
 
 def _notify_backoff(attempt: int) -> float:
-    from ..worker import backoff
-
     return backoff(attempt, *NOTIFY_BACKOFF)
 
 
@@ -347,6 +335,12 @@ def report_progress(runtime, row, status: str, text: str | None) -> bool:
         return False
     runtime.store.notification_delivered(row.id)
     return True
+
+
+@router.periodic
+def owed_reports(runtime) -> int:
+    """The reaper's round: owed progress reports, when this process can reach GitHub."""
+    return retry_owed_reports(runtime) if runtime.github_app is not None else 0
 
 
 def retry_owed_reports(runtime, limit: int = 100) -> int:
@@ -376,8 +370,6 @@ def retry_owed_reports(runtime, limit: int = 100) -> int:
 def notify_github(runtime, row, status: str, text: str | None) -> None:
     """GitHub Deployment status, the report's rollout table, and the `modelbot/deploy` check."""
     from ..github.checks import publish_check_run
-    from ..render import render
-    from ..report import CheckOutput
 
     gh = _github(runtime, row)
     requester = gh.requester
@@ -427,8 +419,6 @@ def _reply_undeployable(ctx, full_name: str, pr: dict, commit: str, paths: list[
     """A merged manifest that does not load deploys nothing: one reply, and `modelbot/deploy` red."""
     from ..github.checks import publish_check_run
     from ..github.comments import sync_comments
-    from ..render import render
-    from ..report import CheckOutput
 
     marker = REFUSAL_MARKER.format(id=f"{commit}:undeployable")
     body = render("report/undeployable.md.j2", marker=marker, commit=commit, paths=paths)
@@ -443,7 +433,6 @@ def _reply_refusal(runtime, requester, row, status: str, text: str | None) -> No
     """One reply on the pull request per refused deployment (found again by its marker: a
     second report edits it, never adds another)."""
     from ..github.comments import sync_comments
-    from ..render import render
 
     marker = REFUSAL_MARKER.format(id=f"{row.id}:{status}")
     gate = json.loads(row.provenance).get("gate") or {}
@@ -470,9 +459,6 @@ def _retire_replaced(runtime, requester, row) -> None:
 
 def rollout_section(store, full_name: str, number: int):
     """The report's Deployment section for a PR that has deployments, else None."""
-    from ..render import render
-    from ..report import Section
-
     rows = store.deployments(repository=full_name, pr_number=number)
     if not rows:
         return None
@@ -481,7 +467,6 @@ def rollout_section(store, full_name: str, number: int):
 
 def _update_report_rollout(runtime, requester, full_name: str, number: int, table: str) -> None:
     from ..github.comments import issue_comments
-    from ..report import COMMENT_LIMIT, part_of
 
     login = runtime.github_app.bot_login()
     for c in issue_comments(requester, full_name, number):

@@ -13,7 +13,16 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from ..gate import NotReady  # raised here when the evidence cannot be read yet; the engine waits
+from ..approvals import ownership_changes
+from ..changes import manifest_changes, paths_to_read
+from ..clock import utcnow
+from ..codeowners import CODEOWNERS_PATHS, parse_codeowners
+from ..gate import Comparison, Decision, Evidence, NotReady, Override, Reason, decide, is_freeze
+from ..manifest import Problem
+from ..ownership import Owner, location
+from ..policy import check_policy
+from ..review import review
+from .approvals import base_inputs, evaluate_ownership, evaluate_pull, moved_from, team_owners, unapprovable
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +70,6 @@ def owner_lookup(store, environments=None):
     else one of another environment that reaches the same AWS account and region (the same
     physical endpoint), else the ledger's last deployment there (endpoints deployed before
     ownership was recorded)."""
-    from ..ownership import Owner, location
-
     def owner(row):
         dep = store.deployment(row.deployment_id) if row.deployment_id is not None else None
         return Owner(row.repository, row.manifest_path, row.how, row.environment,
@@ -88,17 +95,11 @@ def gather(*, requester, store, settings, live_reader, reader, full_name: str, p
            base_sha: str, commit: str, plan: bool, environments=None, held: bool, now) -> PullState:
     """Review the pull request's manifests at `commit` against `base_sha`, and evaluate its
     approvals for `head_sha` (its final head), as the checks and the gate both need them."""
-    from ..approvals import ownership_changes
-    from ..codeowners import CODEOWNERS_PATHS, parse_codeowners
     from ..github.pulls import pull_commits, reviews, team_membership
-    from ..ownership import Owner
-    from ..review import review
-    from .approvals import base_inputs, evaluate_ownership, evaluate_pull, moved_from, team_owners, unapprovable
-    from .pull_requests import _paths_to_read, manifest_changes
 
     globs = settings.server.manifest_globs
     files = reader.changed_files(pr["number"])
-    head_paths, base_paths = _paths_to_read(files, globs)
+    head_paths, base_paths = paths_to_read(files, globs)
     head_files = reader.read(commit, head_paths)
     base_files = reader.read(base_sha, base_paths)
     changes = manifest_changes(files, head_files, base_files, globs)
@@ -179,8 +180,6 @@ def for_environment(problems, env: str, environments) -> list:
 def pr_gate(state: PullState, outcomes: list, settings) -> list:
     """The gate as the checks show it: one (path, environment, Decision) per manifest environment
     of the pull request, judged on its head now (no override)."""
-    from ..gate import Comparison, Evidence, decide
-
     by_path = {o.path: o for o in outcomes}
     out = []
     for m in state.result.manifests:
@@ -207,8 +206,6 @@ def pr_gate(state: PullState, outcomes: list, settings) -> list:
 def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
     """The gate for deployment `row`, evaluated now (see the module docstring). Raises
     NotReady when the evidence cannot be read yet."""
-    from ..clock import utcnow
-    from ..gate import Decision, Evidence, Override, Reason, decide
     from ..github.pulls import get_pull
     from ..github.reader import RepoReader
 
@@ -283,8 +280,6 @@ def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
 def _rollback_admission(runtime, row, prov: dict) -> Admission:
     """A rollback returns to a version the ledger shows passed the gate, on the same endpoint of
     the same environment and repository: no new evidence needed."""
-    from ..gate import Decision, Reason
-
     target = runtime.store.deployment(prov["rollback_of"]) if prov.get("rollback_of") else None
     record = (json.loads(target.provenance).get("gate") or {}) if target is not None else {}
     if (target is not None and record.get("verdict") == "allow" and target.status == "succeeded"
@@ -298,11 +293,6 @@ def _rollback_admission(runtime, row, prov: dict) -> Admission:
 def _teardown_problems(runtime, row, manifest, state) -> list:
     """A teardown is judged by its freezes now, and by who owns the endpoint: only the deleted
     manifest's own endpoint is torn down."""
-    from ..clock import utcnow
-    from ..gate import is_freeze
-    from ..manifest import Problem
-    from ..policy import check_policy
-
     out = [p for p in check_policy(manifest, runtime.settings.policy, row.environment, now=utcnow()) if is_freeze(p)]
     owner = owner_lookup(runtime.store, runtime.settings.server.environments)(row.environment, row.endpoint) \
         if row.endpoint else None
@@ -320,7 +310,6 @@ def _comparison(runtime, gh, row, m):
     from ..compare.cache import ComparisonCache
     from ..compare.run import CompareOutcome, Sessions, compare_manifest, make_deps, plan_comparison
     from ..compare.sources import RepoFetcher
-    from ..gate import Comparison
 
     if m.manifest.validation is None:
         return Comparison("not_configured", "the manifest has no `validation:` section")

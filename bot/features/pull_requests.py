@@ -12,11 +12,19 @@ from __future__ import annotations
 
 import logging
 
+from ..approvals import render_approvals
 from ..clock import utcnow
+from ..render import render
+from ..report import PullInfo, Section, part_of, report_comments, validate_check
+from ..rollouts import lock_key
 from ..router import Router
+from .approvals import APPROVAL_CHECK, approval_check
+from .compare import POLL_EVENT, compare_pull
+from .deploys import rollout_section
+from .gate import gather, pr_gate
 
-# Feature modules are imported by the web process too (for the routing table), so what the
-# handlers need beyond the router is imported inside them: the web path stays light.
+# Feature modules are imported by the web process too (for the routing table), so what loads
+# PyGithub, boto3 or numpy is imported inside the handlers (listed in tests/test_architecture.py).
 
 router = Router()
 log = logging.getLogger(__name__)
@@ -25,69 +33,12 @@ VALIDATE_CHECK = "modelbot/validate"
 
 
 def pull_info(full_name: str, pr: dict):
-    from ..report import PullInfo
-
     return PullInfo(repository=full_name, number=pr["number"], head_sha=pr["head"]["sha"],
                     base_ref=pr["base"]["ref"], draft=bool(pr.get("draft")))
 
 
-def manifest_changes(files, head: dict, base: dict, globs: list[str]):
-    """The changed files that are manifests, with head content (base content for removals)."""
-    from ..manifest import select_manifests
-    from ..review import ManifestChange
-
-    out = []
-    for f in files:
-        if select_manifests([f.path], globs):
-            status = f.status if f.status in ("added", "removed", "renamed") else "modified"
-            path = f.path
-        elif f.status == "renamed" and f.previous_path and select_manifests([f.previous_path], globs):
-            status, path = "removed", f.previous_path  # moved out of the globs: removed for the bot
-        else:
-            continue
-        out.append(ManifestChange(path, status, head.get(path), base.get(path), f.previous_path))
-    return out
-
-
-def _paths_to_read(files, globs):
-    from ..codeowners import CODEOWNERS_PATHS
-    from ..manifest import select_manifests
-
-    head, base = set(), set(CODEOWNERS_PATHS)
-    for f in files:
-        for path in (f.path, f.previous_path):
-            if path and select_manifests([path], globs):
-                base.add(path)  # owners and approvals as the base branch has them
-                if f.status != "removed" and path == f.path:
-                    head.add(path)
-    return head, base
-
-
-def endpoints_of(ctx, full_name: str, pr: dict, environment: str) -> list[str]:
-    """The endpoints in `environment` of the manifests the pull request changes (head, or base
-    for a removed manifest)."""
-    from ..manifest import load_manifest, select_manifests
-
-    globs = ctx.settings.server.manifest_globs
-    reader = ctx.repo_reader(full_name)
-    files = reader.changed_files(pr["number"])
-    head_paths, base_paths = _paths_to_read(files, globs)
-    head = reader.read(pr["head"]["sha"], head_paths)
-    base = reader.read(pr["base"]["sha"], base_paths - head_paths)
-    out = []
-    for path in sorted(p for p in head_paths | base_paths if select_manifests([p], globs)):
-        text = head.get(path) if path in head_paths else base.get(path)
-        loaded = load_manifest(path, text) if text is not None else None
-        m = loaded.manifest if loaded else None
-        if m is not None and environment in m.environments and m.environments[environment].mode != "batch":
-            out.append(m.endpoint_name(environment))
-    return sorted(set(out))
-
-
 def foreign_locks(store, result, holder: str) -> list:
     """Locks on this PR's endpoints held by someone else: the PR waits for them."""
-    from ..rollouts import lock_key
-
     out = []
     for m in result.manifests:
         for e in m.environments:
@@ -104,9 +55,6 @@ def refresh_pull(ctx, full_name: str, pr: dict, force_compare: bool = False):
     """Bring the PR's report and checks up to date; returns (review, approval results)."""
     from ..github.checks import publish_check_run
     from ..github.comments import sync_comments
-    from ..report import Section, part_of, report_comments, validate_check
-    from .approvals import APPROVAL_CHECK, approval_check
-    from .gate import gather, pr_gate
 
     if pr.get("state") != "open":
         return None, []
@@ -121,21 +69,15 @@ def refresh_pull(ctx, full_name: str, pr: dict, force_compare: bool = False):
     approvals = state.all_approvals
     sections = []
     if approvals:
-        from ..approvals import render_approvals
-
         sections.append(Section("Approvals", render_approvals(approvals)))
 
     # --- baseline comparison (bot/features/compare.py): report section + modelbot/compare check.
     # force_compare (the /validate command) recomputes instead of taking the cached result.
-    from .compare import compare_pull
-
     comparison = compare_pull(ctx, pull, result, force=force_compare)
     sections.extend(comparison.sections)
     # --- end of baseline comparison
 
     if not pull.draft and result.touches_targets:
-        from ..render import render
-
         decisions = pr_gate(state, comparison.outcomes, settings)
         if decisions:
             sections.append(Section("Deploy gate", render("report/gate.md.j2", decisions=decisions,
@@ -148,11 +90,7 @@ def refresh_pull(ctx, full_name: str, pr: dict, force_compare: bool = False):
             sections.append(protection)
     locks = foreign_locks(ctx.store, result, f"{full_name}#{pull.number}")
     if locks:
-        from ..render import render
-
         sections.insert(0, Section("Endpoint locks", render("report/locks.md.j2", locks=locks)))
-    from .deploys import rollout_section
-
     rollout = rollout_section(ctx.store, full_name, pull.number)  # pre-merge deploys keep their table
     if rollout is not None:
         sections.append(rollout)
@@ -192,3 +130,26 @@ def on_closed(ctx, delivery) -> None:
 def on_review(ctx, delivery) -> None:
     p = delivery.payload
     refresh_pull(ctx, p["repository"]["full_name"], p["pull_request"])
+
+
+@router.register(POLL_EVENT, "poll")
+def on_compare_poll(ctx, delivery) -> None:
+    """A scheduled poll of a comparison's batch transform jobs (bot.features.compare.schedule_poll):
+    refresh the pull request, which polls them."""
+    from ..compare.cache import ComparisonCache, pull_ref  # numpy: kept off the web path
+
+    p = delivery.payload
+    full_name, number = p["repository"]["full_name"], p["number"]
+    row = ComparisonCache(ctx.store).get(p["key"]) if p.get("key") else None
+    if p.get("key") and (row is None or row.status != "pending"):
+        return  # finished by an earlier refresh, or superseded (its jobs stopped): nothing to poll
+    # The pull request that scheduled the poll, else another one of the repository whose head
+    # needs the same jobs (this one moved on): its refresh polls them and schedules the next poll.
+    numbers = [number]
+    if row is not None and pull_ref(full_name, number) not in row.pulls:
+        numbers = [int(ref.rsplit("#", 1)[1]) for ref in row.pulls if ref.rsplit("#", 1)[0] == full_name]
+    for n in numbers:
+        _, pr = ctx.github.requester.requestJsonAndCheck("GET", f"/repos/{full_name}/pulls/{n}")
+        if pr.get("state") == "open":
+            refresh_pull(ctx, full_name, pr)
+            return

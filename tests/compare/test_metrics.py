@@ -46,6 +46,7 @@ def sk_binary(y, p, threshold=0.5):
         "roc_auc": skm.roc_auc_score(y, p),
         "pr_auc": skm.average_precision_score(y, p),
         "log_loss": skm.log_loss(y, p, labels=[0, 1]),
+        "brier": skm.brier_score_loss(y, p, pos_label=1),
     }
 
 
@@ -57,6 +58,7 @@ def sk_multiclass(y, proba):
         "precision": skm.precision_score(y, pred, average="macro", zero_division=0),
         "recall": skm.recall_score(y, pred, average="macro", zero_division=0),
         "f1": skm.f1_score(y, pred, average="macro", zero_division=0),
+        "weighted_f1": skm.f1_score(y, pred, average="weighted", zero_division=0),
         "roc_auc": skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=list(range(k))),
         "pr_auc": skm.average_precision_score(label_binarize(y, classes=list(range(k))), proba, average="macro"),
         "log_loss": skm.log_loss(y, proba, labels=list(range(k))),
@@ -68,6 +70,7 @@ def sk_regression(y, p):
         "rmse": skm.root_mean_squared_error(y, p),
         "mae": skm.mean_absolute_error(y, p),
         "r2": skm.r2_score(y, p),
+        "mape": skm.mean_absolute_percentage_error(y, p),
     }
 
 
@@ -124,7 +127,8 @@ def test_regression_metric_matches_sklearn(metric, n, seed):
 @pytest.mark.parametrize(
     "name,higher_is_better",
     [("accuracy", True), ("precision", True), ("recall", True), ("f1", True), ("roc_auc", True),
-     ("pr_auc", True), ("log_loss", False), ("rmse", False), ("mae", False), ("r2", True)],
+     ("pr_auc", True), ("log_loss", False), ("rmse", False), ("mae", False), ("r2", True),
+     ("brier", False), ("weighted_f1", True), ("mape", False)],
 )
 def test_metric_directions(name, higher_is_better):
     assert METRICS[name].higher_is_better is higher_is_better

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn import metrics as skm
 
 from bot.compare.run import Baseline, CompareDeps, CompareRequest, compare_manifest
 from bot.compare.sources import Fetchers, LocalFetcher
@@ -123,15 +124,45 @@ def test_a_live_model_without_predictions_in_the_file_is_not_compared_blindly(tm
     assert compare(tmp_path, baseline=None).verdict == "pass"  # first deployment: nothing to score
 
 
-def test_unsupported_metrics_are_listed_and_their_gates_are_inconclusive(tmp_path):
+def test_brier_is_computed_and_its_gate_judged(tmp_path):
     checkout(tmp_path, n=400)
-    text = h.manifest(dataset=h.REPO_DATASET, predictions=h.PIPELINE, metrics="[auc, brier]",
-                      gates="    - metric: brier\n      max: 0.2\n")
+    _, y, _ = h.binary_set(400, 3)
+    cand, base = h.probabilities(y, 0.3, 4), h.probabilities(y, 0.3, 5)
+    want_c, want_b = skm.brier_score_loss(y, cand), skm.brier_score_loss(y, base)
+    for limit, verdict in ((want_c + 0.01, "pass"), (want_c - 0.01, "fail")):
+        text = h.manifest(dataset=h.REPO_DATASET, predictions=h.PIPELINE, metrics="[auc, brier]",
+                          gates=f"    - metric: brier\n      max: {limit!r}\n")
+        out = compare(tmp_path, text)
+        brier = next(r for r in out.rows if r["metric"] == "brier")
+        assert brier["title"] == "Brier score" and brier["higher_is_better"] is False
+        assert brier["candidate"] == pytest.approx(want_c, abs=1e-9)
+        assert brier["baseline"] == pytest.approx(want_b, abs=1e-9)
+        assert brier["ci_low"] <= brier["delta"] <= brier["ci_high"]
+        assert brier["verdict"] == verdict and out.verdict == verdict, brier["reason"]
+
+
+def test_mape_on_labels_of_zero_is_refused_with_the_rows_and_its_gate_is_inconclusive(tmp_path):
+    n = 300
+    rng = np.random.default_rng(9)
+    ids = np.array([f"r{i}" for i in range(n)])
+    y = rng.normal(50, 10, n)
+    y[[4, 120]] = 0.0
+    cand, base = y + rng.normal(0, 1, n), y + rng.normal(0, 1, n)
+    (tmp_path / DATASET).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / PREDICTIONS).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / DATASET).write_bytes(h.csv_bytes({"id": ids, "label": y, "f0": rng.normal(size=n)}))
+    (tmp_path / PREDICTIONS).write_bytes(h.csv_bytes({"id": ids, "prediction": cand, "baseline_prediction": base}))
+    text = h.manifest(dataset=h.REPO_DATASET, predictions=h.PIPELINE, task="regression", metrics="[mae, mape]",
+                      gates="    - metric: mape\n      max: 0.5\n      max_regression: {absolute: 0.01}\n")
     out = compare(tmp_path, text)
-    assert out.verdict == "inconclusive"
-    brier = next(r for r in out.rows if r["metric"] == "brier")
-    assert brier["verdict"] == "inconclusive" and "does not compute brier yet" in brier["reason"]
-    assert compare_check([out]).conclusion == "neutral"
+    mape = next(r for r in out.rows if r["metric"] == "mape")
+    assert mape["verdict"] == "inconclusive" and out.verdict == "inconclusive"
+    assert mape["candidate"] is None and mape["ci_low"] is None
+    assert "MAPE is undefined on this set: 2 of 300 labels are 0 (data rows 4, 120, counted from 0)" in mape["reason"]
+    mae = next(r for r in out.rows if r["metric"] == "mae")
+    assert mae["candidate"] == pytest.approx(skm.mean_absolute_error(y, cand), abs=1e-9)
+    check = compare_check([out])
+    assert check.conclusion == "neutral" and "MAPE is undefined on this set" in check.summary
 
 
 def test_an_unexpected_failure_still_renders_and_fails_the_check(tmp_path):

@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+from sklearn import metrics as skm
 
 from bot.compare import batch
 from bot.compare.data import ComparisonDataError
@@ -221,7 +222,14 @@ def test_multiclass_and_regression_from_pipeline_files(tmp_path):
                       gates="    - metric: rmse\n      max: 12.5\n      max_regression: {relative: 0.1}\n")
     out = run_local({}, text=text, tmp_path=tmp_path)
     assert out.verdict == "pass", (out.error, out.rows)
-    assert next(r for r in out.rows if r["metric"] == "mape")["reason"] == "modelbot does not compute mape yet"
+    mape = next(r for r in out.rows if r["metric"] == "mape")
+    written = [json.loads(line) for line in (tmp_path / "outputs/p.jsonl").read_text().splitlines()]
+    assert [w["id"] for w in written] == ids.tolist()
+    for side in ("prediction", "baseline_prediction"):
+        want = skm.mean_absolute_percentage_error(price, [w[side] for w in written])
+        assert mape["candidate" if side == "prediction" else "baseline"] == pytest.approx(want, abs=1e-9)
+    assert mape["title"] == "MAPE" and mape["reason"] == "no gate on this metric"
+    assert mape["ci_low"] <= mape["delta"] <= mape["ci_high"]
 
 
 # --- batch transform output ------------------------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import COMMANDS, Command, render_help, render_refusal
+from bot.commands import COMMANDS, Command
 from bot.config import ConfigError
-from bot.permissions import DEFAULT_ROLES, ROLES, Actor, PermissionPolicy, authorize, authorize_override
+from bot.permissions import (DEFAULT_ROLES, ROLES, Actor, PermissionPolicy, authorize, authorize_override,
+                             render_help, render_refusal)
 
 DEFAULT = PermissionPolicy()
 ENVS = {"staging": False, "production": True}
