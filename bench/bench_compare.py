@@ -5,7 +5,7 @@
 Measures, in one child process and interleaved run by run (baseline, comparison, baseline, ...):
   - baseline: one sklearn.metrics.roc_auc_score(labels, candidate) call on the same data;
   - full comparison: data.prepare (validation) + stats.compare (point estimates, paired bootstrap
-    intervals for all 7 binary metrics, DeLong's test) + gates.evaluate_gates (8 gates).
+    intervals for all 8 binary metrics, DeLong's test) + gates.evaluate_gates (9 gates).
 Goals: comparison <= 5x the baseline call, under 3 s wall time, peak memory under 1 GB measured
 as ru_maxrss of the child process (everything it did: data, sklearn, comparison). Times are
 judged on the median of --repeat runs of each side, so one run slowed down (or sped up) by the

@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Mapping
 
 from .manifest.aws_limits import (EXCLUSIONS_PAGE, GUARDRAILS_PAGE, NAME_MAX, SERVERLESS_UPDATE_PAGE,
@@ -80,6 +80,8 @@ class LiveState:
     bot_applied_tag_keys: frozenset[str] = frozenset()
     # whether the live endpoint config has an AsyncInferenceConfig (None: not known)
     async_inference: bool | None = None
+    # of the manifest's rollback alarms, those CloudWatch has (None: not read)
+    existing_alarms: frozenset[str] | None = None
 
     @property
     def production_variants(self) -> tuple[LiveVariant, ...]:
@@ -311,7 +313,37 @@ def plan(spec: DeploySpec, live: LiveState, prices: Mapping[str, float]) -> Plan
         return _teardown(spec, live, names, prices)
     if e.mode == "batch":
         return _batch(spec, names, prices)
-    return _endpoint(spec, live, names, prices)
+    result = _endpoint(spec, live, names, prices)
+    missing = _alarm_problems(spec, live, result.kind)
+    return replace(result, problems=result.problems + tuple(missing)) if missing else result
+
+
+def missing_alarms(names, existing: frozenset[str] | None) -> list[str]:
+    """The rollback alarms CloudWatch does not have (`existing`: the ones it has; None: not
+    read, nothing to say). A rollout refuses to start on such an alarm (bot.deploy.rollout): it
+    could never fire, so nothing would roll the update back; the plan says so before the merge."""
+    if existing is None:
+        return []
+    return [n for n in dict.fromkeys(names) if n not in existing]
+
+
+def _alarm_problems(spec: DeploySpec, live: LiveState, kind: str) -> list[Problem]:
+    e = spec.env
+    alarms = list(e.alarms or ())
+    missing = set(missing_alarms(alarms, live.existing_alarms))
+    if not missing or kind not in ("update", "create"):  # nothing would roll out
+        return []
+    if kind == "update":  # the rollout watches the alarms, and refuses to start
+        why, severity = "a deploy is refused until it exists", "error"
+    else:  # a create: no rollout watches alarms yet, but the next update will not start
+        why, severity = ("this first deploy creates the endpoint without it, but no update will start "
+                         "until it exists"), "warning"
+    return [_problem(spec, ("environments", spec.environment, "alarms", i), name,
+                     f"alarm {name} does not exist in CloudWatch for {spec.environment} (DescribeAlarms): "
+                     f"it could never fire, so nothing would roll a rollout back on it; {why}",
+                     "the name of an existing metric or composite alarm in the environment's account "
+                     "and region", "aws.alarm-exists", severity)
+            for i, name in enumerate(alarms) if name in missing]
 
 
 def _source_notes(spec: DeploySpec, names: ResourceNames) -> tuple[list[Action], list[str]]:

@@ -179,8 +179,12 @@ def _plan_env(manifest: Manifest, env: str, commit: str, removed: bool, live_rea
     if live_reader is None:
         return EnvironmentReview(env, plan(spec, empty, prices), "skipped",
                                  "planned against the desired state only (live state not read)"), None
+    alarms = tuple(manifest.environments[env].alarms or ())
     try:
-        live = live_reader(env, endpoint)
+        if alarms and not removed and getattr(live_reader, "reads_alarms", False):
+            live = live_reader(env, endpoint, alarms=alarms)
+        else:
+            live = live_reader(env, endpoint)
     except (LiveUnavailable, KeyError) as exc:  # KeyError: the reader knows no such environment
         return EnvironmentReview(env, plan(spec, empty, prices), "unavailable",
                                  f"live state unavailable ({exc}); planned against the desired state only"), None

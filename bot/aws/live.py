@@ -15,12 +15,15 @@ single-variant endpoint with autoscaling; at most 5 + 22 + 11 for SageMaker's 10
 variants and one shadow). Instance counts and weights are what the endpoint reports now
 (CurrentInstanceCount, CurrentWeight), falling back to the config's initial values while the
 endpoint has none (Creating); instance types, models and serverless settings come from the
-config. `AwsLiveReader` reads for the server's environments, a session per environment.
+config. `AwsLiveReader` reads for the server's environments, a session per environment; given
+the manifest's rollback alarms it makes one more call, cloudwatch:DescribeAlarms (at most 100
+names), for `LiveState.existing_alarms`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from dataclasses import replace
+from typing import Any, Callable, Iterable, Mapping
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -160,8 +163,18 @@ def _autoscaling(where: str, clients: Callable[[str], Any], endpoint_name: str,
     return out
 
 
+def existing_alarms(where: str, cw: Any, names: Iterable[str]) -> frozenset[str]:
+    """Which of `names` CloudWatch has, metric or composite: one DescribeAlarms (at most 100
+    names, the API's limit; AlarmTypes both, since without it only metric alarms are answered)."""
+    wanted = list(dict.fromkeys(names))[:100]
+    answer = _call(where, "cloudwatch:DescribeAlarms", cw.describe_alarms, AlarmNames=wanted,
+                   AlarmTypes=["CompositeAlarm", "MetricAlarm"]) or {}
+    return frozenset(a["AlarmName"] for a in answer.get("MetricAlarms", []) + answer.get("CompositeAlarms", []))
+
+
 class AwsLiveReader:
-    """`reader(env, endpoint_name) -> LiveState` over the server's environments.
+    """`reader(env, endpoint_name, alarms=()) -> LiveState` over the server's environments;
+    with `alarms`, one more call (DescribeAlarms) fills `LiveState.existing_alarms`.
 
     Sessions and clients come from a `SessionPool` (made on first use with `session_factory`,
     renewed before role credentials expire). Once an environment has no valid credentials or its
@@ -178,10 +191,18 @@ class AwsLiveReader:
     def pool(self) -> SessionPool:
         return self._pool
 
-    def __call__(self, env: str, endpoint_name: str) -> LiveState:
+    reads_alarms = True  # bot.review passes the manifest's rollback alarms
+
+    def __call__(self, env: str, endpoint_name: str, alarms: Iterable[str] = ()) -> LiveState:
         try:
             session = self._pool.session(env)
-            return read_live_state(session, endpoint_name, clients=lambda service: self._pool.client(env, service))
+            live = read_live_state(session, endpoint_name, clients=lambda service: self._pool.client(env, service))
+            names = tuple(alarms)
+            if names:
+                where = f"alarms of endpoint {endpoint_name} in {session.region_name}"
+                live = replace(live, existing_alarms=existing_alarms(where, self._pool.client(env, "cloudwatch"),
+                                                                     names))
+            return live
         except AwsUnavailable as exc:
             reason = exc.reason if exc.reason.startswith(f"environment {env}") \
                 else f"environment {env}: {exc.reason}"
