@@ -41,6 +41,8 @@ def cmd_worker(args) -> int:
 
     settings = _settings(require_secrets=False)
     configure(os.environ.get("MODELBOT_LOG_LEVEL", "INFO"))
+    # The worker writes every comment and check run: the webhook secrets are masked there too.
+    add_redactions(s.get() for s in settings.webhook_secrets)
     github_app = None
     if settings.github_app_id and settings.github_private_key:
         from .github import GitHubApp

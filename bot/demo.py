@@ -584,6 +584,10 @@ class Story:
             self.expect(checks["modelbot/compare"].conclusion == "success",
                         f"PR #2's comparison: {checks['modelbot/compare'].conclusion}: {checks['modelbot/compare'].title}")
             self.expect(checks["modelbot/approval"].conclusion != "success", "PR #2 was approved before any review")
+            self.expect(checks["modelbot/validate"].conclusion == "success", "PR #2 did not validate")
+            shown = to_text(report, unfold=lambda summary: True)
+            self.expect("vs the live model in production" in shown and "cost:" in shown and "canary" in shown,
+                        "PR #2's report lacks the comparison with production, the cost or the canary steps")
             s.shown = render("demo/report.txt.j2", number=2,
                              text=to_text(report, indent="    │ ", unfold=lambda summary: summary.endswith(": valid")),
                              checks=self.show_checks(2))
@@ -591,8 +595,9 @@ class Story:
         with self.step("PR #2: mallory (read access) comments /deploy production: refused") as s:
             reply = self.comment(2, "mallory", "/deploy production")
             s.facts = {"reply": reply}
-            self.expect("mallory" in reply or "permission" in reply.lower() or "role" in reply.lower(),
-                        f"the reply to mallory's /deploy does not say why: {reply}")
+            self.expect("@mallory" in reply and "was not run" in reply and "mallory has read" in reply,
+                        f"the reply to mallory's /deploy does not refuse it with the reason: {reply}")
+            self.expect(not w.rows(2), "mallory's /deploy recorded a deployment")
             s.shown = render("demo/comment.txt.j2", who="mallory", body="/deploy production",
                              text=to_text(reply, indent="    │ "))
 
@@ -617,8 +622,10 @@ class Story:
             s.facts = {"deployments": {e: r.status for e, r in rows.items()}, "phases": phases,
                        "endpoint_config": ep["EndpointConfigName"],
                        "last_deployment": ep.get("LastDeploymentConfig", {})}
-            self.expect(any("canary" in p for p in phases) or bool(ep.get("LastDeploymentConfig")),
-                        f"no canary phase was seen: {phases}")
+            routing = (ep.get("LastDeploymentConfig") or {}).get("BlueGreenUpdatePolicy", {}).get(
+                "TrafficRoutingConfiguration", {})
+            self.expect("canary-bake" in phases and routing.get("Type") == "CANARY",
+                        f"no canary was seen: phases {phases}, traffic routing {routing}")
             report = w.report(2)
             section = report[report.find("#### Deployment"):] if "#### Deployment" in report else ""
             s.shown = render("demo/rollout.txt.j2", statuses=self.statuses(2), phases=phases,
@@ -643,9 +650,13 @@ class Story:
             refusals = refusals()
             s.facts = {"deployments": {e: r.status for e, r in rows.items()},
                        "reasons": {e: r.reason for e, r in rows.items()}, "refusals": len(refusals)}
-            live = w.aws("sagemaker").describe_endpoint(EndpointName=ENDPOINTS["production"])
+            sm = w.aws("sagemaker")
+            live = sm.describe_endpoint(EndpointName=ENDPOINTS["production"])
             self.expect(live["EndpointConfigName"] == self.steps[6].facts["endpoint_config"],
                         "production changed although the deploy was refused")
+            written = [x["ModelName"] for x in sm.list_models(MaxResults=100)["Models"]
+                       if x["ModelName"] == f"tumor-classifier-production-{rows['production'].commit_sha[:7]}"]
+            self.expect(not written, f"the refused deploy created {written} in production")
             s.shown = render("demo/refused.txt.j2", text=to_text(refusals[-1], indent="    │ "),
                              statuses=self.statuses(3))
 
@@ -691,6 +702,11 @@ class Story:
                 EndpointName=ENDPOINTS["production"])["EndpointArn"])["Tags"]
             s.facts = {"pr": current.pr_number, "commit": current.commit_sha,
                        "approvers": prov.get("approvers"), "tags": {t["Key"]: t["Value"] for t in tags}}
+            t = s.facts["tags"]
+            self.expect(t.get("modelbot:commit") == current.commit_sha and t.get("modelbot:pr") == "2"
+                        and t.get("modelbot:build-id") == "build-102"
+                        and t.get("modelbot:data-version") == "breast-cancer-2024-06",
+                        f"the endpoint's tags do not name PR #2's commit, build and data: {t}")
             s.shown = render("demo/ledger.txt.j2", row=current, prov=prov, tags=s.facts["tags"])
         self.expect(not w.gh.violations, f"the bot broke GitHub's contract: {w.gh.violations[:3]}")
         return self.steps

@@ -314,7 +314,7 @@ def plan(spec: DeploySpec, live: LiveState, prices: Mapping[str, float]) -> Plan
     if e.mode == "batch":
         return _batch(spec, names, prices)
     result = _endpoint(spec, live, names, prices)
-    missing = _alarm_problems(spec, live, result.kind)
+    missing = _alarm_problems(spec, live, result.kind, result.actions)
     return replace(result, problems=result.problems + tuple(missing)) if missing else result
 
 
@@ -327,11 +327,21 @@ def missing_alarms(names, existing: frozenset[str] | None) -> list[str]:
     return [n for n in dict.fromkeys(names) if n not in existing]
 
 
-def _alarm_problems(spec: DeploySpec, live: LiveState, kind: str) -> list[Problem]:
+def rolls_out(actions) -> bool:
+    """Whether an update plan moves the endpoint to a new config (the rollout's guarded, A/B or
+    shadow flows, which watch alarms; otherwise bot.deploy.rollout runs it in place)."""
+    creates_config = any(a.resource == "endpoint_config" and a.verb == "create" for a in actions)
+    updates = any(a.resource == "endpoint" and a.verb in ("create", "update") for a in actions)
+    return creates_config and updates
+
+
+def _alarm_problems(spec: DeploySpec, live: LiveState, kind: str, actions=()) -> list[Problem]:
     e = spec.env
     alarms = list(e.alarms or ())
     missing = set(missing_alarms(alarms, live.existing_alarms))
     if not missing or kind not in ("update", "create"):  # nothing would roll out
+        return []
+    if kind == "update" and not rolls_out(actions):  # tags or autoscaling only: no rollout, no alarm watched
         return []
     if kind == "update":  # the rollout watches the alarms, and refuses to start
         why, severity = "a deploy is refused until it exists", "error"

@@ -149,7 +149,12 @@ class Runtime:
             self.queue.enqueue_deployment(pk)
         if ids or deployments:
             log.info("re-enqueued", extra={"deliveries": len(ids), "deployments": len(deployments)})
-        periodic = sum(job(self) for job in self.router.periodic_jobs())  # e.g. owed deploy reports
+        periodic = 0
+        for job in self.router.periodic_jobs():  # e.g. owed deploy reports; one failing stops no other
+            try:
+                periodic += job(self) or 0
+            except Exception:  # noqa: BLE001 - logged; the next round tries again
+                log.exception("periodic job failed", extra={"job": getattr(job, "__qualname__", repr(job))})
         return len(ids) + len(deployments) + periodic
 
 

@@ -185,3 +185,22 @@ def test_an_enqueued_delivery_is_committed_when_enqueue_returns_and_huey_reads_i
     task = queue.huey.dequeue()
     assert (task.name, task.args) == ("process_delivery", (41,))
     assert queue.depth() == 0
+
+
+def test_a_failing_periodic_job_stops_no_other_and_is_logged(settings, store, queue, caplog):
+    r = Router()
+    ran = []
+
+    @r.periodic
+    def broken(runtime):
+        raise RuntimeError("boom")
+
+    @r.periodic
+    def owed(runtime):
+        ran.append("owed")
+        return 2
+
+    with caplog.at_level("ERROR", logger="bot.worker"):
+        assert Runtime(settings, store, queue, r).reap() == 2
+    assert ran == ["owed"]
+    assert any(rec.getMessage() == "periodic job failed" for rec in caplog.records)

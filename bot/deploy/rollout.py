@@ -37,7 +37,7 @@ import datetime as dt
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, Mapping
 
-from ..plan import DeploySpec, LiveState, Plan
+from ..plan import DeploySpec, LiveState, Plan, rolls_out
 from .requests import multi_model_target, promoted_config_name, two_models
 
 Action = Literal["create_endpoint", "update_endpoint", "wait", "shift_weights", "promote",
@@ -234,10 +234,9 @@ def new_rollout(deployment_id: str, spec: DeploySpec, plan: Plan, live: LiveStat
     s = spec.env.effective_strategy
     target = next((a.name for a in plan.actions if a.resource == "endpoint_config" and a.verb == "create"),
                   None)
-    updates = any(a.resource == "endpoint" and a.verb in ("create", "update") for a in plan.actions)
     if plan.kind == "create":
         flow = "create"
-    elif not updates or target is None:
+    elif not rolls_out(plan.actions):  # the rule bot.plan's alarm check uses too
         flow, target = "in_place", live.endpoint_config_name or plan.names.endpoint_config
     elif two_models(plan):
         flow = "ab" if any(v.role == "candidate" for v in plan.variants) else "shadow"

@@ -145,3 +145,34 @@ def test_a_first_deploy_with_a_missing_alarm_is_warned_not_refused(aws, bot_env,
     assert "no update will start until it exists" in report
     [run] = fake_github.check_runs_for(REPO, name="modelbot/validate")
     assert run.conclusion == "success"
+
+
+def test_an_update_that_moves_no_traffic_is_not_held_to_the_alarms():
+    """Tags or autoscaling only: the rollout runs it in place and watches no alarm, so a missing
+    alarm is no problem of that plan (the same `rolls_out` rule the rollout uses)."""
+    import datetime as dt
+
+    from bot.deploy.rollout import new_rollout
+    from bot.plan import LiveVariant, model_digest, rolls_out
+
+    m = load_manifest(PATH, manifest()).manifest
+    spec = DeploySpec(m, "production", "1" * 40)
+    first = plan(spec, LiveState(endpoint_name="fraud-detector"), {})
+    v = first.variants[0]
+    # Live: the same config and model, one of the manifest's tags changed by someone.
+    live = LiveState(endpoint_exists=True, endpoint_name="fraud-detector", endpoint_status="InService",
+                     endpoint_config_name="cfg-old", config_digest=first.config_digest,
+                     variants=(LiveVariant(v.name, v.model_name, v.instance_type, v.instance_count, 1.0,
+                                           model_digest=model_digest(m, "production")),),
+                     tags={"team": "someone-else-changed"}, bot_applied_tag_keys=frozenset({"team"}),
+                     existing_alarms=frozenset())
+    p = plan(spec, live, {})
+    assert p.kind == "update" and not rolls_out(p.actions)
+    assert not [x for x in p.problems if x.rule == "aws.alarm-exists"] and not p.blocked
+    assert new_rollout("1", spec, p, live, dt.datetime.now(dt.timezone.utc)).flow == "in_place"
+    # The same live endpoint on another model: a guarded update, held to its alarms.
+    moved = plan(spec, LiveState(**{**live.__dict__, "variants": (LiveVariant(
+        v.name, "other-model", v.instance_type, v.instance_count, 1.0, model_digest="0" * 16),),
+        "config_digest": "other"}), {})
+    assert rolls_out(moved.actions)
+    assert [x.severity for x in moved.problems if x.rule == "aws.alarm-exists"] == ["error", "error"]
