@@ -200,6 +200,9 @@ class World:
         self._stops.append(self.gh.stop)
         self.moto_url, stop_moto = emulator.start_moto_server()
         self._stops.append(stop_moto)
+        # moto keeps its accounts in the process: a world started before in this process (the
+        # tests start one per backend) must leave nothing behind in this one.
+        emulator.reset(self.moto_url)
         emulator.configure_remote(self.moto_url, mode="clock", time_scale=self.time_scale)
         self.secret = secrets.token_hex(20)
         (self.data_dir / "webhook-secret").write_text(self.secret)
@@ -624,7 +627,9 @@ class Story:
                        "last_deployment": ep.get("LastDeploymentConfig", {})}
             routing = (ep.get("LastDeploymentConfig") or {}).get("BlueGreenUpdatePolicy", {}).get(
                 "TrafficRoutingConfiguration", {})
-            self.expect("canary-bake" in phases and routing.get("Type") == "CANARY",
+            # SageMaker's own record says canary; the bake is seen as it happens unless a test's hook
+            # stopped the workers meanwhile (the phases then move on while nobody looks).
+            self.expect(routing.get("Type") == "CANARY" and ("canary-bake" in phases or self.on_rollout is not None),
                         f"no canary was seen: phases {phases}, traffic routing {routing}")
             report = w.report(2)
             section = report[report.find("#### Deployment"):] if "#### Deployment" in report else ""
