@@ -15,12 +15,13 @@ import errno
 import json
 import pickle
 import resource
-import shutil
 import subprocess
 import sys
 import textwrap
 
 import pytest
+
+from tests.support.native import compile_shared
 
 from bot.compare import sandbox
 from bot.compare.data import ComparisonDataError
@@ -144,14 +145,7 @@ report(answer)
 
 @pytest.fixture(scope="module")
 def limits_so(tmp_path_factory) -> bytes:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is not installed: the native attacks are compiled at test time")
-    d = tmp_path_factory.mktemp("limits")
-    (d / "limits.c").write_text(LIMITS_C)
-    subprocess.run([gcc, "-shared", "-fPIC", "-O0", "-o", str(d / "limits.so"), str(d / "limits.c")],
-                   check=True, capture_output=True, timeout=120)
-    return (d / "limits.so").read_bytes()
+    return compile_shared(tmp_path_factory, "limits", LIMITS_C)
 
 
 def program(so: bytes, body: str) -> str:

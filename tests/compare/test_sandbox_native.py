@@ -36,6 +36,8 @@ import textwrap
 
 import pytest
 
+from tests.support.native import compile_shared
+
 from bot.compare import sandbox, scoring
 from bot.compare.data import ComparisonDataError
 from bot.compare.scoring import ScoringJob, ScoringLimits, score_locally
@@ -195,14 +197,7 @@ MARK = "RuntimeError: RESULT "
 
 @pytest.fixture(scope="module")
 def attacks_so(tmp_path_factory) -> bytes:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is not installed: the native attacks are compiled at test time")
-    d = tmp_path_factory.mktemp("attacks")
-    (d / "attacks.c").write_text(ATTACKS_C)
-    subprocess.run([gcc, "-shared", "-fPIC", "-O0", "-o", str(d / "attacks.so"), str(d / "attacks.c")],
-                   check=True, capture_output=True, timeout=120)
-    return (d / "attacks.so").read_bytes()
+    return compile_shared(tmp_path_factory, "attacks", ATTACKS_C)
 
 
 def program(so: bytes, body: str) -> str:
