@@ -1,5 +1,5 @@
 # modelbot: one image for every process. The default command is the Procfile's `web`
-# (gunicorn with gunicorn.conf.py, i.e. bot/gunicorn_conf.py); run the worker with
+# (gunicorn with gunicorn.conf.py, i.e. bot/app/gunicorn_conf.py); run the worker with
 # `docker run IMAGE modelbot worker`. docs/production.md has the compose recipe.
 #
 # Extras: `compare` (XGBoost, ONNX Runtime, pyarrow: the local scoring and Parquet validation
@@ -34,4 +34,4 @@ USER modelbot
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
   CMD python -c "import os,urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT','8000'), timeout=2); sys.exit(0)"
-CMD ["gunicorn", "-c", "gunicorn.conf.py", "bot.wsgi:app"]
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "bot.app.wsgi:app"]

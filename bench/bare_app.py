@@ -53,7 +53,7 @@ def _sqlite(path: str) -> sqlite3.Connection:
 
 
 def make_floor() -> Flask:
-    from bot.config import load_settings  # start-up only: where the store and the queue are
+    from bot.core.config import load_settings  # start-up only: where the store and the queue are
 
     settings = load_settings()
     key = settings.webhook_secrets[0].get().encode()

@@ -52,7 +52,7 @@ def _timed(fn):
 def child(args) -> dict:
     from sklearn.metrics import roc_auc_score
 
-    from bot.compare import (
+    from bot.core.compare import (
         Gate,
         compare,
         default_resamples,
@@ -60,7 +60,7 @@ def child(args) -> dict:
         metric_names,
         prepare,
     )
-    from bot.compare.metrics import available_workers
+    from bot.core.compare.metrics import available_workers
 
     y, cand, base = make_data(args.rows, args.seed)
     gates = [Gate(m, max_regression=0.01) for m in metric_names("binary")] + [Gate("roc_auc", min=0.6)]

@@ -4,10 +4,10 @@ over the limits (issue #11).
     .venv/bin/python bench/bench_data_limits.py [--keep]
 
 Each case runs in a fresh child process: the input is written to a file first (by this
-process), the child imports numpy, pyarrow and bot.compare.sources, reads the file's bytes,
+process), the child imports numpy, pyarrow and bot.adapters.sources, reads the file's bytes,
 records its peak RSS (VmHWM of /proc/self/status: ru_maxrss would carry this process's peak
 into the child), loads the input with the server config's default limits
-(`compare.*`, bot.compare.run.CompareConfig; local scoring's 100,000 rows for the "local"
+(`compare.*`, bot.app.comparison.CompareConfig; local scoring's 100,000 rows for the "local"
 cases) and records its peak RSS again. The baseline is a child that only imports (same
 modules) and reads nothing, measured in the same run; ratios are peak / baseline.
 
@@ -46,10 +46,10 @@ CHILD = r"""
 import json, resource, sys
 import numpy, pyarrow, pyarrow.compute, pyarrow.parquet
 from dataclasses import replace
-from bot.compare.data import ComparisonDataError
-from bot.compare.run import CompareConfig
-from bot.compare.sources import parse_table
-from bot.github.reader import ReadError, RepoReader
+from bot.core.compare.data import ComparisonDataError
+from bot.app.comparison import CompareConfig
+from bot.adapters.sources import parse_table
+from bot.adapters.github.reader import ReadError, RepoReader
 
 spec = json.loads(sys.argv[1])
 
@@ -186,7 +186,7 @@ def main() -> int:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-data-limits-"))
     base = child({"kind": "baseline"})
-    print(f"baseline (imports numpy, pyarrow, bot.compare.sources; reads nothing): peak RSS {base['after']:.0f} MB")
+    print(f"baseline (imports numpy, pyarrow, bot.adapters.sources; reads nothing): peak RSS {base['after']:.0f} MB")
     print(f"{'case':42} {'file MB':>8} {'peak MB':>8} {'x base':>7} {'+load MB':>9} {'goal MB':>8}  result")
     ok = True
     for i, (name, spec, data, decoded) in enumerate(cases(tmp)):

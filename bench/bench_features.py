@@ -18,7 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bot.router import Router
+from bot.app.router import Router
 
 HEAVY = ("boto3", "botocore", "github", "numpy", "scipy", "sagemaker", "requests", "jwt")
 

@@ -10,7 +10,7 @@ SQLite store + SQLite queue; scale: PostgreSQL + Redis, the test suite's servers
    (tests/contract/webhook-examples.subset.json, else ../shared/github/webhook-examples.json),
    padded with a realistic pull-request description when the example is smaller than --body-bytes.
    Every request carries its own X-GitHub-Delivery, so each one is really recorded and enqueued.
-2. Starts three servers under the very same gunicorn settings (bot.gunicorn_conf: W workers,
+2. Starts three servers under the very same gunicorn settings (bot.app.gunicorn_conf: W workers,
    its worker class and threads): the bot (tests/support/processes.web_process: `modelbot serve`,
    default log level), the durable floor (bench/bare_app.py:floor: HMAC, JSON, one INSERT of the
    payload into the same kind of store, one enqueue; nothing else) and the bare app
@@ -53,7 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.intake import sign  # noqa: E402
+from bot.app.intake import sign  # noqa: E402
 from tests.support.processes import free_port, stop, wait_until, web_process  # noqa: E402
 
 EXAMPLE_FILES = (ROOT / "tests" / "contract" / "webhook-examples.subset.json",
@@ -186,7 +186,7 @@ def bot_server(env: dict[str, str], workers: int):
     with web_process(env, workers=workers) as url:
         port = int(url.rsplit(":", 1)[1])
         masters = [p for p in set(_children(os.getpid())) - before
-                   if b"bot.wsgi:app" in Path(f"/proc/{p}/cmdline").read_bytes()]
+                   if b"bot.app.wsgi:app" in Path(f"/proc/{p}/cmdline").read_bytes()]
         if len(masters) != 1:
             raise SystemExit(f"cannot find the bot's gunicorn master among {masters}")
         server = Server("bot", port, masters[0])
@@ -196,12 +196,12 @@ def bot_server(env: dict[str, str], workers: int):
 
 @contextmanager
 def plain_server(name: str, target: str, env: dict[str, str], workers: int, log_dir: Path):
-    """`target` (a baseline app of bench/bare_app.py) under `gunicorn -c python:bot.gunicorn_conf`."""
+    """`target` (a baseline app of bench/bare_app.py) under `gunicorn -c python:bot.app.gunicorn_conf`."""
     port = free_port()
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     log = open(log_dir / f"{name}.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:bot.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "gunicorn", "-c", "python:bot.app.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), target], env=full_env, cwd=ROOT, stdout=log,
         stderr=subprocess.STDOUT)
     proc.log_file = log  # type: ignore[attr-defined] - closed by stop()
@@ -324,9 +324,9 @@ def probe_workers(server: Server, data_dir: Path) -> list[dict]:
 def count_recorded(env: dict[str, str]) -> tuple[int, int]:
     from sqlalchemy import func, select
 
-    from bot.config import load_settings
-    from bot.queue import Queue
-    from bot.store import DeliveryRow, Store
+    from bot.core.config import load_settings
+    from bot.adapters.queue import Queue
+    from bot.adapters.store import DeliveryRow, Store
 
     settings = load_settings(env)
     store = Store(settings.database_url)
@@ -390,7 +390,7 @@ def run_backend(backend: str, args, body: bytes, source: str, repo: str) -> bool
                   else "PostgreSQL store + Redis huey queue")
 
         print(f"\n== backend {backend}: {stores} (bot and floor alike) ==")
-        print(f"{os.cpu_count()} CPUs, {args.workers} gunicorn workers per server (bot.gunicorn_conf), "
+        print(f"{os.cpu_count()} CPUs, {args.workers} gunicorn workers per server (bot.app.gunicorn_conf), "
               f"{args.clients} closed-loop clients")
         print(f"delivery: pull_request.opened from {source}, {len(body):,} bytes, repository {repo}")
 

@@ -64,7 +64,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_intake import _cpu_seconds, _status_kb, bot_server, exchange, plain_server  # noqa: E402
-from bot.intake import sign  # noqa: E402
+from bot.app.intake import sign  # noqa: E402
 from tests.support.processes import start_worker, stop  # noqa: E402
 
 SECRET = "bench-load-" + uuid.uuid4().hex
@@ -345,9 +345,9 @@ class Ledger:
     """What the store and the queue say (read from the bench process)."""
 
     def __init__(self, env: dict[str, str]):
-        from bot.config import load_settings
-        from bot.queue import Queue
-        from bot.store import Store
+        from bot.core.config import load_settings
+        from bot.adapters.queue import Queue
+        from bot.adapters.store import Store
 
         self.settings = load_settings(env)
         self.store = Store(self.settings.database_url)
@@ -357,7 +357,7 @@ class Ledger:
         """(rows not done/failed, pending messages, scheduled messages)."""
         from sqlalchemy import func, select
 
-        from bot.store import DeliveryRow
+        from bot.adapters.store import DeliveryRow
 
         with self.store.session() as s:
             rows = s.scalar(select(func.count()).select_from(DeliveryRow).where(
@@ -367,7 +367,7 @@ class Ledger:
     def done_count(self) -> int:
         from sqlalchemy import func, select
 
-        from bot.store import DeliveryRow
+        from bot.adapters.store import DeliveryRow
 
         with self.store.session() as s:
             return s.scalar(select(func.count()).select_from(DeliveryRow).where(DeliveryRow.status == "done"))
@@ -375,7 +375,7 @@ class Ledger:
     def rows(self):
         from sqlalchemy import func, select
 
-        from bot.store import DeliveryRow, HandlerRunRow
+        from bot.adapters.store import DeliveryRow, HandlerRunRow
 
         with self.store.session() as s:
             deliveries = list(s.execute(select(DeliveryRow.id, DeliveryRow.delivery_id, DeliveryRow.event,
@@ -394,7 +394,7 @@ class Ledger:
 
 def check_exactly_once(ledger: Ledger, queued: Counter, refused_ids: set[str]) -> tuple[bool, list[str], dict]:
     """Every id answered "queued" once has one row, done, claimed once, each handler run once, ok."""
-    from bot.features import load_router
+    from bot.app.features import load_router
 
     router = load_router("")
     deliveries, runs, errors = ledger.rows()
@@ -509,7 +509,7 @@ def run_backend(backend: str, args) -> bool:
                   else "PostgreSQL store + Redis huey queue")
         print(f"\n== backend {backend}: {stores} ==")
         print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; gunicorn {args.web_workers} web "
-              f"workers (bot.gunicorn_conf), {args.workers} `modelbot worker` processes x 2 threads; "
+              f"workers (bot.app.gunicorn_conf), {args.workers} `modelbot worker` processes x 2 threads; "
               f"{len(fake.info['repositories'])} repositories in {len(ORGS)} installations")
         print(f"plan: {n} requests at {args.rate:g}/s for {args.seconds:g} s: "
               + ", ".join(f"{k} {v}" for k, v in sorted(Counter(it.kind for it in items).items())))

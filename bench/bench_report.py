@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.config import load_settings  # noqa: E402
-from bot.migrate import migrate  # noqa: E402
-from bot.queue import Queue  # noqa: E402
-from bot.store import Store  # noqa: E402
+from bot.core.config import load_settings  # noqa: E402
+from bot.adapters.migrate import migrate  # noqa: E402
+from bot.adapters.queue import Queue  # noqa: E402
+from bot.adapters.store import Store  # noqa: E402
 from tests.support.fake_github import FakeGitHub  # noqa: E402
 from tests.support.harness import Harness  # noqa: E402
 
@@ -44,7 +44,7 @@ def run(manifests: int, few_files: int) -> dict:
                  for i in range(manifests)}
         gh.open_pull_request(REPO, "feature", files=files, number=1)
         bot = Harness(settings, store, Queue(settings), gh, secret=SECRET)
-        import bot.github.reader as reader
+        import bot.adapters.github.reader as reader
 
         reader.FEW_FILES, saved = few_files, reader.FEW_FILES
         try:

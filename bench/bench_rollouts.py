@@ -7,7 +7,7 @@ Everything runs on loopback and stops by itself (bounded in rollouts and in seco
 
 - moto (with the project's SageMaker emulator, tests/support/moto_server.py) in a child process
   on 127.0.0.1, so the worker's CPU figures are this process's alone; a SQLite store in a
-  temporary directory, migrated with bot.migrate; `tests/fixtures/deploy.yaml` as the server
+  temporary directory, migrated with bot.adapters.migrate; `tests/fixtures/deploy.yaml` as the server
   config (environment `production`, no role to assume: moto's dummy credentials).
 
 Part A, one worker process tracking N concurrent rollouts. N manifests are made from
@@ -18,8 +18,8 @@ DeploymentConfig and AutoRollbackConfiguration on two alarms, then autoscaling, 
 Each phase is driven by `Rollouts.tick` from an in-process scheduler loop (one thread: a heap of
 (due time, deployment id)) that honours every delay the engine asks for through
 `Services.enqueue`, with the engine's real objects otherwise: `Services.prepare` reads the live
-endpoint through `bot.aws.AwsLiveReader` and makes the same pure calls as
-`bot.features.deploys.prepare_deployment` (plan, DeployContext, build_requests, new_rollout);
+endpoint through `bot.adapters.aws.AwsLiveReader` and makes the same pure calls as
+`bot.app.features.deploys.prepare_deployment` (plan, DeployContext, build_requests, new_rollout);
 only the manifest text comes from memory instead of GitHub. `notify` is a counter;
 `clients_for` gives real boto3 clients (`Clients.from_session(aws_session(...))`) against moto.
 
@@ -39,16 +39,16 @@ when it prepares the deployment. Baseline, same run: a bare loop of `describe_en
 N endpoints with the executor's sagemaker client (one call per endpoint per "poll").
 
 Part B, latency from a merged pull request to the first CreateEndpoint/UpdateEndpoint: the
-bot's Flask app (`bot.web.create_app`, served by werkzeug on 127.0.0.1) receives a signed
+bot's Flask app (`bot.app.web.create_app`, served by werkzeug on 127.0.0.1) receives a signed
 `pull_request.closed` (merged) delivery built with tests/support/webhooks against the fake GitHub
 of tests/support/fake_github.py (repo, PR, approving review, merge, as
 tests/aws/test_merge_to_deploy.py does); a real huey consumer built exactly as
-`bot.worker.run_worker` builds it (same arguments, captured from run_worker itself; worker
+`bot.app.worker.run_worker` builds it (same arguments, captured from run_worker itself; worker
 threads = `modelbot worker`'s default) runs `Runtime.process` and then `Rollouts.tick` on the
 enqueued deployment with the production adapters (`services_for`: GitHub App client with the
 configured write pacing, AWS clients per environment assuming the staging role in moto); the
 first CreateEndpoint/UpdateEndpoint is timestamped by a `before-call` hook registered on the
-session `bot.aws.session.aws_session` returns. Three deliveries: cold (first in the process),
+session `bot.adapters.aws.session.aws_session` returns. Three deliveries: cold (first in the process),
 warm (the consumer polled the queue moments ago), idle (posted as the consumer's workers begin
 a sleep of huey's max_delay, the state of a worker no delivery reached for a minute). No time
 is compressed in part B. Baseline: the POST of the delivery itself.
@@ -264,17 +264,17 @@ def baseline_describe(sm, endpoints, counter) -> dict:
 
 def part_a(args, url, tmp: Path) -> dict:
     import bot
-    from bot.aws import AwsLiveReader
-    from bot.aws.session import aws_session
-    from bot.clock import utcnow
-    from bot.config import load_settings
-    from bot.deploy import DeployContext, build_requests, new_rollout
-    from bot.deploy.executor import Clients
-    from bot.manifest import load_manifest
-    from bot.migrate import migrate
-    from bot.plan import DeploySpec, plan
-    from bot.rollouts import Prepared, Rollouts, Services
-    from bot.store import Store
+    from bot.adapters.aws.live import AwsLiveReader
+    from bot.adapters.aws.session import aws_session
+    from bot.core.clock import utcnow
+    from bot.core.config import load_settings
+    from bot.core.deploy import DeployContext, build_requests, new_rollout
+    from bot.adapters.aws.executor import Clients
+    from bot.core.manifest import load_manifest
+    from bot.adapters.migrate import migrate
+    from bot.core.plan import DeploySpec, plan
+    from bot.app.rollouts import Prepared, Rollouts, Services
+    from bot.adapters.store import Store
     from tests.support import sagemaker_emulator as emulator
 
     emulator.reset(url)
@@ -294,7 +294,7 @@ def part_a(args, url, tmp: Path) -> dict:
     texts: dict[tuple[str, str], str] = {}
     notified = Counter()
 
-    def prepare(row):  # bot.features.deploys.prepare_deployment without GitHub: same pure calls
+    def prepare(row):  # bot.app.features.deploys.prepare_deployment without GitHub: same pure calls
         m = load_manifest(row.manifest_path, texts[(row.manifest_path, row.commit_sha)]).manifest
         spec = DeploySpec(m, row.environment, row.commit_sha)
         live = live_reader(row.environment, m.endpoint_name(row.environment))
@@ -359,16 +359,16 @@ def part_a(args, url, tmp: Path) -> dict:
 def part_b(args, url, tmp: Path) -> dict:
     from werkzeug.serving import make_server
 
-    import bot.aws.session as aws_session_module
-    from bot.aws import clear_credential_cache
-    from bot.config import load_settings
-    from bot.features import load_router
-    from bot.github import GitHubApp
-    from bot.migrate import migrate
-    from bot.queue import Queue
-    from bot.store import Store
-    from bot.web import create_app
-    from bot.worker import Runtime, run_worker
+    import bot.adapters.aws.session as aws_session_module
+    from bot.adapters.aws.session import clear_credential_cache
+    from bot.core.config import load_settings
+    from bot.app.features import load_router
+    from bot.adapters.github import GitHubApp
+    from bot.adapters.migrate import migrate
+    from bot.adapters.queue import Queue
+    from bot.adapters.store import Store
+    from bot.app.web import create_app
+    from bot.app.worker import Runtime, run_worker
     from tests.support import sagemaker_emulator as emulator
     from tests.support import webhooks
     from tests.support.fake_github import FakeGitHub
@@ -387,7 +387,7 @@ def part_b(args, url, tmp: Path) -> dict:
         store = Store(settings.database_url)
         migrate(store.engine)
         queue = Queue(settings)
-        # As `modelbot worker` builds its runtime (bot.cli.cmd_worker).
+        # As `modelbot worker` builds its runtime (bot.app.cli.cmd_worker).
         github_app = GitHubApp(settings.github_app_id, settings.github_private_key, settings.github_api_url,
                                write_interval=settings.github_write_interval)
         runtime = Runtime(settings, store, queue, load_router(), github_app)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings
-from bot.migrate import migrate
-from bot.queue import Queue
-from bot.store import Store
+from bot.core.config import load_settings
+from bot.adapters.migrate import migrate
+from bot.adapters.queue import Queue
+from bot.adapters.store import Store
 from tests.support.backends import make_backend, selected_backends
 from tests.support.fake_github import fake_github  # noqa: F401 - the fake GitHub fixture, for every test
 

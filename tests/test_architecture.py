@@ -26,111 +26,111 @@ WEB_MUST_NOT_LOAD = ("boto3", "botocore", "github", "numpy")
 # here with its reason (or made a module-level import); an entry nobody needs any more fails too.
 PYGITHUB = "PyGithub: the web process imports the feature modules for their routes"
 BOTO3 = "boto3: the web process imports the feature modules for their routes"
-NUMPY = "numpy (bot.compare): the web process imports the feature modules for their routes"
+NUMPY = "numpy (bot.core.compare): the web process imports the feature modules for their routes"
 CLI = "CLI: each subcommand loads only what it runs (`serve`, the gunicorn master, stays light)"
 GUNICORN = "gunicorn config: loaded by the master before the app; each hook imports what it uses"
 OPTIONAL = "an optional package, imported only for the artifact or source that needs it"
 DEMO = "`modelbot demo` only: trains a model and reuses the test fakes"
 ORDINARY = "an ordinary dependency in a module outside the first step of issue 18: to move to module level"
 LOCAL_IMPORTS: dict[tuple[str, str], str] = {
-    ("bot.approvals", "bot.codeowners"): ORDINARY,
-    ("bot.aws.session", "time"): ORDINARY,
-    ("bot.check", "bot.aws.live"): BOTO3,
-    ("bot.check", "bot.compare.run"): NUMPY,
-    ("bot.cli", "argparse"): CLI,
-    ("bot.cli", "bot.check"): CLI,
-    ("bot.cli", "bot.config"): CLI,
-    ("bot.cli", "bot.demo"): CLI,
-    ("bot.cli", "bot.features"): CLI,
-    ("bot.cli", "bot.github"): CLI,
-    ("bot.cli", "bot.install"): CLI,
-    ("bot.cli", "bot.logs"): CLI,
-    ("bot.cli", "bot.migrate"): CLI,
-    ("bot.cli", "bot.queue"): CLI,
-    ("bot.cli", "bot.render"): CLI,
-    ("bot.cli", "bot.store"): CLI,
-    ("bot.cli", "bot.worker"): CLI,
-    ("bot.cli", "pathlib"): CLI,
-    ("bot.cli", "webbrowser"): CLI,
-    ("bot.commands", "markdown_it"): "the Markdown parser, built on first use (functools.cache)",
-    ("bot.compare.batch", "bot.aws.session"): BOTO3,
-    ("bot.compare.batch", "botocore"): BOTO3,
-    ("bot.compare.run", "bot.aws.session"): BOTO3,
-    ("bot.compare.run", "bot.compare.batch"): NUMPY,
-    ("bot.compare.run", "bot.compare.cache"): NUMPY,
-    ("bot.compare.run", "bot.compare.scoring"): NUMPY,
-    ("bot.compare.run", "bot.compare.sources"): NUMPY,
-    ("bot.compare.run", "bot.deploy.images"): ORDINARY,
-    ("bot.compare.run", "bot.plan"): ORDINARY,
-    ("bot.compare.run", "bot.worktree"): ORDINARY,
-    ("bot.compare.sandbox", "stat"): ORDINARY,
-    ("bot.compare.score_worker", "numpy"): NUMPY,
-    ("bot.compare.score_worker", "onnxruntime"): OPTIONAL,
-    ("bot.compare.score_worker", "pickle"): OPTIONAL,
-    ("bot.compare.score_worker", "xgboost"): OPTIONAL,
-    ("bot.compare.scoring", "botocore"): BOTO3,
-    ("bot.compare.scoring", "stat"): ORDINARY,
-    ("bot.compare.sources", "bot.aws.session"): BOTO3,
-    ("bot.compare.sources", "botocore"): BOTO3,
-    ("bot.compare.sources", "dataclasses"): ORDINARY,
-    ("bot.compare.sources", "github"): PYGITHUB,
-    ("bot.compare.sources", "pyarrow"): OPTIONAL,
-    ("bot.compare.sources", "urllib"): ORDINARY,
-    ("bot.config", "bot.compare.settings"): NUMPY,
-    ("bot.demo", "bot.config"): ORDINARY,
-    ("bot.demo", "bot.migrate"): ORDINARY,
-    ("bot.demo", "bot.report"): ORDINARY,
-    ("bot.demo", "bot.store"): ORDINARY,
-    ("bot.demo", "numpy"): DEMO,
-    ("bot.demo", "sklearn"): DEMO,
-    ("bot.demo", "socket"): ORDINARY,
-    ("bot.demo", "tests"): DEMO,
-    ("bot.demo", "xgboost"): DEMO,
-    ("bot.deploy.executor", "bot.deploy.requests"): ORDINARY,
-    ("bot.deploy.images", "sagemaker"): OPTIONAL,
-    ("bot.features.commands", "bot.github.comments"): PYGITHUB,
-    ("bot.features.commands", "bot.github.pulls"): PYGITHUB,
-    ("bot.features.compare", "bot.aws.session"): BOTO3,
-    ("bot.features.compare", "bot.compare.batch"): NUMPY,
-    ("bot.features.compare", "bot.compare.cache"): NUMPY,
-    ("bot.features.compare", "bot.compare.run"): NUMPY,
-    ("bot.features.compare", "bot.compare.sources"): NUMPY,
-    ("bot.features.compare", "bot.github.checks"): PYGITHUB,
-    ("bot.features.deploys", "bot.aws.session"): BOTO3,
-    ("bot.features.deploys", "bot.deploy.executor"): BOTO3,
-    ("bot.features.deploys", "bot.deploy.teardown"): BOTO3,
-    ("bot.features.deploys", "bot.github.checks"): PYGITHUB,
-    ("bot.features.deploys", "bot.github.comments"): PYGITHUB,
-    ("bot.features.deploys", "bot.github.reader"): PYGITHUB,
-    ("bot.features.gate", "bot.compare.cache"): NUMPY,
-    ("bot.features.gate", "bot.compare.run"): NUMPY,
-    ("bot.features.gate", "bot.compare.sources"): NUMPY,
-    ("bot.features.gate", "bot.github.pulls"): PYGITHUB,
-    ("bot.features.gate", "bot.github.reader"): PYGITHUB,
-    ("bot.features.pull_requests", "bot.compare.cache"): NUMPY,
-    ("bot.features.pull_requests", "bot.github.checks"): PYGITHUB,
-    ("bot.features.pull_requests", "bot.github.comments"): PYGITHUB,
-    ("bot.features.pull_requests", "bot.github.protection"): PYGITHUB,
-    ("bot.github.reader", "urllib"): ORDINARY,
-    ("bot.gunicorn_conf", "bot.config"): GUNICORN,
-    ("bot.gunicorn_conf", "bot.web"): GUNICORN,
-    ("bot.gunicorn_conf", "prometheus_client"): GUNICORN,
-    ("bot.manifest.aws_limits", "botocore"): BOTO3,
-    ("bot.manifest.aws_limits", "difflib"): ORDINARY,
-    ("bot.metrics", "prometheus_client"): "prometheus_client.multiprocess: only with PROMETHEUS_MULTIPROC_DIR",
-    ("bot.queue", "huey"): "huey is imported with the optional Redis/SQL clients blocked (without_optional_clients)",
-    ("bot.render", "bot.redact"): ORDINARY,
-    ("bot.render", "json"): ORDINARY,
-    ("bot.rollouts", "bot.aws.session"): BOTO3,
-    ("bot.rollouts", "bot.deploy"): ORDINARY,
-    ("bot.rollouts", "bot.deploy.executor"): BOTO3,
-    ("bot.rollouts", "bot.deploy.teardown"): BOTO3,
-    ("bot.rollouts", "bot.gate"): ORDINARY,
-    ("bot.rollouts", "bot.logs"): ORDINARY,
-    ("bot.store", "sqlalchemy"): ORDINARY,
-    ("bot.web", "bot.features"): "create_app loads the feature router only when no routing keys are given",
-    ("bot.worker", "bot.aws"): BOTO3,
-    ("bot.worker", "bot.github.reader"): PYGITHUB,
+    ("bot.core.approvals", "bot.core.codeowners"): ORDINARY,
+    ("bot.adapters.aws.session", "time"): ORDINARY,
+    ("bot.app.check", "bot.adapters.aws.live"): BOTO3,
+    ("bot.app.check", "bot.app.comparison"): NUMPY,
+    ("bot.app.cli", "argparse"): CLI,
+    ("bot.app.cli", "bot.app.check"): CLI,
+    ("bot.app.cli", "bot.core.config"): CLI,
+    ("bot.app.cli", "bot.app.demo"): CLI,
+    ("bot.app.cli", "bot.app.features"): CLI,
+    ("bot.app.cli", "bot.adapters.github"): CLI,
+    ("bot.app.cli", "bot.app.install"): CLI,
+    ("bot.app.cli", "bot.core.logs"): CLI,
+    ("bot.app.cli", "bot.adapters.migrate"): CLI,
+    ("bot.app.cli", "bot.adapters.queue"): CLI,
+    ("bot.app.cli", "bot.core.render"): CLI,
+    ("bot.app.cli", "bot.adapters.store"): CLI,
+    ("bot.app.cli", "bot.app.worker"): CLI,
+    ("bot.app.cli", "pathlib"): CLI,
+    ("bot.app.cli", "webbrowser"): CLI,
+    ("bot.core.commands", "markdown_it"): "the Markdown parser, built on first use (functools.cache)",
+    ("bot.adapters.aws.batch", "bot.adapters.aws.session"): BOTO3,
+    ("bot.adapters.aws.batch", "botocore"): BOTO3,
+    ("bot.app.comparison", "bot.adapters.aws.session"): BOTO3,
+    ("bot.app.comparison", "bot.adapters.aws.batch"): NUMPY,
+    ("bot.app.comparison", "bot.adapters.cache"): NUMPY,
+    ("bot.app.comparison", "bot.adapters.scoring.runner"): NUMPY,
+    ("bot.app.comparison", "bot.adapters.sources"): NUMPY,
+    ("bot.app.comparison", "bot.adapters.aws.images"): ORDINARY,
+    ("bot.app.comparison", "bot.core.plan"): ORDINARY,
+    ("bot.app.comparison", "bot.adapters.worktree"): ORDINARY,
+    ("bot.adapters.scoring.sandbox", "stat"): ORDINARY,
+    ("bot.adapters.scoring.score_worker", "numpy"): NUMPY,
+    ("bot.adapters.scoring.score_worker", "onnxruntime"): OPTIONAL,
+    ("bot.adapters.scoring.score_worker", "pickle"): OPTIONAL,
+    ("bot.adapters.scoring.score_worker", "xgboost"): OPTIONAL,
+    ("bot.adapters.scoring.runner", "botocore"): BOTO3,
+    ("bot.adapters.scoring.runner", "stat"): ORDINARY,
+    ("bot.adapters.sources", "bot.adapters.aws.session"): BOTO3,
+    ("bot.adapters.sources", "botocore"): BOTO3,
+    ("bot.adapters.sources", "dataclasses"): ORDINARY,
+    ("bot.adapters.sources", "github"): PYGITHUB,
+    ("bot.adapters.sources", "pyarrow"): OPTIONAL,
+    ("bot.adapters.sources", "urllib"): ORDINARY,
+    ("bot.core.config", "bot.core.compare.settings"): NUMPY,
+    ("bot.app.demo", "bot.core.config"): ORDINARY,
+    ("bot.app.demo", "bot.adapters.migrate"): ORDINARY,
+    ("bot.app.demo", "bot.core.report"): ORDINARY,
+    ("bot.app.demo", "bot.adapters.store"): ORDINARY,
+    ("bot.app.demo", "numpy"): DEMO,
+    ("bot.app.demo", "sklearn"): DEMO,
+    ("bot.app.demo", "socket"): ORDINARY,
+    ("bot.app.demo", "tests"): DEMO,
+    ("bot.app.demo", "xgboost"): DEMO,
+    ("bot.adapters.aws.executor", "bot.core.deploy.requests"): ORDINARY,
+    ("bot.adapters.aws.images", "sagemaker"): OPTIONAL,
+    ("bot.app.features.commands", "bot.adapters.github.comments"): PYGITHUB,
+    ("bot.app.features.commands", "bot.adapters.github.pulls"): PYGITHUB,
+    ("bot.app.features.compare", "bot.adapters.aws.session"): BOTO3,
+    ("bot.app.features.compare", "bot.adapters.aws.batch"): NUMPY,
+    ("bot.app.features.compare", "bot.adapters.cache"): NUMPY,
+    ("bot.app.features.compare", "bot.app.comparison"): NUMPY,
+    ("bot.app.features.compare", "bot.adapters.sources"): NUMPY,
+    ("bot.app.features.compare", "bot.adapters.github.checks"): PYGITHUB,
+    ("bot.app.features.deploys", "bot.adapters.aws.session"): BOTO3,
+    ("bot.app.features.deploys", "bot.adapters.aws.executor"): BOTO3,
+    ("bot.app.features.deploys", "bot.adapters.aws.teardown"): BOTO3,
+    ("bot.app.features.deploys", "bot.adapters.github.checks"): PYGITHUB,
+    ("bot.app.features.deploys", "bot.adapters.github.comments"): PYGITHUB,
+    ("bot.app.features.deploys", "bot.adapters.github.reader"): PYGITHUB,
+    ("bot.app.features.gate", "bot.adapters.cache"): NUMPY,
+    ("bot.app.features.gate", "bot.app.comparison"): NUMPY,
+    ("bot.app.features.gate", "bot.adapters.sources"): NUMPY,
+    ("bot.app.features.gate", "bot.adapters.github.pulls"): PYGITHUB,
+    ("bot.app.features.gate", "bot.adapters.github.reader"): PYGITHUB,
+    ("bot.app.features.pull_requests", "bot.adapters.cache"): NUMPY,
+    ("bot.app.features.pull_requests", "bot.adapters.github.checks"): PYGITHUB,
+    ("bot.app.features.pull_requests", "bot.adapters.github.comments"): PYGITHUB,
+    ("bot.app.features.pull_requests", "bot.adapters.github.protection"): PYGITHUB,
+    ("bot.adapters.github.reader", "urllib"): ORDINARY,
+    ("bot.app.gunicorn_conf", "bot.core.config"): GUNICORN,
+    ("bot.app.gunicorn_conf", "bot.app.web"): GUNICORN,
+    ("bot.app.gunicorn_conf", "prometheus_client"): GUNICORN,
+    ("bot.core.manifest.aws_limits", "botocore"): BOTO3,
+    ("bot.core.manifest.aws_limits", "difflib"): ORDINARY,
+    ("bot.app.metrics", "prometheus_client"): "prometheus_client.multiprocess: only with PROMETHEUS_MULTIPROC_DIR",
+    ("bot.adapters.queue", "huey"): "huey is imported with the optional Redis/SQL clients blocked (without_optional_clients)",
+    ("bot.core.render", "bot.core.redact"): ORDINARY,
+    ("bot.core.render", "json"): ORDINARY,
+    ("bot.app.rollouts", "bot.adapters.aws.session"): BOTO3,
+    ("bot.app.rollouts", "bot.core.deploy"): ORDINARY,
+    ("bot.app.rollouts", "bot.adapters.aws.executor"): BOTO3,
+    ("bot.app.rollouts", "bot.adapters.aws.teardown"): BOTO3,
+    ("bot.app.rollouts", "bot.core.gate"): ORDINARY,
+    ("bot.app.rollouts", "bot.core.logs"): ORDINARY,
+    ("bot.adapters.store", "sqlalchemy"): ORDINARY,
+    ("bot.app.web", "bot.app.features"): "create_app loads the feature router only when no routing keys are given",
+    ("bot.app.worker", "bot.adapters.aws.live"): BOTO3,
+    ("bot.app.worker", "bot.adapters.github.reader"): PYGITHUB,
 }
 
 
@@ -240,10 +240,10 @@ def test_the_cycle_finder_finds_a_circle_and_names_it():
 
 def test_the_graph_sees_relative_function_local_and_type_checking_imports():
     found = imports()
-    assert Import("bot.worker", "bot.queue", next(i.line for i in found if (i.module, i.target) ==
-                                                   ("bot.worker", "bot.queue")), False) in found
+    assert Import("bot.app.worker", "bot.adapters.queue", next(i.line for i in found if (i.module, i.target) ==
+                                                   ("bot.app.worker", "bot.adapters.queue")), False) in found
     local = {(i.module, i.target) for i in found if i.local}
-    assert ("bot.features.deploys", "bot.github.checks") in local  # `from ..github.checks import ...` in a function
+    assert ("bot.app.features.deploys", "bot.adapters.github.checks") in local  # `from ..github.checks import ...` in a function
 
 
 def test_no_import_circle_among_bots_modules():
@@ -278,13 +278,13 @@ def _fresh(script: str, tmp_path) -> list[str]:
 
 
 def test_the_web_process_loads_no_aws_github_numpy_or_handler(tmp_path):
-    """bot.wsgi imported as gunicorn does, in a fresh interpreter: the intake needs the routing
-    keys (bot.features.handled_keys), not the handlers, nor what they import."""
+    """bot.app.wsgi imported as gunicorn does, in a fresh interpreter: the intake needs the routing
+    keys (bot.app.features.handled_keys), not the handlers, nor what they import."""
     script = (
         "import json, sys\n"
-        "import bot.wsgi\n"
+        "import bot.app.wsgi\n"
         f"heavy = [m for m in {WEB_MUST_NOT_LOAD!r} if m in sys.modules]\n"
-        "handlers = sorted(m for m in sys.modules if m.startswith('bot.features.'))\n"
+        "handlers = sorted(m for m in sys.modules if m.startswith('bot.app.features.'))\n"
         "print(json.dumps(heavy + handlers))\n"
     )
     assert _fresh(script, tmp_path) == []
@@ -295,7 +295,7 @@ def test_loading_every_feature_router_loads_no_aws_github_or_numpy(tmp_path):
     first delivery that needs them."""
     script = (
         "import json, sys\n"
-        "from bot.features import load_router\n"
+        "from bot.app.features import load_router\n"
         "load_router()\n"
         f"print(json.dumps(sorted(m for m in {WEB_MUST_NOT_LOAD!r} if m in sys.modules)))\n"
     )
@@ -304,7 +304,71 @@ def test_loading_every_feature_router_loads_no_aws_github_or_numpy(tmp_path):
 
 def test_the_web_knows_every_builtin_routing_key():
     """BUILTIN_KEYS (what the web answers "queued" for) is exactly what the handlers register."""
-    from bot.features import BUILTIN_KEYS, handled_keys, load_router
+    from bot.app.features import BUILTIN_KEYS, handled_keys, load_router
 
     assert BUILTIN_KEYS == load_router("").keys()
     assert handled_keys("") == BUILTIN_KEYS
+
+
+# --- layers: core, adapters, app (README "Architecture") ------------------------------------------
+
+# Libraries that do I/O (or are its clients): the core imports none of them.
+CORE_MUST_NOT_IMPORT = frozenset({"boto3", "botocore", "github", "sqlalchemy", "alembic", "huey", "redis",
+                                  "flask", "werkzeug", "gunicorn", "requests", "psycopg", "psycopg2",
+                                  "prometheus_client", "urllib3"})
+# (core module, library) -> why it may: reading data shipped with a library is not I/O with the outside.
+CORE_EXCEPTIONS = {
+    ("bot.core.manifest.aws_limits", "botocore"): "botocore.loaders: SageMaker's bundled service model, read as data",
+}
+
+
+def _layer(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else "bot"
+
+
+def test_every_module_is_in_a_layer():
+    assert {_layer(m) for m in _modules()} <= {"bot", "core", "adapters", "app"}
+    assert [m for m in _modules() if _layer(m) == "bot"] == ["bot"]
+
+
+def core_violations(found: list[Import]) -> list[str]:
+    return sorted(f"{i.module} line {i.line}: imports {i.target}" for i in found
+                  if _layer(i.module) == "core"
+                  and ((i.target.startswith("bot.") and _layer(i.target) in ("adapters", "app"))
+                       or (i.target in CORE_MUST_NOT_IMPORT and (i.module, i.target) not in CORE_EXCEPTIONS)))
+
+
+def adapter_violations(found: list[Import]) -> list[str]:
+    return sorted(f"{i.module} line {i.line}: imports {i.target}" for i in found
+                  if _layer(i.module) == "adapters" and i.target.startswith("bot.") and _layer(i.target) == "app")
+
+
+def test_the_core_imports_no_adapter_no_app_module_and_no_io_library():
+    bad = core_violations(imports())
+    assert not bad, "the core must stay pure:\n" + "\n".join(bad)
+
+
+def test_adapters_import_no_app_module():
+    bad = adapter_violations(imports())
+    assert not bad, "adapters are used by the app, never the other way round:\n" + "\n".join(bad)
+
+
+def test_the_layer_checks_name_each_violation():
+    found = [Import("bot.core.plan", "bot.adapters.store", 3, True), Import("bot.core.plan", "boto3", 4, False),
+             Import("bot.core.manifest.aws_limits", "botocore", 5, True), Import("bot.core.plan", "bot.core.policy", 6, False),
+             Import("bot.adapters.store", "bot.app.worker", 7, False), Import("bot.app.worker", "bot.adapters.store", 8, False)]
+    assert core_violations(found) == ["bot.core.plan line 3: imports bot.adapters.store",
+                                      "bot.core.plan line 4: imports boto3"]
+    assert adapter_violations(found) == ["bot.adapters.store line 7: imports bot.app.worker"]
+
+
+def test_every_bot_path_the_docs_name_exists():
+    """README, docs/ and bench/README.md name files of the tree; each named `bot/...` path exists."""
+    import re
+
+    missing = []
+    for doc in [ROOT / "README.md", ROOT / "bench" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for path in sorted(set(re.findall(r"`(bot/[\w./-]+?)/?`", doc.read_text()))):
+            if not (ROOT / path).exists():
+                missing.append(f"{doc.relative_to(ROOT)}: {path}")
+    assert not missing, "\n".join(missing)

@@ -16,7 +16,7 @@ import tracemalloc
 import pytest
 from github import Auth, Github
 
-from bot.github.reader import FEW_FILES, ReadError, RepoReader
+from bot.adapters.github.reader import FEW_FILES, ReadError, RepoReader
 
 MiB = 1024 * 1024
 REPO = "acme/models"
@@ -61,7 +61,7 @@ def test_an_archive_over_the_cap_is_refused_from_its_content_length(gh, fake_git
     with pytest.raises(ReadError) as err:
         RepoReader(gh, REPO, max_archive_bytes=1 * MiB).read(head, list(MANIFESTS))
     assert str(err.value) == (f"the archive of acme/models at {head[:7]} is larger than 1,048,576 bytes, the most "
-                              "modelbot downloads (bot.github.reader.MAX_ARCHIVE_BYTES)")
+                              "modelbot downloads (bot.adapters.github.reader.MAX_ARCHIVE_BYTES)")
     assert "token" not in str(err.value)
 
 
@@ -101,7 +101,7 @@ class _Body:
 @pytest.fixture
 def download(monkeypatch):
     """Install `body` as what GET of the archive link answers."""
-    import bot.github.reader as reader
+    import bot.adapters.github.reader as reader
 
     def install(body: _Body):
         def get(url, stream=False, timeout=None):
@@ -136,7 +136,7 @@ def test_a_streamed_archive_is_cut_off_at_the_cap_without_being_held(download, h
     result, peak = python_peak(lambda: reader.read("abc1234def", list(MANIFESTS)))
     assert isinstance(result, ReadError)
     assert str(result) == ("the archive of acme/models at abc1234 is larger than 2,097,152 bytes, the most modelbot "
-                           "downloads (bot.github.reader.MAX_ARCHIVE_BYTES)")
+                           "downloads (bot.adapters.github.reader.MAX_ARCHIVE_BYTES)")
     assert 2 * MiB < body.taken <= 2 * MiB + body.chunk  # it stopped taking right after the cap
     assert peak < 1 * MiB  # a chunk at a time: not the 2 MiB read, let alone the 6 MB
 
@@ -156,10 +156,10 @@ def test_the_member_caps_still_hold_on_a_streamed_archive(download):
     assert len(zeros) < 1 * MiB
     download(_Body(zeros))
     with pytest.raises(ReadError, match=r"^the archive of acme/models at abc1234 decompresses to more than "
-                                        r"8,388,608 bytes \(bot.github.reader.MAX_ARCHIVE_DECOMPRESSED_BYTES\)$"):
+                                        r"8,388,608 bytes \(bot.adapters.github.reader.MAX_ARCHIVE_DECOMPRESSED_BYTES\)$"):
         RepoReader(_Gh(), REPO, max_decompressed_bytes=8 * MiB).read("abc1234def", list(MANIFESTS))
     download(_Body(tar_gz({f"f{i}": b"" for i in range(50)})))
-    with pytest.raises(ReadError, match=r"has more than 20 entries \(bot.github.reader.MAX_ARCHIVE_MEMBERS\)"):
+    with pytest.raises(ReadError, match=r"has more than 20 entries \(bot.adapters.github.reader.MAX_ARCHIVE_MEMBERS\)"):
         RepoReader(_Gh(), REPO, max_members=20).read("abc1234def", list(MANIFESTS))
     download(_Body(tar_gz({**MANIFESTS, "big.yaml": bytes(3 * MiB)})))
     got = RepoReader(_Gh(), REPO).read("abc1234def", [*MANIFESTS, "big.yaml"])

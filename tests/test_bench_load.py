@@ -54,7 +54,7 @@ class _Ledger:
 
 
 def test_exactly_once_check_flags_retries_double_runs_and_missing_rows():
-    ping = "bot.features.meta.on_ping"
+    ping = "bot.app.features.meta.on_ping"
     deliveries = [Row(1, "a", "ping", None, "done", 1), Row(2, "b", "ping", None, "done", 1)]
     ok, lines, figures = bench_load.check_exactly_once(
         _Ledger(deliveries, [(1, ping, True, 1, 0.001), (2, ping, True, 1, 0.001)]), Counter({"a": 1, "b": 1}),

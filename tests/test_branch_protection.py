@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import Secret
-from bot.github import GitHubApp
-from bot.github.protection import protection_section, read_protection
-from bot.protection import REQUIRED_CHECKS, Reading, assess, classic_contexts, ruleset_contexts
+from bot.core.config import Secret
+from bot.adapters.github import GitHubApp
+from bot.adapters.github.protection import protection_section, read_protection
+from bot.core.protection import REQUIRED_CHECKS, Reading, assess, classic_contexts, ruleset_contexts
 
 REPO = "acme/models"
 VALIDATE, APPROVAL, COMPARE = REQUIRED_CHECKS

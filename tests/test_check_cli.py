@@ -1,6 +1,6 @@
 """`modelbot check`: the PR report's validation, policy and plan from the command line.
 
-Run as `bot.cli.main([...])`, once as a real process, and once against moto (as a server with
+Run as `bot.app.cli.main([...])`, once as a real process, and once against moto (as a server with
 the SageMaker emulator) where the endpoint already exists. No GitHub credentials and no
 webhook secret anywhere: the command must not need them.
 """
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.aws import AwsUnavailable, clear_credential_cache
-from bot.check import check_files, find_manifests, run_check
-from bot.cli import main
-from bot.config import load_settings
-from bot.manifest import load_manifest
-from bot.plan import DeploySpec, LiveState, LiveVariant, plan
-from bot.render import render
+from bot.adapters.aws.session import AwsUnavailable, clear_credential_cache
+from bot.app.check import check_files, find_manifests, run_check
+from bot.app.cli import main
+from bot.core.config import load_settings
+from bot.core.manifest import load_manifest
+from bot.core.plan import DeploySpec, LiveState, LiveVariant, plan
+from bot.core.render import render
 from tests.aws.conftest import isolate_from_real_aws, use_moto
 from tests.aws.deployed import deploy
 from tests.support import sagemaker_emulator as emulator
@@ -90,7 +90,7 @@ def test_every_example_is_valid(capsys):
 def test_a_real_process_with_the_config_from_the_environment_prints_json(tmp_path):
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "MODELBOT_CONFIG": str(CONFIG),
            "AWS_EC2_METADATA_DISABLED": "true"}
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "check", "examples", "--no-live",
+    done = subprocess.run([sys.executable, "-m", "bot.app.cli", "check", "examples", "--no-live",
                            "--format", "json"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=60)
 
@@ -150,7 +150,7 @@ def test_json_structure(capsys):
 
     assert code == 0
     assert list(data) == ["version", "ok", "exit_code", "root", "config", "commit", "environments",
-                          "summary", "files", "comparisons"]  # comparisons: bot/compare/run.py
+                          "summary", "files", "comparisons"]  # comparisons: bot/app/comparison.py
     assert (data["version"], data["ok"], data["exit_code"], data["commit"]) == (1, True, 0, COMMIT)
     assert (data["root"], data["environments"]) == ("examples/realtime-canary.yaml", ["production"])
     assert data["summary"] == {"files": 1, "errors": 0, "warnings": 0, "plans": 1, "blocked": 0}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.check import OUTSIDE_RULE, outside, repository_root
-from bot.cli import main
+from bot.app.check import OUTSIDE_RULE, outside, repository_root
+from bot.app.cli import main
 from tests.test_check_cli import CONFIG, COMMIT, EXAMPLES, MINIMAL, clean_env  # noqa: F401 - autouse fixture
 
 SECRET_LINE = "root:x:0:0:the-outside-file-content:/root:/bin/bash"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import Command, CommandError, coalesce, parse_comment, visible_text_lines
+from bot.core.commands import Command, CommandError, coalesce, parse_comment, visible_text_lines
 from tests.test_conversation_flow import REPO, bot, comment, open_pr, reactions, reply_to  # noqa: F401
 
 ENVS = ["staging", "production"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import ConfigError, Secret, load_server_config, load_settings
+from bot.core.config import ConfigError, Secret, load_server_config, load_settings
 from tests.conftest import TEST_CONFIG
 
 BASE = {"MODELBOT_CONFIG": str(TEST_CONFIG), "MODELBOT_WEBHOOK_SECRETS": "s3cret-value-1"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.report import part_of
+from bot.core.report import part_of
 from tests.conftest import ROOT, SECRET
 from tests.support import webhooks
 from tests.support.harness import Harness

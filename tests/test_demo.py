@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def test_demo_plays_the_lifecycle_on_embedded_defaults(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     data = tmp_path / "d"
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--once", "--data-dir", str(data)],
+    result = subprocess.run([sys.executable, "-m", "bot.app.cli", "demo", "--once", "--data-dir", str(data)],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=480)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     out = result.stdout
@@ -68,7 +68,7 @@ def test_demo_plays_the_lifecycle_on_embedded_defaults(tmp_path):
 
 def test_demo_refuses_a_data_directory_it_did_not_make(tmp_path):
     (tmp_path / "precious.txt").write_text("keep me")
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--once", "--data-dir", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "bot.app.cli", "demo", "--once", "--data-dir", str(tmp_path)],
                             cwd=ROOT, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2

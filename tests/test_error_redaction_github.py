@@ -1,8 +1,8 @@
 """Exception text never carries a secret to GitHub (issue #11, deliverable 5).
 
 What the bot writes on GitHub (PR comments, check runs, command replies, deployment statuses)
-is rendered from templates (bot/render.py), and every value a template prints goes through
-`bot.redact.scrub`, the function the logs and stored errors use. Here a real exception whose
+is rendered from templates (bot/core/render.py), and every value a template prints goes through
+`bot.core.redact.scrub`, the function the logs and stored errors use. Here a real exception whose
 text holds a presigned S3 URL, a `?token=` download link, an `Authorization:` value, a GitHub
 installation token and an AWS access key id is raised inside a comparison, and the check run
 and the PR report the fake GitHub received are searched for each of them.
@@ -10,8 +10,8 @@ and the PR report the fake GitHub received are searched for each of them.
 
 from __future__ import annotations
 
-from bot.compare import sources
-from bot.render import render, short_text
+from bot.adapters import sources
+from bot.core.render import render, short_text
 from tests.compare_e2e import helpers as h
 from tests.compare_e2e.test_pull_requests import bot, compare_run, files, installation, open_pr, report  # noqa: F401
 
@@ -57,7 +57,7 @@ def test_a_comparison_failing_with_secrets_in_its_exception_shows_none_of_them(b
 
 
 def _render_value(value) -> str:
-    from bot.render import environment
+    from bot.core.render import environment
 
     return environment().from_string("{{ v }}").render(v=value)
 
@@ -72,7 +72,7 @@ def test_every_value_a_template_prints_is_redacted_whatever_its_type():
 
 
 def test_only_an_explicit_reveal_shows_a_token():
-    from bot.render import environment
+    from bot.core.render import environment
 
     template = environment().from_string('curl -H "Authorization: token {{ t | reveal }}" # {{ t }}')
     assert template.render(t=GH_TOKEN) == f'curl -H "Authorization: token {GH_TOKEN}" # ***'
@@ -85,7 +85,7 @@ def test_github_bounded_descriptions_are_redacted_too():
 
 
 def test_the_compare_outcome_template_shows_a_redacted_error():
-    from bot.compare.run import ERROR, CompareOutcome
+    from bot.app.comparison import ERROR, CompareOutcome
 
     outcome = CompareOutcome("models/churn/modelbot.yaml", "churn", "production", "pipeline", ERROR, ERROR,
                              task="binary", error=str(hostile_error()), problem="internal", commit="a" * 40)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.features.deploys import _framework_image
-from bot.manifest import load_manifest
-from bot.plan import DeploySpec
+from bot.app.features.deploys import _framework_image
+from bot.core.manifest import load_manifest
+from bot.core.plan import DeploySpec
 from tests.conftest import ROOT
 
 
@@ -28,7 +28,7 @@ def test_the_shared_lookup_names_what_it_cannot_resolve(monkeypatch):
 
     import pytest
 
-    from bot.deploy.images import framework_image
+    from bot.adapters.aws.images import framework_image
 
     assert framework_image("sklearn", "1.2-1", None, "us-east-1", "ml.m5.large") == \
         "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"

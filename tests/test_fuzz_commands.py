@@ -8,7 +8,7 @@ import time
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from bot.commands import MAX_COMMANDS, Command, CommandError, parse_comment
+from bot.core.commands import MAX_COMMANDS, Command, CommandError, parse_comment
 
 ENVS = ["staging", "production"]
 PIECES = st.sampled_from([

@@ -8,7 +8,7 @@ import time
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from bot.manifest import MAX_BYTES, Problem, load_manifest
+from bot.core.manifest import MAX_BYTES, Problem, load_manifest
 from tests.test_check_cli import MINIMAL
 
 PATH = "models/x/modelbot.yaml"

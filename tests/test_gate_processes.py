@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from bot.aws import client
-from bot.aws.session import aws_session
-from bot.config import load_settings
-from bot.store import Store
+from bot.adapters.aws.session import client
+from bot.adapters.aws.session import aws_session
+from bot.core.config import load_settings
+from bot.adapters.store import Store
 from tests.aws.conftest import DUMMY_KEY, DUMMY_SECRET, aws, moto_url, no_aws  # noqa: F401 - fixtures
 from tests.aws.test_merge_to_deploy import CONFIG, PATH, REPO, manifest
 from tests.conftest import SECRET

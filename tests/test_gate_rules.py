@@ -1,4 +1,4 @@
-"""Table tests for the pure deploy-gate rules: bot.gate, bot.ownership, bot.approvals, approval_check."""
+"""Table tests for the pure deploy-gate rules: bot.core.gate, bot.core.ownership, bot.core.approvals, approval_check."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.approvals import Review, evaluate, ownership_changes
-from bot.codeowners import parse_codeowners
-from bot.config import EnvironmentConfig
-from bot.features.approvals import approval_check
-from bot.gate import Comparison, ConfigError, Evidence, GatePolicy, Override, decide
-from bot.manifest import Problem, load_manifest
-from bot.ownership import MANIFEST_TAG, Owner, check_endpoint
+from bot.core.approvals import Review, evaluate, ownership_changes
+from bot.core.codeowners import parse_codeowners
+from bot.core.config import EnvironmentConfig
+from bot.app.features.approvals import approval_check
+from bot.core.gate import Comparison, ConfigError, Evidence, GatePolicy, Override, decide
+from bot.core.manifest import Problem, load_manifest
+from bot.core.ownership import MANIFEST_TAG, Owner, check_endpoint
 
 PATH = "models/a/modelbot.yaml"
 ENVS = {"production": EnvironmentConfig(region="us-east-1", production=True),

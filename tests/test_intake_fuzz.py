@@ -35,10 +35,10 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings as hsettings, strategies as st
 from sqlalchemy import func, select
 
-from bot import intake
-from bot.features import load_router
-from bot.store import DeliveryRow
-from bot.web import create_app
+from bot.app import intake
+from bot.app.features import load_router
+from bot.adapters.store import DeliveryRow
+from bot.app.web import create_app
 from tests.conftest import OLD_SECRET, ROOT, SECRET
 from tests.support.processes import web_process
 
@@ -388,7 +388,7 @@ def test_inspect_delivery_always_decides_and_accepts_only_signed_bodies(body, si
     """The pure intake (no app): any input is a Delivery or a 2xx/4xx Rejection, never an
     exception; a Delivery only for a body signed with a configured secret, never for an internal
     event, and with a repository whenever its event has one."""
-    from bot.config import Secret
+    from bot.core.config import Secret
 
     headers = {k: v for k, v in (("X-GitHub-Event", event), ("X-GitHub-Delivery", delivery),
                                  ("Content-Type", content_type),
@@ -666,16 +666,16 @@ def connect(self, address):
     opened.append(repr(address))
     return _connect(self, address)
 socket.socket.connect = connect
-import bot.wsgi
-from bot.intake import sign
-from bot.migrate import migrate
-from bot.store import make_engine
-from bot.config import load_settings
+import bot.app.wsgi
+from bot.app.intake import sign
+from bot.adapters.migrate import migrate
+from bot.adapters.store import make_engine
+from bot.core.config import load_settings
 migrate(make_engine(load_settings().database_url))
 statuses = []
 for event, body in (("installation", json.dumps({"action": "created", "installation": {"id": 1}}).encode()),
                     ("pull_request", sys.argv[2].encode())):
-    r = bot.wsgi.app.test_client().post("/webhook", data=body, headers={
+    r = bot.app.wsgi.app.test_client().post("/webhook", data=body, headers={
         "Content-Type": "application/json", "X-GitHub-Event": event, "X-GitHub-Delivery": str(uuid.uuid4()),
         "X-Hub-Signature-256": sign(sys.argv[1], body)})
     statuses.append(r.status_code)

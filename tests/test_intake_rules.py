@@ -14,11 +14,11 @@ import uuid
 
 import pytest
 
-from bot import intake
-from bot.config import Secret, ServerConfig, repository_matches
-from bot.features import load_router
-from bot.features.compare import POLL_EVENT
-from bot.router import is_internal_event
+from bot.app import intake
+from bot.core.config import Secret, ServerConfig, repository_matches
+from bot.app.features import load_router
+from bot.app.features.compare import POLL_EVENT
+from bot.app.router import is_internal_event
 from tests.conftest import SECRET
 
 HANDLED = load_router().keys()

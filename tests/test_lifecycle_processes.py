@@ -4,7 +4,7 @@ PR #2's production canary both are killed with SIGKILL and a new one is started.
 still happens exactly once: one report per PR, one run of each handler per delivery, one GitHub
 Deployment per environment and merge, and the canary completes on the endpoint.
 
-The story is bot/demo.py's (`Story.play`): the same steps `make demo` shows, checked by the same
+The story is bot/app/demo.py's (`Story.play`): the same steps `make demo` shows, checked by the same
 expectations (a step that sees something else raises DemoFailed).
 """
 
@@ -16,8 +16,8 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from bot import demo
-from bot.store import DeliveryRow, HandlerRunRow
+from bot.app import demo
+from bot.adapters.store import DeliveryRow, HandlerRunRow
 
 pytestmark = pytest.mark.slow
 

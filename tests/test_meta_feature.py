@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.features import load_router
-from bot.web import create_app
-from bot.worker import Runtime
+from bot.app.features import load_router
+from bot.app.web import create_app
+from bot.app.worker import Runtime
 from tests.conftest import SECRET
 from tests.support import webhooks
 

@@ -163,14 +163,14 @@ def test_the_image_command_is_the_procfile_web_command_with_the_gunicorn_conf():
     conf = cmd[cmd.index("-c") + 1]
     copied = [a.split() for w, a in stage if w == "COPY" and "--from" not in a]
     assert any(conf in parts[:-1] for parts in copied), f"{conf} is not copied into the image"
-    assert "bot.gunicorn_conf" in (ROOT / conf).read_text(), f"{conf} does not load bot/gunicorn_conf.py"
+    assert "bot.app.gunicorn_conf" in (ROOT / conf).read_text(), f"{conf} does not load bot/app/gunicorn_conf.py"
 
 
 def test_the_healthcheck_probes_a_route_the_web_serves():
     checks = [a for w, a in final_stage(DOCKERFILE) if w == "HEALTHCHECK"]
     assert checks, "no HEALTHCHECK"
     paths = re.findall(r"https?://[^/'\"]+(/[\w/]+)", checks[-1])
-    routes = set(re.findall(r'@app\.get\("([^"]+)"\)', (BOT / "web.py").read_text()))
+    routes = set(re.findall(r'@app\.get\("([^"]+)"\)', (BOT / "app" / "web.py").read_text()))
     assert paths and set(paths) <= routes, f"HEALTHCHECK probes {paths}; the web serves {sorted(routes)}"
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings
-from bot.plan import LiveState, LiveVariant
-from bot.report import COMMENT_LIMIT, part_of
+from bot.core.config import load_settings
+from bot.core.plan import LiveState, LiveVariant
+from bot.core.report import COMMENT_LIMIT, part_of
 from tests.conftest import ROOT, SECRET
 from tests.support.harness import Harness
 

@@ -14,8 +14,8 @@ import uuid
 
 import pytest
 
-from bot.config import load_settings
-from bot.store import Store
+from bot.core.config import load_settings
+from bot.adapters.store import Store
 from tests.conftest import SECRET
 from tests.support import webhooks
 from tests.support.processes import post_delivery, start_worker, stop, wait_until, web_process

@@ -1,6 +1,6 @@
 """No secret in a log line or a stored error (issue #11, deliverable 5).
 
-The pure function `bot.redact.redact` first, pattern by pattern; then the path the attackers
+The pure function `bot.core.redact.redact` first, pattern by pattern; then the path the attackers
 used: the download of a repository archive fails, and GitHub's download link with its `?token=`
 query must reach neither the worker log nor the stored handler error.
 """
@@ -15,9 +15,9 @@ import socket
 import pytest
 from sqlalchemy import select
 
-from bot import redact as R
-from bot.logs import JsonFormatter, add_redactions, scrub
-from bot.store import HandlerRunRow
+from bot.core import redact as R
+from bot.core.logs import JsonFormatter, add_redactions, scrub
+from bot.adapters.store import HandlerRunRow
 from tests.conftest import ROOT, SECRET
 from tests.support.harness import Harness
 
@@ -185,7 +185,7 @@ def test_a_registered_secret_with_json_special_characters_is_scrubbed_before_esc
     import json as _json
     import logging as _logging
 
-    from bot import logs
+    from bot.core import logs
 
     secret = 's3cr"et-val\\ue'
     logs.add_redactions([secret])
@@ -236,7 +236,7 @@ def test_the_log_timestamp_is_the_records_own_second_and_millisecond():
     formatter = JsonFormatter()
     lines = []
     for created in (1_700_000_000.25, 1_700_000_000.999, 1_700_000_001.5, 1_700_000_000.125):
-        record = logging.LogRecord("bot.web", logging.INFO, __file__, 1, "m", (), None)
+        record = logging.LogRecord("bot.app.web", logging.INFO, __file__, 1, "m", (), None)
         record.created, record.msecs = created, (created - int(created)) * 1000
         lines.append(json.loads(formatter.format(record))["ts"])
     assert lines == ["2023-11-14T22:13:20.250Z", "2023-11-14T22:13:20.999Z", "2023-11-14T22:13:21.500Z",

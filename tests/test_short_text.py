@@ -1,7 +1,7 @@
 """GitHub bounds a Deployment status description at 140 characters: the reason's start (what
 failed, which alarm) survives, cut at a clause or word boundary, never mid-word (issue #12)."""
 
-from bot.render import short_text
+from bot.core.render import short_text
 
 ALARM = "prod-fraud-detector-latency-p99-very-long-alarm-name"
 

@@ -1,6 +1,6 @@
 """Slow clients do not stall the webhook (issue #11).
 
-The real `modelbot serve`, with the shipped gunicorn settings (bot.gunicorn_conf, the file the
+The real `modelbot serve`, with the shipped gunicorn settings (bot.app.gunicorn_conf, the file the
 Procfile and the Dockerfile use) and its default two workers, on each test backend: 50
 connections send a delivery's headers and then its body at one byte a second; meanwhile a real
 signed delivery must be answered 2xx within GitHub's 10 s (a bound on correctness under
@@ -21,7 +21,7 @@ import uuid
 
 import pytest
 
-from bot.web import BODY_DEADLINE_SECONDS, ReadDeadlines
+from bot.app.web import BODY_DEADLINE_SECONDS, ReadDeadlines
 from tests.conftest import SECRET
 from tests.support import webhooks
 from tests.support.processes import post_delivery, web_process

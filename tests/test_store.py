@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-import bot.compare.cache  # noqa: F401 - its table belongs to the same metadata
-from bot.migrate import migrate
-from bot.store import Base
+import bot.adapters.cache  # noqa: F401 - its table belongs to the same metadata
+from bot.adapters.migrate import migrate
+from bot.adapters.store import Base
 
 
 def test_migrations_match_the_models_and_are_idempotent(store):
@@ -75,7 +75,7 @@ def test_installations_are_upserted(store):
 
 
 def test_a_lock_has_one_holder_until_released_or_expired(store):
-    from bot.store import LockRow
+    from bot.adapters.store import LockRow
 
     assert store.acquire_lock("production:fraud", "acme/models#1", 60) == (True, "acme/models#1")
     assert store.acquire_lock("production:fraud", "acme/models#2", 60) == (False, "acme/models#1")
@@ -120,7 +120,7 @@ def test_holds_are_idempotent(store):
 def test_a_recorded_delivery_reads_back_as_the_orm_wrote_it_and_is_due(store):
     """record_delivery writes through the driver: its timestamps must read back and compare as
     SQLAlchemy's own (SQLite keeps them as text, compared as strings)."""
-    from bot.clock import utcnow
+    from bot.core.clock import utcnow
 
     before = utcnow()
     pk = store.record_delivery(delivery_id="d-raw", event="ping", action=None, repository="acme/models",
@@ -141,7 +141,7 @@ def test_the_intake_insert_survives_a_connection_the_server_closed(store, backen
         return
     import sqlalchemy as sa
 
-    import bot.store
+    import bot.adapters.store
 
     def kill_pooled_connection():
         with store.engine.connect() as conn:  # the pool's only connection, checked in again after
@@ -159,7 +159,7 @@ def test_the_intake_insert_survives_a_connection_the_server_closed(store, backen
     kill_pooled_connection()  # used just now: no ping, the insert itself meets the dead connection
     assert store.record_delivery(delivery_id="d-1", event="ping", action=None, repository=None,
                                  installation_id=None, payload="{}") is not None
-    monkeypatch.setattr(bot.store, "PING_IDLE_SECONDS", 0.0)  # now every checkout counts as idle
+    monkeypatch.setattr(bot.adapters.store, "PING_IDLE_SECONDS", 0.0)  # now every checkout counts as idle
     kill_pooled_connection()
     assert store.record_delivery(delivery_id="d-2", event="ping", action=None, repository=None,
                                  installation_id=None, payload="{}") is not None
@@ -174,7 +174,7 @@ def test_a_recorded_delivery_is_committed_when_record_delivery_returns_and_the_c
     transactional mode, so the next session's transaction still rolls back as one."""
     from sqlalchemy import text
 
-    from bot.store import Store
+    from bot.adapters.store import Store
 
     pk = store.record_delivery(delivery_id="d-committed", event="ping", action=None, repository=None,
                                installation_id=None, payload="{}")

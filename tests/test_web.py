@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from bot.config import load_settings
-from bot.router import Router
-from bot.store import Store
-from bot.web import create_app
-from bot.worker import Runtime
+from bot.core.config import load_settings
+from bot.app.router import Router
+from bot.adapters.store import Store
+from bot.app.web import create_app
+from bot.app.worker import Runtime
 
 
 def test_healthz_and_readyz(settings, store, queue):

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from bot.config import Secret
-from bot.intake import Delivery, inspect_delivery, sign, signature_matches
+from bot.core.config import Secret
+from bot.app.intake import Delivery, inspect_delivery, sign, signature_matches
 from tests.support import webhooks
 from tests.support.github_state import GitHubState
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from bot.router import Router
-from bot.worker import Runtime, backoff
+from bot.app.router import Router
+from bot.app.worker import Runtime, backoff
 
 
 def record(store, delivery_id="d-1", event="pull_request", action="opened", payload=None):
@@ -119,7 +119,7 @@ def test_failing_for_good_is_marked_failed_not_dropped(settings, store, queue, r
 
 
 def test_handler_errors_are_logged_with_the_delivery_id(settings, store, queue, router, capsys):
-    from bot.logs import configure
+    from bot.core.logs import configure
 
     @router.register("pull_request", "opened")
     def broken(ctx, delivery):
@@ -139,7 +139,7 @@ def test_reaper_re_enqueues_deliveries_the_queue_lost(settings, store, queue, ro
     queue.huey.flush()  # the message is lost
     assert runtime.reap() == 0  # still within the grace period
     with store.session() as s:
-        from bot.store import DeliveryRow
+        from bot.adapters.store import DeliveryRow
 
         s.get(DeliveryRow, pk).next_attempt_at = s.get(DeliveryRow, pk).received_at - dt.timedelta(minutes=5)
     assert runtime.reap() == 1
@@ -152,7 +152,7 @@ def test_expired_lease_lets_another_worker_take_over(settings, store, queue, rou
     first = store.claim(pk, lease_seconds=60)
     assert first is not None
     assert store.claim(pk, lease_seconds=60) is None  # leased: nobody else runs it
-    from bot.store import DeliveryRow
+    from bot.adapters.store import DeliveryRow
 
     with store.session() as s:
         row = s.get(DeliveryRow, pk)
@@ -200,7 +200,7 @@ def test_a_failing_periodic_job_stops_no_other_and_is_logged(settings, store, qu
         ran.append("owed")
         return 2
 
-    with caplog.at_level("ERROR", logger="bot.worker"):
+    with caplog.at_level("ERROR", logger="bot.app.worker"):
         assert Runtime(settings, store, queue, r).reap() == 2
     assert ran == ["owed"]
     assert any(rec.getMessage() == "periodic job failed" for rec in caplog.records)

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from bot.aws import clear_credential_cache
+from bot.adapters.aws.session import clear_credential_cache
 from tests.support import sagemaker_emulator as emulator
 
 DUMMY_KEY = "AKIAIOSFODNN7EXAMPLE"

@@ -1,4 +1,4 @@
-"""Put a plan's resources into moto the way the deploy adapter will (see bot/plan.py):
+"""Put a plan's resources into moto the way the deploy adapter will (see bot/core/plan.py):
 models tagged with `modelbot:digest` = VariantPlan.model_digest, the endpoint config with
 Plan.config_digest, every resource with Plan.tags, autoscaling as the manifest asks."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.plan import DeploySpec, Plan
+from bot.core.plan import DeploySpec, Plan
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/test:1"

@@ -11,9 +11,10 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from bot.aws import AwsLiveReader, client
-from bot.aws.session import aws_session
-from bot.config import load_settings
+from bot.adapters.aws.live import AwsLiveReader
+from bot.adapters.aws.session import client
+from bot.adapters.aws.session import aws_session
+from bot.core.config import load_settings
 from tests.aws.test_merge_to_deploy import CONFIG, PATH, REPO, drive, manifest
 from tests.conftest import SECRET
 from tests.support import webhooks
@@ -214,14 +215,14 @@ def test_production_refuses_a_manifest_without_a_comparison_by_default(
 
 
 def test_deploy_command_without_approvals_is_refused_at_the_command_and_at_the_point_of_action(bot):
-    from bot.features.deploys import record_deployments
-    from bot.github.pulls import get_pull
+    from bot.app.features.deploys import record_deployments
+    from bot.adapters.github.pulls import get_pull
 
     open_pr(bot, 24, {PATH: manifest().replace("approvals: 0", "approvals: 1")})
     assert "not approved yet" in comment(bot, 24, "/deploy staging", "alice")
     assert bot.store.deployments(repository=REPO) == []
     # An attacker who gets past the command (or a bug in it) still meets the gate when it acts.
-    from bot.worker import Context
+    from bot.app.worker import Context
 
     ctx = Context(bot.settings, bot.store, bot.github.repo(REPO).installation_id, bot.app, bot.runtime)
     pr = get_pull(ctx.github.requester, REPO, 24)

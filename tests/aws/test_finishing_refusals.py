@@ -12,7 +12,7 @@ import pytest
 
 from botocore.exceptions import ClientError
 
-from bot.rollouts import MAX_FINISHING_ATTEMPTS, holder_of, lock_key
+from bot.app.rollouts import MAX_FINISHING_ATTEMPTS, holder_of, lock_key
 from tests.aws.test_rollout_faults import (  # noqa: F401 - fixture
     bot, production)
 from tests.aws.test_merge_to_deploy import PATH, REPO, drive, manifest, merge
@@ -74,7 +74,7 @@ def first_deploy_quietly(bot):
 
 
 def test_an_unreachable_environment_logs_one_line_not_a_traceback(bot, caplog):
-    from bot.aws.session import AwsUnavailable
+    from bot.adapters.aws.session import AwsUnavailable
 
     sha, payload = merge(bot, {PATH: manifest()}, 1)
     bot.deliver("pull_request", payload)
@@ -99,7 +99,7 @@ def test_an_unreachable_environment_logs_one_line_not_a_traceback(bot, caplog):
 
 
 def test_the_poll_interval_is_the_environments(bot):
-    from bot.config import EnvironmentConfig
+    from bot.core.config import EnvironmentConfig
 
     assert EnvironmentConfig(region="us-east-1").poll_seconds == 30
     assert EnvironmentConfig(region="us-east-1", poll_seconds=10).poll_seconds == 10

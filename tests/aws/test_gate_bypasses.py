@@ -105,9 +105,9 @@ def test_rollback_to_a_staging_deployment_of_an_unmerged_head(aws, bot_env, stor
     assert "region: us-east-1\n    aws_role_arn" in text
     (tmp_path / "modelbot.yaml").write_text(text.replace("region: us-east-1\n    aws_role_arn",
                                                           "region: us-west-2\n    aws_role_arn", 1))
-    from bot.config import load_settings
+    from bot.core.config import load_settings
     from tests.support.harness import Harness
-    from bot.aws import AwsLiveReader
+    from bot.adapters.aws.live import AwsLiveReader
     from tests.conftest import SECRET
     settings = load_settings({**bot_env, "MODELBOT_CONFIG": str(tmp_path / "modelbot.yaml")})
     bot = Harness(settings, store, queue, fake_github, live_reader=AwsLiveReader(settings.server.environments),

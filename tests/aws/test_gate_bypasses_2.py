@@ -3,8 +3,8 @@ models a multi-model endpoint serves stay the ones the rules let through."""
 
 from __future__ import annotations
 
-from bot.aws import client
-from bot.aws.session import aws_session
+from bot.adapters.aws.session import client
+from bot.adapters.aws.session import aws_session
 from tests.aws.test_deploy_gate import REPO, comment, make_bot, rows_of, ship
 from tests.aws.test_merge_to_deploy import ROOT, drive
 
@@ -107,9 +107,9 @@ def test_a_team_owners_changes_requested_still_blocks_when_membership_cannot_be_
 
 # An open PR's head never reaches production, even past the /deploy command: the gate refuses it too.
 def test_the_gate_refuses_an_unmerged_head_in_production(aws, bot_env, store, queue, fake_github, tmp_path):
-    from bot.features.deploys import record_deployments
-    from bot.github.pulls import get_pull
-    from bot.worker import Context
+    from bot.app.features.deploys import record_deployments
+    from bot.adapters.github.pulls import get_pull
+    from bot.app.worker import Context
     from tests.aws.test_deploy_gate import PATH, approve, manifest, open_pr
     from tests.aws.test_gate_bypasses import evil, model_uri
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import boto3
 import pytest
 
-from bot.aws import AwsLiveReader, AwsUnavailable, read_live_state
-from bot.config import EnvironmentConfig
-from bot.manifest import load_manifest
-from bot.plan import DeploySpec, LiveAutoscaling, LiveState, plan
+from bot.adapters.aws.live import AwsLiveReader, read_live_state
+from bot.adapters.aws.session import AwsUnavailable
+from bot.core.config import EnvironmentConfig
+from bot.core.manifest import load_manifest
+from bot.core.plan import DeploySpec, LiveAutoscaling, LiveState, plan
 from tests.aws.conftest import closed_port_url
 from tests.aws.deployed import DIMENSION, ROLE, deploy, tag_list
 from tests.support import sagemaker_emulator as emulator
@@ -163,7 +164,7 @@ def test_an_endpoint_still_creating_reads_counts_from_its_config(session, sm):
 
 
 def test_a_deployed_plan_reads_back_as_no_changes(session, sm, aas):
-    """The contract with bot/plan.py: digests and tags round-trip through AWS."""
+    """The contract with bot/core/plan.py: digests and tags round-trip through AWS."""
     text = (ROOT / "examples" / "realtime-canary.yaml").read_text()
     manifest = load_manifest("examples/realtime-canary.yaml", text).manifest
     assert manifest is not None

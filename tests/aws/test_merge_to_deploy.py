@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from bot.aws import AwsLiveReader, client
-from bot.aws.session import aws_session
-from bot.config import load_settings
-from bot.report import part_of
+from bot.adapters.aws.live import AwsLiveReader
+from bot.adapters.aws.session import client
+from bot.adapters.aws.session import aws_session
+from bot.core.config import load_settings
+from bot.core.report import part_of
 from tests.conftest import ROOT, SECRET
 from tests.support import webhooks
 from tests.support.harness import Harness

@@ -1,15 +1,16 @@
 """A rollback alarm that CloudWatch does not have is shown before the merge (the plan's problem,
 the validate check, the deploy gate's table) by the same rule that makes a rollout refuse to
-start on it (bot.plan.missing_alarms; bot.deploy.rollout at the point of action)."""
+start on it (bot.core.plan.missing_alarms; bot.core.deploy.rollout at the point of action)."""
 
 from __future__ import annotations
 
-from bot.aws import AwsLiveReader, client
-from bot.aws.session import aws_session
-from bot.config import load_settings
-from bot.manifest import load_manifest
-from bot.plan import DeploySpec, LiveState, missing_alarms, plan
-from bot.report import part_of
+from bot.adapters.aws.live import AwsLiveReader
+from bot.adapters.aws.session import client
+from bot.adapters.aws.session import aws_session
+from bot.core.config import load_settings
+from bot.core.manifest import load_manifest
+from bot.core.plan import DeploySpec, LiveState, missing_alarms, plan
+from bot.core.report import part_of
 from tests.aws.test_merge_to_deploy import CONFIG, PATH, REPO, manifest
 from tests.conftest import SECRET
 from tests.support.harness import Harness
@@ -152,8 +153,8 @@ def test_an_update_that_moves_no_traffic_is_not_held_to_the_alarms():
     alarm is no problem of that plan (the same `rolls_out` rule the rollout uses)."""
     import datetime as dt
 
-    from bot.deploy.rollout import new_rollout
-    from bot.plan import LiveVariant, model_digest, rolls_out
+    from bot.core.deploy.rollout import new_rollout
+    from bot.core.plan import LiveVariant, model_digest, rolls_out
 
     m = load_manifest(PATH, manifest()).manifest
     spec = DeploySpec(m, "production", "1" * 40)

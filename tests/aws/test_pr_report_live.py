@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from bot.aws import AwsLiveReader, client
-from bot.aws.session import aws_session
-from bot.config import load_settings
-from bot.manifest import load_manifest
-from bot.plan import DeploySpec, LiveState, plan
-from bot.report import part_of
+from bot.adapters.aws.live import AwsLiveReader
+from bot.adapters.aws.session import client
+from bot.adapters.aws.session import aws_session
+from bot.core.config import load_settings
+from bot.core.manifest import load_manifest
+from bot.core.plan import DeploySpec, LiveState, plan
+from bot.core.report import part_of
 from tests.aws.deployed import deploy
 from tests.conftest import ROOT, SECRET
 from tests.support.harness import Harness

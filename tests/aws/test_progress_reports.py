@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from bot.features import deploys
+from bot.app.features import deploys
 from tests.aws.test_merge_to_deploy import PATH, REPO, bot, drive, manifest, merge  # noqa: F401 - fixture
 
 STATUSES = r"^/repos/acme/models/deployments/\d+/statuses$"
@@ -63,7 +63,7 @@ def test_the_reaper_gives_up_after_the_last_attempt(bot, fake_github, quick_retr
     sha, payload = merge(bot, {PATH: manifest()}, 23)
     bot.deliver("pull_request", payload)
     drive(bot)
-    with caplog.at_level(logging.WARNING, logger="bot.features.deploys"):
+    with caplog.at_level(logging.WARNING, logger="bot.app.features.deploys"):
         for _ in range(5):
             bot.runtime.reap()
     rows = bot.store.deployments(repository=REPO)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.aws import client
-from bot.aws.session import aws_session
+from bot.adapters.aws.session import client
+from bot.adapters.aws.session import aws_session
 from tests.aws.test_merge_to_deploy import (  # noqa: F401 - fixture
     CANARY, PATH, REPO, Killed, bot, drive, drive_through_kills, manifest, merge, without_validation)
 from tests.support import sagemaker_emulator as emulator
@@ -178,7 +178,7 @@ def test_a_batch_transform_manifest_runs_its_job_on_merge(bot):
 
 
 def test_a_deploy_that_cannot_be_prepared_fails_at_once_and_frees_the_endpoint(bot):
-    from bot.rollouts import holder_of, lock_key
+    from bot.app.rollouts import holder_of, lock_key
 
     # The canary example reads its build id from outputs/build.json, which this commit lacks.
     # Without its `validation:` section and needing bob's one approval, it passes the deploy gate:

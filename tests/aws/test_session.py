@@ -10,10 +10,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from bot import clock
-from bot.aws import AwsUnavailable, aws_session, client, clear_credential_cache
-from bot.aws.session import unavailable
-from bot.config import EnvironmentConfig
+from bot.core import clock
+from bot.adapters.aws.session import AwsUnavailable, aws_session, client, clear_credential_cache
+from bot.adapters.aws.session import unavailable
+from bot.core.config import EnvironmentConfig
 from tests.aws.conftest import DUMMY_KEY, DUMMY_SECRET, closed_port_url
 
 ROLE = "arn:aws:iam::123456789012:role/modelbot-deployer-staging"

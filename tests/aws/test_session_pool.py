@@ -9,11 +9,12 @@ import datetime as dt
 import boto3
 import pytest
 
-from bot import clock
-from bot.aws import AwsLiveReader, AwsUnavailable
-from bot.aws import session as sessions
-from bot.aws.session import SessionPool, aws_session
-from bot.config import EnvironmentConfig
+from bot.core import clock
+from bot.adapters.aws.live import AwsLiveReader
+from bot.adapters.aws.session import AwsUnavailable
+from bot.adapters.aws import session as sessions
+from bot.adapters.aws.session import SessionPool, aws_session
+from bot.core.config import EnvironmentConfig
 
 ENVS = {"staging": EnvironmentConfig(region="us-east-1")}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.compare.data import (
+from bot.core.compare.data import (
     ComparisonDataError,
     check_predictions,
     load_table,

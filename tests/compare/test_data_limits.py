@@ -25,11 +25,11 @@ import pytest
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from bot.compare import batch  # noqa: E402
-from bot.compare.data import ComparisonDataError, TableLimits, load_table  # noqa: E402
-from bot.compare.run import CompareConfig  # noqa: E402
-from bot.compare.sources import LocalFetcher, load_validation_set, parse_table  # noqa: E402
-from bot.github.reader import ReadError, RepoReader  # noqa: E402
+from bot.adapters.aws import batch  # noqa: E402
+from bot.core.compare.data import ComparisonDataError, TableLimits, load_table  # noqa: E402
+from bot.app.comparison import CompareConfig  # noqa: E402
+from bot.adapters.sources import LocalFetcher, load_validation_set, parse_table  # noqa: E402
+from bot.adapters.github.reader import ReadError, RepoReader  # noqa: E402
 
 MiB = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,8 +57,8 @@ def peak_rss_of_load(tmp_path, data: bytes, fmt: str, limits: str) -> dict:
     script = textwrap.dedent(f"""
         import json, sys
         import numpy, pyarrow, pyarrow.compute, pyarrow.parquet
-        from bot.compare.data import ComparisonDataError, TableLimits
-        from bot.compare.sources import parse_table
+        from bot.core.compare.data import ComparisonDataError, TableLimits
+        from bot.adapters.sources import parse_table
         def peak():  # VmHWM: exec resets it; ru_maxrss keeps the parent's (pytest's) peak
             for line in open("/proc/self/status"):
                 if line.startswith("VmHWM:"):
@@ -102,7 +102,7 @@ def test_the_server_config_sets_the_limits_and_the_messages_name_the_keys():
     local = config.table_limits(local=True)
     assert local.max_rows == 50 and local.count_rows_to == 500
     assert local.place("max_rows") == "compare.local_max_rows in the server config"
-    assert TableLimits().place("max_columns") == "the default of bot.compare.data.TableLimits.max_columns"
+    assert TableLimits().place("max_columns") == "the default of bot.core.compare.data.TableLimits.max_columns"
 
 
 # --- Parquet ---------------------------------------------------------------------------------------
@@ -149,7 +149,7 @@ def test_repeated_long_text_is_counted_from_the_dictionary_before_it_is_expanded
     assert isinstance(result, ComparisonDataError) and result.problem == "too_large", result
     assert str(result).startswith("data/val.parquet: about ")
     assert "bytes once decompressed and decoded into columns, more than the 67,108,864 bytes modelbot holds for " \
-           "a table (the default of bot.compare.data.TableLimits.max_decompressed_bytes; counted while reading)" \
+           "a table (the default of bot.core.compare.data.TableLimits.max_decompressed_bytes; counted while reading)" \
            in str(result)
     assert peak < 16 * MiB and pa.total_allocated_bytes() - pa_before < 16 * MiB
 
@@ -242,7 +242,7 @@ def test_a_csv_with_a_50_mb_line_is_refused_when_the_line_limit_is_reached():
     result, peak = python_peak(lambda: load_table(data, "csv", source="data/val.csv"))
     assert isinstance(result, ComparisonDataError) and result.problem == "bad_file"
     assert str(result) == ("data/val.csv: line 2 is longer, more than the 1,048,576 characters modelbot reads in one "
-                           "line (bot.compare.data.MAX_LINE_CHARS; read that far)")
+                           "line (bot.core.compare.data.MAX_LINE_CHARS; read that far)")
     assert peak < 8 * MiB
 
 
@@ -252,7 +252,7 @@ def test_a_gzip_csv_bomb_is_refused_while_it_is_inflated():
     result, peak = python_peak(lambda: load_table(bomb, "csv", source="data/val.csv"))
     assert isinstance(result, ComparisonDataError) and result.problem == "too_large"
     assert str(result) == ("data/val.csv: over 1,000,000 rows, more than the 1,000,000 rows modelbot reads (the "
-                           "default of bot.compare.data.TableLimits.max_rows; counted while reading, before loading it)")
+                           "default of bot.core.compare.data.TableLimits.max_rows; counted while reading, before loading it)")
     assert peak < 1 * MiB  # streamed: 4 MB of it inflated a chunk at a time (tests/compare/test_gzip_sources.py)
 
 
@@ -343,13 +343,13 @@ def test_a_repository_archive_bomb_is_refused_while_it_is_decompressed():
     result, peak = python_peak(lambda: reader.extract(bomb, {"models/a.yaml"}, where="the archive of acme/models"))
     assert isinstance(result, ReadError)
     assert str(result) == ("the archive of acme/models decompresses to more than 8,388,608 bytes "
-                           "(bot.github.reader.MAX_ARCHIVE_DECOMPRESSED_BYTES)")
+                           "(bot.adapters.github.reader.MAX_ARCHIVE_DECOMPRESSED_BYTES)")
     assert peak < 4 * MiB
 
 
 def test_archive_entries_are_counted_and_wanted_files_kept_bounded():
     many = _tar_gz([(f"repo-abc/f{i}", 0) for i in range(50)])
-    with pytest.raises(ReadError, match=r"has more than 20 entries \(bot.github.reader.MAX_ARCHIVE_MEMBERS\)"):
+    with pytest.raises(ReadError, match=r"has more than 20 entries \(bot.adapters.github.reader.MAX_ARCHIVE_MEMBERS\)"):
         RepoReader(None, "acme/models", max_members=20).extract(many, set(), where="the archive")
     ok = _tar_gz([("repo-abc/models/a.yaml", 10), ("repo-abc/big", 3 * MiB)])
     found = RepoReader(None, "acme/models").extract(ok, {"models/a.yaml", "big"}, where="the archive")

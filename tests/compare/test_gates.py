@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.compare.data import prepare
-from bot.compare.gates import Gate, GateConfigError, evaluate_gates
-from bot.compare.stats import compare
+from bot.core.compare.data import prepare
+from bot.core.compare.gates import Gate, GateConfigError, evaluate_gates
+from bot.core.compare.stats import compare
 
 
 def accuracy_pair(n, cand_acc, base_acc, seed=0):

@@ -23,9 +23,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bot.compare.data import ComparisonDataError, TableLimits, load_table
-from bot.compare.run import CompareConfig
-from bot.compare.sources import LocalFetcher, load_prediction_file, load_validation_set, parse_table, \
+from bot.core.compare.data import ComparisonDataError, TableLimits, load_table
+from bot.app.comparison import CompareConfig
+from bot.adapters.sources import LocalFetcher, load_prediction_file, load_validation_set, parse_table, \
     prediction_format
 
 MiB = 1024 * 1024
@@ -124,7 +124,7 @@ def test_the_decompressed_limit_default_is_named_when_no_config_sets_it():
     limits = TableLimits(max_decompressed_bytes=1 * MiB, max_rows=100_000_000)
     with pytest.raises(ComparisonDataError, match=r"^data/val.csv: gzip-compressed and larger once inflated, more "
                                                   r"than the 1,048,576 bytes modelbot inflates for a table \(the "
-                                                  r"default of bot.compare.data.TableLimits.max_decompressed_bytes"):
+                                                  r"default of bot.core.compare.data.TableLimits.max_decompressed_bytes"):
         load_table(bomb, "csv", source="data/val.csv", limits=limits)
 
 

@@ -7,7 +7,7 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.preprocessing import label_binarize
 
-from bot.compare.metrics import METRICS, MetricKernel, compute_metrics, metric_names
+from bot.core.compare.metrics import METRICS, MetricKernel, compute_metrics, metric_names
 
 TOL = 1e-9
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from bot.compare import Gate, compare, evaluate_gates, prepare
-from bot.compare.metrics import METRICS, MetricKernel, compute_metrics, metric_names, metric_title
-from bot.compare.stats import bootstrap, bootstrap_weights
-from bot.manifest import METRICS as MANIFEST_METRICS
+from bot.core.compare import Gate, compare, evaluate_gates, prepare
+from bot.core.compare.metrics import METRICS, MetricKernel, compute_metrics, metric_names, metric_title
+from bot.core.compare.stats import bootstrap, bootstrap_weights
+from bot.core.manifest import METRICS as MANIFEST_METRICS
 
 TOL = 1e-9
 SEEDS = (0, 1, 2, 3, 4)
@@ -168,7 +168,7 @@ def test_directions_and_titles():
 
 
 def test_every_manifest_metric_is_computed_for_each_of_its_tasks():
-    from bot.compare.run import METRIC_NAMES
+    from bot.app.comparison import METRIC_NAMES
 
     assert set(METRIC_NAMES) == set(MANIFEST_METRICS)
     for name, spec in MANIFEST_METRICS.items():
@@ -317,7 +317,7 @@ def test_a_gate_on_mape_with_zero_labels_is_inconclusive_never_a_pass():
 def test_an_undefined_point_estimate_is_not_a_pass():
     # R² of constant labels is undefined: a floor on it must not pass on NaN
     # (prepare refuses constant labels; the gate must not rely on that)
-    from bot.compare.data import EvaluationSet
+    from bot.core.compare.data import EvaluationSet
 
     y = np.full(200, 3.0)
     comparison = compare(EvaluationSet("regression", y, y + np.linspace(-1, 1, 200), None, None), n_resamples=50)
@@ -335,11 +335,11 @@ def test_an_undefined_point_estimate_is_not_a_pass():
     ("regression", "[mae, mape]", "MAPE"),
 ])
 def test_report_and_check_text_name_the_metric(tmp_path, task, metrics, title):
-    from bot.compare.run import Baseline, CompareDeps, CompareRequest, compare_manifest
-    from bot.compare.sources import Fetchers, LocalFetcher
-    from bot.features.compare import compare_check
-    from bot.manifest import load_manifest
-    from bot.render import render
+    from bot.app.comparison import Baseline, CompareDeps, CompareRequest, compare_manifest
+    from bot.adapters.sources import Fetchers, LocalFetcher
+    from bot.app.features.compare import compare_check
+    from bot.core.manifest import load_manifest
+    from bot.core.render import render
     from tests.compare_e2e import helpers as h
 
     metric = metrics.strip("[]").split(", ")[1]

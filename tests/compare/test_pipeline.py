@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from bot.compare import Gate, compare, evaluate_gates, load_table, prepare
-from bot.compare.data import require_columns
+from bot.core.compare import Gate, compare, evaluate_gates, load_table, prepare
+from bot.core.compare.data import require_columns
 
 
 def test_tables_to_verdict_joined_by_row_id():

@@ -23,9 +23,9 @@ import pytest
 
 from tests.support.native import compile_shared
 
-from bot.compare import sandbox
-from bot.compare.data import ComparisonDataError
-from bot.compare.scoring import ScoringJob, ScoringLimits, score_locally
+from bot.adapters.scoring import sandbox
+from bot.core.compare.data import ComparisonDataError
+from bot.adapters.scoring.runner import ScoringJob, ScoringLimits, score_locally
 from tests.compare.test_sandbox_native import TRUSTED, Exec, Validation, MARK
 from tests.compare.test_sandbox_properties import ALLOW, EPERM, run_bpf
 from tests.compare_e2e import helpers as h

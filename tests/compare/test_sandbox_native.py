@@ -3,7 +3,7 @@
 The attacker is a small C library compiled here with gcc (skipped, saying so, without gcc).
 A trusted pickle carries its bytes, writes them into its work directory (the one place it may
 write), loads it with ctypes and calls it: none of it goes through Python's audit hook, so
-only the kernel layers (bot/compare/sandbox.py) stand in its way. Each attack is first run
+only the kernel layers (bot/adapters/scoring/sandbox.py) stand in its way. Each attack is first run
 from an ordinary child process of this test, to show it works there (the control), then
 through the real scoring entry point, where it must be refused:
 
@@ -38,9 +38,9 @@ import pytest
 
 from tests.support.native import compile_shared
 
-from bot.compare import sandbox, scoring
-from bot.compare.data import ComparisonDataError
-from bot.compare.scoring import ScoringJob, ScoringLimits, score_locally
+from bot.adapters.scoring import sandbox, runner as scoring
+from bot.core.compare.data import ComparisonDataError
+from bot.adapters.scoring.runner import ScoringJob, ScoringLimits, score_locally
 from tests.compare_e2e import helpers as h
 
 TRUSTED = "s3://acme-models/vetted/model.pkl"
@@ -447,7 +447,7 @@ S = importlib.util.module_from_spec(spec); sys.modules["modelbot_sandbox"] = S; 
 
 
 def layer_alone(so: bytes, setup: str, body: str, tmp_path, cwd=None):
-    """Run `setup` (one layer, from bot/compare/sandbox.py) then the attack `body`, in `cwd`
+    """Run `setup` (one layer, from bot/adapters/scoring/sandbox.py) then the attack `body`, in `cwd`
     (default tmp_path), where the library is written."""
     script = tmp_path / "layer.py"
     script.write_text(LAYER.format(path=str(sandbox.__file__)) + textwrap.dedent(setup) + "\n"

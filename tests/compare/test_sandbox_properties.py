@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.compare import sandbox as S
+from bot.adapters.scoring import sandbox as S
 
 FULL = S.Layers(network_namespace=True, user_namespace=True, separate_uid=True, no_new_privs=True,
                 not_dumpable=True, landlock_abi=7, seccomp=True, rlimits=True, nproc_enforced=True, audit_hook=True)

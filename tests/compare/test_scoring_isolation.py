@@ -1,6 +1,6 @@
 """The local scoring process is cut off the network and cannot start programs.
 
-Layers (bot/compare/sandbox.py, applied by score_worker.py `isolate`): a new, empty network
+Layers (bot/adapters/scoring/sandbox.py, applied by score_worker.py `isolate`): a new, empty network
 namespace when the kernel allows it (connections fail with ENETUNREACH, from Python or native
 code alike), a seccomp filter refusing socket(2) and connect(2) (EPERM), Landlock, a separate
 uid, rlimits, and a Python audit hook refusing sockets, name lookups and subprocesses. The
@@ -31,13 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from bot.compare import sandbox, scoring
-from bot.compare.data import ComparisonDataError
-from bot.compare.run import CompareConfig, CompareDeps, CompareRequest, compare_manifest
-from bot.compare.scoring import ScoringJob, ScoringLimits, isolation_note, score_locally
-from bot.compare.sources import TRANSIENT, Blob, Fetchers, sha256_digest
-from bot.manifest import load_manifest
-from bot.render import render
+from bot.adapters.scoring import sandbox, runner as scoring
+from bot.core.compare.data import ComparisonDataError
+from bot.app.comparison import CompareConfig, CompareDeps, CompareRequest, compare_manifest
+from bot.adapters.scoring.runner import ScoringJob, ScoringLimits, isolation_note, score_locally
+from bot.adapters.sources import TRANSIENT, Blob, Fetchers, sha256_digest
+from bot.core.manifest import load_manifest
+from bot.core.render import render
 from tests.compare_e2e import helpers as h
 
 TRUSTED = "s3://acme-models/vetted/model.pkl"
@@ -297,7 +297,7 @@ def test_required_isolation_scores_where_the_kernel_provides_it(data, kernel_lev
 
 
 def patched_worker(tmp_path, monkeypatch, patch: str) -> None:
-    """Score with a worker whose sandbox module has `patch` applied (S: bot/compare/sandbox.py
+    """Score with a worker whose sandbox module has `patch` applied (S: bot/adapters/scoring/sandbox.py
     as the worker loaded it): a layer the kernel refuses, without changing the kernel."""
     wrapper = tmp_path / "worker.py"
     wrapper.write_text(PRELUDE + "\nimport errno\n" + textwrap.dedent(patch) + "\nsys.exit(W.main(sys.argv))\n")

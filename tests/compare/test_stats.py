@@ -7,9 +7,9 @@ import pytest
 from scipy.stats import norm
 from sklearn import metrics as skm
 
-from bot.compare.data import prepare
-from bot.compare.metrics import MetricKernel
-from bot.compare.stats import (
+from bot.core.compare.data import prepare
+from bot.core.compare.metrics import MetricKernel
+from bot.core.compare.stats import (
     bootstrap,
     bootstrap_weights,
     compare,

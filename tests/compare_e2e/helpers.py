@@ -15,7 +15,7 @@ import tarfile
 
 import numpy as np
 
-from bot.plan import LiveState, LiveVariant
+from bot.core.plan import LiveState, LiveVariant
 
 REPO = "acme/models"
 PATH = "models/churn/modelbot.yaml"

@@ -16,11 +16,12 @@ import pickle
 import pytest
 from sqlalchemy import select
 
-from bot.compare import scoring, sources
-from bot.compare.cache import ComparisonRow
-from bot.config import load_settings
-from bot.report import part_of
-from bot.store import DeliveryRow
+from bot.adapters.scoring import runner as scoring
+from bot.adapters import sources
+from bot.adapters.cache import ComparisonRow
+from bot.core.config import load_settings
+from bot.core.report import part_of
+from bot.adapters.store import DeliveryRow
 from tests.compare_e2e import helpers as h
 from tests.conftest import SECRET
 from tests.support import sagemaker_emulator as emulator
@@ -213,8 +214,8 @@ def staging_serving_the_candidate(text: str):
     """A live reader where churn-staging already serves this manifest's model (as a deploy of
     it leaves the endpoint: model and config tagged with their digests) and production the
     baseline."""
-    from bot.manifest import load_manifest
-    from bot.plan import DeploySpec, LiveState, LiveVariant, plan
+    from bot.core.manifest import load_manifest
+    from bot.core.plan import DeploySpec, LiveState, LiveVariant, plan
 
     spec = DeploySpec(load_manifest(h.PATH, text).manifest, "staging", "1" * 40)
     p = plan(spec, LiveState(), {})
@@ -251,8 +252,8 @@ def test_sample_invocations_of_a_staging_endpoint_serving_the_candidate(aws, bot
     emulator.reset(aws)  # moto answers a repeated request as it did the first time: forget those
     requests.post(f"{aws}/moto-api/static/sagemaker/endpoint-results",
                   json={"results": [{"Body": "1.5"}, {"Body": "0.2"}, {"Body": "0.3"}]}, timeout=10)
-    from bot.features.pull_requests import refresh_pull
-    from bot.worker import Context
+    from bot.app.features.pull_requests import refresh_pull
+    from bot.app.worker import Context
 
     ctx = Context(bot.settings, bot.store, fake_github.repo(h.REPO).installation_id, bot.app, bot.runtime)
     refresh_pull(ctx, h.REPO, bot.pr_event("synchronize", h.REPO, number)["pull_request"], force_compare=True)

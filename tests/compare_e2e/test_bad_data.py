@@ -1,5 +1,5 @@
 """Every class of bad input gives a clear error, no crash and never a pass: the comparison of one
-manifest (`bot.compare.run.compare_manifest`) over files in a checkout, as a pull request's head
+manifest (`bot.app.comparison.compare_manifest`) over files in a checkout, as a pull request's head
 or `modelbot check` presents them, with the check run it leads to."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from bot.compare.run import Baseline, CompareDeps, CompareRequest, compare_manifest
-from bot.compare.sources import Fetchers, LocalFetcher
-from bot.features.compare import compare_check
-from bot.manifest import load_manifest
+from bot.app.comparison import Baseline, CompareDeps, CompareRequest, compare_manifest
+from bot.adapters.sources import Fetchers, LocalFetcher
+from bot.app.features.compare import compare_check
+from bot.core.manifest import load_manifest
 from tests.compare_e2e import helpers as h
 
 DATASET = "data/churn/validation.csv"
@@ -166,8 +166,8 @@ def test_mape_on_labels_of_zero_is_refused_with_the_rows_and_its_gate_is_inconcl
 
 
 def test_an_unexpected_failure_still_renders_and_fails_the_check(tmp_path):
-    from bot.features.compare import failed_outcome
-    from bot.render import render
+    from bot.app.features.compare import failed_outcome
+    from bot.core.render import render
 
     loaded = load_manifest(h.PATH, h.manifest(dataset=h.REPO_DATASET, predictions=h.PIPELINE))
     req = CompareRequest(h.PATH, loaded.manifest, "production", h.REPO, "a" * 40, BASELINE)

@@ -14,9 +14,9 @@ import json
 
 from sqlalchemy import select
 
-from bot.compare.cache import ComparisonRow
-from bot.config import load_settings
-from bot.store import DeliveryRow
+from bot.adapters.cache import ComparisonRow
+from bot.core.config import load_settings
+from bot.adapters.store import DeliveryRow
 from tests.compare_e2e import helpers as h
 from tests.compare_e2e.test_aws_flows import (CANDIDATE_URI, DATA_URI, compare_run, dataset, get,  # noqa: F401
                                               harness, live_baseline, open_pr, put, report, s3, sm)

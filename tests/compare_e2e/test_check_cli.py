@@ -9,8 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from bot.cli import main
-from bot.compare import sources
+from bot.app.cli import main
+from bot.adapters import sources
 from tests.aws.conftest import isolate_from_real_aws
 from tests.compare_e2e import helpers as h
 from tests.conftest import ROOT
@@ -51,7 +51,7 @@ def check(capsys, *args):
 def test_check_prints_the_same_table_and_verdicts(tmp_path, capsys, monkeypatch):
     root = checkout(tmp_path, worse=True)
     # No AWS here: the live model is the one a reader reports (what AwsLiveReader reads in real use).
-    monkeypatch.setattr("bot.aws.live.AwsLiveReader", lambda environments: h.live_production())
+    monkeypatch.setattr("bot.adapters.aws.live.AwsLiveReader", lambda environments: h.live_production())
     code, out, err = check(capsys, str(root / h.PATH))
     assert code == 1, err
     assert f"-- comparison of {root / h.PATH} vs the live model in production: FAIL" in out

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from bot.compare import batch
-from bot.compare.data import ComparisonDataError
-from bot.compare.run import Baseline, CompareConfig, CompareDeps, CompareRequest, compare_manifest
-from bot.compare.scoring import ScoringJob, ScoringLimits, score_locally
-from bot.compare.sources import Blob, Fetchers, LocalFetcher, load_validation_set, sha256_digest
-from bot.manifest import load_manifest
+from bot.adapters.aws import batch
+from bot.core.compare.data import ComparisonDataError
+from bot.app.comparison import Baseline, CompareConfig, CompareDeps, CompareRequest, compare_manifest
+from bot.adapters.scoring.runner import ScoringJob, ScoringLimits, score_locally
+from bot.adapters.sources import Blob, Fetchers, LocalFetcher, load_validation_set, sha256_digest
+from bot.core.manifest import load_manifest
 from tests.compare_e2e import helpers as h
 
 CANDIDATE_URI = "s3://acme-models/churn/v2/model.tar.gz"
@@ -265,7 +265,7 @@ def test_broken_batch_output_is_a_clear_error(body, problem, message):
 
 
 def test_a_missing_framework_is_named(data, tmp_path, monkeypatch):
-    from bot.compare import scoring
+    from bot.adapters.scoring import runner as scoring
 
     ids, y, x, csv = data
     wrapper = tmp_path / "worker.py"  # the worker as it runs where xgboost is not installed

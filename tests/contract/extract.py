@@ -68,7 +68,7 @@ REST_OPERATIONS: list[tuple[str, str]] = [
     ("get", "/repos/{owner}/{repo}/branches/{branch}"),
     ("get", "/repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"),
     ("get", "/repos/{owner}/{repo}/rules/branches/{branch}"),
-    ("post", "/app-manifests/{code}/conversions"),  # `modelbot register` (bot/install.py)
+    ("post", "/app-manifests/{code}/conversions"),  # `modelbot register` (bot/app/install.py)
 ]
 # Error bodies the fake answers with on any operation, documented for that status or not.
 ALWAYS_SCHEMAS = ["basic-error", "validation-error"]

@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from bot.approvals import Block, Need, Review, StaleApproval, evaluate, render_approvals
-from bot.codeowners import parse_codeowners
+from bot.core.approvals import Block, Need, Review, StaleApproval, evaluate, render_approvals
+from bot.core.codeowners import parse_codeowners
 
 HEAD = "h" * 40
 OLD = "0" * 40          # before a push that changed files

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bot.codeowners import CODEOWNERS_PATHS, MAX_BYTES, parse_codeowners
+from bot.core.codeowners import CODEOWNERS_PATHS, MAX_BYTES, parse_codeowners
 
 # The example file of GitHub's "About code owners" page, reworded; each rule is checked below.
 GITHUB_EXAMPLE = """\

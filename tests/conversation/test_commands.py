@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.commands import (
+from bot.core.commands import (
     COMMANDS,
     MAX_BODY_CHARS,
     MAX_COMMANDS,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import COMMANDS, Command
-from bot.config import ConfigError
-from bot.permissions import (DEFAULT_ROLES, ROLES, Actor, PermissionPolicy, authorize, authorize_override,
+from bot.core.commands import COMMANDS, Command
+from bot.core.config import ConfigError
+from bot.core.permissions import (DEFAULT_ROLES, ROLES, Actor, PermissionPolicy, authorize, authorize_override,
                              render_help, render_refusal)
 
 DEFAULT = PermissionPolicy()
@@ -194,9 +194,9 @@ def test_the_documented_example_parses_and_means_what_it_says():
 
     import yaml
 
-    import bot.permissions
+    import bot.core.permissions
 
-    doc = bot.permissions.__doc__
+    doc = bot.core.permissions.__doc__
     block = textwrap.dedent(doc[doc.index("    permissions:"):])
     policy = PermissionPolicy.from_server_config(yaml.safe_load(block)["permissions"], environments=ENVS)
     assert policy.requirement("abort", "production", True).role == "write"

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot.manifest import load_manifest
-from bot.manifest.model import Manifest
-from bot.deploy.tags import DeployContext
+from bot.core.manifest import load_manifest
+from bot.core.manifest.model import Manifest
+from bot.core.deploy.tags import DeployContext
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"

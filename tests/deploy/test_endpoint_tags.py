@@ -29,8 +29,8 @@ def test_a_removed_manifest_tag_goes_and_a_foreign_tag_stays(session, clients):
 
 
 def test_a_foreign_tag_on_the_endpoint_does_not_make_the_plan_change_anything(session, clients):
-    from bot.aws import read_live_state
-    from bot.plan import DeploySpec, plan
+    from bot.adapters.aws.live import read_live_state
+    from bot.core.plan import DeploySpec, plan
     from tests.deploy.helpers import COMMIT3, PRICES
 
     _deployed(session, clients, example(CANARY))

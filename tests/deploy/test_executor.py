@@ -14,12 +14,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from bot.aws import read_live_state
-from bot.deploy.executor import (Clients, execute, model_package_approved, observe,
+from bot.adapters.aws.live import read_live_state
+from bot.adapters.aws.executor import (Clients, execute, model_package_approved, observe,
                                  start_transform_job, transform_job_status)
-from bot.deploy.requests import DeployRequests, build_requests
-from bot.deploy.rollout import Decision, Observation, RolloutState, decide, new_rollout
-from bot.plan import DeploySpec, LiveState, plan
+from bot.core.deploy.requests import DeployRequests, build_requests
+from bot.core.deploy.rollout import Decision, Observation, RolloutState, decide, new_rollout
+from bot.core.plan import DeploySpec, LiveState, plan
 from tests.deploy.helpers import COMMIT1, COMMIT2, COMMIT3, PRICES, ROLE, Calls, context, example
 from tests.support import sagemaker_emulator as emulator
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.aws import client
-from bot.aws.session import aws_session
-from bot.deploy.executor import COPY_OBJECT_MAX_BYTES, Clients, DeployError, copy_artifact
-from bot.deploy.requests import DeployRequests, multi_model_target
-from bot.plan import DeploySpec, LiveState, plan
+from bot.adapters.aws.session import client
+from bot.adapters.aws.session import aws_session
+from bot.adapters.aws.executor import COPY_OBJECT_MAX_BYTES, Clients, DeployError, copy_artifact
+from bot.core.deploy.requests import DeployRequests, multi_model_target
+from bot.core.plan import DeploySpec, LiveState, plan
 from tests.aws.test_merge_to_deploy import REPO, ROOT, Killed, bot, drive, drive_through_kills, merge  # noqa: F401 - fixture
 from tests.deploy.helpers import COMMIT1, PRICES, example
 

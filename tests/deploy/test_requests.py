@@ -7,11 +7,11 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from bot.deploy.requests import (DeployRequests, build_requests, data_capture_config,
+from bot.core.deploy.requests import (DeployRequests, build_requests, data_capture_config,
                                  deployment_config, transform_job_request, weights_request)
-from bot.deploy.tags import TagError
-from bot.manifest import Manifest
-from bot.plan import DeploySpec, LiveState, config_digest, live_after, plan
+from bot.core.deploy.tags import TagError
+from bot.core.manifest import Manifest
+from bot.core.plan import DeploySpec, LiveState, config_digest, live_after, plan
 from tests.deploy.helpers import COMMIT1, COMMIT2, PRICES, ROLE, context, example
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
@@ -247,7 +247,7 @@ def test_ab_update_puts_the_candidate_beside_the_current_model():
 
 
 def _live_on_promoted(spec, p, promoted):
-    from bot.plan import LiveState, LiveVariant
+    from bot.core.plan import LiveState, LiveVariant
     row = promoted["ProductionVariants"][0]
     cand = next(v for v in p.variants if v.role == "candidate")
     return LiveState(True, "search-ranker-production", "InService", promoted["EndpointConfigName"],

@@ -10,9 +10,9 @@ from dataclasses import replace
 
 import pytest
 
-from bot.deploy.rollout import (MAX_ATTEMPTS, Cleanup, Observation, RolloutState, decide,
+from bot.core.deploy.rollout import (MAX_ATTEMPTS, Cleanup, Observation, RolloutState, decide,
                                 new_rollout)
-from bot.plan import DeploySpec, LiveState, plan
+from bot.core.plan import DeploySpec, LiveState, plan
 from tests.deploy.helpers import COMMIT1, COMMIT2, PRICES, example
 
 NOW = dt.datetime(2024, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -270,7 +270,7 @@ class TestNewRollout:
     def _plans(self, name, env="production", replace_text=None):
         first_spec = DeploySpec(example(name), env, COMMIT1)
         first = plan(first_spec, LiveState(), PRICES)
-        from bot.plan import live_after
+        from bot.core.plan import live_after
         live = live_after(first, first_spec)
         spec = DeploySpec(example(name, replace_text), env, COMMIT2)
         return spec, plan(spec, live, PRICES), live, first_spec, first

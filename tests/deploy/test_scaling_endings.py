@@ -12,11 +12,11 @@ from dataclasses import replace
 
 import pytest
 
-from bot.deploy import scaling
-from bot.deploy.executor import execute, observe
-from bot.deploy.requests import DeployRequests
-from bot.deploy.rollout import Observation
-from bot.plan import LiveAutoscaling, LiveVariant
+from bot.core.deploy import scaling
+from bot.adapters.aws.executor import execute, observe
+from bot.core.deploy.requests import DeployRequests
+from bot.core.deploy.rollout import Observation
+from bot.core.plan import LiveAutoscaling, LiveVariant
 from tests.deploy.helpers import COMMIT1, COMMIT2
 from tests.deploy.test_executor import (CANARY, CANARY_V2, AB, AB_V2, Rollout, _alarm, _deployed,  # noqa: F401
                                         calls, clients, session)

@@ -7,11 +7,11 @@ import unicodedata
 
 import pytest
 
-from bot.deploy import tags as t
-from bot.deploy.tags import (TagError, approvers_value, decode_tag_value, encode_tag_value,
+from bot.core.deploy import tags as t
+from bot.core.deploy.tags import (TagError, approvers_value, decode_tag_value, encode_tag_value,
                              resource_tags, tag_list, tag_problems, validate_tags)
-from bot.manifest import load_manifest
-from bot.plan import DeploySpec
+from bot.core.manifest import load_manifest
+from bot.core.plan import DeploySpec
 from tests.deploy.helpers import COMMIT1, ROOT, context, example
 
 SPEC = DeploySpec(example("realtime-canary"), "production", COMMIT1)
@@ -105,7 +105,7 @@ def _with_tags(n: int) -> str:
 def test_a_manifest_at_its_tag_limit_fits_beside_modelbots_tags():
     """The manifest allows 50 - len(BOT_TAG_KEYS) = 39 tags; with modelbot's 11 (a break-glass
     deploy sets them all) that is AWS's 50."""
-    from bot.manifest.model import BOT_TAG_KEYS
+    from bot.core.manifest.model import BOT_TAG_KEYS
 
     assert set(BOT_TAG_KEYS) == set(t.KEYS) and len(BOT_TAG_KEYS) == 11
     manifest = load_manifest("m.yaml", _with_tags(39)).manifest

@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from bot.aws import client
-from bot.aws.session import aws_session
-from bot.deploy.requests import SCALABLE_DIMENSION
+from bot.adapters.aws.session import client
+from bot.adapters.aws.session import aws_session
+from bot.core.deploy.requests import SCALABLE_DIMENSION
 from tests.aws.test_merge_to_deploy import (  # noqa: F401 - fixture
     PATH, REPO, ROOT, Killed, bot, drive, drive_through_kills, manifest, merge)
 from tests.support import webhooks
@@ -234,7 +234,7 @@ def test_a_worker_killed_at_any_step_of_a_teardown_finishes_it(bot, kill_at):
 
 
 def test_the_report_and_deploy_check_say_torn_down(bot, fake_github):
-    from bot.report import part_of
+    from bot.core.report import part_of
 
     deployed(bot)
     gh = bot.github

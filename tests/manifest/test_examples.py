@@ -10,9 +10,9 @@ import jsonschema
 import pytest
 import yaml
 
-from bot.manifest import load_manifest
-from bot.manifest.model import MODES, STRATEGIES
-from bot.manifest.schema import SCHEMA_PATH, generate_schema, render_schema
+from bot.core.manifest import load_manifest
+from bot.core.manifest.model import MODES, STRATEGIES
+from bot.core.manifest.schema import SCHEMA_PATH, generate_schema, render_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -47,7 +47,7 @@ def test_reference_shows_every_example_unchanged():
 
 
 def test_committed_schema_is_fresh():
-    assert SCHEMA_PATH.read_text() == render_schema(), "run: python -m bot.manifest.schema"
+    assert SCHEMA_PATH.read_text() == render_schema(), "run: python -m bot.core.manifest.schema"
 
 
 def test_schema_is_valid_and_accepts_the_examples():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.manifest import DEFAULT_GLOBS, matches_globs, select_manifests
+from bot.core.manifest import DEFAULT_GLOBS, matches_globs, select_manifests
 
 CASES = [
     # path, globs, matches

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.manifest import aws_limits as aws
-from bot.manifest.model import MODES, STRATEGIES
+from bot.core.manifest import aws_limits as aws
+from bot.core.manifest.model import MODES, STRATEGIES
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "manifest-reference.md"
 
@@ -15,7 +15,7 @@ def test_reference_mode_table_is_generated_from_the_rule_data():
     text = REFERENCE.read_text()
     found = re.search(r"<!-- mode-table:start -->\n(.*?)<!-- mode-table:end -->", text, re.S)
     assert found, "the mode table markers are missing from the reference"
-    assert found.group(1) == aws.mode_table(), "regenerate: bot.manifest.aws_limits.mode_table()"
+    assert found.group(1) == aws.mode_table(), "regenerate: bot.core.manifest.aws_limits.mode_table()"
 
 
 def test_rule_data_covers_every_mode_and_only_known_strategies():

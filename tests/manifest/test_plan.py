@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.manifest import load_manifest
-from bot.manifest.aws_limits import NAME_RE
-from bot.plan import (DeploySpec, LiveAutoscaling, LiveState, LiveVariant, bounded_name, live_after,
+from bot.core.manifest import load_manifest
+from bot.core.manifest.aws_limits import NAME_RE
+from bot.core.plan import (DeploySpec, LiveAutoscaling, LiveState, LiveVariant, bounded_name, live_after,
                       plan, resource_names)
 
 from .helpers import doc

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from bot.config import ConfigError
-from bot.manifest import load_manifest
-from bot.policy import PolicyConfig, check_environments, check_policy
+from bot.core.config import ConfigError
+from bot.core.manifest import load_manifest
+from bot.core.policy import PolicyConfig, check_environments, check_policy
 
 from .helpers import doc, locate
 

@@ -10,9 +10,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.manifest import load_manifest
-from bot.plan import DeploySpec, LiveState, LiveVariant, plan
-from bot.policy import PolicyConfig, check_policy
+from bot.core.manifest import load_manifest
+from bot.core.plan import DeploySpec, LiveState, LiveVariant, plan
+from bot.core.policy import PolicyConfig, check_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "examples").glob("*.yaml"))]

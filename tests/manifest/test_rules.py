@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.manifest import load_manifest
+from bot.core.manifest import load_manifest
 
 from .helpers import doc, locate
 
@@ -249,7 +249,7 @@ def test_warnings_alone_keep_the_manifest():
 
 
 def test_manifests_built_in_code_are_checked_by_the_same_rules():
-    from bot.manifest import Manifest, check_manifest
+    from bot.core.manifest import Manifest, check_manifest
 
     m = load_manifest("m.yaml", doc()).manifest
     data = m.model_dump(by_alias=True)

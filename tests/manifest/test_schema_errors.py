@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.manifest import load_manifest
+from bot.core.manifest import load_manifest
 
 from .helpers import doc, locate
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.manifest import MAX_BYTES, MAX_DEPTH, MAX_NODES, load_manifest
+from bot.core.manifest import MAX_BYTES, MAX_DEPTH, MAX_NODES, load_manifest
 
 from .helpers import doc, locate
 

@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from bot.router import Router
+from bot.app.router import Router
 
 router = Router()
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from bot.config import Secret
-from bot.features import load_router
-from bot.github import GitHubApp
-from bot.plan import LiveState
-from bot.web import create_app
-from bot.worker import Runtime
+from bot.core.config import Secret
+from bot.app.features import load_router
+from bot.adapters.github import GitHubApp
+from bot.core.plan import LiveState
+from bot.app.web import create_app
+from bot.app.worker import Runtime
 from tests.support import webhooks
 
 

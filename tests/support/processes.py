@@ -46,11 +46,11 @@ def _log_path(env: dict[str, str], name: str) -> Path:
 
 @contextmanager
 def web_process(env: dict[str, str], workers: int = 1):
-    """gunicorn serving bot.wsgi:app on a free loopback port; yields the base URL."""
+    """gunicorn serving bot.app.wsgi:app on a free loopback port; yields the base URL."""
     port = free_port()
     log = open(_log_path(env, f"web-{port}"), "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+        [sys.executable, "-m", "bot.app.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
         env=_env(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     proc.log_file = log  # type: ignore[attr-defined] - closed by stop()
     url = f"http://127.0.0.1:{port}"
@@ -73,7 +73,7 @@ def web_process(env: dict[str, str], workers: int = 1):
 
 def start_worker(env: dict[str, str], name: str = "worker") -> subprocess.Popen:
     log = open(_log_path(env, name), "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--threads", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "bot.app.cli", "worker", "--threads", "2"],
                             env=_env(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     proc.log_file = log  # type: ignore[attr-defined]
     return proc

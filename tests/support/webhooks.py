@@ -29,7 +29,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from bot.intake import sign
+from bot.app.intake import sign
 
 from .github_contract import load_contract_json
 

@@ -1,0 +1,302 @@
+"""Slash commands in pull-request comments.
+
+Only `issue_comment.created` on a pull request runs commands: an edited or deleted comment
+runs nothing again, and comments by bots (this App included) are ignored. The bot reacts at
+once (eyes), checks who may do what (server config, base branch), runs what is allowed, answers
+in one reply per command comment (found again by its marker, so a redelivery edits instead of
+repeating), and reacts with the outcome (rocket, or confused when anything was refused or
+failed). Every refusal says why.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from bot.core.changes import endpoints_of
+from bot.core.clock import utcnow
+from bot.core.commands import Command, coalesce, parse_comment, render_errors
+from bot.core.permissions import (
+    PRODUCTION_ROLE,
+    Actor,
+    _effective_role,
+    authorize,
+    authorize_override,
+    rank,
+    render_help,
+    render_refusal,
+)
+from bot.core.render import render
+from bot.app.rollouts import lock_key
+from bot.app.router import Router
+from bot.app.features.deploys import record_deployments
+from bot.app.features.pull_requests import refresh_pull
+
+router = Router()
+log = logging.getLogger(__name__)
+
+REPLY_MARKER = "<!-- modelbot:reply:{id} -->"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    command: str
+    ok: bool
+    text: str
+
+
+def reply_key(comment_id: int):
+    marker = REPLY_MARKER.format(id=comment_id)
+    return lambda body: "reply" if marker in body else None
+
+
+def _is_bot(user: dict) -> bool:
+    return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
+
+
+@router.register("issue_comment", "created")
+def on_comment(ctx, delivery) -> None:
+    from bot.adapters.github.comments import sync_comments
+    from bot.adapters.github.pulls import get_pull, role_of
+
+    p = delivery.payload
+    issue, comment = p["issue"], p["comment"]
+    if not issue.get("pull_request") or _is_bot(comment.get("user") or {}) or _is_bot(p.get("sender") or {}):
+        return
+    settings = ctx.settings
+    # Ten `/plan` lines run one plan: each repeat would cost the same GitHub requests again.
+    parsed = coalesce(parse_comment(comment.get("body"), known_envs=settings.server.ordered_environments()))
+    if not parsed:
+        return
+    full_name, number, login = p["repository"]["full_name"], issue["number"], comment["user"]["login"]
+    requester = ctx.github.requester
+    _react(requester, full_name, comment["id"], "eyes")
+
+    outcomes: list[Outcome] = []
+    errors = [x for x in parsed if not isinstance(x, Command)]
+    if errors:
+        outcomes.append(Outcome("", False, render_errors(errors)))
+    commands = [x for x in parsed if isinstance(x, Command)]
+    if commands:
+        role = role_of(requester, full_name, login)
+        pr = get_pull(requester, full_name, number)
+        for command in commands:
+            outcomes.extend(run_command(ctx, command, login, comment["user"].get("type", "User"), role,
+                                        full_name, pr, comment_id=comment["id"]))
+    body = render("commands/reply.md.j2", marker=REPLY_MARKER.format(id=comment["id"]), actor=login,
+                  outcomes=outcomes)
+    sync_comments(requester, full_name, number, ctx.bot_login, {"reply": body}, reply_key(comment["id"]))
+    _react(requester, full_name, comment["id"], "rocket" if all(o.ok for o in outcomes) else "confused")
+
+
+def _react(requester, full_name: str, comment_id: int, content: str) -> None:
+    """A reaction is a courtesy: when GitHub refuses or fails it, the command still runs and
+    the reply still says what happened (the failure is logged, redacted like every log line)."""
+    from bot.adapters.github.pulls import react
+
+    try:
+        react(requester, full_name, comment_id, content)
+    except Exception as exc:  # noqa: BLE001 - best effort by design
+        log.warning("reaction failed", extra={"reaction": content, "comment_id": comment_id,
+                                              "error": f"{type(exc).__name__}: {exc}"[:300]})
+
+
+def run_command(ctx, command, login: str, account_type: str, role: str | None, full_name: str,
+                pr: dict, comment_id: int | None = None) -> list[Outcome]:
+    """Authorize and run one command, per environment it acts on. A `--override` is authorized
+    on top of the command's own permission (`permissions.break_glass`)."""
+    settings = ctx.settings
+    envs = settings.server.environments
+    targets = [command] if (command.env is not None or not command.spec.takes_env) else [
+        command.with_env(e) for e in settings.server.ordered_environments()]
+    out = []
+    for cmd in targets:
+        production = bool(cmd.env and envs[cmd.env].production)
+        req = settings.permissions.requirement(cmd.name, cmd.env, production)
+        teams = _teams_of(ctx, login, req.teams)
+        decision = authorize(cmd, Actor(login, account_type), role=role, teams=teams,
+                             env_is_production=production, policy=settings.permissions)
+        if decision.allowed and cmd.override is not None:
+            decision = authorize_override(Actor(login, account_type), role=role,
+                                          teams=_teams_of(ctx, login, settings.permissions.break_glass_teams()),
+                                          policy=settings.permissions)
+        if not decision.allowed:
+            out.append(Outcome(cmd.text, False, render_refusal(cmd, login, decision)))
+            continue
+        try:
+            if cmd.name == "deploy":
+                out.append(_deploy(ctx, cmd, login, full_name, pr, comment_id=comment_id))
+                continue
+            if cmd.name == "unhold":
+                out.append(_unhold(ctx, cmd, login, role, full_name, pr))
+                continue
+            out.append(_RUN[cmd.name](ctx, cmd, login, full_name, pr))
+        except Exception as exc:  # noqa: BLE001 - the person gets the reason; the log the trace
+            log.exception("command failed", extra={"command": cmd.text})
+            out.append(Outcome(cmd.text, False, _say("failed", command=cmd, error=type(exc).__name__)))
+    return out
+
+
+def _teams_of(ctx, login: str, teams) -> list[str]:
+    from bot.adapters.github.pulls import is_team_member
+
+    return [t for t in teams if is_team_member(ctx.github.requester, t, login)]
+
+
+def _say(kind: str, **values) -> str:
+    return render("commands/outcome.md.j2", kind=kind, **values)
+
+
+def _help(ctx, cmd, login, full_name, pr) -> Outcome:
+    s = ctx.settings
+    envs = {e: s.server.environments[e].production for e in s.server.ordered_environments()}
+    return Outcome(cmd.text, True, render_help(s.permissions, envs))
+
+
+def _refresh(ctx, cmd, login, full_name, pr) -> Outcome:
+    if pr.get("state") != "open":
+        return Outcome(cmd.text, False, _say("closed", command=cmd))
+    refresh_pull(ctx, full_name, pr, force_compare=cmd.name == "validate")
+    return Outcome(cmd.text, True, _say(cmd.name, command=cmd, sha=pr["head"]["sha"][:7]))
+
+
+def _hold(ctx, cmd, login, full_name, pr) -> Outcome:
+    ctx.store.set_hold(full_name, pr["number"], login if cmd.name == "hold" else None)
+    if pr.get("state") == "open":
+        refresh_pull(ctx, full_name, pr)
+    return Outcome(cmd.text, True, _say(cmd.name, command=cmd))
+
+
+def _unhold(ctx, cmd, login, role, full_name, pr) -> Outcome:
+    """`/unhold`: the one who put the hold lifts it, or a maintainer; never the author of a pull
+    request someone else held (a hold is how a reviewer stops a deploy)."""
+    hold = ctx.store.hold(full_name, pr["number"])
+    effective = _effective_role(role, ctx.settings.permissions)
+    if (hold is not None and hold.held_by.lower() != login.lower()
+            and (effective is None or rank(effective) < rank(PRODUCTION_ROLE))):
+        return Outcome(cmd.text, False, _say("hold_not_yours", command=cmd, hold=hold, role=PRODUCTION_ROLE))
+    return _hold(ctx, cmd, login, full_name, pr)
+
+
+def _status(ctx, cmd, login, full_name, pr) -> Outcome:
+    hold = ctx.store.hold(full_name, pr["number"])
+    locks = ctx.store.locks_held_by(pull_holder(full_name, pr["number"]))
+    return Outcome(cmd.text, True, _say("status", command=cmd, hold=hold, locks=locks,
+                                         sha=pr["head"]["sha"][:7], state=pr.get("state")))
+
+
+def _unlock(ctx, cmd, login, full_name, pr) -> Outcome:
+    released = []
+    for endpoint in endpoints_of(ctx, full_name, pr, cmd.env):
+        key = lock_key(cmd.env, endpoint)
+        if ctx.store.release_lock(key):
+            released.append(key)
+    return Outcome(cmd.text, True, _say("unlock", command=cmd, released=released))
+
+
+
+def _deploy(ctx, cmd, login, full_name, pr, comment_id: int | None = None) -> Outcome:
+    """`/deploy <env> [--override "reason"]`: before merge, the PR head to a non-production
+    environment; after merge, the merge commit again (to any environment: a deploy the gate
+    refused, once its reasons are gone, or with a break-glass override). The deploy gate decides
+    when the deployment starts; what is checked here is only early feedback."""
+    env = cmd.env
+    override = None
+    if cmd.override is not None:
+        override = {"by": login, "at": utcnow().isoformat(timespec="seconds"), "reason": cmd.override}
+    if pr.get("merged"):
+        commit = pr.get("merge_commit_sha")
+        mine = ctx.store.deployments(repository=full_name, pr_number=pr["number"], environment=env)
+        paths = {d.manifest_path for d in mine}
+        newer = [d for d in ctx.store.deployments(repository=full_name, environment=env)
+                 if mine and d.id > max(m.id for m in mine) and d.pr_number != pr["number"] and d.manifest_path in paths]
+        if newer:  # an old merge never overwrites a newer change: that is what /rollback is for
+            return Outcome(cmd.text, False, _say("superseded_by_newer", command=cmd, row=newer[-1]))
+        created = record_deployments(ctx, full_name, pr, commit, "redeploy", login, environments=[env],
+                                     override=override, key_suffix=f":{comment_id}")
+        if not created and not ctx.store.deployments(repository=full_name, pr_number=pr["number"], environment=env):
+            return Outcome(cmd.text, False, _say("no_such_target", command=cmd))
+        for pk in created:
+            ctx.rollouts.services.enqueue(pk, 0)
+        return Outcome(cmd.text, True, _say("deploying", command=cmd, count=len(created), sha=commit[:7],
+                                             override=override))
+    if ctx.settings.server.environments[env].production:
+        return Outcome(cmd.text, False, _say("production_on_merge", command=cmd))
+    if pr.get("state") != "open":
+        return Outcome(cmd.text, False, _say("closed", command=cmd))
+    result, approvals = refresh_pull(ctx, full_name, pr)
+    if not result.touches_targets:
+        return Outcome(cmd.text, False, _say("nothing_to_deploy", command=cmd))
+    if result.errors:
+        return Outcome(cmd.text, False, _say("invalid", command=cmd, count=len(result.errors)))
+    mine = [a for a in approvals if a.environment == env]
+    if not mine:
+        return Outcome(cmd.text, False, _say("no_such_target", command=cmd))
+    if not all(a.satisfied for a in approvals if a.environment in (env, "CODEOWNERS")):
+        return Outcome(cmd.text, False, _say("not_approved", command=cmd, result=mine[0]))
+    created = record_deployments(ctx, full_name, pr, pr["head"]["sha"], "command", login, environments=[env],
+                                 override=override, key_suffix=f":override:{comment_id}" if override else "")
+    for pk in created:
+        ctx.rollouts.services.enqueue(pk, 0)
+    return Outcome(cmd.text, True, _say("deploying", command=cmd, count=len(created), sha=pr["head"]["sha"][:7],
+                                         override=override))
+
+
+def _request(ctx, cmd, login, full_name, pr) -> Outcome:
+    """`/abort` and `/promote`: ask this PR's active deployments in the environment."""
+    active = [d for d in ctx.store.deployments(repository=full_name, pr_number=pr["number"])
+              if d.status in ("pending", "running") and d.environment == cmd.env]
+    asked = [d for d in active if ctx.rollouts.request(d.id, cmd.name, login)]
+    if not asked:
+        return Outcome(cmd.text, False, _say("nothing_active", command=cmd))
+    return Outcome(cmd.text, True, _say("requested", command=cmd, rows=asked))
+
+
+def _rollback(ctx, cmd, login, full_name, pr) -> Outcome:
+    """`/rollback <env> [to X]`: deploy again what was live before (or X), as a new deployment."""
+    env = cmd.env
+    mine = [d for d in ctx.store.deployments(repository=full_name, pr_number=pr["number"]) if d.environment == env]
+    for d in mine:
+        if d.status in ("pending", "running"):
+            ctx.rollouts.request(d.id, "rollback", login)
+    targets = []
+    for d in mine:
+        if d.endpoint is None:
+            continue
+        if cmd.target and cmd.target.kind == "deployment":
+            chosen = ctx.store.deployment(int(cmd.target.value))
+            ok = (chosen is not None and chosen.endpoint == d.endpoint and chosen.status == "succeeded"
+                  and chosen.kind != "teardown" and chosen.environment == env and chosen.repository == full_name
+                  and chosen.manifest_path == d.manifest_path)
+        else:  # a teardown is never a target: rolling back to it would delete the endpoint again
+            history = [x for x in ctx.store.deployments(environment=env, endpoint=d.endpoint, status="succeeded")
+                       if x.id < d.id and x.kind != "teardown" and x.repository == full_name]
+            if cmd.target:
+                history = [x for x in history if x.commit_sha.startswith(cmd.target.value)]
+            chosen = history[-1] if history else None
+            ok = chosen is not None
+        if ok and (json.loads(chosen.provenance).get("gate") or {}).get("verdict") == "allow":
+            targets.append(chosen)  # only a version the ledger shows passed the deploy gate
+    if not targets:
+        return Outcome(cmd.text, False, _say("no_rollback_target", command=cmd))
+    created = []
+    for t in {t.id: t for t in targets}.values():
+        pk, new = ctx.store.create_deployment(
+            key=f"{full_name}@{t.commit_sha}:{t.manifest_path}:{env}:rollback:{login}:{pr['number']}:{t.id}",
+            repository=full_name, pr_number=pr["number"], commit_sha=t.commit_sha, manifest_path=t.manifest_path,
+            environment=env, endpoint=t.endpoint, trigger="rollback", requested_by=login, after_id=None,
+            provenance=json.dumps({**json.loads(t.provenance), "rollback_of": t.id}))
+        if new:
+            ctx.rollouts.services.enqueue(pk, 0)
+            created.append(t)
+    return Outcome(cmd.text, True, _say("rolling_back", command=cmd, rows=created or targets))
+
+
+def pull_holder(full_name: str, number: int) -> str:
+    return f"{full_name}#{number}"
+
+
+_RUN = {"help": _help, "plan": _refresh, "validate": _refresh, "hold": _hold, "unhold": _hold,
+        "status": _status, "unlock": _unlock, "deploy": _deploy, "promote": _request,
+        "rollback": _rollback, "abort": _request}

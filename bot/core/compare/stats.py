@@ -1,0 +1,338 @@
+"""Paired statistics for a candidate and a baseline model scored on the same rows.
+
+- Bootstrap: every resample is a vector of integer row multiplicities ("Poisson bootstrap"
+  weights, mean 1 and variance 1), evaluated in batches by `MetricKernel` with no Python loop per
+  resample. Candidate and baseline see the same weights, so deltas are paired. Batches draw from
+  their own `SeedSequence` children: the numbers depend only on (seed, rows, n_resamples), never
+  on threads or timing. Intervals are percentile intervals of the replicates.
+- DeLong's test for two correlated ROC AUCs (fast midrank form, Sun & Xu 2014): the AUC delta,
+  its standard error, z, two-sided p-value and a normal confidence interval.
+- `compare` runs both over an `EvaluationSet` and returns a `Comparison` for the gates.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+from scipy.stats import norm
+
+from bot.core.compare.data import EvaluationSet
+from bot.core.compare.metrics import (
+    METRICS,
+    MetricKernel,
+    Workspace,
+    available_workers,
+    batch_rows,
+    metric_names,
+)
+
+MIN_RESAMPLES, MAX_RESAMPLES = 200, 1000
+RESAMPLE_BUDGET = 200_000_000  # rows x resamples for the default resample count
+MAX_UNDEFINED_SHARE = 0.10  # more undefined resamples than this and the interval is not reported
+# P(w = k) = (95, 92, 49, 15, 4, 1) / 256 for k = 0..5: Poisson(1) quantised to 1/256 so that one
+# random byte gives one weight by comparisons; mean and variance are exactly 1, as for Poisson(1).
+_WEIGHT_CUTS = (95, 187, 236, 251, 255)
+
+
+def default_resamples(n_rows: int) -> int:
+    """1000 resamples up to 200,000 rows, then fewer (200 at 1,000,000 rows and beyond)."""
+    return int(min(MAX_RESAMPLES, max(MIN_RESAMPLES, RESAMPLE_BUDGET // max(n_rows, 1))))
+
+
+def bootstrap_weights(n_rows: int, n_resamples: int, seed: int = 0) -> np.ndarray:
+    """All resample weights (n_resamples, n_rows) uint8 exactly as `bootstrap` draws them.
+
+    Column j is canonical position j of the kernel (`MetricKernel.order[j]`).
+    """
+    batches = _batches(n_rows, n_resamples)
+    seeds = np.random.SeedSequence(seed).spawn(len(batches))
+    if not batches:
+        return np.zeros((0, n_rows), dtype=np.uint8)
+    return np.concatenate([_weights(s, stop - start, n_rows)[0].copy() for s, (start, stop) in zip(seeds, batches)])
+
+
+@dataclass(frozen=True, eq=False)
+class Replicates:
+    """Per-metric bootstrap replicates: arrays of shape (n_resamples,), NaN where undefined."""
+
+    candidate: Mapping[str, np.ndarray]
+    baseline: Mapping[str, np.ndarray] | None
+    n_resamples: int
+    seed: int
+
+
+def bootstrap(kernel: MetricKernel, *, n_resamples: int | None = None, seed: int = 0, workers: int | None = None) -> Replicates:
+    """Bootstrap replicates of every metric for candidate and baseline (paired: same weights)."""
+    n = kernel.n_rows
+    b = default_resamples(n) if n_resamples is None else int(n_resamples)
+    if b < 0:
+        raise ValueError("n_resamples must be >= 0")
+    names = metric_names(kernel.task)
+    cand = {m: np.full(b, np.nan) for m in names}
+    base = {m: np.full(b, np.nan) for m in names} if kernel.has_baseline else None
+    batches = _batches(n, b)
+    seeds = np.random.SeedSequence(seed).spawn(len(batches))
+
+    local = threading.local()
+
+    def run(i: int) -> None:
+        start, stop = batches[i]
+        ws = getattr(local, "ws", None)
+        if ws is None:
+            ws = local.ws = Workspace()
+        rows, grouped = _weights(seeds[i], stop - start, n, ws)
+        c, bl = kernel.evaluate(rows, ws, grouped=grouped)
+        for m in names:
+            cand[m][start:stop] = c[m]
+            if base is not None:
+                base[m][start:stop] = bl[m]
+
+    workers = available_workers(workers)
+    if workers <= 1 or len(batches) <= 1:
+        for i in range(len(batches)):
+            run(i)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(run, range(len(batches))))
+    ro = MappingProxyType
+    return Replicates(ro(cand), None if base is None else ro(base), b, seed)
+
+
+@dataclass(frozen=True)
+class DeLongResult:
+    """DeLong's paired test of ROC AUC, candidate minus baseline (two-sided p-value for delta = 0)."""
+
+    auc_candidate: float
+    auc_baseline: float
+    delta: float
+    se: float
+    z: float
+    p_value: float
+    confidence: float
+    ci_low: float
+    ci_high: float
+    covariance: tuple[tuple[float, float], tuple[float, float]]  # of (candidate AUC, baseline AUC)
+
+    def interval(self, confidence: float) -> tuple[float, float]:
+        """Normal interval of the delta at another confidence level."""
+        half = _z(confidence) * self.se
+        return self.delta - half, self.delta + half
+
+
+def delong(labels, candidate, baseline, *, confidence: float = 0.95) -> DeLongResult:
+    """DeLong's test for the ROC AUCs of two models scored on the same binary-labelled rows.
+
+    labels: bool or 0/1; candidate, baseline: scores (any monotone scale), same rows.
+    """
+    y = np.asarray(labels).astype(bool)
+    if y.all() or not y.any() or len(y) != len(candidate) or len(y) != len(baseline):
+        raise ValueError("DeLong's test needs rows of both classes and one score per row from each model")
+    return _delong(MetricKernel("binary", y, candidate, baseline), confidence)
+
+
+def _delong(kernel: MetricKernel, confidence: float) -> DeLongResult:
+    view_c, view_b = kernel.views
+    n_pos = len(view_c.v10)
+    v10c, v01c = view_c.v10, view_c.v01
+    v10b_sorted, v01b_sorted = view_b.v10, view_b.v01
+    # bring the baseline's components into the candidate's (canonical) row order: pairing matters
+    v10b = np.empty(n_pos)
+    v10b[view_b.pos_cols] = v10b_sorted
+    v01b = np.empty(len(v01c))
+    v01b[view_b.neg_cols - n_pos] = v01b_sorted
+    m, n = len(v10c), len(v01c)
+    auc_c, auc_b = float(v10c.mean()), float(v10b.mean())
+    if m < 2 or n < 2:
+        cov = np.full((2, 2), np.nan)
+    else:
+        cov = np.cov(np.vstack([v10c, v10b])) / m + np.cov(np.vstack([v01c, v01b])) / n
+    var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    se = math.sqrt(max(var, 0.0)) if np.isfinite(var) else math.nan
+    delta = auc_c - auc_b
+    if se > 0:
+        z = delta / se
+    elif se == 0:
+        z = 0.0 if delta == 0 else math.copysign(math.inf, delta)
+    else:
+        z = math.nan
+    p = float(2 * norm.sf(abs(z))) if not math.isnan(z) else math.nan
+    half = _z(confidence) * se
+    return DeLongResult(
+        auc_c, auc_b, delta, se, z, p, confidence, delta - half, delta + half,
+        ((float(cov[0, 0]), float(cov[0, 1])), (float(cov[1, 0]), float(cov[1, 1]))),
+    )
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A confidence interval and how it was made; low/high are NaN when too many resamples were undefined."""
+
+    low: float
+    high: float
+    confidence: float
+    method: str  # "bootstrap" or "delong"
+    n_resamples: int = 0
+    n_undefined: int = 0
+
+    @property
+    def defined(self) -> bool:
+        return not (math.isnan(self.low) or math.isnan(self.high))
+
+
+@dataclass(frozen=True, eq=False)
+class MetricComparison:
+    """One metric: point estimates, bootstrap replicates and, for binary ROC AUC, DeLong's test."""
+
+    name: str
+    higher_is_better: bool
+    candidate: float
+    baseline: float | None
+    candidate_replicates: np.ndarray
+    baseline_replicates: np.ndarray | None
+    delong: DeLongResult | None = None
+    undefined: str | None = None  # why the metric is not computed on this set at all (e.g. MAPE with y = 0)
+
+    @property
+    def delta(self) -> float | None:
+        """candidate - baseline (positive is better when higher_is_better)."""
+        return None if self.baseline is None else self.candidate - self.baseline
+
+    @property
+    def p_value(self) -> float | None:
+        return None if self.delong is None else self.delong.p_value
+
+    def delta_interval(self, confidence: float = 0.95) -> Interval | None:
+        """Interval of the delta: DeLong's for binary ROC AUC, else the bootstrap percentile interval."""
+        if self.baseline is None:
+            return None
+        if self.delong is not None:
+            lo, hi = self.delong.interval(confidence)
+            return Interval(lo, hi, confidence, "delong")
+        return _percentile(self.candidate_replicates - self.baseline_replicates, confidence)
+
+    def candidate_interval(self, confidence: float = 0.95) -> Interval:
+        """Bootstrap percentile interval of the candidate's own value."""
+        return _percentile(self.candidate_replicates, confidence)
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Everything the gates need about candidate vs baseline on one evaluation set."""
+
+    task: str
+    n_rows: int
+    class_counts: tuple[int, ...] | None
+    classes: tuple | None
+    threshold: float
+    n_resamples: int
+    seed: int
+    metrics: Mapping[str, MetricComparison] = field(default_factory=dict)
+
+    @property
+    def has_baseline(self) -> bool:
+        return any(m.baseline is not None for m in self.metrics.values())
+
+    @property
+    def minority_count(self) -> int | None:
+        """Rows of the rarest class present (classification), else None."""
+        if self.class_counts is None:
+            return None
+        return min(c for c in self.class_counts if c > 0)
+
+
+def compare(
+    data: EvaluationSet,
+    *,
+    threshold: float = 0.5,
+    n_resamples: int | None = None,
+    seed: int = 0,
+    workers: int | None = None,
+) -> Comparison:
+    """Point estimates, paired bootstrap replicates and (binary) DeLong's test for every metric.
+
+    `n_resamples` defaults to `default_resamples(n_rows)`; `workers` threads share the batches
+    (default: up to 4 available CPUs) without changing any number.
+    """
+    kernel = MetricKernel(data.task, data.labels, data.candidate, data.baseline, threshold=threshold, workers=workers)
+    point_c, point_b = kernel.point()
+    reps = bootstrap(kernel, n_resamples=n_resamples, seed=seed, workers=workers)
+    dl = _delong(kernel, 0.95) if data.task == "binary" and data.baseline is not None else None
+    metrics = {}
+    for name in metric_names(data.task):
+        metrics[name] = MetricComparison(
+            name=name,
+            higher_is_better=METRICS[name].higher_is_better,
+            candidate=point_c[name],
+            baseline=None if point_b is None else point_b[name],
+            candidate_replicates=reps.candidate[name],
+            baseline_replicates=None if reps.baseline is None else reps.baseline[name],
+            delong=dl if name == "roc_auc" else None,
+            undefined=kernel.undefined.get(name),
+        )
+    return Comparison(
+        task=data.task,
+        n_rows=kernel.n_rows,
+        class_counts=kernel.class_counts,
+        classes=data.classes,
+        threshold=float(threshold),
+        n_resamples=reps.n_resamples,
+        seed=seed,
+        metrics=MappingProxyType(metrics),
+    )
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _z(confidence: float) -> float:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    return float(norm.ppf(0.5 + confidence / 2))
+
+
+def _percentile(replicates: np.ndarray, confidence: float) -> Interval:
+    _z(confidence)
+    b = len(replicates)
+    ok = replicates[~np.isnan(replicates)]
+    undefined = b - len(ok)
+    if b == 0 or len(ok) == 0 or undefined > MAX_UNDEFINED_SHARE * b:
+        return Interval(math.nan, math.nan, confidence, "bootstrap", b, undefined)
+    alpha = 1 - confidence
+    lo, hi = np.quantile(ok, [alpha / 2, 1 - alpha / 2])
+    return Interval(float(lo), float(hi), confidence, "bootstrap", b, undefined)
+
+
+def _batches(n_rows: int, n_resamples: int) -> list[tuple[int, int]]:
+    per = batch_rows(n_rows)
+    return [(s, min(s + per, n_resamples)) for s in range(0, n_resamples, per)]
+
+
+def _weights(seed: np.random.SeedSequence, rows: int, n: int, ws: Workspace | None = None):
+    """(rows, n) uint8 resample multiplicities, one random byte each, and the same weights grouped
+    four rows to a column, (ceil(rows / 4), n, 4) with row r at [r // 4, :, r % 4].
+
+    The random bytes fill the grouped layout in order (lanes of a last, partial group are drawn and
+    unused): resample r of the batch, canonical column j, takes byte ((r // 4) * n + j) * 4 + r % 4.
+    """
+    ws = ws or Workspace()
+    groups = -(-rows // 4)
+    cells = groups * n * 4
+    raw = np.random.SFC64(seed).random_raw(-(-cells // 8)).view(np.uint8)[:cells].reshape(groups, n, 4)
+    grouped = ws.get("weights_grouped", (groups, n, 4), np.uint8)
+    np.greater_equal(raw, _WEIGHT_CUTS[0], out=grouped.view(np.bool_))
+    step = ws.get("weights_step", (groups, n, 4), np.bool_)
+    for cut in _WEIGHT_CUTS[1:]:
+        np.greater_equal(raw, cut, out=step)
+        grouped += step.view(np.uint8)
+    w = ws.get("weights", (rows, n), np.uint8)
+    full = rows // 4
+    np.copyto(w[: 4 * full].reshape(full, 4, n), grouped[:full].transpose(0, 2, 1))
+    if rows % 4:
+        np.copyto(w[4 * full :], grouped[full, :, : rows % 4].T)
+    return w, grouped

@@ -1,0 +1,691 @@
+"""The rollout controller: a pure reconcile step, `decide(state, observed, now) -> Decision`.
+
+`RolloutState` is what the store keeps for one deployment; `Observation` is the endpoint as
+DescribeEndpoint shows it plus the states of its alarms (and the error of the last action, if
+any); a `Decision` is the one next action and the state to store. Any process may run the next
+step: store `decision.state` BEFORE executing the decision, so that a crash between the two
+is seen as "nothing happened" and the action is issued again (creates skip what exists).
+
+Flows (`RolloutState.flow`):
+
+- `create`: first deploy. create_endpoint -> Creating -> InService on the target config: succeed.
+- `guarded`: blue/green, canary, linear, rolling. SageMaker drives the traffic shift and rolls
+  back on the alarms of AutoRollbackConfiguration. The controller issues update_endpoint and
+  watches: InService on the target config is success; InService again on the OLD config after
+  the update was seen (or with a FailureReason) is a rollback, not success; RollingBack waits;
+  Failed and UpdateRollbackFailed fail. SageMaker cannot stop an update midway, so /abort and
+  /rollback during one wait for it to end and then roll back to the previous config; /promote
+  has nothing to do and is dropped.
+- `ab` / `shadow`: the candidate runs beside the live model. The bot drives: update_endpoint to
+  the two-variant config, then an open-ended experiment in which the bot itself rolls back when
+  a rollback alarm is in ALARM (nobody else will) or on /rollback or /abort, and promotes on
+  /promote. A/B shifts weights with UpdateEndpointWeightsAndCapacities first (traffic moves in
+  seconds), then releases the old fleet with an update to the "promoted" config (the candidate
+  alone under the production variant name) or, on rollback, to the previous config. Extra
+  A/B steps (`ab_steps`) are walked one /promote at a time.
+- `in_place`: nothing to roll out (autoscaling or tags only): succeed at once.
+
+The previous endpoint config is kept until the rollout has ended; `succeed` lists the
+superseded configs and models (`Cleanup`). A rollback keeps the candidate's resources: a retry
+of the same commit reuses them by name. Deciding twice on the same inputs gives the same
+decision; a terminal state gives its terminal decision again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal, Mapping
+
+from bot.core.plan import DeploySpec, LiveState, Plan, rolls_out
+from bot.core.deploy.requests import multi_model_target, promoted_config_name, two_models
+
+Action = Literal["create_endpoint", "update_endpoint", "wait", "shift_weights", "promote",
+                 "rollback", "succeed", "fail", "report"]
+Requested = Literal["abort", "rollback", "promote"]
+
+TERMINAL = ("succeeded", "rolled_back", "failed", "aborted")
+MAX_ATTEMPTS = 3
+DEFAULT_POLL_SECONDS = 30
+SETUP_MARGIN_SECONDS = 3600  # provisioning, traffic switches and termination around the bakes
+WEIGHTS_TIMEOUT_SECONDS = 900
+RECENT_SKEW = dt.timedelta(seconds=120)  # clock skew allowed when comparing with AWS times
+_TOLERANCE = 0.005
+
+
+# --- values ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """One deployment's rollout, as the store keeps it (see `as_record`/`from_record`).
+
+    `phase`: pending, creating, updating, experiment, shifting, promote_shift, promoting,
+    rollback_shift, rolling_back, or a terminal one (succeeded, rolled_back, failed, aborted).
+    `requested`: a command waiting to be handled (abort, rollback, promote); the controller
+    clears it when it acts on it. `progress`: the last progress text reported.
+    """
+
+    deployment_id: str
+    endpoint: str
+    flow: str  # create | guarded | ab | shadow | in_place
+    strategy: str
+    target_config: str
+    previous_config: str | None
+    started_at: dt.datetime
+    phase: str = "pending"
+    phase_started_at: dt.datetime | None = None
+    deadline: dt.datetime | None = None
+    timeout_seconds: int = SETUP_MARGIN_SECONDS
+    poll_seconds: int = DEFAULT_POLL_SECONDS
+    attempts: int = 0
+    issued_at: dt.datetime | None = None
+    seen_progress: bool = False
+    alarms: tuple[str, ...] = ()
+    target_models: tuple[str, ...] = ()
+    previous_models: tuple[str, ...] = ()
+    promoted_config: str | None = None
+    current_variant: str | None = None
+    candidate_variant: str | None = None
+    candidate_model: str | None = None
+    ab_steps: tuple[float, ...] = ()
+    step: int = 0
+    requested: str | None = None
+    reason: str | None = None
+    progress: str | None = None
+    target_model: str | None = None  # multi-model: the candidate's TargetModel under the prefix
+
+    @property
+    def done(self) -> bool:
+        return self.phase in TERMINAL
+
+    def as_record(self) -> dict[str, Any]:
+        """Plain values for a table row (tuples become lists; datetimes stay datetimes)."""
+        return {f.name: list(v) if isinstance(v, tuple) else v
+                for f in fields(self) for v in [getattr(self, f.name)]}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> "RolloutState":
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in record.items() if k in names}
+        for key in ("alarms", "target_models", "previous_models"):
+            values[key] = tuple(values.get(key) or ())
+        values["ab_steps"] = tuple(float(x) for x in values.get("ab_steps") or ())
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The endpoint as DescribeEndpoint shows it, alarm states, and the last action's error.
+
+    `pending_config`: PendingDeploymentSummary.EndpointConfigName (None when no deployment
+    runs). `weights`: CurrentWeight of each production variant. `traffic_percent`: the share
+    of traffic on the pending (new) fleet. `stage`: VariantStatus of the pending fleet
+    (Creating, ActivatingTraffic, Baking, ...). `alarms`: name -> OK | ALARM | INSUFFICIENT_DATA | MISSING (not found).
+    `error`: why the last action's AWS call failed; `error_retriable`: throttling and the like;
+    `error_by_aws`: False when modelbot itself refused (e.g. a multi-model artifact too large).
+    """
+
+    exists: bool
+    status: str | None = None
+    config_name: str | None = None
+    pending_config: str | None = None
+    failure_reason: str | None = None
+    weights: Mapping[str, float] = field(default_factory=dict)
+    traffic_percent: float | None = None
+    stage: str | None = None
+    last_modified: dt.datetime | None = None
+    alarms: Mapping[str, str] = field(default_factory=dict)
+    arn: str | None = None
+    error: str | None = None
+    error_retriable: bool = False
+    error_by_aws: bool = True
+
+    def on(self, config: str | None) -> bool:
+        """InService on `config` with no deployment running."""
+        return (self.exists and self.status == "InService" and config is not None
+                and self.config_name == config and self.pending_config is None)
+
+    def firing(self, names: tuple[str, ...]) -> list[str]:
+        return sorted(n for n in names if self.alarms.get(n) == "ALARM")
+
+    def missing(self, names: tuple[str, ...]) -> list[str]:
+        """Watched alarms DescribeAlarms does not know (deleted, or never created)."""
+        return sorted(n for n in names if self.alarms.get(n) == "MISSING")
+
+    def watch_broken(self, names: tuple[str, ...]) -> str | None:
+        """Why the bot's own alarm watch says roll back: an alarm in ALARM, or one that no
+        longer exists (it could never fire, so the test would be unwatched)."""
+        firing, missing = self.firing(names), self.missing(names)
+        if firing:
+            return "alarm " + ", ".join(firing) + " in ALARM"
+        if missing:
+            return ("alarm " + ", ".join(missing) + " does not exist, so nothing watches the "
+                    "candidate")
+        return None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What to tell people: the phase, the endpoint's status and stage, the traffic on the
+    new fleet or candidate (percent), and a sentence."""
+
+    phase: str
+    status: str | None
+    traffic_percent: float | None
+    stage: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Cleanup:
+    """Superseded resources to delete once a rollout has succeeded."""
+
+    endpoint_configs: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The next action and the state to store before executing it.
+
+    create_endpoint/update_endpoint: move the endpoint to `config` (creating models and
+    configs that do not exist yet). shift_weights: set `weights`. promote/rollback: start the
+    promotion or rollback, by `weights` (A/B) or by an update to `config`. wait/report: poll
+    again after `seconds` (report: post `progress` first). succeed: apply autoscaling and tags,
+    delete `cleanup`. fail: stop; `reason` says why.
+    """
+
+    action: Action
+    state: RolloutState
+    seconds: int = 0
+    config: str | None = None
+    weights: tuple[tuple[str, float], ...] | None = None
+    reason: str | None = None
+    progress: Progress | None = None
+    cleanup: Cleanup | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.action in ("succeed", "fail")
+
+    @property
+    def weight_map(self) -> dict[str, float]:
+        return dict(self.weights or ())
+
+
+# --- starting a rollout ---------------------------------------------------------------------------
+
+
+def new_rollout(deployment_id: str, spec: DeploySpec, plan: Plan, live: LiveState, now: dt.datetime,
+                *, poll_seconds: int = DEFAULT_POLL_SECONDS, timeout_seconds: int | None = None,
+                ab_ramp: tuple[float, ...] = ()) -> RolloutState:
+    """The state of a rollout of `plan` over `live`, not started yet.
+
+    `timeout_seconds` bounds each phase SageMaker or the bot is moving the endpoint in
+    (default: the strategy's max execution timeout, or the plan's bake times plus an hour).
+    `ab_ramp`: further candidate shares (0-1) an A/B test moves through, one /promote each,
+    before the final promotion.
+    """
+    if plan.kind not in ("create", "update") or plan.names.endpoint is None:
+        raise ValueError(f"a {plan.kind} plan has no endpoint rollout")
+    if plan.blocked:
+        raise ValueError("the plan is blocked")
+    s = spec.env.effective_strategy
+    target = next((a.name for a in plan.actions if a.resource == "endpoint_config" and a.verb == "create"),
+                  None)
+    if plan.kind == "create":
+        flow = "create"
+    elif not rolls_out(plan.actions):  # the rule bot.core.plan's alarm check uses too
+        flow, target = "in_place", live.endpoint_config_name or plan.names.endpoint_config
+    elif two_models(plan):
+        flow = "ab" if any(v.role == "candidate" for v in plan.variants) else "shadow"
+    else:
+        flow = "guarded"
+    assert target is not None
+    if timeout_seconds is None:
+        timeout_seconds = (s.max_execution_timeout_seconds or plan.total_wait_seconds) + SETUP_MARGIN_SECONDS
+    cand = next((v for v in plan.variants if v.role in ("candidate", "shadow")), None)
+    current = next((v for v in plan.variants if v.role in ("current", "production")), None)
+    steps: tuple[float, ...] = ()
+    if flow == "ab" and cand is not None:
+        total = sum(v.weight for v in plan.variants)
+        first = cand.weight / total if total else cand.weight
+        steps = (round(first, 6),) + tuple(sorted(r for r in ab_ramp if first < r < 1))
+    return RolloutState(
+        deployment_id=deployment_id, endpoint=plan.names.endpoint, flow=flow, strategy=s.type,
+        target_config=target,
+        previous_config=live.endpoint_config_name if live.endpoint_exists else None,
+        started_at=now, phase_started_at=now, deadline=now + dt.timedelta(seconds=timeout_seconds),
+        timeout_seconds=timeout_seconds, poll_seconds=poll_seconds,
+        alarms=tuple(plan.rollback_alarms),
+        target_models=tuple(sorted({v.model_name for v in plan.variants})),
+        previous_models=tuple(sorted({v.model_name for v in live.variants})),
+        promoted_config=promoted_config_name(plan) if flow in ("ab", "shadow") else None,
+        current_variant=current.name if flow in ("ab", "shadow") and current else None,
+        candidate_variant=cand.name if cand else None,
+        candidate_model=cand.model_name if cand else None,
+        ab_steps=steps, target_model=None if flow == "in_place" else multi_model_target(spec, plan))
+
+
+# --- deciding -------------------------------------------------------------------------------------
+
+
+def decide(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    """The next action for `state` given what is `observed` at `now`. Pure."""
+    if state.done:
+        return _terminal(state)
+    if state.requested == "promote" and state.flow not in ("ab", "shadow"):
+        state = replace(state, requested=None)  # SageMaker drives these rollouts: nothing to promote
+    if observed.error and (not observed.error_retriable or state.attempts >= MAX_ATTEMPTS):
+        who = "AWS refused the last action" if observed.error_by_aws else "the last action failed"
+        return _fail(state, now, f"{who}: {observed.error}")
+    if state.phase == "pending":
+        return _pending(state, observed, now)
+    if not observed.exists:
+        if state.phase == "creating":
+            return _issue(state, observed, now, "create_endpoint", state.target_config)
+        return _fail(state, now, f"the endpoint {state.endpoint} no longer exists")
+    handler = _PHASES[state.phase]
+    return handler(state, observed, now)
+
+
+def _terminal(state: RolloutState) -> Decision:
+    if state.phase == "succeeded":
+        return Decision("succeed", state, cleanup=cleanup_of(state), progress=_progress_for(state))
+    return Decision("fail", state, reason=state.reason, progress=_progress_for(state))
+
+
+def cleanup_of(state: RolloutState) -> Cleanup:
+    """What a succeeded rollout superseded: every config and model it or the previous config
+    used that the final config does not."""
+    if state.flow in ("create", "in_place"):
+        return Cleanup()
+    final = state.promoted_config if state.flow in ("ab", "shadow") else state.target_config
+    final_models = {state.candidate_model} if state.flow in ("ab", "shadow") else set(state.target_models)
+    configs = {state.previous_config, state.target_config, state.promoted_config} - {final, None}
+    models = (set(state.previous_models) | set(state.target_models)) - final_models - {None}
+    return Cleanup(tuple(sorted(configs)), tuple(sorted(models)))  # type: ignore[arg-type]
+
+
+def _enter(state: RolloutState, now: dt.datetime, phase: str, *, timeout: int | None = None,
+           **changes: Any) -> RolloutState:
+    """`state` moved to `phase` (its own deadline, attempts and progress flag reset)."""
+    seconds = state.timeout_seconds if timeout is None else timeout
+    deadline = None if phase in ("experiment",) + TERMINAL else now + dt.timedelta(seconds=seconds)
+    base: dict[str, Any] = {"phase": phase, "phase_started_at": now, "deadline": deadline,
+                            "attempts": 0, "issued_at": None, "seen_progress": False, **changes}
+    return replace(state, **base)
+
+
+def _fail(state: RolloutState, now: dt.datetime, reason: str, phase: str = "failed",
+          observed: Observation | None = None) -> Decision:
+    new = _enter(state, now, phase, reason=reason, requested=None)
+    progress = _progress_for(new, observed)
+    return Decision("fail", replace(new, progress=progress.text), reason=reason, progress=progress)
+
+
+def _succeed(state: RolloutState, now: dt.datetime, observed: Observation) -> Decision:
+    new = _enter(state, now, "succeeded", requested=None, reason=None)
+    progress = _progress_for(new, observed)
+    new = replace(new, progress=progress.text)
+    return Decision("succeed", new, cleanup=cleanup_of(new), progress=progress)
+
+
+def _issue(state: RolloutState, observed: Observation, now: dt.datetime, action: Action,
+           config: str | None = None, weights: Mapping[str, float] | None = None, *,
+           phase: str | None = None, reason: str | None = None, timeout: int | None = None,
+           **changes: Any) -> Decision:
+    """Issue `action` for `phase` (a new phase, or again for the current one, counting attempts)."""
+    if phase is None or phase == state.phase:
+        if state.attempts >= MAX_ATTEMPTS:
+            return _fail(state, now, f"{action.replace('_', ' ')} did not take effect after "
+                         f"{state.attempts} attempts; the endpoint is {observed.status or 'missing'}"
+                         + (f" on {observed.config_name}" if observed.config_name else ""),
+                         observed=observed)
+        new = replace(state, **changes) if changes else state
+    else:
+        new = _enter(state, now, phase, timeout=timeout, **changes)
+    if reason is not None:
+        new = replace(new, reason=reason)
+    new = replace(new, attempts=new.attempts + 1, issued_at=now)
+    progress = _progress_for(new, replace(observed, status=None, stage=None, traffic_percent=None))
+    new = replace(new, progress=progress.text)
+    w = tuple(sorted((k, float(v)) for k, v in weights.items())) if weights is not None else None
+    return Decision(action, new, config=config, weights=w, reason=reason or new.reason,
+                    progress=progress)
+
+
+def _poll(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    """Keep watching: fail past the deadline, else report when the progress changed, or wait."""
+    if state.deadline is not None and now >= state.deadline:
+        allowed = int((state.deadline - (state.phase_started_at or state.started_at)).total_seconds())
+        return _fail(state, now, f"timed out: {state.phase} did not finish within "
+                     f"{allowed}s; the endpoint is {observed.status}"
+                     + (f" on {observed.config_name}" if observed.config_name else ""),
+                     observed=observed)
+    progress = _progress_for(state, observed)
+    if progress.text != state.progress:
+        return Decision("report", replace(state, progress=progress.text), seconds=state.poll_seconds,
+                        progress=progress)
+    return Decision("wait", state, seconds=state.poll_seconds, progress=progress)
+
+
+def _moved(state: RolloutState, observed: Observation) -> bool:
+    """Whether the endpoint did something since the action was issued: the controller saw the
+    deployment run, or AWS reports a failure newer than the action."""
+    if state.seen_progress:
+        return True
+    if not observed.failure_reason:
+        return False
+    if observed.last_modified is None or state.issued_at is None:
+        return True
+    return _aware(observed.last_modified) >= _aware(state.issued_at) - RECENT_SKEW
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
+
+
+def _broken(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision | None:
+    if observed.status == "Failed":
+        return _fail(state, now, "the endpoint failed: " + (observed.failure_reason or "no reason given"),
+                     observed=observed)
+    if observed.status == "UpdateRollbackFailed":
+        return _fail(state, now, "the update failed and so did SageMaker's rollback; the endpoint "
+                     "needs repair: " + (observed.failure_reason or "no reason given"), observed=observed)
+    if observed.status == "OutOfService":
+        return _fail(state, now, "the endpoint is OutOfService", observed=observed)
+    return None
+
+
+def _request_reason(requested: str | None) -> str:
+    return f"requested by /{requested}"
+
+
+# --- phases ---------------------------------------------------------------------------------------
+
+
+def _pending(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    if state.requested in ("abort", "rollback"):
+        return _fail(state, now, f"{_request_reason(state.requested)} before anything changed",
+                     phase="aborted")
+    if state.flow == "in_place":
+        return _succeed(state, now, observed)
+    if state.flow == "create":
+        if not observed.exists:
+            return _issue(state, observed, now, "create_endpoint", state.target_config, phase="creating")
+        if observed.on(state.target_config):
+            return _succeed(state, now, observed)
+        if observed.config_name == state.target_config:
+            return _poll(_enter(state, now, "creating", seen_progress=True), observed, now)
+        return _fail(state, now, f"the endpoint {state.endpoint} already exists (config "
+                     f"{observed.config_name}); this deployment expected to create it")
+    if not observed.exists:
+        return _fail(state, now, f"the endpoint {state.endpoint} does not exist")
+    if observed.on(state.target_config):
+        if state.flow == "guarded":
+            return _succeed(state, now, observed)
+        return _experiment(_enter(state, now, "experiment"), observed, now)
+    if observed.pending_config == state.target_config:
+        return _poll(_enter(state, now, "updating", seen_progress=True), observed, now)
+    broken = _broken(state, observed, now)
+    if broken:
+        return broken
+    if observed.status == "InService":
+        if observed.config_name != state.previous_config:
+            return _fail(state, now, f"the endpoint moved to config {observed.config_name} since "
+                         f"the plan (expected {state.previous_config}); plan again")
+        missing = observed.missing(state.alarms)
+        if missing:
+            # The rollout's safety is its alarms (SageMaker's auto-rollback, or the bot's own
+            # watch of an A/B or shadow test): one that does not exist could never trip.
+            return _fail(state, now, "not started: alarm " + ", ".join(missing) + " does not exist "
+                         "(CloudWatch DescribeAlarms), so nothing would roll this update back; create "
+                         "it or remove it from the manifest's alarms")
+        return _issue(state, observed, now, "update_endpoint", state.target_config, phase="updating")
+    return _poll(state, observed, now)  # busy with something else: wait, up to the deadline
+
+
+def _creating(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    if observed.on(state.target_config):
+        if state.requested in ("abort", "rollback"):
+            return _fail(state, now, f"{_request_reason(state.requested)}: the new endpoint was "
+                         "created; remove the manifest to tear it down", phase="aborted",
+                         observed=observed)
+        return _succeed(state, now, observed)
+    broken = _broken(state, observed, now)
+    if broken:
+        return broken
+    if observed.config_name != state.target_config and observed.pending_config != state.target_config:
+        return _fail(state, now, f"the endpoint serves config {observed.config_name}, not "
+                     f"{state.target_config}", observed=observed)
+    return _poll(replace(state, seen_progress=True), observed, now)
+
+
+def _updating(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    """Waiting for the update to the target config (SageMaker drives it)."""
+    target = state.target_config
+    if observed.on(target):
+        if state.flow in ("ab", "shadow"):
+            return _experiment(_enter(state, now, "experiment"), observed, now)
+        if state.requested in ("abort", "rollback"):
+            reason = f"{_request_reason(state.requested)} during the update"
+            return _issue(state, observed, now, "rollback", state.previous_config, phase="rolling_back",
+                          reason=reason, requested=None)
+        return _succeed(state, now, observed)
+    if observed.pending_config == target or observed.status == "RollingBack":
+        return _poll(replace(state, seen_progress=True), observed, now)
+    broken = _broken(state, observed, now)
+    if broken:
+        return broken
+    if observed.on(state.previous_config):
+        if _moved(state, observed):
+            why = observed.failure_reason or "no reason given"
+            return _fail(state, now, f"SageMaker rolled the update back; the endpoint serves the "
+                         f"previous config {state.previous_config} again: {why}", phase="rolled_back",
+                         observed=observed)
+        return _issue(state, observed, now, "update_endpoint", target)
+    if observed.status == "InService":
+        return _fail(state, now, f"the endpoint moved to config {observed.config_name} outside this "
+                     "deployment", observed=observed)
+    return _poll(state, observed, now)
+
+
+def _experiment(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    """A/B or shadow test running: the bot watches alarms and waits for a command."""
+    if observed.status != "InService" or observed.config_name != state.target_config:
+        broken = _broken(state, observed, now)
+        if broken:
+            return broken
+        if observed.status in ("Updating", "SystemUpdating") and observed.config_name == state.target_config:
+            return _poll(state, observed, now)
+        return _fail(state, now, f"the endpoint left the {state.flow} config (now "
+                     f"{observed.status} on {observed.config_name})", observed=observed)
+    broken_watch = observed.watch_broken(state.alarms)
+    if broken_watch:
+        return _start_rollback(state, observed, now, broken_watch)
+    if state.requested in ("abort", "rollback"):
+        return _start_rollback(state, observed, now, _request_reason(state.requested))
+    if state.requested == "promote":
+        if state.flow == "ab" and state.step + 1 < len(state.ab_steps):
+            return _issue(state, observed, now, "shift_weights",
+                          weights=_ab_weights(state, state.ab_steps[state.step + 1]), phase="shifting",
+                          timeout=WEIGHTS_TIMEOUT_SECONDS, step=state.step + 1, requested=None)
+        if state.flow == "ab":
+            return _issue(state, observed, now, "promote", weights=_ab_weights(state, 1.0),
+                          phase="promote_shift", timeout=WEIGHTS_TIMEOUT_SECONDS, requested=None,
+                          reason=None)
+        return _issue(state, observed, now, "promote", state.promoted_config, phase="promoting",
+                      requested=None)
+    return _poll(state, observed, now)
+
+
+def _start_rollback(state: RolloutState, observed: Observation, now: dt.datetime, why: str) -> Decision:
+    if state.flow == "ab":
+        return _issue(state, observed, now, "rollback", weights=_ab_weights(state, 0.0),
+                      phase="rollback_shift", timeout=WEIGHTS_TIMEOUT_SECONDS, reason=why,
+                      requested=None)
+    return _issue(state, observed, now, "rollback", state.previous_config, phase="rolling_back",
+                  reason=why, requested=None)
+
+
+def _ab_weights(state: RolloutState, candidate_share: float) -> dict[str, float]:
+    assert state.current_variant and state.candidate_variant
+    return {state.current_variant: round(1.0 - candidate_share, 6),
+            state.candidate_variant: round(candidate_share, 6)}
+
+
+def _share(observed: Observation, state: RolloutState) -> float | None:
+    """The candidate's share of traffic, from the variants' current weights."""
+    w = observed.weights
+    if state.candidate_variant not in w or state.current_variant not in w:
+        return None
+    total = w[state.candidate_variant] + w[state.current_variant]
+    return w[state.candidate_variant] / total if total > 0 else None
+
+
+def _weights_phase(target_share: float | None, action: Action, then: Any) -> Any:
+    """A phase that waits until the A/B weights give the candidate `target_share` (None: the
+    current step's share), re-issuing the shift if it never took effect."""
+
+    def handler(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+        share_wanted = state.ab_steps[state.step] if target_share is None else target_share
+        if state.phase != "rollback_shift":
+            broken_watch = observed.watch_broken(state.alarms)
+            if broken_watch:
+                return _start_rollback(state, observed, now, broken_watch)
+            if state.requested in ("abort", "rollback"):
+                return _start_rollback(state, observed, now, _request_reason(state.requested))
+        broken = _broken(state, observed, now)
+        if broken:
+            return broken
+        if observed.config_name != state.target_config:
+            return _fail(state, now, f"the endpoint left the {state.flow} config (now "
+                         f"{observed.status} on {observed.config_name})", observed=observed)
+        share = _share(observed, state)
+        if observed.status == "InService":
+            if share is not None and abs(share - share_wanted) <= _TOLERANCE:
+                return then(state, observed, now)
+            weights = _ab_weights(state, share_wanted)
+            reason = state.reason if action == "rollback" else None
+            return _issue(state, observed, now, action, weights=weights, reason=reason)
+        return _poll(replace(state, seen_progress=True), observed, now)
+
+    return handler
+
+
+def _shifted(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    new = _enter(state, now, "experiment")
+    progress = _progress_for(new, observed)
+    return Decision("report", replace(new, progress=progress.text), seconds=state.poll_seconds,
+                    progress=progress)
+
+
+def _promote_shifted(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    return _issue(state, observed, now, "update_endpoint", state.promoted_config, phase="promoting")
+
+
+def _rollback_shifted(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    return _issue(state, observed, now, "update_endpoint", state.previous_config, phase="rolling_back")
+
+
+def _moving_to(final: str, back_to: str, outcome: str) -> Any:
+    """A phase that waits for the bot's own update to the config in field `final` (promoting,
+    rolling back), from the config in field `back_to`."""
+
+    def handler(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+        goal = getattr(state, final)
+        if observed.on(goal):
+            if outcome == "succeeded":
+                return _succeed(state, now, observed)
+            return _fail(state, now, f"rolled back ({state.reason or 'no reason given'}); the endpoint "
+                         f"serves the previous config {goal} again", phase="rolled_back",
+                         observed=observed)
+        if observed.pending_config == goal or observed.status == "RollingBack":
+            return _poll(replace(state, seen_progress=True), observed, now)
+        broken = _broken(state, observed, now)
+        if broken:
+            return broken
+        if observed.status == "InService" and observed.config_name == getattr(state, back_to):
+            if _moved(state, observed):
+                what = "the promotion" if outcome == "succeeded" else "the rollback"
+                return _fail(state, now, f"SageMaker rolled {what} back: "
+                             + (observed.failure_reason or "no reason given"), observed=observed)
+            action: Action = "update_endpoint" if state.flow == "ab" else (
+                "promote" if outcome == "succeeded" else "rollback")
+            return _issue(state, observed, now, action, goal)
+        if observed.status == "InService":
+            return _fail(state, now, f"the endpoint moved to config {observed.config_name} outside "
+                         "this deployment", observed=observed)
+        return _poll(state, observed, now)
+
+    return handler
+
+
+_PHASES = {
+    "creating": _creating,
+    "updating": _updating,
+    "experiment": _experiment,
+    "shifting": _weights_phase(None, "shift_weights", _shifted),
+    "promote_shift": _weights_phase(1.0, "promote", _promote_shifted),
+    "rollback_shift": _weights_phase(0.0, "rollback", _rollback_shifted),
+    "promoting": _moving_to("promoted_config", "target_config", "succeeded"),
+    "rolling_back": _moving_to("previous_config", "target_config", "rolled_back"),
+}
+
+
+# --- progress -------------------------------------------------------------------------------------
+
+
+def _pct(x: float | None) -> str:
+    return f"{x:g}%" if x is not None else "an unknown share"
+
+
+def _in(status: str | None, stage: str | None = None) -> str:
+    shown = stage or status
+    return f" ({shown})" if shown else ""
+
+
+def _progress_for(state: RolloutState, observed: Observation | None = None) -> Progress:
+    """The progress of `state` as `observed` (without an observation: of the state alone)."""
+    o = observed or Observation(exists=False)
+    status, stage = o.status, o.stage
+    ep = state.endpoint
+    share = _share(o, state) if state.flow == "ab" else None
+    traffic = round(share * 100, 2) if share is not None else o.traffic_percent
+    phase = state.phase
+    if phase == "succeeded":
+        final = state.promoted_config if state.flow in ("ab", "shadow") else state.target_config
+        text = f"{ep} serves {final}: deployment succeeded"
+        if state.target_model:
+            text += f"; invoke the new model with TargetModel={state.target_model}"
+    elif phase in ("failed", "rolled_back", "aborted"):
+        text = f"{ep}: deployment {phase.replace('_', ' ')}: {state.reason}"
+    elif phase == "pending":
+        text = f"{ep}: waiting for the endpoint to be InService to start" + _in(status)
+    elif phase == "creating":
+        text = f"creating endpoint {ep} with {state.target_config}" + _in(status)
+    elif phase == "updating":
+        if status == "RollingBack":
+            text = f"SageMaker is rolling {ep} back to {state.previous_config}" + (
+                f": {o.failure_reason}" if o.failure_reason else "")
+        else:
+            text = (f"{state.strategy}: updating {ep} to {state.target_config}"
+                    + (f", {_pct(o.traffic_percent)} of traffic on the new fleet"
+                       if o.traffic_percent is not None else "") + _in(status, stage))
+        if state.requested in ("abort", "rollback"):
+            text += f"; /{state.requested} requested: rolls back once the update has finished"
+    elif phase == "experiment" and state.flow == "ab":
+        text = f"A/B test on {ep}: {_pct(traffic)} of traffic on {state.candidate_variant}"
+    elif phase == "experiment":
+        text = f"shadow test on {ep}: {state.candidate_variant} gets a copy of requests"
+    elif phase in ("shifting", "promote_shift", "rollback_shift"):
+        verb = {"shifting": "shifting", "promote_shift": "promoting: shifting",
+                "rollback_shift": f"rolling back ({state.reason}): shifting"}[phase]
+        text = f"{verb} A/B traffic on {ep}, now {_pct(traffic)} on {state.candidate_variant}" + _in(status)
+    elif phase == "promoting":
+        text = f"promoting {state.candidate_variant} on {ep}: moving to {state.promoted_config}" + _in(status)
+    else:  # rolling_back
+        text = f"rolling {ep} back to {state.previous_config} ({state.reason})" + _in(status)
+    return Progress(phase, status, traffic, stage, text)

@@ -1,0 +1,463 @@
+"""The manifest format (`apiVersion: modelbot/v1`, `kind: ModelDeployment`) as pydantic models.
+
+These models check the shape of each field (types, ranges, patterns). Rules that relate
+fields to each other or to AWS limits across fields (mode needs its section, canary at most
+half the fleet, ...) live in `bot.core.manifest.rules`, so that every one of them is reported at
+once. A `Manifest` is only valid once both have passed: obtain one from `load_manifest`.
+See docs/manifest-reference.md for the reference and examples.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, PrivateAttr,
+                      Tag, WithJsonSchema)
+from pydantic_core import PydanticCustomError
+
+from bot.core.manifest import aws_limits as aws
+
+API_VERSION = "modelbot/v1"
+KIND = "ModelDeployment"
+
+# Tags modelbot sets on every resource it creates; manifests may not use the prefix, and the
+# count is reserved out of AWS's 50 tags per resource.
+BOT_TAG_PREFIX = "modelbot:"
+BOT_TAG_KEYS = ("modelbot:model", "modelbot:environment", "modelbot:commit", "modelbot:build-id",
+                "modelbot:data-version", "modelbot:pr", "modelbot:manifest", "modelbot:approvers",
+                "modelbot:bot-version", "modelbot:digest", "modelbot:override")
+
+Mode = Literal["realtime", "serverless", "async", "batch", "multi_model"]
+StrategyType = Literal["blue_green", "canary", "linear", "rolling", "shadow", "ab", "all_at_once"]
+Task = Literal["binary", "multiclass", "regression"]
+MODES: tuple[str, ...] = Mode.__args__  # type: ignore[attr-defined]
+STRATEGIES: tuple[str, ...] = StrategyType.__args__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A validation metric: the tasks it applies to and which direction is better."""
+
+    name: str
+    tasks: tuple[str, ...]
+    higher_is_better: bool
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("auc", ("binary",), True),
+    Metric("accuracy", ("binary", "multiclass"), True),
+    Metric("f1", ("binary",), True),
+    Metric("precision", ("binary",), True),
+    Metric("recall", ("binary",), True),
+    Metric("log_loss", ("binary", "multiclass"), False),
+    Metric("brier", ("binary",), False),
+    Metric("macro_f1", ("multiclass",), True),
+    Metric("weighted_f1", ("multiclass",), True),
+    Metric("rmse", ("regression",), False),
+    Metric("mae", ("regression",), False),
+    Metric("mape", ("regression",), False),
+    Metric("r2", ("regression",), True),
+]}
+
+
+def _checked_str(code: str, expected: str, *, pattern: str | None = None, min_length: int = 1,
+                 max_length: int | None = None, why=None) -> Any:
+    """A str type whose error names what was expected (`ctx['expected']`) in plain words."""
+    rx = re.compile(pattern) if pattern else None
+
+    def validate(value: str) -> str:
+        reason = None
+        if len(value) < min_length:
+            reason = "is empty" if min_length == 1 else f"is shorter than {min_length} characters"
+        elif max_length is not None and len(value) > max_length:
+            reason = f"is {len(value)} characters long (at most {max_length} allowed)"
+        elif why is not None:
+            reason = why(value)
+        elif rx is not None and not rx.match(value):
+            reason = "is not in the expected form"
+        if reason:
+            raise PydanticCustomError(code, "{reason}", {"reason": reason, "expected": expected})
+        return value
+
+    schema: dict[str, Any] = {"type": "string", "description": expected}
+    if pattern:  # JSON Schema (ECMA 262) has no Python-style named groups
+        schema["pattern"] = re.sub(r"\(\?P<\w+>", "(", pattern)
+    if min_length:
+        schema["minLength"] = min_length
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    return Annotated[str, AfterValidator(validate), WithJsonSchema(schema)]
+
+
+ResourceName = _checked_str("aws_name", aws.NAME_EXPECTED, pattern=aws.NAME_RE.pattern,
+                            max_length=aws.NAME_MAX, why=aws.name_problem)
+ModelName = _checked_str("model_name", "1-63 lowercase letters, digits and hyphens, starting and "
+                         "ending with a letter or digit", pattern=r"^[a-z0-9](-*[a-z0-9]){0,62}$",
+                         max_length=63)
+EnvironmentName = _checked_str("environment_name", "1-20 lowercase letters, digits and hyphens, "
+                               "starting with a letter", pattern=r"^[a-z](-?[a-z0-9])*$",
+                               max_length=20)
+S3Uri = _checked_str("s3_uri", aws.S3_URI_EXPECTED, pattern=aws.S3_URI_RE.pattern,
+                     max_length=aws.URL_MAX)
+S3Prefix = _checked_str("s3_prefix", "an S3 prefix ending in /, like s3://bucket/models/",
+                        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(?:.*/)?$",
+                        max_length=aws.URL_MAX)
+ImageUri = _checked_str("image_uri", aws.IMAGE_EXPECTED, pattern=aws.IMAGE_RE.pattern,
+                        max_length=aws.IMAGE_MAX)
+ModelPackageArn = _checked_str("model_package_arn", aws.MODEL_PACKAGE_ARN_EXPECTED,
+                               pattern=aws.MODEL_PACKAGE_ARN_RE.pattern, max_length=2048)
+SnsTopicArn = _checked_str("sns_topic_arn", "an SNS topic ARN, arn:aws:sns:<region>:<account>:<topic>",
+                           pattern=aws.SNS_TOPIC_ARN_RE.pattern, max_length=2048)
+InstanceType = _checked_str("instance_type", aws.INSTANCE_TYPE_EXPECTED,
+                            pattern=aws.INSTANCE_TYPE_RE.pattern, max_length=64)
+AlarmName = _checked_str("alarm_name", "a CloudWatch alarm name (1-255 characters, not blank)",
+                         pattern=r"^(?!\s*$).+$", max_length=aws.ALARM_NAME_MAX)
+Owner = _checked_str("owner", "a GitHub user (`alice` or `@alice`) or team (`@org/team`)",
+                     pattern=r"^@?[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
+                             r"(?:/[A-Za-z0-9][A-Za-z0-9_.-]{0,99})?$", max_length=140)
+RepoPath = _checked_str("repo_path", "a relative path inside the repository (no leading /, no ..)",
+                        pattern=r"^(?!/)(?!.*(?:^|/)\.\.(?:/|$))[^\x00\\]+$", max_length=1024)
+EnvVarName = _checked_str("env_var_name", "an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+                          pattern=aws.ENV_KEY_RE.pattern, max_length=1024)
+Version = _checked_str("version", "a version string in quotes, e.g. \"1.7-1\"",
+                       pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$", max_length=64)
+Column = _checked_str("column", "a column name", max_length=256)
+Digest = _checked_str("digest", "sha256:<64 lowercase hex digits>", pattern=r"^sha256:[0-9a-f]{64}$")
+ContentType = _checked_str("content_type", "a MIME type like text/csv",
+                           pattern=r"^[a-z]+/[A-Za-z0-9.+_-]+$", max_length=256)
+JsonPath = _checked_str("json_path", "a JSONPath expression like $[1:] (at most 63 characters)",
+                        pattern=r"^\$.*$", max_length=aws.JSON_PATH_MAX)
+Text = _checked_str("text", "non-empty text", max_length=1024)
+
+
+
+def _tag_key_problem(key: str) -> str | None:
+    lowered = key.lower()
+    if lowered.startswith(aws.TAG_RESERVED_PREFIX):
+        return "starts with `aws:`, which AWS reserves"
+    if lowered.startswith(BOT_TAG_PREFIX):
+        return f"starts with `{BOT_TAG_PREFIX}`, which modelbot sets itself"
+    why = aws.tag_text_problem(key, what="key")
+    return why.replace("tag key contains", "contains") if why else None
+
+
+def _tag_value_problem(value: str) -> str | None:
+    why = aws.tag_text_problem(value, what="value")
+    return why.replace("tag value contains", "contains") if why else None
+
+
+TagKey = _checked_str("tag_key", f"1-{aws.TAG_KEY_MAX} of: {aws.TAG_EXPECTED}; not starting with "
+                      f"aws: or {BOT_TAG_PREFIX}", max_length=aws.TAG_KEY_MAX, why=_tag_key_problem)
+TagValue = _checked_str("tag_value", f"0-{aws.TAG_VALUE_MAX} of: {aws.TAG_EXPECTED}", min_length=0,
+                        max_length=aws.TAG_VALUE_MAX, why=_tag_value_problem)
+Tags = Annotated[dict[TagKey, TagValue], Field(
+    max_length=aws.TAGS_MAX - len(BOT_TAG_KEYS),
+    description=f"Tags for every resource (AWS allows {aws.TAGS_MAX}; modelbot sets "
+                f"{len(BOT_TAG_KEYS)}). Values are strings: quote numbers.")]
+
+
+class Spec(BaseModel):
+    """Base of all manifest models: unknown keys are errors, types are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False,
+                              validate_by_name=True, validate_by_alias=True)
+
+
+# --- metadata, source, provenance ---------------------------------------------------------------
+
+
+class Metadata(Spec):
+    name: ModelName = Field(description="The model's name; part of every resource name.")
+    description: Text | None = None
+    owners: list[Owner] = Field(min_length=1, max_length=50,
+                                description="GitHub users or @org/team that own this model.")
+    tags: Tags = Field(default_factory=dict)
+
+
+class ArtifactSource(Spec):
+    """A model artifact in S3 served by a container image of your own."""
+
+    uri: S3Uri = Field(description="model.tar.gz in S3 (for multi_model, copied under the prefix by each deploy).")
+    image: ImageUri
+
+
+class FrameworkSource(Spec):
+    """A model artifact served by SageMaker's own image for a framework and version."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64,
+                               description="Framework as SageMaker names it: xgboost, sklearn, "
+                               "pytorch, tensorflow, huggingface, ...")]
+    version: Version
+    py_version: Annotated[str | None, Field(pattern=r"^py[0-9]{1,3}$")] = None
+    uri: S3Uri = Field(description="model.tar.gz in S3.")
+
+
+class RegistrySource(Spec):
+    """A SageMaker Model Registry package version; it must be Approved when deployed."""
+
+    model_package_arn: ModelPackageArn
+    marketplace: bool = Field(default=False, description=(
+        "The package's containers come from AWS Marketplace: SageMaker's deployment guardrails "
+        "do not apply (updates go all at once), and serverless cannot serve it."))
+
+
+class ModelSpec(Spec):
+    """Exactly one of `artifact`, `framework` or `registry`, plus container environment."""
+
+    artifact: ArtifactSource | None = None
+    framework: FrameworkSource | None = None
+    registry: RegistrySource | None = None
+    environment: Annotated[dict[EnvVarName, Annotated[str, Field(max_length=aws.ENV_VALUE_MAX)]],
+                           Field(max_length=aws.ENVIRONMENT_VARIABLES_MAX)] = Field(
+        default_factory=dict, description="Container environment variables (strings).")
+
+    @property
+    def source_kind(self) -> str:
+        return "artifact" if self.artifact else "framework" if self.framework else "registry"
+
+
+class PipelineRef(Spec):
+    """A value the build pipeline wrote: `key` inside the JSON/YAML file `from_pipeline`."""
+
+    from_pipeline: RepoPath = Field(description="Path of a file among the pipeline's outputs.")
+    key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length=256,
+                              description="Dotted key inside that file.")]
+
+
+def _value_or_ref(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "<value>"
+    if isinstance(value, dict):
+        return "<from_pipeline>"
+    return None
+
+
+ProvenanceValue = Annotated[
+    Union[Annotated[Text, Tag("<value>")], Annotated[PipelineRef, Tag("<from_pipeline>")]],
+    Discriminator(_value_or_ref, custom_error_type="value_or_ref",
+                  custom_error_message="expected a string or {from_pipeline: <file>, key: <key>}",
+                  custom_error_context={"expected": "a string, or {from_pipeline: <file>, key: <key>}"}),
+]
+
+
+class Provenance(Spec):
+    data_version: ProvenanceValue = Field(description="Version of the training data.")
+    build_id: ProvenanceValue = Field(description="Identifier of the build that made the model.")
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+
+class Dataset(Spec):
+    """The fixed validation set: one of `uri`/`path`, pinned by one of `digest`/`version`."""
+
+    uri: S3Uri | None = None
+    path: RepoPath | None = None
+    format: Literal["csv", "parquet", "jsonl"]
+    digest: Digest | None = None
+    version: Annotated[str | None, Field(min_length=1, max_length=1024,
+                                         description="S3 object version id or a dataset tag.")] = None
+    label_column: Column
+    id_column: Column | None = None
+
+
+class MaxRegression(Spec):
+    """How much worse than production the candidate may be: one of absolute/relative."""
+
+    absolute: Annotated[float | None, Field(ge=0)] = None
+    relative: Annotated[float | None, Field(ge=0, le=1, description="Fraction, 0.02 = 2%.")] = None
+
+
+class Gate(Spec):
+    metric: Annotated[str, Field(max_length=64)]
+    min: float | None = None
+    max: float | None = None
+    max_regression: MaxRegression | None = None
+
+
+class Predictions(Spec):
+    """Where candidate predictions on the validation set come from."""
+
+    source: Literal["pipeline", "batch_transform", "local"]
+    path: RepoPath | None = Field(default=None, description="pipeline: file among its outputs.")
+    column: Column = Field(default="prediction", description="Prediction/score column.")
+    instance_type: InstanceType | None = Field(default=None, description="batch_transform only.")
+    instance_count: Annotated[int, Field(ge=1, le=20)] = 1
+
+
+class ValidationSpec(Spec):
+    dataset: Dataset
+    task: Task
+    metrics: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=20)]
+    gates: list[Gate] = Field(default_factory=list, max_length=20)
+    confidence_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    predictions: Predictions
+
+
+# --- environments ---------------------------------------------------------------------------------
+
+
+class CapacitySize(Spec):
+    type: Literal["capacity_percent", "instance_count"]
+    value: Annotated[int, Field(ge=1)]
+
+
+class AbWeights(Spec):
+    """Traffic weights of the live model and the candidate (relative; 90/10 = 10% candidate)."""
+
+    current: Annotated[float, Field(ge=0)]
+    candidate: Annotated[float, Field(ge=0)]
+
+
+_WAIT, _TERM = aws.WAIT_INTERVAL_SECONDS, aws.TERMINATION_WAIT_SECONDS
+_EXEC, _CONC = aws.MAX_EXECUTION_TIMEOUT_SECONDS, aws.SERVERLESS_CONCURRENCY
+
+
+class Strategy(Spec):
+    """How an update reaches the endpoint. Parameters apply only to the types named.
+
+    `all_at_once` is a plain UpdateEndpoint without a DeploymentConfig: no bake, no alarm
+    rollback (the only choice where SageMaker's guardrails do not apply)."""
+
+    type: StrategyType = "blue_green"
+    canary_size: CapacitySize | None = Field(default=None, description="canary: at most 50% of the fleet.")
+    linear_step: CapacitySize | None = Field(default=None, description="linear: 10-50% of the fleet.")
+    max_batch_size: CapacitySize | None = Field(default=None, description="rolling.")
+    rollback_max_batch_size: CapacitySize | None = Field(default=None, description="rolling.")
+    wait_interval_seconds: Annotated[int | None, Field(ge=_WAIT[0], le=_WAIT[1], description=(
+        "canary/linear/rolling: bake time after each traffic step."))] = None
+    termination_wait_seconds: Annotated[int | None, Field(ge=_TERM[0], le=_TERM[1], description=(
+        "blue_green/canary/linear: bake time on the new fleet before the old one is removed."))] = None
+    max_execution_timeout_seconds: Annotated[int | None, Field(ge=_EXEC[0], le=_EXEC[1])] = None
+    sampling_percentage: Annotated[int | None, Field(ge=1, le=100, description=(
+        "shadow: share of requests copied to the candidate."))] = None
+    weights: AbWeights | None = Field(default=None, description="ab: traffic weights.")
+    candidate_variant_name: ResourceName | None = Field(default=None, description=(
+        "ab/shadow: variant name of the candidate (default `candidate` / `shadow`)."))
+    acknowledge_no_guardrails: bool | None = Field(default=None, description=(
+        "all_at_once: required where SageMaker's deployment guardrails do not apply (serverless, "
+        "Inf1, Marketplace containers), to say that an update replaces the model in one step "
+        "with no bake and no alarm rollback."))
+
+
+class Autoscaling(Spec):
+    min_capacity: Annotated[int, Field(ge=0)]
+    max_capacity: Annotated[int, Field(ge=1)]
+    target_invocations_per_instance: Annotated[int | None, Field(ge=1)] = None
+    target_backlog_per_instance: Annotated[float | None, Field(gt=0, description=(
+        "async: ApproximateBacklogSizePerInstance target."))] = None
+    scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
+    scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=86400)] = 60
+
+
+class ServerlessSpec(Spec):
+    memory_mb: Annotated[int, Field(ge=aws.SERVERLESS_MEMORY_MB[0], le=aws.SERVERLESS_MEMORY_MB[-1],
+                                    multiple_of=aws.SERVERLESS_MEMORY_MB[0])]
+    max_concurrency: Annotated[int, Field(ge=_CONC[0], le=_CONC[1])]
+    provisioned_concurrency: Annotated[int | None, Field(ge=_CONC[0], le=_CONC[1])] = None
+
+
+class AsyncSpec(Spec):
+    output_path: S3Uri
+    failure_path: S3Uri | None = None
+    success_topic: SnsTopicArn | None = None
+    error_topic: SnsTopicArn | None = None
+    max_concurrent_invocations_per_instance: Annotated[int | None, Field(
+        ge=aws.ASYNC_MAX_CONCURRENT_INVOCATIONS[0], le=aws.ASYNC_MAX_CONCURRENT_INVOCATIONS[1])] = None
+
+
+class BatchSpec(Spec):
+    input_uri: S3Uri
+    output_uri: S3Uri
+    content_type: ContentType | None = None
+    accept: ContentType | None = None
+    split_type: Literal["none", "line", "recordio", "tfrecord"] = "line"
+    assemble_with: Literal["none", "line"] = "line"
+    batch_strategy: Literal["multi_record", "single_record"] = "multi_record"
+    max_payload_mb: Annotated[int | None, Field(ge=0, le=100)] = None
+    max_concurrent_transforms: Annotated[int | None, Field(ge=0)] = None
+    input_filter: JsonPath | None = None
+    output_filter: JsonPath | None = None
+    join_source: Literal["none", "input"] = Field(default="none", description=(
+        "input: write each input record beside its inference (CSV/JSON only)."))
+
+
+class MultiModelSpec(Spec):
+    prefix: S3Prefix = Field(description="S3 prefix holding the models (ModelDataUrl).")
+
+
+class DataCapture(Spec):
+    destination: S3Uri
+    sampling_percentage: Annotated[int, Field(ge=aws.SAMPLING_PERCENT[0], le=aws.SAMPLING_PERCENT[1])] = 100
+    capture: Annotated[list[Literal["input", "output"]], Field(min_length=1, max_length=2)] = Field(
+        default_factory=lambda: ["input", "output"])
+    csv_content_types: list[ContentType] = Field(default_factory=list, max_length=10)
+    json_content_types: list[ContentType] = Field(default_factory=list, max_length=10)
+
+
+class EnvironmentSpec(Spec):
+    """One deployment of the model: where, how it serves, and how updates roll out."""
+
+    mode: Mode
+    endpoint_name: ResourceName | None = Field(default=None, description=(
+        "Defaults to <metadata.name>-<environment>. Not used by batch."))
+    variant_name: ResourceName = Field(default="AllTraffic", description=(
+        "Production variant name; guarded updates need it to stay the same."))
+    instance_type: InstanceType | None = None
+    instance_count: Annotated[int | None, Field(ge=1)] = None
+    autoscaling: Autoscaling | None = None
+    serverless: ServerlessSpec | None = None
+    async_: AsyncSpec | None = Field(default=None, alias="async")
+    batch: BatchSpec | None = None
+    multi_model: MultiModelSpec | None = None
+    strategy: Strategy | None = None
+    alarms: Annotated[list[AlarmName] | None, Field(min_length=aws.ALARMS[0], max_length=aws.ALARMS[1], description=(
+        "CloudWatch alarms that roll an update back (AutoRollbackConfiguration)."))] = None
+    approvals: Annotated[int, Field(ge=0, le=10, description="Required approvals.")] = 1
+    data_capture: DataCapture | None = None
+    tags: Tags = Field(default_factory=dict)
+    move_endpoint_from: Annotated[str | None, Field(
+        pattern=r"^[A-Za-z0-9_.-][A-Za-z0-9_./-]{0,499}$", description=(
+            "Take this environment's endpoint over from the manifest at this repository path that owns "
+            "it: a reviewed move, approved by that manifest's owners as they are on the base branch."))] = None
+    adopt_endpoint: bool = Field(default=False, description=(
+        "Take charge of an endpoint that exists in AWS but that modelbot did not create (no modelbot "
+        "tags): an explicit adoption, recorded in the ledger. Without it such an endpoint is refused."))
+
+    @property
+    def effective_strategy(self) -> Strategy:
+        return self.strategy or Strategy()
+
+    @property
+    def fleet(self) -> int:
+        return self.instance_count or 1
+
+
+class Manifest(Spec):
+    """One model deployment: source, provenance, validation and its environments."""
+
+    model_config = ConfigDict(title="modelbot ModelDeployment manifest")
+
+    apiVersion: Literal["modelbot/v1"]
+    kind: Literal["ModelDeployment"]
+    metadata: Metadata
+    model: ModelSpec
+    provenance: Provenance
+    validation: ValidationSpec | None = None
+    environments: Annotated[dict[EnvironmentName, EnvironmentSpec], Field(min_length=1, max_length=10)]
+
+    _source: Any = PrivateAttr(default=None)  # the SourceMap it was read from, if any
+
+    @property
+    def source(self) -> Any:
+        """The `SourceMap` (file path and positions) this manifest was loaded from, or None."""
+        return self._source
+
+    def endpoint_name(self, env: str) -> str:
+        """The endpoint's name in `env`: the manifest's, or `<name>-<env>` (cut to 63)."""
+        spec = self.environments[env]
+        if spec.endpoint_name:
+            return spec.endpoint_name
+        return f"{self.metadata.name}-{env}"[: aws.NAME_MAX].rstrip("-")

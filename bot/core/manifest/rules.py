@@ -1,0 +1,583 @@
+"""Rules across fields and AWS limits that a field's type cannot express.
+
+Each check takes validated sections and returns `Finding`s located by YAML key path, so that
+`load_manifest` can place them at a line and column. Sections that failed their own schema
+are passed as None and the rules that need them are skipped; everything else still runs,
+so one pass reports every problem in the file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from bot.core.manifest import aws_limits as aws
+from bot.core.manifest.model import (
+    BOT_TAG_KEYS,
+    METRICS,
+    EnvironmentSpec,
+    Manifest,
+    Metadata,
+    ModelSpec,
+    Provenance,
+    ValidationSpec,
+)
+from bot.core.manifest.problems import Severity
+
+Loc = tuple[Any, ...]
+
+_SECTION_FOR_MODE = {"serverless": "serverless", "async": "async", "batch": "batch",
+                     "multi_model": "multi_model"}
+_ATTR = {"async": "async_"}
+_STRATEGY_PARAMS: dict[str, tuple[str, ...]] = {
+    "canary_size": ("canary",),
+    "linear_step": ("linear",),
+    "max_batch_size": ("rolling",),
+    "rollback_max_batch_size": ("rolling",),
+    "wait_interval_seconds": ("canary", "linear", "rolling"),
+    "termination_wait_seconds": ("blue_green", "canary", "linear"),
+    "max_execution_timeout_seconds": ("blue_green", "canary", "linear", "rolling"),
+    "sampling_percentage": ("shadow",),
+    "weights": ("ab",),
+    "candidate_variant_name": ("ab", "shadow"),
+    "acknowledge_no_guardrails": ("all_at_once",),
+}
+_STRATEGY_REQUIRED: dict[str, tuple[str, ...]] = {
+    "canary": ("canary_size", "wait_interval_seconds"),
+    "linear": ("linear_step", "wait_interval_seconds"),
+    "rolling": ("max_batch_size", "wait_interval_seconds"),
+    "shadow": ("sampling_percentage",),
+    "ab": ("weights",),
+}
+_JOIN_CONTENT_TYPES = ("text/csv", "application/json", "application/jsonlines")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule's verdict at a YAML key path (`at_key`: point at the key, not the value)."""
+
+    loc: Loc
+    message: str
+    expected: str | None
+    value: Any
+    rule: str
+    severity: Severity = "error"
+    at_key: bool = False
+
+
+def _f(loc: Loc, message: str, expected: str | None = None, value: Any = None, *,
+       rule: str, severity: Severity = "error", at_key: bool = False) -> Finding:
+    return Finding(tuple(loc), message, expected, value, rule, severity, at_key)
+
+
+def check_manifest(m: Manifest) -> list[Finding]:
+    """All cross-field rules for a fully validated manifest."""
+    return check_sections(m.metadata, m.model, m.provenance, m.validation, m.environments)
+
+
+def check_sections(metadata: Metadata | None, model: ModelSpec | None,
+                   provenance: Provenance | None, validation: ValidationSpec | None,
+                   environments: Mapping[str, EnvironmentSpec]) -> list[Finding]:
+    out: list[Finding] = []
+    if metadata is not None:
+        out += _metadata(metadata)
+    if model is not None:
+        out += _model(model)
+    if provenance is not None:
+        out += _provenance(provenance)
+    if validation is not None:
+        out += _validation(validation)
+    for name, env in environments.items():
+        out += _environment(name, env, metadata, model)
+    return out
+
+
+# --- sections -----------------------------------------------------------------------------------
+
+
+def _metadata(meta: Metadata) -> list[Finding]:
+    out = []
+    for owner, n in Counter(o.lstrip("@").lower() for o in meta.owners).items():
+        if n > 1:
+            out.append(_f(("metadata", "owners"), f"owner {owner} is listed {n} times",
+                          "each owner once", owner, rule="manifest.owners", severity="warning",
+                          at_key=True))
+    return out
+
+
+def _model(model: ModelSpec) -> list[Finding]:
+    given = [k for k in ("artifact", "framework", "registry") if getattr(model, k) is not None]
+    if len(given) == 1:
+        return []
+    if not given:
+        return [_f(("model",), "the model has no source", "exactly one of artifact, framework, registry",
+                   rule="manifest.model-source", at_key=True)]
+    return [_f(("model", k), f"the model has {len(given)} sources ({', '.join(given)})",
+               "exactly one of artifact, framework, registry", k, rule="manifest.model-source",
+               at_key=True) for k in given[1:]]
+
+
+def _provenance(p: Provenance) -> list[Finding]:
+    out = []
+    for name in ("data_version", "build_id"):
+        value = getattr(p, name)
+        if isinstance(value, str):
+            why = aws.tag_text_problem(value, what="value") or (
+                f"is {len(value)} characters long" if len(value) > aws.TAG_VALUE_MAX else None)
+            if why:
+                out.append(_f(("provenance", name), f"{name} becomes a tag on every resource, and {why}",
+                              f"at most {aws.TAG_VALUE_MAX} of: {aws.TAG_EXPECTED}", value,
+                              rule="aws.tags"))
+    return out
+
+
+def _validation(v: ValidationSpec) -> list[Finding]:
+    out: list[Finding] = []
+    d = ("validation", "dataset")
+    ds = v.dataset
+    if (ds.uri is None) == (ds.path is None):
+        out.append(_f(d + ("path" if ds.path else "uri",),
+                      "the dataset needs exactly one location" if ds.uri is None
+                      else "the dataset has both `uri` and `path`",
+                      "exactly one of uri (S3) or path (in the repository)", ds.path,
+                      rule="manifest.dataset-location", at_key=True))
+    if (ds.digest is None) == (ds.version is None):
+        out.append(_f(d + ("version" if ds.version else "digest",),
+                      "the dataset must be pinned by exactly one of digest or version"
+                      if ds.digest is None else "the dataset has both `digest` and `version`",
+                      "exactly one of digest (sha256:...) or version", ds.version,
+                      rule="manifest.dataset-pin", at_key=True))
+    if ds.id_column is not None and ds.id_column == ds.label_column:
+        out.append(_f(d + ("id_column",), "the id column is the label column",
+                      "a different column", ds.id_column, rule="manifest.dataset-columns"))
+    fits = sorted(n for n, m in METRICS.items() if v.task in m.tasks)
+    seen: set[str] = set()
+    for i, name in enumerate(v.metrics):
+        loc = ("validation", "metrics", i)
+        if name in seen:
+            out.append(_f(loc, f"metric {name} is listed twice", "each metric once", name,
+                          rule="manifest.metrics"))
+        seen.add(name)
+        if name not in METRICS:
+            out.append(_f(loc, f"unknown metric {name}", "one of " + ", ".join(fits), name,
+                          rule="manifest.metrics"))
+        elif v.task not in METRICS[name].tasks:
+            out.append(_f(loc, f"metric {name} does not apply to task {v.task}",
+                          "one of " + ", ".join(fits), name, rule="manifest.metrics"))
+    for i, gate in enumerate(v.gates):
+        g = ("validation", "gates", i)
+        if gate.metric not in v.metrics:
+            out.append(_f(g + ("metric",), f"gate on {gate.metric}, which is not in `metrics`",
+                          "one of " + ", ".join(v.metrics), gate.metric, rule="manifest.gates"))
+        if gate.min is None and gate.max is None and gate.max_regression is None:
+            out.append(_f(g, "the gate sets no bound", "at least one of min, max, max_regression",
+                          rule="manifest.gates"))
+        if gate.min is not None and gate.max is not None and gate.min > gate.max:
+            out.append(_f(g + ("max",), f"max {gate.max} is below min {gate.min}",
+                          f"a number >= {gate.min}", gate.max, rule="manifest.gates"))
+        mr = gate.max_regression
+        if mr is not None and (mr.absolute is None) == (mr.relative is None):
+            out.append(_f(g + ("max_regression",), "max_regression needs exactly one bound",
+                          "exactly one of absolute or relative", rule="manifest.gates", at_key=True))
+    p = v.predictions
+    pl = ("validation", "predictions")
+    if p.source == "pipeline" and p.path is None:
+        out.append(_f(pl + ("path",), "predictions from the pipeline need the file's `path`",
+                      "a path among the pipeline's outputs", rule="manifest.predictions"))
+    if p.source != "pipeline" and p.path is not None:
+        out.append(_f(pl + ("path",), f"`path` is only used with source pipeline, not {p.source}",
+                      "no path", p.path, rule="manifest.predictions", at_key=True))
+    if p.source == "batch_transform" and p.instance_type is None:
+        out.append(_f(pl + ("instance_type",), "batch_transform predictions need an instance type",
+                      aws.INSTANCE_TYPE_EXPECTED, rule="manifest.predictions"))
+    if p.source == "batch_transform" and p.instance_type is not None:
+        why = aws.instance_type_problem(p.instance_type, aws.TRANSFORM_INSTANCE_SHAPE)
+        if why:
+            out.append(_f(pl + ("instance_type",), f"batch_transform predictions run a transform "
+                          f"job, and {why}", _instance_expected(p.instance_type,
+                                                                aws.TRANSFORM_INSTANCE_SHAPE),
+                          p.instance_type, rule="aws.instance-type"))
+    if p.source != "batch_transform" and p.instance_type is not None:
+        out.append(_f(pl + ("instance_type",), f"`instance_type` is only used with source "
+                      f"batch_transform, not {p.source}", "no instance_type", p.instance_type,
+                      rule="manifest.predictions", at_key=True))
+    return out
+
+
+# --- environments -------------------------------------------------------------------------------
+
+
+def _environment(name: str, e: EnvironmentSpec, meta: Metadata | None,
+                 model: ModelSpec | None) -> list[Finding]:
+    base: Loc = ("environments", name)
+    out: list[Finding] = []
+    mode = e.mode
+
+    for section_mode, key in _SECTION_FOR_MODE.items():
+        present = getattr(e, _ATTR.get(key, key)) is not None
+        if mode == section_mode and not present:
+            out.append(_f(base + (key,), f"mode {mode} needs a `{key}:` section",
+                          f"a `{key}:` mapping", rule="manifest.mode-section"))
+        elif mode != section_mode and present:
+            out.append(_f(base + (key,), f"`{key}:` only applies to mode {section_mode}, "
+                          f"and this environment's mode is {mode}", f"no `{key}:` section",
+                          rule="manifest.mode-section", at_key=True))
+
+    if mode == "serverless":
+        for key in ("instance_type", "instance_count", "autoscaling"):
+            if getattr(e, key) is not None:
+                out.append(_f(base + (key,), f"serverless endpoints have no instances; "
+                              f"`{key}` does not apply", "serverless.memory_mb and "
+                              "serverless.max_concurrency instead", getattr(e, key) if key !=
+                              "autoscaling" else None, rule="manifest.serverless", at_key=True))
+    elif e.instance_type is None:
+        out.append(_f(base + ("instance_type",), f"mode {mode} needs an instance type",
+                      aws.INSTANCE_TYPE_EXPECTED, rule="manifest.instances"))
+
+    if mode == "batch":
+        for key in ("endpoint_name", "strategy", "alarms", "autoscaling", "data_capture"):
+            if getattr(e, key) is not None:
+                out.append(_f(base + (key,), f"batch transform has no endpoint; `{key}` does "
+                              "not apply", f"no `{key}`", None, rule="manifest.batch", at_key=True))
+    elif e.endpoint_name is None and meta is not None:
+        derived = f"{meta.name}-{name}"
+        if aws.name_problem(derived):
+            out.append(_f(base + ("endpoint_name",), f"the default endpoint name {derived} "
+                          f"{aws.name_problem(derived)}", "an explicit endpoint_name",
+                          rule="aws.endpoint-name"))
+
+    out += _instance_type(base, e)
+    out += _serverless_exclusions(base, e, model)
+    out += _autoscaling(base, e)
+    out += _strategy(base, e, model)
+    if e.serverless and e.serverless.provisioned_concurrency is not None \
+            and e.serverless.provisioned_concurrency > e.serverless.max_concurrency:
+        out.append(_f(base + ("serverless", "provisioned_concurrency"),
+                      "provisioned concurrency exceeds max_concurrency",
+                      f"at most {e.serverless.max_concurrency}",
+                      e.serverless.provisioned_concurrency, rule="aws.serverless"))
+    if e.alarms:
+        seen: set[str] = set()
+        for i, alarm in enumerate(e.alarms):
+            if alarm in seen:
+                out.append(_f(base + ("alarms", i), f"alarm {alarm} is listed twice",
+                              "each alarm once", alarm, rule="aws.alarms"))
+            seen.add(alarm)
+    if e.batch is not None:
+        out += _batch(base, e)
+    if mode == "multi_model" and model is not None and model.registry is not None:
+        out.append(_f(base + ("mode",), "multi_model endpoints load artifacts from an S3 "
+                      "prefix; a model registry package cannot be served this way",
+                      "model.artifact or model.framework", mode, rule="manifest.multi-model"))
+
+    total = len({**(meta.tags if meta else {}), **e.tags}) + len(BOT_TAG_KEYS)
+    if total > aws.TAGS_MAX and e.tags:
+        out.append(_f(base + ("tags",), f"resources in {name} would carry {total} tags "
+                      f"(metadata.tags, these, and {len(BOT_TAG_KEYS)} set by modelbot)",
+                      f"at most {aws.TAGS_MAX} in all", rule="aws.tags", at_key=True))
+    if e.strategy and e.strategy.candidate_variant_name == e.variant_name:
+        out.append(_f(base + ("strategy", "candidate_variant_name"), "the candidate variant "
+                      "needs a name different from variant_name", f"not {e.variant_name}",
+                      e.variant_name, rule="manifest.variant-names"))
+    return out
+
+
+def _autoscaling(base: Loc, e: EnvironmentSpec) -> list[Finding]:
+    a = e.autoscaling
+    if a is None or e.mode in ("serverless", "batch"):
+        return []
+    loc = base + ("autoscaling",)
+    out = []
+    if a.max_capacity < a.min_capacity:
+        out.append(_f(loc + ("max_capacity",), f"max_capacity {a.max_capacity} is below "
+                      f"min_capacity {a.min_capacity}", f">= {a.min_capacity}", a.max_capacity,
+                      rule="manifest.autoscaling"))
+    if a.min_capacity == 0 and e.mode != "async":
+        out.append(_f(loc + ("min_capacity",), "only async endpoints can scale to zero",
+                      ">= 1", 0, rule="aws.autoscaling"))
+    if e.mode == "async":
+        if a.target_backlog_per_instance is None and a.target_invocations_per_instance is None:
+            out.append(_f(loc + ("target_backlog_per_instance",), "async autoscaling needs a "
+                          "target", "target_backlog_per_instance (or target_invocations_per_instance)",
+                          rule="manifest.autoscaling"))
+        if a.min_capacity == 0 and a.target_backlog_per_instance is None:
+            out.append(_f(loc + ("target_backlog_per_instance",), "scaling to zero needs a "
+                          "backlog target (ApproximateBacklogSizePerInstance)",
+                          "a number > 0", rule="aws.autoscaling"))
+    else:
+        if a.target_invocations_per_instance is None:
+            out.append(_f(loc + ("target_invocations_per_instance",), "autoscaling needs a "
+                          "target for SageMakerVariantInvocationsPerInstance", "an integer >= 1",
+                          rule="manifest.autoscaling"))
+        if a.target_backlog_per_instance is not None:
+            out.append(_f(loc + ("target_backlog_per_instance",), "a backlog target only "
+                          "applies to async endpoints", "no target_backlog_per_instance",
+                          a.target_backlog_per_instance, rule="manifest.autoscaling", at_key=True))
+    count = e.instance_count
+    if count is not None and a.min_capacity <= a.max_capacity and not a.min_capacity <= count <= a.max_capacity:
+        out.append(_f(base + ("instance_count",), f"instance_count {count} is outside the "
+                      f"autoscaling range {a.min_capacity}-{a.max_capacity}; autoscaling will "
+                      "move it", f"{a.min_capacity}-{a.max_capacity}", count,
+                      rule="manifest.autoscaling", severity="warning"))
+    return out
+
+
+def _marketplace(model: ModelSpec | None) -> bool:
+    return bool(model is not None and model.registry is not None and model.registry.marketplace)
+
+
+def _instance_expected(instance_type: str, shape: str) -> str:
+    close = aws.close_instance_types(instance_type, shape)
+    return f"a value of botocore's {shape}" + (", e.g. " + ", ".join(close) if close else "")
+
+
+def _instance_type(base: Loc, e: EnvironmentSpec) -> list[Finding]:
+    """Instance types against botocore's enums (endpoints vs transform jobs) and, for
+    multi-model endpoints, the instance types the MME page lists."""
+    rules_ = aws.MODE_RULES[e.mode]
+    if e.instance_type is None or rules_.instance_types is None:
+        return []
+    loc = base + ("instance_type",)
+    why = aws.instance_type_problem(e.instance_type, rules_.instance_types)
+    if why:
+        return [_f(loc, why, _instance_expected(e.instance_type, rules_.instance_types),
+                   e.instance_type, rule="aws.instance-type")]
+    if e.mode == "multi_model":
+        why = aws.multi_model_instance_problem(e.instance_type)
+        if why:
+            return [_f(loc, f"{why} ({aws.MME_PAGE})", "a CPU instance type or one of "
+                       + ", ".join(aws.MME_GPU_INSTANCE_TYPES), e.instance_type,
+                       rule="aws.multi-model-instance")]
+    return []
+
+
+def _serverless_exclusions(base: Loc, e: EnvironmentSpec, model: ModelSpec | None) -> list[Finding]:
+    if e.mode != "serverless":
+        return []
+    out = []
+    if e.data_capture is not None:
+        out.append(_f(base + ("data_capture",), "serverless endpoints do not support data capture "
+                      f"(nor Model Monitor, which reads it) ({aws.SERVERLESS_PAGE})",
+                      "no data_capture, or mode realtime", rule="aws.serverless-exclusions",
+                      at_key=True))
+    if _marketplace(model):
+        out.append(_f(base + ("mode",), "serverless endpoints cannot serve AWS Marketplace model "
+                      f"packages ({aws.SERVERLESS_PAGE})", "mode realtime or async", e.mode,
+                      rule="aws.serverless-exclusions"))
+    if e.alarms:
+        out.append(_f(base + ("alarms",), "rollback alarms belong to deployment guardrails "
+                      "(AutoRollbackConfiguration), which do not apply to serverless endpoints "
+                      f"({aws.GUARDRAILS_PAGE})", "no alarms", rule="aws.guardrails-serverless",
+                      at_key=True))
+    return out
+
+
+def _no_guardrails_expected(rules_: aws.ModeRules) -> str:
+    alt = aws.ACKNOWLEDGED_ALL_AT_ONCE
+    if "ab" in rules_.strategies:
+        alt += (", or strategy ab (modelbot shifts the variant weights itself, with its own "
+                "bake and alarm watch)")
+    return alt
+
+
+def _strategy(base: Loc, e: EnvironmentSpec, model: ModelSpec | None = None) -> list[Finding]:
+    s = e.strategy
+    if e.mode == "batch":
+        return []
+    loc = base + ("strategy",)
+    rules_ = aws.MODE_RULES[e.mode]
+    excluded = aws.guardrails_excluded(mode=e.mode, instance_type=e.instance_type,
+                                       marketplace=_marketplace(model))
+    why_page = aws.GUARDRAILS_PAGE if e.mode == "serverless" else aws.EXCLUSIONS_PAGE
+    excluded_rule = "aws.guardrails-serverless" if e.mode == "serverless" else "aws.guardrails-exclusions"
+    if s is None:
+        if excluded:
+            return [_f(loc, f"SageMaker's deployment guardrails do not apply to {excluded} "
+                       f"({why_page}): every update replaces the model at once, with no bake "
+                       "and no alarm rollback; say so in the manifest", _no_guardrails_expected(rules_),
+                       rule=excluded_rule)]
+        return []
+    t = s.type
+    out: list[Finding] = []
+    for param, types in _STRATEGY_PARAMS.items():
+        if getattr(s, param) is not None and t not in types:
+            out.append(_f(loc + (param,), f"`{param}` is not used by strategy {t}",
+                          "only with strategy " + " or ".join(types), getattr(s, param),
+                          rule="manifest.strategy", at_key=True))
+    for param in _STRATEGY_REQUIRED.get(t, ()):
+        if getattr(s, param) is None:
+            out.append(_f(loc + (param,), f"strategy {t} needs `{param}`", _PARAM_EXPECTED[param],
+                          rule="manifest.strategy"))
+    if t not in rules_.strategies:
+        if e.mode == "serverless" and t in aws.BOT_DRIVEN_STRATEGIES:
+            out.append(_f(loc + ("type",), f"strategy {t} runs two production variants, and "
+                          f"serverless endpoints support only one ({aws.SERVERLESS_PAGE})",
+                          aws.ACKNOWLEDGED_ALL_AT_ONCE, t, rule="aws.serverless-exclusions"))
+        elif e.mode == "serverless":
+            out.append(_f(loc + ("type",), "Deployment guardrails only apply to Asynchronous "
+                          "inference and Real-time inference endpoint types "
+                          f"({aws.GUARDRAILS_PAGE}): a serverless endpoint is updated with a "
+                          f"plain UpdateEndpoint, all at once, so a {t} update cannot happen",
+                          aws.ACKNOWLEDGED_ALL_AT_ONCE, t, rule="aws.guardrails-serverless"))
+        else:
+            out.append(_f(loc + ("type",), f"strategy {t} runs two models side by side on a "
+                          f"realtime endpoint, and this environment's mode is {e.mode}",
+                          "one of " + ", ".join(rules_.strategies), t, rule="manifest.strategy"))
+        return out
+    if excluded and t in aws.GUARDED_STRATEGIES:
+        out.append(_f(loc + ("type",), f"SageMaker's deployment guardrails do not apply to "
+                      f"{excluded}: AWS falls back to all at once with no baking period, so this "
+                      f"would not be the {t} update the plan promises ({aws.EXCLUSIONS_PAGE})",
+                      _no_guardrails_expected(rules_), t, rule="aws.guardrails-exclusions"))
+        return out
+    if t == "all_at_once":
+        if excluded and not s.acknowledge_no_guardrails:
+            out.append(_f(loc + ("acknowledge_no_guardrails",), f"{excluded} get no deployment "
+                          f"guardrails ({why_page}): acknowledge that an update replaces the "
+                          "model at once, with no bake and no alarm rollback",
+                          "acknowledge_no_guardrails: true", s.acknowledge_no_guardrails,
+                          rule=excluded_rule))
+        if e.alarms and e.mode != "serverless":
+            out.append(_f(base + ("alarms",), "strategy all_at_once sends no DeploymentConfig, "
+                          "so no alarm rolls the update back", "no alarms" + (
+                              "" if excluded else ", or strategy blue_green (all at once with "
+                              "alarm rollback)"), rule="manifest.strategy", at_key=True))
+        return out
+    fleet = e.fleet
+    for param in ("canary_size", "linear_step", "max_batch_size", "rollback_max_batch_size"):
+        size = getattr(s, param)
+        if size is None or t not in _STRATEGY_PARAMS[param]:
+            continue
+        sloc = loc + (param,)
+        if size.type == "capacity_percent" and size.value > 100:
+            out.append(_f(sloc + ("value",), f"{size.value}% is more than the whole fleet",
+                          "1-100", size.value, rule="aws.guardrails"))
+            continue
+        if size.type == "instance_count" and size.value > fleet:
+            out.append(_f(sloc + ("value",), f"{size.value} instances, but the fleet has {fleet}",
+                          f"1-{fleet}", size.value, rule="aws.guardrails"))
+            continue
+        pct = aws.capacity_percent(size.type, size.value, fleet)
+        real = aws.effective_percent(size.value, size.type, fleet)
+        n = aws.effective_instances(size.value, size.type, fleet)
+        of_fleet = f" of a fleet of {fleet}" if size.type == "instance_count" else ""
+        for name, what, lo, hi, rule in (
+                ("canary_size", "canary", 1, aws.CANARY_MAX_PERCENT, "aws.canary-size"),
+                ("linear_step", "linear step", *aws.LINEAR_STEP_PERCENT, "aws.linear-step"),
+                ("max_batch_size", "rolling batch", *aws.ROLLING_BATCH_PERCENT, "aws.rolling-batch")):
+            if param != name:
+                continue
+            allowed = (f"AWS allows at most {hi}% of the fleet" if name == "canary_size"
+                       else f"AWS allows {lo}-{hi}% of the fleet")
+            if not lo <= pct <= hi:
+                out.append(_f(sloc + ("value",), f"the {what} is {pct:g}%{of_fleet}; {allowed}",
+                              _size_expected(size.type, fleet, lo, hi), size.value, rule=rule))
+            elif real > hi:
+                out.append(_f(sloc + ("value",), f"a {size.value}% {what} of a fleet of {fleet} "
+                              f"is {n} instance(s), {real:g}% of the fleet (SageMaker turns on "
+                              f"whole instances); {allowed}",
+                              f"a smaller {what} or more instances", size.value, rule=rule))
+    if t == "ab" and s.weights is not None:
+        w = s.weights
+        if w.candidate <= 0:
+            out.append(_f(loc + ("weights", "candidate"), "the candidate gets no traffic",
+                          "a weight > 0", w.candidate, rule="manifest.ab-weights"))
+        elif w.current <= 0:
+            out.append(_f(loc + ("weights", "current"), "the current model gets no traffic: "
+                          "this is a replacement, not an A/B test", "a weight > 0", w.current,
+                          rule="manifest.ab-weights", severity="warning"))
+    out += _execution_timeout(loc, s, fleet)
+    return out
+
+
+def _execution_timeout(loc: Loc, s, fleet: int) -> list[Finding]:
+    """MaximumExecutionTimeoutInSeconds "should be larger than the total waiting time specified
+    in TerminationWaitInSeconds and WaitIntervalInSeconds" (botocore BlueGreenUpdatePolicy)."""
+    limit = s.max_execution_timeout_seconds
+    if limit is None or s.type not in aws.GUARDED_STRATEGIES:
+        return []
+    size = s.linear_step if s.type == "linear" else s.max_batch_size if s.type == "rolling" else None
+    steps = 1
+    if size is not None:
+        steps = math.ceil(fleet / max(1, aws.effective_instances(size.value, size.type, fleet)))
+    wait, term = s.wait_interval_seconds or 0, s.termination_wait_seconds or 0
+    total = aws.guardrail_wait_seconds(s.type, wait=wait, termination=term, steps=steps)
+    if limit > total:
+        return []
+    parts = {"canary": f"{wait}s canary bake + {term}s termination wait",
+             "linear": f"{max(0, steps - 1)} x {wait}s between {steps} steps + {term}s termination wait",
+             "rolling": f"{steps} batches x {wait}s",
+             "blue_green": f"{term}s termination wait"}[s.type]
+    hi = aws.MAX_EXECUTION_TIMEOUT_SECONDS[1]
+    return [_f(loc + ("max_execution_timeout_seconds",), f"the bakes add up to {total}s ({parts}), "
+               "and the deployment times out and rolls back unless "
+               "MaximumExecutionTimeoutInSeconds is larger than the total of "
+               "WaitIntervalInSeconds and TerminationWaitInSeconds (botocore BlueGreenUpdatePolicy)",
+               f"more than {total} (at most {hi})" if total < hi else "shorter bakes", limit,
+               rule="aws.max-execution-timeout")]
+
+
+_PARAM_EXPECTED = {
+    "canary_size": "{type: capacity_percent|instance_count, value: N} (at most 50% of the fleet)",
+    "linear_step": "{type: capacity_percent|instance_count, value: N} (10-50% of the fleet)",
+    "max_batch_size": "{type: capacity_percent|instance_count, value: N}",
+    "wait_interval_seconds": "seconds to bake after each step, 0-3600",
+    "sampling_percentage": "percentage of requests copied to the candidate, 1-100",
+    "weights": "{current: N, candidate: M}",
+}
+
+
+def _size_expected(size_type: str, fleet: int, lo: int, hi: int) -> str:
+    if size_type == "capacity_percent":
+        return f"{lo}-{hi}"
+    low = max(1, -(-lo * fleet // 100))
+    high = hi * fleet // 100
+    if high < low:
+        return f"capacity_percent, or more instances (a fleet of {fleet} cannot do this)"
+    return f"{low}-{high} instances" if low != high else f"{low} instance(s)"
+
+
+def _batch(base: Loc, e: EnvironmentSpec) -> list[Finding]:
+    b = e.batch
+    assert b is not None
+    loc = base + ("batch",)
+    out = []
+    wants_json_or_csv = [k for k in ("join_source", "input_filter", "output_filter")
+                         if (getattr(b, k) not in (None, "none"))]
+    if wants_json_or_csv and (b.content_type or "") not in _JOIN_CONTENT_TYPES:
+        out.append(_f(loc + ("content_type",), f"{', '.join(wants_json_or_csv)} only work with "
+                      "CSV or JSON input", "one of " + ", ".join(_JOIN_CONTENT_TYPES),
+                      b.content_type, rule="aws.batch-join"))
+    if wants_json_or_csv and (b.accept or "") not in _JOIN_CONTENT_TYPES:
+        out.append(_f(loc + ("accept",), f"with {', '.join(wants_json_or_csv)}, the inference "
+                      "output must be CSV or JSON too (TransformOutput Accept; SageMaker Developer "
+                      "Guide: Associate Prediction Results with Input Records)",
+                      "one of " + ", ".join(_JOIN_CONTENT_TYPES), b.accept, rule="aws.batch-join"))
+    if b.join_source == "input" and b.content_type == "text/csv":
+        for key, value in (("split_type", b.split_type), ("assemble_with", b.assemble_with)):
+            if value != "line":
+                out.append(_f(loc + (key,), "joining CSV input with its inference works line by "
+                              f"line: SplitType and AssembleWith must be Line ({aws.TRANSFORM_API})",
+                              "line", value, rule="aws.batch-join"))
+    if b.split_type == "none" and "batch_strategy" in b.model_fields_set:
+        out.append(_f(loc + ("batch_strategy",), "to enable the batch strategy, SplitType must "
+                      f"be Line, RecordIO or TFRecord ({aws.TRANSFORM_API} BatchStrategy); with "
+                      "split_type none each whole S3 object is one request",
+                      "no batch_strategy, or split_type line, recordio or tfrecord",
+                      b.batch_strategy, rule="aws.batch-strategy", at_key=True))
+    payload = b.max_payload_mb if b.max_payload_mb is not None else aws.BATCH_PAYLOAD_DEFAULT_MB
+    cap = aws.BATCH_CONCURRENT_PAYLOAD_MAX_MB
+    if b.max_concurrent_transforms and payload * b.max_concurrent_transforms > cap:
+        shown = "" if b.max_payload_mb is not None else f" (the default {payload} MB)"
+        out.append(_f(loc + ("max_concurrent_transforms",), f"{b.max_concurrent_transforms} "
+                      f"concurrent transforms x {payload} MB payload{shown} = "
+                      f"{payload * b.max_concurrent_transforms} MB; MaxConcurrentTransforms x "
+                      f"MaxPayloadInMB cannot exceed {cap} MB ({aws.TRANSFORM_API})",
+                      f"at most {cap // payload}, or a smaller max_payload_mb",
+                      b.max_concurrent_transforms, rule="aws.batch-payload"))
+    if b.output_uri.rstrip("/") == b.input_uri.rstrip("/"):
+        out.append(_f(loc + ("output_uri",), "the output would overwrite the input",
+                      "a different S3 location", b.output_uri, rule="manifest.batch"))
+    return out
