@@ -7,7 +7,7 @@ Each case runs in a fresh child process: the input is written to a file first (b
 process), the child imports numpy, pyarrow and bot.adapters.sources, reads the file's bytes,
 records its peak RSS (VmHWM of /proc/self/status: ru_maxrss would carry this process's peak
 into the child), loads the input with the server config's default limits
-(`compare.*`, bot.app.comparison.CompareConfig; local scoring's 100,000 rows for the "local"
+(`compare.*`, bot.app.services.comparison.CompareConfig; local scoring's 100,000 rows for the "local"
 cases) and records its peak RSS again. The baseline is a child that only imports (same
 modules) and reads nothing, measured in the same run; ratios are peak / baseline.
 
@@ -47,7 +47,7 @@ import json, resource, sys
 import numpy, pyarrow, pyarrow.compute, pyarrow.parquet
 from dataclasses import replace
 from bot.core.compare.data import ComparisonDataError
-from bot.app.comparison import CompareConfig
+from bot.app.services.comparison import CompareConfig
 from bot.adapters.sources import parse_table
 from bot.adapters.github.reader import ReadError, RepoReader
 

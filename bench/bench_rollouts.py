@@ -273,7 +273,7 @@ def part_a(args, url, tmp: Path) -> dict:
     from bot.core.manifest import load_manifest
     from bot.adapters.migrate import migrate
     from bot.core.plan import DeploySpec, plan
-    from bot.app.rollouts import Prepared, Rollouts, Services
+    from bot.app.services.rollouts import Prepared, Rollouts, Services
     from bot.adapters.store import Store
     from tests.support import sagemaker_emulator as emulator
 

@@ -85,7 +85,7 @@ def test_github_bounded_descriptions_are_redacted_too():
 
 
 def test_the_compare_outcome_template_shows_a_redacted_error():
-    from bot.app.comparison import ERROR, CompareOutcome
+    from bot.app.services.comparison import ERROR, CompareOutcome
 
     outcome = CompareOutcome("models/churn/modelbot.yaml", "churn", "production", "pipeline", ERROR, ERROR,
                              task="binary", error=str(hostile_error()), problem="internal", commit="a" * 40)

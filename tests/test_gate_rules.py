@@ -9,7 +9,7 @@ import pytest
 from bot.core.approvals import Review, evaluate, ownership_changes
 from bot.core.codeowners import parse_codeowners
 from bot.core.config import EnvironmentConfig
-from bot.app.features.approvals import approval_check
+from bot.app.services.approvals import approval_check
 from bot.core.gate import Comparison, ConfigError, Evidence, GatePolicy, Override, decide
 from bot.core.manifest import Problem, load_manifest
 from bot.core.ownership import MANIFEST_TAG, Owner, check_endpoint

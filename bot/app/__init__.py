@@ -2,5 +2,5 @@
 
 - processes: `web` (intake under gunicorn), `worker` (huey), `cli` (`modelbot ...`), `demo`.
 - `router` and `features/`: one small router per feature, composed at the top.
-- services the features share: `comparison` (the pre-merge comparison), `rollouts`.
+- `services/`: what several features share (approvals, gate, comparison, rollouts); no feature.
 """

@@ -36,7 +36,7 @@ JSON output (`--format json`), `"version": 1`; keys are only ever added:
                      "max_per_hour", "usage_based", "notes"},   # USD/hour; null if unknown
             "tags": {str: str}, "notes": [str], "requires_explicit_approval": bool,
             "config_digest": str | null}}}],
-     "comparisons": [bot.app.comparison.CompareOutcome.to_dict(), ...]}   # unless --no-compare
+     "comparisons": [bot.app.services.comparison.CompareOutcome.to_dict(), ...]}   # unless --no-compare
 """
 
 from __future__ import annotations
@@ -360,10 +360,10 @@ def check_command(path: str, *, envs: Sequence[str] | None = None, fmt: str = "t
         resolved = commit or git_commit(path) or UNKNOWN_COMMIT
         result = run_check(path, settings, envs=envs or None, live_reader=reader, now=clock.utcnow(),
                            commit=resolved)
-        # --- baseline comparison (bot/app/comparison.py): `validation:` sections; --no-compare skips it
+        # --- baseline comparison (bot/app/services/comparison.py): `validation:` sections; --no-compare skips it
         comparisons = None
         if compare:
-            from bot.app.comparison import compare_checkout
+            from bot.app.services.comparison import compare_checkout
 
             comparisons = compare_checkout(result, settings, live_reader=reader, root=path, live=live)
         # --- end of baseline comparison
@@ -378,7 +378,7 @@ def check_command(path: str, *, envs: Sequence[str] | None = None, fmt: str = "t
         if settings.config_path == NO_SERVER_CONFIG:
             data["not_checked"] = list(NOT_CHECKED_WITHOUT_CONFIG)
         if comparisons is not None:  # baseline comparison: CompareOutcome.to_dict() per manifest
-            from bot.app.comparison import exit_code
+            from bot.app.services.comparison import exit_code
 
             data["comparisons"] = [o.to_dict() for o in comparisons]
             data["exit_code"] = max(result.exit_code, exit_code(comparisons))
@@ -390,7 +390,7 @@ def check_command(path: str, *, envs: Sequence[str] | None = None, fmt: str = "t
                                 commit_known=resolved != UNKNOWN_COMMIT,
                                 comparisons=render("compare/cli.txt.j2", outcomes=comparisons or [])))
     if comparisons:  # a failed or impossible comparison fails the check, as in the pull request
-        from bot.app.comparison import exit_code
+        from bot.app.services.comparison import exit_code
 
         return max(result.exit_code, exit_code(comparisons))
     return result.exit_code

@@ -22,7 +22,7 @@ from bot.app.intake import Delivery
 from bot.core.logs import delivery_context, scrub
 from bot.adapters.queue import Queue, install_runtime
 from bot.core.retry import backoff
-from bot.app.rollouts import Rollouts
+from bot.app.services.rollouts import Rollouts
 from bot.app.router import Router
 from bot.adapters.store import Store
 
@@ -83,7 +83,7 @@ class Runtime:
 
     @cached_property
     def rollouts(self):
-        """The deployment engine of this process (bot.app.rollouts), with the adapters a feature
+        """The deployment engine of this process (bot.app.services.rollouts), with the adapters a feature
         registered for it (`rollout_services`: bot.app.features.deploys)."""
         return Rollouts(self.store, self.router.service("rollout_services")(self))
 

@@ -93,7 +93,7 @@ class ServerConfig(_Strict):
     permissions: dict[str, Any] = Field(
         default_factory=dict, description="Who may run which command; see bot/core/permissions.py.")
     compare: dict[str, Any] = Field(
-        default_factory=dict, description="Baseline comparison settings; see bot/app/comparison.py.")
+        default_factory=dict, description="Baseline comparison settings; see bot/app/services/comparison.py.")
     gate: dict[str, Any] = Field(
         default_factory=dict, description="What the deploy gate makes of comparison verdicts; see bot/core/gate.py.")
     prices: dict[str, float] = Field(

@@ -3,7 +3,7 @@
 The checks call it to show what a deploy would meet (the report's Deploy gate section), and
 every path that writes to AWS calls it before the first write (merge, `/deploy`, `/promote`,
 teardown): what is to be deployed, what the base branch says, the evidence and the clock go in
-as values (gathered by `bot.app.features.gate`), allow / refuse / wait with every reason comes out.
+as values (gathered by `bot.app.services.gate`), allow / refuse / wait with every reason comes out.
 It judges with the same rules the checks use: the manifest's problems from `bot.core.review`
 (validation, policy with freezes at the moment of the call, plan, endpoint ownership), the
 approval results of `bot.core.approvals.evaluate`, and the comparison verdict of `bot.core.compare` for

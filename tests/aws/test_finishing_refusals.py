@@ -12,7 +12,7 @@ import pytest
 
 from botocore.exceptions import ClientError
 
-from bot.app.rollouts import MAX_FINISHING_ATTEMPTS, holder_of, lock_key
+from bot.app.services.rollouts import MAX_FINISHING_ATTEMPTS, holder_of, lock_key
 from tests.aws.test_rollout_faults import (  # noqa: F401 - fixture
     bot, production)
 from tests.aws.test_merge_to_deploy import PATH, REPO, drive, manifest, merge

@@ -178,7 +178,7 @@ def test_a_batch_transform_manifest_runs_its_job_on_merge(bot):
 
 
 def test_a_deploy_that_cannot_be_prepared_fails_at_once_and_frees_the_endpoint(bot):
-    from bot.app.rollouts import holder_of, lock_key
+    from bot.app.services.rollouts import holder_of, lock_key
 
     # The canary example reads its build id from outputs/build.json, which this commit lacks.
     # Without its `validation:` section and needing bob's one approval, it passes the deploy gate:

@@ -27,7 +27,7 @@ pq = pytest.importorskip("pyarrow.parquet")
 
 from bot.adapters.aws import batch  # noqa: E402
 from bot.core.compare.data import ComparisonDataError, TableLimits, load_table  # noqa: E402
-from bot.app.comparison import CompareConfig  # noqa: E402
+from bot.app.services.comparison import CompareConfig  # noqa: E402
 from bot.adapters.sources import LocalFetcher, load_validation_set, parse_table  # noqa: E402
 from bot.adapters.github.reader import ReadError, RepoReader  # noqa: E402
 

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from bot.core.compare.data import ComparisonDataError, TableLimits, load_table
-from bot.app.comparison import CompareConfig
+from bot.app.services.comparison import CompareConfig
 from bot.adapters.sources import LocalFetcher, load_prediction_file, load_validation_set, parse_table, \
     prediction_format
 

@@ -168,7 +168,7 @@ def test_directions_and_titles():
 
 
 def test_every_manifest_metric_is_computed_for_each_of_its_tasks():
-    from bot.app.comparison import METRIC_NAMES
+    from bot.app.services.comparison import METRIC_NAMES
 
     assert set(METRIC_NAMES) == set(MANIFEST_METRICS)
     for name, spec in MANIFEST_METRICS.items():
@@ -335,7 +335,7 @@ def test_an_undefined_point_estimate_is_not_a_pass():
     ("regression", "[mae, mape]", "MAPE"),
 ])
 def test_report_and_check_text_name_the_metric(tmp_path, task, metrics, title):
-    from bot.app.comparison import Baseline, CompareDeps, CompareRequest, compare_manifest
+    from bot.app.services.comparison import Baseline, CompareDeps, CompareRequest, compare_manifest
     from bot.adapters.sources import Fetchers, LocalFetcher
     from bot.app.features.compare import compare_check
     from bot.core.manifest import load_manifest

@@ -33,7 +33,7 @@ import pytest
 
 from bot.adapters.scoring import sandbox, runner as scoring
 from bot.core.compare.data import ComparisonDataError
-from bot.app.comparison import CompareConfig, CompareDeps, CompareRequest, compare_manifest
+from bot.app.services.comparison import CompareConfig, CompareDeps, CompareRequest, compare_manifest
 from bot.adapters.scoring.runner import ScoringJob, ScoringLimits, isolation_note, score_locally
 from bot.adapters.sources import TRANSIENT, Blob, Fetchers, sha256_digest
 from bot.core.manifest import load_manifest

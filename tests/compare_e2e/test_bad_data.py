@@ -1,5 +1,5 @@
 """Every class of bad input gives a clear error, no crash and never a pass: the comparison of one
-manifest (`bot.app.comparison.compare_manifest`) over files in a checkout, as a pull request's head
+manifest (`bot.app.services.comparison.compare_manifest`) over files in a checkout, as a pull request's head
 or `modelbot check` presents them, with the check run it leads to."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from bot.app.comparison import Baseline, CompareDeps, CompareRequest, compare_manifest
+from bot.app.services.comparison import Baseline, CompareDeps, CompareRequest, compare_manifest
 from bot.adapters.sources import Fetchers, LocalFetcher
 from bot.app.features.compare import compare_check
 from bot.core.manifest import load_manifest

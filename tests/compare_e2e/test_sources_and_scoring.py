@@ -18,7 +18,7 @@ from sklearn import metrics as skm
 
 from bot.adapters.aws import batch
 from bot.core.compare.data import ComparisonDataError
-from bot.app.comparison import Baseline, CompareConfig, CompareDeps, CompareRequest, compare_manifest
+from bot.app.services.comparison import Baseline, CompareConfig, CompareDeps, CompareRequest, compare_manifest
 from bot.adapters.scoring.runner import ScoringJob, ScoringLimits, score_locally
 from bot.adapters.sources import Blob, Fetchers, LocalFetcher, load_validation_set, sha256_digest
 from bot.core.manifest import load_manifest

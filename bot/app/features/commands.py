@@ -28,7 +28,7 @@ from bot.core.permissions import (
     render_refusal,
 )
 from bot.core.render import render
-from bot.app.rollouts import lock_key
+from bot.app.services.rollouts import lock_key
 from bot.app.router import Router
 from bot.app.features.deploys import record_deployments
 from bot.app.features.pull_requests import refresh_pull

@@ -168,7 +168,7 @@ def compare_pull(ctx, pull, review, *, force: bool = False) -> PullComparison:
     if pull.draft:
         return PullComparison(skipped=True)
     from bot.adapters.cache import ComparisonCache
-    from bot.app.comparison import Sessions, compare_manifest, compared_manifests, make_deps, plan_comparison
+    from bot.app.services.comparison import Sessions, compare_manifest, compared_manifests, make_deps, plan_comparison
     from bot.adapters.sources import RepoFetcher
 
     publisher = CheckPublisher(ctx.github.requester, pull.repository, pull.head_sha)
@@ -268,7 +268,7 @@ def _close_waiting_check(ctx, full_name: str, sha: str, reason: str, path: str, 
 def _stop_jobs(ctx, environment: str, state: dict, sessions=None) -> list[str]:
     from bot.adapters.aws.session import client
     from bot.adapters.aws import batch
-    from bot.app.comparison import Sessions
+    from bot.app.services.comparison import Sessions
 
     try:
         sm = client((sessions or Sessions(ctx.settings))(environment), "sagemaker")
@@ -289,7 +289,7 @@ def on_closed(ctx, delivery) -> None:
 
 
 def failed_outcome(req, message: str):
-    from bot.app.comparison import ERROR, CompareOutcome
+    from bot.app.services.comparison import ERROR, CompareOutcome
 
     spec = req.manifest.validation
     return CompareOutcome(req.path, req.manifest.metadata.name, req.environment, spec.predictions.source, ERROR,

@@ -4,7 +4,7 @@ the `modelbot/deploy` check run, and the AWS side of each step.
 A merged pull request (`pull_request.closed` with `merged: true`) records one deployment per
 changed manifest and environment, in the server's deploy order (production waits for staging
 to succeed). The record's key makes this exactly once, however often GitHub delivers the event.
-`bot.app.rollouts` then drives each deployment; this module gives it its adapters.
+`bot.app.services.rollouts` then drives each deployment; this module gives it its adapters.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from bot.core.plan import DeploySpec, plan
 from bot.core.render import render, short_text
 from bot.core.report import COMMENT_LIMIT, CheckOutput, Section, part_of
 from bot.core.retry import backoff
-from bot.app.rollouts import Prepared, Services
+from bot.app.services.rollouts import Prepared, Services
 from bot.app.router import Router
-from bot.app.features.gate import gate_deployment
+from bot.app.services.gate import gate_deployment
 
 router = Router()
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def record_deployments(ctx, full_name: str, pr: dict, commit: str, trigger: str,
     """One deployment per changed manifest and environment (in deploy order), exactly once per
     (commit, manifest, environment, trigger). A deleted manifest (read at the PR's base) records
     a teardown of each of its endpoints (provenance `kind: teardown`). The deploy gate judges
-    each when it starts (`bot.app.rollouts`); what it needs is recorded here: the PR's final head
+    each when it starts (`bot.app.services.rollouts`); what it needs is recorded here: the PR's final head
     and its base. `override`: a break-glass override ({by, at, reason}). Returns the ids created now."""
     settings = ctx.settings
     reader = ctx.repo_reader(full_name)
@@ -163,7 +163,7 @@ def on_push(ctx, delivery) -> None:
                                                                         "sha": sha})
 
 
-# --- adapters for bot.app.rollouts --------------------------------------------------------------------
+# --- adapters for bot.app.services.rollouts --------------------------------------------------------------------
 
 
 class _ClientCache:

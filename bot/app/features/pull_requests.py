@@ -16,12 +16,12 @@ from bot.core.approvals import render_approvals
 from bot.core.clock import utcnow
 from bot.core.render import render
 from bot.core.report import PullInfo, Section, part_of, report_comments, validate_check
-from bot.app.rollouts import lock_key
+from bot.app.services.rollouts import lock_key
 from bot.app.router import Router
-from bot.app.features.approvals import APPROVAL_CHECK, approval_check
+from bot.app.services.approvals import APPROVAL_CHECK, approval_check
 from bot.app.features.compare import POLL_EVENT, compare_pull
 from bot.app.features.deploys import rollout_section
-from bot.app.features.gate import gather, pr_gate
+from bot.app.services.gate import gather, pr_gate
 
 # Feature modules are imported by the web process too (for the routing table), so what loads
 # PyGithub, boto3 or numpy is imported inside the handlers (listed in tests/test_architecture.py).

@@ -1,6 +1,6 @@
 """The server's `compare:` settings: the model of that block of config/modelbot.yaml, and its parser.
 
-Apart from the comparison itself (bot.app.comparison) so that bot.core.config can check the block at
+Apart from the comparison itself (bot.app.services.comparison) so that bot.core.config can check the block at
 start-up without importing the comparison's orchestration and its AWS adapter.
 """
 

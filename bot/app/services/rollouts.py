@@ -85,7 +85,7 @@ class Services:
     prepare: Callable[[object], Prepared]              # DeploymentRow -> Prepared (reads GitHub/AWS)
     notify: Callable[[object, str, str | None], None]  # (row, status, text) -> GitHub statuses/report
     enqueue: Callable[[int, float], None]              # (deployment id, delay seconds)
-    # (row, action) -> bot.app.features.gate.Admission; None only where a test drives the engine alone
+    # (row, action) -> bot.app.services.gate.Admission; None only where a test drives the engine alone
     gate: Callable[[object, str], object] | None = None
 
 

@@ -22,7 +22,7 @@ from bot.core.manifest import Problem
 from bot.core.ownership import Owner, location
 from bot.core.policy import check_policy
 from bot.core.review import review
-from bot.app.features.approvals import (
+from bot.app.services.approvals import (
     base_inputs,
     evaluate_ownership,
     evaluate_pull,
@@ -315,7 +315,7 @@ def _comparison(runtime, gh, row, m):
     """The comparison verdict for exactly this candidate, baseline, dataset and spec: from the
     cache when the pull request computed it, else computed now (batch transform: pending)."""
     from bot.adapters.cache import ComparisonCache
-    from bot.app.comparison import CompareOutcome, Sessions, compare_manifest, make_deps, plan_comparison
+    from bot.app.services.comparison import CompareOutcome, Sessions, compare_manifest, make_deps, plan_comparison
     from bot.adapters.sources import RepoFetcher
 
     if m.manifest.validation is None:
