@@ -52,15 +52,10 @@ def _timed(fn):
 def child(args) -> dict:
     from sklearn.metrics import roc_auc_score
 
-    from bot.core.compare import (
-        Gate,
-        compare,
-        default_resamples,
-        evaluate_gates,
-        metric_names,
-        prepare,
-    )
-    from bot.core.compare.metrics import available_workers
+    from bot.core.compare.data import prepare
+    from bot.core.compare.gates import Gate, evaluate_gates
+    from bot.core.compare.metrics import available_workers, metric_names
+    from bot.core.compare.stats import compare, default_resamples
 
     y, cand, base = make_data(args.rows, args.seed)
     gates = [Gate(m, max_regression=0.01) for m in metric_names("binary")] + [Gate("roc_auc", min=0.6)]

@@ -22,21 +22,20 @@ BOT = ROOT / "bot"
 WEB_MUST_NOT_LOAD = ("boto3", "botocore", "github", "numpy")
 
 # Why a module of bot/ imports inside a function: (importing module, imported module) -> reason.
-# A new function-local import fails test_function_local_imports_are_listed until it is listed
-# here with its reason (or made a module-level import); an entry nobody needs any more fails too.
-PYGITHUB = "PyGithub: the web process imports the feature modules for their routes"
-BOTO3 = "boto3: the web process imports the feature modules for their routes"
-NUMPY = "numpy (bot.core.compare): the web process imports the feature modules for their routes"
+# Each is a process or subcommand that must not pay for what only another path uses, or an
+# optional package. A new function-local import fails test_function_local_imports_are_listed
+# until it is listed here with its reason (or made a module-level import); an entry nobody needs
+# any more fails too. Features, services and adapters import at module level: only the worker
+# loads them (the web reads the routing keys, bot.app.features.BUILTIN_KEYS).
 CLI = "CLI: each subcommand loads only what it runs (`serve`, the gunicorn master, stays light)"
+CHECK = "`modelbot check`: AWS only with --live, the comparison (numpy) only when a manifest has validation:"
 GUNICORN = "gunicorn config: loaded by the master before the app; each hook imports what it uses"
 OPTIONAL = "an optional package, imported only for the artifact or source that needs it"
+SANDBOX = "the scoring child imports numpy only after it has isolated itself (bot.adapters.scoring.sandbox)"
 DEMO = "`modelbot demo` only: trains a model and reuses the test fakes"
-ORDINARY = "an ordinary dependency in a module outside the first step of issue 18: to move to module level"
 LOCAL_IMPORTS: dict[tuple[str, str], str] = {
-    ("bot.core.approvals", "bot.core.codeowners"): ORDINARY,
-    ("bot.adapters.aws.session", "time"): ORDINARY,
-    ("bot.app.check", "bot.adapters.aws.live"): BOTO3,
-    ("bot.app.check", "bot.app.services.comparison"): NUMPY,
+    ("bot.app.check", "bot.adapters.aws.live"): CHECK,
+    ("bot.app.check", "bot.app.services.comparison"): CHECK,
     ("bot.app.cli", "argparse"): CLI,
     ("bot.app.cli", "bot.app.check"): CLI,
     ("bot.app.cli", "bot.core.config"): CLI,
@@ -53,84 +52,24 @@ LOCAL_IMPORTS: dict[tuple[str, str], str] = {
     ("bot.app.cli", "pathlib"): CLI,
     ("bot.app.cli", "webbrowser"): CLI,
     ("bot.core.commands", "markdown_it"): "the Markdown parser, built on first use (functools.cache)",
-    ("bot.adapters.aws.batch", "bot.adapters.aws.session"): BOTO3,
-    ("bot.adapters.aws.batch", "botocore"): BOTO3,
-    ("bot.app.services.comparison", "bot.adapters.aws.session"): BOTO3,
-    ("bot.app.services.comparison", "bot.adapters.aws.batch"): NUMPY,
-    ("bot.app.services.comparison", "bot.adapters.cache"): NUMPY,
-    ("bot.app.services.comparison", "bot.adapters.scoring.runner"): NUMPY,
-    ("bot.app.services.comparison", "bot.adapters.sources"): NUMPY,
-    ("bot.app.services.comparison", "bot.adapters.aws.images"): ORDINARY,
-    ("bot.app.services.comparison", "bot.core.plan"): ORDINARY,
-    ("bot.app.services.comparison", "bot.adapters.worktree"): ORDINARY,
-    ("bot.adapters.scoring.sandbox", "stat"): ORDINARY,
-    ("bot.adapters.scoring.score_worker", "numpy"): NUMPY,
+    ("bot.adapters.scoring.score_worker", "numpy"): SANDBOX,
     ("bot.adapters.scoring.score_worker", "onnxruntime"): OPTIONAL,
     ("bot.adapters.scoring.score_worker", "pickle"): OPTIONAL,
     ("bot.adapters.scoring.score_worker", "xgboost"): OPTIONAL,
-    ("bot.adapters.scoring.runner", "botocore"): BOTO3,
-    ("bot.adapters.scoring.runner", "stat"): ORDINARY,
-    ("bot.adapters.sources", "bot.adapters.aws.session"): BOTO3,
-    ("bot.adapters.sources", "botocore"): BOTO3,
-    ("bot.adapters.sources", "dataclasses"): ORDINARY,
-    ("bot.adapters.sources", "github"): PYGITHUB,
     ("bot.adapters.sources", "pyarrow"): OPTIONAL,
-    ("bot.adapters.sources", "urllib"): ORDINARY,
-    ("bot.core.config", "bot.core.compare.settings"): NUMPY,
-    ("bot.app.demo", "bot.core.config"): ORDINARY,
-    ("bot.app.demo", "bot.adapters.migrate"): ORDINARY,
-    ("bot.app.demo", "bot.core.report"): ORDINARY,
-    ("bot.app.demo", "bot.adapters.store"): ORDINARY,
     ("bot.app.demo", "numpy"): DEMO,
     ("bot.app.demo", "sklearn"): DEMO,
-    ("bot.app.demo", "socket"): ORDINARY,
     ("bot.app.demo", "tests"): DEMO,
     ("bot.app.demo", "xgboost"): DEMO,
-    ("bot.adapters.aws.executor", "bot.core.deploy.requests"): ORDINARY,
     ("bot.adapters.aws.images", "sagemaker"): OPTIONAL,
-    ("bot.app.features.commands", "bot.adapters.github.comments"): PYGITHUB,
-    ("bot.app.features.commands", "bot.adapters.github.pulls"): PYGITHUB,
-    ("bot.app.features.compare", "bot.adapters.aws.session"): BOTO3,
-    ("bot.app.features.compare", "bot.adapters.aws.batch"): NUMPY,
-    ("bot.app.features.compare", "bot.adapters.cache"): NUMPY,
-    ("bot.app.features.compare", "bot.app.services.comparison"): NUMPY,
-    ("bot.app.features.compare", "bot.adapters.sources"): NUMPY,
-    ("bot.app.features.compare", "bot.adapters.github.checks"): PYGITHUB,
-    ("bot.app.features.deploys", "bot.adapters.aws.session"): BOTO3,
-    ("bot.app.features.deploys", "bot.adapters.aws.executor"): BOTO3,
-    ("bot.app.features.deploys", "bot.adapters.aws.teardown"): BOTO3,
-    ("bot.app.features.deploys", "bot.adapters.github.checks"): PYGITHUB,
-    ("bot.app.features.deploys", "bot.adapters.github.comments"): PYGITHUB,
-    ("bot.app.features.deploys", "bot.adapters.github.reader"): PYGITHUB,
-    ("bot.app.services.gate", "bot.adapters.cache"): NUMPY,
-    ("bot.app.services.gate", "bot.app.services.comparison"): NUMPY,
-    ("bot.app.services.gate", "bot.adapters.sources"): NUMPY,
-    ("bot.app.services.gate", "bot.adapters.github.pulls"): PYGITHUB,
-    ("bot.app.services.gate", "bot.adapters.github.reader"): PYGITHUB,
-    ("bot.app.features.pull_requests", "bot.adapters.cache"): NUMPY,
-    ("bot.app.features.pull_requests", "bot.adapters.github.checks"): PYGITHUB,
-    ("bot.app.features.pull_requests", "bot.adapters.github.comments"): PYGITHUB,
-    ("bot.app.features.pull_requests", "bot.adapters.github.protection"): PYGITHUB,
-    ("bot.adapters.github.reader", "urllib"): ORDINARY,
     ("bot.app.gunicorn_conf", "bot.core.config"): GUNICORN,
     ("bot.app.gunicorn_conf", "bot.app.web"): GUNICORN,
     ("bot.app.gunicorn_conf", "prometheus_client"): GUNICORN,
-    ("bot.core.manifest.aws_limits", "botocore"): BOTO3,
-    ("bot.core.manifest.aws_limits", "difflib"): ORDINARY,
+    ("bot.core.manifest.aws_limits", "botocore"): ("botocore.loaders: SageMaker's service model, read when a "
+                                                   "manifest names an instance type (never in the web process)"),
     ("bot.app.metrics", "prometheus_client"): "prometheus_client.multiprocess: only with PROMETHEUS_MULTIPROC_DIR",
     ("bot.adapters.queue", "huey"): "huey is imported with the optional Redis/SQL clients blocked (without_optional_clients)",
-    ("bot.core.render", "bot.core.redact"): ORDINARY,
-    ("bot.core.render", "json"): ORDINARY,
-    ("bot.app.services.rollouts", "bot.adapters.aws.session"): BOTO3,
-    ("bot.app.services.rollouts", "bot.core.deploy"): ORDINARY,
-    ("bot.app.services.rollouts", "bot.adapters.aws.executor"): BOTO3,
-    ("bot.app.services.rollouts", "bot.adapters.aws.teardown"): BOTO3,
-    ("bot.app.services.rollouts", "bot.core.gate"): ORDINARY,
-    ("bot.app.services.rollouts", "bot.core.logs"): ORDINARY,
-    ("bot.adapters.store", "sqlalchemy"): ORDINARY,
     ("bot.app.web", "bot.app.features"): "create_app loads the feature router only when no routing keys are given",
-    ("bot.app.worker", "bot.adapters.aws.live"): BOTO3,
-    ("bot.app.worker", "bot.adapters.github.reader"): PYGITHUB,
 }
 
 
@@ -243,7 +182,8 @@ def test_the_graph_sees_relative_function_local_and_type_checking_imports():
     assert Import("bot.app.worker", "bot.adapters.queue", next(i.line for i in found if (i.module, i.target) ==
                                                    ("bot.app.worker", "bot.adapters.queue")), False) in found
     local = {(i.module, i.target) for i in found if i.local}
-    assert ("bot.app.features.deploys", "bot.adapters.github.checks") in local  # `from ..github.checks import ...` in a function
+    assert ("bot.app.cli", "bot.app.worker") in local  # `from bot.app.worker import ...` in a function
+    assert ("bot.app.features.deploys", "bot.adapters.github.checks") not in local  # a module-level one
 
 
 def test_no_import_circle_among_bots_modules():
@@ -286,18 +226,6 @@ def test_the_web_process_loads_no_aws_github_numpy_or_handler(tmp_path):
         f"heavy = [m for m in {WEB_MUST_NOT_LOAD!r} if m in sys.modules]\n"
         "handlers = sorted(m for m in sys.modules if m.startswith('bot.app.features.'))\n"
         "print(json.dumps(heavy + handlers))\n"
-    )
-    assert _fresh(script, tmp_path) == []
-
-
-def test_loading_every_feature_router_loads_no_aws_github_or_numpy(tmp_path):
-    """The worker's router (every handler module) still leaves boto3, PyGithub and numpy to the
-    first delivery that needs them."""
-    script = (
-        "import json, sys\n"
-        "from bot.app.features import load_router\n"
-        "load_router()\n"
-        f"print(json.dumps(sorted(m for m in {WEB_MUST_NOT_LOAD!r} if m in sys.modules)))\n"
     )
     assert _fresh(script, tmp_path) == []
 
@@ -374,22 +302,12 @@ def test_every_bot_path_the_docs_name_exists():
     assert not missing, "\n".join(missing)
 
 
-# Feature-to-feature imports still there (issue 18: each is to move to a service). A new one fails
-# the test; one that is gone must be struck from this list.
-FEATURE_TO_FEATURE = {
-    ("bot.app.features.commands", "bot.app.features.deploys"),
-    ("bot.app.features.commands", "bot.app.features.pull_requests"),
-    ("bot.app.features.pull_requests", "bot.app.features.compare"),
-    ("bot.app.features.pull_requests", "bot.app.features.deploys"),
-}
-
-
-def test_services_import_no_feature_and_features_no_new_feature():
+def test_services_import_no_feature_and_features_no_other_feature():
     found = imports()
     from_services = sorted(f"{i.module} line {i.line}: imports {i.target}" for i in found
                            if i.module.startswith("bot.app.services") and i.target.startswith("bot.app.features"))
     assert not from_services, "a service imports a feature:\n" + "\n".join(from_services)
-    between = {(i.module, i.target) for i in found if i.module.startswith("bot.app.features.")
-               and i.target.startswith("bot.app.features.")}
-    assert between == FEATURE_TO_FEATURE, (f"new: {sorted(between - FEATURE_TO_FEATURE)}; "
-                                           f"gone (strike them): {sorted(FEATURE_TO_FEATURE - between)}")
+    between = sorted(f"{i.module} line {i.line}: imports {i.target}" for i in found
+                     if i.module.startswith("bot.app.features.") and i.target.startswith("bot.app.features."))
+    assert not between, ("a feature imports another (move what they share to bot/app/services/):\n"
+                         + "\n".join(between))

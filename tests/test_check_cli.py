@@ -150,7 +150,7 @@ def test_json_structure(capsys):
 
     assert code == 0
     assert list(data) == ["version", "ok", "exit_code", "root", "config", "commit", "environments",
-                          "summary", "files", "comparisons"]  # comparisons: bot/app/services/comparison.py
+                          "summary", "files", "comparisons"]  # comparisons: bot/app/services/comparison/
     assert (data["version"], data["ok"], data["exit_code"], data["commit"]) == (1, True, 0, COMMIT)
     assert (data["root"], data["environments"]) == ("examples/realtime-canary.yaml", ["production"])
     assert data["summary"] == {"files": 1, "errors": 0, "warnings": 0, "plans": 1, "blocked": 0}

@@ -286,7 +286,7 @@ def bot_requests(d: dict) -> list[tuple[Request, dict]]:
     foreign_ep = Resource(arn("endpoint", "hand-made"), {})
     job = batch.transform_job
     own_job = Resource(arn("transform-job", job["TransformJobName"]), tags_of(job))
-    # the comparison's batch transform (bot/app/services/comparison.py `_batch`, bot/adapters/aws/batch.py `start`)
+    # the comparison's batch transform (bot/app/services/comparison/transform.py `_batch`, bot/adapters/aws/batch.py `start`)
     cmp_tags = {"modelbot:model": "fraud-detector", "modelbot:environment": ENV, "modelbot:commit": "a" * 40}
     cmp_job = {"TransformJobName": "mbc-0123456789abcdef01234567-c", "Tags": cmp_tags}
     cmp_model = {"ModelName": "mbc-0123456789abcdef01234567-model", "Tags": cmp_tags,

@@ -17,7 +17,7 @@ import pytest
 from bot.app import intake
 from bot.core.config import Secret, ServerConfig, repository_matches
 from bot.app.features import load_router
-from bot.app.features.compare import POLL_EVENT
+from bot.app.services.pull_comparison import POLL_EVENT
 from bot.app.router import is_internal_event
 from tests.conftest import SECRET
 

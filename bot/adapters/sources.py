@@ -36,6 +36,11 @@ from bot.core.compare.data import (
     text_array,
     text_bytes,
 )
+from bot.adapters.aws.session import client, unavailable
+from botocore.exceptions import BotoCoreError, ClientError
+from dataclasses import replace
+from github import GithubException
+from urllib.parse import quote
 
 MAX_DATASET_BYTES = 256 * 1024 * 1024
 MAX_PREDICTIONS_BYTES = 256 * 1024 * 1024
@@ -118,8 +123,6 @@ class S3Fetcher:
     def client(self):
         with self._lock:
             if self._client is None:
-                from bot.adapters.aws.session import client
-
                 try:
                     session = self._session() if callable(self._session) else self._session
                 except Exception as exc:  # AwsUnavailable: no credentials, role not assumable
@@ -129,10 +132,6 @@ class S3Fetcher:
             return self._client
 
     def _error(self, exc: Exception, uri: str, version: str | None, call: str) -> ComparisonDataError:
-        from botocore.exceptions import ClientError
-
-        from bot.adapters.aws.session import unavailable
-
         where = uri + (f" (version {version})" if version else "")
         if isinstance(exc, ClientError):
             code = str(exc.response.get("Error", {}).get("Code") or "")
@@ -147,8 +146,6 @@ class S3Fetcher:
         return ComparisonDataError("unreachable", f"cannot read {where}: {reason}")
 
     def head(self, uri: str, *, version: str | None = None) -> dict:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         bucket, key = split_s3(uri)
         kwargs = {"Bucket": bucket, "Key": key, **({"VersionId": version} if version else {})}
         _count("s3:head")
@@ -165,8 +162,6 @@ class S3Fetcher:
 
     def fetch(self, location: str, *, version: str | None = None, max_bytes: int,
               too_large_hint: str = "") -> Blob:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         bucket, key = split_s3(location)
         kwargs = {"Bucket": bucket, "Key": key, **({"VersionId": version} if version else {})}
         _count("s3:get")
@@ -186,8 +181,6 @@ class S3Fetcher:
                     answer.get("ETag"))
 
     def put(self, uri: str, data: bytes, content_type: str = "text/csv") -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         bucket, key = split_s3(uri)
         _count("s3:put")
         try:
@@ -215,10 +208,6 @@ class RepoFetcher:
         self._memo: dict[str, Blob] = {}
 
     def _read(self, path: str, max_bytes: int, hint: str = "") -> Blob:
-        from urllib.parse import quote
-
-        from github import GithubException
-
         path = path.strip("/")
         if path in self._memo:
             blob = self._memo[path]
@@ -652,8 +641,6 @@ def load_validation_set(ds, fetcher, *, max_bytes: int = MAX_DATASET_BYTES, too_
                         limits: TableLimits | None = None) -> ValidationSet:
     """Read and check the manifest's `validation.dataset` (bot.core.manifest.model.Dataset), refused
     before it is materialised when over `max_bytes` or `limits` (rows, columns, decoded bytes)."""
-    from dataclasses import replace
-
     limits = replace(limits or TableLimits(), subject="validation set")
     location = dataset_location(ds)
     version = ds.version if is_s3(location) else None  # a repository file is pinned by the commit
@@ -731,8 +718,6 @@ def load_prediction_file(location: str, column: str, id_column: str | None, fetc
     optionally `baseline_<column>` with the live model's prediction when the pipeline scored it.
     Refused before it is materialised when over `max_bytes` or `limits`.
     """
-    from dataclasses import replace
-
     limits = replace(limits or TableLimits(), subject="prediction file")
     blob = fetcher.fetch(location, max_bytes=max_bytes,
                          too_large_hint=_bytes_hint(limits, "bot.adapters.sources.MAX_PREDICTIONS_BYTES"))

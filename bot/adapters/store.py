@@ -16,8 +16,10 @@ from typing import Iterator
 
 from sqlalchemy import (
     BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
-    create_engine, event, func, select, text, update,
+    case, create_engine, event, func, select, text, update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -373,8 +375,6 @@ class Store:
 
     def handler_stats(self, buckets: tuple[float, ...]) -> list[tuple]:
         """Per handler: runs, failures, total seconds, and cumulative counts per bucket."""
-        from sqlalchemy import case
-
         cols = [func.sum(case((HandlerRunRow.duration <= b, 1), else_=0)) for b in buckets]
         with self.session() as s:
             rows = s.execute(
@@ -634,10 +634,7 @@ class Store:
     def upsert_installation(self, installation_id: int, account: str, active: bool) -> None:
         """One statement (INSERT ... ON CONFLICT DO UPDATE on both dialects), so two workers
         handling deliveries of the same new installation at once cannot both insert it."""
-        if self._pg:
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
+        insert = pg_insert if self._pg else sqlite_insert
         values = {"id": installation_id, "account": account, "active": active, "updated_at": utcnow()}
         stmt = insert(InstallationRow).values(**values)
         stmt = stmt.on_conflict_do_update(index_elements=[InstallationRow.id],

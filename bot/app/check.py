@@ -360,7 +360,7 @@ def check_command(path: str, *, envs: Sequence[str] | None = None, fmt: str = "t
         resolved = commit or git_commit(path) or UNKNOWN_COMMIT
         result = run_check(path, settings, envs=envs or None, live_reader=reader, now=clock.utcnow(),
                            commit=resolved)
-        # --- baseline comparison (bot/app/services/comparison.py): `validation:` sections; --no-compare skips it
+        # --- baseline comparison (bot/app/services/comparison/): `validation:` sections; --no-compare skips it
         comparisons = None
         if compare:
             from bot.app.services.comparison import compare_checkout

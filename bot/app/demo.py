@@ -47,6 +47,11 @@ from typing import Any, Callable
 
 from bot.core.render import render
 from bot.core.textmd import to_text
+import socket
+from bot.adapters.migrate import migrate
+from bot.adapters.store import Store
+from bot.core.config import load_settings
+from bot.core.report import part_of
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = "acme/models"
@@ -138,8 +143,6 @@ def manifest(version: str, models: Models, build_id: str) -> str:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -226,10 +229,6 @@ class World:
             "AWS_SHARED_CREDENTIALS_FILE": str(self.data_dir / "no-aws-credentials"),
             "AWS_EC2_METADATA_DISABLED": "true", **self.extra_env,
         }
-        from bot.core.config import load_settings
-        from bot.adapters.migrate import migrate
-        from bot.adapters.store import Store
-
         settings = load_settings(self.env)
         self.settings = settings
         self.store = Store(settings.database_url)
@@ -396,14 +395,10 @@ class World:
         return latest
 
     def report(self, number: int) -> str:
-        from bot.core.report import part_of
-
         parts = sorted((part_of(c.body), c.body) for c in self.gh.comments_on(REPO, number) if part_of(c.body))
         return "\n".join(body for _, body in parts)
 
     def replies(self, number: int) -> list[str]:
-        from bot.core.report import part_of
-
         return [c.body for c in self.gh.comments_on(REPO, number)
                 if c.user.login == self.gh.bot.login and not part_of(c.body)]
 

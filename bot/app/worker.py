@@ -25,6 +25,8 @@ from bot.core.retry import backoff
 from bot.app.services.rollouts import Rollouts
 from bot.app.router import Router
 from bot.adapters.store import Store
+from bot.adapters.aws.live import AwsLiveReader
+from bot.adapters.github.reader import RepoReader
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,6 @@ class Context:
         return self._runtime.rollouts
 
     def repo_reader(self, full_name: str):
-        from bot.adapters.github.reader import RepoReader
-
         return RepoReader(self.github, full_name)
 
     @property
@@ -76,8 +76,6 @@ class Runtime:
         """One reader per process, so AWS sessions and credentials are reused across deliveries."""
         with self._lock:
             if self._live_reader is None:
-                from bot.adapters.aws.live import AwsLiveReader
-
                 self._live_reader = AwsLiveReader(self.settings.server.environments)
             return self._live_reader
 

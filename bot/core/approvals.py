@@ -19,6 +19,7 @@ from typing import Iterable, Literal, Mapping, Sequence
 from bot.core.codeowners import Codeowners
 from bot.core.commands import code_span
 from bot.core.render import render
+from bot.core.codeowners import CODEOWNERS_PATHS
 
 Source = Literal["manifest", "codeowners", "manifest+codeowners", "default", "none"]
 COUNTING_STATES = ("APPROVED", "CHANGES_REQUESTED", "DISMISSED")  # COMMENTED changes nothing
@@ -269,8 +270,6 @@ def ownership_changes(base: Codeowners | None, head: Codeowners | None, paths: I
             seen[key] = path
             if len(seen) >= MAX_OWNERSHIP_PATHS:
                 break
-    from bot.core.codeowners import CODEOWNERS_PATHS
-
     files = [f for f in dict.fromkeys(changed_files) if f in CODEOWNERS_PATHS]
     return tuple(dict.fromkeys([*files, *seen.values()]))
 

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.core.compare.settings import compare_config
 from bot.core.errors import DEFAULT_CONFIG_PATH, ConfigError
 from bot.core.gate import ConfigError as GateConfigError
 from bot.core.gate import GatePolicy
@@ -93,7 +94,7 @@ class ServerConfig(_Strict):
     permissions: dict[str, Any] = Field(
         default_factory=dict, description="Who may run which command; see bot/core/permissions.py.")
     compare: dict[str, Any] = Field(
-        default_factory=dict, description="Baseline comparison settings; see bot/app/services/comparison.py.")
+        default_factory=dict, description="Baseline comparison settings; see bot/app/services/comparison/.")
     gate: dict[str, Any] = Field(
         default_factory=dict, description="What the deploy gate makes of comparison verdicts; see bot/core/gate.py.")
     prices: dict[str, float] = Field(
@@ -236,8 +237,6 @@ class Settings:
         self.permissions  # noqa: B018
         self.gate  # noqa: B018
         if compare:
-            from bot.core.compare.settings import compare_config  # the bot.core.compare package loads numpy
-
             compare_config(self)
 
     @property

@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+import json
+from bot.core.redact import scrub
 
 
 @lru_cache(maxsize=1)
@@ -31,14 +33,10 @@ def _redacted(value):
     """What a template prints of `value`: text with its secrets redacted (bot.core.redact), the rest as is."""
     if value is None or isinstance(value, (bool, int, float, Revealed)):
         return value
-    from bot.core.redact import scrub
-
     return scrub(value if isinstance(value, str) else str(value))  # an exception, a dict: as jinja would print it
 
 
 def _fromjson(text):
-    import json
-
     try:
         return json.loads(text or "{}")
     except ValueError:

@@ -1,4 +1,4 @@
-"""Put a plan's resources into moto the way the deploy adapter will (see bot/core/plan.py):
+"""Put a plan's resources into moto the way the deploy adapter will (see bot/core/plan/):
 models tagged with `modelbot:digest` = VariantPlan.model_digest, the endpoint config with
 Plan.config_digest, every resource with Plan.tags, autoscaling as the manifest asks."""
 

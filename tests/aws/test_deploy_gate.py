@@ -215,7 +215,7 @@ def test_production_refuses_a_manifest_without_a_comparison_by_default(
 
 
 def test_deploy_command_without_approvals_is_refused_at_the_command_and_at_the_point_of_action(bot):
-    from bot.app.features.deploys import record_deployments
+    from bot.app.services.deployments import record_deployments
     from bot.adapters.github.pulls import get_pull
 
     open_pr(bot, 24, {PATH: manifest().replace("approvals: 0", "approvals: 1")})

@@ -107,7 +107,7 @@ def test_a_team_owners_changes_requested_still_blocks_when_membership_cannot_be_
 
 # An open PR's head never reaches production, even past the /deploy command: the gate refuses it too.
 def test_the_gate_refuses_an_unmerged_head_in_production(aws, bot_env, store, queue, fake_github, tmp_path):
-    from bot.app.features.deploys import record_deployments
+    from bot.app.services.deployments import record_deployments
     from bot.adapters.github.pulls import get_pull
     from bot.app.worker import Context
     from tests.aws.test_deploy_gate import PATH, approve, manifest, open_pr

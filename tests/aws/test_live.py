@@ -164,7 +164,7 @@ def test_an_endpoint_still_creating_reads_counts_from_its_config(session, sm):
 
 
 def test_a_deployed_plan_reads_back_as_no_changes(session, sm, aas):
-    """The contract with bot/core/plan.py: digests and tags round-trip through AWS."""
+    """The contract with bot/core/plan/: digests and tags round-trip through AWS."""
     text = (ROOT / "examples" / "realtime-canary.yaml").read_text()
     manifest = load_manifest("examples/realtime-canary.yaml", text).manifest
     assert manifest is not None

@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from bot.app.features import deploys
+from bot.app.services import progress
 from tests.aws.test_merge_to_deploy import PATH, REPO, bot, drive, manifest, merge  # noqa: F401 - fixture
 
 STATUSES = r"^/repos/acme/models/deployments/\d+/statuses$"
@@ -17,7 +17,7 @@ STATUSES = r"^/repos/acme/models/deployments/\d+/statuses$"
 
 @pytest.fixture
 def quick_retries(monkeypatch):
-    monkeypatch.setattr(deploys, "NOTIFY_BACKOFF", (0.0, 0.0))
+    monkeypatch.setattr(progress, "NOTIFY_BACKOFF", (0.0, 0.0))
 
 
 def last_states(fake_github):
@@ -58,12 +58,12 @@ def test_a_later_report_supersedes_an_owed_one(bot, fake_github, quick_retries):
 
 
 def test_the_reaper_gives_up_after_the_last_attempt(bot, fake_github, quick_retries, monkeypatch, caplog):
-    monkeypatch.setattr(deploys, "NOTIFY_MAX_ATTEMPTS", 3)
+    monkeypatch.setattr(progress, "NOTIFY_MAX_ATTEMPTS", 3)
     fake_github.fail_next("POST", STATUSES, 502, times=10_000)
     sha, payload = merge(bot, {PATH: manifest()}, 23)
     bot.deliver("pull_request", payload)
     drive(bot)
-    with caplog.at_level(logging.WARNING, logger="bot.app.features.deploys"):
+    with caplog.at_level(logging.WARNING, logger="bot.app.services.progress"):
         for _ in range(5):
             bot.runtime.reap()
     rows = bot.store.deployments(repository=REPO)

@@ -102,7 +102,7 @@ def test_the_server_config_sets_the_limits_and_the_messages_name_the_keys():
     local = config.table_limits(local=True)
     assert local.max_rows == 50 and local.count_rows_to == 500
     assert local.place("max_rows") == "compare.local_max_rows in the server config"
-    assert TableLimits().place("max_columns") == "the default of bot.core.compare.data.TableLimits.max_columns"
+    assert TableLimits().place("max_columns") == "the default of bot.core.compare.limits.TableLimits.max_columns"
 
 
 # --- Parquet ---------------------------------------------------------------------------------------
@@ -149,7 +149,7 @@ def test_repeated_long_text_is_counted_from_the_dictionary_before_it_is_expanded
     assert isinstance(result, ComparisonDataError) and result.problem == "too_large", result
     assert str(result).startswith("data/val.parquet: about ")
     assert "bytes once decompressed and decoded into columns, more than the 67,108,864 bytes modelbot holds for " \
-           "a table (the default of bot.core.compare.data.TableLimits.max_decompressed_bytes; counted while reading)" \
+           "a table (the default of bot.core.compare.limits.TableLimits.max_decompressed_bytes; counted while reading)" \
            in str(result)
     assert peak < 16 * MiB and pa.total_allocated_bytes() - pa_before < 16 * MiB
 
@@ -242,7 +242,7 @@ def test_a_csv_with_a_50_mb_line_is_refused_when_the_line_limit_is_reached():
     result, peak = python_peak(lambda: load_table(data, "csv", source="data/val.csv"))
     assert isinstance(result, ComparisonDataError) and result.problem == "bad_file"
     assert str(result) == ("data/val.csv: line 2 is longer, more than the 1,048,576 characters modelbot reads in one "
-                           "line (bot.core.compare.data.MAX_LINE_CHARS; read that far)")
+                           "line (bot.core.compare.limits.MAX_LINE_CHARS; read that far)")
     assert peak < 8 * MiB
 
 
@@ -252,7 +252,7 @@ def test_a_gzip_csv_bomb_is_refused_while_it_is_inflated():
     result, peak = python_peak(lambda: load_table(bomb, "csv", source="data/val.csv"))
     assert isinstance(result, ComparisonDataError) and result.problem == "too_large"
     assert str(result) == ("data/val.csv: over 1,000,000 rows, more than the 1,000,000 rows modelbot reads (the "
-                           "default of bot.core.compare.data.TableLimits.max_rows; counted while reading, before loading it)")
+                           "default of bot.core.compare.limits.TableLimits.max_rows; counted while reading, before loading it)")
     assert peak < 1 * MiB  # streamed: 4 MB of it inflated a chunk at a time (tests/compare/test_gzip_sources.py)
 
 

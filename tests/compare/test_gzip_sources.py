@@ -124,7 +124,7 @@ def test_the_decompressed_limit_default_is_named_when_no_config_sets_it():
     limits = TableLimits(max_decompressed_bytes=1 * MiB, max_rows=100_000_000)
     with pytest.raises(ComparisonDataError, match=r"^data/val.csv: gzip-compressed and larger once inflated, more "
                                                   r"than the 1,048,576 bytes modelbot inflates for a table \(the "
-                                                  r"default of bot.core.compare.data.TableLimits.max_decompressed_bytes"):
+                                                  r"default of bot.core.compare.limits.TableLimits.max_decompressed_bytes"):
         load_table(bomb, "csv", source="data/val.csv", limits=limits)
 
 

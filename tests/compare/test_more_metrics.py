@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from bot.core.compare import Gate, compare, evaluate_gates, prepare
+from bot.core.compare.data import prepare
+from bot.core.compare.gates import Gate, evaluate_gates
 from bot.core.compare.metrics import METRICS, MetricKernel, compute_metrics, metric_names, metric_title
-from bot.core.compare.stats import bootstrap, bootstrap_weights
+from bot.core.compare.stats import bootstrap, bootstrap_weights, compare
 from bot.core.manifest import METRICS as MANIFEST_METRICS
 
 TOL = 1e-9
@@ -337,7 +338,7 @@ def test_an_undefined_point_estimate_is_not_a_pass():
 def test_report_and_check_text_name_the_metric(tmp_path, task, metrics, title):
     from bot.app.services.comparison import Baseline, CompareDeps, CompareRequest, compare_manifest
     from bot.adapters.sources import Fetchers, LocalFetcher
-    from bot.app.features.compare import compare_check
+    from bot.app.services.pull_comparison import compare_check
     from bot.core.manifest import load_manifest
     from bot.core.render import render
     from tests.compare_e2e import helpers as h

@@ -6,8 +6,9 @@ import json
 
 import numpy as np
 
-from bot.core.compare import Gate, compare, evaluate_gates, load_table, prepare
-from bot.core.compare.data import require_columns
+from bot.core.compare.data import load_table, prepare, require_columns
+from bot.core.compare.gates import Gate, evaluate_gates
+from bot.core.compare.stats import compare
 
 
 def test_tables_to_verdict_joined_by_row_id():

@@ -252,7 +252,7 @@ def test_sample_invocations_of_a_staging_endpoint_serving_the_candidate(aws, bot
     emulator.reset(aws)  # moto answers a repeated request as it did the first time: forget those
     requests.post(f"{aws}/moto-api/static/sagemaker/endpoint-results",
                   json={"results": [{"Body": "1.5"}, {"Body": "0.2"}, {"Body": "0.3"}]}, timeout=10)
-    from bot.app.features.pull_requests import refresh_pull
+    from bot.app.services.pull_report import refresh_pull
     from bot.app.worker import Context
 
     ctx = Context(bot.settings, bot.store, fake_github.repo(h.REPO).installation_id, bot.app, bot.runtime)

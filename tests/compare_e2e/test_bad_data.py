@@ -10,7 +10,7 @@ from sklearn import metrics as skm
 
 from bot.app.services.comparison import Baseline, CompareDeps, CompareRequest, compare_manifest
 from bot.adapters.sources import Fetchers, LocalFetcher
-from bot.app.features.compare import compare_check
+from bot.app.services.pull_comparison import compare_check
 from bot.core.manifest import load_manifest
 from tests.compare_e2e import helpers as h
 
@@ -166,7 +166,7 @@ def test_mape_on_labels_of_zero_is_refused_with_the_rows_and_its_gate_is_inconcl
 
 
 def test_an_unexpected_failure_still_renders_and_fails_the_check(tmp_path):
-    from bot.app.features.compare import failed_outcome
+    from bot.app.services.pull_comparison import failed_outcome
     from bot.core.render import render
 
     loaded = load_manifest(h.PATH, h.manifest(dataset=h.REPO_DATASET, predictions=h.PIPELINE))

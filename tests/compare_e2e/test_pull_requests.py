@@ -134,7 +134,7 @@ def test_bad_data_fails_the_check_with_the_reason(bot, fake_github):
 def test_a_push_that_does_not_change_the_model_does_not_recompute(bot, fake_github, monkeypatch):
     calls = []
     real = sources.load_validation_set
-    monkeypatch.setattr("bot.app.services.comparison.load_validation_set", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr("bot.app.services.comparison.inputs.load_validation_set", lambda *a, **k: calls.append(1) or real(*a, **k))
     number = open_pr(fake_github, files())
     bot.deliver("pull_request", bot.pr_event("opened", h.REPO, number))
     assert calls == [1] and compare_run(fake_github, number).conclusion == "success"
@@ -153,7 +153,7 @@ def test_a_push_that_does_not_change_the_model_does_not_recompute(bot, fake_gith
     assert calls == [1, 1] and compare_run(fake_github, number).conclusion == "failure"
 
     # /validate recomputes on demand (the command handler calls refresh_pull(force_compare=True)).
-    from bot.app.features.pull_requests import refresh_pull
+    from bot.app.services.pull_report import refresh_pull
 
     ctx = Context(bot.settings, bot.store, fake_github.repo(h.REPO).installation_id, bot.app, bot.runtime)
     pr = bot.pr_event("synchronize", h.REPO, number)["pull_request"]

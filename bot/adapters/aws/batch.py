@@ -26,7 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.core.compare.data import MAX_LINE_CHARS, ComparisonDataError
+from bot.core.compare.limits import MAX_LINE_CHARS, ComparisonDataError
+from bot.adapters.aws.session import unavailable
+from botocore.exceptions import BotoCoreError, ClientError
 
 OUTPUT_SUFFIX = ".out"
 RUNNING = ("InProgress", "Stopping")
@@ -62,10 +64,6 @@ def input_csv(validation) -> tuple[bytes, int]:
 
 
 def _call(fn, where: str, call: str, **kwargs):
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from bot.adapters.aws.session import unavailable
-
     try:
         return fn(**kwargs)
     except ClientError as exc:
@@ -189,7 +187,7 @@ def _output_lines(data: bytes, source: str):
         line = line.rstrip("\n")
         if len(line) > cap:
             raise ComparisonDataError("bad_file", f"{source}: line {n} is longer than {cap:,} characters "
-                                                  "(bot.core.compare.data.MAX_LINE_CHARS)")
+                                                  "(bot.core.compare.limits.MAX_LINE_CHARS)")
         yield n, line
 
 

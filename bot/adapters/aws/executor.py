@@ -40,6 +40,7 @@ from bot.adapters.aws.session import AwsUnavailable, client, unavailable
 from bot.core.deploy import scaling
 from bot.core.deploy.requests import DeployRequests, weights_request
 from bot.core.deploy.rollout import Cleanup, Decision, Observation
+from bot.core.deploy.requests import split_s3_uri
 
 _RETRIABLE = {"ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded",
               "TooManyRequestsException", "ServiceUnavailable", "InternalFailure",
@@ -455,8 +456,6 @@ def copy_artifact(clients: Clients, requests: DeployRequests) -> bool:
         return False
     if clients.s3 is None:
         raise DeployError("multi-model deploys copy the artifact in S3, but no S3 client was given")
-    from bot.core.deploy.requests import split_s3_uri
-
     source_uri, target_uri = copy["Source"], f"s3://{copy['Bucket']}/{copy['Key']}"
     src_bucket, src_key = split_s3_uri(source_uri)
     if (src_bucket, src_key) == (copy["Bucket"], copy["Key"]):

@@ -29,6 +29,7 @@ from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedErr
 from bot.core import clock
 from bot.core.config import EnvironmentConfig
 from bot.core.errors import LiveUnavailable
+import time
 
 ROLE_SESSION_SECONDS = 3600
 REFRESH_BEFORE_EXPIRY = dt.timedelta(minutes=15)
@@ -219,8 +220,6 @@ class SessionPool:
 
     def __init__(self, environments, *, session_factory=None, base_session: boto3.Session | None = None,
                  monotonic=None):
-        import time
-
         self._environments = dict(environments)
         # Default: this module's aws_session, looked up at each use (so it can be instrumented).
         self._factory = session_factory or (lambda *a, **kw: aws_session(*a, **kw))

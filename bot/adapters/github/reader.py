@@ -25,6 +25,7 @@ from github import GithubException
 from github.ContentFile import ContentFile
 from github.File import File
 from github.PaginatedList import PaginatedList
+from urllib.parse import quote
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,4 @@ class _Download(io.RawIOBase):
 
 
 def _quote(path: str) -> str:
-    from urllib.parse import quote
-
     return quote(path, safe="/")

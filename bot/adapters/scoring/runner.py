@@ -43,6 +43,8 @@ import numpy as np
 from bot.adapters.scoring import sandbox
 from bot.core.compare.data import ComparisonDataError
 from bot.core.compare.settings import ScoringLimits
+import stat
+from botocore.exceptions import BotoCoreError, ClientError
 
 PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib", ".pck", ".sav", ".dill", ".cloudpickle"})
 MAX_MEMBERS = 1000
@@ -296,8 +298,6 @@ def read_output(path: Path, max_bytes: int) -> bytes:
     """What the scoring process wrote at `path`: a regular file with one link, at most
     `max_bytes`, opened without following a symlink (the bot may be root; the sandbox's code
     must not make it read a file of the host). OSError otherwise."""
-    import stat
-
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fh.fileno())
@@ -448,8 +448,6 @@ def parse_response(body: str) -> list[float]:
 
 def sample_endpoint(runtime_client, endpoint: str, rows: np.ndarray, *, n: int = 3) -> Samples:
     """Invoke `endpoint` with the first `n` rows (text/csv, one record each), timing each call."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     latencies, outputs, errors = [], [], []
     for row in rows[:n]:
         body = _csv_row(row)

@@ -56,6 +56,7 @@ import resource
 import struct
 import sys
 from dataclasses import asdict, dataclass, field, fields
+import stat
 
 SANDBOX_UID = 65534  # nobody
 ACCEPT_SETTING = "compare.accept_weaker_isolation"
@@ -297,8 +298,6 @@ def unshare(flags: int) -> None:
 def readable_by(uid: int, gid: int, paths) -> str | None:
     """None when every directory on the way to each path lets `uid` in (read and search), else
     the first that does not; from the mode bits, without changing uid."""
-    import stat
-
     for path in paths:
         parts = os.path.abspath(path).split(os.sep)
         for i in range(1, len(parts) + 1):

@@ -14,6 +14,8 @@ import json
 import logging
 from dataclasses import dataclass
 
+from bot.adapters.github.comments import sync_comments
+from bot.adapters.github.pulls import get_pull, is_team_member, react, role_of
 from bot.core.changes import endpoints_of
 from bot.core.clock import utcnow
 from bot.core.commands import Command, coalesce, parse_comment, render_errors
@@ -30,8 +32,8 @@ from bot.core.permissions import (
 from bot.core.render import render
 from bot.app.services.rollouts import lock_key
 from bot.app.router import Router
-from bot.app.features.deploys import record_deployments
-from bot.app.features.pull_requests import refresh_pull
+from bot.app.services.deployments import record_deployments
+from bot.app.services.pull_report import refresh_pull
 
 router = Router()
 log = logging.getLogger(__name__)
@@ -57,9 +59,6 @@ def _is_bot(user: dict) -> bool:
 
 @router.register("issue_comment", "created")
 def on_comment(ctx, delivery) -> None:
-    from bot.adapters.github.comments import sync_comments
-    from bot.adapters.github.pulls import get_pull, role_of
-
     p = delivery.payload
     issue, comment = p["issue"], p["comment"]
     if not issue.get("pull_request") or _is_bot(comment.get("user") or {}) or _is_bot(p.get("sender") or {}):
@@ -93,8 +92,6 @@ def on_comment(ctx, delivery) -> None:
 def _react(requester, full_name: str, comment_id: int, content: str) -> None:
     """A reaction is a courtesy: when GitHub refuses or fails it, the command still runs and
     the reply still says what happened (the failure is logged, redacted like every log line)."""
-    from bot.adapters.github.pulls import react
-
     try:
         react(requester, full_name, comment_id, content)
     except Exception as exc:  # noqa: BLE001 - best effort by design
@@ -139,8 +136,6 @@ def run_command(ctx, command, login: str, account_type: str, role: str | None, f
 
 
 def _teams_of(ctx, login: str, teams) -> list[str]:
-    from bot.adapters.github.pulls import is_team_member
-
     return [t for t in teams if is_team_member(ctx.github.requester, t, login)]
 
 

@@ -30,6 +30,11 @@ from bot.app.services.approvals import (
     team_owners,
     unapprovable,
 )
+from bot.adapters.cache import ComparisonCache
+from bot.adapters.github.pulls import get_pull, pull_commits, reviews, team_membership
+from bot.adapters.github.reader import RepoReader
+from bot.adapters.sources import RepoFetcher
+from bot.app.services.comparison import CompareOutcome, Sessions, compare_manifest, make_deps, plan_comparison
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +107,6 @@ def gather(*, requester, store, settings, live_reader, reader, full_name: str, p
            base_sha: str, commit: str, plan: bool, environments=None, held: bool, now) -> PullState:
     """Review the pull request's manifests at `commit` against `base_sha`, and evaluate its
     approvals for `head_sha` (its final head), as the checks and the gate both need them."""
-    from bot.adapters.github.pulls import pull_commits, reviews, team_membership
-
     globs = settings.server.manifest_globs
     files = reader.changed_files(pr["number"])
     head_paths, base_paths = paths_to_read(files, globs)
@@ -213,9 +216,6 @@ def pr_gate(state: PullState, outcomes: list, settings) -> list:
 def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
     """The gate for deployment `row`, evaluated now (see the module docstring). Raises
     NotReady when the evidence cannot be read yet."""
-    from bot.adapters.github.pulls import get_pull
-    from bot.adapters.github.reader import RepoReader
-
     prov = json.loads(row.provenance)
     if row.trigger == "rollback":
         return _rollback_admission(runtime, row, prov)
@@ -314,10 +314,6 @@ def _teardown_problems(runtime, row, manifest, state) -> list:
 def _comparison(runtime, gh, row, m):
     """The comparison verdict for exactly this candidate, baseline, dataset and spec: from the
     cache when the pull request computed it, else computed now (batch transform: pending)."""
-    from bot.adapters.cache import ComparisonCache
-    from bot.app.services.comparison import CompareOutcome, Sessions, compare_manifest, make_deps, plan_comparison
-    from bot.adapters.sources import RepoFetcher
-
     if m.manifest.validation is None:
         return Comparison("not_configured", "the manifest has no `validation:` section")
     settings = runtime.settings

@@ -32,6 +32,12 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from bot.core.clock import utcnow
+from bot.adapters.aws.executor import execute, observe, start_transform_job, transform_job_status
+from bot.adapters.aws.session import AwsUnavailable
+from bot.adapters.aws.teardown import TeardownFailed, TeardownRequests, TeardownState, teardown_step
+from bot.core.deploy import DeployRequests, RolloutState, decide
+from bot.core.gate import Decision, NotReady, Reason
+from bot.core.logs import scrub
 
 log = logging.getLogger(__name__)
 
@@ -116,15 +122,11 @@ class Rollouts:
         try:
             return self._tick(row)
         except Exception as exc:  # noqa: BLE001 - recorded; the reaper or the next tick retries
-            from bot.adapters.aws.session import AwsUnavailable
-
             if isinstance(exc, AwsUnavailable):  # expected (no credentials, unreachable): one line
                 log.warning("deployment tick: AWS unavailable: %s", exc.reason,
                             extra={"deployment": pk, "kind": exc.kind})
             else:
                 log.exception("deployment tick failed", extra={"deployment": pk})
-            from bot.core.logs import scrub
-
             self.store.save_deployment(pk, reason=scrub(f"{type(exc).__name__}: {exc}")[:2000],
                                        next_tick_at=self.now() + dt.timedelta(seconds=WAIT_FOR_LOCK_SECONDS))
             self.services.enqueue(pk, WAIT_FOR_LOCK_SECONDS)
@@ -165,8 +167,6 @@ class Rollouts:
             return self._finish(row, "aborted", "aborted before it started")
         admission = None
         if self.services.gate is not None:
-            from bot.core.gate import NotReady
-
             try:
                 admission = self.services.gate(row, "deploy")
             except NotReady as exc:  # the evidence cannot be read yet: wait, decide nothing
@@ -195,8 +195,6 @@ class Rollouts:
                     how=admission.how, deployment_id=row.id, move_from=admission.move_from,
                     s3_prefix=admission.s3_prefix)
                 if not claimed:
-                    from bot.core.gate import Decision, Reason
-
                     return self._refuse(row, Decision("refuse", (Reason(
                         "ownership", f"endpoint `{row.endpoint}` in {row.environment} belongs to "
                                      f"`{owner.manifest_path}`"),)))
@@ -238,8 +236,6 @@ class Rollouts:
         request is dropped, the rollout goes on as it was, and the person is told why)."""
         if self.services.gate is None:
             return True
-        from bot.core.gate import NotReady
-
         try:
             admission = self.services.gate(row, "promote")
         except NotReady:
@@ -253,9 +249,6 @@ class Rollouts:
         return False
 
     def _advance(self, row, fresh: bool = False) -> str:
-        from bot.core.deploy import DeployRequests, RolloutState, decide
-        from bot.adapters.aws.executor import execute, observe
-
         if row.endpoint:  # renew the lease on the endpoint while we work on it
             self.store.acquire_lock(lock_key(row.environment, row.endpoint), holder_of(row.id), LOCK_SECONDS)
         data = _loads(row.state) or {}
@@ -312,9 +305,6 @@ class Rollouts:
         return self._wait(row, max(1, decision.seconds or state.poll_seconds))
 
     def _start_batch(self, row, prepared: Prepared) -> str:
-        from bot.core.deploy import DeployRequests
-        from bot.adapters.aws.executor import start_transform_job
-
         requests = DeployRequests.from_dict(prepared.requests)
         job = start_transform_job(self.services.clients_for(row.environment), requests)
         self.store.save_deployment(row.id, status="running", release=False,
@@ -323,8 +313,6 @@ class Rollouts:
         return self._wait(self.store.deployment(row.id), 30)
 
     def _advance_batch(self, row, data: dict) -> str:
-        from bot.adapters.aws.executor import transform_job_status
-
         status, reason = transform_job_status(self.services.clients_for(row.environment), data["batch"])
         if status == "Completed":
             return self._finish(row, "succeeded", f"transform job {data['batch']} completed")
@@ -333,8 +321,6 @@ class Rollouts:
         return self._wait(row, 30)
 
     def _start_teardown(self, row, prepared: Prepared) -> str:
-        from bot.adapters.aws.teardown import TeardownState
-
         if prepared.requests is None:  # nothing live: nothing to delete, the environment is still gone
             return self._finish(row, "succeeded", prepared.headline, notify_as="torn_down")
         state = {"teardown": TeardownState(started_at=self.now()).as_record(), "requests": prepared.requests}
@@ -344,8 +330,6 @@ class Rollouts:
         return self._advance(self.store.deployment(row.id))
 
     def _advance_teardown(self, row, data: dict) -> str:
-        from bot.adapters.aws.teardown import TeardownFailed, TeardownRequests, TeardownState, teardown_step
-
         if row.requested:  # nothing deleted comes back: a started teardown runs to its end
             self.store.consume_request(row.id, row.requested)
             log.info("request ignored: a teardown cannot be stopped", extra={"deployment": row.id,

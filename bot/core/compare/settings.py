@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.core.errors import DEFAULT_CONFIG_PATH, ConfigError
-from bot.core.compare.data import TableLimits
+from bot.core.compare.limits import TableLimits
 
 
 # What one local scoring in the sandbox (bot.adapters.scoring) may use: the config sets it, the runner applies it.
@@ -67,7 +67,7 @@ class CompareConfig(BaseModel):
     max_dataset_mb: int = Field(default=256, ge=1, le=4096)
     local_max_rows: int = Field(default=100_000, ge=1, description="Larger sets need batch_transform.")
     # Checked from the Parquet footer and page headers, or by counting a csv/jsonl file, before a
-    # table is materialised (bot.core.compare.data.TableLimits).
+    # table is materialised (bot.core.compare.limits.TableLimits).
     max_rows: int = Field(default=1_000_000, ge=1, le=100_000_000, description=(
         "Most rows read from a validation set or prediction file, whatever the predictions' source."))
     max_columns: int = Field(default=1_000, ge=1, le=100_000)
@@ -109,7 +109,7 @@ class CompareConfig(BaseModel):
         return self.max_dataset_mb * 1024 * 1024
 
     def table_limits(self, *, local: bool = False):
-        """The limits of one table (bot.core.compare.data.TableLimits); `local`: the set is scored
+        """The limits of one table (bot.core.compare.limits.TableLimits); `local`: the set is scored
         locally, so it may have at most `local_max_rows` rows."""
         where = {"max_rows": "compare.max_rows in the server config",
                  "max_columns": "compare.max_columns in the server config",

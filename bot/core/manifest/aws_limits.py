@@ -13,6 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
+import difflib
 
 # Endpoint, endpoint config, variant, transform job names: 1-63, letters/digits/hyphens.
 NAME_MAX = 63
@@ -167,8 +168,6 @@ def instance_type_problem(instance_type: str, shape: str) -> str | None:
 
 
 def close_instance_types(instance_type: str, shape: str, n: int = 3) -> list[str]:
-    import difflib
-
     family = instance_type.rsplit(".", 1)[0] + "."
     same_family = sorted(t for t in botocore_enum(shape) if t.startswith(family))
     return same_family[:6] or difflib.get_close_matches(instance_type, sorted(botocore_enum(shape)), n=n)

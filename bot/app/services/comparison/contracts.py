@@ -1,0 +1,68 @@
+"""Contracts: the features each model expects against the set's columns and each other, and a
+few real invocations of a staging endpoint that serves the candidate, with their latency."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bot.core.compare.data import ComparisonDataError, check_predictions
+from bot.adapters.scoring.runner import isolation_note, sample_endpoint
+from bot.app.services.comparison.model import CompareDeps, CompareOutcome, CompareRequest
+
+
+def _inputs(contract: dict) -> tuple[list[str] | None, int | None]:
+    return contract.get("feature_names"), contract.get("n_features")
+
+
+def _input_contracts(out: CompareOutcome, validation, contracts: dict[str, dict]) -> None:
+    cand, base = contracts.get("candidate"), contracts.get("baseline")
+    for label, c in (("candidate", cand), ("baseline", base)):
+        if c is None:
+            continue
+        names, n = _inputs(c)
+        what = f"{len(names)} named features" if names else f"{n} positional features" if n else "its inputs"
+        out.contract.append({"level": "info", "message": f"{label} ({c.get('framework')}) reads {what}; output "
+                                                          f"shape {tuple(c.get('output_shape') or ())}"})
+    for level in sorted({c["isolation"] for c in (cand, base) if c and c.get("isolation")}):
+        out.notes.append(isolation_note(level))
+    if cand is None or base is None:
+        return
+    (cn, cc), (bn, bc) = _inputs(cand), _inputs(base)
+    if cn and bn and cn != bn:
+        added, removed = [f for f in cn if f not in bn], [f for f in bn if f not in cn]
+        detail = "; ".join(p for p in (f"new: {', '.join(added[:10])}" if added else "",
+                                       f"no longer read: {', '.join(removed[:10])}" if removed else "",
+                                       "same features in another order" if not added and not removed else "") if p)
+        out.contract.append({"level": "warning", "message": "the candidate reads different features than the live "
+                                                            f"model ({detail}): callers must send what it expects"})
+    elif cc is not None and bc is not None and cc != bc:
+        out.contract.append({"level": "warning", "message": f"the candidate expects {cc} features, the live model "
+                                                            f"{bc}: callers must change what they send"})
+
+
+def _samples(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, validation) -> None:
+    if req.staging is None or deps.runtime is None or deps.config.sample_invocations <= 0:
+        return
+    _, matrix, _ = validation.numeric_features()
+    deps.say(f"invoking {req.staging.endpoint} ({req.staging.environment}) with sample rows")
+    try:
+        client = deps.runtime(req.staging.environment)
+    except Exception as exc:  # noqa: BLE001 - an unreachable staging endpoint is reported, not fatal
+        out.contract.append({"level": "warning", "message": f"sample invocations of {req.staging.endpoint} "
+                                                            f"skipped: {getattr(exc, 'reason', exc)}"})
+        return
+    samples = sample_endpoint(client, req.staging.endpoint, matrix, n=deps.config.sample_invocations)
+    out.samples = {**samples.to_dict(), "environment": req.staging.environment}
+    for err in samples.errors:
+        out.contract.append({"level": "error", "message": f"{req.staging.endpoint}: {err}"})
+    if samples.outputs:
+        task = req.manifest.validation.task
+        try:
+            if len({len(o) for o in samples.outputs}) != 1:
+                raise ComparisonDataError("bad_shape", f"answers of {req.staging.endpoint} have different lengths")
+            values = np.array(samples.outputs, dtype=np.float64)
+            if task == "binary" and values.shape[1] == 2:
+                values = values[:, 1]
+            check_predictions(values, task, name=f"answers of {req.staging.endpoint}")
+        except ComparisonDataError as exc:
+            out.contract.append({"level": "error", "message": str(exc)})

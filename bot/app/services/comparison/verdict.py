@@ -1,0 +1,110 @@
+"""Statistics to a verdict: the manifest's gates as the core's `Gate`s, `prepare` -> `compare` ->
+`evaluate_gates`, and the rows the report and the check show."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from bot.core.compare.data import prepare
+from bot.core.compare.gates import FAIL, INCONCLUSIVE, PASS, Gate, evaluate_gates
+from bot.core.compare.metrics import metric_title
+from bot.core.compare.stats import compare
+from bot.app.services.comparison.model import (
+    CompareDeps,
+    CompareOutcome,
+    CompareRequest,
+    METRIC_NAMES,
+    SEVERITY,
+    worst,
+)
+from bot.app.services.comparison.contracts import _samples
+
+
+def core_gates(spec) -> list[tuple[Any, Gate]]:
+    """The manifest's gates paired with the core's Gates (every manifest metric has a core name)."""
+    judged = []
+    for g in spec.gates:
+        name = METRIC_NAMES[g.metric]
+        mr = g.max_regression
+        judged.append((g, Gate(name, min=g.min, max=g.max, max_regression=mr.absolute if mr else None,
+                               max_relative_regression=mr.relative if mr else None,
+                               confidence=spec.confidence_level)))
+    return judged
+
+
+def _num(v) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def _row(metric: str, title: str, **values) -> dict:
+    row = {"metric": metric, "title": title, "candidate": None, "baseline": None, "delta": None, "ci_low": None,
+           "ci_high": None, "interval_method": None, "p_value": None, "gate": "—", "verdict": "—", "reason": "",
+           "higher_is_better": None}
+    row.update(values)
+    return row
+
+
+def _evaluate(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, validation, cand, base,
+              cand_ids=None, base_ids=None) -> None:
+    spec = req.manifest.validation
+    deps.say("computing metrics and intervals")
+    joined = cand_ids is not None
+    data = prepare(spec.task, validation.labels, cand, base,
+                   ids=validation.ids if joined else None,
+                   candidate_ids=cand_ids if joined else None,
+                   baseline_ids=(base_ids if base_ids is not None else validation.ids)
+                   if joined and base is not None else None)
+    comparison = compare(data)
+    judged = core_gates(spec)
+    report = evaluate_gates(comparison, [g for _, g in judged])
+    _samples(req, deps, out, validation)
+    by_metric: dict[str, list] = {}
+    for (mg, _), result in zip(judged, report.results):
+        by_metric.setdefault(mg.metric, []).append(result)
+    conf = spec.confidence_level
+    rows, verdicts = [], [report.verdict]
+    for metric in spec.metrics:
+        core = METRIC_NAMES[metric]
+        mc = comparison.metrics[core]  # manifest rules admit only the task's metrics
+        results = by_metric.get(metric, [])
+        if results:
+            r = results[0]
+            rows.append(_row(metric, r.title, candidate=_num(r.candidate), baseline=_num(r.baseline),
+                             delta=_num(r.delta), ci_low=_num(r.ci_low), ci_high=_num(r.ci_high),
+                             interval_method=r.interval_method, p_value=_num(r.p_value),
+                             gate="; ".join(x.gate.replace(core, metric) for x in results),
+                             verdict=max((x.verdict for x in results), key=SEVERITY.__getitem__),
+                             reason="; ".join(x.reason for x in results), higher_is_better=r.higher_is_better,
+                             regression_gate=any(g.has_regression_limit for mg, g in judged if mg.metric == metric)))
+        else:
+            iv = mc.delta_interval(conf) if mc.baseline is not None else mc.candidate_interval(conf)
+            ok = iv is not None and iv.defined
+            rows.append(_row(metric, metric_title(core, spec.task), candidate=_num(mc.candidate),
+                             baseline=_num(mc.baseline), delta=_num(mc.delta),
+                             ci_low=_num(iv.low) if ok else None, ci_high=_num(iv.high) if ok else None,
+                             interval_method=iv.method if iv is not None else None, p_value=_num(mc.p_value),
+                             reason=mc.undefined or "no gate on this metric", higher_is_better=mc.higher_is_better))
+    if req.baseline is None and req.baseline_unknown:
+        for row in rows:
+            if row.get("regression_gate") and row["verdict"] == PASS:
+                row["verdict"] = INCONCLUSIVE
+                row["reason"] += f"; the regression limit was not judged: {req.baseline_unknown}"
+                verdicts.append(INCONCLUSIVE)
+        out.notes.append(f"baseline unknown: {req.baseline_unknown}; only absolute limits (min/max) were judged")
+    else:
+        out.notes.extend(report.notes)
+    levels = {c["level"] for c in out.contract}
+    if "error" in levels:
+        verdicts.append(FAIL)
+    elif "warning" in levels:
+        verdicts.append(INCONCLUSIVE)
+    out.rows = rows
+    out.n_rows = comparison.n_rows
+    out.has_baseline = comparison.has_baseline
+    out.status, out.verdict = "done", worst(verdicts)
+    if comparison.class_counts is not None:
+        out.notes.append("rows per class: " + ", ".join(f"{c!r}: {k}" for c, k in
+                                                          zip(comparison.classes or (), comparison.class_counts)))
+    out.notes.append(f"{comparison.n_resamples} paired bootstrap resamples (seed {comparison.seed}); "
+                     f"{conf:.0%} intervals")

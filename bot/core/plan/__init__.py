@@ -1,0 +1,152 @@
+"""What a deploy would do: a pure diff of a manifest's environment against what is live.
+
+`plan(spec, live, prices)` takes the manifest environment to deploy (`DeploySpec`), the live
+endpoint as plain values (`LiveState`, read from AWS by an adapter) and a price table
+(instance type -> USD per hour), and returns a `Plan`: resources to create/update/delete,
+the traffic steps and bake times of the rollout, alarms, instance and autoscaling changes,
+the hourly cost change, notes and blocking problems. Names are deterministic from
+(model name, environment, short commit) and always within AWS's 63-character limit.
+
+Change detection uses digests: modelbot tags each model with the digest of its definition
+and each endpoint config with the digest of its content (`modelbot:digest`), and the adapter
+reports them in `LiveState`. Anything modelbot did not create (no digest) counts as changed.
+
+The pieces: `model` (the values), `names` (names, digests, tags), `endpoint` (an endpoint's
+create or update), `traffic` (the rollout's steps), `fleet` (cost, instances, autoscaling),
+`problems` (what blocks or warns); here the entry point, teardown, batch and `live_after`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Mapping
+
+from bot.core.plan.endpoint import _endpoint, _model_detail, _source_notes
+from bot.core.plan.fleet import _fleet_cost, _live_rows, _price
+from bot.core.plan.model import (
+    BROKEN,
+    TRANSITIONAL,
+    Action,
+    Change,
+    Cost,
+    DeploySpec,
+    LiveAutoscaling,
+    LiveState,
+    LiveVariant,
+    Plan,
+    PlanKind,
+    ResourceNames,
+    TrafficStep,
+    VariantPlan,
+)
+from bot.core.plan.names import (
+    bounded_name,
+    config_digest,
+    deploy_tags,
+    model_digest,
+    resource_names,
+    short_commit,
+)
+from bot.core.plan.problems import _alarm_problems, _status_problems, missing_alarms, rolls_out
+
+__all__ = [
+    "BROKEN", "TRANSITIONAL", "Action", "Change", "Cost", "DeploySpec", "LiveAutoscaling", "LiveState",
+    "LiveVariant", "Plan", "PlanKind", "ResourceNames", "TrafficStep", "VariantPlan", "bounded_name",
+    "config_digest", "deploy_tags", "live_after", "missing_alarms", "model_digest", "plan",
+    "resource_names", "rolls_out", "short_commit",
+]
+
+
+def plan(spec: DeploySpec, live: LiveState, prices: Mapping[str, float]) -> Plan:
+    """The plan for deploying `spec` over `live`, priced with `prices` (USD/hour by type).
+
+    `spec.manifest` must be valid (from `load_manifest` with no errors).
+    """
+    m, env, e = spec.manifest, spec.environment, spec.env
+    endpoint = m.endpoint_name(env) if e.mode != "batch" else None
+    names = resource_names(m.metadata.name, env, spec.commit, endpoint)
+    if spec.deleted:
+        return _teardown(spec, live, names, prices)
+    if e.mode == "batch":
+        return _batch(spec, names, prices)
+    result = _endpoint(spec, live, names, prices)
+    missing = _alarm_problems(spec, live, result.kind, result.actions)
+    return replace(result, problems=result.problems + tuple(missing)) if missing else result
+
+
+def _teardown(spec: DeploySpec, live: LiveState, names: ResourceNames,
+              prices: Mapping[str, float]) -> Plan:
+    e, env = spec.env, spec.environment
+    notes: list[str] = []
+    if e.mode == "batch" or not live.endpoint_exists:
+        return Plan(env, "no_changes", e.mode, e.effective_strategy.type, names,
+                    notes=("the manifest was deleted and nothing is live",))
+    actions = []
+    for v in live.variants:
+        if v.autoscaling is not None:
+            actions.append(Action("deregister", "autoscaling",
+                                  f"endpoint/{live.endpoint_name or names.endpoint}/variant/{v.name}"))
+    ep = live.endpoint_name or names.endpoint or ""
+    actions.append(Action("delete", "endpoint", ep, "stops serving: callers get errors"))
+    if live.endpoint_config_name:
+        actions.append(Action("delete", "endpoint_config", live.endpoint_config_name))
+    for model in sorted({v.model_name for v in live.variants}):
+        actions.append(Action("delete", "model", model))
+    cost_notes: list[str] = []
+    before, usage = _fleet_cost(_live_rows(live), prices, cost_notes)
+    changes = [Change(v.name, f"{v.instance_count} x {v.instance_type}" if v.instance_type
+                      else "serverless", None) for v in live.variants]
+    notes.append("the manifest was deleted: tearing the endpoint down needs an explicit approval")
+    return Plan(env, "teardown", e.mode, e.effective_strategy.type,
+                ResourceNames(names.model, names.endpoint_config, ep, None), tuple(actions),
+                instance_changes=tuple(changes),
+                cost=Cost(before, 0.0, usage_based=usage, notes=tuple(cost_notes)),
+                notes=tuple(notes), problems=tuple(_status_problems(spec, live, teardown=True)),
+                requires_explicit_approval=True)
+
+
+def _batch(spec: DeploySpec, names: ResourceNames, prices: Mapping[str, float]) -> Plan:
+    e, env = spec.env, spec.environment
+    b = e.batch
+    assert b is not None
+    actions, notes = _source_notes(spec, names)
+    digest = model_digest(spec.manifest, env)
+    actions.append(Action("create", "model", names.model, _model_detail(spec)))
+    detail = (f"{b.input_uri} -> {b.output_uri}; split {b.split_type}, assemble {b.assemble_with}, "
+              f"{b.batch_strategy}" + (f", join {b.join_source}" if b.join_source != "none" else ""))
+    actions.append(Action("run", "transform_job", names.transform_job or "", detail))
+    variant = VariantPlan("transform", names.model, "production", e.instance_type, e.fleet, 1.0,
+                          model_digest=digest, new_model=True)
+    cost_notes: list[str] = []
+    p = _price(prices, e.instance_type, cost_notes)
+    if p is not None:
+        cost_notes.append(f"batch transform: ${p * e.fleet:.4g}/hour while the job runs")
+    notes.append("transform job names are single-use: a re-run needs a new name")
+    return Plan(env, "run_batch", e.mode, "none", names, tuple(actions), (variant,),
+                cost=Cost(0.0, 0.0, usage_based=True, notes=tuple(cost_notes)),
+                tags=deploy_tags(spec), notes=tuple(notes))
+
+
+def live_after(p: Plan, spec: DeploySpec) -> LiveState:
+    """The LiveState a successful deploy of `p` leaves behind (what the adapter would read).
+
+    Planning `spec` again over it gives a "no changes" plan; the rollout compares what it
+    observes against it.
+    """
+    if p.kind in ("teardown", "run_batch"):
+        return LiveState()
+    e = spec.env
+    a = e.autoscaling
+    scaled = next((v.name for v in p.variants if v.role in ("production", "candidate")), None)
+    auto = None
+    if a is not None:
+        value = a.target_backlog_per_instance if e.mode == "async" and a.target_backlog_per_instance \
+            else a.target_invocations_per_instance
+        auto = LiveAutoscaling(a.min_capacity, a.max_capacity, float(value) if value is not None else None)
+    variants = tuple(LiveVariant(v.name, v.model_name, v.instance_type, v.instance_count, v.weight,
+                                 v.serverless_memory_mb, v.serverless_max_concurrency, v.shadow,
+                                 v.model_digest, auto if v.name == scaled else None)
+                     for v in p.variants)
+    config = next((a_.name for a_ in p.actions if a_.resource == "endpoint_config"), None)
+    return LiveState(True, p.names.endpoint, "InService", config or p.names.endpoint_config,
+                     p.config_digest, variants, dict(p.tags), async_inference=e.async_ is not None)
