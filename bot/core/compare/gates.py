@@ -30,6 +30,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.core.compare.metrics import CLASSIFICATION, METRICS, metric_title
+from bot.core.compare.power import POWER, rows_for_minimum, rows_to_decide, standard_error
+from bot.core.compare.power import min_detectable as _min_detectable
 from bot.core.compare.stats import Comparison, Interval, MetricComparison
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
@@ -115,6 +117,13 @@ class GateResult:
     gate: str
     verdict: str
     reason: str
+    # what the gate could have seen (bot.core.compare.power): the smallest true regression that
+    # fails it with probability `power` on these rows, and for an inconclusive gate the rows that
+    # would decide it (None: none would, `power_note` says why)
+    min_detectable: float | None = None
+    rows_to_decide: int | None = None
+    power_note: str | None = None
+    power: float = POWER
 
 
 @dataclass(frozen=True)
@@ -163,24 +172,26 @@ def _evaluate(gate: Gate, comp: Comparison, min_rows: int, min_minority: int) ->
     allowed = _allowed(gate, mc) if has_base else None
     interval = mc.delta_interval(conf) if has_base else mc.candidate_interval(conf)
 
-    checks: list[tuple[str, str]] = []
+    checks: list[tuple[str, str, str]] = []  # (verdict, reason, which check)
     small = _too_small(gate, comp, min_rows, min_minority)
     if mc.undefined:
-        checks.append((INCONCLUSIVE, mc.undefined))
+        checks.append((INCONCLUSIVE, mc.undefined, "undefined"))
     elif small:
-        checks.append((INCONCLUSIVE, small))
+        checks.append((INCONCLUSIVE, small, "rows"))
     else:
         if gate.min is not None or gate.max is not None:
-            checks.append(_absolute(gate, mc))
+            checks.append((*_absolute(gate, mc), "absolute"))
         if gate.has_regression_limit:
             if has_base:
-                checks.append(_regression(gate, mc, interval, allowed))
+                checks.append((*_regression(gate, mc, interval, allowed), "regression"))
             else:
-                checks.append((PASS, "no baseline (first deployment): regression limit not applicable"))
-    verdict = max((v for v, _ in checks), key=_SEVERITY.__getitem__)
-    reason = "; ".join(r for _, r in checks)
+                checks.append((PASS, "no baseline (first deployment): regression limit not applicable", "none"))
+    verdict = max((v for v, _, _ in checks), key=_SEVERITY.__getitem__)
+    reason = "; ".join(r for _, r, _ in checks)
 
     defined = interval is not None and interval.defined
+    detectable, rows, why = _power(gate, mc, comp, interval if has_base else None, allowed, verdict,
+                                   checks, small, min_rows, min_minority)
     return GateResult(
         metric=gate.metric,
         title=metric_title(gate.metric, comp.task),
@@ -197,7 +208,49 @@ def _evaluate(gate: Gate, comp: Comparison, min_rows: int, min_minority: int) ->
         gate=gate.describe(),
         verdict=verdict,
         reason=reason,
+        min_detectable=detectable,
+        rows_to_decide=rows,
+        power_note=why,
     )
+
+
+def _power(gate: Gate, mc: MetricComparison, comp: Comparison, delta_iv: Interval | None,
+           allowed: float | None, verdict: str, checks: list[tuple[str, str, str]], small: str | None,
+           min_rows: int, min_minority: int) -> tuple[float | None, int | None, str | None]:
+    """(minimum detectable regression, rows that would decide, why none would); see power.py."""
+    conf, n = gate.confidence, comp.n_rows
+    se = standard_error(delta_iv.low, delta_iv.high, conf) if delta_iv is not None and delta_iv.defined else None
+    detectable = None
+    if gate.has_regression_limit and allowed is not None and not mc.undefined:
+        detectable = _min_detectable(se, allowed, conf)
+    if verdict != INCONCLUSIVE:
+        return detectable, None, None
+    if mc.undefined:
+        return detectable, None, f"more rows do not help: {mc.undefined}"
+    needs: list[int] = []
+    why = None
+    open_checks = [kind for result, _, kind in checks if result == INCONCLUSIVE]
+    if small:  # first enough rows to judge at all, then an interval that clears the limit
+        rarest = comp.minority_count if comp.task in CLASSIFICATION and comp.class_counts is not None else None
+        needs.append(rows_for_minimum(n, min_rows, rarest, min_minority))
+        open_checks = (["regression"] if gate.has_regression_limit and delta_iv is not None else []) + (
+            ["absolute"] if gate.absolute_on == "interval" and (gate.min is not None or gate.max is not None) else [])
+    for kind in open_checks:
+        if kind == "regression":
+            limit = -allowed if mc.higher_is_better else allowed
+            rows, why = rows_to_decide(se, mc.delta - limit, n, conf)
+        elif kind == "absolute" and gate.absolute_on == "interval":
+            iv = mc.candidate_interval(conf)
+            c_se = standard_error(iv.low, iv.high, conf) if iv.defined else None
+            bounds = [b for b in (gate.min, gate.max) if b is not None]
+            bound = min(bounds, key=lambda b: abs(mc.candidate - b))  # the one the interval straddles
+            rows, why = rows_to_decide(c_se, mc.candidate - bound, n, conf)
+        else:  # a point estimate that is NaN: no number of rows is known to fix it
+            return detectable, None, "more rows may not help: the candidate's value is undefined on this set"
+        if rows is None:
+            return detectable, None, why
+        needs.append(rows)
+    return detectable, (max(needs) if needs else None), (None if needs else why)
 
 
 def _too_small(gate: Gate, comp: Comparison, min_rows: int, min_minority: int) -> str | None:

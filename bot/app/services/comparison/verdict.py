@@ -40,9 +40,21 @@ def _num(v) -> float | None:
 def _row(metric: str, title: str, **values) -> dict:
     row = {"metric": metric, "title": title, "candidate": None, "baseline": None, "delta": None, "ci_low": None,
            "ci_high": None, "interval_method": None, "p_value": None, "gate": "—", "verdict": "—", "reason": "",
-           "higher_is_better": None}
+           "higher_is_better": None, "min_detectable": None, "rows_to_decide": None, "power_note": None, "power": None}
     row.update(values)
     return row
+
+
+def _power(results) -> dict:
+    """What the gates on one metric could have seen: the largest minimum detectable regression of
+    its regression gates (the weakest claim holds for all) and, when the metric is inconclusive,
+    the most rows any of its inconclusive gates needs (None if one of them no number decides)."""
+    detect = [x.min_detectable for x in results if x.min_detectable is not None]
+    open_ = [x for x in results if x.verdict == INCONCLUSIVE]
+    undecidable = next((x.power_note for x in open_ if x.rows_to_decide is None), None)
+    rows = None if undecidable or not open_ else max(x.rows_to_decide for x in open_)
+    return {"min_detectable": _num(max(detect)) if detect else None, "rows_to_decide": rows,
+            "power_note": undecidable, "power": results[0].power}
 
 
 def _evaluate(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, validation, cand, base,
@@ -76,6 +88,7 @@ def _evaluate(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, valid
                              gate="; ".join(x.gate.replace(core, metric) for x in results),
                              verdict=max((x.verdict for x in results), key=SEVERITY.__getitem__),
                              reason="; ".join(x.reason for x in results), higher_is_better=r.higher_is_better,
+                             **_power(results),
                              regression_gate=any(g.has_regression_limit for mg, g in judged if mg.metric == metric)))
         else:
             iv = mc.delta_interval(conf) if mc.baseline is not None else mc.candidate_interval(conf)
