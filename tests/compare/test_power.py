@@ -170,16 +170,16 @@ def test_the_report_and_the_cli_say_what_the_gate_could_have_seen():
                          rows=[_outcome_row(r)], n_rows=400, confidence=0.95, has_baseline=True)
     md = render("compare/section.md.j2", outcomes=[out])
     detect = f"{r.min_detectable:.4g}"
-    assert f"Smallest regression these 400 rows detect (80% power): {detect}." in md
-    assert f"About {r.rows_to_decide:,} rows would decide it (80% power, if the estimate holds)." in md
+    assert f"; smallest regression these 400 rows detect (80% power): {detect}" in md
+    assert f"; about {r.rows_to_decide:,} rows would decide it (80% power, if the estimate holds)" in md
     text = render("compare/cli.txt.j2", outcomes=[out])
-    assert f"Smallest regression these 400 rows detect (80% power): {detect}." in text
+    assert f"; smallest regression these 400 rows detect (80% power): {detect}" in text
     # a result stored before these fields existed renders without them
     old = dict(_outcome_row(r))
     for key in ("min_detectable", "rows_to_decide", "power_note", "power"):
         old.pop(key)
     out.rows = [old]
-    assert "Smallest regression" not in render("compare/section.md.j2", outcomes=[out])
+    assert "smallest regression" not in render("compare/section.md.j2", outcomes=[out])
 
 
 def test_no_rows_decide_says_why():
@@ -191,7 +191,7 @@ def test_no_rows_decide_says_why():
 
     out = CompareOutcome("models/a.yaml", "a", "prod", "local", "done", INCONCLUSIVE, task="binary",
                          rows=[_outcome_row(r)], n_rows=400, confidence=0.95, has_baseline=True)
-    assert "No number of rows is sure to decide it: the estimate sits on the limit" in render(
+    assert "; no number of rows is sure to decide it: the estimate sits on the limit" in render(
         "compare/section.md.j2", outcomes=[out])
 
 

@@ -94,7 +94,7 @@ class Gate:
             limits.append(f"{self.max_relative_regression:.4g}x baseline")
         if limits:
             parts.append(f"{self.metric} regression <= {' and '.join(limits)}")
-        conf = f"{self.confidence:.0%}" + (", min/max on interval" if self.absolute_on == "interval" else "")
+        conf = _pct(self.confidence) + (", min/max on interval" if self.absolute_on == "interval" else "")
         return f"{', '.join(parts)} ({conf})"
 
 
@@ -143,6 +143,7 @@ def evaluate_gates(
     *,
     min_rows: int = MIN_ROWS,
     min_minority: int = MIN_MINORITY,
+    normal_intervals: bool = False,
 ) -> GateReport:
     """Judge every gate against the comparison; see the module docstring for the rules."""
     gates = tuple(gates)
@@ -152,7 +153,7 @@ def evaluate_gates(
                 f"metric {gate.metric!r} is not computed for a {comparison.task} task; "
                 f"available: {', '.join(comparison.metrics)}"
             )
-    results = tuple(_evaluate(g, comparison, min_rows, min_minority) for g in gates)
+    results = tuple(_evaluate(g, comparison, min_rows, min_minority, normal_intervals) for g in gates)
     notes = []
     if not comparison.has_baseline:
         notes.append("no baseline model (first deployment): only absolute limits (min/max) were applied")
@@ -165,12 +166,12 @@ def evaluate_gates(
 # -- rules -------------------------------------------------------------------------------------------
 
 
-def _evaluate(gate: Gate, comp: Comparison, min_rows: int, min_minority: int) -> GateResult:
+def _evaluate(gate: Gate, comp: Comparison, min_rows: int, min_minority: int, normal: bool = False) -> GateResult:
     mc = comp.metrics[gate.metric]
     conf = gate.confidence
     has_base = mc.baseline is not None
     allowed = _allowed(gate, mc) if has_base else None
-    interval = mc.delta_interval(conf) if has_base else mc.candidate_interval(conf)
+    interval = mc.delta_interval(conf, normal=normal) if has_base else mc.candidate_interval(conf, normal=normal)
 
     checks: list[tuple[str, str, str]] = []  # (verdict, reason, which check)
     small = _too_small(gate, comp, min_rows, min_minority)
@@ -180,7 +181,7 @@ def _evaluate(gate: Gate, comp: Comparison, min_rows: int, min_minority: int) ->
         checks.append((INCONCLUSIVE, small, "rows"))
     else:
         if gate.min is not None or gate.max is not None:
-            checks.append((*_absolute(gate, mc), "absolute"))
+            checks.append((*_absolute(gate, mc, normal), "absolute"))
         if gate.has_regression_limit:
             if has_base:
                 checks.append((*_regression(gate, mc, interval, allowed), "regression"))
@@ -191,7 +192,7 @@ def _evaluate(gate: Gate, comp: Comparison, min_rows: int, min_minority: int) ->
 
     defined = interval is not None and interval.defined
     detectable, rows, why = _power(gate, mc, comp, interval if has_base else None, allowed, verdict,
-                                   checks, small, min_rows, min_minority)
+                                   checks, small, min_rows, min_minority, normal)
     return GateResult(
         metric=gate.metric,
         title=metric_title(gate.metric, comp.task),
@@ -216,7 +217,7 @@ def _evaluate(gate: Gate, comp: Comparison, min_rows: int, min_minority: int) ->
 
 def _power(gate: Gate, mc: MetricComparison, comp: Comparison, delta_iv: Interval | None,
            allowed: float | None, verdict: str, checks: list[tuple[str, str, str]], small: str | None,
-           min_rows: int, min_minority: int) -> tuple[float | None, int | None, str | None]:
+           min_rows: int, min_minority: int, normal: bool = False) -> tuple[float | None, int | None, str | None]:
     """(minimum detectable regression, rows that would decide, why none would); see power.py."""
     conf, n = gate.confidence, comp.n_rows
     se = standard_error(delta_iv.low, delta_iv.high, conf) if delta_iv is not None and delta_iv.defined else None
@@ -240,7 +241,7 @@ def _power(gate: Gate, mc: MetricComparison, comp: Comparison, delta_iv: Interva
             limit = -allowed if mc.higher_is_better else allowed
             rows, why = rows_to_decide(se, mc.delta - limit, n, conf)
         elif kind == "absolute" and gate.absolute_on == "interval":
-            iv = mc.candidate_interval(conf)
+            iv = mc.candidate_interval(conf, normal=normal)
             c_se = standard_error(iv.low, iv.high, conf) if iv.defined else None
             bounds = [b for b in (gate.min, gate.max) if b is not None]
             bound = min(bounds, key=lambda b: abs(mc.candidate - b))  # the one the interval straddles
@@ -275,7 +276,7 @@ def _allowed(gate: Gate, mc: MetricComparison) -> float | None:
 
 
 def _regression(gate: Gate, mc: MetricComparison, iv: Interval, allowed: float) -> tuple[str, str]:
-    pct = f"{gate.confidence:.0%}"
+    pct = _pct(gate.confidence)
     if not iv.defined:
         return INCONCLUSIVE, (
             f"the {pct} interval of the delta is undefined ({iv.n_undefined} of {iv.n_resamples} resamples "
@@ -294,7 +295,7 @@ def _regression(gate: Gate, mc: MetricComparison, iv: Interval, allowed: float) 
     return INCONCLUSIVE, f"not enough evidence either way: the {span} straddles the allowed regression limit {limit:+.4g}"
 
 
-def _absolute(gate: Gate, mc: MetricComparison) -> tuple[str, str]:
+def _absolute(gate: Gate, mc: MetricComparison, normal: bool = False) -> tuple[str, str]:
     if gate.absolute_on == "point":
         v = mc.candidate
         if math.isnan(v):
@@ -304,8 +305,8 @@ def _absolute(gate: Gate, mc: MetricComparison) -> tuple[str, str]:
         if gate.max is not None and v > gate.max:
             return FAIL, f"candidate {v:.4g} is above the ceiling {gate.max:g}"
         return PASS, f"candidate {v:.4g} meets {_bounds(gate)}"
-    iv = mc.candidate_interval(gate.confidence)
-    pct = f"{gate.confidence:.0%}"
+    iv = mc.candidate_interval(gate.confidence, normal=normal)
+    pct = _pct(gate.confidence)
     if not iv.defined:
         return INCONCLUSIVE, f"the {pct} interval of the candidate's value is undefined"
     span = f"{pct} interval of the candidate [{iv.low:.4g}, {iv.high:.4g}]"
@@ -314,6 +315,11 @@ def _absolute(gate: Gate, mc: MetricComparison) -> tuple[str, str]:
     if (gate.min is None or iv.low >= gate.min) and (gate.max is None or iv.high <= gate.max):
         return PASS, f"the whole {span} lies within {_bounds(gate)}"
     return INCONCLUSIVE, f"the {span} straddles {_bounds(gate)}"
+
+
+def _pct(confidence: float) -> str:
+    """95%, or 99.29% for a corrected confidence: never a rounding that overstates it."""
+    return f"{confidence * 100:.4g}%"
 
 
 def _bounds(gate: Gate) -> str:

@@ -207,17 +207,22 @@ class MetricComparison:
     def p_value(self) -> float | None:
         return None if self.delong is None else self.delong.p_value
 
-    def delta_interval(self, confidence: float = 0.95) -> Interval | None:
-        """Interval of the delta: DeLong's for binary ROC AUC, else the bootstrap percentile interval."""
+    def delta_interval(self, confidence: float = 0.95, *, normal: bool = False) -> Interval | None:
+        """Interval of the delta: DeLong's for binary ROC AUC, else the bootstrap percentile interval
+        (`normal`: the point estimate +- z x the bootstrap standard deviation, for the far tails a
+        multiple-comparison correction asks for, where a percentile of a thousand resamples is noise)."""
         if self.baseline is None:
             return None
         if self.delong is not None:
             lo, hi = self.delong.interval(confidence)
             return Interval(lo, hi, confidence, "delong")
-        return _percentile(self.candidate_replicates - self.baseline_replicates, confidence)
+        diffs = self.candidate_replicates - self.baseline_replicates
+        return _normal(diffs, self.delta, confidence) if normal else _percentile(diffs, confidence)
 
-    def candidate_interval(self, confidence: float = 0.95) -> Interval:
-        """Bootstrap percentile interval of the candidate's own value."""
+    def candidate_interval(self, confidence: float = 0.95, *, normal: bool = False) -> Interval:
+        """Bootstrap percentile (or `normal`) interval of the candidate's own value."""
+        if normal:
+            return _normal(self.candidate_replicates, self.candidate, confidence)
         return _percentile(self.candidate_replicates, confidence)
 
 
@@ -306,6 +311,17 @@ def _percentile(replicates: np.ndarray, confidence: float) -> Interval:
     alpha = 1 - confidence
     lo, hi = np.quantile(ok, [alpha / 2, 1 - alpha / 2])
     return Interval(float(lo), float(hi), confidence, "bootstrap", b, undefined)
+
+
+def _normal(replicates: np.ndarray, center: float | None, confidence: float) -> Interval:
+    z = _z(confidence)
+    b = len(replicates)
+    ok = replicates[~np.isnan(replicates)]
+    undefined = b - len(ok)
+    if center is None or math.isnan(center) or len(ok) < 2 or undefined > MAX_UNDEFINED_SHARE * b:
+        return Interval(math.nan, math.nan, confidence, "bootstrap-normal", b, undefined)
+    half = z * float(np.std(ok, ddof=1))
+    return Interval(center - half, center + half, confidence, "bootstrap-normal", b, undefined)
 
 
 def _batches(n_rows: int, n_resamples: int) -> list[tuple[int, int]]:

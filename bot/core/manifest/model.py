@@ -275,6 +275,19 @@ class Gate(Spec):
     min: float | None = None
     max: float | None = None
     max_regression: MaxRegression | None = None
+    per_slice: bool = Field(default=False, description=(
+        "Apply the gate to every slice of `validation.slices` with at least `min_rows` rows "
+        "(Bonferroni-corrected across those slices), besides the whole set."))
+
+
+class Slices(Spec):
+    """Segments judged on their own: each distinct value of each column is one slice."""
+
+    columns: Annotated[list[Column], Field(min_length=1, max_length=5)]
+    min_rows: Annotated[int, Field(ge=30, le=1_000_000, description=(
+        "Slices with fewer rows are listed as not enough data, and no gate judges them."))] = 100
+    max_levels: Annotated[int, Field(ge=2, le=200, description=(
+        "A column with more distinct values is refused (slice by a coarser column)."))] = 50
 
 
 class Predictions(Spec):
@@ -294,6 +307,7 @@ class ValidationSpec(Spec):
     gates: list[Gate] = Field(default_factory=list, max_length=20)
     confidence_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
     predictions: Predictions
+    slices: Slices | None = None
 
 
 # --- environments ---------------------------------------------------------------------------------

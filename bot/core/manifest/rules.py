@@ -181,6 +181,22 @@ def _validation(v: ValidationSpec) -> list[Finding]:
         if mr is not None and (mr.absolute is None) == (mr.relative is None):
             out.append(_f(g + ("max_regression",), "max_regression needs exactly one bound",
                           "exactly one of absolute or relative", rule="manifest.gates", at_key=True))
+        if gate.per_slice and v.slices is None:
+            out.append(_f(g + ("per_slice",), "per_slice gate, but the validation has no `slices`",
+                          "a `validation.slices` section naming the slice columns", True,
+                          rule="manifest.slices", at_key=True))
+    if v.slices is not None:
+        seen_cols: set[str] = set()
+        for i, col in enumerate(v.slices.columns):
+            loc = ("validation", "slices", "columns", i)
+            if col in (ds.label_column, ds.id_column):
+                what = "label" if col == ds.label_column else "id"
+                out.append(_f(loc, f"slice column {col} is the {what} column", "a feature or metadata column",
+                              col, rule="manifest.slices"))
+            if col in seen_cols:
+                out.append(_f(loc, f"slice column {col} is listed twice", "each column once", col,
+                              rule="manifest.slices"))
+            seen_cols.add(col)
     p = v.predictions
     pl = ("validation", "predictions")
     if p.source == "pipeline" and p.path is None:

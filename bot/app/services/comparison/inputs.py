@@ -29,6 +29,14 @@ def _load(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, *, hint: 
     out.dataset = {"location": validation.location, "digest": validation.digest, "version": validation.version,
                    "rows": validation.n_rows, "format": validation.format}
     out.n_rows = validation.n_rows
+    if spec.slices is not None:  # before any scoring: a slice column the set lacks is the manifest's error
+        for i, column in enumerate(spec.slices.columns):
+            if column not in validation.table or column in (validation.label_column, validation.id_column):
+                known = [c for c in validation.table if c not in (validation.label_column, validation.id_column)]
+                raise ComparisonDataError(
+                    "bad_slices", f"validation.slices.columns[{i}]: column {column!r} is not in the validation set "
+                    f"{validation.location} (its columns: {', '.join(known[:20]) or 'none'}"
+                    f"{', ...' if len(known) > 20 else ''})")
     return validation
 
 

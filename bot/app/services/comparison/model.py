@@ -123,6 +123,7 @@ class CompareOutcome:
     notes: list[str] = field(default_factory=list)
     contract: list[dict] = field(default_factory=list)  # {"level": error|warning|info, "message"}
     samples: dict | None = None
+    slices: dict | None = None  # per-slice comparison (bot.core.compare.slices), when the manifest names slices
     error: str | None = None
     problem: str | None = None
     progress: str | None = None

@@ -8,7 +8,8 @@ from typing import Any
 
 from bot.core.compare.data import prepare
 from bot.core.compare.gates import FAIL, INCONCLUSIVE, PASS, Gate, evaluate_gates
-from bot.core.compare.metrics import metric_title
+from bot.core.compare.metrics import METRICS, metric_title
+from bot.core.compare.slices import evaluate_slices
 from bot.core.compare.stats import compare
 from bot.app.services.comparison.model import (
     CompareDeps,
@@ -55,6 +56,46 @@ def _power(results) -> dict:
     rows = None if undecidable or not open_ else max(x.rows_to_decide for x in open_)
     return {"min_detectable": _num(max(detect)) if detect else None, "rows_to_decide": rows,
             "power_note": undecidable, "power": results[0].power}
+
+
+def _slices(spec, data, validation, judged, seed: int) -> dict:
+    """The per-slice comparison as the report shows it: per column, the worst slices first."""
+    sl = spec.slices
+    per_slice = [(mg, g) for mg, g in judged if mg.per_slice]
+    report = evaluate_slices(data, {c: validation.table[c] for c in sl.columns}, [g for _, g in per_slice],
+                             min_rows=sl.min_rows, max_levels=sl.max_levels, confidence=spec.confidence_level,
+                             seed=seed)
+    shown = per_slice[0][0].metric if per_slice else spec.metrics[0]
+    core = METRIC_NAMES[shown]
+    confidence = report.gates[0].confidence if report.gates else None
+    columns: dict[str, list] = {c: [] for c in sl.columns}
+    for s in report.slices:
+        row = {"level": s.level, "n_rows": s.n_rows, "judged": s.judged, "candidate": None, "baseline": None,
+               "delta": None, "ci_low": None, "ci_high": None, "interval_method": None, "p_value": None,
+               "verdict": "—" if s.judged else "not enough data", "reason": s.note or "", "severity": -1}
+        if s.judged:
+            mc = s.comparison.metrics[core]
+            conf = confidence or 1 - (1 - spec.confidence_level) / max(1, sum(x.judged for x in report.slices))
+            iv = mc.delta_interval(conf, normal=True) if mc.baseline is not None else mc.candidate_interval(
+                conf, normal=True)
+            ok = iv is not None and iv.defined
+            row.update(candidate=_num(mc.candidate), baseline=_num(mc.baseline), delta=_num(mc.delta),
+                       ci_low=_num(iv.low) if ok else None, ci_high=_num(iv.high) if ok else None,
+                       interval_method=iv.method if iv is not None else None, reason=mc.undefined or "")
+            if s.results:
+                row["verdict"] = max((r.verdict for r in s.results), key=SEVERITY.__getitem__)
+                row["severity"] = SEVERITY[row["verdict"]]
+                row["reason"] = "; ".join(r.reason for r in s.results if r.verdict != PASS) or row["reason"]
+        columns[s.column].append(row)
+    higher = METRICS[core].higher_is_better
+    for rows in columns.values():
+        rows.sort(key=lambda r: (not r["judged"], -r["severity"],
+                                 math.inf if r["delta"] is None else (r["delta"] if higher else -r["delta"])))
+    return {"metric": metric_title(core, spec.task), "confidence": confidence, "min_rows": sl.min_rows,
+            "correction": report.correction,
+            "gates": [{"gate": g.gate.describe().replace(core, mg.metric), "verdict": g.verdict, "reason": g.reason,
+                       "judged": g.judged} for (mg, _), g in zip(per_slice, report.gates)],
+            "columns": [{"column": c, "levels": len(rows), "rows": rows} for c, rows in columns.items()]}
 
 
 def _evaluate(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, validation, cand, base,
@@ -107,6 +148,9 @@ def _evaluate(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, valid
         out.notes.append(f"baseline unknown: {req.baseline_unknown}; only absolute limits (min/max) were judged")
     else:
         out.notes.extend(report.notes)
+    if spec.slices is not None:
+        out.slices = _slices(spec, data, validation, judged, comparison.seed)
+        verdicts.extend(g["verdict"] for g in out.slices["gates"])
     levels = {c["level"] for c in out.contract}
     if "error" in levels:
         verdicts.append(FAIL)

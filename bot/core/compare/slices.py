@@ -1,0 +1,179 @@
+"""Slices: where the candidate is worse. Each distinct value of each slice column is a slice.
+
+`slice_levels(values, column, max_levels)` turns a column of the validation set into
+(level, row mask) pairs, refusing a column with more distinct values than `max_levels` (a user
+id is not a segment). `evaluate_slices(data, columns, gates, ...)` compares candidate and
+baseline on every slice with at least `min_rows` rows (the same paired bootstrap and DeLong's
+test as the whole set, on the slice's rows) and judges the per-slice gates on each.
+
+Multiple comparisons: judging a gate on k slices at confidence c would let one slice in 1 - c
+fail by chance on every look. Bonferroni's correction keeps the chance of any false failure
+among the k at most 1 - c: each slice's interval is taken at 1 - (1 - c) / k, k the slices that
+gate judges. At such confidence the tails of a thousand resamples hold a handful of values, so
+slice intervals are normal ones (the point estimate +- z x the bootstrap standard deviation;
+DeLong's for binary ROC AUC). Slices with fewer rows than `min_rows` are listed as not enough data
+and judged by no gate; a per-slice gate with no slice to judge is inconclusive, never a pass.
+
+Pure: arrays in, values out (`bot.core.compare.stats`, `bot.core.compare.gates`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from bot.core.compare.data import EvaluationSet
+from bot.core.compare.gates import FAIL, INCONCLUSIVE, PASS, Gate, GateResult, evaluate_gates
+from bot.core.compare.limits import ComparisonDataError
+from bot.core.compare.stats import Comparison, compare
+
+MISSING = "(missing)"
+_SEVERITY = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2}
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    """One slice: its rows, its comparison (None when too small to judge) and its gate results."""
+
+    column: str
+    level: str
+    n_rows: int
+    comparison: Comparison | None
+    results: tuple[GateResult, ...] = ()
+    note: str | None = None  # why it is not judged
+
+    @property
+    def judged(self) -> bool:
+        return self.comparison is not None
+
+
+@dataclass(frozen=True)
+class SliceGateResult:
+    """A per-slice gate over all its slices: the worst slice decides."""
+
+    gate: Gate
+    verdict: str
+    reason: str
+    judged: int
+    confidence: float  # the corrected confidence of each slice's interval
+
+
+@dataclass(frozen=True)
+class SliceReport:
+    slices: tuple[SliceResult, ...]
+    gates: tuple[SliceGateResult, ...]
+    min_rows: int
+    correction: str
+
+    @property
+    def verdict(self) -> str | None:
+        return max((g.verdict for g in self.gates), key=_SEVERITY.__getitem__, default=None)
+
+
+def slice_levels(values: np.ndarray, column: str, max_levels: int) -> list[tuple[str, np.ndarray]]:
+    """(level, mask) of each distinct value, most rows first; missing values (last) (None, NaN, an empty
+    cell) are one level, `MISSING`."""
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        missing = np.isnan(values)
+    elif values.dtype.kind in "OUS":  # None, NaN or an empty cell (CSV's missing text)
+        missing = np.fromiter((v is None or (isinstance(v, float) and math.isnan(v))
+                               or (isinstance(v, (str, bytes)) and not v.strip()) for v in values),
+                              dtype=bool, count=len(values))
+    else:
+        missing = np.zeros(len(values), dtype=bool)
+    present = values[~missing]
+    if values.dtype.kind == "O":
+        present = present.astype(str)
+    uniques, inverse = np.unique(present, return_inverse=True)
+    n_levels = len(uniques) + bool(missing.any())
+    if n_levels > max_levels:
+        raise ComparisonDataError(
+            "bad_slices", f"validation.slices.columns: column {column!r} has {n_levels:,} distinct values, more "
+            f"than max_levels ({max_levels}); slice by a coarser column, or raise max_levels (at most 200)")
+    codes = np.full(len(values), -1, dtype=np.intp)
+    codes[~missing] = inverse
+    out = sorted(((_label(u), codes == i) for i, u in enumerate(uniques)), key=lambda lm: (-int(lm[1].sum()), lm[0]))
+    if missing.any():
+        out.append((MISSING, missing))
+    return out
+
+
+def evaluate_slices(
+    data: EvaluationSet,
+    columns: Mapping[str, np.ndarray],
+    gates: Sequence[Gate],
+    *,
+    min_rows: int,
+    max_levels: int,
+    confidence: float,
+    seed: int = 0,
+    n_resamples: int | None = None,
+) -> SliceReport:
+    """Compare every slice of every column and judge `gates` (the per-slice ones) on each."""
+    pieces: list[tuple[str, str, np.ndarray]] = []
+    for column, values in columns.items():
+        if len(values) != data.n_rows:
+            raise ComparisonDataError("bad_slices", f"validation.slices.columns: column {column!r} has "
+                                      f"{len(values)} values for {data.n_rows} rows")
+        pieces += [(column, level, mask) for level, mask in slice_levels(values, column, max_levels)]
+    compared: list[tuple[str, str, int, Comparison | None, str | None]] = []
+    for column, level, mask in pieces:
+        n = int(mask.sum())
+        if n < min_rows:
+            compared.append((column, level, n, None, f"{n} rows < min_rows {min_rows}"))
+            continue
+        sub = EvaluationSet(data.task, data.labels[mask], data.candidate[mask],
+                            None if data.baseline is None else data.baseline[mask], data.classes,
+                            None if data.ids is None else data.ids[mask])
+        compared.append((column, level, n, compare(sub, n_resamples=n_resamples, seed=_seed(seed, column, level)),
+                         None))
+    k = sum(1 for c in compared if c[3] is not None)
+    corrected = 1 - (1 - confidence) / max(k, 1)
+    per_gate = [replace(g, confidence=corrected) for g in gates]
+    slices = []
+    for column, level, n, comp, note in compared:
+        results = evaluate_gates(comp, per_gate, normal_intervals=True).results if comp is not None else ()
+        slices.append(SliceResult(column, level, n, comp, results, note))
+    gate_results = tuple(_gate_over_slices(i, g, slices, k, corrected, min_rows) for i, g in enumerate(gates))
+    correction = (f"Bonferroni over the {k} slices judged: each slice's interval at {_pct(corrected)} so that "
+                  f"all of them together hold at {_pct(confidence)}" if k > 1 else
+                  "one slice judged: no correction needed" if k == 1 else "no slice large enough to judge")
+    return SliceReport(tuple(slices), gate_results, min_rows, correction)
+
+
+def _gate_over_slices(i: int, gate: Gate, slices: list[SliceResult], k: int, corrected: float,
+                      min_rows: int) -> SliceGateResult:
+    judged = [(s, s.results[i]) for s in slices if s.judged]
+    if not judged:
+        return SliceGateResult(gate, INCONCLUSIVE, f"no slice has at least {min_rows} rows: nothing to judge",
+                               0, corrected)
+    worst = max(judged, key=lambda sr: _SEVERITY[sr[1].verdict])
+    verdict = worst[1].verdict
+    named = [f"{s.column}={s.level}" for s, r in judged if r.verdict == verdict]
+    if verdict == PASS:
+        reason = f"passes on all {len(judged)} slices judged"
+    else:
+        reason = (f"{verdict} on {len(named)} of {len(judged)} slices ({', '.join(named[:5])}"
+                  f"{', ...' if len(named) > 5 else ''}); {worst[0].column}={worst[0].level}: {worst[1].reason}")
+    return SliceGateResult(gate, verdict, reason, len(judged), corrected)
+
+
+def _label(value) -> str:
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _pct(confidence: float) -> str:
+    return f"{confidence * 100:.4g}%"
+
+
+def _seed(seed: int, column: str, level: str) -> int:
+    """A seed per slice from the comparison's: reproducible whatever the order of the slices."""
+    digest = hashlib.sha256(f"{seed}|{column}|{level}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
