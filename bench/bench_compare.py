@@ -1,11 +1,13 @@
 """Benchmark: the full baseline comparison on a large binary evaluation set.
 
-    .venv/bin/python bench/bench_compare.py [--rows 1000000] [--resamples N] [--repeat 7] [--workers W]
+    .venv/bin/python bench/bench_compare.py [--rows 1000000] [--resamples N] [--repeat 7] [--workers W] [--slices K]
 
 Measures, in one child process and interleaved run by run (baseline, comparison, baseline, ...):
   - baseline: one sklearn.metrics.roc_auc_score(labels, candidate) call on the same data;
   - full comparison: data.prepare (validation) + stats.compare (point estimates, paired bootstrap
-    intervals for all 8 binary metrics, DeLong's test) + gates.evaluate_gates (9 gates).
+    intervals for all 8 binary metrics, DeLong's test) + gates.evaluate_gates (9 gates); with
+    `--slices K`, also slices.evaluate_slices over one column of K equal levels with a per-slice
+    ROC AUC gate (each slice with the whole set's resample count, as the comparison runs them).
 Goals: comparison <= 5x the baseline call, under 3 s wall time, peak memory under 1 GB measured
 as ru_maxrss of the child process (everything it did: data, sklearn, comparison). Times are
 judged on the median of --repeat runs of each side, so one run slowed down (or sped up) by the
@@ -52,18 +54,27 @@ def _timed(fn):
 def child(args) -> dict:
     from sklearn.metrics import roc_auc_score
 
+    import numpy as np
+
     from bot.core.compare.data import prepare
     from bot.core.compare.gates import Gate, evaluate_gates
+    from bot.core.compare.slices import evaluate_slices
     from bot.core.compare.metrics import available_workers, metric_names
     from bot.core.compare.stats import compare, default_resamples
 
     y, cand, base = make_data(args.rows, args.seed)
     gates = [Gate(m, max_regression=0.01) for m in metric_names("binary")] + [Gate("roc_auc", min=0.6)]
 
+    segment = np.arange(args.rows) % args.slices if args.slices else None
+
     def full():
         data = prepare("binary", y, cand, base)
         comparison = compare(data, n_resamples=args.resamples, seed=args.seed, workers=args.workers)
-        return comparison, evaluate_gates(comparison, gates)
+        report = evaluate_gates(comparison, gates)
+        if segment is not None:
+            evaluate_slices(data, {"segment": segment}, [Gate("roc_auc", max_regression=0.01)], min_rows=100,
+                            max_levels=200, confidence=0.95, seed=args.seed, n_resamples=comparison.n_resamples)
+        return comparison, report
 
     roc_auc_score(y[:1000], cand[:1000])  # imports and first-call costs out of the way
     runs = []
@@ -81,6 +92,7 @@ def child(args) -> dict:
     assert abs(roc.candidate - auc) < 1e-9, (roc.candidate, auc)
     return {
         "rows": args.rows,
+        "slices": args.slices,
         "resamples": comparison.n_resamples,
         "default_resamples": default_resamples(args.rows),
         "workers": available_workers(args.workers),
@@ -107,6 +119,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=7, help="timed runs of each side (the medians are judged)")
     parser.add_argument("--workers", type=int, default=None, help="bootstrap threads (default: up to 4 CPUs)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--slices", type=int, default=0, help="also compare K slices of one column (2-200)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -120,6 +133,8 @@ def main(argv=None) -> int:
         cmd += ["--resamples", str(args.resamples)]
     if args.workers is not None:
         cmd += ["--workers", str(args.workers)]
+    if args.slices:
+        cmd += ["--slices", str(args.slices)]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     load_before = _load()
@@ -147,7 +162,8 @@ def main(argv=None) -> int:
     ]
     print(f"rows: {res['rows']:,}   bootstrap resamples: {res['resamples']} (default for this size: "
           f"{res['default_resamples']})   bootstrap threads: {res['workers']}   cpus: {os.cpu_count()}   "
-          f"load average (1/5/15 min) before: {load_before}, after: {load_after}")
+          f"load average (1/5/15 min) before: {load_before}, after: {load_after}"
+          + (f"   slices: {res['slices']} of one column, each judged" if res.get("slices") else ""))
     print("run   roc_auc_score wall / cpu     full comparison wall / cpu     ratio (wall)")
     for i, r in enumerate(runs, 1):
         print(f"{i:>3}   {r['baseline_s']:8.3f} s / {r['baseline_cpu_s']:6.3f} s     "

@@ -58,13 +58,15 @@ def _power(results) -> dict:
             "power_note": undecidable, "power": results[0].power}
 
 
-def _slices(spec, data, validation, judged, seed: int) -> dict:
-    """The per-slice comparison as the report shows it: per column, the worst slices first."""
+def _slices(spec, data, validation, judged, whole) -> dict:
+    """The per-slice comparison as the report shows it: per column, the worst slices first. Each
+    slice takes as many resamples as the whole set did, so one column's slices together cost
+    about one more comparison of the whole set."""
     sl = spec.slices
     per_slice = [(mg, g) for mg, g in judged if mg.per_slice]
     report = evaluate_slices(data, {c: validation.table[c] for c in sl.columns}, [g for _, g in per_slice],
                              min_rows=sl.min_rows, max_levels=sl.max_levels, confidence=spec.confidence_level,
-                             seed=seed)
+                             seed=whole.seed, n_resamples=whole.n_resamples)
     shown = per_slice[0][0].metric if per_slice else spec.metrics[0]
     core = METRIC_NAMES[shown]
     confidence = report.gates[0].confidence if report.gates else None
@@ -149,7 +151,7 @@ def _evaluate(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, valid
     else:
         out.notes.extend(report.notes)
     if spec.slices is not None:
-        out.slices = _slices(spec, data, validation, judged, comparison.seed)
+        out.slices = _slices(spec, data, validation, judged, comparison)
         verdicts.extend(g["verdict"] for g in out.slices["gates"])
     levels = {c["level"] for c in out.contract}
     if "error" in levels:
