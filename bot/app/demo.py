@@ -5,7 +5,7 @@ What runs (all on 127.0.0.1):
 - **GitHub**: the fake the tests use (tests/support/fake_github.py), a REST API held to GitHub's
   OpenAPI description, serving the `acme/models` repository and the App's installation.
 - **SageMaker, S3, CloudWatch**: moto's server with the project's emulator
-  (tests/support/sagemaker_emulator.py), which refuses what AWS documents refusing, in its
+  (tests/support/sagemaker_emulator/), which refuses what AWS documents refusing, in its
   clock mode: SageMaker's rollouts take their nominal time multiplied by `time_scale`.
 - **The bot**: `modelbot serve` (gunicorn) and `modelbot worker` as separate processes, on the
   embedded store and queue (SQLite files in the data directory) unless `backend_env` names

@@ -1,6 +1,6 @@
 """What AWS documents refusing or doing differently (issue #12), driven through boto3 (moto server).
 
-Each test names the rule of tests/support/sagemaker_emulator.py (or aas_cloudwatch_emulator.py)
+Each test names the rule of tests/support/sagemaker_emulator/ (or aas_cloudwatch_emulator.py)
 it checks; the rule's comment names the AWS page or botocore field.
 """
 
