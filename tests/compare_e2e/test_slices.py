@@ -208,3 +208,17 @@ def test_slice_results_do_not_depend_on_the_order_of_the_columns():
     # each slice's delta interval is the normal one at the corrected confidence
     r = one.slices[0].results[0]
     assert r.interval_method == "bootstrap-normal" and r.confidence == pytest.approx(0.99)
+
+
+def test_a_slice_with_one_class_only_is_listed_not_judged_and_does_not_crash():
+    rng = np.random.default_rng(0)
+    n = 1000
+    y = rng.integers(0, 2, n)
+    y[:200] = 0  # segment A: no positives, so no ROC AUC
+    seg = np.where(np.arange(n) < 200, "A", "B").astype(object)
+    data = prepare("binary", y, h.probabilities(y, 0.3, 1), h.probabilities(y, 0.3, 2))
+    report = evaluate_slices(data, {"s": seg}, [Gate("roc_auc", max_regression=0.02)], min_rows=100,
+                             max_levels=10, confidence=0.95)
+    a = next(s for s in report.slices if s.level == "A")
+    assert not a.judged and a.note == "only the class '0' in its 200 rows"
+    assert report.gates[0].judged == 1

@@ -12,7 +12,8 @@ among the k at most 1 - c: each slice's interval is taken at 1 - (1 - c) / k, k 
 gate judges. At such confidence the tails of a thousand resamples hold a handful of values, so
 slice intervals are normal ones (the point estimate +- z x the bootstrap standard deviation;
 DeLong's for binary ROC AUC). Slices with fewer rows than `min_rows` are listed as not enough data
-and judged by no gate; a per-slice gate with no slice to judge is inconclusive, never a pass.
+and judged by no gate, as is a classification slice that holds one class only; a per-slice gate
+with no slice to judge is inconclusive, never a pass.
 
 Pure: arrays in, values out (`bot.core.compare.stats`, `bot.core.compare.gates`).
 """
@@ -130,6 +131,10 @@ def evaluate_slices(
         sub = EvaluationSet(data.task, data.labels[mask], data.candidate[mask],
                             None if data.baseline is None else data.baseline[mask], data.classes,
                             None if data.ids is None else data.ids[mask])
+        one_class = _one_class(sub)
+        if one_class is not None:  # ROC AUC and the per-class metrics need both kinds of rows
+            compared.append((column, level, n, None, f"only the class {one_class!r} in its {n} rows"))
+            continue
         compared.append((column, level, n, compare(sub, n_resamples=n_resamples, seed=_seed(seed, column, level)),
                          None))
     k = sum(1 for c in compared if c[3] is not None)
@@ -161,6 +166,19 @@ def _gate_over_slices(i: int, gate: Gate, slices: list[SliceResult], k: int, cor
         reason = (f"{verdict} on {len(named)} of {len(judged)} slices ({', '.join(named[:5])}"
                   f"{', ...' if len(named) > 5 else ''}); {worst[0].column}={worst[0].level}: {worst[1].reason}")
     return SliceGateResult(gate, verdict, reason, len(judged), corrected)
+
+
+def _one_class(sub: EvaluationSet):
+    """The one class a classification slice holds, or None (regression, or two classes or more)."""
+    if sub.task == "regression":
+        return None
+    present = np.flatnonzero(np.bincount(sub.labels.astype(np.intp), minlength=2 if sub.classes is None else len(sub.classes)))
+    if len(present) > 1:
+        return None
+    code = int(present[0])
+    if sub.classes:
+        return _label(sub.classes[code])
+    return _label(bool(code)) if sub.labels.dtype == bool else _label(code)
 
 
 def _label(value) -> str:
