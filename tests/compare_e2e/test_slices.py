@@ -222,3 +222,14 @@ def test_a_slice_with_one_class_only_is_listed_not_judged_and_does_not_crash():
     a = next(s for s in report.slices if s.level == "A")
     assert not a.judged and a.note == "only the class '0' in its 200 rows"
     assert report.gates[0].judged == 1
+
+
+def test_a_column_of_many_slices_stays_within_the_report_size(tmp_path):
+    levels = {f"L{i:02d}": 40 for i in range(45)}  # 45 slices, one worse
+    write(tmp_path, countries(**levels), worse=("L07",))
+    out = run(tmp_path, manifest_text(slices="  slices:\n    columns: [country]\n    min_rows: 30\n"))
+    rows = out.slices["columns"][0]["rows"]
+    assert len(rows) == 45 and rows[0]["level"] == "L07"
+    md = render("compare/section.md.j2", outcomes=[out])
+    assert "15 more, each better than those above" in md
+    assert md.count("| L") == 30  # the 30 worst slices, no more
