@@ -35,7 +35,7 @@ from bot.core.compare.power import min_detectable as _min_detectable
 from bot.core.compare.stats import Comparison, Interval, MetricComparison
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
-_SEVERITY = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2}
+SEVERITY = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2}
 MIN_ROWS = 30
 MIN_MINORITY = 10
 
@@ -94,7 +94,7 @@ class Gate:
             limits.append(f"{self.max_relative_regression:.4g}x baseline")
         if limits:
             parts.append(f"{self.metric} regression <= {' and '.join(limits)}")
-        conf = _pct(self.confidence) + (", min/max on interval" if self.absolute_on == "interval" else "")
+        conf = percent(self.confidence) + (", min/max on interval" if self.absolute_on == "interval" else "")
         return f"{', '.join(parts)} ({conf})"
 
 
@@ -159,7 +159,7 @@ def evaluate_gates(
         notes.append("no baseline model (first deployment): only absolute limits (min/max) were applied")
     if not gates:
         notes.append("no gates configured")
-    verdict = max((r.verdict for r in results), key=_SEVERITY.__getitem__, default=PASS)
+    verdict = max((r.verdict for r in results), key=SEVERITY.__getitem__, default=PASS)
     return GateReport(verdict, results, comparison.has_baseline, comparison.n_rows, tuple(notes))
 
 
@@ -187,7 +187,7 @@ def _evaluate(gate: Gate, comp: Comparison, min_rows: int, min_minority: int, no
                 checks.append((*_regression(gate, mc, interval, allowed), "regression"))
             else:
                 checks.append((PASS, "no baseline (first deployment): regression limit not applicable", "none"))
-    verdict = max((v for v, _, _ in checks), key=_SEVERITY.__getitem__)
+    verdict = max((v for v, _, _ in checks), key=SEVERITY.__getitem__)
     reason = "; ".join(r for _, r, _ in checks)
 
     defined = interval is not None and interval.defined
@@ -276,7 +276,7 @@ def _allowed(gate: Gate, mc: MetricComparison) -> float | None:
 
 
 def _regression(gate: Gate, mc: MetricComparison, iv: Interval, allowed: float) -> tuple[str, str]:
-    pct = _pct(gate.confidence)
+    pct = percent(gate.confidence)
     if not iv.defined:
         return INCONCLUSIVE, (
             f"the {pct} interval of the delta is undefined ({iv.n_undefined} of {iv.n_resamples} resamples "
@@ -306,7 +306,7 @@ def _absolute(gate: Gate, mc: MetricComparison, normal: bool = False) -> tuple[s
             return FAIL, f"candidate {v:.4g} is above the ceiling {gate.max:g}"
         return PASS, f"candidate {v:.4g} meets {_bounds(gate)}"
     iv = mc.candidate_interval(gate.confidence, normal=normal)
-    pct = _pct(gate.confidence)
+    pct = percent(gate.confidence)
     if not iv.defined:
         return INCONCLUSIVE, f"the {pct} interval of the candidate's value is undefined"
     span = f"{pct} interval of the candidate [{iv.low:.4g}, {iv.high:.4g}]"
@@ -317,7 +317,7 @@ def _absolute(gate: Gate, mc: MetricComparison, normal: bool = False) -> tuple[s
     return INCONCLUSIVE, f"the {span} straddles {_bounds(gate)}"
 
 
-def _pct(confidence: float) -> str:
+def percent(confidence: float) -> str:
     """95%, or 99.29% for a corrected confidence: never a rounding that overstates it."""
     return f"{confidence * 100:.4g}%"
 

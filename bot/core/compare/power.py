@@ -84,6 +84,6 @@ def rows_to_decide(se: float | None, gap: float, n_rows: int, confidence: float,
 def rows_for_minimum(n_rows: int, min_rows: int, rarest: int | None = None, min_minority: int | None = None) -> int:
     """Rows a set needs (at the same class mix) before a gate judges it at all."""
     need = max(n_rows, min_rows)
-    if rarest is not None and min_minority is not None and rarest < min_minority:
-        need = max(need, math.ceil(n_rows * min_minority / rarest) if rarest > 0 else need)
+    if rarest and min_minority is not None and rarest < min_minority:
+        need = max(need, math.ceil(n_rows * min_minority / rarest))
     return need

@@ -28,12 +28,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bot.core.compare.data import EvaluationSet
-from bot.core.compare.gates import FAIL, INCONCLUSIVE, PASS, Gate, GateResult, evaluate_gates
+from bot.core.compare.gates import INCONCLUSIVE, PASS, SEVERITY, Gate, GateResult, evaluate_gates, percent
 from bot.core.compare.limits import ComparisonDataError
 from bot.core.compare.stats import Comparison, compare
 
 MISSING = "(missing)"
-_SEVERITY = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2}
 
 
 @dataclass(frozen=True)
@@ -69,10 +68,11 @@ class SliceReport:
     gates: tuple[SliceGateResult, ...]
     min_rows: int
     correction: str
+    confidence: float  # each judged slice's interval: 1 - (1 - confidence) / slices judged
 
     @property
     def verdict(self) -> str | None:
-        return max((g.verdict for g in self.gates), key=_SEVERITY.__getitem__, default=None)
+        return max((g.verdict for g in self.gates), key=SEVERITY.__getitem__, default=None)
 
 
 def slice_levels(values: np.ndarray, column: str, max_levels: int) -> list[tuple[str, np.ndarray]]:
@@ -145,10 +145,10 @@ def evaluate_slices(
         results = evaluate_gates(comp, per_gate, normal_intervals=True).results if comp is not None else ()
         slices.append(SliceResult(column, level, n, comp, results, note))
     gate_results = tuple(_gate_over_slices(i, g, slices, k, corrected, min_rows) for i, g in enumerate(gates))
-    correction = (f"Bonferroni over the {k} slices judged: each slice's interval at {_pct(corrected)} so that "
-                  f"all of them together hold at {_pct(confidence)}" if k > 1 else
+    correction = (f"Bonferroni over the {k} slices judged: each slice's interval at {percent(corrected)} so that "
+                  f"all of them together hold at {percent(confidence)}" if k > 1 else
                   "one slice judged: no correction needed" if k == 1 else "no slice large enough to judge")
-    return SliceReport(tuple(slices), gate_results, min_rows, correction)
+    return SliceReport(tuple(slices), gate_results, min_rows, correction, corrected)
 
 
 def _gate_over_slices(i: int, gate: Gate, slices: list[SliceResult], k: int, corrected: float,
@@ -157,7 +157,7 @@ def _gate_over_slices(i: int, gate: Gate, slices: list[SliceResult], k: int, cor
     if not judged:
         return SliceGateResult(gate, INCONCLUSIVE, f"no slice has at least {min_rows} rows: nothing to judge",
                                0, corrected)
-    worst = max(judged, key=lambda sr: _SEVERITY[sr[1].verdict])
+    worst = max(judged, key=lambda sr: SEVERITY[sr[1].verdict])
     verdict = worst[1].verdict
     named = [f"{s.column}={s.level}" for s, r in judged if r.verdict == verdict]
     if verdict == PASS:
@@ -185,10 +185,6 @@ def _label(value) -> str:
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value)
-
-
-def _pct(confidence: float) -> str:
-    return f"{confidence * 100:.4g}%"
 
 
 def _seed(seed: int, column: str, level: str) -> int:

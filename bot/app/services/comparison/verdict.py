@@ -69,7 +69,6 @@ def _slices(spec, data, validation, judged, whole) -> dict:
                              seed=whole.seed, n_resamples=whole.n_resamples)
     shown = per_slice[0][0].metric if per_slice else spec.metrics[0]
     core = METRIC_NAMES[shown]
-    confidence = report.gates[0].confidence if report.gates else None
     columns: dict[str, list] = {c: [] for c in sl.columns}
     for s in report.slices:
         row = {"level": s.level, "n_rows": s.n_rows, "judged": s.judged, "candidate": None, "baseline": None,
@@ -77,9 +76,8 @@ def _slices(spec, data, validation, judged, whole) -> dict:
                "verdict": "—" if s.judged else "not enough data", "reason": s.note or "", "severity": -1}
         if s.judged:
             mc = s.comparison.metrics[core]
-            conf = confidence or 1 - (1 - spec.confidence_level) / max(1, sum(x.judged for x in report.slices))
-            iv = mc.delta_interval(conf, normal=True) if mc.baseline is not None else mc.candidate_interval(
-                conf, normal=True)
+            iv = mc.delta_interval(report.confidence, normal=True) if mc.baseline is not None else \
+                mc.candidate_interval(report.confidence, normal=True)
             ok = iv is not None and iv.defined
             row.update(candidate=_num(mc.candidate), baseline=_num(mc.baseline), delta=_num(mc.delta),
                        ci_low=_num(iv.low) if ok else None, ci_high=_num(iv.high) if ok else None,
@@ -93,7 +91,8 @@ def _slices(spec, data, validation, judged, whole) -> dict:
     for rows in columns.values():
         rows.sort(key=lambda r: (not r["judged"], -r["severity"],
                                  math.inf if r["delta"] is None else (r["delta"] if higher else -r["delta"])))
-    return {"metric": metric_title(core, spec.task), "confidence": confidence, "min_rows": sl.min_rows,
+    return {"metric": metric_title(core, spec.task), "confidence": report.confidence if report.gates else None,
+            "min_rows": sl.min_rows,
             "correction": report.correction,
             "gates": [{"gate": g.gate.describe().replace(core, mg.metric), "verdict": g.verdict, "reason": g.reason,
                        "judged": g.judged} for (mg, _), g in zip(per_slice, report.gates)],
