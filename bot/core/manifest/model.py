@@ -310,6 +310,69 @@ class ValidationSpec(Spec):
     slices: Slices | None = None
 
 
+
+# --- contract -----------------------------------------------------------------------------------
+
+FieldType = Literal["number", "integer", "string", "boolean"]
+Scalar = Union[bool, int, float, str, None]
+MAX_SAMPLES = 20  # payloads sent after each deploy: a smoke test stays seconds
+
+
+class ContractField(Spec):
+    """One input field (a column of the validation set, a field of a JSON payload)."""
+
+    name: Column
+    type: FieldType
+    required: bool = Field(default=True, description=(
+        "A required field is present and not null in every row and payload."))
+    min: float | None = Field(default=None, description="number/integer: smallest allowed value.")
+    max: float | None = Field(default=None, description="number/integer: largest allowed value.")
+    categories: Annotated[list[Annotated[str, Field(max_length=256)]] | None, Field(
+        min_length=1, max_length=1000, description="string: the allowed values.")] = None
+
+
+class InputContract(Spec):
+    """What the model reads: its fields, in the order a CSV payload lists them."""
+
+    fields: Annotated[list[ContractField], Field(min_length=1, max_length=500)]
+    content_type: Literal["text/csv", "application/json"] = Field(default="text/csv", description=(
+        "How sample payloads are sent: text/csv (one line, the fields in order, a missing "
+        "optional field empty) or application/json (one object)."))
+
+
+class OutputContract(Spec):
+    """What the model answers for one record."""
+
+    type: Literal["number", "integer", "string"] = "number"
+    shape: Annotated[list[Annotated[int, Field(ge=1, le=1000)]], Field(max_length=1, description=(
+        "Values per record: [] for one value, [k] for k values (e.g. class probabilities)."))] = Field(
+        default_factory=list)
+    min: float | None = Field(default=None, description="number/integer: smallest allowed value.")
+    max: float | None = Field(default=None, description="number/integer: largest allowed value.")
+    classes: Annotated[list[Union[str, int]] | None, Field(min_length=2, max_length=1000, description=(
+        "string/integer labels: the allowed answers; with shape [k]: the class of each value."))] = None
+    accept: Literal["text/csv", "application/json"] = Field(default="text/csv", description=(
+        "The Accept header sent with sample payloads."))
+
+
+class ContractSamples(Spec):
+    """Sample payloads: in the manifest, or a JSON Lines file in the repository (one object each)."""
+
+    inline: Annotated[list[dict[Annotated[str, Field(max_length=256)], Scalar]] | None, Field(
+        min_length=1, max_length=MAX_SAMPLES)] = None
+    path: RepoPath | None = Field(default=None, description=(
+        f"A JSON Lines file, one payload object per line (at most {MAX_SAMPLES} are used)."))
+
+
+class Contract(Spec):
+    """The model's input/output contract, checked before merge and after each deploy."""
+
+    input: InputContract
+    output: OutputContract
+    samples: ContractSamples | None = Field(default=None, description=(
+        "Payloads sent to the new endpoint or variant after each deploy, before traffic shifts to it."))
+
+
 # --- environments ---------------------------------------------------------------------------------
 
 
@@ -460,6 +523,7 @@ class Manifest(Spec):
     model: ModelSpec
     provenance: Provenance
     validation: ValidationSpec | None = None
+    contract: Contract | None = None
     environments: Annotated[dict[EnvironmentName, EnvironmentSpec], Field(min_length=1, max_length=10)]
 
     _source: Any = PrivateAttr(default=None)  # the SourceMap it was read from, if any

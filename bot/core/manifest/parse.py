@@ -17,6 +17,7 @@ from bot.core.manifest.model import (
     KIND,
     EnvironmentSpec,
     Manifest,
+    Contract,
     Metadata,
     ModelSpec,
     Provenance,
@@ -26,7 +27,8 @@ from bot.core.manifest.problems import Problem, has_errors, sort_problems
 from bot.core.manifest.yamlsource import MAX_PROBLEMS, SourceMap, compose, format_path
 
 _SECTIONS: dict[str, type[BaseModel]] = {"metadata": Metadata, "model": ModelSpec,
-                                         "provenance": Provenance, "validation": ValidationSpec}
+                                         "provenance": Provenance, "validation": ValidationSpec,
+                                         "contract": Contract}
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,8 @@ def _partial_findings(data: dict, error_paths: list[tuple]) -> list[rules.Findin
             if isinstance(value, dict) and clean(("environments", name)):
                 envs[name] = EnvironmentSpec.model_validate(value)
     return rules.check_sections(sections.get("metadata"), sections.get("model"),
-                                sections.get("provenance"), sections.get("validation"), envs)
+                                sections.get("provenance"), sections.get("validation"), envs,
+                                sections.get("contract"))
 
 
 # --- pydantic errors -> problems -----------------------------------------------------------------

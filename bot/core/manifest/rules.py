@@ -17,6 +17,7 @@ from bot.core.manifest import aws_limits as aws
 from bot.core.manifest.model import (
     BOT_TAG_KEYS,
     METRICS,
+    Contract,
     EnvironmentSpec,
     Manifest,
     Metadata,
@@ -24,6 +25,7 @@ from bot.core.manifest.model import (
     Provenance,
     ValidationSpec,
 )
+from bot.core.manifest.payloads import payload_problems
 from bot.core.manifest.problems import Severity
 
 Loc = tuple[Any, ...]
@@ -74,13 +76,16 @@ def _f(loc: Loc, message: str, expected: str | None = None, value: Any = None, *
 
 def check_manifest(m: Manifest) -> list[Finding]:
     """All cross-field rules for a fully validated manifest."""
-    return check_sections(m.metadata, m.model, m.provenance, m.validation, m.environments)
+    return check_sections(m.metadata, m.model, m.provenance, m.validation, m.environments, m.contract)
 
 
 def check_sections(metadata: Metadata | None, model: ModelSpec | None,
                    provenance: Provenance | None, validation: ValidationSpec | None,
-                   environments: Mapping[str, EnvironmentSpec]) -> list[Finding]:
+                   environments: Mapping[str, EnvironmentSpec],
+                   contract: Contract | None = None) -> list[Finding]:
     out: list[Finding] = []
+    if contract is not None:
+        out += _contract(contract, validation)
     if metadata is not None:
         out += _metadata(metadata)
     if model is not None:
@@ -219,6 +224,70 @@ def _validation(v: ValidationSpec) -> list[Finding]:
         out.append(_f(pl + ("instance_type",), f"`instance_type` is only used with source "
                       f"batch_transform, not {p.source}", "no instance_type", p.instance_type,
                       rule="manifest.predictions", at_key=True))
+    return out
+
+
+# --- contract ---------------------------------------------------------------------------------
+
+
+def _contract(c: Contract, v: ValidationSpec | None) -> list[Finding]:
+    out: list[Finding] = []
+    seen: set[str] = set()
+    label = v.dataset.label_column if v is not None else None
+    for i, f in enumerate(c.input.fields):
+        loc = ("contract", "input", "fields", i)
+        if f.name in seen:
+            out.append(_f(loc + ("name",), f"input field {f.name} is listed twice", "each field once", f.name,
+                          rule="manifest.contract"))
+        seen.add(f.name)
+        if label is not None and f.name == label:
+            out.append(_f(loc + ("name",), f"input field {f.name} is the validation set's label column",
+                          "the model's inputs, not its label", f.name, rule="manifest.contract"))
+        numeric = f.type in ("number", "integer")
+        for key in ("min", "max"):
+            if getattr(f, key) is not None and not numeric:
+                out.append(_f(loc + (key,), f"`{key}` applies to number and integer fields, not {f.type}",
+                              f"no {key}", getattr(f, key), rule="manifest.contract", at_key=True))
+        if numeric and f.min is not None and f.max is not None and f.min > f.max:
+            out.append(_f(loc + ("min",), f"min {f.min:g} is above max {f.max:g}", "min <= max", f.min,
+                          rule="manifest.contract"))
+        if f.categories is not None and f.type != "string":
+            out.append(_f(loc + ("categories",), f"`categories` applies to string fields, not {f.type}",
+                          "no categories", None, rule="manifest.contract", at_key=True))
+        elif f.categories is not None and len(set(f.categories)) != len(f.categories):
+            out.append(_f(loc + ("categories",), "a category is listed twice", "each category once", None,
+                          rule="manifest.contract", at_key=True))
+    o, ol = c.output, ("contract", "output")
+    for key in ("min", "max"):
+        if getattr(o, key) is not None and o.type == "string":
+            out.append(_f(ol + (key,), f"`{key}` applies to number and integer outputs, not string",
+                          f"no {key}", getattr(o, key), rule="manifest.contract", at_key=True))
+    if o.min is not None and o.max is not None and o.min > o.max:
+        out.append(_f(ol + ("min",), f"min {o.min:g} is above max {o.max:g}", "min <= max", o.min,
+                      rule="manifest.contract"))
+    if o.classes is not None:
+        if len({str(x) for x in o.classes}) != len(o.classes):
+            out.append(_f(ol + ("classes",), "a class is listed twice", "each class once", None,
+                          rule="manifest.contract", at_key=True))
+        if o.shape and o.shape[0] != len(o.classes):
+            out.append(_f(ol + ("classes",), f"{len(o.classes)} classes for {o.shape[0]} values per record",
+                          f"one class per value ({o.shape[0]})", None, rule="manifest.contract", at_key=True))
+        if not o.shape and o.type == "number":
+            out.append(_f(ol + ("classes",), "classes with one number per record: a label output is "
+                          "`type: string` or `integer`, probabilities are `shape: [k]`",
+                          "type string/integer, or shape [k]", None, rule="manifest.contract", at_key=True))
+    s = c.samples
+    if s is not None:
+        sl = ("contract", "samples")
+        if (s.inline is None) == (s.path is None):
+            out.append(_f(sl, "samples need exactly one of `inline` and `path`",
+                          "inline payloads or a JSON Lines file's path", rule="manifest.contract", at_key=True))
+        for i, payload in enumerate(s.inline or ()):
+            problems = payload_problems(c.input, payload)
+            if problems:
+                out.append(_f(sl + ("inline", i), "sample payload does not match the input contract: "
+                              + "; ".join(problems[:5]), "a payload of the contract's input fields", None,
+                              rule="manifest.contract"))
     return out
 
 

@@ -1,11 +1,16 @@
-"""Contracts: the features each model expects against the set's columns and each other, and a
-few real invocations of a staging endpoint that serves the candidate, with their latency."""
+"""Contracts: the features each model expects against the set's columns and each other; the
+manifest's `contract:` against the whole validation set, both models' predictions and its own
+sample payloads; and a few real invocations of a staging endpoint that serves the candidate (the
+contract's samples when it has them), with their latency."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from bot.core.compare.contract import prediction_findings, table_findings
 from bot.core.compare.data import ComparisonDataError, check_predictions
+from bot.core.contract import MAX_SAMPLES_BYTES, ContractError, encode_payload, judge_answers, read_samples
+from bot.adapters.aws.invoke import invoke_payloads
 from bot.adapters.scoring.runner import isolation_note, sample_endpoint
 from bot.app.services.comparison.model import CompareDeps, CompareOutcome, CompareRequest
 
@@ -40,8 +45,50 @@ def _input_contracts(out: CompareOutcome, validation, contracts: dict[str, dict]
                                                             f"{bc}: callers must change what they send"})
 
 
-def _samples(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, validation) -> None:
+def contract_samples(manifest, fetch) -> list[dict] | None:
+    """The contract's sample payloads (inline, or the JSON Lines file read with `fetch(path,
+    max_bytes)`), checked against its input; None without samples. Raises ContractError."""
+    c = manifest.contract
+    if c is None or c.samples is None:
+        return None
+    if c.samples.inline is not None:
+        return [dict(p) for p in c.samples.inline]  # checked with the manifest's rules
+    where = f"contract.samples.path {c.samples.path}"
+    return read_samples(fetch(c.samples.path, MAX_SAMPLES_BYTES + 1), where, c.input)
+
+
+def _manifest_contract(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, validation,
+                       cand, base) -> list[dict] | None:
+    """The manifest's contract against the set, both models' predictions and its samples;
+    returns the sample payloads (None: none, or unreadable, which is an error line)."""
+    c = req.manifest.contract
+    if c is None:
+        return None
+    spec = req.manifest.validation
+    ignore = (validation.label_column, validation.id_column, *(spec.slices.columns if spec.slices else ()))
+    out.contract.extend(table_findings(c.input, validation.table, location=validation.location, ignore=ignore))
+    if cand is not None:
+        out.contract.extend(prediction_findings(c.output, cand, label="candidate", task=spec.task))
+    if base is not None:
+        out.contract.extend(prediction_findings(c.output, base, label="baseline", task=spec.task))
+    try:
+        samples = contract_samples(req.manifest, lambda path, n: deps.fetchers.fetch(path, max_bytes=n).data)
+    except (ContractError, ComparisonDataError) as exc:
+        out.contract.append({"level": "error", "message": f"sample payloads: {exc}"})
+        return None
+    if samples is not None:
+        out.contract.append({"level": "info", "message": f"{len(samples)} sample payload(s) match the input "
+                             "contract; they are sent to the new endpoint after each deploy"})
+    return samples
+
+
+def _samples(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, validation,
+             payloads: list[dict] | None = None) -> None:
     if req.staging is None or deps.runtime is None or deps.config.sample_invocations <= 0:
+        return
+    c = req.manifest.contract
+    if c is not None and payloads:
+        _contract_samples(req, deps, out, payloads)
         return
     _, matrix, _ = validation.numeric_features()
     deps.say(f"invoking {req.staging.endpoint} ({req.staging.environment}) with sample rows")
@@ -66,3 +113,21 @@ def _samples(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, valida
             check_predictions(values, task, name=f"answers of {req.staging.endpoint}")
         except ComparisonDataError as exc:
             out.contract.append({"level": "error", "message": str(exc)})
+
+
+def _contract_samples(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, payloads: list[dict]) -> None:
+    """The contract's payloads sent to the staging endpoint, each answer held to the output contract."""
+    c = req.manifest.contract
+    deps.say(f"invoking {req.staging.endpoint} ({req.staging.environment}) with the contract's samples")
+    try:
+        client = deps.runtime(req.staging.environment)
+    except Exception as exc:  # noqa: BLE001 - an unreachable staging endpoint is reported, not fatal
+        out.contract.append({"level": "warning", "message": f"sample invocations of {req.staging.endpoint} "
+                                                            f"skipped: {getattr(exc, 'reason', exc)}"})
+        return
+    bodies = [encode_payload(c.input, p) for p in payloads]
+    result = invoke_payloads(client, req.staging.endpoint, bodies, content_type=c.input.content_type,
+                             accept=c.output.accept)
+    out.samples = {**result.to_dict(), "environment": req.staging.environment}
+    for problem in judge_answers(c, payloads, list(result.answers)):
+        out.contract.append({"level": "error", "message": f"{req.staging.endpoint}, {problem}"})

@@ -28,10 +28,18 @@ def artifact_uri(manifest) -> str | None:
     return None
 
 
-def spec_digest(req: CompareRequest, config: CompareConfig) -> str:
+def spec_digest(req: CompareRequest, config: CompareConfig, deps: CompareDeps | None = None) -> str:
+    """The `validation:` and `contract:` sections (a samples file by its content) and the settings
+    that change what a comparison finds."""
     spec = req.manifest.validation
     uri = artifact_uri(req.manifest)
+    contract = req.manifest.contract
+    samples_file = None
+    if contract is not None and contract.samples is not None and contract.samples.path and deps is not None:
+        samples_file = deps.fetchers.fingerprint(contract.samples.path)
     return _digest({"validation": spec.model_dump(mode="json"), "algorithm": ALGORITHM,
+                    "contract": contract.model_dump(mode="json") if contract is not None else None,
+                    "samples_file": samples_file,
                     "environment": req.environment,
                     "trusted_pickles": bool(uri and is_trusted(uri, config.trusted_pickle_prefixes)),
                     "local_max_rows": config.local_max_rows, "staging": asdict(req.staging) if req.staging else None,

@@ -33,7 +33,7 @@ def compare_manifest(req: CompareRequest, deps: CompareDeps) -> CompareOutcome:
         ident = Identity(req.repository, req.pr_number, req.commit, req.path, req.manifest.metadata.name,
                          req.environment, spec.predictions.source, out.candidate,
                          req.baseline.identity if req.baseline else None, dataset_id,
-                         spec_digest(req, deps.config))
+                         spec_digest(req, deps.config, deps))
         key = hashlib.sha256("|".join([ident.candidate, ident.baseline or "none", ident.dataset,
                                        ident.spec_digest]).encode()).hexdigest()
         out.key = key

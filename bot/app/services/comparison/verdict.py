@@ -19,7 +19,7 @@ from bot.app.services.comparison.model import (
     SEVERITY,
     worst,
 )
-from bot.app.services.comparison.contracts import _samples
+from bot.app.services.comparison.contracts import _manifest_contract, _samples
 
 
 def core_gates(spec) -> list[tuple[Any, Gate]]:
@@ -112,7 +112,8 @@ def _evaluate(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, valid
     comparison = compare(data)
     judged = core_gates(spec)
     report = evaluate_gates(comparison, [g for _, g in judged])
-    _samples(req, deps, out, validation)
+    payloads = _manifest_contract(req, deps, out, validation, cand, base)
+    _samples(req, deps, out, validation, payloads)
     by_metric: dict[str, list] = {}
     for (mg, _), result in zip(judged, report.results):
         by_metric.setdefault(mg.metric, []).append(result)
