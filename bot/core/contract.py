@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from bot.core.manifest.model import MAX_SAMPLES, Contract, InputContract, OutputContract
-from bot.core.manifest.payloads import _shown, payload_problems, value_problem
+from bot.core.manifest.payloads import _a, _shown, payload_problems, value_problem
 
 __all__ = ["MAX_SAMPLES", "ContractError", "payload_problems", "value_problem", "encode_payload",
            "read_samples", "parse_answer", "answer_problems", "judge_answers", "contract_changes"]
@@ -165,7 +165,7 @@ def output_value_problem(out: OutputContract, value: Any) -> str | None:
             return f"{_shown(value)} is not a string"
     else:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"{_shown(value)} is not a {out.type}"
+            return f"{_shown(value)} is not {_a(out.type)}"
         if not math.isfinite(value):
             return f"{_shown(value)} is not a finite number"
         if out.type == "integer" and float(value) != int(value):

@@ -11,8 +11,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Literal, Mapping
 
+from bot.core.contract import contract_changes
 from bot.core.errors import LiveUnavailable
 from bot.core.manifest import Manifest, Problem, load_manifest, sort_problems
+from bot.core.manifest.parse import finding_problem
+from bot.core.manifest.rules import Finding as RuleFinding
 from bot.core.plan import DeploySpec, LiveState, Plan, plan
 from bot.core.ownership import Finding, Owner, check_endpoint
 from bot.core.policy import PolicyConfig, check_environments, check_policy
@@ -134,6 +137,7 @@ def review(changes: Iterable[ManifestChange], *, known_environments: Iterable[st
             # A teardown is judged by what was approved before: no policy on a file being deleted.
             problems = []
         else:
+            problems += _compatibility(change, manifest)
             if server_known:
                 problems += check_environments(manifest, known, source=config_source)
             for env in manifest.environments:
@@ -158,6 +162,21 @@ def review(changes: Iterable[ManifestChange], *, known_environments: Iterable[st
         out.append(ManifestReview(change.path, change.status, tuple(sort_problems(problems)), manifest,
                                   tuple(env_reviews), change.previous_path))
     return Review(tuple(out), planned=plan_deploys)
+
+
+def _compatibility(change: ManifestChange, manifest: Manifest) -> list[Problem]:
+    """What the change's contract removes or narrows against the base branch's (the live
+    model's): a warning each, at the field it concerns."""
+    if change.base_text is None or manifest.source is None:
+        return []
+    base = load_manifest(change.previous_path or change.path, change.base_text).manifest
+    if base is None:
+        return []
+    return [finding_problem(change.path, manifest.source, RuleFinding(
+        c.loc, f"breaks callers of the live model: {c.message}",
+        "a contract that accepts what the base branch's contract accepts (or callers changed first)",
+        None, "contract.compatibility", "warning", at_key=True))
+        for c in contract_changes(base.contract, manifest.contract)]
 
 
 def _prefix_owners(manifest: Manifest, env: str, lookup) -> tuple:

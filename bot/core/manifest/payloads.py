@@ -13,6 +13,10 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
 def value_problem(f, value: Any) -> str | None:
     """Why `value` does not fit field `f` (None: it fits). None/absent is judged by the caller."""
     if f.type == "boolean":
@@ -25,7 +29,7 @@ def value_problem(f, value: Any) -> str | None:
             return f"{_shown(value)} is not an allowed category ({allowed})"
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"{_shown(value)} is not a {f.type}"
+        return f"{_shown(value)} is not {_a(f.type)}"
     if not math.isfinite(value):
         return f"{_shown(value)} is not a finite number"
     if f.type == "integer" and float(value) != int(value):
