@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from bot.core.manifest.model import MAX_SAMPLES, Contract, InputContract, OutputContract
 from bot.core.manifest.payloads import _a, _shown, payload_problems, value_problem
 
 __all__ = ["MAX_SAMPLES", "ContractError", "payload_problems", "value_problem", "encode_payload",
-           "read_samples", "parse_answer", "answer_problems", "judge_answers", "contract_changes"]
+           "read_samples", "contract_samples", "parse_answer", "answer_problems", "judge_answers", "contract_changes"]
 
 MAX_SAMPLES_BYTES = 256 * 1024   # a samples file larger than this is refused before it is parsed
 MAX_PAYLOAD_BYTES = 64 * 1024    # one sample payload, encoded
@@ -105,6 +105,19 @@ def read_samples(text: bytes | str, where: str, inp: InputContract | None = None
     if not out:
         raise ContractError(f"{where}: no payloads (one JSON object per line)")
     return out
+
+
+def contract_samples(manifest: Any, fetch: Callable[[str, int], bytes]) -> list[dict] | None:
+    """The manifest's sample payloads: inline (checked with the manifest's rules), or its JSON
+    Lines file read with `fetch(path, max_bytes)` (an adapter) and checked here; None without
+    samples. Raises ContractError naming the file and line."""
+    c = manifest.contract
+    if c is None or c.samples is None:
+        return None
+    if c.samples.inline is not None:
+        return [dict(p) for p in c.samples.inline]
+    return read_samples(fetch(c.samples.path, MAX_SAMPLES_BYTES + 1), f"contract.samples.path {c.samples.path}",
+                        c.input)
 
 
 # --- answers --------------------------------------------------------------------------------------

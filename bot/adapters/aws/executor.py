@@ -26,6 +26,10 @@ state decides the same again, so executing it again later is safe); a failing ob
 raises `AwsUnavailable`. What modelbot itself refuses to do (`DeployError`: an artifact over
 CopyObject's 5 GB limit, a different object already at the multi-model key) is returned the
 same way, never retried.
+
+A smoke action (`smoke_test`) sends the contract's sample payloads with sagemaker-runtime
+InvokeEndpoint after observing, and returns the answers' problems in `Observation.smoke`; the
+engine records them in the state (`bot.core.deploy.rollout.record_smoke`).
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ from typing import Any, Callable
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bot.adapters.aws.invoke import invoke_payloads
 from bot.adapters.aws.session import AwsUnavailable, client, unavailable
+from bot.core.contract import judge_answers
+from bot.core.manifest.model import Contract
 from bot.core.deploy import scaling
 from bot.core.deploy.requests import DeployRequests, weights_request
 from bot.core.deploy.rollout import Cleanup, Decision, Observation
@@ -66,11 +73,12 @@ class Clients:
     autoscaling: Any = None
     cloudwatch: Any = None
     s3: Any = None
+    runtime: Any = None  # sagemaker-runtime: the smoke test's InvokeEndpoint
 
     @classmethod
     def from_session(cls, session: boto3.Session) -> "Clients":
         return cls(client(session, "sagemaker"), client(session, "application-autoscaling"),
-                   client(session, "cloudwatch"), client(session, "s3"))
+                   client(session, "cloudwatch"), client(session, "s3"), client(session, "sagemaker-runtime"))
 
 
 def _message(exc: ClientError) -> tuple[str, str]:
@@ -206,7 +214,34 @@ def execute(decision: Decision, clients: Clients, requests: DeployRequests) -> O
     observed = observe(clients, state.endpoint, state.alarms)
     if error:
         observed = replace(observed, error=error, error_retriable=retriable, error_by_aws=by_aws)
+    elif decision.action == "smoke":
+        problems, retriable = smoke_test(clients, requests, state)
+        observed = replace(observed, smoke=tuple(problems), smoke_retriable=retriable)
     return observed
+
+
+def smoke_test(clients: Clients, requests: DeployRequests, state) -> tuple[list[str], bool]:
+    """Send the contract's samples to the new model and judge the answers (`bot.core.contract`):
+    (the problems, whether every one of them is worth trying again)."""
+    smoke = requests.smoke
+    if not smoke:
+        return ["the deployment has no smoke test to run"], False
+    if clients.runtime is None:
+        return ["no sagemaker-runtime client to invoke the endpoint with"], False
+    contract = Contract.model_validate(smoke["contract"])
+    ab = state.flow == "ab" and state.smoke_on == state.target_config
+    result = invoke_payloads(clients.runtime, state.endpoint, [b.encode("utf-8") for b in smoke["bodies"]],
+                             content_type=smoke["content_type"], accept=smoke["accept"],
+                             target_variant=smoke.get("target_variant") if ab else None,
+                             target_model=smoke.get("target_model"))
+    problems = judge_answers(contract, smoke["payloads"], list(result.answers))
+    expected = smoke.get("target_variant") if ab else None
+    for i, a in enumerate(result.answers, 1):
+        if expected and not a.error and a.variant and a.variant != expected:
+            problems.append(f"sample {i} was answered by variant {a.variant}, not {expected}")
+    failed = [a for a in result.answers if a.error]
+    retriable = bool(problems) and len(failed) == len(problems) and all(a.retriable for a in failed)
+    return problems, retriable
 
 
 def create_models(clients: Clients, requests: DeployRequests) -> None:
@@ -311,6 +346,7 @@ _ACTIONS: dict[str, Callable[[Decision, Clients, DeployRequests], None]] = {
     "fail": _do_fail,
     "wait": _nothing,
     "report": _nothing,
+    "smoke": _nothing,  # the invocations run in `execute`, after the endpoint is observed
 }
 
 

@@ -26,6 +26,7 @@ from bot.app.services.gate import gate_deployment
 from bot.app.services.progress import DEPLOY_CHECK, REFUSAL_MARKER, github_for, report_progress, retry_owed_reports
 from bot.app.services.rollouts import Prepared, Services
 from bot.core.clock import utcnow
+from bot.core.contract import ContractError, contract_samples
 from bot.core.deploy import DeployContext, build_requests, new_rollout
 from bot.core.manifest import load_manifest
 from bot.core.plan import DeploySpec, plan
@@ -106,7 +107,7 @@ class _ClientCache:
     def __call__(self, env: str):
         pool = self._pool()
         return Clients(*(pool.client(env, service)
-                         for service in ("sagemaker", "application-autoscaling", "cloudwatch", "s3")))
+                         for service in ("sagemaker", "application-autoscaling", "cloudwatch", "s3", "sagemaker-runtime")))
 
 
 @router.provides("rollout_services")
@@ -152,16 +153,28 @@ def prepare_deployment(runtime, row):
     env_config = settings.server.environments[row.environment]
     if not env_config.execution_role_arn:
         raise ValueError(f"environments.{row.environment}.execution_role_arn is not set in {settings.config_path}")
+    samples = contract_samples(m, lambda path, n: _read_samples_file(reader, row.commit_sha, path, n))
     requests = build_requests(spec, p, ctx, execution_role_arn=env_config.execution_role_arn,
-                              image=_framework_image(m, env_config.region, spec), live=live)
+                              image=_framework_image(m, env_config.region, spec), live=live, samples=samples)
     if requests.model_package_arn:
         clients = runtime.rollouts.services.clients_for(row.environment)
         if not model_package_approved(clients, requests.model_package_arn):
             raise ValueError(f"model package {requests.model_package_arn} is not Approved in the registry")
     if p.kind == "run_batch":
         return Prepared(None, requests.to_dict(), p.kind, p.headline)
-    state = new_rollout(str(row.id), spec, p, live, utcnow(), poll_seconds=env_config.poll_seconds)
+    state = new_rollout(str(row.id), spec, p, live, utcnow(), poll_seconds=env_config.poll_seconds,
+                        smoke=requests.smoke is not None)
     return Prepared(state.as_record(), requests.to_dict(), p.kind, p.headline)
+
+
+def _read_samples_file(reader, commit: str, path: str, max_bytes: int) -> bytes:
+    """The contract's samples file at the deployment's commit (ContractError when it is missing:
+    the deploy is refused before anything is written, as the comparison refused it)."""
+    data = reader.read(commit, [path]).get(path)
+    if data is None:
+        raise ContractError(f"contract.samples.path {path}: not found at {commit[:7]}")
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    return data[:max_bytes]
 
 
 def prepare_teardown(runtime, row, prov: dict):

@@ -36,6 +36,7 @@ from bot.adapters.aws.executor import execute, observe, start_transform_job, tra
 from bot.adapters.aws.session import AwsUnavailable
 from bot.adapters.aws.teardown import TeardownFailed, TeardownRequests, TeardownState, teardown_step
 from bot.core.deploy import DeployRequests, RolloutState, decide
+from bot.core.deploy.rollout import record_smoke
 from bot.core.gate import Decision, NotReady, Reason
 from bot.core.logs import scrub
 
@@ -274,6 +275,14 @@ class Rollouts:
         after = None
         if decision.action not in ("wait", "report"):
             after = execute(decision, clients, requests)
+        if decision.action == "smoke" and after is not None and after.smoke is not None:
+            # The smoke test's outcome is a fact the next decision needs: keep it in the state.
+            smoked = record_smoke(decision.state, after.smoke, retriable=after.smoke_retriable)
+            data["rollout"] = smoked.as_record()
+            self.store.save_deployment(row.id, state=_dumps(data), release=False)
+            if decision.progress is not None:
+                self.services.notify(row, "in_progress", decision.progress.text)
+            return self._wait(row, 1 if smoked.smoke_result is not None else max(1, state.poll_seconds))
         if after is not None and after.error and not decision.final:
             # The act was refused: let the controller judge the refusal now (a refusal that is not
             # worth retrying fails the deployment with its reason; anything else is polled again).

@@ -34,6 +34,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
+from bot.core.contract import encode_payload
 from bot.core.manifest.aws_limits import guardrails_excluded
 from bot.core.plan import DeploySpec, LiveState, Plan, VariantPlan, bounded_name, config_digest, model_digest
 from bot.core.deploy import scaling
@@ -88,6 +89,9 @@ class DeployRequests:
     transform_job: dict | None = None
     model_package_arn: str | None = None
     artifact_copy: dict | None = None
+    # the contract's smoke test after the deploy (`smoke_request`); None: no samples, or a mode
+    # the samples are not sent to (asynchronous, batch)
+    smoke: dict | None = None
 
     def endpoint_config(self, name: str) -> dict | None:
         """The CreateEndpointConfig request of config `name`, if this deploy creates it."""
@@ -497,8 +501,31 @@ def transform_job_request(spec: DeploySpec, plan: Plan, ctx: DeployContext) -> d
 # --- the whole deploy -----------------------------------------------------------------------------
 
 
+SMOKE_MODES = ("realtime", "serverless", "multi_model")  # InvokeEndpoint; async reads S3, batch has no endpoint
+
+
+def smoke_request(spec: DeploySpec, plan: Plan, samples: list[dict] | None) -> dict | None:
+    """What the smoke test after a deploy sends: the contract's payloads (encoded as the input
+    contract says), to the candidate variant of an A/B test (`TargetVariant`, at weight 0 until
+    they pass) or the endpoint's only model, with `TargetModel` on a multi-model endpoint.
+    None without samples, in a mode they are not sent to, or for a plan without a new config."""
+    c = spec.manifest.contract
+    if c is None or not samples or spec.env.mode not in SMOKE_MODES or plan.kind not in ("create", "update"):
+        return None
+    if _target_config(plan) is None:
+        return None
+    cand = next((v for v in plan.variants if v.role == "candidate"), None)
+    return {"payloads": [dict(p) for p in samples],
+            "bodies": [encode_payload(c.input, p).decode("utf-8") for p in samples],
+            "content_type": c.input.content_type, "accept": c.output.accept,
+            "contract": c.model_dump(mode="json"),
+            "target_variant": cand.name if cand is not None else None,
+            "target_model": multi_model_target(spec, plan)}
+
+
 def build_requests(spec: DeploySpec, plan: Plan, ctx: DeployContext, *, execution_role_arn: str,
-                   image: str | None = None, live: LiveState | None = None) -> DeployRequests:
+                   image: str | None = None, live: LiveState | None = None,
+                   samples: list[dict] | None = None) -> DeployRequests:
     """Every request of deploying `plan`. `image`: the resolved framework image (framework
     sources only). `live`: what the plan was made against (its autoscaling is kept through
     the rollout, `bot.core.deploy.scaling`). Raises ValueError for a blocked plan, a teardown, a
@@ -528,9 +555,17 @@ def build_requests(spec: DeploySpec, plan: Plan, ctx: DeployContext, *, executio
     endpoint_tags = tuple(tag_list(resource_tags(spec, ctx)))
     target = _target_config(plan)
     configs = []
+    smoke = smoke_request(spec, plan, samples)
     if target is not None:
         configs.append(create_endpoint_config_request(spec, target, plan.variants,
                                                       plan.config_digest, ctx))
+        if smoke is not None and smoke["target_variant"]:
+            # The candidate takes no traffic until its samples pass (InitialVariantWeight may be
+            # 0: botocore ProductionVariant.InitialVariantWeight, "Minimum value of 0");
+            # TargetVariant reaches it regardless of weight (InvokeEndpoint API).
+            for row in configs[0]["ProductionVariants"]:
+                if row["VariantName"] == smoke["target_variant"]:
+                    row["InitialVariantWeight"] = 0.0
     promoted = None
     if target is not None and two_models(plan):
         promoted = promoted_config_name(plan)
@@ -550,7 +585,7 @@ def build_requests(spec: DeploySpec, plan: Plan, ctx: DeployContext, *, executio
                           endpoint_tags=endpoint_tags,
                           deregister_before_update=_deregister_before_update(spec, plan),
                           autoscaling=autoscaling_requests(spec, plan),
-                          artifact_copy=artifact_copy_request(spec, plan), **kept, **common)
+                          artifact_copy=artifact_copy_request(spec, plan), smoke=smoke, **kept, **common)
 
 
 def _kept_scaling(spec: DeploySpec, live: LiveState | None, endpoint: str, configs: list[dict],

@@ -25,6 +25,19 @@ Flows (`RolloutState.flow`):
   A/B steps (`ab_steps`) are walked one /promote at a time.
 - `in_place`: nothing to roll out (autoscaling or tags only): succeed at once.
 
+Smoke test (`RolloutState.smoke`, when the manifest's contract has sample payloads): phase
+`smoke` sends them to the new model and holds each answer to the output contract
+(`bot.core.contract`; the engine records the outcome with `record_smoke`). Where it runs:
+a created endpoint, once InService, before success; an A/B candidate right after the update,
+while its weight is still 0 (the config starts it there), before the first weight shift; a
+guarded update (blue/green, canary, linear, rolling) once SageMaker has finished it: SageMaker
+offers no step between provisioning the new fleet and shifting traffic to it, so here the
+smoke test is a check after the shift, and failing it rolls back to the previous config; a
+shadow test after promotion (a shadow variant cannot be invoked directly: TargetVariant names
+a production variant), rolling back from the promoted config (`unpromoting`). A broken contract
+rolls back (a created endpoint, with nothing to roll back to, fails) naming the payload and
+the field.
+
 The previous endpoint config is kept until the rollout has ended; `succeed` lists the
 superseded configs and models (`Cleanup`). A rollback keeps the candidate's resources: a retry
 of the same commit reuses them by name. Deciding twice on the same inputs gives the same
@@ -41,7 +54,7 @@ from bot.core.plan import DeploySpec, LiveState, Plan, rolls_out
 from bot.core.deploy.requests import multi_model_target, promoted_config_name, two_models
 
 Action = Literal["create_endpoint", "update_endpoint", "wait", "shift_weights", "promote",
-                 "rollback", "succeed", "fail", "report"]
+                 "rollback", "succeed", "fail", "report", "smoke"]
 Requested = Literal["abort", "rollback", "promote"]
 
 TERMINAL = ("succeeded", "rolled_back", "failed", "aborted")
@@ -60,8 +73,8 @@ _TOLERANCE = 0.005
 class RolloutState:
     """One deployment's rollout, as the store keeps it (see `as_record`/`from_record`).
 
-    `phase`: pending, creating, updating, experiment, shifting, promote_shift, promoting,
-    rollback_shift, rolling_back, or a terminal one (succeeded, rolled_back, failed, aborted).
+    `phase`: pending, creating, updating, smoke, experiment, shifting, promote_shift, promoting,
+    rollback_shift, rolling_back, unpromoting, or a terminal one (succeeded, rolled_back, failed, aborted).
     `requested`: a command waiting to be handled (abort, rollback, promote); the controller
     clears it when it acts on it. `progress`: the last progress text reported.
     """
@@ -94,6 +107,9 @@ class RolloutState:
     reason: str | None = None
     progress: str | None = None
     target_model: str | None = None  # multi-model: the candidate's TargetModel under the prefix
+    smoke: bool = False               # send the contract's samples to the new model (see the module doc)
+    smoke_on: str | None = None       # the config the smoke test ran (or runs) on
+    smoke_result: str | None = None   # "passed", or what broke the contract
 
     @property
     def done(self) -> bool:
@@ -124,6 +140,7 @@ class Observation:
     (Creating, ActivatingTraffic, Baking, ...). `alarms`: name -> OK | ALARM | INSUFFICIENT_DATA | MISSING (not found).
     `error`: why the last action's AWS call failed; `error_retriable`: throttling and the like;
     `error_by_aws`: False when modelbot itself refused (e.g. a multi-model artifact too large).
+    `smoke`: after a smoke action, the problems its answers showed (see `record_smoke`).
     """
 
     exists: bool
@@ -140,6 +157,8 @@ class Observation:
     error: str | None = None
     error_retriable: bool = False
     error_by_aws: bool = True
+    smoke: tuple[str, ...] | None = None  # after a smoke action: what broke the contract (empty: held)
+    smoke_retriable: bool = False          # ... only errors worth trying again (throttling, not ready)
 
     def on(self, config: str | None) -> bool:
         """InService on `config` with no deployment running."""
@@ -219,13 +238,14 @@ class Decision:
 
 def new_rollout(deployment_id: str, spec: DeploySpec, plan: Plan, live: LiveState, now: dt.datetime,
                 *, poll_seconds: int = DEFAULT_POLL_SECONDS, timeout_seconds: int | None = None,
-                ab_ramp: tuple[float, ...] = ()) -> RolloutState:
+                ab_ramp: tuple[float, ...] = (), smoke: bool = False) -> RolloutState:
     """The state of a rollout of `plan` over `live`, not started yet.
 
     `timeout_seconds` bounds each phase SageMaker or the bot is moving the endpoint in
     (default: the strategy's max execution timeout, or the plan's bake times plus an hour).
     `ab_ramp`: further candidate shares (0-1) an A/B test moves through, one /promote each,
-    before the final promotion.
+    before the final promotion. `smoke`: the deploy's requests carry a smoke test
+    (`DeployRequests.smoke`).
     """
     if plan.kind not in ("create", "update") or plan.names.endpoint is None:
         raise ValueError(f"a {plan.kind} plan has no endpoint rollout")
@@ -265,7 +285,8 @@ def new_rollout(deployment_id: str, spec: DeploySpec, plan: Plan, live: LiveStat
         current_variant=current.name if flow in ("ab", "shadow") and current else None,
         candidate_variant=cand.name if cand else None,
         candidate_model=cand.model_name if cand else None,
-        ab_steps=steps, target_model=None if flow == "in_place" else multi_model_target(spec, plan))
+        ab_steps=steps, target_model=None if flow == "in_place" else multi_model_target(spec, plan),
+        smoke=smoke and flow != "in_place")
 
 
 # --- deciding -------------------------------------------------------------------------------------
@@ -416,7 +437,7 @@ def _pending(state: RolloutState, observed: Observation, now: dt.datetime) -> De
         if not observed.exists:
             return _issue(state, observed, now, "create_endpoint", state.target_config, phase="creating")
         if observed.on(state.target_config):
-            return _succeed(state, now, observed)
+            return _done_or_smoke(state, observed, now, state.target_config)
         if observed.config_name == state.target_config:
             return _poll(_enter(state, now, "creating", seen_progress=True), observed, now)
         return _fail(state, now, f"the endpoint {state.endpoint} already exists (config "
@@ -425,8 +446,8 @@ def _pending(state: RolloutState, observed: Observation, now: dt.datetime) -> De
         return _fail(state, now, f"the endpoint {state.endpoint} does not exist")
     if observed.on(state.target_config):
         if state.flow == "guarded":
-            return _succeed(state, now, observed)
-        return _experiment(_enter(state, now, "experiment"), observed, now)
+            return _done_or_smoke(state, observed, now, state.target_config)
+        return _in_experiment(state, observed, now)
     if observed.pending_config == state.target_config:
         return _poll(_enter(state, now, "updating", seen_progress=True), observed, now)
     broken = _broken(state, observed, now)
@@ -453,7 +474,7 @@ def _creating(state: RolloutState, observed: Observation, now: dt.datetime) -> D
             return _fail(state, now, f"{_request_reason(state.requested)}: the new endpoint was "
                          "created; remove the manifest to tear it down", phase="aborted",
                          observed=observed)
-        return _succeed(state, now, observed)
+        return _done_or_smoke(state, observed, now, state.target_config)
     broken = _broken(state, observed, now)
     if broken:
         return broken
@@ -468,12 +489,12 @@ def _updating(state: RolloutState, observed: Observation, now: dt.datetime) -> D
     target = state.target_config
     if observed.on(target):
         if state.flow in ("ab", "shadow"):
-            return _experiment(_enter(state, now, "experiment"), observed, now)
+            return _in_experiment(state, observed, now)
         if state.requested in ("abort", "rollback"):
             reason = f"{_request_reason(state.requested)} during the update"
             return _issue(state, observed, now, "rollback", state.previous_config, phase="rolling_back",
                           reason=reason, requested=None)
-        return _succeed(state, now, observed)
+        return _done_or_smoke(state, observed, now, target)
     if observed.pending_config == target or observed.status == "RollingBack":
         return _poll(replace(state, seen_progress=True), observed, now)
     broken = _broken(state, observed, now)
@@ -490,6 +511,66 @@ def _updating(state: RolloutState, observed: Observation, now: dt.datetime) -> D
         return _fail(state, now, f"the endpoint moved to config {observed.config_name} outside this "
                      "deployment", observed=observed)
     return _poll(state, observed, now)
+
+
+def _in_experiment(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    """The two-variant config is InService: an A/B candidate with a smoke test still due takes
+    it first (at weight 0); otherwise the experiment starts."""
+    if state.flow == "ab" and state.smoke and state.smoke_result is None:
+        return _issue(state, observed, now, "smoke", phase="smoke", smoke_on=state.target_config)
+    return _experiment(_enter(state, now, "experiment"), observed, now)
+
+
+def _done_or_smoke(state: RolloutState, observed: Observation, now: dt.datetime, config: str) -> Decision:
+    """The rollout reached its final config: succeed, or run the smoke test there first."""
+    if state.smoke and (state.smoke_result is None or state.smoke_on != config):
+        return _issue(state, observed, now, "smoke", phase="smoke", smoke_on=config, smoke_result=None)
+    return _succeed(state, now, observed)
+
+
+def record_smoke(state: RolloutState, problems: list[str] | tuple[str, ...], *, retriable: bool = False) -> RolloutState:
+    """`state` with the smoke test's outcome (the engine calls it after the smoke action). A
+    retriable failure (throttling, a model not ready yet) leaves it undecided, so the phase
+    issues the test again, up to MAX_ATTEMPTS; then it counts as failed."""
+    if problems and retriable and state.attempts < MAX_ATTEMPTS:
+        return state
+    if not problems:
+        return replace(state, smoke_result="passed")
+    shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    return replace(state, smoke_result=shown[:1500])
+
+
+def _smoke(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    """The contract's samples against the new model (see the module docstring)."""
+    config = state.smoke_on or state.target_config
+    if not observed.on(config):
+        broken = _broken(state, observed, now)
+        if broken:
+            return broken
+        if observed.status == "InService":
+            return _fail(state, now, f"the endpoint moved to config {observed.config_name} during the smoke "
+                         "test, outside this deployment", observed=observed)
+        return _poll(state, observed, now)
+    if state.requested in ("abort", "rollback"):
+        return _smoke_rollback(state, observed, now, _request_reason(state.requested))
+    result = state.smoke_result
+    if result is None:
+        return _issue(state, observed, now, "smoke")  # again (attempts counted): it did not report
+    if result != "passed":
+        return _smoke_rollback(state, observed, now, f"the new model broke its contract: {result}")
+    if state.flow == "ab" and config == state.target_config:
+        return _issue(state, observed, now, "shift_weights", weights=_ab_weights(state, state.ab_steps[0]),
+                      phase="shifting", timeout=WEIGHTS_TIMEOUT_SECONDS, step=0)
+    return _succeed(state, now, observed)
+
+
+def _smoke_rollback(state: RolloutState, observed: Observation, now: dt.datetime, why: str) -> Decision:
+    if state.flow == "create":
+        return _fail(state, now, f"{why}; the endpoint was created and is left for inspection (no earlier "
+                     "config to roll back to): fix the model or remove the manifest", observed=observed)
+    phase = "unpromoting" if state.smoke_on == state.promoted_config and state.flow == "shadow" else "rolling_back"
+    return _issue(state, observed, now, "rollback", state.previous_config, phase=phase, reason=why,
+                  requested=None)
 
 
 def _experiment(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
@@ -598,6 +679,8 @@ def _moving_to(final: str, back_to: str, outcome: str) -> Any:
         goal = getattr(state, final)
         if observed.on(goal):
             if outcome == "succeeded":
+                if state.flow == "shadow":
+                    return _done_or_smoke(state, observed, now, goal)
                 return _succeed(state, now, observed)
             return _fail(state, now, f"rolled back ({state.reason or 'no reason given'}); the endpoint "
                          f"serves the previous config {goal} again", phase="rolled_back",
@@ -632,6 +715,8 @@ _PHASES = {
     "rollback_shift": _weights_phase(0.0, "rollback", _rollback_shifted),
     "promoting": _moving_to("promoted_config", "target_config", "succeeded"),
     "rolling_back": _moving_to("previous_config", "target_config", "rolled_back"),
+    "unpromoting": _moving_to("previous_config", "promoted_config", "rolled_back"),
+    "smoke": _smoke,
 }
 
 
@@ -684,6 +769,10 @@ def _progress_for(state: RolloutState, observed: Observation | None = None) -> P
         verb = {"shifting": "shifting", "promote_shift": "promoting: shifting",
                 "rollback_shift": f"rolling back ({state.reason}): shifting"}[phase]
         text = f"{verb} A/B traffic on {ep}, now {_pct(traffic)} on {state.candidate_variant}" + _in(status)
+    elif phase == "smoke":
+        where = (f"{state.candidate_variant} (weight 0)" if state.flow == "ab" and state.smoke_on == state.target_config
+                 else state.smoke_on or state.target_config)
+        text = f"smoke test on {ep}: sending the contract's sample payloads to {where}"
     elif phase == "promoting":
         text = f"promoting {state.candidate_variant} on {ep}: moving to {state.promoted_config}" + _in(status)
     else:  # rolling_back

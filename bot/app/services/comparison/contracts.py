@@ -9,7 +9,7 @@ import numpy as np
 
 from bot.core.compare.contract import prediction_findings, table_findings
 from bot.core.compare.data import ComparisonDataError, check_predictions
-from bot.core.contract import MAX_SAMPLES_BYTES, ContractError, encode_payload, judge_answers, read_samples
+from bot.core.contract import ContractError, contract_samples, encode_payload, judge_answers
 from bot.adapters.aws.invoke import invoke_payloads
 from bot.adapters.scoring.runner import isolation_note, sample_endpoint
 from bot.app.services.comparison.model import CompareDeps, CompareOutcome, CompareRequest
@@ -43,18 +43,6 @@ def _input_contracts(out: CompareOutcome, validation, contracts: dict[str, dict]
     elif cc is not None and bc is not None and cc != bc:
         out.contract.append({"level": "warning", "message": f"the candidate expects {cc} features, the live model "
                                                             f"{bc}: callers must change what they send"})
-
-
-def contract_samples(manifest, fetch) -> list[dict] | None:
-    """The contract's sample payloads (inline, or the JSON Lines file read with `fetch(path,
-    max_bytes)`), checked against its input; None without samples. Raises ContractError."""
-    c = manifest.contract
-    if c is None or c.samples is None:
-        return None
-    if c.samples.inline is not None:
-        return [dict(p) for p in c.samples.inline]  # checked with the manifest's rules
-    where = f"contract.samples.path {c.samples.path}"
-    return read_samples(fetch(c.samples.path, MAX_SAMPLES_BYTES + 1), where, c.input)
 
 
 def _manifest_contract(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, validation,
