@@ -210,15 +210,21 @@ def test_batch_transform_is_started_then_polled_through_the_queue(bot_env, store
     assert sm.describe_transform_job(TransformJobName=state["jobs"]["baseline"]["name"])["ModelName"] == h.BASELINE_MODEL
 
 
+def staging_plan(text: str):
+    from bot.core.manifest import load_manifest
+    from bot.core.plan import DeploySpec, LiveState, plan
+
+    spec = DeploySpec(load_manifest(h.PATH, text).manifest, "staging", "1" * 40)
+    return plan(spec, LiveState(), {})
+
+
 def staging_serving_the_candidate(text: str):
     """A live reader where churn-staging already serves this manifest's model (as a deploy of
     it leaves the endpoint: model and config tagged with their digests) and production the
     baseline."""
-    from bot.core.manifest import load_manifest
-    from bot.core.plan import DeploySpec, LiveState, LiveVariant, plan
+    from bot.core.plan import LiveState, LiveVariant
 
-    spec = DeploySpec(load_manifest(h.PATH, text).manifest, "staging", "1" * 40)
-    p = plan(spec, LiveState(), {})
+    p = staging_plan(text)
     v = p.variants[0]
     staging = LiveState(endpoint_exists=True, endpoint_name="churn-staging", endpoint_status="InService",
                         endpoint_config_name=p.names.endpoint_config, config_digest=p.config_digest,
@@ -228,12 +234,29 @@ def staging_serving_the_candidate(text: str):
     return lambda env, endpoint: staging if endpoint == "churn-staging" else production(env, endpoint)
 
 
+def create_staging_endpoint(aws, text: str) -> None:
+    """churn-staging in moto as the live reader describes it: the emulator's InvokeEndpoint
+    refuses an endpoint that does not exist, as SageMaker does."""
+    sm = emulator.client("sagemaker", aws)
+    p = staging_plan(text)
+    v = p.variants[0]
+    sm.create_model(ModelName=v.model_name, ExecutionRoleArn=h.ROLE,
+                    PrimaryContainer={"Image": h.IMAGE, "ModelDataUrl": CANDIDATE_URI})
+    sm.create_endpoint_config(EndpointConfigName=p.names.endpoint_config, ProductionVariants=[{
+        "VariantName": v.name, "ModelName": v.model_name, "InstanceType": v.instance_type,
+        "InitialInstanceCount": v.instance_count, "InitialVariantWeight": 1.0}])
+    sm.create_endpoint(EndpointName="churn-staging", EndpointConfigName=p.names.endpoint_config)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="churn-staging",
+                                               WaiterConfig={"Delay": 0, "MaxAttempts": 5})
+
+
 def test_sample_invocations_of_a_staging_endpoint_serving_the_candidate(aws, bot_env, store, queue, fake_github):
     import requests
 
     from tests.compare_e2e.test_pull_requests import files
 
     text = h.manifest(dataset=h.REPO_DATASET, predictions=h.PIPELINE)
+    create_staging_endpoint(aws, text)
     answers = [{"Body": body, "ContentType": "text/csv"} for body in ("0.71", "0.12\n", "[0.93]")]
     requests.post(f"{aws}/moto-api/static/sagemaker/endpoint-results", json={"results": answers}, timeout=10)
     bot = harness(load_settings(bot_env), store, queue, fake_github)
@@ -247,9 +270,12 @@ def test_sample_invocations_of_a_staging_endpoint_serving_the_candidate(aws, bot
     with store.session() as s:
         result = json.loads(s.scalar(select(ComparisonRow)).result)
     assert len(result["samples"]["latencies_ms"]) == 3 and result["samples"]["errors"] == []
+    sent = emulator.invocations_remote(aws, "churn-staging")
+    assert [(e["content_type"], e["accept"], e["shadow_copy"]) for e in sent] == [("text/csv", "text/csv", False)] * 3
 
     # A staging endpoint whose answers are not probabilities breaks the output contract: fail.
     emulator.reset(aws)  # moto answers a repeated request as it did the first time: forget those
+    create_staging_endpoint(aws, text)
     requests.post(f"{aws}/moto-api/static/sagemaker/endpoint-results",
                   json={"results": [{"Body": "1.5"}, {"Body": "0.2"}, {"Body": "0.3"}]}, timeout=10)
     from bot.app.services.pull_report import refresh_pull

@@ -1,10 +1,12 @@
 """SageMaker deployment behaviour that moto 5.2 lacks, added to moto for the project's tests.
 
 Written against AWS's documented behaviour (botocore's service model and the SageMaker
-developer guide: deployment guardrails, shadow tests), not against what the bot sends.
-`install()` patches moto's `SageMakerResponse` (moto looks handlers up on the class when a call
-arrives) and a few model classes; it works in process (`mock_aws`) and in server mode
-(`ThreadedMotoServer` in this process, or `python -m tests.support.moto_server --port N`).
+developer guide: deployment guardrails, shadow tests, real-time inference), not against what
+the bot sends.
+`install()` patches moto's `SageMakerResponse` and `SageMakerRuntimeResponse` (moto looks
+handlers up on the class when a call arrives) and a few model classes; it works in process
+(`mock_aws`) and in server mode (`ThreadedMotoServer` in this process, or
+`python -m tests.support.moto_server --port N`).
 
 What it adds or fixes
 ---------------------
@@ -62,6 +64,25 @@ Developer Guide.
 - Tags on CreateModel/CreateEndpointConfig/CreateEndpoint/CreateTransformJob/
   CreateInferenceExperiment/AddTags: at most 50, key 1-128, value 0-256, pattern
   [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*, `aws:` prefix reserved. AddTags overwrites existing keys.
+- SageMaker Runtime InvokeEndpoint (moto ignored TargetVariant/TargetModel and answered any
+  name with canned results; module `invocations` has every rule with its source): Body at most
+  6291456 bytes (botocore BodyBlob max; Guide Hosting FAQ "up to 6 MB"), 4 MB on serverless
+  variants (Guide "Invoke a serverless endpoint"); "Endpoint <name> of account <account> not
+  found." (ValidationError, as AWS words it); Creating (CreateEndpoint: requests are processed
+  once InService), OutOfService (EndpointStatus: "not available to take incoming requests"),
+  Failed ("DeleteEndpoint is the only operation") and Deleting (assumption) are refused;
+  traffic goes to the fleets DescribeEndpoint shows serving, at their CurrentWeight (old w*(1-f),
+  new w*f during an update; current weights during UpdateEndpointWeightsAndCapacities);
+  TargetVariant must name a production variant (botocore: "Specify the production variant to
+  send the inference request to"; shadow or unknown names refused) and ignores weights, so a
+  weight-0 variant can be targeted; without it a smooth weighted round robin (deterministic,
+  weight 0 never chosen); shadow variants get a copy (Guide, shadow tests; share = shadow weight
+  / production weight, i.e. SamplingPercentage for experiments) and their answers are dropped;
+  TargetModel only on a Mode MultiModel container (botocore TargetModel; Guide "Invoke a
+  Multi-Model Endpoint"), required there (assumption); the container's answer comes from
+  `register_container` (non-2xx: ModelError, HTTP 424, OriginalStatusCode, OriginalMessage,
+  LogStreamArn - botocore ModelError); InvokedProductionVariant is the variant routed to; with
+  no container registered for the model, moto's canned results answer after the same refusals.
 - Transform jobs: InProgress for `transform_ticks` describe calls, then Completed;
   StopTransformJob: Stopping, then (next describe) Stopped. CreateTransformJob refuses an
   instance type outside botocore's TransformInstanceType enum, InstanceCount outside 1-100,
@@ -151,7 +172,19 @@ Server mode: POST JSON to `<url>/moto-api/sagemaker-emulator/force-outcome`
 ({"endpoint_name", "outcome", "reason"?, "at_phase"?, "account_id"?, "region"?}),
 `/configure` ({setting: value}) and `/phase` ({"endpoint_name"}); the helpers
 `force_outcome_remote`, `configure_remote`, `current_phase_remote` do that.
-Any moto reset (/moto-api/reset, a new mock_aws) clears emulator state and settings.
+
+InvokeEndpoint: `register_container(key, behaviour)` says what the model code answers: `key` a
+ModelDataUrl (multi-model: the prefix, or prefix + TargetModel) or a model name; `behaviour` a
+function `fn(body, content_type, accept, target_model) -> (status, body, content_type)` or a
+declarative dict: {"kind": "constant", "body"}, {"kind": "echo"}, {"kind": "error", "status",
+"message"}, {"kind": "csv_rows", "value"}, {"kind": "by_target_model", "models", "default"?}.
+`invocations(endpoint_name)` lists what the containers received ({"variant", "target_model",
+"content_type", "accept", "body", "shadow_copy", "endpoint_config", "model", "status"}).
+Server mode: `/register-container` ({"key", "behaviour": dict | null}) and `/invocations`
+({"endpoint_name"} -> bodies base64), helpers `register_container_remote`,
+`invocations_remote` (bodies back to bytes).
+Any moto reset (/moto-api/reset, a new mock_aws) clears emulator state and settings, the
+invocation log and the registered containers.
 
 Installing
 ----------
@@ -166,8 +199,9 @@ Modules
 (the fleet, deployments and runtimes kept beside moto's backends), `phases` (deployment phase
 sequences), `refusals` (what UpdateEndpoint / CreateEndpointConfig refuse, guardrail
 fallbacks), `lifecycle` (advancing and rendering endpoints), `endpoints`, `transform`,
-`experiments` and `experiment_lifecycle` (the handlers), `responses` (handler helpers),
-`control` (test control, install/uninstall, the moto server helpers).
+`experiments` and `experiment_lifecycle` (the handlers), `invocations` (SageMaker Runtime
+InvokeEndpoint: routing, refusals, container behaviours, the invocation log), `responses`
+(handler helpers), `control` (test control, install/uninstall, the moto server helpers).
 """
 
 from __future__ import annotations
@@ -198,19 +232,33 @@ from .control import (
     force_outcome,
     force_outcome_remote,
     install,
+    invocations_remote,
     is_installed,
+    register_container_remote,
     reset,
     start_moto_server,
     uninstall,
 )
 from .endpoints import clamp_variant_capacity
+from .invocations import (
+    BEHAVIOUR_KINDS,
+    REALTIME_MAX_BODY,
+    SERVERLESS_MAX_BODY,
+    container_behaviour,
+    invocations,
+    register_container,
+    registered_containers,
+)
 from .refusals import GUARDRAILS_SERVERLESS_MESSAGE
 
 __all__ = [
-    "ACTIVATE_SECONDS", "CONTROL_PREFIX", "DEFAULT_ACCOUNT_ID", "DEFAULT_REGION", "DELETE_SECONDS",
-    "EXPERIMENT_STEP_SECONDS", "FORCEABLE_OUTCOMES", "GUARDRAILS_SERVERLESS_MESSAGE", "PROVISION_SECONDS",
-    "ROLLBACK_SECONDS", "TRANSFORM_SECONDS", "UPDATE_SECONDS", "clamp_variant_capacity", "client",
-    "configure", "configure_remote", "current_phase", "current_phase_remote", "force_outcome",
-    "force_outcome_remote", "install", "is_installed", "production_variant_instance_types", "reset",
-    "settings", "start_moto_server", "transform_instance_types", "uninstall", "validate_tags",
+    "ACTIVATE_SECONDS", "BEHAVIOUR_KINDS", "CONTROL_PREFIX", "DEFAULT_ACCOUNT_ID", "DEFAULT_REGION",
+    "DELETE_SECONDS", "EXPERIMENT_STEP_SECONDS", "FORCEABLE_OUTCOMES", "GUARDRAILS_SERVERLESS_MESSAGE",
+    "PROVISION_SECONDS", "REALTIME_MAX_BODY", "ROLLBACK_SECONDS", "SERVERLESS_MAX_BODY",
+    "TRANSFORM_SECONDS", "UPDATE_SECONDS", "clamp_variant_capacity", "client", "configure", "configure_remote",
+    "container_behaviour", "current_phase", "current_phase_remote", "force_outcome",
+    "force_outcome_remote", "install", "invocations", "invocations_remote", "is_installed",
+    "production_variant_instance_types", "register_container", "register_container_remote",
+    "registered_containers", "reset", "settings", "start_moto_server", "transform_instance_types",
+    "uninstall", "validate_tags",
 ]

@@ -1,8 +1,9 @@
 """Test control, installing into moto, and helpers for a moto server.
 
-`force_outcome` / `current_phase` and the /moto-api/sagemaker-emulator control routes,
-`install()` / `uninstall()` / `is_installed()` (reference-counted patches of moto),
-`start_moto_server`, the `*_remote` helpers and `client`.
+`force_outcome` / `current_phase` and the /moto-api/sagemaker-emulator control routes
+(force-outcome, configure, phase, register-container, invocations), `install()` / `uninstall()`
+/ `is_installed()` (reference-counted patches of moto, SageMaker Runtime's InvokeEndpoint
+included), `start_moto_server`, the `*_remote` helpers and `client`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ from .experiments import (
     h_list_inference_experiments,
     h_start_inference_experiment,
     h_stop_inference_experiment,
+)
+from .invocations import (
+    _decode_entry,
+    _encode_entry,
+    _reset_containers,
+    h_invoke_endpoint,
+    invocations,
+    register_container,
 )
 from .responses import _ORIGINAL
 from .state import _Forced, _backend, _runtime, _state
@@ -126,6 +135,20 @@ def _control_phase(body: dict) -> dict:
         region=body.get("region", DEFAULT_REGION))}
 
 
+def _control_register_container(body: dict) -> dict:
+    behaviour = body["behaviour"]
+    if behaviour is not None and not isinstance(behaviour, dict):
+        raise ValueError("behaviour must be a declarative dict (or null to remove it)")
+    register_container(body["key"], behaviour)
+    return {"status": "ok"}
+
+
+def _control_invocations(body: dict) -> dict:
+    return {"invocations": [_encode_entry(e) for e in invocations(
+        body["endpoint_name"], account_id=body.get("account_id", DEFAULT_ACCOUNT_ID),
+        region=body.get("region", DEFAULT_REGION))]}
+
+
 # --------------------------------------------------------------------------- install
 
 
@@ -170,6 +193,7 @@ def install() -> None:
         from moto.moto_api._internal import urls as moto_api_urls
         from moto.sagemaker.models import FakeEndpointConfig, SageMakerModelBackend
         from moto.sagemaker.responses import SageMakerResponse
+        from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
         def patch(owner: Any, name: str, value: Any) -> None:
             missing = object()
@@ -186,6 +210,10 @@ def install() -> None:
         for name, handler in _NEW_ACTIONS.items():
             patch(SageMakerResponse, name, handler)
         patch(FakeEndpointConfig, "validate_instance_type", _validate_instance_type)
+        # InvokeEndpoint (module `invocations`); raw bodies, so that a binary payload reaches
+        # the handler as bytes (moto would decode it as UTF-8 and fail on anything else).
+        patch(SageMakerRuntimeResponse, "invoke_endpoint", h_invoke_endpoint)
+        patch(SageMakerRuntimeResponse, "use_raw_body", True)
         patch(SageMakerModelBackend, "_get_resource_from_arn",
               _wrap_get_resource_from_arn(SageMakerModelBackend._get_resource_from_arn))
 
@@ -194,6 +222,7 @@ def install() -> None:
         def reset(cls: Any) -> None:
             original_reset(cls)
             _reset_settings()
+            _reset_containers()
 
         patch(BackendDict, "reset", classmethod(reset))
 
@@ -206,6 +235,8 @@ def install() -> None:
             ("force-outcome", _control_force),
             ("configure", _control_configure),
             ("phase", _control_phase),
+            ("register-container", _control_register_container),
+            ("invocations", _control_invocations),
         ):
             key = "{0}" + f"{CONTROL_PREFIX}/{suffix}"
             moto_api_urls.url_paths[key] = _control_response(fn)
@@ -225,6 +256,7 @@ def uninstall() -> None:
             _undo.pop()()
         _ORIGINAL.clear()
         _reset_settings()
+        _reset_containers()
 
 
 def is_installed() -> bool:
@@ -304,6 +336,20 @@ def current_phase_remote(url: str, endpoint_name: str, *, account_id: str = DEFA
     return _post(url, f"{CONTROL_PREFIX}/phase", {"endpoint_name": endpoint_name,
                                                   "account_id": account_id,
                                                   "region": region})["phase"]
+
+
+def register_container_remote(url: str, key: str, behaviour: dict | None) -> None:
+    """`register_container` with a declarative behaviour on a moto server started with the
+    emulator installed (None removes the registration)."""
+    _post(url, f"{CONTROL_PREFIX}/register-container", {"key": key, "behaviour": behaviour})
+
+
+def invocations_remote(url: str, endpoint_name: str, *, account_id: str = DEFAULT_ACCOUNT_ID,
+                       region: str = DEFAULT_REGION) -> list[dict]:
+    """`invocations` on a moto server started with the emulator installed (bodies as bytes)."""
+    answer = _post(url, f"{CONTROL_PREFIX}/invocations", {
+        "endpoint_name": endpoint_name, "account_id": account_id, "region": region})
+    return [_decode_entry(e) for e in answer["invocations"]]
 
 
 def client(service: str, url: str | None = None, region: str = DEFAULT_REGION) -> Any:

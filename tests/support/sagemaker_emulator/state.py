@@ -2,8 +2,8 @@
 
 The fleet model (`_Variant`, `_Fleet`, read from an endpoint config), one deployment phase
 (`_Phase`), a running deployment (`_Deployment`), forced outcomes, per-endpoint, per-experiment
-and per-transform-job runtimes, the `_State` kept on each moto backend, and small helpers to
-find or change an endpoint's runtime.
+and per-transform-job runtimes, the `_State` kept on each moto backend (also the InvokeEndpoint
+log and routing credits), and small helpers to find or change an endpoint's runtime.
 """
 
 from __future__ import annotations
@@ -207,6 +207,10 @@ class _State:
         self.experiments: dict[str, _Experiment] = {}
         self.transforms: dict[str, _TransformRuntime] = {}
         self.promoted_configs = 0
+        # InvokeEndpoint (module `invocations`): the invocation log per endpoint name, and the
+        # deterministic routing credits (weighted round robin, shadow sampling) per endpoint.
+        self.invocations: dict[str, list[dict]] = {}
+        self.routing: dict[str, dict[tuple, float]] = {}
 
 
 def _state(backend: Any) -> _State:
