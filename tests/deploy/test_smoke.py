@@ -185,3 +185,23 @@ def test_an_ab_candidate_starts_at_weight_0_when_it_has_samples():
     plain = build_requests(spec, p, context(COMMIT2), execution_role_arn=ROLE, live=live)
     assert {v["VariantName"]: v["InitialVariantWeight"]
             for v in plain.endpoint_configs[0]["ProductionVariants"]} == {"AllTraffic": 0.9, "challenger": 0.1}
+
+
+def test_the_plan_says_where_the_samples_go():
+    add = {"environments:": SAMPLES + "environments:"}
+    m = example("minimal", add)
+    env = next(iter(m.environments))
+    created = plan(DeploySpec(m, env, COMMIT1), LiveState(), PRICES)
+    assert any(n.startswith("smoke test: the contract's sample payloads are sent to the new endpoint")
+               for n in created.notes)
+    spec1 = DeploySpec(example("realtime-ab", add), "production", COMMIT1)
+    live = live_after(plan(spec1, LiveState(), PRICES), spec1)
+    ab = plan(DeploySpec(example("realtime-ab", {**add, "/v3/": "/v4/"}), "production", COMMIT2), live, PRICES)
+    assert any("variant challenger at weight 0 (TargetVariant) before any traffic shifts" in n for n in ab.notes)
+    a = example("async-scale-to-zero", add)
+    env = next(iter(a.environments))
+    notes = plan(DeploySpec(a, env, COMMIT1), LiveState(), PRICES).notes
+    assert any("not sent to an asynchronous endpoint" in n for n in notes)
+    plain = example("minimal")
+    plain_notes = plan(DeploySpec(plain, next(iter(plain.environments)), COMMIT1), LiveState(), PRICES).notes
+    assert not any("smoke test" in n for n in plain_notes)

@@ -71,7 +71,36 @@ def plan(spec: DeploySpec, live: LiveState, prices: Mapping[str, float]) -> Plan
         return _batch(spec, names, prices)
     result = _endpoint(spec, live, names, prices)
     missing = _alarm_problems(spec, live, result.kind, result.actions)
-    return replace(result, problems=result.problems + tuple(missing)) if missing else result
+    if missing:
+        result = replace(result, problems=result.problems + tuple(missing))
+    note = _smoke_note(spec, result)
+    return replace(result, notes=result.notes + (note,)) if note else result
+
+
+def _smoke_note(spec: DeploySpec, p: Plan) -> str | None:
+    """What the deploy does with the contract's sample payloads (`bot.core.deploy.rollout`)."""
+    c = spec.manifest.contract
+    if c is None or c.samples is None or p.kind not in ("create", "update"):
+        return None
+    if p.kind == "update" and not rolls_out(p.actions):
+        return None  # autoscaling or tags only: no new model to test
+    mode = spec.env.mode
+    if mode not in ("realtime", "serverless", "multi_model"):
+        return ("the contract's sample payloads are not sent to an asynchronous endpoint after the deploy "
+                "(InvokeEndpointAsync reads its input from S3): they are checked before merge only")
+    cand = next((v for v in p.variants if v.role in ("candidate", "shadow")), None)
+    if p.kind == "create":
+        where = "the new endpoint, before the deploy counts as done; a broken contract fails it"
+    elif cand is not None and cand.role == "candidate":
+        where = (f"variant {cand.name} at weight 0 (TargetVariant) before any traffic shifts to it; a broken "
+                 "contract rolls back")
+    elif cand is not None:
+        where = ("the candidate once promoted (a shadow variant cannot be invoked directly); a broken contract "
+                 "rolls back to the previous config")
+    else:
+        where = ("the endpoint once SageMaker has finished the update (SageMaker has no step between "
+                 "provisioning the new fleet and shifting traffic); a broken contract rolls back")
+    return "smoke test: the contract's sample payloads are sent to " + where
 
 
 def _teardown(spec: DeploySpec, live: LiveState, names: ResourceNames,
