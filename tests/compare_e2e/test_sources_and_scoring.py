@@ -107,6 +107,21 @@ def test_positional_models_must_match_the_feature_count(data):
     assert out.problem == "feature_count" and "expects 2 features, the validation set has 3" in out.error
 
 
+def test_with_a_contract_a_positional_model_reads_its_fields_not_every_column(data):
+    ids, y, x, _ = data
+    csv = h.csv_bytes({**h.dataset_columns(ids, y, x), "segment": np.arange(len(y)) % 4})  # metadata, not an input
+    objects = {DATA_URI: csv, CANDIDATE_URI: h.tar_gz({"m.json": h.xgboost_model(x[:, :2], y, feature_names=None)})}
+    plain = h.manifest(dataset=h.s3_dataset(DATA_URI, h.digest(csv)), predictions=h.LOCAL)
+    out = run_local(objects, baseline=None, text=plain)
+    assert out.problem == "feature_count" and "expects 2 features, the validation set has 4" in out.error
+    contract = ("contract:\n  input:\n    fields:\n      - {name: tenure, type: number}\n"
+                "      - {name: spend, type: number}\n  output: {type: number, min: 0, max: 1}\n")
+    out = run_local(objects, baseline=None, text=plain.replace("environments:\n", contract + "environments:\n", 1))
+    assert out.status == "done", out.error
+    assert not [c for c in out.contract if c["level"] == "error"]
+    assert any("not model inputs" in c["message"] and "segment" in c["message"] for c in out.contract)
+
+
 def test_too_large_for_local_scoring_points_to_batch_transform(data):
     ids, y, x, csv = data
     objects = {DATA_URI: csv, CANDIDATE_URI: b"never read"}

@@ -12,6 +12,7 @@ from bot.core.compare.data import ComparisonDataError, check_predictions
 from bot.core.contract import ContractError, contract_samples, encode_payload, judge_answers
 from bot.adapters.aws.invoke import invoke_payloads
 from bot.adapters.scoring.runner import isolation_note, sample_endpoint
+from bot.app.services.comparison.inputs import contract_features
 from bot.app.services.comparison.model import CompareDeps, CompareOutcome, CompareRequest
 
 
@@ -78,7 +79,7 @@ def _samples(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, valida
     if c is not None and payloads:
         _contract_samples(req, deps, out, payloads)
         return
-    _, matrix, _ = validation.numeric_features()
+    _, matrix, _ = contract_features(req.manifest, validation).numeric_features()
     deps.say(f"invoking {req.staging.endpoint} ({req.staging.environment}) with sample rows")
     try:
         client = deps.runtime(req.staging.environment)

@@ -3,6 +3,8 @@ a registry package's artifacts, and local scoring in the sandbox."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.core.compare.data import ComparisonDataError
 from bot.adapters.sources import dataset_location, load_validation_set
 from bot.adapters.aws.batch import _call
@@ -87,4 +89,15 @@ def _score(req: CompareRequest, deps: CompareDeps, validation, *, baseline_only:
                           is_trusted(uri, trusted))
 
     jobs = ([] if baseline_only else [candidate]) + ([baseline] if req.baseline is not None else [])
-    return score_locally(jobs, validation, req.manifest.validation.task, deps.config.scoring_limits())
+    return score_locally(jobs, contract_features(req.manifest, validation), req.manifest.validation.task,
+                         deps.config.scoring_limits())
+
+
+def contract_features(manifest, validation):
+    """With a contract, the models read its input fields in its order (those the set has; a
+    missing required one is the contract check's error), not every other column of the set:
+    a slice or metadata column is no model input."""
+    c = manifest.contract
+    if c is None:
+        return validation
+    return replace(validation, feature_names=tuple(f.name for f in c.input.fields if f.name in validation.table))
