@@ -38,6 +38,7 @@ LOCAL_IMPORTS: dict[tuple[str, str], str] = {
     ("bot.app.check", "bot.app.services.comparison"): CHECK,
     ("bot.app.cli", "argparse"): CLI,
     ("bot.app.cli", "bot.app.check"): CLI,
+    ("bot.app.cli", "bot.app.samples"): CLI,
     ("bot.app.cli", "bot.core.config"): CLI,
     ("bot.app.cli", "bot.app.demo"): CLI,
     ("bot.app.cli", "bot.app.features"): CLI,

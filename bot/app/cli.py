@@ -95,6 +95,12 @@ def cmd_check(args) -> int:
                          config=args.config, commit=args.commit, compare=not args.no_compare)
 
 
+def cmd_samples(args) -> int:
+    from bot.app.samples import samples_command
+
+    return samples_command(args.manifest, rows=args.rows, write=args.write)
+
+
 def cmd_register(args) -> int:
     from bot.app.install import InstallError, register
 
@@ -167,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="server config file (default MODELBOT_CONFIG or config/modelbot.yaml)")
     p.add_argument("--commit", help="commit id for resource names (default: git HEAD of PATH)")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("samples", help="sample payloads for a manifest's contract, from its validation set")
+    p.add_argument("manifest", help="the manifest file (with `contract:` and `validation:`)")
+    p.add_argument("--rows", type=int, default=5, help="how many rows, spread over the set (1-20, default 5)")
+    p.add_argument("--write", action="store_true", help="write them to `contract.samples.path` instead of stdout")
+    p.set_defaults(func=cmd_samples)
 
     p = sub.add_parser("register", help="register the GitHub App through GitHub's manifest flow")
     p.add_argument("--url", required=True,
