@@ -158,3 +158,38 @@ def test_a_samples_file_in_the_repository_is_sent(bot, aws):
     row = deploy(bot, files, 30)
     assert row.status == "succeeded", row.reason
     assert [c["body"] for c in emulator.invocations_remote(aws, ENDPOINT)] == [b"1,5,plus,"]
+
+
+MM = (ROOT / "examples" / "multi-model.yaml").read_text().replace('owners: ["@acme/forecasting"]', "owners: [bob]")
+MM_CONTRACT = """contract:
+  input:
+    fields:
+      - {name: store, type: integer, min: 1}
+      - {name: week, type: integer, min: 1, max: 53}
+  output: {type: number, min: 0}
+  samples:
+    inline:
+      - {store: 42, week: 7}
+"""
+
+
+def test_a_multi_model_endpoint_is_smoke_tested_through_the_candidates_target_model(bot, aws):
+    env = bot.settings.server.environments["production"]
+    s3 = client(aws_session(env, env_name="production"), "s3")
+    s3.create_bucket(Bucket="acme-models")
+    s3.put_object(Bucket="acme-models", Key="store-forecast/models/store-0042.tar.gz", Body=b"model")
+    emulator.register_container_remote(aws, "s3://acme-models/store-forecast/models/", GOOD)
+    path = "models/store-forecast/modelbot.yaml"
+    _, payload = merge(bot, {path: MM.replace("environments:\n", MM_CONTRACT + "environments:\n", 1)}, 31)
+    assert bot.deliver("pull_request", payload) == "done"
+    for _ in range(120):
+        active = [d for d in bot.store.deployments(repository=REPO) if d.status in ("pending", "running")]
+        if not active:
+            break
+        for d in active:
+            bot.runtime.rollouts.tick(d.id)
+    [row] = [d for d in bot.store.deployments(repository=REPO) if d.manifest_path == path]
+    assert row.status == "succeeded", row.reason
+    [call] = emulator.invocations_remote(aws, "store-forecast-production")
+    assert call["body"] == b"42,7" and call["target_model"].startswith("store-forecast-")
+    assert call["target_model"].endswith(".tar.gz") and call["target_model"] in row.reason
