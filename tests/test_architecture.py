@@ -39,6 +39,7 @@ LOCAL_IMPORTS: dict[tuple[str, str], str] = {
     ("bot.app.cli", "argparse"): CLI,
     ("bot.app.cli", "bot.app.check"): CLI,
     ("bot.app.cli", "bot.app.samples"): CLI,
+    ("bot.app.cli", "bot.app.trace_cli"): CLI,
     ("bot.app.cli", "bot.core.config"): CLI,
     ("bot.app.cli", "bot.app.demo"): CLI,
     ("bot.app.cli", "bot.app.features"): CLI,

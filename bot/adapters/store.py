@@ -173,6 +173,37 @@ class EndpointOwnerRow(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
+class LedgerRow(Base):
+    """One entry of the ledger: append-only (no UPDATE or DELETE path here, and the database's
+    triggers refuse one, migration 0007). `kind`: recorded, gate, prepared, phase, smoke,
+    request, finished, correction; `data`: JSON, what that entry knows (`bot.core.lineage`)."""
+
+    __tablename__ = "ledger"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    deployment_id: Mapped[int | None] = mapped_column(Integer)
+    repository: Mapped[str] = mapped_column(String(255), nullable=False)
+    environment: Mapped[str] = mapped_column(String(64), nullable=False)
+    endpoint: Mapped[str | None] = mapped_column(String(63))
+    commit_sha: Mapped[str | None] = mapped_column(String(40))
+    pr_number: Mapped[int | None] = mapped_column(Integer)
+    manifest_path: Mapped[str | None] = mapped_column(String(500))
+    actor: Mapped[str | None] = mapped_column(String(255))
+    data: Mapped[str] = mapped_column(Text, nullable=False)
+
+    __table_args__ = (Index("ix_ledger_endpoint", "endpoint", "environment", "id"),
+                      Index("ix_ledger_deployment", "deployment_id", "id"))
+
+    def as_entry(self) -> dict:
+        """Plain values for `bot.core.lineage` (data parsed)."""
+        return {"id": self.id, "at": self.at, "kind": self.kind, "deployment_id": self.deployment_id,
+                "repository": self.repository, "environment": self.environment, "endpoint": self.endpoint,
+                "commit_sha": self.commit_sha, "pr_number": self.pr_number, "manifest_path": self.manifest_path,
+                "actor": self.actor, "data": json.loads(self.data)}
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -471,6 +502,66 @@ class Store:
     def deployment(self, pk: int) -> DeploymentRow | None:
         with self.session() as s:
             return s.get(DeploymentRow, pk)
+
+    # --- the ledger (append-only) ---------------------------------------------------------------
+
+    def append_ledger(self, kind: str, *, repository: str, environment: str, data: dict,
+                      deployment_id: int | None = None, endpoint: str | None = None,
+                      commit_sha: str | None = None, pr_number: int | None = None,
+                      manifest_path: str | None = None, actor: str | None = None,
+                      at: dt.datetime | None = None) -> int:
+        """Add one entry; returns its id. There is no way to change or remove one."""
+        row = LedgerRow(at=at or utcnow(), kind=kind, deployment_id=deployment_id, repository=repository,
+                        environment=environment, endpoint=endpoint, commit_sha=commit_sha, pr_number=pr_number,
+                        manifest_path=manifest_path, actor=actor, data=json.dumps(data, sort_keys=True, default=str))
+        with self.session() as s:
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def ledger_endpoints(self, name: str) -> list[tuple[str, str]]:
+        """(environment, endpoint) pairs the ledger knows whose name is `name` in any case (an
+        ARN shows endpoint names in lower case)."""
+        with self.session() as s:
+            q = select(LedgerRow.environment, LedgerRow.endpoint).where(
+                func.lower(LedgerRow.endpoint) == name.lower()).distinct()
+            return sorted((e, n) for e, n in s.execute(q))
+
+    def ledger_deployments_mentioning(self, text: str, kinds: tuple[str, ...] = ("prepared", "recorded")) -> list[int]:
+        """Deployments with an entry of `kinds` whose data holds `text` (a model or config name,
+        a build id): candidates for `bot.core.lineage.matches` to judge exactly."""
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self.session() as s:
+            q = select(LedgerRow.deployment_id).where(
+                LedgerRow.kind.in_(kinds), LedgerRow.deployment_id.is_not(None),
+                LedgerRow.data.like(f"%{escaped}%", escape="\\")).distinct()
+            return sorted(pk for pk in s.scalars(q))
+
+    def append_ledger_for(self, row: "DeploymentRow", kind: str, data: dict, *, actor: str | None = None) -> int:
+        """An entry about deployment `row`, with its identifying columns."""
+        return self.append_ledger(kind, repository=row.repository, environment=row.environment, data=data,
+                                  deployment_id=row.id, endpoint=row.endpoint, commit_sha=row.commit_sha,
+                                  pr_number=row.pr_number, manifest_path=row.manifest_path, actor=actor)
+
+    def ledger(self, *, endpoint: str | None = None, environment: str | None = None,
+               deployment_ids: list[int] | None = None, commit_sha: str | None = None,
+               repository: str | None = None, pr_number: int | None = None) -> list[LedgerRow]:
+        """Entries in the order they were written, filtered by what is given."""
+        with self.session() as s:
+            q = select(LedgerRow)
+            if endpoint is not None:
+                q = q.where(LedgerRow.endpoint == endpoint)
+            if environment is not None:
+                q = q.where(LedgerRow.environment == environment)
+            if deployment_ids is not None:
+                q = q.where(LedgerRow.deployment_id.in_(deployment_ids))
+            if commit_sha is not None:
+                q = q.where(LedgerRow.commit_sha.like(commit_sha.lower() + "%"))
+            if repository is not None:
+                q = q.where(LedgerRow.repository == repository)
+            if pr_number is not None:
+                q = q.where(LedgerRow.pr_number == pr_number)
+            return list(s.scalars(q.order_by(LedgerRow.id)))
 
     def deployments(self, **where) -> list[DeploymentRow]:
         with self.session() as s:

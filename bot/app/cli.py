@@ -101,6 +101,12 @@ def cmd_samples(args) -> int:
     return samples_command(args.manifest, rows=args.rows, write=args.write)
 
 
+def cmd_trace(args) -> int:
+    from bot.app.trace_cli import trace_command
+
+    return trace_command(args.subject, environment=args.env, fmt=args.format, config=args.config)
+
+
 def cmd_register(args) -> int:
     from bot.app.install import InstallError, register
 
@@ -179,6 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=5, help="how many rows, spread over the set (1-20, default 5)")
     p.add_argument("--write", action="store_true", help="write them to `contract.samples.path` instead of stdout")
     p.set_defaults(func=cmd_samples)
+
+    p = sub.add_parser("trace", help="the ledger's chain behind an endpoint's model, now and before")
+    p.add_argument("subject", help="an endpoint name, a SageMaker ARN (endpoint, endpoint-config, model) "
+                                   "or a tag: modelbot:commit=SHA, modelbot:pr=N, modelbot:build-id=ID, "
+                                   "modelbot:data-version=V")
+    p.add_argument("--env", help="only this environment")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--config", help="server config file (default MODELBOT_CONFIG or config/modelbot.yaml)")
+    p.set_defaults(func=cmd_trace)
 
     p = sub.add_parser("register", help="register the GitHub App through GitHub's manifest flow")
     p.add_argument("--url", required=True,

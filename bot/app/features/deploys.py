@@ -8,6 +8,7 @@ the first AWS write), `notify` (`bot.app.services.progress`) and the deploy gate
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -29,7 +30,7 @@ from bot.core.clock import utcnow
 from bot.core.contract import ContractError, contract_samples
 from bot.core.deploy import DeployContext, build_requests, new_rollout
 from bot.core.manifest import load_manifest
-from bot.core.plan import DeploySpec, plan
+from bot.core.plan import DeploySpec, model_digest, plan
 from bot.core.render import render
 from bot.core.report import CheckOutput
 
@@ -142,15 +143,20 @@ def prepare_deployment(runtime, row):
     spec = DeploySpec(m, row.environment, row.commit_sha)
     live = runtime.live_reader(row.environment, m.endpoint_name(row.environment))
     p = plan(spec, live, settings.server.prices)
+    env_config = settings.server.environments[row.environment]
+    facts = {"manifest_digest": "sha256:" + hashlib.sha256(text if isinstance(text, bytes) else text.encode()).hexdigest(),
+             "mode": spec.env.mode, "strategy": spec.env.effective_strategy.type, "model": m.metadata.name,
+             "model_digest": model_digest(m, row.environment), "config_digest": p.config_digest,
+             "region": env_config.region}
     if p.kind == "no_changes":
-        return Prepared(None, None, p.kind, p.headline)
+        return Prepared(None, None, p.kind, p.headline, facts)
     if p.blocked:
         raise ValueError("the plan is blocked: " + "; ".join(x.message for x in p.problems if x.is_error))
     ctx = DeployContext(build_id=_resolve(reader, row.commit_sha, m.provenance.build_id),
                         commit=row.commit_sha, data_version=_resolve(reader, row.commit_sha, m.provenance.data_version),
                         manifest_path=row.manifest_path, bot_version=bot.__version__, pr_number=row.pr_number,
                         approvers=tuple(prov.get("approvers") or ()), override=_override_text(prov))
-    env_config = settings.server.environments[row.environment]
+    facts.update(build_id=ctx.build_id, data_version=ctx.data_version)
     if not env_config.execution_role_arn:
         raise ValueError(f"environments.{row.environment}.execution_role_arn is not set in {settings.config_path}")
     samples = contract_samples(m, lambda path, n: _read_samples_file(reader, row.commit_sha, path, n))
@@ -161,10 +167,10 @@ def prepare_deployment(runtime, row):
         if not model_package_approved(clients, requests.model_package_arn):
             raise ValueError(f"model package {requests.model_package_arn} is not Approved in the registry")
     if p.kind == "run_batch":
-        return Prepared(None, requests.to_dict(), p.kind, p.headline)
+        return Prepared(None, requests.to_dict(), p.kind, p.headline, facts)
     state = new_rollout(str(row.id), spec, p, live, utcnow(), poll_seconds=env_config.poll_seconds,
                         smoke=requests.smoke is not None)
-    return Prepared(state.as_record(), requests.to_dict(), p.kind, p.headline)
+    return Prepared(state.as_record(), requests.to_dict(), p.kind, p.headline, facts)
 
 
 def _read_samples_file(reader, commit: str, path: str, max_bytes: int) -> bytes:

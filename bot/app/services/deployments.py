@@ -66,6 +66,11 @@ def record_deployments(ctx, full_name: str, pr: dict, commit: str, trigger: str,
             previous = pk
             if new:
                 created.append(pk)
+                row = ctx.store.deployment(pk)
+                ctx.store.append_ledger_for(row, "recorded", {
+                    "trigger": trigger, "kind": provenance.get("kind", "deploy"), "after_id": row.after_id,
+                    **{k: provenance.get(k) for k in ("head_sha", "base_sha", "model", "data_version", "override",
+                                                      "manifest_commit")}}, actor=requested_by)
     return created
 
 

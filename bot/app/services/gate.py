@@ -54,6 +54,7 @@ class PullState:
     ownership: object = None          # ApprovalResult of a CODEOWNERS change, or None
     unreadable: list = field(default_factory=list)  # changed manifests that do not load
     notes: list = field(default_factory=list)
+    reviews: list = field(default_factory=list)     # the pull request's reviews, as read
 
     @property
     def all_approvals(self) -> list:
@@ -71,6 +72,7 @@ class Admission:
     how: str = "deployed"             # the ownership claim: deployed | adopted | moved
     move_from: str | None = None
     s3_prefix: str | None = None      # a multi-model endpoint's model prefix, claimed with it
+    evidence: dict = field(default_factory=dict)  # for the ledger: the approving reviews, the comparison's numbers
 
     @property
     def verdict(self) -> str:
@@ -143,6 +145,7 @@ def gather(*, requester, store, settings, live_reader, reader, full_name: str, p
                                "the part GitHub returned")
     default_owners = settings.permissions.default_owners
     pr_reviews = reviews(requester, full_name, pr["number"])
+    state.reviews = pr_reviews
     trees, pushers = pull_commits(requester, full_name, pr["number"])
     head_tree = trees.get(head_sha)
     unchanged = {sha for sha, tree in trees.items() if head_tree and tree == head_tree}
@@ -271,7 +274,7 @@ def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
         if approved != state.head_files.get(row.manifest_path):
             reviewed = (f"`{row.manifest_path}` at {row.commit_sha[:7]} is not the file reviewed and approved at "
                         f"the pull request's head {head_sha[:7]}")
-    comparison = None if teardown else _comparison(runtime, gh, row, m)
+    comparison, outcome = (None, None) if teardown else _comparison(runtime, gh, row, m)
     override = Override(**prov["override"]) if prov.get("override") else None
     evidence = Evidence(action if not teardown else "teardown", row.manifest_path, row.environment,
                         tuple(problems), tuple(a for a in state.approvals if a.environment == row.environment)
@@ -281,7 +284,27 @@ def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
     finding = env_review.ownership if env_review is not None else None
     spec = m.manifest.environments[row.environment]
     prefix = spec.multi_model.prefix if spec.mode == "multi_model" and spec.multi_model is not None else None
-    return Admission(decision, finding.how if finding else "deployed", finding.move_from if finding else None, prefix)
+    return Admission(decision, finding.how if finding else "deployed", finding.move_from if finding else None, prefix,
+                     ledger_evidence(decision, state.reviews, outcome))
+
+
+def ledger_evidence(decision, pr_reviews: list[dict], outcome) -> dict:
+    """What the ledger keeps beside the decision: for each approval that counted, the review
+    that gave it (when, on which commit), and the comparison's numbers."""
+    approvers = set(decision.approvers)
+    latest: dict[str, dict] = {}
+    for r in sorted((r for r in pr_reviews if r.get("submitted_at")), key=lambda r: str(r["submitted_at"])):
+        if r["user"] in approvers and r["state"] == "APPROVED":
+            latest[r["user"]] = {"user": r["user"], "submitted_at": str(r["submitted_at"]), "commit": r.get("commit_id")}
+    out: dict = {"approval_reviews": [latest[u] for u in decision.approvers if u in latest]}
+    if outcome is not None:
+        out["comparison"] = {
+            "verdict": outcome.verdict, "key": outcome.key, "baseline_model": outcome.baseline_model,
+            "n_rows": outcome.n_rows, "dataset": outcome.dataset, "candidate": outcome.candidate,
+            "rows": [{k: r.get(k) for k in ("metric", "candidate", "baseline", "delta", "ci_low", "ci_high",
+                                            "verdict", "gate")} for r in outcome.rows or ()],
+            "contract_errors": sum(1 for c in outcome.contract if c.get("level") == "error")}
+    return out
 
 
 def _rollback_admission(runtime, row, prov: dict) -> Admission:
@@ -313,16 +336,17 @@ def _teardown_problems(runtime, row, manifest, state) -> list:
 
 def _comparison(runtime, gh, row, m):
     """The comparison verdict for exactly this candidate, baseline, dataset and spec: from the
-    cache when the pull request computed it, else computed now (batch transform: pending)."""
+    cache when the pull request computed it, else computed now (batch transform: pending); and
+    the outcome it came from (None without a `validation:` section)."""
     if m.manifest.validation is None:
-        return Comparison("not_configured", "the manifest has no `validation:` section")
+        return Comparison("not_configured", "the manifest has no `validation:` section"), None
     settings = runtime.settings
     req = plan_comparison(m, settings=settings, live_reader=runtime.live_reader, repository=row.repository,
                           commit=row.commit_sha, pr_number=row.pr_number)
     if isinstance(req, CompareOutcome):
         if req.problem == "aws_unavailable":
             raise NotReady(req.error or "the live model cannot be read")
-        return Comparison(req.verdict, "; ".join(req.notes) or (req.error or ""), req.key)
+        return Comparison(req.verdict, "; ".join(req.notes) or (req.error or ""), req.key), req
     deps = make_deps(settings, req.environment, repo=RepoFetcher(gh.requester, row.repository, row.commit_sha),
                      cache=ComparisonCache(runtime.store), sessions=Sessions(settings))
     out = compare_manifest(req, deps)
@@ -332,4 +356,4 @@ def _comparison(runtime, gh, row, m):
     detail = f"{m.manifest.metadata.name} {baseline}"
     if out.error:
         detail += f": {out.error[:300]}"
-    return Comparison(out.verdict, detail, out.key)
+    return Comparison(out.verdict, detail, out.key), out

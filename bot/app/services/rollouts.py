@@ -50,6 +50,25 @@ MAX_FINISHING_ATTEMPTS = 6  # throttled finishing calls: 5 retries, doubling fro
 TERMINAL = ("succeeded", "failed", "rolled_back", "aborted", "superseded", "refused")
 
 
+def _prepared_facts(prepared: "Prepared") -> dict:
+    """What the ledger keeps of a prepared deployment: the facts `prepare` found, and from its
+    requests the models (name, image, artifact), configs and the endpoint it moves to."""
+    facts = dict(prepared.facts)
+    req = prepared.requests or {}
+    models = []
+    for m in req.get("models") or ():
+        c = m.get("PrimaryContainer") or ((m.get("Containers") or [{}])[0])
+        models.append({"name": m.get("ModelName"), "image": c.get("Image"),
+                       "artifact": c.get("ModelDataUrl") or c.get("ModelPackageName")})
+    facts.update(models=models, endpoint_configs=[c.get("EndpointConfigName") for c in req.get("endpoint_configs") or ()],
+                 target_config=req.get("target_config"), promoted_config=req.get("promoted_config"),
+                 transform_job=(req.get("transform_job") or {}).get("TransformJobName"),
+                 smoke_samples=len((req.get("smoke") or {}).get("payloads") or ()) or None)
+    if prepared.rollout:
+        facts.update(flow=prepared.rollout.get("flow"), strategy=prepared.rollout.get("strategy"))
+    return facts
+
+
 def lock_key(environment: str, endpoint: str) -> str:
     return f"{environment}:{endpoint}"
 
@@ -82,6 +101,7 @@ class Prepared:
     requests: dict | None         # DeployRequests.to_dict() (TeardownRequests.to_dict() for a teardown)
     kind: str                     # create | update | no_changes | run_batch | teardown | refused
     headline: str                 # refused: why
+    facts: dict = field(default_factory=dict)  # for the ledger: manifest digest, build id, data version, ...
 
 
 @dataclass
@@ -148,6 +168,8 @@ class Rollouts:
 
     def _finish(self, row, status: str, text: str | None, notify_as: str | None = None) -> str:
         self.store.save_deployment(row.id, status=status, reason=text)
+        self.store.append_ledger_for(row, "finished", {"status": status, "reason": text,
+                                                       "kind": row.kind if row.kind != "deploy" else None})
         if row.endpoint:
             self.store.release_lock(lock_key(row.environment, row.endpoint), holder_of(row.id))
         self.services.notify(row, notify_as or status, text)
@@ -184,6 +206,8 @@ class Rollouts:
             if admission.decision.override is not None:
                 prov["override"] = vars(admission.decision.override)
             self.store.save_deployment(row.id, provenance=json.dumps(prov), release=False)
+            self.store.append_ledger_for(row, "gate", {"action": "deploy", **admission.decision.as_record(),
+                                                       **getattr(admission, "evidence", {})})
             row = self.store.deployment(row.id)
         if row.endpoint:
             ok, holder = self.store.acquire_lock(lock_key(row.environment, row.endpoint), holder_of(row.id),
@@ -207,6 +231,8 @@ class Rollouts:
             # hold the endpoint's lock. AWS or GitHub being unreachable is not a ValueError: those
             # are retried by `tick`.
             return self._finish(row, "failed", f"not deployed: {exc}")
+        self.store.append_ledger_for(row, "prepared", {"kind": prepared.kind, "headline": prepared.headline,
+                                                       **_prepared_facts(prepared)})
         if prepared.kind == "no_changes":
             return self._finish(row, "succeeded", prepared.headline)
         if prepared.kind == "refused":
@@ -228,6 +254,7 @@ class Rollouts:
         prov = json.loads(row.provenance)
         prov["gate"] = decision.as_record()
         self.store.save_deployment(row.id, provenance=json.dumps(prov), release=False)
+        self.store.append_ledger_for(row, "gate", {"action": "deploy", **decision.as_record()})
         text = "refused by the deploy gate: " + "; ".join(r.message for r in decision.reasons)
         log.warning("deployment refused", extra={"deployment": row.id, "reasons": [r.message for r in decision.reasons]})
         return self._finish(self.store.deployment(row.id), "refused", text[:4000])
@@ -241,6 +268,8 @@ class Rollouts:
             admission = self.services.gate(row, "promote")
         except NotReady:
             return False  # the request stays: the next tick asks again
+        self.store.append_ledger_for(row, "gate", {"action": "promote", **admission.decision.as_record(),
+                                                   **getattr(admission, "evidence", {})})
         if admission.verdict == "allow":
             return True
         self.store.consume_request(row.id, "promote")
@@ -270,6 +299,12 @@ class Rollouts:
         data["rollout"] = decision.state.as_record()
         # Store the decision before acting on it: a crash after this line repeats an idempotent act.
         self.store.save_deployment(row.id, state=_dumps(data), release=False)
+        if decision.state.phase != state.phase or fresh:
+            self.store.append_ledger_for(row, "phase", {
+                "phase": decision.state.phase, "action": decision.action, "endpoint_arn": observed.arn,
+                "status": observed.status, "config": observed.config_name,
+                "progress": decision.progress.text if decision.progress else None,
+                "traffic_percent": decision.progress.traffic_percent if decision.progress else None})
         if requested and decision.state.requested != requested:
             self.store.consume_request(row.id, requested)  # only if nobody asked again meanwhile
         after = None
@@ -280,6 +315,9 @@ class Rollouts:
             smoked = record_smoke(decision.state, after.smoke, retriable=after.smoke_retriable)
             data["rollout"] = smoked.as_record()
             self.store.save_deployment(row.id, state=_dumps(data), release=False)
+            self.store.append_ledger_for(row, "smoke", {"config": smoked.smoke_on, "result": smoked.smoke_result,
+                                                        "problems": list(after.smoke)[:20],
+                                                        "retrying": smoked.smoke_result is None})
             if decision.progress is not None:
                 self.services.notify(row, "in_progress", decision.progress.text)
             return self._wait(row, 1 if smoked.smoke_result is not None else max(1, state.poll_seconds))
@@ -377,6 +415,9 @@ class Rollouts:
         asked, kept in the ledger)."""
         if not self.store.request_deployment(pk, what, by):
             return False
+        row = self.store.deployment(pk)
+        if row is not None:
+            self.store.append_ledger_for(row, "request", {"what": what}, actor=by)
         self.services.enqueue(pk, 0)
         return True
 
