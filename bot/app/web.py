@@ -1,4 +1,4 @@
-"""The web adapter: POST /webhook, /healthz, /readyz, /metrics.
+"""The web adapter: POST /webhook, /healthz, /readyz, /metrics, and the JSON API (`bot.app.api`).
 
 The request path verifies, records and enqueues; it never calls GitHub or AWS. Everything it
 decides comes from `bot.app.intake`; everything it stores goes through `bot.adapters.store` and `bot.adapters.queue`.
@@ -15,7 +15,7 @@ import time
 
 from flask import Flask, Response, jsonify, request
 
-from bot.app import intake, metrics
+from bot.app import api, intake, metrics
 from bot.core.config import Settings
 from bot.core.logs import add_redactions, delivery_context
 from bot.adapters.queue import Queue
@@ -219,4 +219,5 @@ def create_app(settings: Settings, *, store: Store | None = None, queue: Queue |
     def metrics_view():
         return Response(metrics.render(store, queue), mimetype="text/plain; version=0.0.4")
 
+    api.register(app, settings, store)
     return app

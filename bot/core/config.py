@@ -29,6 +29,9 @@ from bot.core.policy import PolicyConfig
 MAX_CONFIG_BYTES = 1_000_000
 
 
+API_TOKEN_MIN = 32
+
+
 class Secret:
     """A string that refuses to show itself in repr/str/format."""
 
@@ -202,6 +205,7 @@ class Settings:
     queue_name: str = "modelbot"
     reap_grace_seconds: int = 60
     github_write_interval: float = 0.5
+    api_tokens: tuple[Secret, ...] = ()  # bearer tokens of the JSON API (MODELBOT_API_TOKENS)
 
     @cached_property
     def policy(self):
@@ -317,6 +321,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secrets: bool
         if len(s.get()) < 8:
             raise ConfigError("MODELBOT_WEBHOOK_SECRETS: each secret must be at least 8 characters")
 
+    api_tokens = tuple(Secret(t.strip()) for t in env.get("MODELBOT_API_TOKENS", "").split(",") if t.strip())
+    for t in api_tokens:
+        if len(t.get()) < API_TOKEN_MIN:
+            raise ConfigError(f"MODELBOT_API_TOKENS: each token must be at least {API_TOKEN_MIN} characters "
+                              "(e.g. `openssl rand -hex 32`)")
+
     data_dir = Path(env.get("MODELBOT_DATA_DIR") or "var")
     database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'modelbot.db'}"
     if database_url.startswith("postgres://"):
@@ -338,6 +348,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secrets: bool
         server=server,
         config_path=config_path,
         webhook_secrets=secrets,
+        api_tokens=api_tokens,
         database_url=database_url,
         redis_url=redis_url,
         data_dir=data_dir,
