@@ -96,6 +96,7 @@ class Chain:
     endpoint_configs: list[str] = field(default_factory=list)
     arns: list[str] = field(default_factory=list)
     gate: dict | None = None           # the last deploy decision: verdict, reasons, approvals, override
+    validation: dict | None = None     # the manifest's errors and warnings when the gate judged it
     approvals: list[dict] = field(default_factory=list)   # user, rule, paths, submitted_at, commit
     comparison: dict | None = None     # verdict, key, numbers
     smoke: dict | None = None
@@ -107,8 +108,21 @@ class Chain:
     corrections: list[dict] = field(default_factory=list)
     serving: bool = False
 
+    @property
+    def resource_arns(self) -> list[str]:
+        """The endpoint's ARN as AWS reported it, and those of the models and configs this
+        deployment created, in the same region and account (SageMaker ARNs name resources in
+        lower case)."""
+        m = next((ARN_RE.match(a) for a in self.arns if ARN_RE.match(a)), None)
+        if m is None:
+            return list(self.arns)
+        base = f"arn:aws:sagemaker:{m['region']}:{m['account']}"
+        return (list(self.arns) + [f"{base}:endpoint-config/{n.lower()}" for n in self.endpoint_configs]
+                + [f"{base}:model/{x['name'].lower()}" for x in self.models if x.get("name")])
+
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in vars(self).items() if k != "events"}
+        out["resource_arns"] = self.resource_arns
         out["events"] = [{"at": e.at.isoformat(), "kind": e.kind, "text": e.text, "actor": e.actor}
                          for e in self.events]
         for key in ("started_at", "finished_at"):
@@ -172,6 +186,7 @@ def chains(entries: Iterable[Mapping[str, Any]]) -> list[Chain]:
             c.approvals = [{**a, **{k: reviews.get(a["user"], {}).get(k) for k in ("submitted_at", "commit")}}
                            for a in data.get("approvals") or ()]
             comparison = data.get("comparison")
+            c.validation = data.get("validation")
             c.comparison = None if comparison is None else {
                 "verdict": None, "key": None, "baseline_model": None, "n_rows": None, "rows": [], **comparison}
         elif kind == "prepared":

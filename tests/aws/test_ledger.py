@@ -73,6 +73,9 @@ def test_a_deploy_history_is_traced_back_from_the_endpoint_an_arn_a_model_and_a_
     assert newest.gate["verdict"] == "allow"
     described = sm(bot).describe_endpoint(EndpointName=ENDPOINT)
     assert described["EndpointArn"] in newest.arns
+    assert newest.validation == {"errors": [], "warnings": newest.validation["warnings"]}
+    cfg = newest.endpoint_configs[0]
+    assert f"arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/{cfg.lower()}" in newest.resource_arns
     kinds = [e.kind for e in newest.events]
     assert kinds[0] == "recorded" and "gate" in kinds and "prepared" in kinds and kinds[-1] == "finished"
     assert [e.at for e in newest.events] == sorted(e.at for e in newest.events)

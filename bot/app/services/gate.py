@@ -285,18 +285,20 @@ def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
     spec = m.manifest.environments[row.environment]
     prefix = spec.multi_model.prefix if spec.mode == "multi_model" and spec.multi_model is not None else None
     return Admission(decision, finding.how if finding else "deployed", finding.move_from if finding else None, prefix,
-                     ledger_evidence(decision, state.reviews, outcome))
+                     ledger_evidence(decision, state.reviews, outcome, problems))
 
 
-def ledger_evidence(decision, pr_reviews: list[dict], outcome) -> dict:
-    """What the ledger keeps beside the decision: for each approval that counted, the review
-    that gave it (when, on which commit), and the comparison's numbers."""
+def ledger_evidence(decision, pr_reviews: list[dict], outcome, problems=()) -> dict:
+    """What the ledger keeps beside the decision: the validation's result, for each approval
+    that counted the review that gave it (when, on which commit), and the comparison's numbers."""
     approvers = set(decision.approvers)
     latest: dict[str, dict] = {}
     for r in sorted((r for r in pr_reviews if r.get("submitted_at")), key=lambda r: str(r["submitted_at"])):
         if r["user"] in approvers and r["state"] == "APPROVED":
             latest[r["user"]] = {"user": r["user"], "submitted_at": str(r["submitted_at"]), "commit": r.get("commit_id")}
-    out: dict = {"approval_reviews": [latest[u] for u in decision.approvers if u in latest]}
+    out: dict = {"approval_reviews": [latest[u] for u in decision.approvers if u in latest],
+                 "validation": {"errors": [f"{p.field}: {p.message}" for p in problems if p.is_error][:20],
+                                "warnings": [f"{p.field}: {p.message}" for p in problems if not p.is_error][:20]}}
     if outcome is not None:
         out["comparison"] = {
             "verdict": outcome.verdict, "key": outcome.key, "baseline_model": outcome.baseline_model,
