@@ -154,7 +154,12 @@ def resample_counts(n, n_resamples, seed):
     ],
     ids=["binary", "binary-ties", "multiclass", "regression"],
 )
-def test_vectorised_replicates_equal_naive_loop_on_same_resample_indices(task, make, reference):
+@pytest.mark.parametrize("block", [None, 8], ids=["one-block", "blocks-of-8"])
+def test_vectorised_replicates_equal_naive_loop_on_same_resample_indices(monkeypatch, task, make, reference, block):
+    if block is not None:  # the kernel walks its views in blocks: many small ones here
+        import bot.core.compare.metrics as metrics
+
+        monkeypatch.setattr(metrics, "_BLOCK", block)
     y, cand = make()
     rng = np.random.default_rng(35)
     base = np.clip(cand + rng.normal(0, 0.05, cand.shape), 0, None)

@@ -95,7 +95,9 @@ class MetricKernel:
     """An evaluation set sorted once, ready to evaluate all metrics for batches of weight rows.
 
     Weight rows are given in the kernel's canonical column order: column j is row `order[j]`
-    (`to_canonical` converts row-order weights). Weights are non-negative integers <= 255.
+    (`to_canonical` converts row-order weights). Weights are non-negative integers <= 255. The
+    canonical order is a function of the data alone: binary sets list the positives, then the
+    negatives, each by descending candidate score, ties in row order (a stable sort).
     """
 
     def __init__(self, task: str, labels, candidate, baseline=None, *, threshold: float = 0.5, workers: int | None = None):
@@ -103,11 +105,14 @@ class MetricKernel:
         self.threshold = float(threshold)
         self.has_baseline = baseline is not None
         self.undefined: dict[str, str] = {}  # metric -> why it is not computed on this set at all
+        # binary with a baseline: (candidate AUC, baseline AUC, covariance) of DeLong's test
+        self.delong_moments: tuple[float, float, np.ndarray] | None = None
         models = [np.asarray(candidate, dtype=np.float64)]
         if baseline is not None:
             models.append(np.asarray(baseline, dtype=np.float64))
         if task == "binary":
-            self._init_binary(np.asarray(labels).astype(bool), models, workers)
+            y = np.asarray(labels).astype(bool)
+            self._init_binary(y, models, _rank_binary(y, models, workers), workers)
         elif task == "multiclass":
             y = np.asarray(labels).astype(np.intp)
             self.n_rows, k = len(y), models[0].shape[1]
@@ -139,38 +144,37 @@ class MetricKernel:
         else:
             raise ValueError(f"unknown task {task!r}")
 
-    def _init_binary(self, y: np.ndarray, models: list[np.ndarray], workers: int | None) -> None:
-        pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
-        n, n_pos = len(y), len(pos)
-        self.n_rows, self.class_counts = n, (len(neg), n_pos)
-        parallel = len(models) > 1 and n >= _PARALLEL_ROWS and available_workers(workers) > 1
-        run = _parallel_map if parallel else lambda fn, items: list(map(fn, items))
-
-        def rank(p: np.ndarray):
-            # the model's positives and negatives by descending score: the one sort everything reuses
-            p_pos, p_neg = p[pos], p[neg]
-            by_p, by_n = np.argsort(-p_pos), np.argsort(-p_neg)
-            return pos[by_p], neg[by_n], p_pos[by_p], p_neg[by_n]
-
-        ranked = run(rank, models)
-        self.order = np.concatenate(ranked[0][:2])  # canonical weight columns: the candidate's ranking
-        column = np.empty(n, dtype=np.intp)
-        column[self.order] = np.arange(n)
+    def _init_binary(self, y: np.ndarray, models: list[np.ndarray], ranked: list, workers: int | None) -> None:
+        n = len(y)
+        rows_p, rows_n = ranked[0][0], ranked[0][1]
+        n_pos = len(rows_p)
+        self.n_rows, self.class_counts = n, (n - n_pos, n_pos)
+        self.order = np.concatenate([rows_p, rows_n])  # canonical weight columns: the candidate's ranking
+        column = None
+        if len(models) > 1:
+            column = np.empty(n, dtype=_index_dtype(n))
+            column[self.order] = np.arange(n, dtype=column.dtype)
         # rows: log loss terms of each model, then Brier terms (p - y)² of each model
-        self._features = np.empty((2 * len(models), n))
         n_models = len(models)
+        self._features = np.empty((2 * n_models, n))
+        with_baseline = n_models > 1
 
-        def view(i: int) -> _BinaryView:
-            rows_p, rows_n, sp, sn = ranked[i]
-            cols = (slice(0, n_pos), slice(n_pos, n)) if i == 0 else (column[rows_p], column[rows_n])
+        def view(i: int):
+            rp, rn, sp, sn = ranked[i]
+            # the view's order: canonical columns of its positives, then of its negatives
+            perm = None if i == 0 else np.concatenate([column[rp], column[rn]])
+            cols = (slice(0, n_pos), slice(n_pos, n)) if i == 0 else (perm[:n_pos], perm[n_pos:])
             # log loss terms (as in _log_loss_terms), in canonical column order like the weights
             self._features[i, cols[0]] = -np.log(np.clip(sp, _EPS, 1 - _EPS))
             self._features[i, cols[1]] = -np.log(np.clip(1.0 - sn, _EPS, 1 - _EPS))
             self._features[n_models + i, cols[0]] = (1.0 - sp) ** 2
             self._features[n_models + i, cols[1]] = sn * sn
-            return _BinaryView.build(sp, sn, *cols, self.threshold, placements=True)
+            return _BinaryView.build(sp, sn, perm, self.threshold, placements=with_baseline)
 
-        self._views = run(view, range(len(models)))
+        built = _map(view, range(n_models), parallel=with_baseline and n >= _PARALLEL_ROWS and available_workers(workers) > 1)
+        self._views = [v for v, _ in built]
+        if with_baseline and 0 < n_pos < n:
+            self.delong_moments = _delong_moments(self._views, [p for _, p in built], n_pos)
 
     @property
     def views(self):
@@ -183,43 +187,79 @@ class MetricKernel:
 
     def point(self) -> tuple[dict[str, float], dict[str, float] | None]:
         """Point estimates (unit weights) for candidate and baseline."""
-        cand, base = self.evaluate(np.ones((1, self.n_rows), dtype=np.uint8))
+        cand, base = self.evaluate(np.ones((1, self.n_rows), dtype=np.uint8), max_weight=1)
         return {k: float(v[0]) for k, v in cand.items()}, (None if base is None else {k: float(v[0]) for k, v in base.items()})
 
-    def evaluate(self, weights: np.ndarray, workspace: Workspace | None = None, *, grouped: np.ndarray | None = None):
+    def evaluate(self, weights: np.ndarray, workspace: Workspace | None = None, *, max_weight: int | None = None):
         """Every metric for each weight row: ({name: (C,) candidate values}, same for baseline or None).
 
-        `workspace` lends scratch arrays across calls (one per thread); results do not depend on it.
-        `grouped` optionally holds the very same uint8 weights four rows to a column, shape
-        (ceil(C / 4), n, 4) with row r at [r // 4, :, r % 4] (as the bootstrap draws them): the
-        baseline's reordering then moves four weights per gathered element instead of one.
+        `workspace` lends scratch arrays across calls (one per thread); `max_weight`, when known,
+        spares a pass over the weights. Neither changes a result, and a row's values depend on its
+        own weights only (not on the other rows of the call).
         """
         w = np.atleast_2d(weights)
         if w.shape[1] != self.n_rows:
             raise ValueError(f"weights have {w.shape[1]} columns, the evaluation set {self.n_rows} rows")
-        if grouped is not None and (grouped.dtype != np.uint8 or grouped.shape != (-(-w.shape[0] // 4), w.shape[1], 4)):
-            raise ValueError("grouped weights must be uint8 of shape (ceil(C / 4), n, 4)")
         if w.dtype != np.uint8:
             if w.size and (w.min() < 0 or w.max() > 255):
                 raise ValueError("weights must be integers in [0, 255]")
             w = w.astype(np.uint8)
         ws = workspace or Workspace()
-        sums = _weighted_sums(w, self._features, ws)  # log loss (and Brier) terms, or the regression sums
+        top = int(w.max(initial=0)) if max_weight is None else int(max_weight)
+        parts = []
+        for g in range(0, max(len(w), 1), LANES):
+            part = w[g : g + LANES]
+            c, b = self.evaluate_lanes(pack_lanes(part, ws), ws, max_weight=top)
+            k = len(part)
+            parts.append(({m: v[:k] for m, v in c.items()}, None if b is None else {m: v[:k] for m, v in b.items()}))
+        cand = {m: np.concatenate([p[0][m] for p in parts]) for m in parts[0][0]}
+        base = None if parts[0][1] is None else {m: np.concatenate([p[1][m] for p in parts]) for m in parts[0][1]}
+        return cand, base
+
+    def evaluate_lanes(self, lanes: np.ndarray, workspace: Workspace | None = None, *, max_weight: int = 255):
+        """`evaluate` for LANES weight rows packed as `pack_lanes` does ((n,) uint64, row r in byte r
+        of each word): ({name: (LANES,) candidate values}, same for baseline or None)."""
+        ws = workspace or Workspace()
+        acc = np.int32 if max_weight * (self.n_rows + 1) < 2**31 else np.int64
+        batch = _Batch(lanes, ws)
+        if self.task == "binary":
+            n_models = len(self._views)
+            sums = np.zeros((LANES, len(self._features)))
+            results = []
+            for i, view in enumerate(self._views):
+                # the candidate's view walks the canonical columns in order: the weighted sums ride along
+                r, total = _eval_binary(view, batch, acc, ws, sums=(self._features, sums) if i == 0 else None)
+                results.append((r, total))
+            out = []
+            for i, (r, total) in enumerate(results):
+                r["log_loss"] = _ratio(sums[:, i], total)
+                r["brier"] = _ratio(sums[:, n_models + i], total)
+                out.append(r)
+            return out[0], (out[1] if len(out) > 1 else None)
+        rows = batch.rows(ws)
+        sums = _weighted_sums(rows, self._features, ws)  # log loss terms, or the regression sums
         if self.task == "regression":
-            return _regression_from_sums(sums, w.sum(axis=1, dtype=np.int64), self.has_baseline, self.has_mape)
-        n_models = len(self._views)
-        acc = np.int32 if 255 * (self.n_rows + 1) < 2**31 else np.int64
+            return _regression_from_sums(sums, rows.sum(axis=1, dtype=np.int64), self.has_baseline, self.has_mape)
         results = []
         for i, view in enumerate(self._views):
-            if self.task == "binary":
-                r, total = _eval_binary(view, w, acc, ws, grouped=grouped)
-            else:
-                r, total = _eval_multiclass(view, w, acc, ws, grouped=grouped)
+            r, total = _eval_multiclass(view, batch, acc, ws)
             r["log_loss"] = _ratio(sums[:, i], total)
-            if self.task == "binary":
-                r["brier"] = _ratio(sums[:, n_models + i], total)
             results.append(r)
         return results[0], (results[1] if len(results) > 1 else None)
+
+
+def pack_lanes(rows: np.ndarray, ws: Workspace | None = None) -> np.ndarray:
+    """Up to LANES weight rows (C, n) uint8 as (n,) uint64: row r in byte r of each column's word
+    (rows beyond C are 0)."""
+    c, n = rows.shape
+    ws = ws or Workspace()
+    lanes = ws.get("packed", (n, LANES), np.uint8)
+    if c < LANES:
+        lanes[:, c:] = 0
+    for a in range(0, n, _BLOCK):  # in cache-sized pieces: a transposing copy
+        b = min(a + _BLOCK, n)
+        np.copyto(lanes[a:b, :c], rows[:, a:b].T)
+    return lanes.view(np.uint64).reshape(n)
 
 
 def available_workers(workers: int | None = None) -> int:
@@ -233,30 +273,32 @@ def available_workers(workers: int | None = None) -> int:
     return max(1, min(4, cpus))
 
 
-def _parallel_map(fn, items):
-    """map() on threads (numpy releases the GIL while sorting and in ufunc loops)."""
+def _map(fn, items, *, parallel: bool):
+    """map() on two threads when `parallel` (numpy releases the GIL while sorting and in ufunc loops)."""
+    if not parallel:
+        return list(map(fn, items))
     with ThreadPoolExecutor(max_workers=2) as pool:
         return list(pool.map(fn, items))
 
 
 _PARALLEL_ROWS = 100_000  # below this, starting threads costs more than it saves
 
-BATCH_CELLS = 1 << 22  # weight cells (rows x resamples) per bootstrap batch
-# Weight cells per block in the loops below: a block's float64 temporaries stay in the CPU cache,
-# which matters here (the work is memory-bound).
-_BLOCK_CELLS = 1 << 18
-# Rows of at least this many weights are worth the per-row and per-group calls of _cumsum0 and _cols.
-_LONG_ROWS = 1 << 12
+BATCH_CELLS = 1 << 22  # weight cells (rows x resamples) per bootstrap batch, at least LANES rows
+LANES = 8  # weight rows gathered together: one 8-byte element carries a column's weights of 8 rows
+# Columns per block in the loops below (a binary view's block: positives and negatives together).
+# A function of nothing but this constant, so a row's block sums never depend on the batch, the
+# other rows or the thread; a block's temporaries stay in the CPU cache, whatever the set's size.
+_BLOCK = 1 << 15
 
 
 def batch_rows(n_rows: int) -> int:
-    """Weight rows (resamples) per bootstrap batch for an evaluation set of n_rows."""
-    return max(1, min(256, BATCH_CELLS // max(n_rows, 1)))
+    """Weight rows (resamples) per bootstrap batch for an evaluation set of n_rows: a multiple of
+    LANES. It sets memory and speed only; the replicates do not depend on it."""
+    return LANES * max(1, min(32, BATCH_CELLS // (LANES * max(n_rows, 1))))
 
 
-def _block_width(n_rows: int) -> int:
-    # a function of the set size only: a row's block sums never depend on its batch or thread
-    return max(1024, _BLOCK_CELLS // batch_rows(n_rows))
+def _index_dtype(n: int):
+    return np.int32 if n < 2**31 else np.intp
 
 
 class Workspace:
@@ -274,6 +316,26 @@ class Workspace:
         return buf[:nbytes].view(dtype).reshape(shape)
 
 
+def _descending(values: np.ndarray) -> np.ndarray:
+    """Indices that sort `values` by descending value, equal values in index order (stable)."""
+    return np.argsort(-values, kind="stable")
+
+
+def _rank_binary(y: np.ndarray, models: list[np.ndarray], workers: int | None) -> list:
+    """Per model: (positive rows, negative rows, their scores), each by descending score."""
+    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+    if len(y) < 2**31:
+        pos, neg = pos.astype(np.int32), neg.astype(np.int32)
+
+    def rank(p: np.ndarray):
+        p_pos, p_neg = p[pos], p[neg]
+        by_p, by_n = _descending(p_pos), _descending(p_neg)
+        return pos[by_p], neg[by_n], p_pos[by_p], p_neg[by_n]
+
+    parallel = len(models) > 1 and len(y) >= _PARALLEL_ROWS and available_workers(workers) > 1
+    return _map(rank, models, parallel=parallel)
+
+
 def _log_loss_terms(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
     """-log of the probability given to the true class, clipped like scikit-learn."""
     if proba.ndim == 1:
@@ -287,24 +349,68 @@ def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise dot products of (C, m) float64 arrays.
 
     einsum, not BLAS: no helper threads competing with the bootstrap's own, a summation order that
-    does not depend on threads, and no GIL held while it runs (np.vecdot and matmul hold it).
+    depends on the row alone (not on how many rows there are), and no GIL held while it runs
+    (np.vecdot and matmul hold it).
     """
     return np.einsum("ij,ij->i", a, b)
 
 
-def _weighted_sums(w: np.ndarray, features: np.ndarray, ws: Workspace) -> np.ndarray:
-    """(C, k) weighted sums of k per-row terms (one einsum per term: identical terms, identical sums)."""
-    c, n = w.shape
+def _lane_dots(wf: np.ndarray, features: np.ndarray, lo: int, hi: int, out: np.ndarray) -> None:
+    """out[:, j] += wf @ features[j, lo:hi] for the (LANES, hi - lo) float64 weights wf.
+
+    A matrix-vector product of BLAS (np.dot releases the GIL; three to four times einsum's speed
+    here), always on LANES rows: its kernels handle rows in fixed groups, so a row's sum does not
+    depend on its neighbours (tests hold it to that).
+    """
+    for j, f in enumerate(features):
+        out[:, j] += np.dot(wf, f[lo:hi])
+
+
+def _weighted_sums(rows: np.ndarray, features: np.ndarray, ws: Workspace) -> np.ndarray:
+    """(LANES, k) weighted sums of k per-row terms for LANES weight rows (LANES, n) uint8."""
+    c, n = rows.shape
     out = np.zeros((c, len(features)))
-    width = _block_width(n)
-    buf = ws.get("sums_w", (c, min(n, width)), np.float64)
-    for a in range(0, n, width):
-        b = min(a + width, n)
+    buf = ws.get("sums_w", (c, min(n, _BLOCK)), np.float64)
+    for a in range(0, n, _BLOCK):
+        b = min(a + _BLOCK, n)
         wf = buf[:, : b - a]
-        np.copyto(wf, w[:, a:b])
-        for j, f in enumerate(features):
-            out[:, j] += np.einsum("ij,j->i", wf, f[a:b])
+        np.copyto(wf, rows[:, a:b])
+        _lane_dots(wf, features, a, b, out)
     return out
+
+
+class _Batch:
+    """LANES weight rows packed one column to a word: (n,) uint64, row r in byte r, canonical
+    column order. A view in another order gathers words: one gathered element moves the weights
+    of all LANES rows."""
+
+    def __init__(self, lanes: np.ndarray, ws: Workspace):
+        self.lanes = lanes
+        self._rows = None
+
+    def rows(self, ws: Workspace) -> np.ndarray:
+        """The weights as (LANES, n) uint8 rows."""
+        if self._rows is None:
+            n = len(self.lanes)
+            self._rows = ws.get("rows", (LANES, n), np.uint8)
+            as_bytes = self.lanes.view(np.uint8).reshape(n, LANES)
+            for a in range(0, n, _BLOCK):
+                b = min(a + _BLOCK, n)
+                np.copyto(self._rows[:, a:b], as_bytes[a:b].T)
+        return self._rows
+
+    def widened(self, perm, lo: int, hi: int, acc, ws: Workspace, tag: str) -> np.ndarray:
+        """(LANES, hi - lo) weights of the view's positions lo..hi - 1 (canonical columns
+        perm[lo:hi], or lo..hi - 1 when perm is None) as `acc` integers."""
+        m = hi - lo
+        if perm is None:
+            words = self.lanes[lo:hi]
+        else:
+            words = ws.get(tag + "_words", (m,), np.uint64)
+            np.take(self.lanes, perm[lo:hi], out=words, mode="clip")  # mode="clip": written in place, no buffer
+        out = ws.get(tag + "_wide", (LANES, m), acc)
+        np.copyto(out, words.view(np.uint8).reshape(m, LANES).T)
+        return out
 
 
 # -- binary ----------------------------------------------------------------------------------------
@@ -312,40 +418,90 @@ def _weighted_sums(w: np.ndarray, features: np.ndarray, ws: Workspace) -> np.nda
 
 @dataclass(frozen=True, eq=False)
 class _BinaryView:
-    """One model's scores on one binary problem: positives and negatives each sorted by score, descending."""
+    """One model's scores on one binary problem: positives and negatives each sorted by score, descending.
 
-    pos_cols: slice | np.ndarray  # canonical weight columns of the positives, in view order
-    neg_cols: slice | np.ndarray
+    The positives are cut into blocks (a, b, e, f): positives [a, b) and the window [e, f] of
+    negative ranks their counts need (f - e stays near _BLOCK; a block never splits positives of
+    equal score). An evaluation walks the blocks in score order carrying each row's running
+    weights, so its memory is a block's, not the set's.
+    """
+
+    perm: np.ndarray | None  # canonical weight column of each view position (positives, then negatives); None: the same
+    n_pos: int
+    n_neg: int
     neg_ge: np.ndarray  # per positive: negatives scoring >= it
     tied: np.ndarray  # view positions of positives tied with at least one negative
     neg_gt_tied: np.ndarray  # for those: negatives scoring > it
     pos_ge: np.ndarray | None  # per positive: positives scoring >= it; None when no ties among positives
     k_pos: int  # positives predicted positive (score >= threshold)
     k_neg: int  # negatives predicted positive
-    v10: np.ndarray | None  # DeLong placement of each positive (view order)
-    v01: np.ndarray | None  # DeLong placement of each negative (view order)
+    blocks: tuple[tuple[int, int, int, int], ...]
+    tie_bounds: tuple[int, ...]  # block k's tied positives: tied[tie_bounds[k]:tie_bounds[k + 1]]
 
     @classmethod
-    def build(cls, sp, sn, pos_cols, neg_cols, threshold: float, *, placements: bool = False) -> _BinaryView:
-        """sp, sn: scores of the positives and negatives, each sorted descending."""
+    def build(cls, sp, sn, perm, threshold: float, *, placements: bool = False):
+        """sp, sn: scores of the positives and negatives, each sorted descending. Returns the view
+        and, with `placements`, DeLong's structural components (v10 per positive, v01 per negative,
+        in view order), else None."""
         sp_asc, sn_asc = sp[::-1], sn[::-1]
         n_pos, n_neg = len(sp), len(sn)
+        idx = _index_dtype(n_pos + n_neg + 1)
         neg_lt, neg_le, pos_lt, pos_le = _rank_counts(sp_asc, sn_asc)
-        neg_ge = np.ascontiguousarray((n_neg - neg_lt)[::-1])
+        neg_ge = np.ascontiguousarray((n_neg - neg_lt)[::-1]).astype(idx)
         neg_gt = (n_neg - neg_le)[::-1]
         tied = np.flatnonzero(neg_ge != neg_gt)
         pos_ge = None
         if n_pos > 1 and np.any(sp[1:] == sp[:-1]):
-            pos_ge = np.ascontiguousarray((n_pos - np.searchsorted(sp_asc, sp_asc, side="left"))[::-1])
+            pos_ge = np.ascontiguousarray((n_pos - np.searchsorted(sp_asc, sp_asc, side="left"))[::-1]).astype(idx)
         k_pos = int(n_pos - np.searchsorted(sp_asc, threshold, side="left"))
         k_neg = int(n_neg - np.searchsorted(sn_asc, threshold, side="left"))
-        v10 = v01 = None
+        placed = None
         if placements and n_pos and n_neg:
             # DeLong's structural components: per positive the share of negatives it outranks, per
             # negative the share of positives that outrank it (ties count 1/2); each averages to the AUC
-            v10 = np.ascontiguousarray(((neg_lt + neg_le) / (2.0 * n_neg))[::-1])
-            v01 = np.ascontiguousarray(((2 * n_pos - pos_lt - pos_le) / (2.0 * n_pos))[::-1])
-        return cls(pos_cols, neg_cols, neg_ge, tied, np.ascontiguousarray(neg_gt[tied]), pos_ge, k_pos, k_neg, v10, v01)
+            placed = (np.ascontiguousarray(((neg_lt + neg_le) / (2.0 * n_neg))[::-1]),
+                      np.ascontiguousarray(((2 * n_pos - pos_lt - pos_le) / (2.0 * n_pos))[::-1]))
+        blocks = _blocks(sp, neg_ge, neg_gt)
+        starts = [a for a, _, _, _ in blocks] + [n_pos]
+        tie_bounds = tuple(int(i) for i in np.searchsorted(tied, starts))
+        view = cls(perm, n_pos, n_neg, neg_ge, tied, np.ascontiguousarray(neg_gt[tied]).astype(idx),
+                   pos_ge, k_pos, k_neg, blocks, tie_bounds)
+        return view, placed
+
+
+def _blocks(sp: np.ndarray, neg_ge: np.ndarray, neg_gt: np.ndarray) -> tuple:
+    """Cut the positives (scores sp, descending) into blocks of about _BLOCK positives and
+    negatives together, never between two positives of equal score: (a, b, e, f) per block."""
+    n_pos = len(sp)
+    if n_pos == 0:
+        return ()
+    merged = np.arange(n_pos) + neg_ge  # each positive's place among positives and negatives
+    starts = np.flatnonzero(np.diff(merged // _BLOCK) > 0) + 1
+    if len(starts):
+        allowed = np.flatnonzero(sp[1:] != sp[:-1]) + 1  # a cut before i keeps i's tie group whole
+        at = np.searchsorted(allowed, starts)
+        starts = np.unique(allowed[at[at < len(allowed)]])
+    bounds = [0, *(int(s) for s in starts), n_pos]
+    # the window: from the negatives above the block's first positive (ties included) to those at
+    # or above its last; consecutive windows follow each other (no tie group is split)
+    return tuple((a, b, int(neg_gt[a]), int(neg_ge[b - 1])) for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+def _delong_moments(views, placements, n_pos: int):
+    """(candidate AUC, baseline AUC, covariance) of DeLong's test from both models' components."""
+    (v10c, v01c), (v10b_sorted, v01b_sorted) = placements
+    view_b = views[1]
+    # bring the baseline's components into the candidate's (canonical) row order: pairing matters
+    v10b = np.empty(n_pos)
+    v10b[view_b.perm[:n_pos]] = v10b_sorted
+    v01b = np.empty(len(v01c))
+    v01b[view_b.perm[n_pos:] - n_pos] = v01b_sorted
+    m, n = len(v10c), len(v01c)
+    if m < 2 or n < 2:
+        cov = np.full((2, 2), np.nan)
+    else:
+        cov = np.cov(np.vstack([v10c, v10b])) / m + np.cov(np.vstack([v01c, v01b])) / n
+    return float(v10c.mean()), float(v10b.mean()), cov
 
 
 def _rank_counts(a: np.ndarray, b: np.ndarray):
@@ -373,42 +529,18 @@ def _rank_counts(a: np.ndarray, b: np.ndarray):
     return b_lt_a, b_le_a, a_lt_b, a_le_b
 
 
-def _cols(w: np.ndarray, cols, ws: Workspace, name: str, grouped: np.ndarray | None = None) -> np.ndarray:
-    """Weight columns `cols` (a slice, or indices into the canonical columns) of every row."""
-    if isinstance(cols, slice):
-        return w[:, cols]
-    c = w.shape[0]
-    out = ws.get(name, (c, len(cols)), w.dtype)
-    if grouped is None or len(cols) < _LONG_ROWS:
-        # mode="clip" (indices are valid) lets numpy write into `out` directly instead of buffering
-        return np.take(w, cols, axis=1, out=out, mode="clip")
-    # A gather is paid per element, not per byte: gather four rows' weights as one uint32, then
-    # spread them back into rows (a cheap, cache-friendly copy)
-    words = grouped.view(np.uint32)[..., 0]  # (ceil(C / 4), n)
-    buf = ws.get(name + "_words", (len(cols),), np.uint32)
-    for i in range(len(words)):
-        np.take(words[i], cols, out=buf, mode="clip")
-        k = min(4, c - 4 * i)
-        np.copyto(out[4 * i : 4 * i + k], buf.view(np.uint8).reshape(-1, 4)[:, :k].T)
-    return out
+def _cumulative(wide: np.ndarray, carry: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out[:, j] = carry + the first j weights of each row of `wide` (out has one column more).
 
-
-def _cumsum0(w: np.ndarray, acc, ws: Workspace, name: str) -> np.ndarray:
-    """Cumulative weights along rows with a leading 0 column: out[:, j] = sum of the first j weights.
-
-    Row by row, each row widened first: numpy holds the GIL through a cumulative sum that casts,
-    works in place or runs along an axis of a 2-D array (the bootstrap's other threads would
-    wait), not through a 1-D one from one array of the output type into another. It is faster too.
+    Row by row, from a widened copy to an array of the same type: numpy holds the GIL through a
+    cumulative sum that casts, works in place or runs along an axis of a 2-D array (the
+    bootstrap's other threads would wait), not through a 1-D one like this. `wide` is modified.
     """
-    out = ws.get(name, (w.shape[0], w.shape[1] + 1), acc)
-    out[:, 0] = 0
-    if w.shape[1] < _LONG_ROWS:  # short rows: one call (a short hold of the GIL) beats many
-        np.cumsum(w, axis=1, dtype=acc, out=out[:, 1:])
-        return out
-    wide = ws.get(name + "_row", (w.shape[1],), acc)
-    for row, acc_row in zip(w, out):
-        np.copyto(wide, row)
-        np.cumsum(wide, out=acc_row[1:])
+    out[:, 0] = carry
+    if wide.shape[1]:
+        wide[:, 0] += carry.astype(wide.dtype)
+        for row, acc_row in zip(wide, out):
+            np.cumsum(row, out=acc_row[1:])
     return out
 
 
@@ -425,48 +557,92 @@ def _ratio0(num, den) -> np.ndarray:
     return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den > 0)
 
 
-def _eval_binary(view: _BinaryView, w: np.ndarray, acc, ws: Workspace, *, labels: bool = True, grouped=None):
-    """All binary metrics (but log loss) per weight row, and the total weight per row."""
-    c = w.shape[0]
-    wp, wn = _cols(w, view.pos_cols, ws, "wp", grouped), _cols(w, view.neg_cols, ws, "wn", grouped)
-    n_pos = wp.shape[1]
-    cp, cn = _cumsum0(wp, acc, ws, "cp"), _cumsum0(wn, acc, ws, "cn")
-    pt, nt = cp[:, -1].astype(np.int64), cn[:, -1].astype(np.int64)
+def _eval_binary(view: _BinaryView, batch: _Batch, acc, ws: Workspace, *, labels: bool = True, sums=None):
+    """All binary metrics (but log loss and Brier) per weight row, and the total weight per row.
+
+    Per positive i (descending score): g = weighted negatives scoring >= it (its Mann-Whitney
+    count, and the false positives at its threshold), tp = weighted positives scoring >= it.
+    AUC = 1 - sum(w g)/(P N) (+ ties), average precision = sum(w tp/(tp + g))/P. Both come block
+    by block with the running weights of positives and negatives carried between blocks.
+    `sums`: (features, out) for the view in canonical order, whose walk visits every column once:
+    out += the weighted sums of the features.
+    """
+    c = LANES
+    carry_p, carry_n = np.zeros(c, dtype=np.int64), np.zeros(c, dtype=np.int64)
+    tp_k = fp_k = None  # weighted positives / negatives scoring >= the threshold
+    s1, ap, ties = np.zeros(c), np.zeros(c), np.zeros(c)
+    done = 0  # negatives counted so far
+    n_pos = view.n_pos
+
+    def with_sums(wide, lo, hi):
+        if sums is not None and hi > lo:
+            wf = ws.get("sums_w", (c, hi - lo), np.float64)
+            np.copyto(wf, wide)
+            _lane_dots(wf, sums[0], lo, hi, sums[1])
+            return wf
+        return None
+
+    def skip_to(stop: int):
+        """Count the negatives up to rank `stop` whose running weights no positive needs."""
+        nonlocal carry_n, fp_k, done
+        while done < stop:
+            if fp_k is None and done == view.k_neg:
+                fp_k = carry_n
+            end = min(stop, done + _BLOCK)
+            if fp_k is None and done < view.k_neg < end:
+                end = view.k_neg  # stop there to capture the count at the threshold
+            wide = batch.widened(view.perm, n_pos + done, n_pos + end, acc, ws, "n")
+            with_sums(wide, n_pos + done, n_pos + end)
+            carry_n = carry_n + wide.sum(axis=1, dtype=np.int64)
+            done = end
+        if fp_k is None and done == view.k_neg:
+            fp_k = carry_n
+
+    for k, (a, b, e, f) in enumerate(view.blocks):
+        skip_to(e)
+        wide = batch.widened(view.perm, n_pos + e, n_pos + f, acc, ws, "n")
+        with_sums(wide, n_pos + e, n_pos + f)
+        cn = _cumulative(wide, carry_n, ws.get("cn", (c, f - e + 1), acc))
+        if fp_k is None and e <= view.k_neg <= f:
+            fp_k = cn[:, view.k_neg - e].astype(np.int64)
+        carry_n, done = cn[:, -1].astype(np.int64), f
+        m = b - a
+        wide = batch.widened(view.perm, a, b, acc, ws, "p")
+        wpf = with_sums(wide, a, b)
+        if wpf is None:
+            wpf = ws.get("sums_w", (c, m), np.float64)
+            np.copyto(wpf, wide)  # float64 copies (exact: integers far below 2**53) keep the ufuncs on fast, uncast loops
+        cp = _cumulative(wide, carry_p, ws.get("cp", (c, m + 1), acc))
+        if tp_k is None and a <= view.k_pos <= b:
+            tp_k = cp[:, view.k_pos - a].astype(np.int64)
+        g = ws.get("g", (c, m), acc)
+        np.take(cn, view.neg_ge[a:b] - e, axis=1, out=g, mode="clip")
+        gf, tpf = ws.get("g_f", (c, m), np.float64), ws.get("tp_f", (c, m), np.float64)
+        np.copyto(gf, g)
+        np.copyto(tpf, cp[:, 1:] if view.pos_ge is None else np.take(cp, view.pos_ge[a:b] - a, axis=1))
+        s1 += _rowdot(gf, wpf)
+        np.add(tpf, gf, out=gf)
+        _no_empty_rank(gf)
+        np.divide(tpf, gf, out=gf)
+        ap += _rowdot(gf, wpf)
+        lo, hi = view.tie_bounds[k], view.tie_bounds[k + 1]
+        if hi > lo:  # a negative tied with a positive counts 1/2
+            at = view.tied[lo:hi]
+            tie = np.take(cn, view.neg_ge[at] - e, axis=1) - np.take(cn, view.neg_gt_tied[lo:hi] - e, axis=1)
+            ties += _rowdot(tie.astype(np.float64), wpf[:, at - a])
+        carry_p = cp[:, -1].astype(np.int64)
+    skip_to(view.n_neg)
+    pt, nt = carry_p, carry_n
     out = {}
     if labels:
-        tp, fp = cp[:, view.k_pos].astype(np.int64), cn[:, view.k_neg].astype(np.int64)
+        tp = pt if tp_k is None else tp_k  # no blocks: no positives
+        fp = nt if fp_k is None else fp_k
         fn, tn = pt - tp, nt - fp
         out["accuracy"] = _ratio(tp + tn, pt + nt)
         out["precision"] = _ratio0(tp, tp + fp)
         out["recall"] = _ratio(tp, pt)
         out["f1"] = np.where(pt > 0, _ratio0(2 * tp, 2 * tp + fp + fn), np.nan)
-    # Per positive i (descending score): g = weighted negatives scoring >= it (its Mann-Whitney
-    # count, and the false positives at its threshold), tp = weighted positives scoring >= it.
-    # AUC = 1 - sum(w g)/(P N) (+ ties), average precision = sum(w tp/(tp + g))/P.
-    width = _block_width(w.shape[1])
-    m = min(n_pos, width)
-    g = ws.get("g", (c, m), acc)
-    gf, tpf, wpf = (ws.get(k, (c, m), np.float64) for k in ("g_f", "tp_f", "wp_f"))
-    s1 = np.zeros(c)
-    ap = np.zeros(c)
-    for a in range(0, n_pos, width):
-        b = min(a + width, n_pos)
-        k = b - a
-        gb, gfb, tpb, wpb = g[:, :k], gf[:, :k], tpf[:, :k], wpf[:, :k]
-        np.take(cn, view.neg_ge[a:b], axis=1, out=gb, mode="clip")
-        # float64 copies (exact: integers far below 2**53) keep the ufuncs on fast, uncast loops
-        np.copyto(gfb, gb)
-        np.copyto(tpb, cp[:, a + 1 : b + 1] if view.pos_ge is None else np.take(cp, view.pos_ge[a:b], axis=1))
-        np.copyto(wpb, wp[:, a:b])
-        s1 += _rowdot(gfb, wpb)
-        np.add(tpb, gfb, out=gfb)
-        _no_empty_rank(gfb)
-        np.divide(tpb, gfb, out=gfb)
-        ap += _rowdot(gfb, wpb)
-    twice_u = 2.0 * (pt * nt) - 2.0 * s1
-    if len(view.tied):  # a negative tied with a positive counts 1/2
-        ties = np.take(cn, view.neg_ge[view.tied], axis=1) - np.take(cn, view.neg_gt_tied, axis=1)
-        twice_u += _rowdot(ties.astype(np.float64), wp[:, view.tied].astype(np.float64))
+    twice_u = 2.0 * (pt * nt) - 2.0 * s1 + ties
     out["roc_auc"] = _ratio(twice_u, 2.0 * (pt * nt))
     out["pr_auc"] = _ratio(ap, pt)
     return out, pt + nt
@@ -501,21 +677,19 @@ class _Multiclass:
             if len(pos) == 0 or len(neg) == 0:
                 ovr.append(None)
                 continue
-            pos, neg = pos[np.argsort(-proba[pos, c])], neg[np.argsort(-proba[neg, c])]
-            ovr.append(_BinaryView.build(proba[pos, c], proba[neg, c], pos, neg, 0.5))
+            pos, neg = pos[_descending(proba[pos, c])], neg[_descending(proba[neg, c])]
+            ovr.append(_BinaryView.build(proba[pos, c], proba[neg, c], np.concatenate([pos, neg]), 0.5)[0])
         return cls(k, y * k + pred, tuple(ovr))
 
 
 def _weighted_counts(w: np.ndarray, codes: np.ndarray, n_codes: int) -> np.ndarray:
-    """(C, n_codes) weighted count of each code per weight row, one bincount for the whole batch."""
-    c = w.shape[0]
-    idx = (codes[None, :] + (np.arange(c) * n_codes)[:, None]).ravel()
-    return np.bincount(idx, weights=w.ravel(), minlength=c * n_codes).reshape(c, n_codes)
+    """(C, n_codes) weighted count of each code per weight row, one bincount per row."""
+    return np.stack([np.bincount(codes, weights=row, minlength=n_codes) for row in w])
 
 
-def _eval_multiclass(m: _Multiclass, w: np.ndarray, acc, ws: Workspace, *, grouped=None) -> dict:
+def _eval_multiclass(m: _Multiclass, batch: _Batch, acc, ws: Workspace) -> dict:
     k = m.k
-    conf = _weighted_counts(w, m.codes, k * k).reshape(-1, k, k)  # [row, true, predicted]
+    conf = _weighted_counts(batch.rows(ws), m.codes, k * k).reshape(-1, k, k)  # [row, true, predicted]
     tp = np.diagonal(conf, axis1=1, axis2=2)
     true, pred = conf.sum(axis=2), conf.sum(axis=1)
     total = true.sum(axis=1)
@@ -537,13 +711,13 @@ def _eval_multiclass(m: _Multiclass, w: np.ndarray, acc, ws: Workspace, *, group
     for view in m.ovr:
         if view is None:
             continue
-        r, _ = _eval_binary(view, w, acc, ws, labels=False, grouped=grouped)
+        r, _ = _eval_binary(view, batch, acc, ws, labels=False)
         aucs.append(r["roc_auc"])
         aps.append(r["pr_auc"])
-    c = w.shape[0]
+    c = LANES
     out["roc_auc"] = _nanmean_rows(np.array(aucs).reshape(len(aucs), c))  # no class of both kinds: NaN
     out["pr_auc"] = _nanmean_rows(np.array(aps).reshape(len(aps), c))
-    return out, total
+    return out, total.astype(np.int64)
 
 
 def _nanmean_rows(values: np.ndarray) -> np.ndarray:

@@ -2,9 +2,11 @@
 
 - Bootstrap: every resample is a vector of integer row multiplicities ("Poisson bootstrap"
   weights, mean 1 and variance 1), evaluated in batches by `MetricKernel` with no Python loop per
-  resample. Candidate and baseline see the same weights, so deltas are paired. Batches draw from
-  their own `SeedSequence` children: the numbers depend only on (seed, rows, n_resamples), never
-  on threads or timing. Intervals are percentile intervals of the replicates.
+  resample. Candidate and baseline see the same weights, so deltas are paired. Resamples come in
+  groups of `LANES` (8): group g = resamples 8g..8g+7 draws from its own stream, the g-th child of
+  `SeedSequence(seed)`, one random byte per (column, resample). A replicate depends only on (seed,
+  its index, the data), never on the resample count, the batches, threads or timing. Intervals are
+  percentile intervals of the replicates.
 - DeLong's test for two correlated ROC AUCs (fast midrank form, Sun & Xu 2014): the AUC delta,
   its standard error, z, two-sided p-value and a normal confidence interval.
 - `compare` runs both over an `EvaluationSet` and returns a `Comparison` for the gates.
@@ -24,6 +26,7 @@ from scipy.stats import norm
 
 from bot.core.compare.data import EvaluationSet
 from bot.core.compare.metrics import (
+    LANES,
     METRICS,
     MetricKernel,
     Workspace,
@@ -38,6 +41,7 @@ MAX_UNDEFINED_SHARE = 0.10  # more undefined resamples than this and the interva
 # P(w = k) = (95, 92, 49, 15, 4, 1) / 256 for k = 0..5: Poisson(1) quantised to 1/256 so that one
 # random byte gives one weight by comparisons; mean and variance are exactly 1, as for Poisson(1).
 _WEIGHT_CUTS = (95, 187, 236, 251, 255)
+_CHUNK = 1 << 13  # columns drawn per piece (the stream does not depend on the pieces)
 
 
 def default_resamples(n_rows: int) -> int:
@@ -50,11 +54,13 @@ def bootstrap_weights(n_rows: int, n_resamples: int, seed: int = 0) -> np.ndarra
 
     Column j is canonical position j of the kernel (`MetricKernel.order[j]`).
     """
-    batches = _batches(n_rows, n_resamples)
-    seeds = np.random.SeedSequence(seed).spawn(len(batches))
-    if not batches:
-        return np.zeros((0, n_rows), dtype=np.uint8)
-    return np.concatenate([_weights(s, stop - start, n_rows)[0].copy() for s, (start, stop) in zip(seeds, batches)])
+    w = np.empty((n_resamples, n_rows), dtype=np.uint8)
+    ws = Workspace()
+    for g in range(0, n_resamples, LANES):
+        lanes = _group_weights(seed, g // LANES, n_rows, ws).view(np.uint8).reshape(n_rows, LANES)
+        k = min(LANES, n_resamples - g)
+        w[g : g + k] = lanes[:, :k].T
+    return w
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,8 +82,8 @@ def bootstrap(kernel: MetricKernel, *, n_resamples: int | None = None, seed: int
     names = metric_names(kernel.task)
     cand = {m: np.full(b, np.nan) for m in names}
     base = {m: np.full(b, np.nan) for m in names} if kernel.has_baseline else None
-    batches = _batches(n, b)
-    seeds = np.random.SeedSequence(seed).spawn(len(batches))
+    workers = available_workers(workers)
+    batches = _batches(n, b, workers)
 
     local = threading.local()
 
@@ -86,14 +92,15 @@ def bootstrap(kernel: MetricKernel, *, n_resamples: int | None = None, seed: int
         ws = getattr(local, "ws", None)
         if ws is None:
             ws = local.ws = Workspace()
-        rows, grouped = _weights(seeds[i], stop - start, n, ws)
-        c, bl = kernel.evaluate(rows, ws, grouped=grouped)
-        for m in names:
-            cand[m][start:stop] = c[m]
-            if base is not None:
-                base[m][start:stop] = bl[m]
+        for g in range(start, stop, LANES):
+            lanes = _group_weights(seed, g // LANES, n, ws)
+            c, bl = kernel.evaluate_lanes(lanes, ws, max_weight=len(_WEIGHT_CUTS))
+            k = min(LANES, stop - g)  # the lanes of a last, partial group are drawn and unused
+            for m in names:
+                cand[m][g : g + k] = c[m][:k]
+                if base is not None:
+                    base[m][g : g + k] = bl[m][:k]
 
-    workers = available_workers(workers)
     if workers <= 1 or len(batches) <= 1:
         for i in range(len(batches)):
             run(i)
@@ -137,21 +144,9 @@ def delong(labels, candidate, baseline, *, confidence: float = 0.95) -> DeLongRe
 
 
 def _delong(kernel: MetricKernel, confidence: float) -> DeLongResult:
-    view_c, view_b = kernel.views
-    n_pos = len(view_c.v10)
-    v10c, v01c = view_c.v10, view_c.v01
-    v10b_sorted, v01b_sorted = view_b.v10, view_b.v01
-    # bring the baseline's components into the candidate's (canonical) row order: pairing matters
-    v10b = np.empty(n_pos)
-    v10b[view_b.pos_cols] = v10b_sorted
-    v01b = np.empty(len(v01c))
-    v01b[view_b.neg_cols - n_pos] = v01b_sorted
-    m, n = len(v10c), len(v01c)
-    auc_c, auc_b = float(v10c.mean()), float(v10b.mean())
-    if m < 2 or n < 2:
-        cov = np.full((2, 2), np.nan)
-    else:
-        cov = np.cov(np.vstack([v10c, v10b])) / m + np.cov(np.vstack([v01c, v01b])) / n
+    if kernel.delong_moments is None:
+        raise ValueError("DeLong's test needs rows of both classes and one score per row from each model")
+    auc_c, auc_b, cov = kernel.delong_moments
     var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
     se = math.sqrt(max(var, 0.0)) if np.isfinite(var) else math.nan
     delta = auc_c - auc_b
@@ -324,31 +319,29 @@ def _normal(replicates: np.ndarray, center: float | None, confidence: float) -> 
     return Interval(center - half, center + half, confidence, "bootstrap-normal", b, undefined)
 
 
-def _batches(n_rows: int, n_resamples: int) -> list[tuple[int, int]]:
-    per = batch_rows(n_rows)
+def _batches(n_rows: int, n_resamples: int, workers: int = 1) -> list[tuple[int, int]]:
+    """Resamples [start, stop) per batch, whole groups of LANES: `batch_rows` at most, and enough
+    batches to keep every thread busy to the end. Only speed and memory depend on this layout,
+    never a replicate."""
+    per = LANES * max(1, -(-batch_rows(n_rows) // LANES))
+    if workers > 1:
+        per = min(per, LANES * max(1, -(-n_resamples // (4 * workers * LANES))))
     return [(s, min(s + per, n_resamples)) for s in range(0, n_resamples, per)]
 
 
-def _weights(seed: np.random.SeedSequence, rows: int, n: int, ws: Workspace | None = None):
-    """(rows, n) uint8 resample multiplicities, one random byte each, and the same weights grouped
-    four rows to a column, (ceil(rows / 4), n, 4) with row r at [r // 4, :, r % 4].
-
-    The random bytes fill the grouped layout in order (lanes of a last, partial group are drawn and
-    unused): resample r of the batch, canonical column j, takes byte ((r // 4) * n + j) * 4 + r % 4.
-    """
-    ws = ws or Workspace()
-    groups = -(-rows // 4)
-    cells = groups * n * 4
-    raw = np.random.SFC64(seed).random_raw(-(-cells // 8)).view(np.uint8)[:cells].reshape(groups, n, 4)
-    grouped = ws.get("weights_grouped", (groups, n, 4), np.uint8)
-    np.greater_equal(raw, _WEIGHT_CUTS[0], out=grouped.view(np.bool_))
-    step = ws.get("weights_step", (groups, n, 4), np.bool_)
-    for cut in _WEIGHT_CUTS[1:]:
-        np.greater_equal(raw, cut, out=step)
-        grouped += step.view(np.uint8)
-    w = ws.get("weights", (rows, n), np.uint8)
-    full = rows // 4
-    np.copyto(w[: 4 * full].reshape(full, 4, n), grouped[:full].transpose(0, 2, 1))
-    if rows % 4:
-        np.copyto(w[4 * full :], grouped[full, :, : rows % 4].T)
-    return w, grouped
+def _group_weights(seed: int, group: int, n: int, ws: Workspace) -> np.ndarray:
+    """The multiplicities of resamples LANES * group .. LANES * group + LANES - 1 as (n,) uint64
+    words, resample LANES * group + r in byte r: from the group's own stream (the `group`-th child
+    of `SeedSequence(seed)`), byte r of word j giving column j's weight in resample r."""
+    bits = np.random.SFC64(np.random.SeedSequence(seed, spawn_key=(group,)))
+    out = ws.get("weights_lanes", (n * LANES,), np.uint8)
+    step = ws.get("weights_step", (min(n, _CHUNK) * LANES,), np.bool_)
+    for a in range(0, n, _CHUNK):  # in cache-sized pieces; the stream runs on from piece to piece
+        b = min(a + _CHUNK, n)
+        raw = bits.random_raw(b - a).view(np.uint8)
+        dst, stp = out[a * LANES : b * LANES], step[: (b - a) * LANES]
+        np.greater_equal(raw, _WEIGHT_CUTS[0], out=dst.view(np.bool_))
+        for cut in _WEIGHT_CUTS[1:]:
+            np.greater_equal(raw, cut, out=stp)
+            dst += stp.view(np.uint8)
+    return out.view(np.uint64)

@@ -12,7 +12,7 @@ from bot.core.compare.settings import CompareConfig
 from bot.adapters.sources import Fetchers
 
 
-ALGORITHM = "3"  # bump when a change in modelbot changes what a stored result means
+ALGORITHM = "4"  # bump when a change in modelbot changes what a stored result means
 
 
 ERROR, PENDING, SKIPPED = "error", "pending", "skipped"
