@@ -50,6 +50,7 @@ from bot.core.textmd import to_text
 import socket
 from bot.adapters.migrate import migrate
 from bot.adapters.store import Store
+from bot.app.services.lineage import trace
 from bot.core.config import load_settings
 from bot.core.report import part_of
 
@@ -707,7 +708,12 @@ class Story:
                         and t.get("modelbot:build-id") == "build-102"
                         and t.get("modelbot:data-version") == "breast-cancer-2024-06",
                         f"the endpoint's tags do not name PR #2's commit, build and data: {t}")
-            s.shown = render("demo/ledger.txt.j2", row=current, prov=prov, tags=s.facts["tags"])
+            chain = trace(w.store, ENDPOINTS["production"], environment="production")
+            serving = next((c for c in chain.chains if c.serving), None)
+            self.expect(serving is not None and serving.deployment_id == current.id and serving.approvals,
+                        "the ledger's trace does not name PR #2's deployment, with its approvals, as serving")
+            s.shown = render("demo/ledger.txt.j2", row=current, prov=prov, tags=s.facts["tags"], serving=serving,
+                             history=len(chain.chains), endpoint=ENDPOINTS["production"])
         self.expect(not w.gh.violations, f"the bot broke GitHub's contract: {w.gh.violations[:3]}")
         return self.steps
 
