@@ -108,7 +108,8 @@ def test_a_smoke_test_that_never_reports_is_issued_again_up_to_the_limit():
     again = decide(d.state, on("c2"), NOW)  # the worker died before recording the outcome
     assert again.action == "smoke" and again.state.attempts == 2
     out = decide(replace(again.state, attempts=MAX_ATTEMPTS), on("c2"), NOW)
-    assert out.action == "fail" and "did not take effect" in out.reason
+    assert out.action == "rollback" and out.config == "c1"  # unverified is not passed
+    assert "the smoke test did not report after 3 attempts" in out.reason
 
 
 def test_abort_during_the_smoke_test_rolls_back():

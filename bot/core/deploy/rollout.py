@@ -554,6 +554,9 @@ def _smoke(state: RolloutState, observed: Observation, now: dt.datetime) -> Deci
     if state.requested in ("abort", "rollback"):
         return _smoke_rollback(state, observed, now, _request_reason(state.requested))
     result = state.smoke_result
+    if result is None and state.attempts >= MAX_ATTEMPTS:
+        return _smoke_rollback(state, observed, now, f"the smoke test did not report after {state.attempts} "
+                               "attempts, so the new model's contract is unverified")
     if result is None:
         return _issue(state, observed, now, "smoke")  # again (attempts counted): it did not report
     if result != "passed":
