@@ -329,3 +329,46 @@ def test_the_canonical_order_is_a_stable_ranking():
     p = np.array([0.5, 0.5, 0.9, 0.5, 0.2, 0.5, 0.9, 0.2])
     kernel = MetricKernel("binary", y, p)
     assert kernel.order.tolist() == [2, 6, 0, 3, 1, 5, 4, 7]
+
+
+@pytest.mark.parametrize("kind", ["continuous", "rounded", "near-ties", "tiny", "zeros", "float32"])
+def test_the_fast_ranking_is_a_stable_descending_argsort(kind):
+    """The kernel's sort (8-byte keys with the row index in the low bits, then the runs whose
+    values differ only in those bits put right) equals argsort(-x, kind="stable") exactly, with the
+    positives first when asked."""
+    from bot.core.compare.metrics import _descending
+
+    rng = np.random.default_rng(len(kind))
+    for n in (1, 2, 3, 17, 1000, 5000):
+        if kind == "continuous":
+            x = rng.random(n)
+        elif kind == "rounded":
+            x = np.round(rng.random(n), 2)
+        elif kind == "near-ties":  # differences of a few ulps: below what the key keeps
+            x = 0.5 + rng.integers(-40, 40, n) * 2.0**-52
+        elif kind == "tiny":
+            x = rng.normal(size=n) * 1e-300
+        elif kind == "zeros":
+            x = np.where(rng.random(n) < 0.5, -0.0, 0.0) + (rng.random(n) < 0.3) * rng.normal(size=n)
+        else:
+            x = rng.random(n).astype(np.float32).astype(np.float64)
+        assert np.array_equal(_descending(x), np.argsort(-x, kind="stable")), n
+        first = rng.random(n) < 0.3
+        want = np.concatenate([np.flatnonzero(first)[np.argsort(-x[first], kind="stable")],
+                               np.flatnonzero(~first)[np.argsort(-x[~first], kind="stable")]])
+        assert np.array_equal(_descending(x, first=first), want), n
+
+
+def test_compare_many_gives_the_numbers_of_one_compare_per_set():
+    from bot.core.compare.stats import compare_many
+
+    sets = [prepare("binary", *two_models(n, 30 + n)) for n in (300, 2000, 900)]
+    together = compare_many(sets, seeds=[5, 6, 7], n_resamples=40, workers=2)
+    for data, seed, got in zip(sets, (5, 6, 7), together):
+        alone = compare(data, seed=seed, n_resamples=40, workers=1)
+        for name, a in alone.metrics.items():
+            b = got.metrics[name]
+            assert a.candidate == b.candidate and a.baseline == b.baseline, name
+            assert np.array_equal(a.candidate_replicates, b.candidate_replicates), name
+            assert np.array_equal(a.baseline_replicates, b.baseline_replicates), name
+        assert alone.metrics["roc_auc"].delong == got.metrics["roc_auc"].delong

@@ -146,29 +146,35 @@ class MetricKernel:
 
     def _init_binary(self, y: np.ndarray, models: list[np.ndarray], ranked: list, workers: int | None) -> None:
         n = len(y)
-        rows_p, rows_n = ranked[0][0], ranked[0][1]
-        n_pos = len(rows_p)
+        n_pos = int(np.count_nonzero(y))
         self.n_rows, self.class_counts = n, (n - n_pos, n_pos)
-        self.order = np.concatenate([rows_p, rows_n])  # canonical weight columns: the candidate's ranking
+        idx = _index_dtype(n)
+        # canonical weight columns: the candidate's ranking (positives, then negatives)
+        self.order = ranked[0][0].astype(idx)
         column = None
         if len(models) > 1:
-            column = np.empty(n, dtype=_index_dtype(n))
-            column[self.order] = np.arange(n, dtype=column.dtype)
+            column = np.empty(n, dtype=idx)
+            column[self.order] = np.arange(n, dtype=idx)
         # rows: log loss terms of each model, then Brier terms (p - y)² of each model
         n_models = len(models)
         self._features = np.empty((2 * n_models, n))
         with_baseline = n_models > 1
 
         def view(i: int):
-            rp, rn, sp, sn = ranked[i]
+            order, scores = ranked[i]
             # the view's order: canonical columns of its positives, then of its negatives
-            perm = None if i == 0 else np.concatenate([column[rp], column[rn]])
-            cols = (slice(0, n_pos), slice(n_pos, n)) if i == 0 else (perm[:n_pos], perm[n_pos:])
-            # log loss terms (as in _log_loss_terms), in canonical column order like the weights
-            self._features[i, cols[0]] = -np.log(np.clip(sp, _EPS, 1 - _EPS))
-            self._features[i, cols[1]] = -np.log(np.clip(1.0 - sn, _EPS, 1 - _EPS))
-            self._features[n_models + i, cols[0]] = (1.0 - sp) ** 2
-            self._features[n_models + i, cols[1]] = sn * sn
+            perm = None if i == 0 else column[order]
+            sp, sn = scores[:n_pos], scores[n_pos:]
+            terms = np.empty(n)
+            for j, (pos_term, neg_term) in enumerate(((_log_loss_pos, _log_loss_neg), (_brier_pos, _brier_neg))):
+                pos_term(sp, terms[:n_pos])
+                neg_term(sn, terms[n_pos:])
+                row = self._features[j * n_models + i]  # log loss terms (as in _log_loss_terms), Brier terms
+                if perm is None:
+                    row[:] = terms
+                else:  # in canonical column order, like the weights
+                    row[perm] = terms
+            del terms
             return _BinaryView.build(sp, sn, perm, self.threshold, placements=with_baseline)
 
         built = _map(view, range(n_models), parallel=with_baseline and n >= _PARALLEL_ROWS and available_workers(workers) > 1)
@@ -316,24 +322,86 @@ class Workspace:
         return buf[:nbytes].view(dtype).reshape(shape)
 
 
-def _descending(values: np.ndarray) -> np.ndarray:
-    """Indices that sort `values` by descending value, equal values in index order (stable)."""
-    return np.argsort(-values, kind="stable")
+def _descending(values: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
+    """Row indices by descending value, equal values in row order (a stable sort); with `first`
+    (bool per row), the rows where it holds come first, each part by descending value.
+
+    One sort of 8-byte keys, not an argsort (which compares through the indices, a cache miss a
+    comparison on large sets): the value's bits made order-preserving, the row index in the low
+    bits. The few neighbours whose values differ only in the bits the index took are then put in
+    order exactly (a lexsort of those runs), so the result equals argsort(-values, kind="stable").
+    """
+    v = np.asarray(values, dtype=np.float64)
+    n = len(v)
+    if n < 2:
+        return np.arange(n)
+    key = np.add(v, 0.0).view(np.uint64)  # + 0.0: -0.0 becomes 0.0 (equal values, one key)
+    tmp = np.right_shift(key, np.uint64(63))
+    np.negative(tmp, out=tmp)  # all bits set for negative values
+    tmp |= np.uint64(1 << 63)
+    key ^= tmp  # ascending keys <-> ascending values (negatives: all bits flipped; the rest: the sign bit)
+    np.invert(key, out=key)  # descending
+    if first is not None:
+        key >>= np.uint64(1)
+        tmp[:] = ~np.asarray(first, dtype=bool)
+        tmp <<= np.uint64(63)
+        key |= tmp
+    shift = int(n - 1).bit_length()
+    low = np.uint64((1 << shift) - 1)
+    key &= ~low
+    tmp.fill(1)
+    tmp[0] = 0
+    np.cumsum(tmp, out=tmp)  # the row index
+    key |= tmp
+    key.sort()
+    order = np.bitwise_and(key, low, out=tmp).view(np.int64)
+    key >>= np.uint64(shift)
+    same = np.flatnonzero(key[1:] == key[:-1])  # neighbours whose keys agreed but for the index
+    del key
+    if len(same):
+        differ = same[v[order[same]] != v[order[same + 1]]]
+        if len(differ):
+            run = np.zeros(n, dtype=np.int64)  # runs of equal keys: a new run where the keys differ
+            run[1:] = 1
+            run[same + 1] = 0
+            np.cumsum(run, out=run)
+            bad = np.zeros(int(run[-1]) + 1, dtype=bool)
+            bad[run[differ]] = True
+            at = np.flatnonzero(bad[run])
+            sub = order[at]
+            order[at] = sub[np.lexsort((sub, -v[sub], run[at]))]
+    return order
 
 
 def _rank_binary(y: np.ndarray, models: list[np.ndarray], workers: int | None) -> list:
-    """Per model: (positive rows, negative rows, their scores), each by descending score."""
-    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
-    if len(y) < 2**31:
-        pos, neg = pos.astype(np.int32), neg.astype(np.int32)
-
+    """Per model: (rows, scores): its positives, then its negatives, each by descending score
+    (ties in row order), and their scores in that order."""
     def rank(p: np.ndarray):
-        p_pos, p_neg = p[pos], p[neg]
-        by_p, by_n = _descending(p_pos), _descending(p_neg)
-        return pos[by_p], neg[by_n], p_pos[by_p], p_neg[by_n]
+        order = _descending(p, first=y)
+        return order, p[order]
 
     parallel = len(models) > 1 and len(y) >= _PARALLEL_ROWS and available_workers(workers) > 1
     return _map(rank, models, parallel=parallel)
+
+
+def _log_loss_pos(s, out):
+    np.clip(s, _EPS, 1 - _EPS, out=out)
+    np.log(out, out=out)
+    np.negative(out, out=out)
+
+
+def _log_loss_neg(s, out):
+    np.subtract(1.0, s, out=out)
+    _log_loss_pos(out, out)
+
+
+def _brier_pos(s, out):
+    np.subtract(1.0, s, out=out)
+    np.square(out, out=out)
+
+
+def _brier_neg(s, out):
+    np.square(s, out=out)
 
 
 def _log_loss_terms(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
@@ -443,10 +511,17 @@ class _BinaryView:
         """sp, sn: scores of the positives and negatives, each sorted descending. Returns the view
         and, with `placements`, DeLong's structural components (v10 per positive, v01 per negative,
         in view order), else None."""
-        sp_asc, sn_asc = sp[::-1], sn[::-1]
         n_pos, n_neg = len(sp), len(sn)
         idx = _index_dtype(n_pos + n_neg + 1)
-        neg_lt, neg_le, pos_lt, pos_le = _rank_counts(sp_asc, sn_asc)
+        sp_asc, sn_asc = np.ascontiguousarray(sp[::-1]), np.ascontiguousarray(sn[::-1])
+        # per positive (ascending): negatives below it, and at or below it (one binary search per
+        # positive, on sorted keys: each search starts where the last one ended)
+        neg_lt = np.searchsorted(sn_asc, sp_asc, side="left")
+        inside = np.flatnonzero(neg_lt < n_neg)
+        if np.any(sn_asc[neg_lt[inside]] == sp_asc[inside]):  # a negative scored like a positive
+            neg_le = np.searchsorted(sn_asc, sp_asc, side="right")
+        else:
+            neg_le = neg_lt
         neg_ge = np.ascontiguousarray((n_neg - neg_lt)[::-1]).astype(idx)
         neg_gt = (n_neg - neg_le)[::-1]
         tied = np.flatnonzero(neg_ge != neg_gt)
@@ -455,10 +530,15 @@ class _BinaryView:
             pos_ge = np.ascontiguousarray((n_pos - np.searchsorted(sp_asc, sp_asc, side="left"))[::-1]).astype(idx)
         k_pos = int(n_pos - np.searchsorted(sp_asc, threshold, side="left"))
         k_neg = int(n_neg - np.searchsorted(sn_asc, threshold, side="left"))
+        del sp_asc, sn_asc
         placed = None
         if placements and n_pos and n_neg:
             # DeLong's structural components: per positive the share of negatives it outranks, per
-            # negative the share of positives that outrank it (ties count 1/2); each averages to the AUC
+            # negative the share of positives that outrank it (ties count 1/2); each averages to the
+            # AUC. Per negative j (ascending), the positives below it are those with at most j
+            # negatives at or below them, and so on: counts of the counts, no second search.
+            pos_lt = np.cumsum(np.bincount(neg_le, minlength=n_neg + 1)[:n_neg])
+            pos_le = pos_lt if neg_le is neg_lt else np.cumsum(np.bincount(neg_lt, minlength=n_neg + 1)[:n_neg])
             placed = (np.ascontiguousarray(((neg_lt + neg_le) / (2.0 * n_neg))[::-1]),
                       np.ascontiguousarray(((2 * n_pos - pos_lt - pos_le) / (2.0 * n_pos))[::-1]))
         blocks = _blocks(sp, neg_ge, neg_gt)
@@ -497,36 +577,21 @@ def _delong_moments(views, placements, n_pos: int):
     v01b = np.empty(len(v01c))
     v01b[view_b.perm[n_pos:] - n_pos] = v01b_sorted
     m, n = len(v10c), len(v01c)
+    auc_c, auc_b = float(v10c.mean()), float(v10b.mean())
     if m < 2 or n < 2:
         cov = np.full((2, 2), np.nan)
     else:
-        cov = np.cov(np.vstack([v10c, v10b])) / m + np.cov(np.vstack([v01c, v01b])) / n
-    return float(v10c.mean()), float(v10b.mean()), cov
+        cov = _cov2(v10c, v10b) / m + _cov2(v01c, v01b) / n
+    return auc_c, auc_b, cov
 
 
-def _rank_counts(a: np.ndarray, b: np.ndarray):
-    """For ascending a and b: per a, the count of b below it and at-or-below it; per b, the same in a.
-
-    Two linear merges (a stable sort of two ascending runs), not a binary search per element.
-    """
-    counts = []
-    for first, second in ((a, b), (b, a)):
-        values = np.concatenate([first, second])
-        merged = np.argsort(values, kind="stable")  # equal values: `first` wins
-        from_first = merged < len(first)
-        # position in the merge minus own index = elements of the other array placed before it
-        counts.append(np.flatnonzero(from_first) - np.arange(len(first)))
-        counts.append(np.flatnonzero(~from_first) - np.arange(len(second)))
-        if len(counts) == 2:
-            # no value in both arrays (the usual case for continuous scores): "below" and
-            # "at or below" agree, and the second merge would only repeat the first
-            values = values[merged]
-            if not np.any((values[1:] == values[:-1]) & from_first[:-1] & ~from_first[1:]):
-                counts += [counts[1], counts[0]]
-                break
-    # a-first merge: b strictly below a, a at-or-below b; b-first merge: a strictly below b, b at-or-below a
-    b_lt_a, a_le_b, a_lt_b, b_le_a = counts
-    return b_lt_a, b_le_a, a_lt_b, a_le_b
+def _cov2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """np.cov(np.vstack([x, y])) without stacking copies: the 2 x 2 sample covariance (y, a
+    scratch array, is overwritten)."""
+    xc = x - x.mean()
+    yc = np.subtract(y, y.mean(), out=y)
+    xy = float(np.dot(xc, yc))
+    return np.array([[np.dot(xc, xc), xy], [xy, np.dot(yc, yc)]]) / (len(x) - 1)
 
 
 def _cumulative(wide: np.ndarray, carry: np.ndarray, out: np.ndarray) -> np.ndarray:

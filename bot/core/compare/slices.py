@@ -30,7 +30,7 @@ import numpy as np
 from bot.core.compare.data import EvaluationSet
 from bot.core.compare.gates import INCONCLUSIVE, PASS, SEVERITY, Gate, GateResult, evaluate_gates, percent
 from bot.core.compare.limits import ComparisonDataError
-from bot.core.compare.stats import Comparison, compare
+from bot.core.compare.stats import Comparison, compare_many
 
 MISSING = "(missing)"
 
@@ -122,21 +122,27 @@ def evaluate_slices(
             raise ComparisonDataError("bad_slices", f"validation.slices.columns: column {column!r} has "
                                       f"{len(values)} values for {data.n_rows} rows")
         pieces += [(column, level, mask) for level, mask in slice_levels(values, column, max_levels)]
-    compared: list[tuple[str, str, int, Comparison | None, str | None]] = []
+    compared: list[list] = []  # [column, level, rows, comparison, note]
+    todo: list[tuple[int, EvaluationSet, int]] = []  # the slices to compare: (index in compared, rows, seed)
     for column, level, mask in pieces:
         n = int(mask.sum())
         if n < min_rows:
-            compared.append((column, level, n, None, f"{n} rows < min_rows {min_rows}"))
+            compared.append([column, level, n, None, f"{n} rows < min_rows {min_rows}"])
             continue
         sub = EvaluationSet(data.task, data.labels[mask], data.candidate[mask],
                             None if data.baseline is None else data.baseline[mask], data.classes,
                             None if data.ids is None else data.ids[mask])
         one_class = _one_class(sub)
         if one_class is not None:  # ROC AUC and the per-class metrics need both kinds of rows
-            compared.append((column, level, n, None, f"only the class {one_class!r} in its {n} rows"))
+            compared.append([column, level, n, None, f"only the class {one_class!r} in its {n} rows"])
             continue
-        compared.append((column, level, n, compare(sub, n_resamples=n_resamples, seed=_seed(seed, column, level)),
-                         None))
+        todo.append((len(compared), sub, _seed(seed, column, level)))
+        compared.append([column, level, n, None, None])
+    # all slices at once: their sorts and bootstrap batches share the threads (the numbers are
+    # those of one compare() per slice)
+    results = compare_many([sub for _, sub, _ in todo], seeds=[s for _, _, s in todo], n_resamples=n_resamples)
+    for (i, _, _), comp in zip(todo, results):
+        compared[i][3] = comp
     k = sum(1 for c in compared if c[3] is not None)
     corrected = 1 - (1 - confidence) / max(k, 1)
     per_gate = [replace(g, confidence=corrected) for g in gates]

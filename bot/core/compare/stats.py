@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -75,40 +75,47 @@ class Replicates:
 
 def bootstrap(kernel: MetricKernel, *, n_resamples: int | None = None, seed: int = 0, workers: int | None = None) -> Replicates:
     """Bootstrap replicates of every metric for candidate and baseline (paired: same weights)."""
-    n = kernel.n_rows
-    b = default_resamples(n) if n_resamples is None else int(n_resamples)
-    if b < 0:
-        raise ValueError("n_resamples must be >= 0")
-    names = metric_names(kernel.task)
-    cand = {m: np.full(b, np.nan) for m in names}
-    base = {m: np.full(b, np.nan) for m in names} if kernel.has_baseline else None
-    workers = available_workers(workers)
-    batches = _batches(n, b, workers)
+    return _bootstrap_many([kernel], [seed], n_resamples, available_workers(workers))[0]
+
+
+def _bootstrap_many(kernels: list[MetricKernel], seeds: list[int], n_resamples: int | None, workers: int) -> list[Replicates]:
+    """`bootstrap` of several kernels (say, the slices of a set), their batches sharing one pool
+    of `workers` threads so that every thread stays busy to the end."""
+    out, tasks = [], []
+    for kernel, seed in zip(kernels, seeds):
+        n = kernel.n_rows
+        b = default_resamples(n) if n_resamples is None else int(n_resamples)
+        if b < 0:
+            raise ValueError("n_resamples must be >= 0")
+        names = metric_names(kernel.task)
+        cand = {m: np.full(b, np.nan) for m in names}
+        base = {m: np.full(b, np.nan) for m in names} if kernel.has_baseline else None
+        out.append(Replicates(MappingProxyType(cand), None if base is None else MappingProxyType(base), b, seed))
+        tasks += [(kernel, seed, start, stop, cand, base) for start, stop in _batches(n, b, workers if len(kernels) == 1 else 1)]
 
     local = threading.local()
 
-    def run(i: int) -> None:
-        start, stop = batches[i]
+    def run(task) -> None:
+        kernel, seed, start, stop, cand, base = task
         ws = getattr(local, "ws", None)
         if ws is None:
             ws = local.ws = Workspace()
         for g in range(start, stop, LANES):
-            lanes = _group_weights(seed, g // LANES, n, ws)
+            lanes = _group_weights(seed, g // LANES, kernel.n_rows, ws)
             c, bl = kernel.evaluate_lanes(lanes, ws, max_weight=len(_WEIGHT_CUTS))
             k = min(LANES, stop - g)  # the lanes of a last, partial group are drawn and unused
-            for m in names:
+            for m in cand:
                 cand[m][g : g + k] = c[m][:k]
                 if base is not None:
                     base[m][g : g + k] = bl[m][:k]
 
-    if workers <= 1 or len(batches) <= 1:
-        for i in range(len(batches)):
-            run(i)
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            run(task)
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(run, range(len(batches))))
-    ro = MappingProxyType
-    return Replicates(ro(cand), None if base is None else ro(base), b, seed)
+            list(pool.map(run, tasks))
+    return out
 
 
 @dataclass(frozen=True)
@@ -259,9 +266,39 @@ def compare(
     `n_resamples` defaults to `default_resamples(n_rows)`; `workers` threads share the batches
     (default: up to 4 available CPUs) without changing any number.
     """
-    kernel = MetricKernel(data.task, data.labels, data.candidate, data.baseline, threshold=threshold, workers=workers)
+    return compare_many([data], seeds=[seed], threshold=threshold, n_resamples=n_resamples, workers=workers)[0]
+
+
+def compare_many(
+    datasets: Sequence[EvaluationSet],
+    *,
+    seeds: Sequence[int],
+    threshold: float = 0.5,
+    n_resamples: int | None = None,
+    workers: int | None = None,
+) -> list[Comparison]:
+    """`compare` of several sets, each with its own seed: the same numbers as one call per set,
+    computed together (their sorts and bootstrap batches share the threads)."""
+    workers = available_workers(workers)
+    if len(datasets) == 1:
+        data = datasets[0]
+        kernels = [MetricKernel(data.task, data.labels, data.candidate, data.baseline, threshold=threshold, workers=workers)]
+    else:  # one kernel per thread rather than one kernel on all threads
+        def build(data: EvaluationSet) -> MetricKernel:
+            return MetricKernel(data.task, data.labels, data.candidate, data.baseline, threshold=threshold, workers=1)
+
+        if workers > 1 and len(datasets) > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                kernels = list(pool.map(build, datasets))
+        else:
+            kernels = [build(d) for d in datasets]
+    replicates = _bootstrap_many(kernels, list(seeds), n_resamples, workers)
+    return [_comparison(data, kernel, reps, threshold, seed)
+            for data, kernel, reps, seed in zip(datasets, kernels, replicates, seeds)]
+
+
+def _comparison(data: EvaluationSet, kernel: MetricKernel, reps: Replicates, threshold: float, seed: int) -> Comparison:
     point_c, point_b = kernel.point()
-    reps = bootstrap(kernel, n_resamples=n_resamples, seed=seed, workers=workers)
     dl = _delong(kernel, 0.95) if data.task == "binary" and data.baseline is not None else None
     metrics = {}
     for name in metric_names(data.task):
