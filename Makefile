@@ -30,6 +30,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_compare.py
 	$(PY) bench/bench_rollouts.py
 	$(PY) bench/bench_load.py
+	$(PY) bench/bench_trace.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -194,7 +194,8 @@ class LedgerRow(Base):
     data: Mapped[str] = mapped_column(Text, nullable=False)
 
     __table_args__ = (Index("ix_ledger_endpoint", "endpoint", "environment", "id"),
-                      Index("ix_ledger_deployment", "deployment_id", "id"))
+                      Index("ix_ledger_deployment", "deployment_id", "id"),
+                      Index("ix_ledger_commit", "commit_sha"))
 
     def as_entry(self) -> dict:
         """Plain values for `bot.core.lineage` (data parsed)."""
@@ -523,9 +524,12 @@ class Store:
         """(environment, endpoint) pairs the ledger knows whose name is `name` in any case (an
         ARN shows endpoint names in lower case)."""
         with self.session() as s:
-            q = select(LedgerRow.environment, LedgerRow.endpoint).where(
-                func.lower(LedgerRow.endpoint) == name.lower()).distinct()
-            return sorted((e, n) for e, n in s.execute(q))
+            # The exact name on the ledger's own index; any other case through the deployments
+            # table (one row per deployment, not one per entry).
+            exact = select(LedgerRow.environment, LedgerRow.endpoint).where(LedgerRow.endpoint == name).distinct()
+            other = select(DeploymentRow.environment, DeploymentRow.endpoint).where(
+                func.lower(DeploymentRow.endpoint) == name.lower()).distinct()
+            return sorted({(e, n) for e, n in s.execute(exact)} | {(e, n) for e, n in s.execute(other)})
 
     def ledger_deployments_mentioning(self, text: str, kinds: tuple[str, ...] = ("prepared", "recorded")) -> list[int]:
         """Deployments with an entry of `kinds` whose data holds `text` (a model or config name,
@@ -543,25 +547,47 @@ class Store:
                                   deployment_id=row.id, endpoint=row.endpoint, commit_sha=row.commit_sha,
                                   pr_number=row.pr_number, manifest_path=row.manifest_path, actor=actor)
 
-    def ledger(self, *, endpoint: str | None = None, environment: str | None = None,
-               deployment_ids: list[int] | None = None, commit_sha: str | None = None,
-               repository: str | None = None, pr_number: int | None = None) -> list[LedgerRow]:
-        """Entries in the order they were written, filtered by what is given."""
+    def _ledger_query(self, columns, *, endpoint=None, environment=None, deployment_ids=None, commit_sha=None,
+                      repository=None, pr_number=None):
+        q = select(*columns)
+        if endpoint is not None:
+            q = q.where(LedgerRow.endpoint == endpoint)
+        if environment is not None:
+            q = q.where(LedgerRow.environment == environment)
+        if deployment_ids is not None:
+            q = q.where(LedgerRow.deployment_id.in_(deployment_ids))
+        if commit_sha is not None:  # a prefix of the 40 hex digits (lower case), on its own index
+            low = commit_sha.lower()
+            q = q.where(LedgerRow.commit_sha >= low, LedgerRow.commit_sha < low + "g")
+        if repository is not None:
+            q = q.where(LedgerRow.repository == repository)
+        if pr_number is not None:
+            q = q.where(LedgerRow.pr_number == pr_number)
+        return q.order_by(LedgerRow.id)
+
+    def ledger(self, **where) -> list[LedgerRow]:
+        """Entries (rows) in the order they were written, filtered by what is given: endpoint,
+        environment, deployment_ids, commit_sha (a prefix), repository, pr_number."""
         with self.session() as s:
-            q = select(LedgerRow)
-            if endpoint is not None:
-                q = q.where(LedgerRow.endpoint == endpoint)
-            if environment is not None:
-                q = q.where(LedgerRow.environment == environment)
-            if deployment_ids is not None:
-                q = q.where(LedgerRow.deployment_id.in_(deployment_ids))
-            if commit_sha is not None:
-                q = q.where(LedgerRow.commit_sha.like(commit_sha.lower() + "%"))
-            if repository is not None:
-                q = q.where(LedgerRow.repository == repository)
-            if pr_number is not None:
-                q = q.where(LedgerRow.pr_number == pr_number)
-            return list(s.scalars(q.order_by(LedgerRow.id)))
+            return list(s.scalars(self._ledger_query([LedgerRow], **where)))
+
+    _ENTRY_COLUMNS = ("id", "at", "kind", "deployment_id", "repository", "environment", "endpoint", "commit_sha",
+                      "pr_number", "manifest_path", "actor", "data")
+
+    def ledger_entries(self, **where) -> list[dict]:
+        """The same entries as plain dicts (`LedgerRow.as_entry`'s shape, data parsed), read
+        without building ORM objects: what a trace folds, thousands at a time."""
+        cols = [getattr(LedgerRow, c) for c in self._ENTRY_COLUMNS]
+        out = []
+        loads = json.loads
+        with self.engine.connect() as conn:
+            for row in conn.execute(self._ledger_query(cols, **where)):
+                entry = dict(zip(self._ENTRY_COLUMNS, row))
+                entry["data"] = loads(entry["data"])
+                if entry["at"].tzinfo is None:  # SQLite hands back naive UTC
+                    entry["at"] = entry["at"].replace(tzinfo=dt.timezone.utc)
+                out.append(entry)
+        return out
 
     def deployments(self, **where) -> list[DeploymentRow]:
         with self.session() as s:

@@ -40,14 +40,14 @@ def trace(store, text: str, *, environment: str | None = None) -> Trace:
         where = store.ledger_endpoints(subject.value)
     else:
         if subject.kind == "tag" and subject.key == "commit":
-            candidates = sorted({e.deployment_id for e in store.ledger(commit_sha=subject.value)
-                                 if e.deployment_id is not None}) if len(subject.value) >= 7 else []
+            candidates = sorted({e["deployment_id"] for e in store.ledger_entries(commit_sha=subject.value)
+                                 if e["deployment_id"] is not None}) if len(subject.value) >= 7 else []
         elif subject.kind == "tag" and subject.key == "pr":
-            candidates = sorted({e.deployment_id for e in store.ledger(pr_number=int(subject.value.lstrip("#")))
-                                 if e.deployment_id is not None}) if subject.value.lstrip("#").isdigit() else []
+            candidates = sorted({e["deployment_id"] for e in store.ledger_entries(pr_number=int(subject.value.lstrip("#")))
+                                 if e["deployment_id"] is not None}) if subject.value.lstrip("#").isdigit() else []
         else:
             candidates = store.ledger_deployments_mentioning(subject.value)
-        found = [c for c in chains(e.as_entry() for e in store.ledger(deployment_ids=candidates))
+        found = [c for c in chains(store.ledger_entries(deployment_ids=candidates))
                  if matches(c, subject)] if candidates else []
         matched = sorted(c.deployment_id for c in found)
         where = sorted({(c.environment, c.endpoint) for c in found if c.endpoint})
@@ -55,6 +55,6 @@ def trace(store, text: str, *, environment: str | None = None) -> Trace:
         where = [w for w in where if w[0] == environment]
     entries = []
     for env, name in where:
-        entries.extend(e.as_entry() for e in store.ledger(endpoint=name, environment=env))
+        entries.extend(store.ledger_entries(endpoint=name, environment=env))
     entries.sort(key=lambda e: e["id"])
     return Trace(subject, tuple(where), tuple(chains(entries)), tuple(matched))

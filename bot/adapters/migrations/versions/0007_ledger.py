@@ -36,6 +36,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_ledger_endpoint", "ledger", ["endpoint", "environment", "id"])
     op.create_index("ix_ledger_deployment", "ledger", ["deployment_id", "id"])
+    op.create_index("ix_ledger_commit", "ledger", ["commit_sha"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"""
             CREATE FUNCTION modelbot_ledger_append_only() RETURNS trigger AS $$
