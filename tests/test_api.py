@@ -95,3 +95,15 @@ def test_tokens_must_be_long_and_are_redacted_from_logs(bot_env, client, caplog)
     with caplog.at_level(logging.INFO):
         client.get("/api/v1/trace/churn", headers=auth())
     assert TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize("subject", ["modelbot:pr=99999999999999999999999", "modelbot:build-id=%00"])
+def test_subjects_that_broke_a_query_are_refused_not_500(client, subject):
+    assert client.get(f"/api/v1/trace/{subject}", headers=auth()).status_code == 400
+
+
+def test_a_repository_narrows_a_trace(client):
+    r = client.get("/api/v1/trace/modelbot:pr=11?repository=other/repo", headers=auth())
+    assert r.status_code == 404
+    r = client.get("/api/v1/trace/modelbot:pr=11?repository=acme/models", headers=auth())
+    assert r.status_code == 200 and r.json["matched"] == [1]

@@ -76,3 +76,20 @@ def test_a_set_that_cannot_be_read_is_a_data_error(tmp_path, capsys):
     (tmp_path / "data/churn/validation.csv").unlink()
     assert main(["samples", str(path)]) == 2
     assert "data error" in capsys.readouterr().err
+
+
+def test_write_refuses_a_symbolic_link_out_of_the_repository(tmp_path, capsys):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    path = checkout(repo)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (repo / "contracts").symlink_to(outside, target_is_directory=True)
+    assert main(["samples", str(path), "--write"]) == 2
+    assert "leading out of the repository" in capsys.readouterr().err
+    assert list(outside.iterdir()) == []
+    (repo / "contracts").unlink()
+    (repo / "contracts").mkdir()
+    (repo / "contracts/churn.jsonl").symlink_to(outside / "victim")
+    assert main(["samples", str(path), "--write"]) == 2
+    assert not (outside / "victim").exists()

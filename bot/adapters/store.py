@@ -211,6 +211,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
+    # REPLACE deletes the row it replaces; only with recursive triggers does that delete fire the
+    # ledger's append-only trigger (migration 0007), so INSERT OR REPLACE cannot rewrite an entry.
+    cur.execute("PRAGMA recursive_triggers=ON")
     cur.close()
 
 

@@ -4,7 +4,7 @@ Tokens come from MODELBOT_API_TOKENS (comma-separated, each at least 32 characte
 compared in constant time; without any configured, every request is refused (401), so nothing
 here is reachable without authentication. Token values are redacted from logs.
 
-- `GET /api/v1/trace/<subject>[?environment=ENV]`: the ledger's chain behind an endpoint's model,
+- `GET /api/v1/trace/<subject>[?environment=ENV][&repository=OWNER/NAME]`: the ledger's chain behind an endpoint's model,
   now and before (`bot.app.services.lineage.trace`; the same JSON as `modelbot trace --format
   json`). The subject is an endpoint name, a SageMaker ARN, or a tag (`modelbot:commit=SHA`, ...).
   400 for a subject that cannot be read, 404 when the ledger knows nothing of it.
@@ -58,8 +58,9 @@ def register(app: Flask, settings, store) -> None:
         if len(subject) > MAX_SUBJECT:
             return _json(400, {"error": "bad_subject", "reason": f"the subject is over {MAX_SUBJECT} characters"})
         environment = request.args.get("environment") or None
+        repository = request.args.get("repository") or None
         try:
-            result = trace(store, subject, environment=environment)
+            result = trace(store, subject, environment=environment, repository=repository)
         except ValueError as exc:
             return _json(400, {"error": "bad_subject", "reason": str(exc)})
         if not result.chains:

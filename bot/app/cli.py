@@ -104,7 +104,8 @@ def cmd_samples(args) -> int:
 def cmd_trace(args) -> int:
     from bot.app.trace_cli import trace_command
 
-    return trace_command(args.subject, environment=args.env, fmt=args.format, config=args.config)
+    return trace_command(args.subject, environment=args.env, repository=args.repository, fmt=args.format,
+                         config=args.config)
 
 
 def cmd_register(args) -> int:
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "or a tag: modelbot:commit=SHA, modelbot:pr=N, modelbot:build-id=ID, "
                                    "modelbot:data-version=V")
     p.add_argument("--env", help="only this environment")
+    p.add_argument("--repository", metavar="OWNER/NAME", help="only this repository (PR numbers are per repository)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--config", help="server config file (default MODELBOT_CONFIG or config/modelbot.yaml)")
     p.set_defaults(func=cmd_trace)

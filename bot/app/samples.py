@@ -93,8 +93,16 @@ def samples_command(path: str, *, rows: int = 5, write: bool = False) -> int:
     payloads, skipped = payloads_from(m.contract, validation.table, spread(validation.n_rows, rows))
     lines = "".join(json.dumps(p, sort_keys=False) + "\n" for p in payloads)
     if write:
-        (Path(root) / target).parent.mkdir(parents=True, exist_ok=True)
-        (Path(root) / target).write_text(lines)
+        dest = Path(root) / target
+        real_root = Path(root).resolve()
+        if dest.is_symlink() or not dest.parent.resolve().is_relative_to(real_root) \
+                or (dest.exists() and not dest.resolve().is_relative_to(real_root)):
+            return _error("usage error", f"{target}: a symbolic link or a path leading out of the repository "
+                                         f"{real_root}: not written")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not dest.parent.resolve().is_relative_to(real_root):
+            return _error("usage error", f"{target}: leads out of the repository {real_root}: not written")
+        dest.write_text(lines)
     else:
         sys.stdout.write(lines)
     sys.stderr.write(render("cli/samples.txt.j2", kept=len(payloads), skipped=skipped, location=validation.location,

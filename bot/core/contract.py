@@ -19,12 +19,11 @@ The checks of a whole validation set and of both models' predictions (numpy) liv
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from bot.core.manifest.model import MAX_SAMPLES, Contract, InputContract, OutputContract
-from bot.core.manifest.payloads import _a, _shown, payload_problems, value_problem
+from bot.core.manifest.payloads import _a, _shown, number_problem, payload_problems, value_problem
 
 __all__ = ["MAX_SAMPLES", "ContractError", "payload_problems", "value_problem", "encode_payload",
            "read_samples", "contract_samples", "parse_answer", "answer_problems", "judge_answers", "contract_changes"]
@@ -87,10 +86,14 @@ def read_samples(text: bytes | str, where: str, inp: InputContract | None = None
         if len(out) == MAX_SAMPLES:
             raise ContractError(f"{where} line {n}: more than {MAX_SAMPLES} payloads (keep at most "
                                 f"{MAX_SAMPLES}: each is sent after every deploy)")
+        if len(line.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+            raise ContractError(f"{where} line {n}: a payload is limited to {MAX_PAYLOAD_BYTES} bytes")
         try:
             value = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise ContractError(f"{where} line {n}: not JSON ({exc.msg} at column {exc.colno})") from None
+        except (ValueError, RecursionError):  # nested too deep, or an integer too long to read
+            raise ContractError(f"{where} line {n}: not a payload (nested too deep or a number too long)") from None
         if not isinstance(value, dict):
             raise ContractError(f"{where} line {n}: a payload is a JSON object of fields, not "
                                 f"{type(value).__name__}")
@@ -130,6 +133,8 @@ def parse_answer(body: bytes, content_type: str | None) -> list[Any]:
     value: Any
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise ContractError("the answer is nested deeper than one record") from None
     except ValueError:
         if content_type and "json" in content_type:
             raise ContractError(f"the answer is not JSON: {text[:80]!r}") from None
@@ -168,26 +173,34 @@ def _cell(text: str) -> Any:
         return s
 
 
+def _label(value: Any) -> str:
+    """A class label compared as text, a whole float as the integer it is (XGBoost answers 1.0)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2 ** 53:
+        return str(int(value))
+    return str(value)
+
+
 def output_value_problem(out: OutputContract, value: Any) -> str | None:
     """Why one answered value breaks the output contract (None: it fits)."""
     if out.type == "string":
         if isinstance(value, (int, float)) and not isinstance(value, bool) and out.classes is not None \
-                and str(value) in {str(c) for c in out.classes}:
+                and _label(value) in {_label(c) for c in out.classes}:
             return None  # a CSV answer reads "1" as a number
         if not isinstance(value, str):
             return f"{_shown(value)} is not a string"
     else:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"{_shown(value)} is not {_a(out.type)}"
-        if not math.isfinite(value):
-            return f"{_shown(value)} is not a finite number"
+        why = number_problem(value)
+        if why:
+            return why
         if out.type == "integer" and float(value) != int(value):
             return f"{_shown(value)} is not an integer"
         if out.min is not None and value < out.min:
             return f"{value:g} is below the output minimum {out.min:g}"
         if out.max is not None and value > out.max:
             return f"{value:g} is above the output maximum {out.max:g}"
-    if out.classes is not None and not out.shape and str(value) not in {str(c) for c in out.classes}:
+    if out.classes is not None and not out.shape and _label(value) not in {_label(c) for c in out.classes}:
         return f"{_shown(value)} is not one of the classes ({', '.join(str(c) for c in out.classes[:10])})"
     return None
 
@@ -218,6 +231,8 @@ def judge_answers(c: Contract, payloads: list[Mapping[str, Any]], answers: list[
                 problems = answer_problems(c.output, parse_answer(answer.body, answer.content_type))
             except ContractError as exc:
                 problems = [str(exc)]
+            except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # never a crash, never a pass
+                problems = [f"the answer could not be judged ({type(exc).__name__})"]
         if problems:
             out.append(f"sample {i} {_shown(dict(payload))}: " + "; ".join(problems))
     if len(answers) < len(payloads):

@@ -10,8 +10,10 @@ and the endpoint's ARN), `smoke` (the contract's smoke test), `request` (/abort,
 /promote and who asked) and `finished` (the outcome). A `correction` entry names the entry it
 corrects (`data.corrects`) and what is right; it is shown beside it, nothing is rewritten.
 
-`chains(entries)` folds them into one `Chain` per deployment, newest first; the newest
-succeeded deploy of each endpoint is the one `serving` (a succeeded teardown means nothing is).
+`chains(entries)` folds them into one `Chain` per deployment, newest first; the newest one that
+put its model on the endpoint (`Chain.put_model`: succeeded, or ended with the endpoint on its
+config) is the one `serving`; a newer succeeded teardown means nothing is, and a deploy with
+no changes decides nothing.
 `parse_subject(text)` reads what a person asks about: an endpoint name, a SageMaker ARN (endpoint,
 endpoint config or model), or a provenance tag `key=value` (modelbot:commit, modelbot:pr,
 modelbot:build-id, modelbot:data-version). Pure: entries in, values out.
@@ -51,12 +53,22 @@ def parse_subject(text: str) -> Subject:
         return Subject(m["kind"], m["name"], region=m["region"], account=m["account"])  # type: ignore[arg-type]
     if text.startswith("arn:"):
         raise ValueError(f"{text[:120]!r} is not a SageMaker endpoint, endpoint-config or model ARN")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise ValueError("the subject holds control characters")
     if "=" in text:
         key, _, value = text.partition("=")
-        if key.strip() not in TAG_KEYS or not value.strip():
-            raise ValueError(f"{key.strip()!r}: a tag to trace by is one of " + ", ".join(
+        key, value = key.strip(), value.strip()
+        if key not in TAG_KEYS or not value:
+            raise ValueError(f"{key!r}: a tag to trace by is one of " + ", ".join(
                 k for k in TAG_KEYS if k.startswith("modelbot:")) + ", as key=value")
-        return Subject("tag", value.strip(), key=TAG_KEYS[key.strip()])
+        name = TAG_KEYS[key]
+        if name == "pr" and not re.fullmatch(r"#?\d{1,9}", value):
+            raise ValueError(f"modelbot:pr={value[:40]!r}: a pull request number")
+        if name == "commit" and not re.fullmatch(r"[0-9a-fA-F]{7,40}", value):
+            raise ValueError(f"modelbot:commit={value[:60]!r}: 7 to 40 hex digits of a commit")
+        if name in ("build_id", "data_version") and not 3 <= len(value) <= 256:
+            raise ValueError(f"{key}: 3 to 256 characters, as tagged")
+        return Subject("tag", value, key=name)
     if not re.fullmatch(r"[A-Za-z0-9](-*[A-Za-z0-9]){0,62}", text):
         raise ValueError(f"{text[:120]!r} is neither an endpoint name, a SageMaker ARN nor a key=value tag")
     return Subject("endpoint", text)
@@ -106,7 +118,23 @@ class Chain:
     finished_at: dt.datetime | None = None
     events: list[Event] = field(default_factory=list)
     corrections: list[dict] = field(default_factory=list)
+    plan_kind: str | None = None       # create | update | no_changes | run_batch | teardown (from `prepared`)
+    target_config: str | None = None
+    promoted_config: str | None = None
+    last_config: str | None = None     # the endpoint config the last `phase` entry saw
     serving: bool = False
+
+    @property
+    def put_model(self) -> bool:
+        """Whether this deployment left its model on the endpoint: it succeeded, or it ended
+        otherwise with the endpoint on its config (a first deploy left for inspection, a
+        finishing step that failed after the switch). A no-change deploy puts nothing there."""
+        if self.kind == "teardown" or self.plan_kind not in ("create", "update"):
+            return False
+        if self.status == "succeeded":
+            return True
+        return self.status in ("failed", "aborted") and self.last_config is not None \
+            and self.last_config in (self.target_config, self.promoted_config)
 
     @property
     def resource_arns(self) -> list[str]:
@@ -195,7 +223,10 @@ def chains(entries: Iterable[Mapping[str, Any]]) -> list[Chain]:
                     setattr(c, key, data[key])
             c.models = list(data.get("models") or ())
             c.endpoint_configs = [x for x in data.get("endpoint_configs") or () if x]
+            c.plan_kind = data.get("kind")
+            c.target_config, c.promoted_config = data.get("target_config"), data.get("promoted_config")
         elif kind == "phase":
+            c.last_config = data.get("config") or c.last_config
             arn = data.get("endpoint_arn")
             if arn and arn not in c.arns:
                 c.arns.append(arn)
@@ -211,12 +242,13 @@ def chains(entries: Iterable[Mapping[str, Any]]) -> list[Chain]:
             c.started_at = e["at"]
     out = sorted(by_id.values(), key=lambda c: c.deployment_id, reverse=True)
     seen: set[tuple[str, str | None]] = set()
-    for c in out:  # newest first: the first finished deploy per endpoint decides what serves
+    for c in out:  # newest first: the newest that put a model there, or tore the endpoint down, decides
         where = (c.environment, c.endpoint)
-        if c.status != "succeeded" or where in seen:
+        teardown = c.kind == "teardown" and c.status == "succeeded"
+        if where in seen or not (c.put_model or teardown):
             continue
         seen.add(where)
-        c.serving = c.kind != "teardown"
+        c.serving = not teardown
     return out
 
 

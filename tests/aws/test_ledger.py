@@ -34,6 +34,11 @@ def test_the_database_refuses_to_change_or_remove_a_ledger_entry(store):
         with pytest.raises(sa.exc.DatabaseError, match="append-only"):
             with store.engine.begin() as conn:
                 conn.execute(sa.text("TRUNCATE ledger"))
+    if store.engine.dialect.name == "sqlite":  # REPLACE deletes the row it replaces: refused too
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+            with store.engine.begin() as conn:
+                conn.execute(sa.text(f"INSERT OR REPLACE INTO ledger (id, at, kind, repository, environment, data) "
+                                     f"VALUES ({pk}, '2026-01-01', 'forged', 'r', 'e', '{{}}')"))
     [row] = store.ledger()
     assert row.kind == "correction" and json.loads(row.data) == {"corrects": 1, "text": "x"}
 
@@ -105,6 +110,7 @@ def test_a_deploy_history_is_traced_back_from_the_endpoint_an_arn_a_model_and_a_
     assert data["version"] == 1 and data["endpoints"][0]["serving"] == newest.deployment_id
     assert [d["deployment_id"] for d in data["deployments"]] == [newest.deployment_id, older.deployment_id]
     assert trace_command("no-such-endpoint") == 1
+    assert trace_command(ENDPOINT, repository="other/repo") == 1
     assert trace_command("arn:aws:s3:::bucket") == 2
     assert "not a SageMaker endpoint" in capsys.readouterr().err
 
@@ -140,3 +146,17 @@ def test_subjects(text, kind, value):
 def test_bad_subjects_say_what_is_accepted(text, words):
     with pytest.raises(ValueError, match=words):
         parse_subject(text)
+
+
+def test_trace_never_creates_or_migrates_a_database(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MODELBOT_CONFIG", str(ROOT / "tests" / "fixtures" / "modelbot.yaml"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("MODELBOT_DATA_DIR", str(tmp_path / "var"))
+    assert trace_command("churn") == 2
+    assert "no database at" in capsys.readouterr().err and not (tmp_path / "var").exists()
+    empty = tmp_path / "empty.db"
+    sa.create_engine(f"sqlite:///{empty}").connect().close()
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{empty}")
+    assert trace_command("churn") == 2
+    assert "has no ledger yet" in capsys.readouterr().err
+    assert sa.inspect(sa.create_engine(f"sqlite:///{empty}")).get_table_names() == []

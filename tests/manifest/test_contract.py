@@ -217,3 +217,27 @@ def test_the_report_flags_a_narrowing_contract_at_its_field():
                   policy=PolicyConfig(), commit="a" * 40, now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
                   live_reader=None, prices={}, plan_deploys=False)
     assert not [p for p in same.warnings if p.rule == "contract.compatibility"]
+
+
+def test_hostile_samples_and_answers_are_problems_never_crashes():
+    c = contract_of()
+    with pytest.raises(ContractError, match="too large"):
+        read_samples(b'{"age": ' + b"9" * 400 + b', "plan": "pro"}', "s.jsonl", c.input)
+    with pytest.raises(ContractError, match="nested too deep"):
+        read_samples(b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}", "s.jsonl", c.input)
+    with pytest.raises(ContractError, match="limited to 65536 bytes"):
+        read_samples(b'{"plan": "' + b"x" * 70000 + b'"}', "s.jsonl", c.input)
+    deep = SimpleNamespace(body=b"[" * 2000 + b"]" * 2000, content_type="application/json", error=None)
+    huge = SimpleNamespace(body=b"1" + b"0" * 400, content_type="text/csv", error=None)
+    payloads = [{"age": 1, "plan": "pro"}] * 2
+    msgs = judge_answers(c, payloads, [deep, huge])
+    assert "nested deeper than one record" in msgs[0]
+    assert "too large (beyond 2^53)" in msgs[1] or "not a finite number" in msgs[1]
+
+
+def test_integer_classes_accept_a_whole_float_answer():
+    labels = contract_of(CONTRACT.replace("output: {type: number, min: 0, max: 1}",
+                                          "output: {type: integer, classes: [0, 1]}"))
+    assert answer_problems(labels.output, [1.0]) == []
+    assert answer_problems(labels.output, [1]) == []
+    assert answer_problems(labels.output, [2.0]) == ["2.0 is not one of the classes (0, 1)"]

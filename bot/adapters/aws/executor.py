@@ -41,7 +41,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.adapters.aws.invoke import invoke_payloads
-from bot.adapters.aws.session import AwsUnavailable, client, unavailable
+from bot.adapters.aws.session import AwsUnavailable, client, smoke_client_config, unavailable
 from bot.core.contract import judge_answers
 from bot.core.manifest.model import Contract
 from bot.core.deploy import scaling
@@ -78,7 +78,8 @@ class Clients:
     @classmethod
     def from_session(cls, session: boto3.Session) -> "Clients":
         return cls(client(session, "sagemaker"), client(session, "application-autoscaling"),
-                   client(session, "cloudwatch"), client(session, "s3"), client(session, "sagemaker-runtime"))
+                   client(session, "cloudwatch"), client(session, "s3"),
+                   client(session, "sagemaker-runtime", smoke_client_config()))
 
 
 def _message(exc: ClientError) -> tuple[str, str]:
@@ -220,6 +221,9 @@ def execute(decision: Decision, clients: Clients, requests: DeployRequests) -> O
     return observed
 
 
+SMOKE_BUDGET_SECONDS = 60  # all samples together, well within a worker's lease on the deployment
+
+
 def smoke_test(clients: Clients, requests: DeployRequests, state) -> tuple[list[str], bool]:
     """Send the contract's samples to the new model and judge the answers (`bot.core.contract`):
     (the problems, whether every one of them is worth trying again)."""
@@ -233,12 +237,12 @@ def smoke_test(clients: Clients, requests: DeployRequests, state) -> tuple[list[
     result = invoke_payloads(clients.runtime, state.endpoint, [b.encode("utf-8") for b in smoke["bodies"]],
                              content_type=smoke["content_type"], accept=smoke["accept"],
                              target_variant=smoke.get("target_variant") if ab else None,
-                             target_model=smoke.get("target_model"))
+                             target_model=smoke.get("target_model"), budget_seconds=SMOKE_BUDGET_SECONDS)
     problems = judge_answers(contract, smoke["payloads"], list(result.answers))
     expected = smoke.get("target_variant") if ab else None
     for i, a in enumerate(result.answers, 1):
-        if expected and not a.error and a.variant and a.variant != expected:
-            problems.append(f"sample {i} was answered by variant {a.variant}, not {expected}")
+        if expected and not a.error and a.variant != expected:
+            problems.append(f"sample {i} was answered by variant {a.variant or '(AWS did not say)'}, not {expected}")
     failed = [a for a in result.answers if a.error]
     retriable = bool(problems) and len(failed) == len(problems) and all(a.retriable for a in failed)
     return problems, retriable

@@ -60,10 +60,17 @@ def _error(exc: Exception) -> tuple[str, bool]:
 
 
 def invoke_payloads(client, endpoint: str, bodies: list[bytes], *, content_type: str, accept: str,
-                    target_variant: str | None = None, target_model: str | None = None) -> Invocations:
-    """Invoke `endpoint` once per body; see the module docstring."""
+                    target_variant: str | None = None, target_model: str | None = None,
+                    budget_seconds: float | None = None) -> Invocations:
+    """Invoke `endpoint` once per body; see the module docstring. With `budget_seconds`, bodies
+    not sent when the budget has run out are answered with that error (not worth retrying: a
+    model this slow fails its smoke test)."""
     answers = []
+    begun = time.monotonic()
     for body in bodies:
+        if budget_seconds is not None and time.monotonic() - begun > budget_seconds:
+            answers.append(Answer(error=f"not sent: the {budget_seconds:g} s the samples may take ran out"))
+            continue
         kwargs = {"EndpointName": endpoint, "ContentType": content_type, "Accept": accept, "Body": body}
         if target_variant:
             kwargs["TargetVariant"] = target_variant

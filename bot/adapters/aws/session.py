@@ -73,9 +73,19 @@ def client_config() -> Config:
                   read_timeout=READ_TIMEOUT_SECONDS)
 
 
-def client(session: boto3.Session, service: str) -> Any:
-    """A client for `service` from `session`, with `client_config()`."""
-    return session.client(service, config=client_config())
+SMOKE_READ_TIMEOUT_SECONDS = 10
+
+
+def smoke_client_config() -> Config:
+    """sagemaker-runtime for a smoke test: one attempt per sample (a model that does not answer
+    is a failed sample, not three more tries) and 10 s to answer."""
+    return Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                  read_timeout=SMOKE_READ_TIMEOUT_SECONDS)
+
+
+def client(session: boto3.Session, service: str, config: Config | None = None) -> Any:
+    """A client for `service` from `session`, with `client_config()` unless told otherwise."""
+    return session.client(service, config=config or client_config())
 
 
 def unavailable(exc: Exception, *, where: str, call: str) -> AwsUnavailable:
@@ -251,14 +261,17 @@ class SessionPool:
     def session(self, env: str) -> boto3.Session:
         return self._entry(env)[1]
 
-    def client(self, env: str, service: str) -> Any:
+    def client(self, env: str, service: str, *, config: Config | None = None, purpose: str = "") -> Any:
+        """The pooled client of `service` (one per `purpose`: a different `config`, e.g. the
+        smoke test's, is another client)."""
         _, session, clients = self._entry(env)
+        key = f"{service}#{purpose}" if purpose else service
         with self._lock:
-            made = clients.get(service)
+            made = clients.get(key)
         if made is None:
-            made = client(session, service)
+            made = client(session, service, config)
             with self._lock:
-                made = clients.setdefault(service, made)
+                made = clients.setdefault(key, made)
         return made
 
     def failed(self, env: str, failure: AwsUnavailable) -> None:

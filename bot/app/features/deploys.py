@@ -16,18 +16,18 @@ import threading
 import bot
 from bot.adapters.aws.executor import Clients, model_package_approved
 from bot.adapters.aws.images import framework_image
-from bot.adapters.aws.session import SessionPool
+from bot.adapters.aws.session import SessionPool, smoke_client_config
 from bot.adapters.aws.teardown import build_teardown
 from bot.adapters.github.checks import publish_check_run
 from bot.adapters.github.comments import sync_comments
-from bot.adapters.github.reader import RepoReader
+from bot.adapters.github.reader import ReadError, RepoReader
 from bot.app.router import Router
 from bot.app.services.deployments import record_deployments
 from bot.app.services.gate import gate_deployment
 from bot.app.services.progress import DEPLOY_CHECK, REFUSAL_MARKER, github_for, report_progress, retry_owed_reports
 from bot.app.services.rollouts import Prepared, Services
 from bot.core.clock import utcnow
-from bot.core.contract import ContractError, contract_samples
+from bot.core.contract import MAX_SAMPLES_BYTES, ContractError, contract_samples
 from bot.core.deploy import DeployContext, build_requests, new_rollout
 from bot.core.manifest import load_manifest
 from bot.core.plan import DeploySpec, model_digest, plan
@@ -107,8 +107,9 @@ class _ClientCache:
 
     def __call__(self, env: str):
         pool = self._pool()
-        return Clients(*(pool.client(env, service)
-                         for service in ("sagemaker", "application-autoscaling", "cloudwatch", "s3", "sagemaker-runtime")))
+        return Clients(*(pool.client(env, service) for service in ("sagemaker", "application-autoscaling",
+                                                                   "cloudwatch", "s3")),
+                       runtime=pool.client(env, "sagemaker-runtime", config=smoke_client_config(), purpose="smoke"))
 
 
 @router.provides("rollout_services")
@@ -176,7 +177,13 @@ def prepare_deployment(runtime, row):
 def _read_samples_file(reader, commit: str, path: str, max_bytes: int) -> bytes:
     """The contract's samples file at the deployment's commit (ContractError when it is missing:
     the deploy is refused before anything is written, as the comparison refused it)."""
-    data = reader.read(commit, [path]).get(path)
+    try:
+        data = reader.read(commit, [path]).get(path)
+    except ReadError as exc:
+        if "too large" in str(exc):  # permanent: samples are at most MAX_SAMPLES_BYTES anyway
+            raise ContractError(f"contract.samples.path {path}: {exc} (sample payloads are limited to "
+                                f"{MAX_SAMPLES_BYTES} bytes)") from None
+        raise  # GitHub unreachable and the like: tried again
     if data is None:
         raise ContractError(f"contract.samples.path {path}: not found at {commit[:7]}")
     data = data.encode("utf-8") if isinstance(data, str) else data

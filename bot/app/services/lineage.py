@@ -32,22 +32,23 @@ class Trace:
                 "matched": list(self.matched), "deployments": [c.as_dict() for c in self.chains]}
 
 
-def trace(store, text: str, *, environment: str | None = None) -> Trace:
-    """See the module docstring. ValueError for a subject that cannot be read."""
+def trace(store, text: str, *, environment: str | None = None, repository: str | None = None) -> Trace:
+    """See the module docstring; `environment`, `repository`: only those (a PR number or an
+    endpoint name may exist in several). ValueError for a subject that cannot be read."""
     subject = parse_subject(text)
     matched: list[int] = []
     if subject.kind == "endpoint":
         where = store.ledger_endpoints(subject.value)
     else:
         if subject.kind == "tag" and subject.key == "commit":
-            candidates = sorted({e["deployment_id"] for e in store.ledger_entries(commit_sha=subject.value)
+            candidates = sorted({e["deployment_id"] for e in store.ledger_entries(commit_sha=subject.value, repository=repository)
                                  if e["deployment_id"] is not None}) if len(subject.value) >= 7 else []
         elif subject.kind == "tag" and subject.key == "pr":
-            candidates = sorted({e["deployment_id"] for e in store.ledger_entries(pr_number=int(subject.value.lstrip("#")))
+            candidates = sorted({e["deployment_id"] for e in store.ledger_entries(pr_number=int(subject.value.lstrip("#")), repository=repository)
                                  if e["deployment_id"] is not None}) if subject.value.lstrip("#").isdigit() else []
         else:
             candidates = store.ledger_deployments_mentioning(subject.value)
-        found = [c for c in chains(store.ledger_entries(deployment_ids=candidates))
+        found = [c for c in chains(store.ledger_entries(deployment_ids=candidates, repository=repository))
                  if matches(c, subject)] if candidates else []
         matched = sorted(c.deployment_id for c in found)
         where = sorted({(c.environment, c.endpoint) for c in found if c.endpoint})
@@ -55,6 +56,6 @@ def trace(store, text: str, *, environment: str | None = None) -> Trace:
         where = [w for w in where if w[0] == environment]
     entries = []
     for env, name in where:
-        entries.extend(store.ledger_entries(endpoint=name, environment=env))
+        entries.extend(store.ledger_entries(endpoint=name, environment=env, repository=repository))
     entries.sort(key=lambda e: e["id"])
     return Trace(subject, tuple(where), tuple(chains(entries)), tuple(matched))

@@ -168,7 +168,7 @@ class Rollouts:
 
     def _finish(self, row, status: str, text: str | None, notify_as: str | None = None) -> str:
         self.store.save_deployment(row.id, status=status, reason=text)
-        self.store.append_ledger_for(row, "finished", {"status": status, "reason": text,
+        self.store.append_ledger_for(row, "finished", {"status": status, "reason": scrub(text) if text else text,
                                                        "kind": row.kind if row.kind != "deploy" else None})
         if row.endpoint:
             self.store.release_lock(lock_key(row.environment, row.endpoint), holder_of(row.id))
@@ -288,7 +288,9 @@ class Rollouts:
             return self._advance_teardown(row, data)
         state = RolloutState.from_record(data["rollout"])
         requested = row.requested
-        if requested == "promote" and not state.done and not self._gate_promotion(row):
+        if requested == "promote" and state.flow in ("ab", "shadow") and state.phase != "experiment":
+            requested = None  # acted on only in the experiment (after the smoke test, a weight shift): ask then
+        elif requested == "promote" and not state.done and not self._gate_promotion(row):
             requested = None
         if requested and not state.done:
             state = replace(state, requested=requested)
@@ -315,8 +317,10 @@ class Rollouts:
             smoked = record_smoke(decision.state, after.smoke, retriable=after.smoke_retriable)
             data["rollout"] = smoked.as_record()
             self.store.save_deployment(row.id, state=_dumps(data), release=False)
-            self.store.append_ledger_for(row, "smoke", {"config": smoked.smoke_on, "result": smoked.smoke_result,
-                                                        "problems": list(after.smoke)[:20],
+            self.store.append_ledger_for(row, "smoke", {"config": smoked.smoke_on,
+                                                        "result": scrub(smoked.smoke_result) if smoked.smoke_result
+                                                        else smoked.smoke_result,
+                                                        "problems": [scrub(p) for p in after.smoke[:20]],
                                                         "retrying": smoked.smoke_result is None})
             if decision.progress is not None:
                 self.services.notify(row, "in_progress", decision.progress.text)

@@ -8,9 +8,25 @@ import math
 from typing import Any, Mapping
 
 
+EXACT_INT = 2 ** 53  # integers beyond this are not exact as JSON numbers read by most callers (doubles)
+
+
 def _shown(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_INT:
+        text = f"an integer of {len(str(abs(value)))} digits"
+    else:
+        try:
+            text = json.dumps(value) if not isinstance(value, str) else repr(value)
+        except (ValueError, TypeError, RecursionError):
+            text = type(value).__name__
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def number_problem(value: Any, what: str = "a number") -> str | None:
+    """Why a numeric value cannot be judged: not finite, or an integer too large to be exact."""
+    if isinstance(value, int):
+        return f"{_shown(value)} is too large (beyond 2^53)" if abs(value) > EXACT_INT else None
+    return None if math.isfinite(value) else f"{_shown(value)} is not a finite number"
 
 
 def _a(word: str) -> str:
@@ -30,8 +46,9 @@ def value_problem(f, value: Any) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"{_shown(value)} is not {_a(f.type)}"
-    if not math.isfinite(value):
-        return f"{_shown(value)} is not a finite number"
+    why = number_problem(value)
+    if why:
+        return why
     if f.type == "integer" and float(value) != int(value):
         return f"{_shown(value)} is not an integer"
     if f.min is not None and value < f.min:
