@@ -55,6 +55,9 @@ def _prepared_facts(prepared: "Prepared") -> dict:
     requests the models (name, image, artifact), configs and the endpoint it moves to."""
     facts = dict(prepared.facts)
     req = prepared.requests or {}
+    if prepared.kind == "teardown":  # TeardownRequests: the names it deletes
+        facts.update(deletes={k: v for k, v in req.items() if k in ("endpoint", "endpoint_configs", "models", "alarms")})
+        return facts
     models = []
     for m in req.get("models") or ():
         c = m.get("PrimaryContainer") or ((m.get("Containers") or [{}])[0])
