@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from bot.app.services.lineage import trace
 from bot.app.trace_cli import trace_command
 from bot.core.lineage import parse_subject
-from tests.aws.test_deploy_gate import PATH, approve, bot, make_bot, manifest, open_pr, rows_of, ship  # noqa: F401
+from tests.aws.test_deploy_gate import PATH, approve, bot, manifest, open_pr, rows_of, ship  # noqa: F401 - bot: the fixture
 from tests.aws.test_deploy_gate import merge as merge_pr
 from tests.aws.test_deploy_gate import sm
 
