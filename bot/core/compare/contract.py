@@ -3,7 +3,7 @@
 `table_findings(input, table, ...)` reads every declared field's column once (vectorised; text
 columns in one pass over their values) and says, per field, what breaks the contract: a missing
 column, a text column for a number, values outside the range or the categories, nulls in a
-required field — with the count and the first offending row (1-based, as in the file).
+required field — with the count and the first offending row (data rows from 1, a header not counted).
 `prediction_findings(output, predictions, ...)` does the same for one model's predictions:
 values per record, range, integer answers. A candidate that breaks its own contract is an
 error; the live model breaking it is a warning (the contract changed, or the live model did
