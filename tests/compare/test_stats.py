@@ -372,3 +372,42 @@ def test_compare_many_gives_the_numbers_of_one_compare_per_set():
             assert np.array_equal(a.candidate_replicates, b.candidate_replicates), name
             assert np.array_equal(a.baseline_replicates, b.baseline_replicates), name
         assert alone.metrics["roc_auc"].delong == got.metrics["roc_auc"].delong
+
+
+@pytest.mark.parametrize("wanted", [{"recall"}, {"accuracy", "f1"}, {"pr_auc"}, {"log_loss", "brier"}, {"roc_auc", "precision"}])
+def test_a_subset_of_metrics_has_the_same_replicates(wanted):
+    """Drawing replicates for some metrics only (what a slice's gates judge) gives those metrics'
+    replicates exactly: the label metrics come from counts above the threshold without the walk
+    through the rankings, and agree with it."""
+    y, cand, base = two_models(4000, 31, ties=True)
+    kernel = MetricKernel("binary", y, cand, base)
+    full = bootstrap(kernel, n_resamples=24, seed=8)
+    part = bootstrap(kernel, n_resamples=24, seed=8, metrics=wanted)
+    assert set(part.candidate) == set(part.baseline) == wanted
+    for name in wanted:
+        assert np.array_equal(part.candidate[name], full.candidate[name]), name
+        assert np.array_equal(part.baseline[name], full.baseline[name]), name
+
+
+def test_slices_draw_what_their_gates_judge():
+    from bot.core.compare.gates import Gate
+    from bot.core.compare.slices import _seed, evaluate_slices
+
+    y, cand, base = two_models(6000, 32)
+    data = prepare("binary", y, cand, base)
+    column = np.arange(6000) % 3
+    gates = [Gate("roc_auc", max_regression=0.05), Gate("recall", max_regression=0.05)]
+    report = evaluate_slices(data, {"c": column}, gates, min_rows=100, max_levels=10, confidence=0.95, seed=3,
+                             n_resamples=40)
+    for s in report.slices:
+        mask = column == int(s.level)
+        alone = compare(prepare("binary", y[mask], cand[mask], base[mask]), seed=_seed(3, "c", s.level), n_resamples=40)
+        assert set(s.comparison.metrics) == {"roc_auc", "recall"}
+        roc, recall = s.comparison.metrics["roc_auc"], s.comparison.metrics["recall"]
+        assert roc.candidate_replicates is None and roc.delong == alone.metrics["roc_auc"].delong  # DeLong's test
+        assert roc.delta_interval(0.99, normal=True) == alone.metrics["roc_auc"].delta_interval(0.99, normal=True)
+        with pytest.raises(ValueError, match="no bootstrap replicates of roc_auc"):
+            roc.candidate_interval(0.95)
+        assert np.array_equal(recall.candidate_replicates, alone.metrics["recall"].candidate_replicates)
+        assert np.array_equal(recall.baseline_replicates, alone.metrics["recall"].baseline_replicates)
+        assert recall.candidate == alone.metrics["recall"].candidate

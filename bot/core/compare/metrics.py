@@ -193,6 +193,15 @@ class MetricKernel:
 
     def point(self) -> tuple[dict[str, float], dict[str, float] | None]:
         """Point estimates (unit weights) for candidate and baseline."""
+        if self.task == "binary":  # unit weights: the counts are the ranks themselves
+            n_models = len(self._views)
+            out = []
+            for i, view in enumerate(self._views):
+                r = _binary_point(view)
+                r["log_loss"] = float(self._features[i].sum() / self.n_rows)
+                r["brier"] = float(self._features[n_models + i].sum() / self.n_rows)
+                out.append(r)
+            return out[0], (out[1] if n_models > 1 else None)
         cand, base = self.evaluate(np.ones((1, self.n_rows), dtype=np.uint8), max_weight=1)
         return {k: float(v[0]) for k, v in cand.items()}, (None if base is None else {k: float(v[0]) for k, v in base.items()})
 
@@ -222,30 +231,39 @@ class MetricKernel:
         base = None if parts[0][1] is None else {m: np.concatenate([p[1][m] for p in parts]) for m in parts[0][1]}
         return cand, base
 
-    def evaluate_lanes(self, lanes: np.ndarray, workspace: Workspace | None = None, *, max_weight: int = 255):
+    def evaluate_lanes(self, lanes: np.ndarray, workspace: Workspace | None = None, *, max_weight: int = 255,
+                       metrics=None):
         """`evaluate` for LANES weight rows packed as `pack_lanes` does ((n,) uint64, row r in byte r
-        of each word): ({name: (LANES,) candidate values}, same for baseline or None)."""
+        of each word): ({name: (LANES,) candidate values}, same for baseline or None).
+
+        `metrics`: compute these only (binary sets; say, what a slice's gates judge): the rank
+        metrics (ROC AUC, PR AUC) take a walk through both rankings, the label metrics (accuracy,
+        precision, recall, F1) only counts above the threshold, log loss and Brier one weighted sum.
+        """
         ws = workspace or Workspace()
         acc = np.int32 if max_weight * (self.n_rows + 1) < 2**31 else np.int64
         batch = _Batch(lanes, ws)
         if self.task == "binary":
+            want = set(metric_names("binary") if metrics is None else metrics)
             n_models = len(self._views)
-            sums = np.zeros((LANES, len(self._features)))
-            results = []
+            sums = _weighted_sums(lanes, self._features, ws) if want & {"log_loss", "brier"} else None
+            out, totals = [], None
             for i, view in enumerate(self._views):
-                # the candidate's view walks the canonical columns in order: the weighted sums ride along
-                r, total = _eval_binary(view, batch, acc, ws, sums=(self._features, sums) if i == 0 else None)
-                results.append((r, total))
-            out = []
-            for i, (r, total) in enumerate(results):
-                r["log_loss"] = _ratio(sums[:, i], total)
-                r["brier"] = _ratio(sums[:, n_models + i], total)
-                out.append(r)
+                if want & {"roc_auc", "pr_auc"}:
+                    r, total = _eval_binary(view, batch, acc, ws)
+                else:  # both models weigh the same positives and negatives: count them once
+                    r, total, totals = _binary_counts(view, batch, ws, totals)
+                if sums is not None:
+                    r["log_loss"] = _ratio(sums[:, i], total)
+                    r["brier"] = _ratio(sums[:, n_models + i], total)
+                out.append({m: v for m, v in r.items() if m in want})
             return out[0], (out[1] if len(out) > 1 else None)
-        rows = batch.rows(ws)
-        sums = _weighted_sums(rows, self._features, ws)  # log loss terms, or the regression sums
+        sums = _weighted_sums(lanes, self._features, ws)  # log loss terms, or the regression sums
         if self.task == "regression":
-            return _regression_from_sums(sums, rows.sum(axis=1, dtype=np.int64), self.has_baseline, self.has_mape)
+            total = np.zeros(LANES, dtype=np.int64)
+            for a in range(0, len(lanes), _BLOCK):
+                total += _lane_totals(lanes[a : a + _BLOCK], ws)
+            return _regression_from_sums(sums, total, self.has_baseline, self.has_mape)
         results = []
         for i, view in enumerate(self._views):
             r, total = _eval_multiclass(view, batch, acc, ws)
@@ -423,28 +441,24 @@ def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", a, b)
 
 
-def _lane_dots(wf: np.ndarray, features: np.ndarray, lo: int, hi: int, out: np.ndarray) -> None:
-    """out[:, j] += wf @ features[j, lo:hi] for the (LANES, hi - lo) float64 weights wf.
+def _weighted_sums(lanes: np.ndarray, features: np.ndarray, ws: Workspace) -> np.ndarray:
+    """(LANES, k) weighted sums of k per-row terms for the LANES weight rows packed in `lanes`.
 
-    A matrix-vector product of BLAS (np.dot releases the GIL; three to four times einsum's speed
-    here), always on LANES rows: its kernels handle rows in fixed groups, so a row's sum does not
-    depend on its neighbours (tests hold it to that).
+    Per block of columns, one product (k, m) @ (m, LANES) of BLAS on the weights as they are
+    packed (column-major rows: no transposing copy), three to four times einsum's speed here and
+    np.dot releases the GIL. Always LANES columns and blocks that depend on nothing but _BLOCK, so
+    a row's sums do not depend on the other rows (tests hold it to that).
     """
-    for j, f in enumerate(features):
-        out[:, j] += np.dot(wf, f[lo:hi])
-
-
-def _weighted_sums(rows: np.ndarray, features: np.ndarray, ws: Workspace) -> np.ndarray:
-    """(LANES, k) weighted sums of k per-row terms for LANES weight rows (LANES, n) uint8."""
-    c, n = rows.shape
-    out = np.zeros((c, len(features)))
-    buf = ws.get("sums_w", (c, min(n, _BLOCK)), np.float64)
+    n = len(lanes)
+    out = np.zeros((len(features), LANES))
+    as_bytes = lanes.view(np.uint8).reshape(n, LANES)
+    buf = ws.get("sums_w", (min(n, _BLOCK), LANES), np.float64)
     for a in range(0, n, _BLOCK):
         b = min(a + _BLOCK, n)
-        wf = buf[:, : b - a]
-        np.copyto(wf, rows[:, a:b])
-        _lane_dots(wf, features, a, b, out)
-    return out
+        wf = buf[: b - a]
+        np.copyto(wf, as_bytes[a:b])
+        out += np.dot(features[:, a:b], wf)
+    return out.T
 
 
 class _Batch:
@@ -454,30 +468,23 @@ class _Batch:
 
     def __init__(self, lanes: np.ndarray, ws: Workspace):
         self.lanes = lanes
-        self._rows = None
 
-    def rows(self, ws: Workspace) -> np.ndarray:
-        """The weights as (LANES, n) uint8 rows."""
-        if self._rows is None:
-            n = len(self.lanes)
-            self._rows = ws.get("rows", (LANES, n), np.uint8)
-            as_bytes = self.lanes.view(np.uint8).reshape(n, LANES)
-            for a in range(0, n, _BLOCK):
-                b = min(a + _BLOCK, n)
-                np.copyto(self._rows[:, a:b], as_bytes[a:b].T)
-        return self._rows
+    def lane(self, r: int) -> np.ndarray:
+        """Row r's weights, (n,) uint8 (a strided view)."""
+        return self.lanes.view(np.uint8).reshape(-1, LANES)[:, r]
 
     def widened(self, perm, lo: int, hi: int, acc, ws: Workspace, tag: str) -> np.ndarray:
-        """(LANES, hi - lo) weights of the view's positions lo..hi - 1 (canonical columns
-        perm[lo:hi], or lo..hi - 1 when perm is None) as `acc` integers."""
+        """(LANES, hi - lo + 1) `acc` integers: column 0 free (for `_cumulative`), then the weights
+        of the view's positions lo..hi - 1 (canonical columns perm[lo:hi], or lo..hi - 1 when perm
+        is None)."""
         m = hi - lo
         if perm is None:
             words = self.lanes[lo:hi]
         else:
             words = ws.get(tag + "_words", (m,), np.uint64)
             np.take(self.lanes, perm[lo:hi], out=words, mode="clip")  # mode="clip": written in place, no buffer
-        out = ws.get(tag + "_wide", (LANES, m), acc)
-        np.copyto(out, words.view(np.uint8).reshape(m, LANES).T)
+        out = ws.get(tag + "_wide", (LANES, m + 1), acc)
+        np.copyto(out[:, 1:], words.view(np.uint8).reshape(m, LANES).T)
         return out
 
 
@@ -497,10 +504,11 @@ class _BinaryView:
     perm: np.ndarray | None  # canonical weight column of each view position (positives, then negatives); None: the same
     n_pos: int
     n_neg: int
-    neg_ge: np.ndarray  # per positive: negatives scoring >= it
+    neg_ge: np.ndarray  # per positive: negatives scoring >= it, counted from its block's window start e
     tied: np.ndarray  # view positions of positives tied with at least one negative
-    neg_gt_tied: np.ndarray  # for those: negatives scoring > it
-    pos_ge: np.ndarray | None  # per positive: positives scoring >= it; None when no ties among positives
+    neg_gt_tied: np.ndarray  # for those: negatives scoring > it, counted from the block's window start
+    pos_ge: np.ndarray | None  # per positive: positives scoring >= it, counted from its block's start a;
+    # None when no ties among positives
     k_pos: int  # positives predicted positive (score >= threshold)
     k_neg: int  # negatives predicted positive
     blocks: tuple[tuple[int, int, int, int], ...]
@@ -544,8 +552,14 @@ class _BinaryView:
         blocks = _blocks(sp, neg_ge, neg_gt)
         starts = [a for a, _, _, _ in blocks] + [n_pos]
         tie_bounds = tuple(int(i) for i in np.searchsorted(tied, starts))
-        view = cls(perm, n_pos, n_neg, neg_ge, tied, np.ascontiguousarray(neg_gt[tied]).astype(idx),
-                   pos_ge, k_pos, k_neg, blocks, tie_bounds)
+        neg_gt_tied = np.ascontiguousarray(neg_gt[tied]).astype(idx)
+        # counts made local to each block (what the block's arrays are indexed by)
+        for k, (a, b, e, _) in enumerate(blocks):
+            neg_ge[a:b] -= e
+            neg_gt_tied[tie_bounds[k] : tie_bounds[k + 1]] -= e
+            if pos_ge is not None:
+                pos_ge[a:b] -= a
+        view = cls(perm, n_pos, n_neg, neg_ge, tied, neg_gt_tied, pos_ge, k_pos, k_neg, blocks, tie_bounds)
         return view, placed
 
 
@@ -563,8 +577,16 @@ def _blocks(sp: np.ndarray, neg_ge: np.ndarray, neg_gt: np.ndarray) -> tuple:
         starts = np.unique(allowed[at[at < len(allowed)]])
     bounds = [0, *(int(s) for s in starts), n_pos]
     # the window: from the negatives above the block's first positive (ties included) to those at
-    # or above its last; consecutive windows follow each other (no tie group is split)
-    return tuple((a, b, int(neg_gt[a]), int(neg_ge[b - 1])) for a, b in zip(bounds[:-1], bounds[1:]))
+    # or above its last; consecutive windows follow each other (no tie group is split). It starts
+    # where the last one ended unless many negatives lie between: those are only counted.
+    blocks, done = [], 0
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        e = int(neg_gt[a])
+        if e - done <= _BLOCK // 2:
+            e = done
+        done = int(neg_ge[b - 1])
+        blocks.append((a, b, e, done))
+    return tuple(blocks)
 
 
 def _delong_moments(views, placements, n_pos: int):
@@ -590,22 +612,26 @@ def _cov2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     scratch array, is overwritten)."""
     xc = x - x.mean()
     yc = np.subtract(y, y.mean(), out=y)
-    xy = float(np.dot(xc, yc))
-    return np.array([[np.dot(xc, xc), xy], [xy, np.dot(yc, yc)]]) / (len(x) - 1)
+    xy = float(np.einsum("i,i->", xc, yc))  # einsum, not BLAS: no helper threads for one long dot
+    return np.array([[np.einsum("i,i->", xc, xc), xy], [xy, np.einsum("i,i->", yc, yc)]]) / (len(x) - 1)
 
 
 def _cumulative(wide: np.ndarray, carry: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """out[:, j] = carry + the first j weights of each row of `wide` (out has one column more).
+    """out[:, j] = carry + the first j weights of each row of wide[:, 1:] (as `widened` returns
+    them; column 0 is overwritten). Returns out.
 
-    Row by row, from a widened copy to an array of the same type: numpy holds the GIL through a
-    cumulative sum that casts, works in place or runs along an axis of a 2-D array (the
-    bootstrap's other threads would wait), not through a 1-D one like this. `wide` is modified.
+    One cumulative sum over the rows laid end to end, column 0 of each row set so that the sum
+    restarts there at the row's carry: a 1-D cumulative sum from one array into another of the
+    same type, the only kind during which numpy releases the GIL (one that casts, works in place
+    or runs along an axis of a 2-D array holds it, and the bootstrap's other threads would wait),
+    and one call instead of one per row (each call is a handover of the GIL between threads).
     """
-    out[:, 0] = carry
-    if wide.shape[1]:
-        wide[:, 0] += carry.astype(wide.dtype)
-        for row, acc_row in zip(wide, out):
-            np.cumsum(row, out=acc_row[1:])
+    totals = np.add.reduce(wide[:, 1:], axis=1)  # no cast in the loop: a row sums far below 2**31
+    ends = carry + totals  # the carries after this block
+    starts = carry.copy()
+    starts[1:] -= ends[:-1]  # what the running sum must add to land on the row's carry
+    wide[:, 0] = starts
+    np.cumsum(wide.reshape(-1), out=out.reshape(-1))
     return out
 
 
@@ -622,15 +648,13 @@ def _ratio0(num, den) -> np.ndarray:
     return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den > 0)
 
 
-def _eval_binary(view: _BinaryView, batch: _Batch, acc, ws: Workspace, *, labels: bool = True, sums=None):
+def _eval_binary(view: _BinaryView, batch: _Batch, acc, ws: Workspace, *, labels: bool = True):
     """All binary metrics (but log loss and Brier) per weight row, and the total weight per row.
 
     Per positive i (descending score): g = weighted negatives scoring >= it (its Mann-Whitney
     count, and the false positives at its threshold), tp = weighted positives scoring >= it.
     AUC = 1 - sum(w g)/(P N) (+ ties), average precision = sum(w tp/(tp + g))/P. Both come block
     by block with the running weights of positives and negatives carried between blocks.
-    `sums`: (features, out) for the view in canonical order, whose walk visits every column once:
-    out += the weighted sums of the features.
     """
     c = LANES
     carry_p, carry_n = np.zeros(c, dtype=np.int64), np.zeros(c, dtype=np.int64)
@@ -638,14 +662,6 @@ def _eval_binary(view: _BinaryView, batch: _Batch, acc, ws: Workspace, *, labels
     s1, ap, ties = np.zeros(c), np.zeros(c), np.zeros(c)
     done = 0  # negatives counted so far
     n_pos = view.n_pos
-
-    def with_sums(wide, lo, hi):
-        if sums is not None and hi > lo:
-            wf = ws.get("sums_w", (c, hi - lo), np.float64)
-            np.copyto(wf, wide)
-            _lane_dots(wf, sums[0], lo, hi, sums[1])
-            return wf
-        return None
 
     def skip_to(stop: int):
         """Count the negatives up to rank `stop` whose running weights no positive needs."""
@@ -657,60 +673,127 @@ def _eval_binary(view: _BinaryView, batch: _Batch, acc, ws: Workspace, *, labels
             if fp_k is None and done < view.k_neg < end:
                 end = view.k_neg  # stop there to capture the count at the threshold
             wide = batch.widened(view.perm, n_pos + done, n_pos + end, acc, ws, "n")
-            with_sums(wide, n_pos + done, n_pos + end)
-            carry_n = carry_n + wide.sum(axis=1, dtype=np.int64)
+            carry_n = carry_n + np.add.reduce(wide[:, 1:], axis=1)
             done = end
         if fp_k is None and done == view.k_neg:
             fp_k = carry_n
 
     for k, (a, b, e, f) in enumerate(view.blocks):
         skip_to(e)
-        wide = batch.widened(view.perm, n_pos + e, n_pos + f, acc, ws, "n")
-        with_sums(wide, n_pos + e, n_pos + f)
-        cn = _cumulative(wide, carry_n, ws.get("cn", (c, f - e + 1), acc))
+        cn = _cumulative(batch.widened(view.perm, n_pos + e, n_pos + f, acc, ws, "n"), carry_n,
+                         ws.get("cn", (c, f - e + 1), acc))
         if fp_k is None and e <= view.k_neg <= f:
             fp_k = cn[:, view.k_neg - e].astype(np.int64)
         carry_n, done = cn[:, -1].astype(np.int64), f
         m = b - a
         wide = batch.widened(view.perm, a, b, acc, ws, "p")
-        wpf = with_sums(wide, a, b)
-        if wpf is None:
-            wpf = ws.get("sums_w", (c, m), np.float64)
-            np.copyto(wpf, wide)  # float64 copies (exact: integers far below 2**53) keep the ufuncs on fast, uncast loops
+        wpf = ws.get("wp_f", (c, m), np.float64)
+        np.copyto(wpf, wide[:, 1:])  # float64 copies (exact: integers far below 2**53) keep the ufuncs on fast, uncast loops
+        first = k == 0 or not (carry_p + carry_n).all()  # a row with nothing weighted above this block yet
         cp = _cumulative(wide, carry_p, ws.get("cp", (c, m + 1), acc))
         if tp_k is None and a <= view.k_pos <= b:
             tp_k = cp[:, view.k_pos - a].astype(np.int64)
         g = ws.get("g", (c, m), acc)
-        np.take(cn, view.neg_ge[a:b] - e, axis=1, out=g, mode="clip")
+        np.take(cn, view.neg_ge[a:b], axis=1, out=g, mode="clip")
         gf, tpf = ws.get("g_f", (c, m), np.float64), ws.get("tp_f", (c, m), np.float64)
         np.copyto(gf, g)
-        np.copyto(tpf, cp[:, 1:] if view.pos_ge is None else np.take(cp, view.pos_ge[a:b] - a, axis=1))
+        np.copyto(tpf, cp[:, 1:] if view.pos_ge is None else np.take(cp, view.pos_ge[a:b], axis=1))
         s1 += _rowdot(gf, wpf)
         np.add(tpf, gf, out=gf)
-        _no_empty_rank(gf)
+        if first:
+            _no_empty_rank(gf)
         np.divide(tpf, gf, out=gf)
         ap += _rowdot(gf, wpf)
         lo, hi = view.tie_bounds[k], view.tie_bounds[k + 1]
         if hi > lo:  # a negative tied with a positive counts 1/2
             at = view.tied[lo:hi]
-            tie = np.take(cn, view.neg_ge[at] - e, axis=1) - np.take(cn, view.neg_gt_tied[lo:hi] - e, axis=1)
+            tie = np.take(cn, view.neg_ge[at], axis=1) - np.take(cn, view.neg_gt_tied[lo:hi], axis=1)
             ties += _rowdot(tie.astype(np.float64), wpf[:, at - a])
         carry_p = cp[:, -1].astype(np.int64)
     skip_to(view.n_neg)
     pt, nt = carry_p, carry_n
     out = {}
-    if labels:
-        tp = pt if tp_k is None else tp_k  # no blocks: no positives
-        fp = nt if fp_k is None else fp_k
-        fn, tn = pt - tp, nt - fp
-        out["accuracy"] = _ratio(tp + tn, pt + nt)
-        out["precision"] = _ratio0(tp, tp + fp)
-        out["recall"] = _ratio(tp, pt)
-        out["f1"] = np.where(pt > 0, _ratio0(2 * tp, 2 * tp + fp + fn), np.nan)
+    if labels:  # no blocks: no positives
+        out = _label_metrics(pt if tp_k is None else tp_k, nt if fp_k is None else fp_k, pt, nt)
     twice_u = 2.0 * (pt * nt) - 2.0 * s1 + ties
     out["roc_auc"] = _ratio(twice_u, 2.0 * (pt * nt))
     out["pr_auc"] = _ratio(ap, pt)
     return out, pt + nt
+
+
+def _label_metrics(tp, fp, pt, nt) -> dict:
+    fn, tn = pt - tp, nt - fp
+    return {
+        "accuracy": _ratio(tp + tn, pt + nt),
+        "precision": _ratio0(tp, tp + fp),
+        "recall": _ratio(tp, pt),
+        "f1": np.where(pt > 0, _ratio0(2 * tp, 2 * tp + fp + fn), np.nan),
+    }
+
+
+_LANE_PAIR = np.uint64(0x000000FF000000FF)
+
+
+def _lane_totals(words: np.ndarray, ws: Workspace) -> np.ndarray:
+    """(LANES,) int64 column sums of packed weights (at most 2**24 words): lanes r and r + 4 side
+    by side in the two 32-bit halves of each word, summed as one 64-bit number (a 1-D sum, not a
+    reduction along the short axis of an (m, 8) array, which numpy does element by element)."""
+    out = np.empty(LANES, dtype=np.int64)
+    pair = ws.get("lane_pair", words.shape, np.uint64)
+    for r in range(LANES // 2):
+        np.right_shift(words, np.uint64(8 * r), out=pair)
+        pair &= _LANE_PAIR
+        total = int(np.add.reduce(pair))
+        out[r], out[r + LANES // 2] = total & 0xFFFFFFFF, total >> 32
+    return out
+
+
+def _binary_counts(view: _BinaryView, batch: _Batch, ws: Workspace, totals=None):
+    """The label metrics only (no walk through the ranking): weighted counts of the view's
+    positives and negatives scoring >= the threshold (the first k_pos / k_neg of each) and of all
+    of them (`totals`, (pt, nt), when another view of the set counted them already). Returns the
+    metrics, the total weight per row and (pt, nt)."""
+    def total(lo: int, hi: int) -> np.ndarray:
+        out = np.zeros(LANES, dtype=np.int64)
+        for a in range(lo, hi, _BLOCK):
+            b = min(a + _BLOCK, hi)
+            if view.perm is None:
+                words = batch.lanes[a:b]
+            else:
+                words = ws.get("count_words", (b - a,), np.uint64)
+                np.take(batch.lanes, view.perm[a:b], out=words, mode="clip")
+            out += _lane_totals(words, ws)
+        return out
+
+    n_pos = view.n_pos
+    tp, fp = total(0, view.k_pos), total(n_pos, n_pos + view.k_neg)
+    if totals is None:
+        totals = (tp + total(view.k_pos, n_pos), fp + total(n_pos + view.k_neg, n_pos + view.n_neg))
+    pt, nt = totals
+    return _label_metrics(tp, fp, pt, nt), pt + nt, totals
+
+
+def _binary_point(view: _BinaryView) -> dict[str, float]:
+    """All binary metrics but log loss and Brier for unit weights: the running counts are the
+    ranks themselves."""
+    n_pos, n_neg = view.n_pos, view.n_neg
+    neg_ge = view.neg_ge.astype(np.int64)
+    tie_gt = view.neg_gt_tied.astype(np.int64)
+    pos_ge = None if view.pos_ge is None else view.pos_ge.astype(np.int64)
+    for k, (a, b, e, _) in enumerate(view.blocks):  # back from block-local counts
+        neg_ge[a:b] += e
+        tie_gt[view.tie_bounds[k] : view.tie_bounds[k + 1]] += e
+        if pos_ge is not None:
+            pos_ge[a:b] += a
+    out = {m: float(v) for m, v in _label_metrics(np.int64(view.k_pos), np.int64(view.k_neg),
+                                                  np.int64(n_pos), np.int64(n_neg)).items()}
+    pt_nt = float(n_pos) * float(n_neg)
+    s1 = float(neg_ge.sum())
+    ties = float((neg_ge[view.tied] - tie_gt).sum())
+    out["roc_auc"] = (2.0 * pt_nt - 2.0 * s1 + ties) / (2.0 * pt_nt) if pt_nt > 0 else math.nan
+    tp = np.arange(1, n_pos + 1, dtype=np.float64) if pos_ge is None else pos_ge.astype(np.float64)
+    out["pr_auc"] = float(np.sum(tp / (tp + neg_ge))) / n_pos if n_pos else math.nan
+    return out
 
 
 def _no_empty_rank(d: np.ndarray) -> None:
@@ -747,14 +830,14 @@ class _Multiclass:
         return cls(k, y * k + pred, tuple(ovr))
 
 
-def _weighted_counts(w: np.ndarray, codes: np.ndarray, n_codes: int) -> np.ndarray:
-    """(C, n_codes) weighted count of each code per weight row, one bincount per row."""
-    return np.stack([np.bincount(codes, weights=row, minlength=n_codes) for row in w])
+def _weighted_counts(batch: _Batch, codes: np.ndarray, n_codes: int) -> np.ndarray:
+    """(LANES, n_codes) weighted count of each code per weight row, one bincount per row."""
+    return np.stack([np.bincount(codes, weights=batch.lane(r), minlength=n_codes) for r in range(LANES)])
 
 
 def _eval_multiclass(m: _Multiclass, batch: _Batch, acc, ws: Workspace) -> dict:
     k = m.k
-    conf = _weighted_counts(batch.rows(ws), m.codes, k * k).reshape(-1, k, k)  # [row, true, predicted]
+    conf = _weighted_counts(batch, m.codes, k * k).reshape(-1, k, k)  # [row, true, predicted]
     tp = np.diagonal(conf, axis1=1, axis2=2)
     true, pred = conf.sum(axis=2), conf.sum(axis=1)
     total = true.sum(axis=1)

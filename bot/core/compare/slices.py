@@ -15,6 +15,12 @@ DeLong's for binary ROC AUC). Slices with fewer rows than `min_rows` are listed 
 and judged by no gate, as is a classification slice that holds one class only; a per-slice gate
 with no slice to judge is inconclusive, never a pass.
 
+Cost: all slices are compared together (their sorts and bootstrap batches share the threads), and
+each slice's comparison holds the metrics its gates judge, with bootstrap replicates only where an
+interval needs them (a ROC AUC regression gate of a binary set rests on DeLong's test; accuracy,
+precision, recall and F1 need only weighted counts above the threshold). Without per-slice gates
+the slices get every metric.
+
 Pure: arrays in, values out (`bot.core.compare.stats`, `bot.core.compare.gates`).
 """
 
@@ -139,8 +145,10 @@ def evaluate_slices(
         todo.append((len(compared), sub, _seed(seed, column, level)))
         compared.append([column, level, n, None, None])
     # all slices at once: their sorts and bootstrap batches share the threads (the numbers are
-    # those of one compare() per slice)
-    results = compare_many([sub for _, sub, _ in todo], seeds=[s for _, _, s in todo], n_resamples=n_resamples)
+    # those of one compare() per slice), and only what the gates judge
+    keep, drawn = _needed(data, gates)
+    results = compare_many([sub for _, sub, _ in todo], seeds=[s for _, _, s in todo], n_resamples=n_resamples,
+                           metrics=keep, replicates=drawn)
     for (i, _, _), comp in zip(todo, results):
         compared[i][3] = comp
     k = sum(1 for c in compared if c[3] is not None)
@@ -155,6 +163,19 @@ def evaluate_slices(
                   f"all of them together hold at {percent(confidence)}" if k > 1 else
                   "one slice judged: no correction needed" if k == 1 else "no slice large enough to judge")
     return SliceReport(tuple(slices), gate_results, min_rows, correction, corrected)
+
+
+def _needed(data: EvaluationSet, gates: Sequence[Gate]) -> tuple[set[str] | None, set[str] | None]:
+    """(the metrics a slice's comparison holds, those that need bootstrap replicates): what the
+    gates judge (all metrics when no gate is per-slice: the slices are only reported). A ROC AUC
+    gate of a binary set with a baseline judges DeLong's interval (and the point value for a floor
+    or ceiling on the point): no replicates."""
+    if not gates:
+        return None, None
+    keep = {g.metric for g in gates}
+    delong = data.task == "binary" and data.baseline is not None
+    drawn = {g.metric for g in gates if not (delong and g.metric == "roc_auc" and g.absolute_on == "point")}
+    return keep, drawn
 
 
 def _gate_over_slices(i: int, gate: Gate, slices: list[SliceResult], k: int, corrected: float,

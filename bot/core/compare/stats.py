@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -41,7 +41,7 @@ MAX_UNDEFINED_SHARE = 0.10  # more undefined resamples than this and the interva
 # P(w = k) = (95, 92, 49, 15, 4, 1) / 256 for k = 0..5: Poisson(1) quantised to 1/256 so that one
 # random byte gives one weight by comparisons; mean and variance are exactly 1, as for Poisson(1).
 _WEIGHT_CUTS = (95, 187, 236, 251, 255)
-_CHUNK = 1 << 13  # columns drawn per piece (the stream does not depend on the pieces)
+_CHUNK = 1 << 16  # columns drawn per piece (the stream does not depend on the pieces)
 
 
 def default_resamples(n_rows: int) -> int:
@@ -73,12 +73,15 @@ class Replicates:
     seed: int
 
 
-def bootstrap(kernel: MetricKernel, *, n_resamples: int | None = None, seed: int = 0, workers: int | None = None) -> Replicates:
-    """Bootstrap replicates of every metric for candidate and baseline (paired: same weights)."""
-    return _bootstrap_many([kernel], [seed], n_resamples, available_workers(workers))[0]
+def bootstrap(kernel: MetricKernel, *, n_resamples: int | None = None, seed: int = 0, workers: int | None = None,
+              metrics: Collection[str] | None = None) -> Replicates:
+    """Bootstrap replicates of every metric (or of `metrics`, binary sets) for candidate and
+    baseline (paired: same weights)."""
+    return _bootstrap_many([kernel], [seed], n_resamples, available_workers(workers), metrics)[0]
 
 
-def _bootstrap_many(kernels: list[MetricKernel], seeds: list[int], n_resamples: int | None, workers: int) -> list[Replicates]:
+def _bootstrap_many(kernels: list[MetricKernel], seeds: list[int], n_resamples: int | None, workers: int,
+                    metrics: Collection[str] | None = None) -> list[Replicates]:
     """`bootstrap` of several kernels (say, the slices of a set), their batches sharing one pool
     of `workers` threads so that every thread stays busy to the end."""
     out, tasks = [], []
@@ -88,6 +91,8 @@ def _bootstrap_many(kernels: list[MetricKernel], seeds: list[int], n_resamples: 
         if b < 0:
             raise ValueError("n_resamples must be >= 0")
         names = metric_names(kernel.task)
+        if metrics is not None and kernel.task == "binary":
+            names = tuple(m for m in names if m in metrics)
         cand = {m: np.full(b, np.nan) for m in names}
         base = {m: np.full(b, np.nan) for m in names} if kernel.has_baseline else None
         out.append(Replicates(MappingProxyType(cand), None if base is None else MappingProxyType(base), b, seed))
@@ -102,7 +107,7 @@ def _bootstrap_many(kernels: list[MetricKernel], seeds: list[int], n_resamples: 
             ws = local.ws = Workspace()
         for g in range(start, stop, LANES):
             lanes = _group_weights(seed, g // LANES, kernel.n_rows, ws)
-            c, bl = kernel.evaluate_lanes(lanes, ws, max_weight=len(_WEIGHT_CUTS))
+            c, bl = kernel.evaluate_lanes(lanes, ws, max_weight=len(_WEIGHT_CUTS), metrics=cand.keys())
             k = min(LANES, stop - g)  # the lanes of a last, partial group are drawn and unused
             for m in cand:
                 cand[m][g : g + k] = c[m][:k]
@@ -195,7 +200,7 @@ class MetricComparison:
     higher_is_better: bool
     candidate: float
     baseline: float | None
-    candidate_replicates: np.ndarray
+    candidate_replicates: np.ndarray | None  # None: not drawn (a slice whose gates need DeLong's test only)
     baseline_replicates: np.ndarray | None
     delong: DeLongResult | None = None
     undefined: str | None = None  # why the metric is not computed on this set at all (e.g. MAPE with y = 0)
@@ -218,14 +223,19 @@ class MetricComparison:
         if self.delong is not None:
             lo, hi = self.delong.interval(confidence)
             return Interval(lo, hi, confidence, "delong")
-        diffs = self.candidate_replicates - self.baseline_replicates
+        diffs = self._replicates() - self.baseline_replicates
         return _normal(diffs, self.delta, confidence) if normal else _percentile(diffs, confidence)
 
     def candidate_interval(self, confidence: float = 0.95, *, normal: bool = False) -> Interval:
         """Bootstrap percentile (or `normal`) interval of the candidate's own value."""
         if normal:
-            return _normal(self.candidate_replicates, self.candidate, confidence)
-        return _percentile(self.candidate_replicates, confidence)
+            return _normal(self._replicates(), self.candidate, confidence)
+        return _percentile(self._replicates(), confidence)
+
+    def _replicates(self) -> np.ndarray:
+        if self.candidate_replicates is None:
+            raise ValueError(f"no bootstrap replicates of {self.name} were drawn for this comparison")
+        return self.candidate_replicates
 
 
 @dataclass(frozen=True, eq=False)
@@ -276,9 +286,15 @@ def compare_many(
     threshold: float = 0.5,
     n_resamples: int | None = None,
     workers: int | None = None,
+    metrics: Collection[str] | None = None,
+    replicates: Collection[str] | None = None,
 ) -> list[Comparison]:
     """`compare` of several sets, each with its own seed: the same numbers as one call per set,
-    computed together (their sorts and bootstrap batches share the threads)."""
+    computed together (their sorts and bootstrap batches share the threads).
+
+    `metrics`: the comparisons hold these metrics only; `replicates`: bootstrap replicates are
+    drawn for these only (binary sets; the others get point estimates and, for ROC AUC, DeLong's
+    test). Both default to all; a replicate is the same number either way."""
     workers = available_workers(workers)
     if len(datasets) == 1:
         data = datasets[0]
@@ -292,23 +308,31 @@ def compare_many(
                 kernels = list(pool.map(build, datasets))
         else:
             kernels = [build(d) for d in datasets]
-    replicates = _bootstrap_many(kernels, list(seeds), n_resamples, workers)
-    return [_comparison(data, kernel, reps, threshold, seed)
-            for data, kernel, reps, seed in zip(datasets, kernels, replicates, seeds)]
+    if replicates is None:
+        drawn = None if metrics is None else set(metrics)
+    else:
+        drawn = set(replicates) if metrics is None else set(replicates) & set(metrics)
+    reps = _bootstrap_many(kernels, list(seeds), n_resamples, workers, drawn)
+    return [_comparison(data, kernel, r, threshold, seed, metrics)
+            for data, kernel, r, seed in zip(datasets, kernels, reps, seeds)]
 
 
-def _comparison(data: EvaluationSet, kernel: MetricKernel, reps: Replicates, threshold: float, seed: int) -> Comparison:
+def _comparison(data: EvaluationSet, kernel: MetricKernel, reps: Replicates, threshold: float, seed: int,
+                keep: Collection[str] | None = None) -> Comparison:
     point_c, point_b = kernel.point()
     dl = _delong(kernel, 0.95) if data.task == "binary" and data.baseline is not None else None
     metrics = {}
     for name in metric_names(data.task):
+        if keep is not None and name not in keep:
+            continue
+        drawn = name in reps.candidate
         metrics[name] = MetricComparison(
             name=name,
             higher_is_better=METRICS[name].higher_is_better,
             candidate=point_c[name],
             baseline=None if point_b is None else point_b[name],
-            candidate_replicates=reps.candidate[name],
-            baseline_replicates=None if reps.baseline is None else reps.baseline[name],
+            candidate_replicates=reps.candidate[name] if drawn else None,
+            baseline_replicates=reps.baseline[name] if drawn and reps.baseline is not None else None,
             delong=dl if name == "roc_auc" else None,
             undefined=kernel.undefined.get(name),
         )
