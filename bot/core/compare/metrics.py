@@ -330,14 +330,21 @@ class Workspace:
 
     def __init__(self):
         self._buffers: dict[str, np.ndarray] = {}
+        self._views: dict[tuple, np.ndarray] = {}  # (name, shape, dtype) -> view of the current buffer
 
     def get(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-        dtype = np.dtype(dtype)
-        nbytes = math.prod(shape) * dtype.itemsize
+        key = (name, shape, dtype)
+        view = self._views.get(key)
+        if view is not None:  # the same request as before (the blocks of a view come back every batch)
+            return view
+        dt = np.dtype(dtype)
+        nbytes = math.prod(shape) * dt.itemsize
         buf = self._buffers.get(name)
         if buf is None or buf.nbytes < nbytes:
             buf = self._buffers[name] = np.empty(max(nbytes, 1), dtype=np.uint8)
-        return buf[:nbytes].view(dtype).reshape(shape)
+            self._views = {k: v for k, v in self._views.items() if k[0] != name}  # views of the old buffer
+        view = self._views[key] = buf[:nbytes].view(dt).reshape(shape)
+        return view
 
 
 def _descending(values: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
