@@ -164,18 +164,15 @@ class MetricKernel:
             order, scores = ranked[i]
             # the view's order: canonical columns of its positives, then of its negatives
             perm = None if i == 0 else column[order]
-            sp, sn = scores[:n_pos], scores[n_pos:]
-            terms = np.empty(n)
+            # log loss terms (as in _log_loss_terms) and Brier terms in canonical column order, like
+            # the weights: the model's scores in that order (the candidate's: its ranking itself)
+            canonical = scores if i == 0 else models[i][self.order]
             for j, (pos_term, neg_term) in enumerate(((_log_loss_pos, _log_loss_neg), (_brier_pos, _brier_neg))):
-                pos_term(sp, terms[:n_pos])
-                neg_term(sn, terms[n_pos:])
-                row = self._features[j * n_models + i]  # log loss terms (as in _log_loss_terms), Brier terms
-                if perm is None:
-                    row[:] = terms
-                else:  # in canonical column order, like the weights
-                    row[perm] = terms
-            del terms
-            return _BinaryView.build(sp, sn, perm, self.threshold, placements=with_baseline)
+                row = self._features[j * n_models + i]
+                pos_term(canonical[:n_pos], row[:n_pos])
+                neg_term(canonical[n_pos:], row[n_pos:])
+            del canonical
+            return _BinaryView.build(scores[:n_pos], scores[n_pos:], perm, self.threshold, placements=with_baseline)
 
         built = _map(view, range(n_models), parallel=with_baseline and n >= _PARALLEL_ROWS and available_workers(workers) > 1)
         self._views = [v for v, _ in built]
@@ -361,13 +358,18 @@ def _descending(values: np.ndarray, first: np.ndarray | None = None) -> np.ndarr
     if n < 2:
         return np.arange(n)
     key = np.add(v, 0.0).view(np.uint64)  # + 0.0: -0.0 becomes 0.0 (equal values, one key)
-    tmp = np.right_shift(key, np.uint64(63))
-    np.negative(tmp, out=tmp)  # all bits set for negative values
-    tmp |= np.uint64(1 << 63)
-    key ^= tmp  # ascending keys <-> ascending values (negatives: all bits flipped; the rest: the sign bit)
-    np.invert(key, out=key)  # descending
-    if first is not None:
-        key >>= np.uint64(1)
+    tmp = np.empty_like(key)
+    if v.min(initial=0.0) >= 0:  # scores, probabilities: descending keys are the bits but the sign's, flipped
+        key ^= np.uint64(0x7FFF_FFFF_FFFF_FFFF)
+    else:
+        np.right_shift(key, np.uint64(63), out=tmp)
+        np.negative(tmp, out=tmp)  # all bits set for negative values
+        tmp |= np.uint64(1 << 63)
+        key ^= tmp  # ascending keys <-> ascending values (negatives: all bits flipped; the rest: the sign bit)
+        np.invert(key, out=key)  # descending
+        if first is not None:
+            key >>= np.uint64(1)  # the top bit for the class
+    if first is not None:  # the top bit is free: 0 for the rows that come first
         tmp[:] = ~np.asarray(first, dtype=bool)
         tmp <<= np.uint64(63)
         key |= tmp
