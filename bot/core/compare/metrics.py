@@ -635,11 +635,11 @@ def _cumulative(wide: np.ndarray, carry: np.ndarray, out: np.ndarray) -> np.ndar
     or runs along an axis of a 2-D array holds it, and the bootstrap's other threads would wait),
     and one call instead of one per row (each call is a handover of the GIL between threads).
     """
-    totals = np.add.reduce(wide[:, 1:], axis=1)  # no cast in the loop: a row sums far below 2**31
-    ends = carry + totals  # the carries after this block
-    starts = carry.copy()
-    starts[1:] -= ends[:-1]  # what the running sum must add to land on the row's carry
-    wide[:, 0] = starts
+    # (few small-array steps: each holds the GIL, which the other bootstrap threads then wait for)
+    ends = np.add.reduce(wide[:, 1:], axis=1, dtype=np.int64)  # the carries after this block, less `carry`
+    ends += carry
+    np.subtract(carry[1:], ends[:-1], out=wide[1:, 0], casting="unsafe")  # what the running sum must add
+    wide[0, 0] = carry[0]  # to land on the row's carry
     np.cumsum(wide.reshape(-1), out=out.reshape(-1))
     return out
 
@@ -671,6 +671,7 @@ def _eval_binary(view: _BinaryView, batch: _Batch, acc, ws: Workspace, *, labels
     s1, ap, ties = np.zeros(c), np.zeros(c), np.zeros(c)
     done = 0  # negatives counted so far
     n_pos = view.n_pos
+    settled = False  # every row has weight at or above the current block
 
     def skip_to(stop: int):
         """Count the negatives up to rank `stop` whose running weights no positive needs."""
@@ -689,6 +690,9 @@ def _eval_binary(view: _BinaryView, batch: _Batch, acc, ws: Workspace, *, labels
 
     for k, (a, b, e, f) in enumerate(view.blocks):
         skip_to(e)
+        # a row may have nothing weighted above this block's positives yet (the carries only grow:
+        # once all are positive they stay so)
+        first = not settled and not (settled := bool((carry_p + carry_n).all()))
         cn = _cumulative(batch.widened(view.perm, n_pos + e, n_pos + f, acc, ws, "n"), carry_n,
                          ws.get("cn", (c, f - e + 1), acc))
         if fp_k is None and e <= view.k_neg <= f:
@@ -698,7 +702,6 @@ def _eval_binary(view: _BinaryView, batch: _Batch, acc, ws: Workspace, *, labels
         wide = batch.widened(view.perm, a, b, acc, ws, "p")
         wpf = ws.get("wp_f", (c, m), np.float64)
         np.copyto(wpf, wide[:, 1:])  # float64 copies (exact: integers far below 2**53) keep the ufuncs on fast, uncast loops
-        first = k == 0 or not (carry_p + carry_n).all()  # a row with nothing weighted above this block yet
         cp = _cumulative(wide, carry_p, ws.get("cp", (c, m + 1), acc))
         if tp_k is None and a <= view.k_pos <= b:
             tp_k = cp[:, view.k_pos - a].astype(np.int64)
