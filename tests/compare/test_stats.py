@@ -411,3 +411,22 @@ def test_slices_draw_what_their_gates_judge():
         assert np.array_equal(recall.candidate_replicates, alone.metrics["recall"].candidate_replicates)
         assert np.array_equal(recall.baseline_replicates, alone.metrics["recall"].baseline_replicates)
         assert recall.candidate == alone.metrics["recall"].candidate
+
+
+def test_top_positives_left_out_across_several_blocks_count_for_nothing(monkeypatch):
+    """Weight 0 on every positive of the first blocks (nothing weighted above them) must not turn
+    PR AUC into NaN when the block after them starts with more such positives."""
+    import bot.core.compare.metrics as metrics
+
+    monkeypatch.setattr(metrics, "_BLOCK", 16)
+    rng = np.random.default_rng(50)
+    y = np.concatenate([np.ones(40, dtype=bool), rng.random(200) < 0.4])
+    p = np.linspace(1.0, 0.01, len(y))
+    counts = np.ones((1, len(y)), dtype=np.uint8)
+    counts[0, :45] = 0  # the top 45 rows: the first 40 positives and whatever follows
+    kernel = MetricKernel("binary", y, p)
+    assert len(kernel.views[0].blocks) > 2
+    got, _ = kernel.evaluate(kernel.to_canonical(counts))
+    keep = counts[0] > 0
+    assert got["pr_auc"][0] == pytest.approx(skm.average_precision_score(y[keep], p[keep]), abs=1e-12)
+    assert got["roc_auc"][0] == pytest.approx(skm.roc_auc_score(y[keep], p[keep]), abs=1e-12)
