@@ -1,6 +1,7 @@
 """Benchmark: the full baseline comparison on a large binary evaluation set.
 
     .venv/bin/python bench/bench_compare.py [--rows 1000000] [--resamples N] [--repeat 7] [--workers W] [--slices K]
+                                            [--slice-metrics roc_auc,recall]
     .venv/bin/python bench/bench_compare.py --scaling [--scaling-rows 100000,1000000,10000000] [--resamples 200]
 
 Measures, in one child process and interleaved run by run (baseline, comparison, baseline, ...):
@@ -84,7 +85,7 @@ def child(args) -> dict:
 
     y, cand, base = make_data(args.rows, args.seed)
     gates = [Gate(m, max_regression=0.01) for m in metric_names("binary")] + [Gate("roc_auc", min=0.6)]
-    slice_gates = [Gate("roc_auc", max_regression=0.01), Gate("recall", max_regression=0.02)]
+    slice_gates = [Gate(m, max_regression=0.01) for m in args.slice_metrics.split(",")]
 
     segment = np.arange(args.rows) % args.slices if args.slices else None
 
@@ -117,6 +118,7 @@ def child(args) -> dict:
     return {
         "rows": args.rows,
         "slices": args.slices,
+        "slice_metrics": args.slice_metrics,
         "resamples": comparison.n_resamples,
         "default_resamples": default_resamples(args.rows),
         "workers": available_workers(args.workers),
@@ -145,7 +147,7 @@ def _run_child(args, rows: int, resamples: int | None, repeat: int, slices: int,
     if args.workers is not None:
         cmd += ["--workers", str(args.workers)]
     if slices:
-        cmd += ["--slices", str(slices)]
+        cmd += ["--slices", str(slices), "--slice-metrics", args.slice_metrics]
     if no_trace:
         cmd += ["--no-trace"]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -184,7 +186,8 @@ def _report(res: dict, rss_mb: float, load_before: str, load_after: str) -> list
     print(f"rows: {res['rows']:,}   bootstrap resamples: {res['resamples']} (default for this size: "
           f"{res['default_resamples']})   bootstrap threads: {res['workers']}   cpus: {os.cpu_count()}   "
           f"load average (1/5/15 min) before: {load_before}, after: {load_after}"
-          + (f"   slices: {res['slices']} of one column, each judged" if res.get("slices") else ""))
+          + (f"   slices: {res['slices']} of one column, each judged by {res['slice_metrics']} regression gates"
+             if res.get("slices") else ""))
     print("run   roc_auc_score wall / cpu     full comparison wall / cpu     ratio (wall)")
     for i, r in enumerate(runs, 1):
         print(f"{i:>3}   {r['baseline_s']:8.3f} s / {r['baseline_cpu_s']:6.3f} s     "
@@ -246,6 +249,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="bootstrap threads (default: up to 4 CPUs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--slices", type=int, default=0, help="also compare K slices of one column (2-200)")
+    parser.add_argument("--slice-metrics", default="roc_auc,recall",
+                        help="metrics of the per-slice regression gates (default roc_auc,recall)")
     parser.add_argument("--scaling", action="store_true", help="cost per row at several sizes (linearity goal)")
     parser.add_argument("--scaling-rows", default=None, help="comma-separated sizes for --scaling "
                         f"(default {','.join(str(r) for r in SCALING_ROWS)})")
