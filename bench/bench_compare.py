@@ -10,8 +10,8 @@ Measures, in one child process and interleaved run by run (baseline, comparison,
     intervals for all 8 binary metrics, DeLong's test) + gates.evaluate_gates (9 gates); with
     `--slices K`, also slices.evaluate_slices over one column of K equal levels with a per-slice
     ROC AUC gate and a per-slice recall gate (each slice with the whole set's resample count, as
-    the comparison runs them). `contract_checks` marks where the model-contract checks join the
-    timed comparison (issue #14 part 1; not part of these figures yet).
+    the comparison runs them); and the model-contract checks (`contract_checks`: four input fields
+    over the whole set, both models' predictions against the output contract; issue #14 part 1).
 Goals: comparison <= 5x the baseline call from 1,000,000 rows (below, the ratio is printed, not
 judged: fixed costs dominate a call that takes milliseconds); under 3 s wall time up to 1,000,000 rows; peak memory
 (ru_maxrss of the child process: everything it did, data, sklearn and comparison) under 1 GB up
@@ -60,9 +60,37 @@ def make_data(rows: int, seed: int):
     return y.astype(np.int64), cand, base
 
 
-def contract_checks(data) -> None:
-    """The model-contract checks of the comparison (issue #14 part 1) go here, timed with it.
-    Not wired in yet: the figures are those of the comparison and its slices."""
+def contract_table(rows: int, seed: int):
+    """The model contract of the timed comparison (issue #14 part 1) and the input columns it
+    checks: two numbers with ranges, an integer and a categorical text column, as a validation
+    set of that many rows holds them."""
+    import numpy as np
+
+    from bot.core.manifest.model import Contract
+
+    rng = np.random.default_rng(seed + 1)
+    plans = np.array(["basic", "plus", "pro"], dtype=object)
+    table = {"tenure": rng.normal(size=rows), "spend": rng.gamma(2.0, 30.0, size=rows),
+             "tickets": rng.integers(0, 20, size=rows).astype(np.float64), "plan": plans[rng.integers(0, 3, rows)]}
+    contract = Contract.model_validate({
+        "input": {"fields": [{"name": "tenure", "type": "number", "min": -10, "max": 10},
+                             {"name": "spend", "type": "number", "min": 0},
+                             {"name": "tickets", "type": "integer", "min": 0, "required": False},
+                             {"name": "plan", "type": "string", "categories": ["basic", "plus", "pro"]}]},
+        "output": {"type": "number", "min": 0, "max": 1}})
+    return contract, table
+
+
+def contract_checks(contract, table, cand, base) -> int:
+    """The comparison's model-contract checks (bot.core.compare.contract), timed with it: every
+    field over the whole set, both models' predictions over the output contract. Returns the
+    number of errors (none on this data)."""
+    from bot.core.compare.contract import prediction_findings, table_findings
+
+    findings = table_findings(contract.input, table, location="bench")
+    findings += prediction_findings(contract.output, cand, label="candidate", task="binary")
+    findings += prediction_findings(contract.output, base, label="baseline", task="binary")
+    return sum(1 for f in findings if f["level"] == "error")
 
 
 def _timed(fn):
@@ -88,10 +116,11 @@ def child(args) -> dict:
     slice_gates = [Gate(m, max_regression=0.01) for m in args.slice_metrics.split(",")]
 
     segment = np.arange(args.rows) % args.slices if args.slices else None
+    contract, table = contract_table(args.rows, args.seed)
 
     def full():
         data = prepare("binary", y, cand, base)
-        contract_checks(data)
+        assert contract_checks(contract, table, cand, base) == 0
         comparison = compare(data, n_resamples=args.resamples, seed=args.seed, workers=args.workers)
         report = evaluate_gates(comparison, gates)
         if segment is not None:

@@ -90,12 +90,22 @@ def table_findings(inp: "InputContract", table: Mapping[str, np.ndarray], *, loc
             out.append(_finding("error", where, "the column holds numbers, the contract says string "
                                 "(quote the values, or declare a number)"))
             continue
-        missing = np.fromiter((x is None for x in col), dtype=bool, count=len(col))
+        # One pass over the values: 0 allowed, 1 outside the categories, 2 missing.
+        codes = {c: 0 for c in f.categories} if f.categories is not None else None
+        if codes is not None:
+            codes[None] = 2
+            try:
+                kind = np.fromiter(map(lambda x, get=codes.get: get(x, 1), col), dtype=np.int8, count=len(col))
+            except TypeError:  # an unhashable value (a nested JSON value): outside the categories
+                kind = np.fromiter((2 if x is None else 0 if isinstance(x, str) and x in codes else 1 for x in col),
+                                   dtype=np.int8, count=len(col))
+        else:
+            kind = np.fromiter(map(lambda x: 2 if x is None else 0, col), dtype=np.int8, count=len(col))
+        missing = kind == 2
         if f.required and missing.any():
             out.append(_finding("error", where, f"required, but {_rows(missing)} have no value"))
         if f.categories is not None:
-            allowed = set(f.categories)
-            bad = np.fromiter((x is not None and x not in allowed for x in col), dtype=bool, count=len(col))
+            bad = kind == 1
             if bad.any():
                 seen = sorted({str(x) for x in col[bad][:1000]})
                 out.append(_finding("error", where, f"values outside the categories in {_rows(bad, col)}; "
