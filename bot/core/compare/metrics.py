@@ -744,19 +744,48 @@ def _label_metrics(tp, fp, pt, nt) -> dict:
 
 
 _LANE_PAIR = np.uint64(0x000000FF000000FF)
+_SEGMENT_WORDS = 1 << 24  # a segment's 32-bit halves hold the sum of 2**24 weights of 255
 
 
 def _lane_totals(words: np.ndarray, ws: Workspace) -> np.ndarray:
-    """(LANES,) int64 column sums of packed weights (at most 2**24 words): lanes r and r + 4 side
-    by side in the two 32-bit halves of each word, summed as one 64-bit number (a 1-D sum, not a
-    reduction along the short axis of an (m, 8) array, which numpy does element by element)."""
-    out = np.empty(LANES, dtype=np.int64)
-    pair = ws.get("lane_pair", words.shape, np.uint64)
+    """(LANES,) int64 column sums of packed weights (at most 2**24 words)."""
+    return _segment_totals(words, [0], ws)[0]
+
+
+def _segment_totals(words: np.ndarray, starts: list[int], ws: Workspace) -> np.ndarray:
+    """(len(starts), LANES) int64: per segment words[starts[i]:starts[i + 1]] (the last to the
+    end; at most 2**24 words each) the column sums of the packed weights.
+
+    Lanes r and r + 4 side by side in the two 32-bit halves of each word, summed as one 64-bit
+    number: 1-D sums (not a reduction along the short axis of an (m, 8) array, which numpy does
+    element by element), all segments in one np.add.reduceat call per pair of lanes.
+    """
+    m = len(words)
+    bounds = [*starts, m]
+    full = [i for i in range(len(starts)) if bounds[i + 1] > bounds[i]]  # reduceat gives an empty segment a value
+    out = np.zeros((len(starts), LANES), dtype=np.int64)
+    if not full:
+        return out
+    at = np.array([bounds[i] for i in full], dtype=np.intp)
+    pair = ws.get("lane_pair", (m,), np.uint64)
     for r in range(LANES // 2):
         np.right_shift(words, np.uint64(8 * r), out=pair)
         pair &= _LANE_PAIR
-        total = int(np.add.reduce(pair))
-        out[r], out[r + LANES // 2] = total & 0xFFFFFFFF, total >> 32
+        sums = np.add.reduceat(pair, at)
+        out[full, r] = (sums & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        out[full, r + LANES // 2] = (sums >> np.uint64(32)).astype(np.int64)
+    return out
+
+
+def _ranges(words: np.ndarray, bounds: list[int], ws: Workspace) -> np.ndarray:
+    """(len(bounds) - 1, LANES) int64 column sums of packed weights over the ranges
+    words[bounds[i]:bounds[i + 1]] (ascending bounds; empty ranges allowed), in pieces of at most
+    _SEGMENT_WORDS words."""
+    out = np.zeros((len(bounds) - 1, LANES), dtype=np.int64)
+    for a in range(bounds[0], bounds[-1], _SEGMENT_WORDS):
+        b = min(a + _SEGMENT_WORDS, bounds[-1])
+        cuts = [min(max(x, a), b) - a for x in bounds]
+        out += _segment_totals(words[a:b], cuts[:-1], ws)
     return out
 
 
@@ -765,22 +794,21 @@ def _binary_counts(view: _BinaryView, batch: _Batch, ws: Workspace, totals=None)
     positives and negatives scoring >= the threshold (the first k_pos / k_neg of each) and of all
     of them (`totals`, (pt, nt), when another view of the set counted them already). Returns the
     metrics, the total weight per row and (pt, nt)."""
-    def total(lo: int, hi: int) -> np.ndarray:
-        out = np.zeros(LANES, dtype=np.int64)
-        for a in range(lo, hi, _BLOCK):
-            b = min(a + _BLOCK, hi)
-            if view.perm is None:
-                words = batch.lanes[a:b]
-            else:
-                words = ws.get("count_words", (b - a,), np.uint64)
-                np.take(batch.lanes, view.perm[a:b], out=words, mode="clip")
-            out += _lane_totals(words, ws)
-        return out
-
-    n_pos = view.n_pos
-    tp, fp = total(0, view.k_pos), total(n_pos, n_pos + view.k_neg)
-    if totals is None:
-        totals = (tp + total(view.k_pos, n_pos), fp + total(n_pos + view.k_neg, n_pos + view.n_neg))
+    n_pos, k_pos, k_neg = view.n_pos, view.k_pos, view.k_neg
+    n = n_pos + view.n_neg
+    if view.perm is None:  # canonical order: positives above and below, negatives above and below
+        sums = _ranges(batch.lanes, [0, k_pos, n_pos, n_pos + k_neg, n], ws)
+        tp, fp = sums[0], sums[2]
+        if totals is None:
+            totals = (sums[0] + sums[1], sums[2] + sums[3])
+    else:  # gather the words of the rows scoring >= the threshold, positives then negatives
+        cols = np.concatenate([view.perm[:k_pos], view.perm[n_pos : n_pos + k_neg]])
+        words = ws.get("count_words", (len(cols),), np.uint64)
+        np.take(batch.lanes, cols, out=words, mode="clip")
+        tp, fp = _ranges(words, [0, k_pos, k_pos + k_neg], ws)
+        if totals is None:  # the canonical order lists the positives first, whatever the view
+            pos, neg = _ranges(batch.lanes, [0, n_pos, n], ws)
+            totals = (pos, neg)
     pt, nt = totals
     return _label_metrics(tp, fp, pt, nt), pt + nt, totals
 
