@@ -150,7 +150,7 @@ class MetricKernel:
         self.n_rows, self.class_counts = n, (n - n_pos, n_pos)
         idx = _index_dtype(n)
         # canonical weight columns: the candidate's ranking (positives, then negatives)
-        self.order = ranked[0][0].astype(idx)
+        self.order = ranked[0][0].astype(idx, copy=False)
         column = None
         if len(models) > 1:
             column = np.empty(n, dtype=idx)
@@ -162,6 +162,7 @@ class MetricKernel:
 
         def view(i: int):
             order, scores = ranked[i]
+            ranked[i] = None  # this view's ranking is held here only, and freed when it is built
             # the view's order: canonical columns of its positives, then of its negatives
             perm = None if i == 0 else column[order]
             # log loss terms (as in _log_loss_terms) and Brier terms in canonical column order, like
@@ -171,10 +172,14 @@ class MetricKernel:
                 row = self._features[j * n_models + i]
                 pos_term(canonical[:n_pos], row[:n_pos])
                 neg_term(canonical[n_pos:], row[n_pos:])
-            del canonical
+            del canonical, order
             return _BinaryView.build(scores[:n_pos], scores[n_pos:], perm, self.threshold, placements=with_baseline)
 
-        built = _map(view, range(n_models), parallel=with_baseline and n >= _PARALLEL_ROWS and available_workers(workers) > 1)
+        # the two views in parallel on sets of moderate size; on large ones one after the other, so
+        # that their temporaries (several arrays of the set's size each) never add up: the work is
+        # bound by memory there, and two threads gain little
+        parallel = with_baseline and _PARALLEL_ROWS <= n < _SEQUENTIAL_ROWS and available_workers(workers) > 1
+        built = _map(view, range(n_models), parallel=parallel)
         self._views = [v for v, _ in built]
         if with_baseline and 0 < n_pos < n:
             self.delong_moments = _delong_moments(self._views, [p for _, p in built], n_pos)
@@ -303,6 +308,7 @@ def _map(fn, items, *, parallel: bool):
 
 
 _PARALLEL_ROWS = 100_000  # below this, starting threads costs more than it saves
+_SEQUENTIAL_ROWS = 2_000_000  # from this size, the kernel builds its two views one after the other
 
 BATCH_CELLS = 1 << 22  # weight cells (rows x resamples) per bootstrap batch, at least LANES rows
 LANES = 8  # weight rows gathered together: one 8-byte element carries a column's weights of 8 rows
@@ -405,7 +411,7 @@ def _rank_binary(y: np.ndarray, models: list[np.ndarray], workers: int | None) -
     (ties in row order), and their scores in that order."""
     def rank(p: np.ndarray):
         order = _descending(p, first=y)
-        return order, p[order]
+        return order.astype(_index_dtype(len(y))), p[order]
 
     parallel = len(models) > 1 and len(y) >= _PARALLEL_ROWS and available_workers(workers) > 1
     return _map(rank, models, parallel=parallel)
