@@ -190,6 +190,26 @@ def test_slice_levels_most_rows_first_with_missing_values_as_one_level():
     assert err.value.problem == "bad_slices" and "60 distinct values" in str(err.value)
 
 
+@pytest.mark.parametrize("values", [
+    np.array([3, -2, 3, 7, -2, 3, 0, 7]),  # integers, counted
+    np.array([True, False, True, True]),  # booleans, counted
+    np.array([10**12, 5, 10**12, 5, 5]),  # a range too wide to count: sorted
+    np.array([0.5, 1.5, 0.5, 2.0]),  # floats: sorted
+    np.array(["x", "y", "x", "z", "y", "x"]),
+], ids=["int", "bool", "wide-int", "float", "text"])
+def test_slice_levels_are_the_distinct_values_counted_or_sorted(values):
+    """Integer columns are counted instead of sorted; the levels (most rows first, ties by name)
+    and their rows are the same either way."""
+    from bot.core.compare.slices import _label
+
+    uniques, inverse = np.unique(values, return_inverse=True)
+    want = sorted(((_label(u), inverse == i) for i, u in enumerate(uniques)), key=lambda lm: (-int(lm[1].sum()), lm[0]))
+    got = slice_levels(values, "c", 10)
+    assert [name for name, _ in got] == [name for name, _ in want]
+    for (_, a), (_, b) in zip(got, want):
+        assert np.array_equal(a, b)
+
+
 def test_slice_results_do_not_depend_on_the_order_of_the_columns():
     rng = np.random.default_rng(0)
     n = 2000

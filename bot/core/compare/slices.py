@@ -84,6 +84,14 @@ class SliceReport:
 def slice_levels(values: np.ndarray, column: str, max_levels: int) -> list[tuple[str, np.ndarray]]:
     """(level, mask) of each distinct value, most rows first; missing values (last) (None, NaN, an empty
     cell) are one level, `MISSING`."""
+    labels, codes, _ = _coded_levels(values, column, max_levels)
+    return [(label, codes == i) for i, label in enumerate(labels)]
+
+
+def _coded_levels(values: np.ndarray, column: str, max_levels: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The levels of `slice_levels` in its order, each row's level (its index in that order) and
+    the rows per level. Integer and boolean columns of a modest range are counted (one pass)
+    rather than sorted."""
     values = np.asarray(values)
     if values.dtype.kind == "f":
         missing = np.isnan(values)
@@ -93,21 +101,39 @@ def slice_levels(values: np.ndarray, column: str, max_levels: int) -> list[tuple
                               dtype=bool, count=len(values))
     else:
         missing = np.zeros(len(values), dtype=bool)
-    present = values[~missing]
+    any_missing = bool(missing.any())
+    present = values[~missing] if any_missing else values
     if values.dtype.kind == "O":
         present = present.astype(str)
-    uniques, inverse = np.unique(present, return_inverse=True)
-    n_levels = len(uniques) + bool(missing.any())
+    lo = hi = 0
+    if present.dtype.kind in "iub" and len(present):
+        lo, hi = int(present.min()), int(present.max())
+    if present.dtype.kind in "iub" and len(present) and hi - lo < 1 << 20:
+        shifted = present.astype(np.int64) - lo
+        counts = np.bincount(shifted, minlength=hi - lo + 1)
+        found = np.flatnonzero(counts)
+        uniques = (found + lo).astype(present.dtype)
+        lookup = np.zeros(hi - lo + 1, dtype=np.intp)
+        lookup[found] = np.arange(len(found))
+        inverse = lookup[shifted]
+        del shifted
+    else:
+        uniques, inverse = np.unique(present, return_inverse=True)
+    n_levels = len(uniques) + any_missing
     if n_levels > max_levels:
         raise ComparisonDataError(
             "bad_slices", f"validation.slices.columns: column {column!r} has {n_levels:,} distinct values, more "
             f"than max_levels ({max_levels}); slice by a coarser column, or raise max_levels (at most 200)")
-    codes = np.full(len(values), -1, dtype=np.intp)
-    codes[~missing] = inverse
-    out = sorted(((_label(u), codes == i) for i, u in enumerate(uniques)), key=lambda lm: (-int(lm[1].sum()), lm[0]))
-    if missing.any():
-        out.append((MISSING, missing))
-    return out
+    rows = np.bincount(inverse, minlength=len(uniques))
+    labels = [_label(u) for u in uniques]
+    ranked = sorted(range(len(uniques)), key=lambda i: (-int(rows[i]), labels[i]))  # most rows first
+    position = np.empty(len(uniques), dtype=np.intp)
+    position[ranked] = np.arange(len(uniques))
+    codes = np.full(len(values), len(uniques), dtype=np.intp)  # missing: the last level
+    codes[~missing] = position[inverse]
+    out_labels = [labels[i] for i in ranked] + ([MISSING] if any_missing else [])
+    counts = np.concatenate([rows[ranked], [int(missing.sum())] if any_missing else []]).astype(np.int64)
+    return out_labels, codes, counts
 
 
 def evaluate_slices(
@@ -122,22 +148,27 @@ def evaluate_slices(
     n_resamples: int | None = None,
 ) -> SliceReport:
     """Compare every slice of every column and judge `gates` (the per-slice ones) on each."""
-    pieces: list[tuple[str, str, np.ndarray]] = []
+    pieces: list[tuple[str, str, np.ndarray]] = []  # (column, level, its rows in ascending order)
     for column, values in columns.items():
         if len(values) != data.n_rows:
             raise ComparisonDataError("bad_slices", f"validation.slices.columns: column {column!r} has "
                                       f"{len(values)} values for {data.n_rows} rows")
-        pieces += [(column, level, mask) for level, mask in slice_levels(values, column, max_levels)]
+        labels, codes, counts = _coded_levels(values, column, max_levels)
+        # the rows grouped by level, each level's rows in order: a stable sort of small codes (a
+        # radix sort), one pass instead of a mask per level
+        by_level = np.argsort(codes.astype(np.int16 if len(labels) < 2**15 else np.intp), kind="stable")
+        ends = np.cumsum(counts)
+        pieces += [(column, level, by_level[end - count : end]) for level, count, end in zip(labels, counts, ends)]
     compared: list[list] = []  # [column, level, rows, comparison, note]
     todo: list[tuple[int, EvaluationSet, int]] = []  # the slices to compare: (index in compared, rows, seed)
-    for column, level, mask in pieces:
-        n = int(mask.sum())
+    for column, level, rows in pieces:
+        n = len(rows)
         if n < min_rows:
             compared.append([column, level, n, None, f"{n} rows < min_rows {min_rows}"])
             continue
-        sub = EvaluationSet(data.task, data.labels[mask], data.candidate[mask],
-                            None if data.baseline is None else data.baseline[mask], data.classes,
-                            None if data.ids is None else data.ids[mask])
+        sub = EvaluationSet(data.task, data.labels[rows], data.candidate[rows],
+                            None if data.baseline is None else data.baseline[rows], data.classes,
+                            None if data.ids is None else data.ids[rows])
         one_class = _one_class(sub)
         if one_class is not None:  # ROC AUC and the per-class metrics need both kinds of rows
             compared.append([column, level, n, None, f"only the class {one_class!r} in its {n} rows"])
