@@ -8,14 +8,14 @@ Measures, in one child process and interleaved run by run (baseline, comparison,
   - baseline: one sklearn.metrics.roc_auc_score(labels, candidate) call on the same data;
   - full comparison: data.prepare (validation) + stats.compare (point estimates, paired bootstrap
     intervals for all 8 binary metrics, DeLong's test) + gates.evaluate_gates (9 gates); with
-    `--slices K`, also slices.evaluate_slices over one column of K equal levels with a per-slice
-    ROC AUC gate and a per-slice recall gate (each slice with the whole set's resample count, as
-    the comparison runs them); and the model-contract checks (`contract_checks`: four input fields
+    `--slices K`, also slices.evaluate_slices over one column of K equal levels with per-slice
+    regression gates on `--slice-metrics` (default ROC AUC and recall; each slice with the whole
+    set's resample count, as the comparison runs them); and the model-contract checks (`contract_checks`: four input fields
     over the whole set, both models' predictions against the output contract; issue #14 part 1).
 Goals: comparison <= 5x the baseline call from 1,000,000 rows (below, the ratio is printed, not
-judged: fixed costs dominate a call that takes milliseconds); under 3 s wall time up to 1,000,000 rows; peak memory
-(ru_maxrss of the child process: everything it did, data, sklearn and comparison) under 1 GB up
-to 1,000,000 rows, under 2 GB above. Times are judged on the median of --repeat runs of each
+judged: fixed costs dominate a call that takes milliseconds); under 3 s wall time up to 1,000,000
+rows; peak memory (ru_maxrss of the child process: everything it did, data, sklearn and
+comparison) under 1 GB up to 1,000,000 rows, under 2 GB above. Times are judged on the median of --repeat runs of each
 side, so one run slowed down (or sped up) by the rest of the machine does not decide the verdict;
 the best runs, the CPU times (process time, all threads) and the load average before and after
 are printed too. The tracemalloc peak of one extra comparison run is printed for information.
