@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.adapters.aws.live import AwsLiveReader
 from bot.adapters.aws.session import aws_session, client
-from bot.core.config import load_settings
-from tests.aws.test_merge_to_deploy import CONFIG, REPO, merge
-from tests.conftest import ROOT, SECRET
+from tests.aws.test_merge_to_deploy import REPO, bot, merge  # noqa: F401 - bot: the fixture
+from tests.conftest import ROOT
 from tests.support import sagemaker_emulator as emulator
-from tests.support.harness import Harness
 
 PATH = "models/churn-scorer/modelbot.yaml"
 _TEXT = (ROOT / "examples" / "realtime-contract.yaml").read_text()
@@ -42,16 +39,6 @@ def manifest(uri=V5, strategy=None, samples=None):
         end = text.index("environments:", start)
         text = text[:start] + samples + text[end:]
     return text
-
-
-@pytest.fixture
-def bot(aws, bot_env, store, queue, fake_github):
-    settings = load_settings({**bot_env, "MODELBOT_CONFIG": str(CONFIG)})
-    inst = fake_github.add_installation("acme").id
-    fake_github.add_repo(REPO, {"README.md": "models\n"}, installation_id=inst)
-    fake_github.set_permission(REPO, "alice", "write")
-    return Harness(settings, store, queue, fake_github, live_reader=AwsLiveReader(settings.server.environments),
-                   secret=SECRET)
 
 
 def sm(bot):

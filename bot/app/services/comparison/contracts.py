@@ -81,11 +81,8 @@ def _samples(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, valida
         return
     _, matrix, _ = contract_features(req.manifest, validation).numeric_features()
     deps.say(f"invoking {req.staging.endpoint} ({req.staging.environment}) with sample rows")
-    try:
-        client = deps.runtime(req.staging.environment)
-    except Exception as exc:  # noqa: BLE001 - an unreachable staging endpoint is reported, not fatal
-        out.contract.append({"level": "warning", "message": f"sample invocations of {req.staging.endpoint} "
-                                                            f"skipped: {getattr(exc, 'reason', exc)}"})
+    client = _staging_client(req, deps, out)
+    if client is None:
         return
     samples = sample_endpoint(client, req.staging.endpoint, matrix, n=deps.config.sample_invocations)
     out.samples = {**samples.to_dict(), "environment": req.staging.environment}
@@ -104,15 +101,22 @@ def _samples(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, valida
             out.contract.append({"level": "error", "message": str(exc)})
 
 
+def _staging_client(req: CompareRequest, deps: CompareDeps, out: CompareOutcome):
+    """The staging environment's sagemaker-runtime client, or None with a warning line."""
+    try:
+        return deps.runtime(req.staging.environment)
+    except Exception as exc:  # noqa: BLE001 - an unreachable staging endpoint is reported, not fatal
+        out.contract.append({"level": "warning", "message": f"sample invocations of {req.staging.endpoint} "
+                                                            f"skipped: {getattr(exc, 'reason', exc)}"})
+        return None
+
+
 def _contract_samples(req: CompareRequest, deps: CompareDeps, out: CompareOutcome, payloads: list[dict]) -> None:
     """The contract's payloads sent to the staging endpoint, each answer held to the output contract."""
     c = req.manifest.contract
     deps.say(f"invoking {req.staging.endpoint} ({req.staging.environment}) with the contract's samples")
-    try:
-        client = deps.runtime(req.staging.environment)
-    except Exception as exc:  # noqa: BLE001 - an unreachable staging endpoint is reported, not fatal
-        out.contract.append({"level": "warning", "message": f"sample invocations of {req.staging.endpoint} "
-                                                            f"skipped: {getattr(exc, 'reason', exc)}"})
+    client = _staging_client(req, deps, out)
+    if client is None:
         return
     bodies = [encode_payload(c.input, p) for p in payloads]
     result = invoke_payloads(client, req.staging.endpoint, bodies, content_type=c.input.content_type,
