@@ -293,3 +293,95 @@ def guardrail_wait_seconds(strategy_type: str, *, wait: int, termination: int, s
 
 BATCH_PAYLOAD_DEFAULT_MB = 6
 BATCH_CONCURRENT_PAYLOAD_MAX_MB = 100
+
+
+# --- inference components: what one instance offers, and the API's own limits ------------------
+
+CAPACITY_TABLE_SOURCE = (
+    "Amazon EC2 User Guide, instance type specifications (vCPUs, memory in GiB, GPUs / "
+    "accelerators per instance; the SageMaker AI pricing page lists the same figures for the "
+    "ml. types). Kept in bot/core/manifest/aws_limits.py, INSTANCE_CAPACITY")
+IC_PAGE = "SageMaker Developer Guide: Inference components (multiple models on one endpoint)"
+IC_API = "SageMaker API: CreateInferenceComponent / InferenceComponentComputeResourceRequirements"
+IC_CPU_CORES_MIN = 0.25        # botocore NumberOfCpuCores min
+IC_ACCELERATORS_MIN = 1        # botocore NumberOfAcceleratorDevices min
+IC_MEMORY_MB_MIN = 128         # botocore MemoryInMb min
+IC_STARTUP_TIMEOUT_SECONDS = (60, 3600)  # botocore ProductionVariant*TimeoutInSeconds
+IC_ROLLING_BATCH_PERCENT = (5, 50)  # botocore InferenceComponentRollingUpdatePolicy.MaximumBatchSize
+IC_SCALABLE_DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
+IC_INVOCATIONS_METRIC = "SageMakerInferenceComponentInvocationsPerCopy"
+
+
+@dataclass(frozen=True)
+class InstanceCapacity:
+    """What one instance of a type offers the inference components placed on it. CPU cores are
+    counted as vCPUs (assumption: AWS's NumberOfCpuCoresRequired docs do not say physical or
+    virtual; vCPUs are what the instance-type tables list)."""
+
+    vcpus: int
+    memory_mb: int
+    accelerators: int = 0
+
+
+def _family(prefix: str, rows: dict[str, tuple[int, int, int]]) -> dict[str, InstanceCapacity]:
+    return {f"ml.{prefix}.{size}": InstanceCapacity(v, gib * 1024, acc) for size, (v, gib, acc) in rows.items()}
+
+
+INSTANCE_CAPACITY: dict[str, InstanceCapacity] = {
+    **_family("g4dn", {"xlarge": (4, 16, 1), "2xlarge": (8, 32, 1), "4xlarge": (16, 64, 1),
+                       "8xlarge": (32, 128, 1), "12xlarge": (48, 192, 4), "16xlarge": (64, 256, 1)}),
+    **_family("g5", {"xlarge": (4, 16, 1), "2xlarge": (8, 32, 1), "4xlarge": (16, 64, 1),
+                     "8xlarge": (32, 128, 1), "12xlarge": (48, 192, 4), "16xlarge": (64, 256, 1),
+                     "24xlarge": (96, 384, 4), "48xlarge": (192, 768, 8)}),
+    **_family("g6", {"xlarge": (4, 16, 1), "2xlarge": (8, 32, 1), "4xlarge": (16, 64, 1),
+                     "8xlarge": (32, 128, 1), "12xlarge": (48, 192, 4), "16xlarge": (64, 256, 1),
+                     "24xlarge": (96, 384, 4), "48xlarge": (192, 768, 8)}),
+    **_family("g6e", {"xlarge": (4, 32, 1), "2xlarge": (8, 64, 1), "4xlarge": (16, 128, 1),
+                      "8xlarge": (32, 256, 1), "12xlarge": (48, 384, 4), "16xlarge": (64, 512, 1),
+                      "24xlarge": (96, 768, 4), "48xlarge": (192, 1536, 8)}),
+    **_family("p3", {"2xlarge": (8, 61, 1), "8xlarge": (32, 244, 4), "16xlarge": (64, 488, 8)}),
+    **_family("p4d", {"24xlarge": (96, 1152, 8)}),
+    **_family("p4de", {"24xlarge": (96, 1152, 8)}),
+    **_family("p5", {"48xlarge": (192, 2048, 8)}),
+    **_family("m5", {"large": (2, 8, 0), "xlarge": (4, 16, 0), "2xlarge": (8, 32, 0),
+                     "4xlarge": (16, 64, 0), "12xlarge": (48, 192, 0), "24xlarge": (96, 384, 0)}),
+    **_family("c5", {"large": (2, 4, 0), "xlarge": (4, 8, 0), "2xlarge": (8, 16, 0),
+                     "4xlarge": (16, 32, 0), "9xlarge": (36, 72, 0), "18xlarge": (72, 144, 0)}),
+    **_family("r5", {"large": (2, 16, 0), "xlarge": (4, 32, 0), "2xlarge": (8, 64, 0),
+                     "4xlarge": (16, 128, 0), "12xlarge": (48, 384, 0), "24xlarge": (96, 768, 0)}),
+    **_family("m6i", {"large": (2, 8, 0), "xlarge": (4, 16, 0), "2xlarge": (8, 32, 0),
+                      "4xlarge": (16, 64, 0), "8xlarge": (32, 128, 0), "12xlarge": (48, 192, 0),
+                      "16xlarge": (64, 256, 0), "24xlarge": (96, 384, 0), "32xlarge": (128, 512, 0)}),
+    **_family("c6i", {"large": (2, 4, 0), "xlarge": (4, 8, 0), "2xlarge": (8, 16, 0),
+                      "4xlarge": (16, 32, 0), "8xlarge": (32, 64, 0), "12xlarge": (48, 96, 0),
+                      "16xlarge": (64, 128, 0), "24xlarge": (96, 192, 0), "32xlarge": (128, 256, 0)}),
+}
+
+
+def copies_per_instance(capacity: InstanceCapacity, *, cpu_cores: float | None, accelerators: float | None,
+                        memory_mb: int) -> int:
+    """How many copies with these requirements fit on one instance (0: not even one)."""
+    limits = [capacity.memory_mb // memory_mb]
+    if cpu_cores:
+        limits.append(int(capacity.vcpus // cpu_cores))
+    if accelerators:
+        limits.append(int(capacity.accelerators // accelerators))
+    return max(0, min(limits))
+
+
+def component_fit_problem(instance_type: str, *, cpu_cores: float | None, accelerators: float | None,
+                          memory_mb: int) -> str | None:
+    """Why one copy does not fit on one `instance_type` (capacity table above), or None."""
+    cap = INSTANCE_CAPACITY.get(instance_type)
+    if cap is None:
+        return None
+    over = []
+    if accelerators and accelerators > cap.accelerators:
+        over.append(f"{accelerators:g} accelerator devices (it has {cap.accelerators})")
+    if cpu_cores and cpu_cores > cap.vcpus:
+        over.append(f"{cpu_cores:g} CPU cores (it has {cap.vcpus} vCPUs)")
+    if memory_mb > cap.memory_mb:
+        over.append(f"{memory_mb} MB of memory (it has {cap.memory_mb} MB)")
+    if not over:
+        return None
+    return "one copy needs " + ", ".join(over) + f", more than one {instance_type} offers"
