@@ -196,7 +196,7 @@ def test_problem_format_is_one_line_with_everything():
     assert p.format() == (
         "models/fraud/modelbot.yaml:15:11: error: environments.production.mode: 'real-time' is "
         "not one of the allowed values (got 'real-time'; expected 'realtime', 'serverless', "
-        "'async', 'batch' or 'multi_model') [schema.literal_error]")
+        "'async', 'batch', 'multi_model' or 'inference_component') [schema.literal_error]")
     assert p.to_dict()["line"] == 15
 
 

@@ -130,8 +130,30 @@ def _ignore_missing(fn: Callable[..., Any], **kwargs: Any) -> Any:
 # --- observing ------------------------------------------------------------------------------------
 
 
-def observe(clients: Clients, endpoint: str, alarms: tuple[str, ...] | list[str] = ()) -> Observation:
-    """The endpoint and its alarms now: DescribeEndpoint, plus DescribeAlarms if `alarms`."""
+def observe(clients: Clients, endpoint: str, alarms: tuple[str, ...] | list[str] = (),
+            component: str | None = None) -> Observation:
+    """The endpoint and its alarms now: DescribeEndpoint, plus DescribeAlarms if `alarms`, plus
+    DescribeInferenceComponent if `component`."""
+    observed = _observe_endpoint(clients, endpoint, alarms)
+    if component is None or not observed.exists:
+        return observed
+    where = f"inference component {component}"
+    try:
+        c = clients.sagemaker.describe_inference_component(InferenceComponentName=component)
+    except ClientError as exc:
+        if not _missing(exc):
+            raise unavailable(exc, where=where, call="sagemaker:DescribeInferenceComponent") from None
+        return observed
+    except BotoCoreError as exc:
+        raise unavailable(exc, where=where, call="sagemaker:DescribeInferenceComponent") from None
+    runtime = c.get("RuntimeConfig") or {}
+    return replace(observed, component_status=c.get("InferenceComponentStatus"),
+                   component_model=(c.get("Specification") or {}).get("ModelName"),
+                   component_copies=runtime.get("DesiredCopyCount"),
+                   component_failure=c.get("FailureReason"), component_modified=c.get("LastModifiedTime"))
+
+
+def _observe_endpoint(clients: Clients, endpoint: str, alarms: tuple[str, ...] | list[str] = ()) -> Observation:
     where = f"endpoint {endpoint}"
     try:
         described = clients.sagemaker.describe_endpoint(EndpointName=endpoint)
@@ -212,7 +234,7 @@ def execute(decision: Decision, clients: Clients, requests: DeployRequests) -> O
             "HTTPStatusCode", 400) >= 500
     except BotoCoreError as exc:
         error, retriable = f"{type(exc).__name__}: {exc}", True
-    observed = observe(clients, state.endpoint, state.alarms)
+    observed = observe(clients, state.endpoint, state.alarms, state.component)
     if error:
         observed = replace(observed, error=error, error_retriable=retriable, error_by_aws=by_aws)
     elif decision.action == "smoke":
@@ -237,7 +259,9 @@ def smoke_test(clients: Clients, requests: DeployRequests, state) -> tuple[list[
     result = invoke_payloads(clients.runtime, state.endpoint, [b.encode("utf-8") for b in smoke["bodies"]],
                              content_type=smoke["content_type"], accept=smoke["accept"],
                              target_variant=smoke.get("target_variant") if ab else None,
-                             target_model=smoke.get("target_model"), budget_seconds=SMOKE_BUDGET_SECONDS)
+                             target_model=smoke.get("target_model"),
+                             inference_component=smoke.get("inference_component"),
+                             budget_seconds=SMOKE_BUDGET_SECONDS)
     problems = judge_answers(contract, smoke["payloads"], list(result.answers))
     expected = smoke.get("target_variant") if ab else None
     for i, a in enumerate(result.answers, 1):
@@ -291,6 +315,37 @@ def _do_update_endpoint(d: Decision, clients: Clients, requests: DeployRequests)
     create_config(clients, requests, d.config)
     _deregister_for(clients, requests, d.config)
     _update(clients, requests, d.config)
+
+
+def _do_place_component(d: Decision, clients: Clients, requests: DeployRequests) -> None:
+    """Create the model, then create the component, update it, or change its copy count."""
+    create_models(clients, requests)
+    sm = clients.sagemaker
+    if requests.create_component is not None:
+        _create(sm.create_inference_component, requests.create_component)
+    elif requests.update_component is not None:
+        try:
+            sm.update_inference_component(**requests.update_component)
+        except ClientError as exc:
+            if not _busy(exc):
+                raise
+        if requests.component_tags:
+            arn = sm.describe_inference_component(
+                InferenceComponentName=requests.component_name)["InferenceComponentArn"]
+            sm.add_tags(ResourceArn=arn, Tags=list(requests.component_tags))
+    elif requests.component_copies is not None:
+        sm.update_inference_component_runtime_config(**requests.component_copies)
+
+
+def _do_rollback_component(d: Decision, clients: Clients, requests: DeployRequests) -> None:
+    if requests.rollback_component is None:
+        raise DeployError(f"the previous specification of {requests.component_name} is not known; "
+                          "nothing to roll back to")
+    try:
+        clients.sagemaker.update_inference_component(**requests.rollback_component)
+    except ClientError as exc:
+        if not _busy(exc):
+            raise
 
 
 def _deregister_for(clients: Clients, requests: DeployRequests, config: str) -> None:
@@ -351,6 +406,8 @@ _ACTIONS: dict[str, Callable[[Decision, Clients, DeployRequests], None]] = {
     "wait": _nothing,
     "report": _nothing,
     "smoke": _nothing,  # the invocations run in `execute`, after the endpoint is observed
+    "place_component": _do_place_component,
+    "rollback_component": _do_rollback_component,
 }
 
 

@@ -61,6 +61,7 @@ def _error(exc: Exception) -> tuple[str, bool]:
 
 def invoke_payloads(client, endpoint: str, bodies: list[bytes], *, content_type: str, accept: str,
                     target_variant: str | None = None, target_model: str | None = None,
+                    inference_component: str | None = None,
                     budget_seconds: float | None = None) -> Invocations:
     """Invoke `endpoint` once per body; see the module docstring. With `budget_seconds`, bodies
     not sent when the budget has run out are answered with that error (not worth retrying: a
@@ -76,6 +77,8 @@ def invoke_payloads(client, endpoint: str, bodies: list[bytes], *, content_type:
             kwargs["TargetVariant"] = target_variant
         if target_model:
             kwargs["TargetModel"] = target_model
+        if inference_component:
+            kwargs["InferenceComponentName"] = inference_component
         started = time.perf_counter()
         try:
             answer = client.invoke_endpoint(**kwargs)

@@ -31,7 +31,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bot.core.config import EnvironmentConfig
 from bot.core.manifest.model import BOT_TAG_PREFIX
 from bot.core.deploy.scaling import policy_request
-from bot.core.plan import LiveAutoscaling, LiveState, LiveVariant
+from bot.core.manifest.aws_limits import IC_SCALABLE_DIMENSION
+from bot.core.plan import LiveAutoscaling, LiveComponent, LiveState, LiveVariant
 from bot.adapters.aws.session import AwsUnavailable, SessionPool, client, unavailable
 
 DIGEST_TAG = BOT_TAG_PREFIX + "digest"
@@ -127,11 +128,73 @@ def read_live_state(session: boto3.Session, endpoint_name: str, *,
             model_digest=digests.get(row.get("ModelName", "")),
             autoscaling=scaling.get(name),
         ))
+    hosts = bool(rows) and all(not row.get("ModelName") for _, row in rows)
+    components = _components(where, sm, clients, endpoint_name) if hosts else ()
     return LiveState(endpoint_exists=True, endpoint_name=endpoint["EndpointName"],
                      endpoint_status=endpoint.get("EndpointStatus"), endpoint_config_name=config_name,
                      config_digest=config_digest, variants=tuple(variants), tags=endpoint_tags,
                      bot_applied_tag_keys=applied,
-                     async_inference=bool(config.get("AsyncInferenceConfig")) if config is not None else None)
+                     async_inference=bool(config.get("AsyncInferenceConfig")) if config is not None else None,
+                     components=components, hosts_components=hosts)
+
+
+_MAX_COMPONENTS = 500  # an endpoint's components read at most (ListInferenceComponents pages of 100)
+
+
+def _components(where: str, sm: Any, clients: Callable[[str], Any], endpoint_name: str) -> tuple[LiveComponent, ...]:
+    """The inference components on an endpoint (ListInferenceComponents, then Describe, the
+    model's digest tag and the copy-count scalable target of each)."""
+    names: list[str] = []
+    token = None
+    while len(names) < _MAX_COMPONENTS:
+        kwargs: dict[str, Any] = {"EndpointNameEquals": endpoint_name, "MaxResults": 100}
+        if token:
+            kwargs["NextToken"] = token
+        answer = _call(where, "sagemaker:ListInferenceComponents", sm.list_inference_components, **kwargs) or {}
+        names += [c["InferenceComponentName"] for c in answer.get("InferenceComponents", [])]
+        token = answer.get("NextToken")
+        if not token:
+            break
+    out = []
+    for name in names[:_MAX_COMPONENTS]:
+        c = _call(where, "sagemaker:DescribeInferenceComponent", sm.describe_inference_component,
+                  missing_ok=True, InferenceComponentName=name)
+        if c is None:
+            continue
+        spec = c.get("Specification") or {}
+        model = spec.get("ModelName")
+        digest = None
+        if model:
+            described = _call(where, "sagemaker:DescribeModel", sm.describe_model, missing_ok=True, ModelName=model)
+            digest = _tags(where, sm, described["ModelArn"]).get(DIGEST_TAG) if described is not None else None
+        tags = _tags(where, sm, c["InferenceComponentArn"])
+        runtime = c.get("RuntimeConfig") or {}
+        request_spec = {k: spec[k] for k in ("ModelName", "ComputeResourceRequirements", "StartupParameters")
+                        if spec.get(k)}
+        out.append(LiveComponent(name, c.get("InferenceComponentStatus"), model, digest,
+                                 runtime.get("DesiredCopyCount"), runtime.get("CurrentCopyCount"),
+                                 tags.get(DIGEST_TAG), tags, _copy_autoscaling(where, clients, name),
+                                 c.get("FailureReason"), request_spec or None))
+    return tuple(out)
+
+
+def _copy_autoscaling(where: str, clients: Callable[[str], Any], component: str) -> LiveAutoscaling | None:
+    aas = clients("application-autoscaling")
+    resource = f"inference-component/{component}"
+    answer = _call(where, "application-autoscaling:DescribeScalableTargets", aas.describe_scalable_targets,
+                   ServiceNamespace="sagemaker", ResourceIds=[resource],
+                   ScalableDimension=IC_SCALABLE_DIMENSION) or {}
+    target = next((t for t in answer.get("ScalableTargets", []) if t["ResourceId"] == resource), None)
+    if target is None:
+        return None
+    policies = (_call(where, "application-autoscaling:DescribeScalingPolicies", aas.describe_scaling_policies,
+                      ServiceNamespace="sagemaker", ResourceId=resource,
+                      ScalableDimension=IC_SCALABLE_DIMENSION) or {}).get("ScalingPolicies", [])
+    tracking = sorted((p for p in policies if p.get("PolicyType") == "TargetTrackingScaling"),
+                      key=lambda p: p.get("PolicyName", ""))
+    value = tracking[0].get("TargetTrackingScalingPolicyConfiguration", {}).get("TargetValue") if tracking else None
+    return LiveAutoscaling(int(target["MinCapacity"]), int(target["MaxCapacity"]),
+                           float(value) if value is not None else None)
 
 
 def _autoscaling(where: str, clients: Callable[[str], Any], endpoint_name: str,

@@ -299,7 +299,7 @@ class Rollouts:
             state = replace(state, requested=requested)
         requests = DeployRequests.from_dict(data["requests"])
         clients = self.services.clients_for(row.environment)
-        observed = observe(clients, state.endpoint, state.alarms)
+        observed = observe(clients, state.endpoint, state.alarms, state.component)
         decision = decide(state, observed, self.now())
         data["rollout"] = decision.state.as_record()
         # Store the decision before acting on it: a crash after this line repeats an idempotent act.

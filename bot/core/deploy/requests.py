@@ -37,7 +37,7 @@ from typing import Any, Mapping
 from bot.core.contract import encode_payload
 from bot.core.manifest.aws_limits import guardrails_excluded
 from bot.core.plan import DeploySpec, LiveState, Plan, VariantPlan, bounded_name, config_digest, model_digest
-from bot.core.deploy import scaling
+from bot.core.deploy import component, scaling
 from bot.core.deploy.tags import DeployContext, resource_tags, tag_list
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -92,6 +92,15 @@ class DeployRequests:
     # the contract's smoke test after the deploy (`smoke_request`); None: no samples, or a mode
     # the samples are not sent to (asynchronous, batch)
     smoke: dict | None = None
+    # mode inference_component (`bot.core.deploy.component`): the component's name and the
+    # CreateInferenceComponent / UpdateInferenceComponent / UpdateInferenceComponentRuntimeConfig
+    # request of this deploy (at most one), and the tags an update sets on the component
+    component_name: str | None = None
+    create_component: dict | None = None
+    update_component: dict | None = None
+    component_copies: dict | None = None
+    component_tags: tuple[dict, ...] = ()
+    rollback_component: dict | None = None  # UpdateInferenceComponent back to the live specification
 
     def endpoint_config(self, name: str) -> dict | None:
         """The CreateEndpointConfig request of config `name`, if this deploy creates it."""
@@ -128,7 +137,7 @@ class DeployRequests:
         values["autoscaling"] = AutoscalingRequests(**auto)
         for f in fields(cls):
             if f.name in ("models", "endpoint_configs", "endpoint_tags", "deregister_before_update",
-                          "retain_counts", "restore_autoscaling"):
+                          "retain_counts", "restore_autoscaling", "component_tags"):
                 values[f.name] = tuple(values.get(f.name) or ())
         values["deregister_before"] = {k: tuple(v) for k, v in
                                        (values.get("deregister_before") or {}).items()}
@@ -501,7 +510,7 @@ def transform_job_request(spec: DeploySpec, plan: Plan, ctx: DeployContext) -> d
 # --- the whole deploy -----------------------------------------------------------------------------
 
 
-SMOKE_MODES = ("realtime", "serverless", "multi_model")  # InvokeEndpoint; async reads S3, batch has no endpoint
+SMOKE_MODES = ("realtime", "serverless", "multi_model", "inference_component")  # InvokeEndpoint; async reads S3, batch has no endpoint
 
 
 def smoke_request(spec: DeploySpec, plan: Plan, samples: list[dict] | None) -> dict | None:
@@ -512,7 +521,7 @@ def smoke_request(spec: DeploySpec, plan: Plan, samples: list[dict] | None) -> d
     c = spec.manifest.contract
     if c is None or not samples or spec.env.mode not in SMOKE_MODES or plan.kind not in ("create", "update"):
         return None
-    if _target_config(plan) is None:
+    if _target_config(plan) is None and (plan.component is None or plan.component.verb is None):
         return None
     cand = next((v for v in plan.variants if v.role == "candidate"), None)
     return {"payloads": [dict(p) for p in samples],
@@ -520,7 +529,8 @@ def smoke_request(spec: DeploySpec, plan: Plan, samples: list[dict] | None) -> d
             "content_type": c.input.content_type, "accept": c.output.accept,
             "contract": c.model_dump(mode="json"),
             "target_variant": cand.name if cand is not None else None,
-            "target_model": multi_model_target(spec, plan)}
+            "target_model": multi_model_target(spec, plan),
+            "inference_component": plan.component.name if plan.component is not None else None}
 
 
 def build_requests(spec: DeploySpec, plan: Plan, ctx: DeployContext, *, execution_role_arn: str,
@@ -552,6 +562,8 @@ def build_requests(spec: DeploySpec, plan: Plan, ctx: DeployContext, *, executio
 
     endpoint = plan.names.endpoint
     assert endpoint is not None
+    if plan.component is not None:
+        return _component_deploy(spec, plan, ctx, models, execution_role_arn, samples, common, live)
     endpoint_tags = tuple(tag_list(resource_tags(spec, ctx)))
     target = _target_config(plan)
     configs = []
@@ -636,3 +648,36 @@ def _unique_new_models(variants: tuple[VariantPlan, ...]) -> list[VariantPlan]:
             seen.add(v.model_name)
             out.append(v)
     return out
+
+
+def _component_deploy(spec: DeploySpec, plan: Plan, ctx: DeployContext, models: tuple[dict, ...],
+                      execution_role_arn: str, samples: list[dict] | None,
+                      common: dict[str, Any], live: LiveState | None) -> DeployRequests:
+    """Mode inference_component: the fleet's config and endpoint, then the component."""
+    endpoint = plan.names.endpoint
+    target = _target_config(plan)
+    configs = ()
+    if target is not None:
+        configs = (component.fleet_config_request(spec, target, plan.config_digest, ctx,
+                                                  execution_role_arn=execution_role_arn),)
+    endpoint_tags = tuple(tag_list(resource_tags(spec, ctx)))
+    create = update = None
+    if _has_action(plan, "create", "endpoint"):
+        create = {"EndpointName": endpoint, "EndpointConfigName": target, "Tags": list(endpoint_tags)}
+    elif _has_action(plan, "update", "endpoint") and target is not None:
+        update = {"EndpointName": endpoint, "EndpointConfigName": target}
+    auto = component.component_autoscaling(spec, plan)
+    lc = live.component(plan.component.name) if live is not None and live.endpoint_exists and plan.component else None
+    rollback = None
+    if lc is not None and lc.specification:
+        rollback = {"InferenceComponentName": lc.name, "Specification": dict(lc.specification)}
+        if lc.copies is not None:
+            rollback["RuntimeConfig"] = {"CopyCount": lc.copies}
+    return DeployRequests(rollback_component=rollback, endpoint=endpoint, target_config=target, models=models, endpoint_configs=configs,
+                          create_endpoint=create, update_endpoint=update, endpoint_tags=endpoint_tags,
+                          autoscaling=AutoscalingRequests(register=auto.get("register"),
+                                                          target_tracking=auto.get("target_tracking"),
+                                                          deregister=tuple(auto.get("deregister") or ())),
+                          smoke=smoke_request(spec, plan, samples),
+                          **component.component_requests(spec, plan, ctx, execution_role_arn=execution_role_arn),
+                          **common)

@@ -54,7 +54,8 @@ from bot.core.plan import DeploySpec, LiveState, Plan, rolls_out
 from bot.core.deploy.requests import multi_model_target, promoted_config_name, two_models
 
 Action = Literal["create_endpoint", "update_endpoint", "wait", "shift_weights", "promote",
-                 "rollback", "succeed", "fail", "report", "smoke"]
+                 "rollback", "succeed", "fail", "report", "smoke", "place_component",
+                 "rollback_component"]
 Requested = Literal["abort", "rollback", "promote"]
 
 TERMINAL = ("succeeded", "rolled_back", "failed", "aborted")
@@ -110,6 +111,8 @@ class RolloutState:
     smoke: bool = False               # send the contract's samples to the new model (see the module doc)
     smoke_on: str | None = None       # the config the smoke test ran (or runs) on
     smoke_result: str | None = None   # "passed", or what broke the contract
+    component: str | None = None      # flow component: the inference component it deploys
+    component_step: str | None = None  # create | update | copies | None (the fleet or autoscaling only)
 
     @property
     def done(self) -> bool:
@@ -159,6 +162,12 @@ class Observation:
     error_by_aws: bool = True
     smoke: tuple[str, ...] | None = None  # after a smoke action: what broke the contract (empty: held)
     smoke_retriable: bool = False          # ... only errors worth trying again (throttling, not ready)
+    # flow component: DescribeInferenceComponent (component_status None: no such component)
+    component_status: str | None = None
+    component_model: str | None = None
+    component_copies: int | None = None
+    component_failure: str | None = None
+    component_modified: dt.datetime | None = None
 
     def on(self, config: str | None) -> bool:
         """InService on `config` with no deployment running."""
@@ -254,6 +263,9 @@ def new_rollout(deployment_id: str, spec: DeploySpec, plan: Plan, live: LiveStat
     s = spec.env.effective_strategy
     target = next((a.name for a in plan.actions if a.resource == "endpoint_config" and a.verb == "create"),
                   None)
+    if plan.component is not None:
+        return _component_rollout(deployment_id, spec, plan, live, now, poll_seconds=poll_seconds,
+                                  timeout_seconds=timeout_seconds, smoke=smoke)
     if plan.kind == "create":
         flow = "create"
     elif not rolls_out(plan.actions):  # the rule bot.core.plan's alarm check uses too
@@ -296,6 +308,8 @@ def decide(state: RolloutState, observed: Observation, now: dt.datetime) -> Deci
     """The next action for `state` given what is `observed` at `now`. Pure."""
     if state.done:
         return _terminal(state)
+    if state.flow == "component":
+        return decide_component(state, observed, now)
     if state.requested == "promote" and state.flow not in ("ab", "shadow"):
         state = replace(state, requested=None)  # SageMaker drives these rollouts: nothing to promote
     if observed.error and (not observed.error_retriable or state.attempts >= MAX_ATTEMPTS):
@@ -320,6 +334,10 @@ def _terminal(state: RolloutState) -> Decision:
 def cleanup_of(state: RolloutState) -> Cleanup:
     """What a succeeded rollout superseded: every config and model it or the previous config
     used that the final config does not."""
+    if state.flow == "component":
+        configs = {state.previous_config} - {state.target_config, None}
+        models = set(state.previous_models) - set(state.target_models) - {None}
+        return Cleanup(tuple(sorted(configs)), tuple(sorted(models)))  # type: ignore[arg-type]
     if state.flow in ("create", "in_place"):
         return Cleanup()
     final = state.promoted_config if state.flow in ("ab", "shadow") else state.target_config
@@ -743,6 +761,8 @@ def _progress_for(state: RolloutState, observed: Observation | None = None) -> P
     share = _share(o, state) if state.flow == "ab" else None
     traffic = round(share * 100, 2) if share is not None else o.traffic_percent
     phase = state.phase
+    if state.flow == "component" and phase not in ("failed", "rolled_back", "aborted"):
+        return Progress(phase, status, o.traffic_percent, stage, _component_progress(state, o))
     if phase == "succeeded":
         final = state.promoted_config if state.flow in ("ab", "shadow") else state.target_config
         text = f"{ep} serves {final}: deployment succeeded"
@@ -781,3 +801,212 @@ def _progress_for(state: RolloutState, observed: Observation | None = None) -> P
     else:  # rolling_back
         text = f"rolling {ep} back to {state.previous_config} ({state.reason})" + _in(status)
     return Progress(phase, status, traffic, stage, text)
+
+
+# --- inference components (flow `component`) -------------------------------------------------------
+#
+# Phases: pending -> fleet (CreateEndpoint or UpdateEndpoint of the fleet, when the plan changes
+# it) -> placing (CreateInferenceComponent / UpdateInferenceComponent /
+# UpdateInferenceComponentRuntimeConfig; SageMaker drives a rolling update and rolls it back on
+# the alarms of its AutoRollbackConfiguration) -> smoke (InvokeEndpoint with
+# InferenceComponentName) -> succeeded. The component's statuses are those of
+# DescribeInferenceComponent: InService | Creating | Updating | Failed | Deleting. InService on
+# the previous model after an update was seen is SageMaker's rollback. /abort and /rollback
+# during an update wait for it to end, then put the previous specification back
+# (`rolling_back`); a broken smoke test does the same.
+
+
+def _component_rollout(deployment_id: str, spec: DeploySpec, plan: Plan, live: LiveState, now: dt.datetime,
+                       *, poll_seconds: int, timeout_seconds: int | None, smoke: bool) -> RolloutState:
+    c = plan.component
+    assert c is not None and plan.names.endpoint is not None
+    s = spec.env.effective_strategy
+    target = next((a.name for a in plan.actions if a.resource == "endpoint_config" and a.verb == "create"),
+                  None)
+    step = next((("copies" if a.resource == "inference_component_copies" else a.verb)
+                 for a in plan.actions if a.name == c.name
+                 and a.resource in ("inference_component", "inference_component_copies")), None)
+    if timeout_seconds is None:
+        timeout_seconds = (s.max_execution_timeout_seconds or plan.total_wait_seconds) + SETUP_MARGIN_SECONDS
+    lc = live.component(c.name) if live.endpoint_exists else None
+    return RolloutState(
+        deployment_id=deployment_id, endpoint=plan.names.endpoint, flow="component", strategy=s.type,
+        target_config=target or live.endpoint_config_name or plan.names.endpoint_config,
+        previous_config=live.endpoint_config_name if live.endpoint_exists else None,
+        started_at=now, phase_started_at=now, deadline=now + dt.timedelta(seconds=timeout_seconds),
+        timeout_seconds=timeout_seconds, poll_seconds=poll_seconds, alarms=tuple(plan.rollback_alarms),
+        target_models=(c.model_name,), previous_models=(lc.model_name,) if lc and lc.model_name else (),
+        candidate_model=c.model_name, component=c.name, component_step=step,
+        smoke=smoke and step in ("create", "update"))
+
+
+def _component_on(observed: Observation, model: str | None) -> bool:
+    return observed.component_status == "InService" and model is not None and observed.component_model == model
+
+
+def decide_component(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    """`decide` for flow component. Pure."""
+    if observed.error and (not observed.error_retriable or state.attempts >= MAX_ATTEMPTS):
+        who = "AWS refused the last action" if observed.error_by_aws else "the last action failed"
+        return _fail(state, now, f"{who}: {observed.error}")
+    if state.phase == "pending":
+        if state.requested in ("abort", "rollback"):
+            return _fail(state, now, f"{_request_reason(state.requested)} before anything changed",
+                         phase="aborted")
+        if not observed.exists and state.previous_config is None:
+            return _issue(state, observed, now, "create_endpoint", state.target_config, phase="fleet")
+        if not observed.exists:
+            return _fail(state, now, f"the endpoint {state.endpoint} no longer exists")
+        if observed.status != "InService" or observed.pending_config is not None:
+            broken = _broken(state, observed, now)
+            return broken or _poll(state, observed, now)
+        if observed.config_name != state.target_config:
+            if observed.config_name != state.previous_config:
+                return _fail(state, now, f"the endpoint moved to config {observed.config_name} since "
+                             f"the plan (expected {state.previous_config}); plan again")
+            return _issue(state, observed, now, "update_endpoint", state.target_config, phase="fleet")
+        return _place(state, observed, now)
+    if not observed.exists:
+        if state.phase == "fleet" and state.previous_config is None:
+            return _issue(state, observed, now, "create_endpoint", state.target_config)
+        return _fail(state, now, f"the endpoint {state.endpoint} no longer exists")
+    return _COMPONENT_PHASES[state.phase](state, observed, now)
+
+
+def _place(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    """The fleet is ready: create or update the component (or only succeed)."""
+    missing = observed.missing(state.alarms)
+    if missing and state.component_step == "update":
+        return _fail(state, now, "not started: alarm " + ", ".join(missing) + " does not exist "
+                     "(CloudWatch DescribeAlarms), so nothing would roll this update back; create "
+                     "it or remove it from the manifest's alarms")
+    if state.component_step is None:
+        return _succeed(state, now, observed)
+    if state.component_step == "create" and _component_on(observed, state.candidate_model):
+        return _component_done(state, observed, now)
+    return _issue(state, observed, now, "place_component", phase="placing")
+
+
+def _component_done(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    if state.smoke and state.smoke_result is None:
+        return _issue(state, observed, now, "smoke", phase="smoke", smoke_on=state.component)
+    return _succeed(state, now, observed)
+
+
+def _fleet(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    if observed.on(state.target_config):
+        if state.requested in ("abort", "rollback"):
+            return _fail(state, now, f"{_request_reason(state.requested)}: the fleet was changed, the "
+                         "component was not", phase="aborted", observed=observed)
+        return _place(state, observed, now)
+    broken = _broken(state, observed, now)
+    if broken:
+        return broken
+    if observed.on(state.previous_config) and _moved(state, observed):
+        return _fail(state, now, f"SageMaker rolled the fleet update back: {observed.failure_reason}",
+                     phase="rolled_back", observed=observed)
+    return _poll(replace(state, seen_progress=True), observed, now)
+
+
+def _component_moved(state: RolloutState, observed: Observation) -> bool:
+    """Whether the component did something since the action was issued: seen Creating or
+    Updating, or a failure newer than the action (a rollback reported by AWS)."""
+    if state.seen_progress:
+        return True
+    if not observed.component_failure:
+        return False
+    if observed.component_modified is None or state.issued_at is None:
+        return True
+    return _aware(observed.component_modified) >= _aware(state.issued_at) - RECENT_SKEW
+
+
+def _component_changed_since(state: RolloutState, observed: Observation) -> bool:
+    """Seen moving, or modified at or after the action (an update that kept the model)."""
+    if state.seen_progress:
+        return True
+    if observed.component_modified is None or state.issued_at is None:
+        return False
+    return _aware(observed.component_modified) >= _aware(state.issued_at)
+
+
+def _placing(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    status = observed.component_status
+    if status == "Failed":
+        return _fail(state, now, f"the inference component {state.component} failed: "
+                     + (observed.component_failure or "no reason given"), observed=observed)
+    if status in ("Creating", "Updating"):
+        return _poll(replace(state, seen_progress=True), observed, now)
+    if status == "Deleting":
+        return _fail(state, now, f"the inference component {state.component} is being deleted", observed=observed)
+    if status is None:
+        if state.component_step == "create":
+            return _issue(state, observed, now, "place_component")
+        return _fail(state, now, f"the inference component {state.component} no longer exists")
+    # InService
+    if _component_on(observed, state.candidate_model):
+        if state.component_step in ("copies", "create") or _component_changed_since(state, observed) \
+                or state.candidate_model not in state.previous_models:
+            if state.requested in ("abort", "rollback") and state.component_step == "update":
+                return _issue(state, observed, now, "rollback_component", phase="rolling_back",
+                              reason=f"{_request_reason(state.requested)} during the update", requested=None)
+            return _component_done(state, observed, now)
+        return _poll(state, observed, now)
+    if state.previous_models and observed.component_model in state.previous_models:
+        if _component_moved(state, observed):
+            why = observed.component_failure or "no reason given"
+            return _fail(state, now, f"SageMaker rolled the update of {state.component} back; it serves "
+                         f"{observed.component_model} again: {why}", phase="rolled_back", observed=observed)
+        return _issue(state, observed, now, "place_component")
+    return _fail(state, now, f"the inference component {state.component} serves {observed.component_model} "
+                 "outside this deployment", observed=observed)
+
+
+def _component_smoke(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    if state.smoke_result is None:
+        return _issue(state, observed, now, "smoke")
+    if state.smoke_result == "passed":
+        return _succeed(state, now, observed)
+    why = f"the smoke test failed: {state.smoke_result}"
+    if state.component_step == "update" and state.previous_models:
+        return _issue(state, observed, now, "rollback_component", phase="rolling_back", reason=why)
+    return _fail(state, now, why + "; the new component stays for inspection (remove the manifest "
+                 "to tear it down)", observed=observed)
+
+
+def _component_rolling_back(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
+    if observed.component_status == "InService" and observed.component_model in state.previous_models:
+        return _fail(state, now, state.reason or "rolled back", phase="rolled_back", observed=observed)
+    if observed.component_status in ("Creating", "Updating"):
+        return _poll(replace(state, seen_progress=True), observed, now)
+    if observed.component_status == "Failed":
+        return _fail(state, now, f"rolling {state.component} back failed: {observed.component_failure}",
+                     observed=observed)
+    if observed.component_status == "InService" and not state.seen_progress:
+        return _issue(state, observed, now, "rollback_component")
+    return _poll(state, observed, now)
+
+
+_COMPONENT_PHASES = {"fleet": _fleet, "placing": _placing, "smoke": _component_smoke,
+                     "rolling_back": _component_rolling_back}
+
+
+def _component_progress(state: RolloutState, o: Observation) -> str:
+    ep, ic = state.endpoint, state.component
+    shown = f" ({o.component_status})" if o.component_status else ""
+    copies = f", {o.component_copies} copies" if o.component_copies is not None else ""
+    if state.phase == "succeeded":
+        return f"{ep} serves inference component {ic} with {state.candidate_model}{copies}: deployment succeeded"
+    if state.phase == "pending":
+        return f"{ep}: waiting for the endpoint to be InService to start" + _in(o.status)
+    if state.phase == "fleet":
+        return f"{'creating' if state.previous_config is None else 'updating'} endpoint {ep} with the fleet " \
+               f"{state.target_config}" + _in(o.status)
+    if state.phase == "placing":
+        verb = {"create": "creating", "update": f"{state.strategy}: updating", "copies": "changing the copies of"}
+        text = f"{verb.get(state.component_step or '', 'placing')} inference component {ic} on {ep}" + shown + copies
+        if state.requested in ("abort", "rollback"):
+            text += f"; /{state.requested} requested: rolls back once the update has finished"
+        return text
+    if state.phase == "smoke":
+        return f"smoke test on {ep}: sending the contract's sample payloads to inference component {ic}"
+    return f"rolling inference component {ic} back to {', '.join(state.previous_models)} ({state.reason})" + shown

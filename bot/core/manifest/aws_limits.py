@@ -238,6 +238,13 @@ MODE_RULES: dict[str, ModeRules] = {r.mode: r for r in (
               True, ENDPOINT_INSTANCE_SHAPE, True, "yes (min 1)", "AutoRollbackConfiguration",
               ("CPU instance types, or the single-GPU types " + ", ".join(MME_GPU_INSTANCE_TYPES),
                "guardrail sizes and timeouts as realtime")),
+    ModeRules("inference_component", ("rolling", "all_at_once"), True, ENDPOINT_INSTANCE_SHAPE, False,
+              "copies (sagemaker:inference-component:DesiredCopyCount, min 1); instances by "
+              "managed_instance_scaling", "AutoRollbackConfiguration of UpdateInferenceComponent",
+              ("a copy's accelerators, CPU cores and memory must fit one instance (the capacity "
+               "table: INSTANCE_CAPACITY in bot/core/manifest/aws_limits.py)",
+               "rolling batches in copies (copy_count) or 5-50% of the copies",
+               "one component per manifest environment, on an endpoint of its own")),
 )}
 
 

@@ -29,7 +29,7 @@ BOT_TAG_KEYS = ("modelbot:model", "modelbot:environment", "modelbot:commit", "mo
                 "modelbot:data-version", "modelbot:pr", "modelbot:manifest", "modelbot:approvers",
                 "modelbot:bot-version", "modelbot:digest", "modelbot:override")
 
-Mode = Literal["realtime", "serverless", "async", "batch", "multi_model"]
+Mode = Literal["realtime", "serverless", "async", "batch", "multi_model", "inference_component"]
 StrategyType = Literal["blue_green", "canary", "linear", "rolling", "shadow", "ab", "all_at_once"]
 Task = Literal["binary", "multiclass", "regression"]
 MODES: tuple[str, ...] = Mode.__args__  # type: ignore[attr-defined]
@@ -377,7 +377,8 @@ class Contract(Spec):
 
 
 class CapacitySize(Spec):
-    type: Literal["capacity_percent", "instance_count"]
+    type: Literal["capacity_percent", "instance_count", "copy_count"] = Field(description=(
+        "copy_count: inference_component only (copies of the model, not instances)."))
     value: Annotated[int, Field(ge=1)]
 
 
@@ -425,6 +426,8 @@ class Autoscaling(Spec):
     target_invocations_per_instance: Annotated[int | None, Field(ge=1)] = None
     target_backlog_per_instance: Annotated[float | None, Field(gt=0, description=(
         "async: ApproximateBacklogSizePerInstance target."))] = None
+    target_invocations_per_copy: Annotated[int | None, Field(ge=1, description=(
+        "inference_component: SageMakerInferenceComponentInvocationsPerCopy target (copies scale)."))] = None
     scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
     scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=86400)] = 60
 
@@ -465,6 +468,43 @@ class MultiModelSpec(Spec):
     prefix: S3Prefix = Field(description="S3 prefix holding the models (ModelDataUrl).")
 
 
+class ComponentCompute(Spec):
+    """What one copy of the model needs (InferenceComponentComputeResourceRequirements)."""
+
+    accelerators: Annotated[float | None, Field(ge=aws.IC_ACCELERATORS_MIN, description=(
+        "NumberOfAcceleratorDevicesRequired: GPUs or Inferentia devices per copy."))] = None
+    cpu_cores: Annotated[float | None, Field(ge=aws.IC_CPU_CORES_MIN, description=(
+        "NumberOfCpuCoresRequired per copy (at least 0.25)."))] = None
+    min_memory_mb: Annotated[int, Field(ge=aws.IC_MEMORY_MB_MIN, description="MinMemoryRequiredInMb per copy.")]
+    max_memory_mb: Annotated[int | None, Field(ge=aws.IC_MEMORY_MB_MIN, description="MaxMemoryRequiredInMb.")] = None
+
+
+_STARTUP = aws.IC_STARTUP_TIMEOUT_SECONDS
+
+
+class ComponentStartup(Spec):
+    model_data_download_timeout_seconds: Annotated[int | None, Field(ge=_STARTUP[0], le=_STARTUP[1])] = None
+    container_startup_health_check_timeout_seconds: Annotated[int | None, Field(ge=_STARTUP[0], le=_STARTUP[1])] = None
+
+
+class ManagedInstanceScaling(Spec):
+    """SageMaker adds or removes instances so that the copies fit (ManagedInstanceScaling)."""
+
+    min_instance_count: Annotated[int, Field(ge=0)]
+    max_instance_count: Annotated[int, Field(ge=1)]
+
+
+class InferenceComponentSpec(Spec):
+    """The model as an inference component: its share of the endpoint's instances, by copy."""
+
+    name: ResourceName | None = Field(default=None, description=(
+        "Defaults to <metadata.name>-<environment> (the endpoint's name must differ)."))
+    copies: Annotated[int, Field(ge=1, description="CopyCount: copies of the model to run.")]
+    compute: ComponentCompute
+    startup: ComponentStartup | None = None
+    managed_instance_scaling: ManagedInstanceScaling | None = None
+
+
 class DataCapture(Spec):
     destination: S3Uri
     sampling_percentage: Annotated[int, Field(ge=aws.SAMPLING_PERCENT[0], le=aws.SAMPLING_PERCENT[1])] = 100
@@ -489,6 +529,7 @@ class EnvironmentSpec(Spec):
     async_: AsyncSpec | None = Field(default=None, alias="async")
     batch: BatchSpec | None = None
     multi_model: MultiModelSpec | None = None
+    inference_component: InferenceComponentSpec | None = None
     strategy: Strategy | None = None
     alarms: Annotated[list[AlarmName] | None, Field(min_length=aws.ALARMS[0], max_length=aws.ALARMS[1], description=(
         "CloudWatch alarms that roll an update back (AutoRollbackConfiguration)."))] = None
@@ -539,3 +580,13 @@ class Manifest(Spec):
         if spec.endpoint_name:
             return spec.endpoint_name
         return f"{self.metadata.name}-{env}"[: aws.NAME_MAX].rstrip("-")
+
+    def component_name(self, env: str) -> str | None:
+        """The inference component's name in `env` (None outside mode inference_component):
+        the manifest's, or `<name>-<env>-ic` (cut to 63), distinct from the endpoint's."""
+        ic = self.environments[env].inference_component
+        if ic is None:
+            return None
+        if ic.name:
+            return ic.name
+        return f"{self.metadata.name}-{env}"[: aws.NAME_MAX - 3].rstrip("-") + "-ic"

@@ -31,7 +31,7 @@ from bot.core.manifest.problems import Severity
 Loc = tuple[Any, ...]
 
 _SECTION_FOR_MODE = {"serverless": "serverless", "async": "async", "batch": "batch",
-                     "multi_model": "multi_model"}
+                     "multi_model": "multi_model", "inference_component": "inference_component"}
 _ATTR = {"async": "async_"}
 _STRATEGY_PARAMS: dict[str, tuple[str, ...]] = {
     "canary_size": ("canary",),
@@ -352,6 +352,8 @@ def _environment(name: str, e: EnvironmentSpec, meta: Metadata | None,
             seen.add(alarm)
     if e.batch is not None:
         out += _batch(base, e)
+    if e.inference_component is not None and mode == "inference_component":
+        out += _inference_component(base, e, model)
     if mode == "multi_model" and model is not None and model.registry is not None:
         out.append(_f(base + ("mode",), "multi_model endpoints load artifacts from an S3 "
                       "prefix; a model registry package cannot be served this way",
@@ -379,6 +381,12 @@ def _autoscaling(base: Loc, e: EnvironmentSpec) -> list[Finding]:
         out.append(_f(loc + ("max_capacity",), f"max_capacity {a.max_capacity} is below "
                       f"min_capacity {a.min_capacity}", f">= {a.min_capacity}", a.max_capacity,
                       rule="manifest.autoscaling"))
+    if e.mode == "inference_component":
+        return out + _component_autoscaling(loc, e)
+    if a.target_invocations_per_copy is not None:
+        out.append(_f(loc + ("target_invocations_per_copy",), "copies scale only in mode "
+                      "inference_component", "target_invocations_per_instance",
+                      a.target_invocations_per_copy, rule="manifest.autoscaling", at_key=True))
     if a.min_capacity == 0 and e.mode != "async":
         out.append(_f(loc + ("min_capacity",), "only async endpoints can scale to zero",
                       ">= 1", 0, rule="aws.autoscaling"))
@@ -530,12 +538,22 @@ def _strategy(base: Loc, e: EnvironmentSpec, model: ModelSpec | None = None) -> 
                               "" if excluded else ", or strategy blue_green (all at once with "
                               "alarm rollback)"), rule="manifest.strategy", at_key=True))
         return out
+    if e.mode == "inference_component":
+        return out + _component_strategy(loc, e)
     fleet = e.fleet
+    for param in ("canary_size", "linear_step", "max_batch_size", "rollback_max_batch_size"):
+        size = getattr(s, param)
+        if size is not None and size.type == "copy_count":
+            out.append(_f(loc + (param, "type"), "copy_count sizes count inference component "
+                          f"copies, and this environment's mode is {e.mode}",
+                          "capacity_percent or instance_count", size.type, rule="manifest.strategy"))
     for param in ("canary_size", "linear_step", "max_batch_size", "rollback_max_batch_size"):
         size = getattr(s, param)
         if size is None or t not in _STRATEGY_PARAMS[param]:
             continue
         sloc = loc + (param,)
+        if size.type == "copy_count":
+            continue
         if size.type == "capacity_percent" and size.value > 100:
             out.append(_f(sloc + ("value",), f"{size.value}% is more than the whole fleet",
                           "1-100", size.value, rule="aws.guardrails"))
@@ -665,4 +683,158 @@ def _batch(base: Loc, e: EnvironmentSpec) -> list[Finding]:
     if b.output_uri.rstrip("/") == b.input_uri.rstrip("/"):
         out.append(_f(loc + ("output_uri",), "the output would overwrite the input",
                       "a different S3 location", b.output_uri, rule="manifest.batch"))
+    return out
+
+
+# --- inference components ----------------------------------------------------------------------
+
+
+def _copies_fit(e: EnvironmentSpec) -> tuple[int, int] | None:
+    """(copies per instance, instances at most) when the capacity table knows the type."""
+    ic = e.inference_component
+    cap = aws.INSTANCE_CAPACITY.get(e.instance_type or "")
+    if ic is None or cap is None:
+        return None
+    per = aws.copies_per_instance(cap, cpu_cores=ic.compute.cpu_cores,
+                                  accelerators=ic.compute.accelerators, memory_mb=ic.compute.min_memory_mb)
+    most = ic.managed_instance_scaling.max_instance_count if ic.managed_instance_scaling else e.fleet
+    return per, max(most, e.fleet)
+
+
+def _inference_component(base: Loc, e: EnvironmentSpec, model: ModelSpec | None) -> list[Finding]:
+    """A component's requirements against the instance type (the capacity table in
+    `aws_limits.INSTANCE_CAPACITY`, named in `CAPACITY_TABLE_SOURCE`) and the API's rules."""
+    ic = e.inference_component
+    assert ic is not None
+    loc = base + ("inference_component",)
+    out: list[Finding] = []
+    c = ic.compute
+    if c.max_memory_mb is not None and c.max_memory_mb < c.min_memory_mb:
+        out.append(_f(loc + ("compute", "max_memory_mb"), f"max_memory_mb {c.max_memory_mb} is below "
+                      f"min_memory_mb {c.min_memory_mb}", f">= {c.min_memory_mb}", c.max_memory_mb,
+                      rule="aws.inference-component"))
+    for key in ("data_capture", "async_", "serverless"):
+        if getattr(e, key) is not None:
+            shown = key.rstrip("_")
+            out.append(_f(base + (shown,), f"`{shown}` does not apply to inference components in "
+                          "modelbot", f"no `{shown}`", None, rule="manifest.inference-component",
+                          at_key=True))
+    if _marketplace(model):
+        out.append(_f(base + ("mode",), "modelbot does not place AWS Marketplace containers as "
+                      "inference components (guardrails do not apply to them)", "mode realtime", e.mode,
+                      rule="aws.guardrails-exclusions"))
+    m = ic.managed_instance_scaling
+    if m is not None:
+        if m.max_instance_count < m.min_instance_count:
+            out.append(_f(loc + ("managed_instance_scaling", "max_instance_count"), f"max_instance_count "
+                          f"{m.max_instance_count} is below min_instance_count {m.min_instance_count}",
+                          f">= {m.min_instance_count}", m.max_instance_count, rule="aws.managed-instance-scaling"))
+        elif not m.min_instance_count <= e.fleet <= m.max_instance_count:
+            out.append(_f(base + ("instance_count",), f"instance_count {e.fleet} is outside managed "
+                          f"instance scaling's {m.min_instance_count}-{m.max_instance_count}",
+                          f"{m.min_instance_count}-{m.max_instance_count}", e.fleet,
+                          rule="aws.managed-instance-scaling"))
+    if e.instance_type is None:
+        return out
+    cap = aws.INSTANCE_CAPACITY.get(e.instance_type)
+    if cap is None:
+        out.append(_f(base + ("instance_type",), f"{e.instance_type} is not in modelbot's capacity "
+                      "table, so whether the copies fit is not checked before the deploy "
+                      f"({aws.CAPACITY_TABLE_SOURCE})", "a type of the table, e.g. ml.g5.12xlarge",
+                      e.instance_type, rule="aws.inference-component-capacity", severity="warning"))
+        return out
+    why = aws.component_fit_problem(e.instance_type, cpu_cores=c.cpu_cores, accelerators=c.accelerators,
+                                    memory_mb=c.min_memory_mb)
+    if why:
+        key = ("accelerators" if c.accelerators and c.accelerators > cap.accelerators else
+               "cpu_cores" if c.cpu_cores and c.cpu_cores > cap.vcpus else "min_memory_mb")
+        out.append(_f(loc + ("compute", key), f"{why} ({aws.CAPACITY_TABLE_SOURCE})",
+                      f"what one {e.instance_type} offers: {cap.accelerators} accelerators, "
+                      f"{cap.vcpus} vCPUs, {cap.memory_mb} MB", getattr(c, key),
+                      rule="aws.inference-component-capacity"))
+        return out
+    if c.accelerators is None and cap.accelerators:
+        out.append(_f(loc + ("compute", "accelerators"), f"{e.instance_type} has {cap.accelerators} "
+                      "accelerator device(s) and the copies ask for none: they run on CPU only",
+                      "accelerators: N, or a CPU instance type", rule="aws.inference-component",
+                      severity="warning"))
+    fit = _copies_fit(e)
+    assert fit is not None
+    per, most = fit
+    if ic.copies > per * most:
+        out.append(_f(loc + ("copies",), f"{ic.copies} copies need {-(-ic.copies // per)} instance(s) "
+                      f"({per} fit on one {e.instance_type}), and the endpoint has at most {most}",
+                      f"at most {per * most} copies, more instances, or managed_instance_scaling",
+                      ic.copies, rule="aws.inference-component-capacity"))
+    return out
+
+
+def _component_autoscaling(loc: Loc, e: EnvironmentSpec) -> list[Finding]:
+    a = e.autoscaling
+    assert a is not None
+    out = []
+    if a.target_invocations_per_copy is None:
+        out.append(_f(loc + ("target_invocations_per_copy",), "copy autoscaling needs a target for "
+                      f"{aws.IC_INVOCATIONS_METRIC}", "an integer >= 1", rule="manifest.autoscaling"))
+    for key in ("target_invocations_per_instance", "target_backlog_per_instance"):
+        if getattr(a, key) is not None:
+            out.append(_f(loc + (key,), f"an inference component scales copies, not instances: `{key}` "
+                          "does not apply", "target_invocations_per_copy", getattr(a, key),
+                          rule="manifest.autoscaling", at_key=True))
+    if a.min_capacity == 0:
+        out.append(_f(loc + ("min_capacity",), "modelbot does not scale inference components to zero "
+                      "copies", ">= 1", 0, rule="manifest.autoscaling"))
+    ic = e.inference_component
+    if ic is not None and a.min_capacity <= a.max_capacity and not a.min_capacity <= ic.copies <= a.max_capacity:
+        out.append(_f(loc[:-1] + ("inference_component", "copies"), f"copies {ic.copies} is outside the "
+                      f"autoscaling range {a.min_capacity}-{a.max_capacity}; autoscaling will move it",
+                      f"{a.min_capacity}-{a.max_capacity}", ic.copies, rule="manifest.autoscaling",
+                      severity="warning"))
+    fit = _copies_fit(e)
+    if fit is not None and fit[0] and a.max_capacity > fit[0] * fit[1]:
+        per, most = fit
+        out.append(_f(loc + ("max_capacity",), f"{a.max_capacity} copies need {-(-a.max_capacity // per)} "
+                      f"instance(s) ({per} fit on one {e.instance_type}), and the endpoint has at most "
+                      f"{most}: copies past {per * most} would not be placed",
+                      f"at most {per * most}, or a larger managed_instance_scaling.max_instance_count",
+                      a.max_capacity, rule="aws.inference-component-capacity", severity="warning"))
+    return out
+
+
+def _component_strategy(loc: Loc, e: EnvironmentSpec) -> list[Finding]:
+    """UpdateInferenceComponent's RollingUpdatePolicy: batches of copies (COPY_COUNT) or 5-50%
+    of the copies (botocore InferenceComponentRollingUpdatePolicy.MaximumBatchSize)."""
+    s, ic = e.strategy, e.inference_component
+    if s is None or ic is None:
+        return []
+    out = []
+    lo, hi = aws.IC_ROLLING_BATCH_PERCENT
+    for param in ("max_batch_size", "rollback_max_batch_size"):
+        size = getattr(s, param)
+        if size is None:
+            continue
+        sloc = loc + (param,)
+        if size.type == "instance_count":
+            out.append(_f(sloc + ("type",), "an inference component rolls out by copies, not instances",
+                          "copy_count or capacity_percent", size.type, rule="aws.rolling-batch"))
+        elif size.type == "copy_count" and size.value > ic.copies:
+            out.append(_f(sloc + ("value",), f"{size.value} copies, but the component has {ic.copies}",
+                          f"1-{ic.copies}", size.value, rule="aws.rolling-batch"))
+        elif size.type == "capacity_percent" and param == "max_batch_size" and not lo <= size.value <= hi:
+            out.append(_f(sloc + ("value",), f"a rolling batch of {size.value}% of the copies; AWS allows "
+                          f"{lo}-{hi}% (botocore InferenceComponentRollingUpdatePolicy)", f"{lo}-{hi}",
+                          size.value, rule="aws.rolling-batch"))
+        elif size.type == "capacity_percent" and size.value > 100:
+            out.append(_f(sloc + ("value",), f"{size.value}% is more than all the copies", "1-100",
+                          size.value, rule="aws.rolling-batch"))
+    if s.type == "rolling" and s.max_execution_timeout_seconds is not None and s.max_batch_size is not None:
+        size = s.max_batch_size
+        batch = size.value if size.type == "copy_count" else max(1, -(-size.value * ic.copies // 100))
+        steps = -(-ic.copies // max(1, batch))
+        total = (s.wait_interval_seconds or 0) * steps
+        if s.max_execution_timeout_seconds <= total:
+            out.append(_f(loc + ("max_execution_timeout_seconds",), f"the bakes add up to {total}s "
+                          f"({steps} batches x {s.wait_interval_seconds}s) and the update would time out",
+                          f"more than {total}", s.max_execution_timeout_seconds,
+                          rule="aws.max-execution-timeout"))
     return out

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Mapping
 
+from bot.core.plan.component import component_plan
 from bot.core.plan.endpoint import _endpoint, _model_detail, _source_notes
 from bot.core.plan.fleet import _fleet_cost, _live_rows, _price
 from bot.core.plan.model import (
@@ -28,9 +29,11 @@ from bot.core.plan.model import (
     TRANSITIONAL,
     Action,
     Change,
+    ComponentPlan,
     Cost,
     DeploySpec,
     LiveAutoscaling,
+    LiveComponent,
     LiveState,
     LiveVariant,
     Plan,
@@ -50,7 +53,7 @@ from bot.core.plan.names import (
 from bot.core.plan.problems import _alarm_problems, _status_problems, missing_alarms, rolls_out
 
 __all__ = [
-    "BROKEN", "TRANSITIONAL", "Action", "Change", "Cost", "DeploySpec", "LiveAutoscaling", "LiveState",
+    "BROKEN", "TRANSITIONAL", "Action", "Change", "ComponentPlan", "Cost", "DeploySpec", "LiveAutoscaling", "LiveComponent", "LiveState",
     "LiveVariant", "Plan", "PlanKind", "ResourceNames", "TrafficStep", "VariantPlan", "bounded_name",
     "config_digest", "deploy_tags", "live_after", "missing_alarms", "model_digest", "plan",
     "resource_names", "rolls_out", "short_commit",
@@ -69,7 +72,10 @@ def plan(spec: DeploySpec, live: LiveState, prices: Mapping[str, float]) -> Plan
         return _teardown(spec, live, names, prices)
     if e.mode == "batch":
         return _batch(spec, names, prices)
-    result = _endpoint(spec, live, names, prices)
+    if e.mode == "inference_component":
+        result = component_plan(spec, live, names, prices)
+    else:
+        result = _endpoint(spec, live, names, prices)
     missing = _alarm_problems(spec, live, result.kind, result.actions)
     if missing:
         result = replace(result, problems=result.problems + tuple(missing))
@@ -165,6 +171,17 @@ def live_after(p: Plan, spec: DeploySpec) -> LiveState:
     if p.kind in ("teardown", "run_batch"):
         return LiveState()
     e = spec.env
+    if p.component is not None:
+        c = p.component
+        a = e.autoscaling
+        auto = LiveAutoscaling(a.min_capacity, a.max_capacity, float(a.target_invocations_per_copy)
+                               if a.target_invocations_per_copy is not None else None) if a else None
+        comp = LiveComponent(c.name, "InService", c.model_name, c.model_digest, c.copies, c.copies, c.digest,
+                             dict(p.tags), auto)
+        host = tuple(LiveVariant(v.name, "", v.instance_type, v.instance_count) for v in p.variants)
+        return LiveState(True, p.names.endpoint, "InService", p.names.endpoint_config if any(
+            a_.resource == "endpoint_config" for a_ in p.actions) else p.names.endpoint_config,
+            p.config_digest, host, dict(p.tags), components=(comp,), hosts_components=True)
     a = e.autoscaling
     scaled = next((v.name for v in p.variants if v.role in ("production", "candidate")), None)
     auto = None

@@ -49,6 +49,25 @@ class LiveVariant:
 
 
 @dataclass(frozen=True)
+class LiveComponent:
+    """An inference component as DescribeInferenceComponent shows it. `digest`: the
+    `modelbot:digest` tag (the digest of its specification when modelbot made it)."""
+
+    name: str
+    status: str | None = None
+    model_name: str | None = None
+    model_digest: str | None = None
+    copies: int | None = None
+    current_copies: int | None = None
+    digest: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    autoscaling: LiveAutoscaling | None = None
+    failure_reason: str | None = None
+    # its Specification in CreateInferenceComponent's shape (to put it back on a rollback)
+    specification: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
 class LiveState:
     """What is live for one endpoint. `LiveState()` means: no endpoint."""
 
@@ -66,6 +85,13 @@ class LiveState:
     async_inference: bool | None = None
     # of the manifest's rollback alarms, those CloudWatch has (None: not read)
     existing_alarms: frozenset[str] | None = None
+    # the inference components the endpoint hosts (ListInferenceComponents), and whether its
+    # config is one for inference components (variants without a model)
+    components: tuple[LiveComponent, ...] = ()
+    hosts_components: bool = False
+
+    def component(self, name: str | None) -> LiveComponent | None:
+        return next((c for c in self.components if c.name == name), None)
 
     @property
     def production_variants(self) -> tuple[LiveVariant, ...]:
@@ -166,6 +192,28 @@ class Cost:
 
 
 @dataclass(frozen=True)
+class ComponentPlan:
+    """Mode inference_component: the component the deploy leaves on the endpoint, and its
+    share of the fleet (`share`: the fraction of one instance a copy takes, by its scarcest
+    resource; `per_instance`: copies that fit on one instance)."""
+
+    name: str
+    model_name: str
+    model_digest: str
+    copies: int
+    cpu_cores: float | None
+    accelerators: float | None
+    min_memory_mb: int
+    max_memory_mb: int | None
+    download_timeout_seconds: int | None = None
+    health_check_timeout_seconds: int | None = None
+    digest: str | None = None
+    share: float | None = None
+    per_instance: int | None = None
+    verb: str | None = None  # create | update | None (unchanged)
+
+
+@dataclass(frozen=True)
 class Plan:
     environment: str
     kind: PlanKind
@@ -184,6 +232,7 @@ class Plan:
     problems: tuple[Problem, ...] = ()
     requires_explicit_approval: bool = False
     config_digest: str | None = None  # tag the endpoint config with it (modelbot:digest)
+    component: ComponentPlan | None = None  # mode inference_component
 
     @property
     def has_changes(self) -> bool:
@@ -208,6 +257,13 @@ class Plan:
             v = self.variants[0]
             return f"run batch transform {self.names.transform_job} on {v.describe()}"
         sizes = ", ".join(f"{v.name}: {v.describe()}" for v in self.variants)
+        if self.component is not None and self.kind == "create":
+            c = self.component
+            return (f"create endpoint {ep} ({sizes}) with inference component {c.name} "
+                    f"({c.copies} copies)")
+        if self.component is not None and not any(a.resource == "endpoint_config" for a in self.actions):
+            c = self.component
+            return f"{c.verb or 'update'} inference component {c.name} on {ep} by {self.strategy}"
         if self.kind == "create":
             return f"create endpoint {ep} ({self.mode}; {sizes})"
         steps = " -> ".join(f"{s.candidate_percent:g}%" for s in self.traffic_steps)

@@ -30,7 +30,8 @@ def rolls_out(actions) -> bool:
     shadow flows, which watch alarms; otherwise bot.core.deploy.rollout runs it in place)."""
     creates_config = any(a.resource == "endpoint_config" and a.verb == "create" for a in actions)
     updates = any(a.resource == "endpoint" and a.verb in ("create", "update") for a in actions)
-    return creates_config and updates
+    component = any(a.resource == "inference_component" and a.verb in ("create", "update") for a in actions)
+    return (creates_config and updates) or component
 
 
 def _alarm_problems(spec: DeploySpec, live: LiveState, kind: str, actions=()) -> list[Problem]:

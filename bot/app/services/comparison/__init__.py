@@ -124,7 +124,7 @@ def plan_comparison(m, *, settings, live_reader, repository: str, commit: str, p
                                   error=f"cannot read the model live in {env} (endpoint {endpoint}), so there is "
                                         f"no baseline to compare with: {getattr(exc, 'reason', exc)}",
                                   dataset={"location": dataset_location(spec.dataset), "digest": spec.dataset.digest})
-        baseline = baseline_from_live(env, live)
+        baseline = baseline_from_live(env, live, component=manifest.component_name(env))
     return CompareRequest(m.path, manifest, env, repository, commit, baseline, pr_number=pr_number,
                           baseline_unknown=unknown, staging=_staging(m, env, configs), force=force)
 

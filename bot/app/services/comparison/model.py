@@ -42,10 +42,18 @@ class Baseline:
         return f"{self.environment}/{self.endpoint}/{self.variant}:{self.model_name}@{self.model_digest or '-'}"
 
 
-def baseline_from_live(environment: str, live) -> Baseline | None:
-    """The baseline from a `bot.core.plan.LiveState`; None when nothing is live (first deployment)."""
+def baseline_from_live(environment: str, live, *, component: str | None = None) -> Baseline | None:
+    """The baseline from a `bot.core.plan.LiveState`; None when nothing is live (first deployment).
+    With `component` (mode inference_component): the model of that live inference component,
+    the variant being the one that hosts it."""
     if live is None or not live.endpoint_exists:
         return None
+    if component is not None:
+        c = live.component(component)
+        if c is None or not c.model_name:
+            return None
+        host = live.production_variants[0].name if live.production_variants else ""
+        return Baseline(environment, live.endpoint_name or "", host, c.model_name, c.model_digest)
     variants = [v for v in live.production_variants if v.model_name]
     if not variants:
         return None
