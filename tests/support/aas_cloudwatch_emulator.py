@@ -36,12 +36,16 @@ Application Auto Scaling (ServiceNamespace sagemaker, sagemaker:variant:DesiredI
   `deregister_endpoint_targets` removes an endpoint's targets and their scaling policies
   ("Delete endpoints configured for auto scaling": Application Auto Scaling deregisters them
   "without notifying you").
+- Inference components (sagemaker:inference-component:DesiredCopyCount): RegisterScalableTarget
+  and PutScalingPolicy rules are in tests/support/sagemaker_emulator/component_scaling.py.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any, Callable
+
+from tests.support.sagemaker_emulator import component_scaling
 
 VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
@@ -235,6 +239,9 @@ def h_register_scalable_target(self: Any) -> str:
     namespace = self._get_param("ServiceNamespace")
     resource_id = self._get_param("ResourceId")
     dimension = self._get_param("ScalableDimension")
+    if namespace == "sagemaker" and dimension == component_scaling.IC_DIMENSION:
+        return component_scaling.h_register_component_target(
+            self, _ORIGINAL["register_scalable_target"])
     if namespace == "sagemaker" and dimension == VARIANT_DIMENSION:
         from moto.sagemaker.models import sagemaker_backends
 
@@ -275,6 +282,14 @@ def h_register_scalable_target(self: Any) -> str:
         sagemaker_emulator.clamp_variant_capacity(sm, found[0], found[1], low, high)
         return result
     return _ORIGINAL["register_scalable_target"](self)
+
+
+def h_put_scaling_policy(self: Any) -> str:
+    """Inference component targets: module sagemaker_emulator.component_scaling."""
+    if (self._get_param("ServiceNamespace") == "sagemaker"
+            and self._get_param("ScalableDimension") == component_scaling.IC_DIMENSION):
+        return component_scaling.h_put_component_policy(self, _ORIGINAL["put_scaling_policy"])
+    return _ORIGINAL["put_scaling_policy"](self)
 
 
 def h_deregister_scalable_target(self: Any) -> str:
@@ -336,8 +351,18 @@ def deregister_endpoint_targets(account_id: str, region: str, endpoint_name: str
 
 def install(patch: Callable[[Any, str, Any], None]) -> None:
     """Patch moto through the SageMaker emulator's `patch` (which records the undo)."""
+    from moto.applicationautoscaling import models as aas_models
+    from moto.applicationautoscaling import responses as aas_responses
     from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
     from moto.cloudwatch.responses import CloudWatchResponse
+
+    # sagemaker:inference-component:DesiredCopyCount (botocore ScalableDimension) is missing
+    # from moto's enum of dimensions; both moto modules read it by name.
+    dimensions = component_scaling.extended_dimensions(aas_models.ScalableDimensionValueSet)
+    patch(aas_models, "ScalableDimensionValueSet", dimensions)
+    patch(aas_responses, "ScalableDimensionValueSet", dimensions)
+    _ORIGINAL["put_scaling_policy"] = ApplicationAutoScalingResponse.put_scaling_policy
+    patch(ApplicationAutoScalingResponse, "put_scaling_policy", h_put_scaling_policy)
 
     _ORIGINAL["describe_alarms"] = CloudWatchResponse.describe_alarms
     _ORIGINAL["register_scalable_target"] = ApplicationAutoScalingResponse.register_scalable_target

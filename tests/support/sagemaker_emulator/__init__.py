@@ -83,6 +83,32 @@ Developer Guide.
   `register_container` (non-2xx: ModelError, HTTP 424, OriginalStatusCode, OriginalMessage,
   LogStreamArn - botocore ModelError); InvokedProductionVariant is the variant routed to; with
   no container registered for the model, moto's canned results answer after the same refusals.
+- Inference components (modules `components`, `component_handlers`, `component_scaling`;
+  each rule's source is there): CreateEndpointConfig accepts ProductionVariants without
+  ModelName (botocore: not a required member) and DescribeEndpointConfig echoes
+  ManagedInstanceScaling, RoutingConfig and ExecutionRoleArn (no refusal of mixed configs or of a
+  missing ExecutionRoleArn: AWS documents none). Create/Describe/List/Update/
+  UpdateRuntimeConfig/DeleteInferenceComponent: botocore names (63, pattern), ranges (cpu >=
+  0.25, accelerators >= 1, memory >= 128, startup timeouts 60-3600, CopyCount >= 0, WaitInterval
+  0-3600, MaximumExecutionTimeout 600-28800, MaximumBatchSize 5-50% of the copies), tags as
+  above, unknown endpoint / variant / model, duplicate names; assumptions: a variant with a
+  ModelName refuses components, the endpoint must be InService, updates only when InService.
+  Creating for `create_ticks` describes, Deleting for `delete_ticks`, Updating one tick per
+  rolling batch. Capacity accounting per instance from INSTANCE_CAPACITY
+  (bot/core/manifest/aws_limits.py): a copy fits whole on one instance; ManagedInstanceScaling
+  ENABLED adds instances up to MaxInstanceCount and releases idle ones down to MinInstanceCount
+  (DescribeEndpoint CurrentInstanceCount shows them); copies that do not fit: Failed on create,
+  CurrentCopyCount < DesiredCopyCount on a scale-out, rollback on a rolling update (all
+  assumptions); types not in the table are not accounted. Rolling updates place each batch
+  beside the old copies, roll back on an AutoRollbackConfiguration alarm in ALARM (InService on
+  the previous specification with FailureReason - assumption). DeleteEndpoint of an endpoint
+  hosting components is refused (Guide "Delete inference components first"; assumption that the
+  API refuses). InvokeEndpoint InferenceComponentName routes to the component's model (refusals:
+  header on a model endpoint, missing on a component endpoint, unknown, not InService/Updating,
+  CurrentCopyCount 0). Application Auto Scaling: sagemaker:inference-component:DesiredCopyCount
+  added to moto's dimensions, RegisterScalableTarget (component exists, 0 <= Min <= Max,
+  clamping), PutScalingPolicy target tracking on the SageMakerInferenceComponent* metrics;
+  DeleteInferenceComponent deregisters its target (assumption).
 - Transform jobs: InProgress for `transform_ticks` describe calls, then Completed;
   StopTransformJob: Stopping, then (next describe) Stopped. CreateTransformJob refuses an
   instance type outside botocore's TransformInstanceType enum, InstanceCount outside 1-100,
@@ -199,7 +225,9 @@ Modules
 (the fleet, deployments and runtimes kept beside moto's backends), `phases` (deployment phase
 sequences), `refusals` (what UpdateEndpoint / CreateEndpointConfig refuse, guardrail
 fallbacks), `lifecycle` (advancing and rendering endpoints), `endpoints`, `transform`,
-`experiments` and `experiment_lifecycle` (the handlers), `invocations` (SageMaker Runtime
+`experiments` and `experiment_lifecycle` (the handlers), `components` (inference component
+state, capacity accounting, ticks), `component_handlers` (their handlers and the endpoint /
+InvokeEndpoint hooks), `component_scaling` (their Application Auto Scaling), `invocations` (SageMaker Runtime
 InvokeEndpoint: routing, refusals, container behaviours, the invocation log), `responses`
 (handler helpers), `control` (test control, install/uninstall, the moto server helpers).
 """

@@ -34,6 +34,18 @@ from .endpoints import (
     _validate_instance_type,
     _wrap_get_resource_from_arn,
 )
+from .component_handlers import (
+    h_create_inference_component,
+    h_delete_inference_component,
+    h_describe_inference_component,
+    h_list_inference_components,
+    h_update_inference_component,
+    h_update_inference_component_runtime_config,
+    wrap_delete_endpoint,
+    wrap_describe_endpoint,
+    wrap_get_resource_from_arn,
+    wrap_validate_production_variants,
+)
 from .experiments import (
     h_create_inference_experiment,
     h_describe_inference_experiment,
@@ -160,14 +172,20 @@ _NEW_ACTIONS = {
     "stop_inference_experiment": h_stop_inference_experiment,
     "list_inference_experiments": h_list_inference_experiments,
     "stop_transform_job": h_stop_transform_job,
+    "create_inference_component": h_create_inference_component,
+    "describe_inference_component": h_describe_inference_component,
+    "list_inference_components": h_list_inference_components,
+    "update_inference_component": h_update_inference_component,
+    "update_inference_component_runtime_config": h_update_inference_component_runtime_config,
+    "delete_inference_component": h_delete_inference_component,
 }
 _WRAPPED_ACTIONS = {
     "create_model": h_create_model,
     "create_endpoint_config": h_create_endpoint_config,
     "describe_endpoint_config": h_describe_endpoint_config,
     "create_endpoint": h_create_endpoint,
-    "describe_endpoint": h_describe_endpoint,
-    "delete_endpoint": h_delete_endpoint,
+    "describe_endpoint": wrap_describe_endpoint(h_describe_endpoint),
+    "delete_endpoint": wrap_delete_endpoint(h_delete_endpoint),
     "update_endpoint_weights_and_capacities": h_update_endpoint_weights_and_capacities,
     "add_tags": h_add_tags,
     "create_transform_job": h_create_transform_job,
@@ -216,6 +234,12 @@ def install() -> None:
         patch(SageMakerRuntimeResponse, "use_raw_body", True)
         patch(SageMakerModelBackend, "_get_resource_from_arn",
               _wrap_get_resource_from_arn(SageMakerModelBackend._get_resource_from_arn))
+        # Inference components (modules components, component_handlers): tags on their ARNs,
+        # and endpoint config variants without ModelName.
+        patch(SageMakerModelBackend, "_get_resource_from_arn",
+              wrap_get_resource_from_arn(SageMakerModelBackend._get_resource_from_arn))
+        patch(SageMakerModelBackend, "validate_production_variants",
+              wrap_validate_production_variants(SageMakerModelBackend.validate_production_variants))
 
         original_reset = BackendDict.reset.__func__
 

@@ -90,7 +90,9 @@ Rules, in the order they are checked
 
 Not modelled: ModelNotReadyException (a multi-model target model being loaded, a serverless
 variant provisioning), checks that a TargetModel exists in S3, response size limits,
-InferenceComponentName, TargetContainerHostname, sessions, data capture.
+TargetContainerHostname, sessions, data capture. InferenceComponentName: rules in module
+component_handlers (`route_invocation`), checked after rule 6; the component's model then
+answers as in rules 8-10.
 
 Container behaviour
 -------------------
@@ -496,6 +498,14 @@ def h_invoke_endpoint(self: Any) -> Any:
                 f"Endpoint {name} of account {account} is not in service: EndpointStatus "
                 f"{status}.")
         fleet, variant = _choose(backend, rt, name, target_variant)
+        # InferenceComponentName (header X-Amzn-SageMaker-Inference-Component): module
+        # component_handlers, `route_invocation`, has its rules; the variant comes back with
+        # the component's model.
+        from .component_handlers import route_invocation
+
+        variant = route_invocation(backend, name, variant,
+                                   _header(self, "X-Amzn-SageMaker-Inference-Component"),
+                                   _validation_error)
         model, container = _primary(backend, variant.model)
         multi = _is_multi_model(container)
         # Rule 8: botocore TargetModel "when invoking a multi-model endpoint"; Guide "Invoke a
