@@ -364,7 +364,13 @@ def _check_counts(c: _Ctx, e, ep: EnvironmentPolicy, ebase: tuple, pbase: tuple)
     if e.mode == "serverless" or (lo is None and hi is None):
         return
     values = [(ebase + ("instance_count",), e.fleet, "instance_count")]
-    if e.autoscaling is not None:
+    ic = e.inference_component
+    if ic is not None and ic.managed_instance_scaling is not None:
+        # an inference component's autoscaling counts copies; its instances are these
+        m, mloc = ic.managed_instance_scaling, ebase + ("inference_component", "managed_instance_scaling")
+        values += [(mloc + ("min_instance_count",), m.min_instance_count, "min_instance_count"),
+                   (mloc + ("max_instance_count",), m.max_instance_count, "max_instance_count")]
+    elif e.autoscaling is not None and e.mode != "inference_component":
         values += [(ebase + ("autoscaling", "min_capacity"), e.autoscaling.min_capacity, "min_capacity"),
                    (ebase + ("autoscaling", "max_capacity"), e.autoscaling.max_capacity, "max_capacity")]
     for loc, n, what in values:

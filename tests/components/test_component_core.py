@@ -380,3 +380,14 @@ def test_a_failed_component_fails_the_deployment_with_aws_reason():
     d = decide(d.state, _ep(s.target_config, component_status="Failed",
                            component_failure="not enough capacity to place 2 copies"), T0)
     assert d.action == "fail" and "not enough capacity" in d.reason
+
+
+def test_policy_instance_bounds_apply_to_instances_not_to_copies():
+    from bot.core.policy import PolicyConfig, check_policy
+
+    policy = PolicyConfig.model_validate({"environments": {"production": {"min_instance_count": 1,
+                                                                          "max_instance_count": 1}}})
+    found = check_policy(example("inference-component"), policy, "production",
+                         now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    messages = [p.message for p in found]
+    assert messages == ["max_instance_count 2 is above the maximum for production"], messages

@@ -8,11 +8,15 @@ every commit the ledger ever deployed there (`<name>-<environment>-<commit7>` an
 `-promoted` config), so resources of earlier rollouts that a crash or a rollback left behind are
 found without listing the account. `teardown_step` then removes them, one phase at a time:
 
-    scaling     modelbot's scaling policies (`modelbot-target-tracking`,
+    scaling     modelbot's scaling policies (of the endpoint's variant, or of the copies of an
+                inference component: `inference-component/<name>`) (`modelbot-target-tracking`,
                 `modelbot-backlog-without-capacity`; AWS deletes the TargetTracking-* alarms of
                 the first with it), then the scalable target the manifest registered, and the
                 async backlog alarm (`<endpoint>-backlog-no-capacity`, recognised by its
                 `modelbot:` description)
+    components  DeleteInferenceComponent of the manifest's inference component (mode
+                inference_component) when it carries modelbot's tags, then wait until it is gone:
+                SageMaker deletes an endpoint's components before the endpoint
     endpoint    DeleteEndpoint, then wait until DescribeEndpoint no longer finds it
     configs     DeleteEndpointConfig of each config that carries modelbot's tags for this
                 manifest (`modelbot:environment` and `modelbot:model`)
@@ -40,6 +44,8 @@ from bot.core.plan import DeploySpec, LiveState, Plan, bounded_name, short_commi
 from bot.adapters.aws.executor import _ignore_missing as _or_none
 from bot.adapters.aws.executor import _message as _code
 from bot.adapters.aws.executor import _missing
+from bot.core.deploy.component import component_resource_id
+from bot.core.manifest.aws_limits import IC_SCALABLE_DIMENSION
 from bot.core.deploy.requests import (
     BACKLOG_STEP_POLICY,
     SCALABLE_DIMENSION,
@@ -52,7 +58,7 @@ ENVIRONMENT_TAG = BOT_TAG_PREFIX + "environment"
 MODEL_TAG = BOT_TAG_PREFIX + "model"
 BOT_POLICIES = (TARGET_TRACKING_POLICY, BACKLOG_STEP_POLICY)
 BOT_ALARM_DESCRIPTION = "modelbot:"
-PHASES = ("scaling", "endpoint", "configs", "models", "done")
+PHASES = ("scaling", "components", "endpoint", "configs", "models", "done")
 BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 POLL_SECONDS = 30
 TIMEOUT_SECONDS = 3600  # an endpoint still busy or Deleting after this long fails the teardown
@@ -74,6 +80,7 @@ class TeardownRequests:
     alarms: tuple[str, ...] = ()
     endpoint_configs: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
+    components: tuple[str, ...] = ()           # inference components to delete first
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,7 +155,11 @@ def build_teardown(spec: DeploySpec, plan: Plan, live: LiveState,
         raise ValueError("a teardown needs the deleted manifest (DeploySpec(deleted=True))")
     e, env, model = spec.env, spec.environment, spec.manifest.metadata.name
     endpoint = plan.names.endpoint
-    ours = (scaling_resource_id(endpoint, e.variant_name),) if e.autoscaling is not None else ()
+    component = spec.manifest.component_name(env)
+    if component is not None:
+        ours = (component_resource_id(component),) if e.autoscaling is not None else ()
+    else:
+        ours = (scaling_resource_id(endpoint, e.variant_name),) if e.autoscaling is not None else ()
     others = tuple(sorted({scaling_resource_id(endpoint, v.name) for v in live.variants
                            if v.autoscaling is not None} - set(ours)))
     configs: list[str] = []
@@ -156,6 +167,9 @@ def build_teardown(spec: DeploySpec, plan: Plan, live: LiveState,
     if live.endpoint_config_name:
         configs.append(live.endpoint_config_name)
     models += [v.model_name for v in live.variants if v.model_name]
+    live_component = live.component(component) if component is not None else None
+    if live_component is not None and live_component.model_name:
+        models.append(live_component.model_name)
     for commit in commits:
         try:
             base, promoted = config_names_of(model, env, commit)
@@ -166,7 +180,8 @@ def build_teardown(spec: DeploySpec, plan: Plan, live: LiveState,
     return TeardownRequests(environment=env, model=model, endpoint=endpoint, scaling_targets=ours,
                             other_scaling_targets=others, alarms=(backlog_alarm_name(endpoint),),
                             endpoint_configs=tuple(dict.fromkeys(configs)),
-                            models=tuple(dict.fromkeys(models)))
+                            models=tuple(dict.fromkeys(models)),
+                            components=(component,) if component is not None else ())
 
 
 # --- executing (thin) -----------------------------------------------------------------------------
@@ -196,6 +211,8 @@ def teardown_step(clients: Any, requests: TeardownRequests, state: TeardownState
         wait = None
         if state.phase == "scaling":
             state = _scaling(clients, requests, state)
+        elif state.phase == "components":
+            state, wait = _components(clients, requests, state, now)
         elif state.phase == "endpoint":
             state, wait = _endpoint(clients, requests, state, now)
         elif state.phase == "configs":
@@ -251,8 +268,13 @@ def _scaling(clients: Any, requests: TeardownRequests, state: TeardownState) -> 
     return state
 
 
+def _dimension(resource: str) -> str:
+    return IC_SCALABLE_DIMENSION if resource.startswith("inference-component/") else SCALABLE_DIMENSION
+
+
 def _scaling_target(aas: Any, resource: str, state: TeardownState) -> TeardownState:
-    base = {"ServiceNamespace": "sagemaker", "ResourceId": resource, "ScalableDimension": SCALABLE_DIMENSION}
+    dimension = _dimension(resource)
+    base = {"ServiceNamespace": "sagemaker", "ResourceId": resource, "ScalableDimension": dimension}
     policies = aas.describe_scaling_policies(**base).get("ScalingPolicies", [])
     foreign = []
     for p in policies:
@@ -270,11 +292,50 @@ def _scaling_target(aas: Any, resource: str, state: TeardownState) -> TeardownSt
                                            + ", ".join(sorted(foreign)) + "): AWS deregisters them "
                                            "with the endpoint"))
     targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource],
-                                            ScalableDimension=SCALABLE_DIMENSION).get("ScalableTargets", [])
+                                            ScalableDimension=dimension).get("ScalableTargets", [])
     if targets:
         _or_none(aas.deregister_scalable_target, **base)
         state = replace(state, deleted=_add(state.deleted, f"scalable target {resource}"))
     return state
+
+
+def _components(clients: Any, requests: TeardownRequests, state: TeardownState,
+                now: dt.datetime) -> tuple[TeardownState, int | None]:
+    """Delete the manifest's inference components (those with its tags) and wait until they
+    are gone; a component someone else placed on the endpoint is left, and listed."""
+    if state.endpoint_foreign or not requests.components:
+        return state, None
+    sm = clients.sagemaker
+    waiting = False
+    for name in requests.components:
+        described = _or_none(sm.describe_inference_component, InferenceComponentName=name)
+        if described is None:
+            if f"inference component {name}" not in state.deleted and any(
+                    x.startswith(f"inference component {name} ") for x in state.left):
+                continue
+            state = replace(state, deleted=_add(state.deleted, f"inference component {name}"))
+            continue
+        if not is_ours(_tags(sm, described["InferenceComponentArn"]), requests):
+            state = replace(state, left=_add(state.left, f"inference component {name} (no modelbot tags for "
+                                             f"{requests.model} in {requests.environment})"))
+            continue
+        if (now - (state.started_at or now)).total_seconds() > TIMEOUT_SECONDS:
+            raise TeardownFailed(f"inference component {name} is still "
+                                 f"{described.get('InferenceComponentStatus')} after {TIMEOUT_SECONDS // 60} minutes")
+        if described.get("InferenceComponentStatus") in ("Creating", "Updating"):
+            waiting = True
+            continue
+        if described.get("InferenceComponentStatus") != "Deleting":
+            try:
+                sm.delete_inference_component(InferenceComponentName=name)
+            except ClientError as exc:
+                if not _missing(exc):
+                    raise
+        if _or_none(sm.describe_inference_component, InferenceComponentName=name) is None:
+            state = replace(state, deleted=_add(state.deleted, f"inference component {name}"))
+        else:
+            waiting = True
+    return state, (POLL_SECONDS if waiting else None)
 
 
 def _endpoint(clients: Any, requests: TeardownRequests, state: TeardownState,

@@ -121,11 +121,18 @@ def _teardown(spec: DeploySpec, live: LiveState, names: ResourceNames,
         if v.autoscaling is not None:
             actions.append(Action("deregister", "autoscaling",
                                   f"endpoint/{live.endpoint_name or names.endpoint}/variant/{v.name}"))
+    component = live.component(spec.manifest.component_name(env))
+    if component is not None:
+        if component.autoscaling is not None:
+            actions.append(Action("deregister", "autoscaling", f"inference-component/{component.name}"))
+        actions.append(Action("delete", "inference_component", component.name,
+                              f"{component.copies} copies of {component.model_name}"))
     ep = live.endpoint_name or names.endpoint or ""
     actions.append(Action("delete", "endpoint", ep, "stops serving: callers get errors"))
     if live.endpoint_config_name:
         actions.append(Action("delete", "endpoint_config", live.endpoint_config_name))
-    for model in sorted({v.model_name for v in live.variants}):
+    for model in sorted({v.model_name for v in live.variants if v.model_name}
+                        | ({component.model_name} if component is not None and component.model_name else set())):
         actions.append(Action("delete", "model", model))
     cost_notes: list[str] = []
     before, usage = _fleet_cost(_live_rows(live), prices, cost_notes)
