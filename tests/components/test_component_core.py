@@ -86,6 +86,12 @@ def test_rolling_batches_count_copies_not_instances():
     assert any("60% of the copies; AWS allows 5-50%" in m for _, _, m in found)
     found = problems(TEXT.replace("{type: copy_count, value: 1}", "{type: copy_count, value: 3}"))
     assert any("3 copies, but the component has 2" in m for _, _, m in found)
+    found = problems(TEXT.replace("{type: copy_count, value: 1}", "{type: copy_count, value: 2}"))
+    assert any("a rolling batch of 2 of 2 copies" in m and "5% to 50%" in m for _, _, m in found)
+    many = TEXT.replace("copies: 2", "copies: 8").replace("max_capacity: 8", "max_capacity: 40")
+    assert not [m for _, s, m in problems(many) if s == "error"]
+    assert any("a rolling batch of 5 of 8 copies" in m for _, _, m in
+               problems(many.replace("{type: copy_count, value: 1}", "{type: copy_count, value: 5}")))
 
 
 def test_copy_count_sizes_belong_to_inference_components_only():

@@ -2,7 +2,7 @@
 
 CreateEndpointConfig of the fleet (ProductionVariants without ModelName: InstanceType,
 InitialInstanceCount, ManagedInstanceScaling, RoutingConfig; ExecutionRoleArn on the config,
-as SageMaker requires for endpoints that host inference components), CreateInferenceComponent
+as the Developer Guide's inference component examples set it), CreateInferenceComponent
 (Specification: ModelName, ComputeResourceRequirements, StartupParameters; RuntimeConfig
 CopyCount), UpdateInferenceComponent with its DeploymentConfig (RollingUpdatePolicy in
 copies or percent of copies, AutoRollbackConfiguration; botocore

@@ -820,6 +820,14 @@ def _component_strategy(loc: Loc, e: EnvironmentSpec) -> list[Finding]:
         elif size.type == "copy_count" and size.value > ic.copies:
             out.append(_f(sloc + ("value",), f"{size.value} copies, but the component has {ic.copies}",
                           f"1-{ic.copies}", size.value, rule="aws.rolling-batch"))
+        elif size.type == "copy_count" and param == "max_batch_size" and not (
+                max(1, math.ceil(lo * ic.copies / 100)) <= size.value <= max(1, hi * ic.copies // 100)):
+            low, high = max(1, math.ceil(lo * ic.copies / 100)), max(1, hi * ic.copies // 100)
+            out.append(_f(sloc + ("value",), f"a rolling batch of {size.value} of {ic.copies} copies; the "
+                          f"batch \"must be between 5% to 50% of the copy count\" (botocore "
+                          "InferenceComponentRollingUpdatePolicy.MaximumBatchSize)",
+                          f"{low}-{high} copies" if low != high else f"{low} copy(ies)", size.value,
+                          rule="aws.rolling-batch"))
         elif size.type == "capacity_percent" and param == "max_batch_size" and not lo <= size.value <= hi:
             out.append(_f(sloc + ("value",), f"a rolling batch of {size.value}% of the copies; AWS allows "
                           f"{lo}-{hi}% (botocore InferenceComponentRollingUpdatePolicy)", f"{lo}-{hi}",

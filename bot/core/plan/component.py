@@ -89,7 +89,10 @@ def _component_cost(spec: DeploySpec, live: LiveState, copies: int, prices: Mapp
     if share is None:
         notes.append(f"{e.instance_type} is not in modelbot's capacity table: the component's share "
                      "of an instance is not known")
-    elif p is not None:
+    elif p is None:
+        notes.append(f"this component: {copies} copies x {share:.0%} of an {e.instance_type} "
+                     f"({per} copies fit on one instance of the endpoint's {e.fleet})")
+    else:
         mine = round(copies * share * p, 4)
         dedicated = round(copies * p, 4)
         notes.append(f"this component: {copies} copies x {share:.0%} of an {e.instance_type} "

@@ -1,0 +1,157 @@
+"""Inference components end to end: a merged PR creates the fleet and the component, a second
+one rolls a new model out copy by copy, an alarm makes SageMaker roll it back, autoscaling of
+the copy count survives every ending, the live model is the comparison's baseline, and deleting
+the manifest tears the component down before the endpoint. Against the SageMaker emulator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.adapters.aws.live import AwsLiveReader
+from bot.adapters.aws.session import aws_session, client
+from bot.app.services.comparison.model import baseline_from_live
+from bot.core.config import load_settings
+from bot.core.report import part_of
+from tests.aws.test_merge_to_deploy import CONFIG, REPO, drive, merge
+from tests.conftest import ROOT, SECRET
+from tests.support import webhooks
+from tests.support.harness import Harness
+
+PATH = "models/summarizer/modelbot.yaml"
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/summarizer:2.3.0"
+EXAMPLE = (ROOT / "examples" / "inference-component.yaml").read_text()
+COMPONENT = "summarizer-production-ic"
+ENDPOINT = "summarizer-production"
+DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
+
+
+def manifest(month: str = "2024-09") -> str:
+    image_line = next(line for line in EXAMPLE.splitlines() if line.strip().startswith("image:"))
+    # owners: bob, who approves each PR (the gate wants the base owners of an existing manifest)
+    return (EXAMPLE.replace(image_line, f"    image: {IMAGE}").replace('owners: ["@acme/nlp"]', "owners: [bob]")
+            .replace("summarizer/2024-09/", f"summarizer/{month}/"))
+
+
+@pytest.fixture
+def bot(aws, bot_env, store, queue, fake_github):
+    settings = load_settings({**bot_env, "MODELBOT_CONFIG": str(CONFIG)})
+    inst = fake_github.add_installation("acme").id
+    fake_github.add_repo(REPO, {"README.md": "models\n"}, installation_id=inst)
+    fake_github.set_permission(REPO, "alice", "write")
+    return Harness(settings, store, queue, fake_github, live_reader=AwsLiveReader(settings.server.environments),
+                   secret=SECRET)
+
+
+def clients(bot):
+    env = bot.settings.server.environments["production"]
+    session = aws_session(env, env_name="production")
+    return (client(session, "sagemaker"), client(session, "application-autoscaling"),
+            client(session, "cloudwatch"))
+
+
+def deploy(bot, files, number) -> str:
+    sha, payload = merge(bot, files, number)
+    assert bot.deliver("pull_request", payload) == "done"
+    drive(bot, limit=200)
+    return sha
+
+
+def last(bot):
+    return bot.store.deployments(repository=REPO)[-1]
+
+
+def test_a_merged_pr_creates_fleet_component_and_copy_autoscaling(bot, fake_github):
+    sha = deploy(bot, {PATH: manifest()}, 31)
+    row = last(bot)
+    assert (row.environment, row.status) == ("production", "succeeded"), row.reason
+    sm, aas, _ = clients(bot)
+    config = sm.describe_endpoint_config(EndpointConfigName=sm.describe_endpoint(
+        EndpointName=ENDPOINT)["EndpointConfigName"])
+    assert "ModelName" not in config["ProductionVariants"][0]
+    assert config["ProductionVariants"][0]["ManagedInstanceScaling"]["MaxInstanceCount"] == 2
+    ic = sm.describe_inference_component(InferenceComponentName=COMPONENT)
+    assert ic["InferenceComponentStatus"] == "InService"
+    assert ic["RuntimeConfig"]["DesiredCopyCount"] == 2 == ic["RuntimeConfig"]["CurrentCopyCount"]
+    assert ic["Specification"]["ComputeResourceRequirements"]["NumberOfAcceleratorDevicesRequired"] == 1
+    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=ic["InferenceComponentArn"])["Tags"]}
+    assert tags["modelbot:commit"] == sha and tags["modelbot:build-id"] == "gha-31337"
+    assert tags["modelbot:data-version"] == "support-tickets-2024-09" and tags["modelbot:pr"] == "31"
+    [target] = aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[f"inference-component/{COMPONENT}"],
+                                             ScalableDimension=DIMENSION)["ScalableTargets"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 8)
+    [policy] = aas.describe_scaling_policies(ServiceNamespace="sagemaker",
+                                             ResourceId=f"inference-component/{COMPONENT}")["ScalingPolicies"]
+    assert policy["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"][
+        "PredefinedMetricType"] == "SageMakerInferenceComponentInvocationsPerCopy"
+    [d] = fake_github.repo(REPO).deployments
+    assert d.statuses[-1].state == "success"
+    # The ledger knows what put the model there; the live component is the comparison's baseline.
+    prov = json.loads(bot.store.current_deployment("production", ENDPOINT).provenance)
+    assert prov["approvers"] == ["bob"]
+    live = bot.live_reader("production", ENDPOINT)
+    baseline = baseline_from_live("production", live, component=COMPONENT)
+    assert baseline is not None and baseline.model_name == ic["Specification"]["ModelName"]
+    assert baseline.model_digest and baseline.model_digest == live.components[0].model_digest
+    assert not fake_github.violations
+
+
+def test_the_pr_report_shows_the_component_plan_and_its_share_of_the_fleet(bot, fake_github):
+    gh = bot.github
+    gh.open_pull_request(REPO, "change-32", files={PATH: manifest()}, number=32, user="alice")
+    bot.deliver("pull_request", bot.pr_event("opened", REPO, 32))
+    report = [c.body for c in gh.comments_on(REPO, 32) if part_of(c.body) == 1][0]
+    assert "inference_component" in report and COMPONENT in report
+    assert "2 copies x 25% of an ml.g5.12xlarge" in report
+
+
+def test_a_new_model_rolls_out_copy_by_copy_and_keeps_autoscaling(bot):
+    deploy(bot, {PATH: manifest()}, 33)
+    sm, aas, _ = clients(bot)
+    first = sm.describe_inference_component(InferenceComponentName=COMPONENT)["Specification"]["ModelName"]
+    deploy(bot, {PATH: manifest("2024-10")}, 34)
+    row = last(bot)
+    assert row.status == "succeeded", row.reason
+    ic = sm.describe_inference_component(InferenceComponentName=COMPONENT)
+    assert ic["Specification"]["ModelName"] != first and ic["InferenceComponentStatus"] == "InService"
+    assert ic["LastDeploymentConfig"]["RollingUpdatePolicy"]["MaximumBatchSize"] == {"Type": "COPY_COUNT", "Value": 1}
+    names = [m["ModelName"] for m in sm.list_models()["Models"]]
+    assert first not in names  # the superseded model is cleaned up
+    assert aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[f"inference-component/{COMPONENT}"],
+                                         ScalableDimension=DIMENSION)["ScalableTargets"]
+    assert json.loads(row.provenance)["approvers"] == ["bob"]
+
+
+def test_an_alarm_during_the_update_rolls_it_back_and_the_deployment_says_so(bot):
+    deploy(bot, {PATH: manifest()}, 35)
+    sm, aas, cw = clients(bot)
+    first = sm.describe_inference_component(InferenceComponentName=COMPONENT)["Specification"]["ModelName"]
+    cw.set_alarm_state(AlarmName="summarizer-errors", StateValue="ALARM", StateReason="test: errors")
+    deploy(bot, {PATH: manifest("2024-10")}, 36)
+    row = last(bot)
+    assert row.status == "rolled_back", (row.status, row.reason)
+    assert "rolled the update of summarizer-production-ic back" in row.reason
+    ic = sm.describe_inference_component(InferenceComponentName=COMPONENT)
+    assert ic["Specification"]["ModelName"] == first and ic["InferenceComponentStatus"] == "InService"
+    assert first in [m["ModelName"] for m in sm.list_models()["Models"]]
+    assert aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[f"inference-component/{COMPONENT}"],
+                                         ScalableDimension=DIMENSION)["ScalableTargets"]
+
+
+def test_deleting_the_manifest_tears_down_component_then_endpoint(bot, fake_github):
+    deploy(bot, {PATH: manifest()}, 37)
+    gh = bot.github
+    gh.open_pull_request(REPO, "remove-38", files={PATH: None}, number=38, user="alice")
+    gh.add_review(REPO, 38, "bob", "APPROVED")
+    bot.deliver("pull_request", bot.pr_event("opened", REPO, 38))  # an owner's approval of the deletion
+    sha = gh.merge_pull_request(REPO, 38)
+    bot.deliver("pull_request", webhooks.merged_pull_request(merge_commit_sha=sha, **webhooks.pr_args(gh, REPO, 38)))
+    drive(bot, limit=200)
+    row = last(bot)
+    sm, aas, _ = clients(bot)
+    assert (row.kind, row.status) == ("teardown", "succeeded"), row.reason
+    assert "inference component summarizer-production-ic" in row.reason
+    assert sm.list_inference_components(EndpointNameEquals=ENDPOINT)["InferenceComponents"] == []
+    assert not sm.list_endpoints()["Endpoints"]
+    assert not aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
