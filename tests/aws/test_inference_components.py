@@ -155,3 +155,40 @@ def test_deleting_the_manifest_tears_down_component_then_endpoint(bot, fake_gith
     assert sm.list_inference_components(EndpointNameEquals=ENDPOINT)["InferenceComponents"] == []
     assert not sm.list_endpoints()["Endpoints"]
     assert not aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+
+
+# --- the contract's smoke test, sent to the component (InvokeEndpoint InferenceComponentName) ------
+
+_CONTRACT = (ROOT / "examples" / "realtime-contract.yaml").read_text()
+CONTRACT = _CONTRACT[_CONTRACT.index("contract:\n"):_CONTRACT.index("environments:\n")]
+
+
+def with_contract(month: str = "2024-09") -> str:
+    text = manifest(month)
+    return text.replace("environments:\n", CONTRACT + "environments:\n", 1)
+
+
+def artifact(month: str) -> str:
+    return f"s3://acme-models/summarizer/{month}/model.tar.gz"
+
+
+def test_the_samples_reach_the_new_component_and_a_broken_contract_puts_the_old_model_back(bot, aws):
+    from tests.support import sagemaker_emulator as emulator
+
+    emulator.register_container_remote(aws, artifact("2024-09"), {"kind": "csv_rows", "value": "0.7"})
+    deploy(bot, {PATH: with_contract()}, 41)
+    assert last(bot).status == "succeeded", last(bot).reason
+    sm, _, _ = clients(bot)
+    first = sm.describe_inference_component(InferenceComponentName=COMPONENT)["Specification"]["ModelName"]
+    calls = emulator.invocations_remote(aws, ENDPOINT)
+    assert [c["model"] for c in calls] == [first, first]  # both samples, to the component's model
+
+    emulator.register_container_remote(aws, artifact("2024-10"), {"kind": "csv_rows", "value": "1.7"})
+    deploy(bot, {PATH: with_contract("2024-10")}, 42)
+    row = last(bot)
+    assert row.status == "rolled_back", (row.status, row.reason)
+    assert "smoke test failed" in row.reason and "1.7 is above the output maximum 1" in row.reason
+    ic = sm.describe_inference_component(InferenceComponentName=COMPONENT)
+    assert ic["Specification"]["ModelName"] == first and ic["InferenceComponentStatus"] == "InService"
+    new_calls = emulator.invocations_remote(aws, ENDPOINT)[len(calls):]
+    assert new_calls and all(c["model"] != first for c in new_calls)
