@@ -37,6 +37,9 @@ def test_it_reads_model_artifacts_pulls_images_and_writes_logs(execution):
     assert allowed(execution, "ecr:GetAuthorizationToken", "*")
     stream = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/fraud-detector:log-stream:AllTraffic/i-1"
     assert allowed(execution, "logs:PutLogEvents", stream)
+    component = (f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/InferenceComponents/"
+                 "summarizer-production-ic:log-stream:AllTraffic/i-1")  # mode inference_component
+    assert allowed(execution, "logs:PutLogEvents", component)
     assert not allowed(execution, "logs:PutLogEvents",
                        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/x:log-stream:y")
     assert not allowed(execution, "s3:PutObject", "arn:aws:s3:::acme-models/fraud/model.tar.gz")

