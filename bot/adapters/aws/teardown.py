@@ -329,7 +329,10 @@ def _components(clients: Any, requests: TeardownRequests, state: TeardownState,
             try:
                 sm.delete_inference_component(InferenceComponentName=name)
             except ClientError as exc:
-                if not _missing(exc):
+                # a component gone since the describe has no tags left, so the deployer policy
+                # answers AccessDenied rather than not-found: look again before failing
+                gone = _denied(exc) and _or_none(sm.describe_inference_component, InferenceComponentName=name) is None
+                if not (_missing(exc) or gone):
                     raise
         if _or_none(sm.describe_inference_component, InferenceComponentName=name) is None:
             state = replace(state, deleted=_add(state.deleted, f"inference component {name}"))
