@@ -66,6 +66,9 @@ def check_endpoint(manifest: Manifest, env: str, *, repository: str, path: str, 
     if spec.mode == "batch":
         return Finding(())
     endpoint = manifest.endpoint_name(env)
+    # a component on a shared endpoint owns the component, not the endpoint (its host's)
+    what = (f"inference component {manifest.component_name(env)} on {endpoint}"
+            if manifest.joins_shared_endpoint(env) else f"endpoint {endpoint}")
     move_from, adopt = spec.move_endpoint_from, spec.adopt_endpoint
     if spec.mode == "multi_model" and spec.multi_model is not None:
         for other in prefix_owners:
@@ -92,7 +95,7 @@ def check_endpoint(manifest: Manifest, env: str, *, repository: str, path: str, 
             return problem(f"`move_endpoint_from: {move_from}` but endpoint {endpoint} in {env} has no owner to "
                            "move it from", "no move_endpoint_from, or the path of the manifest that owns it")
         if live_exists and not adopt:
-            return problem(f"endpoint {endpoint} already exists in {env} and modelbot did not create it "
+            return problem(f"{what} already exists in {env} and modelbot did not create it "
                            "(it has no modelbot tags): modelbot never takes one over implicitly",
                            "another endpoint_name, or `adopt_endpoint: true` to adopt it (reviewed and recorded)")
         return Finding((), "adopted" if live_exists else "deployed")
@@ -107,16 +110,40 @@ def check_endpoint(manifest: Manifest, env: str, *, repository: str, path: str, 
     if move_from and move_from == owner.manifest_path and same_repo and same_env:
         return Finding((), "moved", owner.manifest_path)
     if mine:  # re-added at a path whose earlier file owned the endpoint
-        return problem(f"endpoint {endpoint} in {env} was deployed by an earlier {path} that no longer exists at "
+        return problem(f"{what} in {env} was deployed by an earlier {path} that no longer exists at "
                        "base: a manifest added again does not inherit its endpoint",
                        f"move_endpoint_from: {path}, approved by the owners the base names for it")
     if move_from:
-        return problem(f"endpoint {endpoint} in {env} belongs to {where}, not to `move_endpoint_from: {move_from}`",
+        return problem(f"{what} in {env} belongs to {where}, not to `move_endpoint_from: {move_from}`",
                        f"move_endpoint_from: {owner.manifest_path}" if same_repo and same_env
                        else "an endpoint of this repository and environment")
-    return problem(f"endpoint {endpoint} in {env} belongs to {where}"
+    return problem(f"{what} in {env} belongs to {where}"
                    + (" (its modelbot:manifest tag)" if owner.how == "tag" else "")
                    + ": a manifest cannot take over another manifest's endpoint",
                    "an endpoint of this manifest's own, or `move_endpoint_from: "
                    f"{owner.manifest_path}` approved by that manifest's owners" if same_repo and same_env
                    else "an endpoint of this manifest's own")
+
+
+def check_component(manifest: Manifest, env: str, *, path: str, live, shared_endpoints: Mapping[str, object]) -> tuple[Problem, ...]:
+    """Mode inference_component: whether this environment's component may be on its endpoint
+    beside the components live there. Other manifests' components may share an endpoint only
+    when the server policy lists it in `shared_endpoints` (who may join is
+    `bot.core.policy.check_policy`'s); anywhere else the endpoint hosts one manifest's component.
+    `live`: the `bot.core.plan.LiveState` of the endpoint (None: not read)."""
+    spec = manifest.environments[env]
+    if spec.mode != "inference_component" or live is None or not live.endpoint_exists:
+        return ()
+    endpoint, name = manifest.endpoint_name(env), manifest.component_name(env)
+    others = sorted(c.name for c in live.components if c.name != name)
+    if not others or endpoint in shared_endpoints:
+        return ()
+    field = ("environments", env, "endpoint_name") if spec.endpoint_name else ("environments", env)
+    src = manifest.source
+    line, col = src.position(field, at_key=not spec.endpoint_name) if src is not None else (1, 1)
+    shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+    return (Problem(path, line, col, ".".join(field), endpoint,
+                    f"endpoint {endpoint} in {env} hosts other inference components ({shown}) and the server "
+                    "policy does not list it in shared_endpoints: an endpoint hosts one manifest's component",
+                    "an endpoint of this manifest's own, or the endpoint listed in "
+                    f"policy.environments.{env}.shared_endpoints", "ownership.shared-endpoint"),)

@@ -44,6 +44,7 @@ from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, 
 
 from bot.core.errors import DEFAULT_CONFIG_PATH, ConfigError
 from bot.core.manifest.aws_limits import S3_URI_RE, parse_image
+from bot.core.manifest.globs import matches_globs
 from bot.core.manifest.model import Manifest, Mode, StrategyType
 from bot.core.manifest.problems import Problem
 from bot.core.manifest.yamlsource import format_path
@@ -124,6 +125,13 @@ def _prefix(value: str) -> str:
     return value if value.endswith("/") else value + "/"
 
 
+class SharedEndpoint(_Strict):
+    """An endpoint whose instances host inference components of several manifests."""
+
+    manifests: Annotated[list[str], Field(min_length=1, description=(
+        "manifest path globs (as manifest_globs) whose components may be placed on it"))]
+
+
 class EnvironmentPolicy(_Strict):
     """Rules for one environment (the name must be one of the server's `environments`)."""
 
@@ -137,6 +145,9 @@ class EnvironmentPolicy(_Strict):
     require_validation: bool = False
     required_tags: list[str] = Field(default_factory=list)
     freezes: list[Freeze] = Field(default_factory=list)
+    shared_endpoints: dict[str, SharedEndpoint] = Field(default_factory=dict, description=(
+        "endpoint name -> who may place inference components on it; any other endpoint hosts the "
+        "component of one manifest only"))
 
     @model_validator(mode="after")
     def _counts(self) -> "EnvironmentPolicy":
@@ -318,6 +329,19 @@ def check_policy(manifest: Manifest, policy: PolicyConfig, env: str, *,
     if ep.require_validation and manifest.validation is None:
         c.add(("validation",), pbase + ("require_validation",),
               f"{env} requires a validation set and metric gates", "a `validation:` section", None)
+
+    if manifest.joins_shared_endpoint(env):
+        endpoint = manifest.endpoint_name(env)
+        shared = ep.shared_endpoints.get(endpoint)
+        path = manifest.source.path if manifest.source is not None else ""
+        loc = ebase + ("inference_component", "shared_endpoint")
+        if shared is None:
+            c.add(loc, pbase + ("shared_endpoints",), f"endpoint {endpoint} is not a shared endpoint in {env}",
+                  "one of " + (", ".join(sorted(ep.shared_endpoints)) or "(none)"), True)
+        elif not matches_globs(path, shared.manifests):
+            c.add(loc, pbase + ("shared_endpoints", endpoint, "manifests"),
+                  f"{path or 'this manifest'} may not place components on the shared endpoint {endpoint}",
+                  "a manifest path matching " + ", ".join(shared.manifests), True)
 
     for setting, freezes in ((("freezes",), policy.freezes), (pbase + ("freezes",), ep.freezes)):
         for i, freeze in enumerate(freezes):

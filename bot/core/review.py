@@ -17,7 +17,7 @@ from bot.core.manifest import Manifest, Problem, load_manifest, sort_problems
 from bot.core.manifest.parse import finding_problem
 from bot.core.manifest.rules import Finding as RuleFinding
 from bot.core.plan import DeploySpec, LiveState, Plan, plan
-from bot.core.ownership import Finding, Owner, check_endpoint
+from bot.core.ownership import Finding, Owner, check_component, check_endpoint
 from bot.core.policy import PolicyConfig, check_environments, check_policy
 
 Status = Literal["added", "modified", "removed", "renamed"]
@@ -150,10 +150,15 @@ def review(changes: Iterable[ManifestChange], *, known_environments: Iterable[st
                     continue
                 er, live = _plan_env(manifest, env, commit, removed, live_reader, prices)
                 if endpoint_owner is not None and not removed and er.plan is not None:
-                    owner = endpoint_owner(env, manifest.endpoint_name(env))
+                    owner = endpoint_owner(env, manifest.ownership_key(env))
+                    exists, tags = bool(live and live.endpoint_exists), (live.tags if live else {})
+                    if manifest.joins_shared_endpoint(env):  # it owns its component, not the endpoint
+                        mine = live.component(manifest.component_name(env)) if live else None
+                        exists, tags = mine is not None, (mine.tags if mine is not None else {})
+                    problems += check_component(manifest, env, path=change.path, live=live,
+                                                shared_endpoints=_shared(policy, env))
                     finding = check_endpoint(manifest, env, repository=repository or "", path=change.path,
-                                             owner=owner, live_exists=bool(live and live.endpoint_exists),
-                                             live_tags=live.tags if live else {},
+                                             owner=owner, live_exists=exists, live_tags=tags,
                                              new_at_base=change.base_text is None, pr_number=pr_number,
                                              prefix_owners=_prefix_owners(manifest, env, prefix_owners))
                     problems += finding.problems
@@ -177,6 +182,11 @@ def _compatibility(change: ManifestChange, manifest: Manifest) -> list[Problem]:
         "a contract that accepts what the base branch's contract accepts (or callers changed first)",
         None, "contract.compatibility", "warning", at_key=True))
         for c in contract_changes(base.contract, manifest.contract)]
+
+
+def _shared(policy: PolicyConfig, env: str):
+    ep = policy.environments.get(env)
+    return ep.shared_endpoints if ep is not None else {}
 
 
 def _prefix_owners(manifest: Manifest, env: str, lookup) -> tuple:

@@ -192,3 +192,111 @@ def test_the_samples_reach_the_new_component_and_a_broken_contract_puts_the_old_
     assert ic["Specification"]["ModelName"] == first and ic["InferenceComponentStatus"] == "InService"
     new_calls = emulator.invocations_remote(aws, ENDPOINT)[len(calls):]
     assert new_calls and all(c["model"] != first for c in new_calls)
+
+
+# --- a shared endpoint: the translator's component beside the summarizer's ----------------------
+
+SHARED_CONFIG = ROOT / "tests" / "fixtures" / "deploy-shared.yaml"
+TRANSLATOR = "models/translator/modelbot.yaml"
+JOINER = """apiVersion: modelbot/v1
+kind: ModelDeployment
+metadata: {name: translator, owners: [bob]}
+model:
+  artifact:
+    uri: s3://acme-models/translator/v3/model.tar.gz
+    image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/translator:3.0.0
+provenance: {data_version: "para-2024-09", build_id: "b-9"}
+environments:
+  production:
+    mode: inference_component
+    endpoint_name: summarizer-production
+    instance_type: ml.g5.12xlarge
+    inference_component:
+      shared_endpoint: true
+      copies: 1
+      compute: {accelerators: 1, cpu_cores: 4, min_memory_mb: 24576}
+"""
+
+
+@pytest.fixture
+def shared_bot(aws, bot_env, store, queue, fake_github):
+    settings = load_settings({**bot_env, "MODELBOT_CONFIG": str(SHARED_CONFIG)})
+    inst = fake_github.add_installation("acme").id
+    fake_github.add_repo(REPO, {"README.md": "models\n"}, installation_id=inst)
+    fake_github.set_permission(REPO, "alice", "write")
+    return Harness(settings, store, queue, fake_github, live_reader=AwsLiveReader(settings.server.environments),
+                   secret=SECRET)
+
+
+def components(sm) -> dict[str, dict]:
+    return {c["InferenceComponentName"]: sm.describe_inference_component(InferenceComponentName=c["InferenceComponentName"])
+            for c in sm.list_inference_components(EndpointNameEquals=ENDPOINT)["InferenceComponents"]}
+
+
+def test_components_of_two_manifests_share_the_endpoint_each_owning_its_own(shared_bot):
+    bot = shared_bot
+    deploy(bot, {PATH: manifest()}, 51)
+    assert last(bot).status == "succeeded", last(bot).reason
+    sm, _, _ = clients(bot)
+    endpoint_tags = {t["Key"]: t["Value"] for t in sm.list_tags(
+        ResourceArn=sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointArn"])["Tags"]}
+
+    deploy(bot, {TRANSLATOR: JOINER}, 52)
+    row = last(bot)
+    assert (row.manifest_path, row.status) == (TRANSLATOR, "succeeded"), row.reason
+    found = components(sm)
+    assert sorted(found) == [COMPONENT, "translator-production-ic"]
+    assert all(c["InferenceComponentStatus"] == "InService" for c in found.values())
+    tags = {t["Key"]: t["Value"] for t in sm.list_tags(
+        ResourceArn=found["translator-production-ic"]["InferenceComponentArn"])["Tags"]}
+    assert tags["modelbot:manifest"] == TRANSLATOR and tags["modelbot:model"] == "translator"
+    # the endpoint stays its host's: its tags are untouched by the joiner
+    assert {t["Key"]: t["Value"] for t in sm.list_tags(
+        ResourceArn=sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointArn"])["Tags"]} == endpoint_tags
+    owner = bot.store.endpoint_owner("production", f"{ENDPOINT}/translator-production-ic")
+    assert owner.manifest_path == TRANSLATOR
+    assert bot.store.endpoint_owner("production", ENDPOINT).manifest_path == PATH
+
+    # the host rolls a new model out beside the joiner's component
+    deploy(bot, {PATH: manifest("2024-10")}, 53)
+    assert last(bot).status == "succeeded", last(bot).reason
+    assert components(sm)["translator-production-ic"]["InferenceComponentStatus"] == "InService"
+
+    # another listed manifest may not take the translator's component over
+    thief = JOINER.replace("metadata: {name: translator, owners: [bob]}", "metadata: {name: thief, owners: [bob]}") \
+        .replace("      shared_endpoint: true\n", "      shared_endpoint: true\n      name: translator-production-ic\n")
+    deploy(bot, {"models/translator/thief/modelbot.yaml": thief}, 54)
+    row = last(bot)
+    assert row.status == "refused", (row.status, row.reason)
+    assert "inference component translator-production-ic on summarizer-production" in row.reason
+    assert "belongs to models/translator/modelbot.yaml" in row.reason
+
+    # a manifest the policy does not list may not join at all
+    rogue = JOINER.replace("metadata: {name: translator, owners: [bob]}", "metadata: {name: rogue, owners: [bob]}")
+    deploy(bot, {"models/rogue/modelbot.yaml": rogue}, 55)
+    row = last(bot)
+    assert row.status == "refused" and "may not place components on the shared endpoint" in row.reason
+    assert sorted(components(sm)) == [COMPONENT, "translator-production-ic"]
+
+    # the joiner leaves: its component goes, the endpoint and the host's component stay
+    gh = bot.github
+    gh.open_pull_request(REPO, "remove-56", files={TRANSLATOR: None}, number=56, user="alice")
+    gh.add_review(REPO, 56, "bob", "APPROVED")
+    sha = gh.merge_pull_request(REPO, 56)
+    bot.deliver("pull_request", webhooks.merged_pull_request(merge_commit_sha=sha, **webhooks.pr_args(gh, REPO, 56)))
+    drive(bot, limit=200)
+    row = last(bot)
+    assert (row.kind, row.status) == ("teardown", "succeeded"), row.reason
+    assert "left the shared endpoint summarizer-production" in row.reason
+    assert sorted(components(sm)) == [COMPONENT]
+    assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "InService"
+    assert bot.store.endpoint_owner("production", f"{ENDPOINT}/translator-production-ic") is None
+
+
+def test_a_joiner_is_refused_where_the_policy_shares_nothing(bot):
+    deploy(bot, {PATH: manifest()}, 57)
+    deploy(bot, {TRANSLATOR: JOINER}, 58)
+    row = last(bot)
+    assert row.status == "refused" and "is not a shared endpoint in production" in row.reason
+    sm, _, _ = clients(bot)
+    assert sorted(components(sm)) == [COMPONENT]

@@ -218,12 +218,9 @@ def test_autoscaled_copies_are_kept_through_an_update():
     assert any("autoscaling keeps 6 copies" in n for n in p2.notes)
 
 
-def test_an_endpoint_shared_with_other_components_or_serving_a_model_is_refused():
+def test_an_endpoint_serving_a_model_directly_cannot_host_a_component():
     spec, p = first_plan()
     live = live_after(p, spec)
-    other = replace(live.components[0], name="someone-elses-ic")
-    shared = plan(spec, replace(live, components=live.components + (other,)), PRICES)
-    assert shared.blocked and any("hosts 1 other inference component" in x.message for x in shared.problems)
     direct = plan(spec, replace(live, hosts_components=False, components=()), PRICES)
     assert direct.blocked and any("serves a model directly" in x.message for x in direct.problems)
 
@@ -397,3 +394,123 @@ def test_policy_instance_bounds_apply_to_instances_not_to_copies():
                          now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
     messages = [p.message for p in found]
     assert messages == ["max_instance_count 2 is above the maximum for production"], messages
+
+
+# --- shared endpoints: several manifests' components, as the server policy allows ------------------
+
+JOINER = """apiVersion: modelbot/v1
+kind: ModelDeployment
+metadata: {name: translator, owners: [carol]}
+model:
+  artifact:
+    uri: s3://acme-models/translator/v3/model.tar.gz
+    image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/translator:3.0.0
+provenance: {data_version: "para-2024-09", build_id: "b-9"}
+environments:
+  production:
+    mode: inference_component
+    endpoint_name: summarizer-production
+    instance_type: ml.g5.12xlarge
+    inference_component:
+      shared_endpoint: true
+      copies: 1
+      compute: {accelerators: 1, cpu_cores: 4, min_memory_mb: 24576}
+"""
+
+
+def joiner(text: str = JOINER, path: str = "models/translator/modelbot.yaml"):
+    loaded = load_manifest(path, text)
+    assert loaded.manifest is not None, loaded.problems
+    return loaded.manifest
+
+
+def host_live():
+    spec, p = first_plan()
+    return live_after(p, spec)
+
+
+def test_a_joiner_names_the_endpoint_and_leaves_the_fleet_to_its_host():
+    assert not problems(JOINER)
+    found = problems(JOINER.replace("    endpoint_name: summarizer-production\n", ""))
+    assert any("needs the endpoint's name" in m for _, _, m in found)
+    found = problems(JOINER.replace("    instance_type: ml.g5.12xlarge\n", "    instance_type: ml.g5.12xlarge\n"
+                                    "    instance_count: 2\n"))
+    assert any("`instance_count` does not apply" in m for _, _, m in found)
+    m = joiner()
+    assert m.joins_shared_endpoint("production")
+    assert m.ownership_key("production") == "summarizer-production/translator-production-ic"
+
+
+def test_policy_lets_only_the_listed_manifests_join_a_listed_endpoint():
+    from bot.core.policy import PolicyConfig, check_policy
+
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    none = PolicyConfig.model_validate({})
+    assert [p.message for p in check_policy(joiner(), none, "production", now=now)] == [
+        "endpoint summarizer-production is not a shared endpoint in production"]
+    listed = PolicyConfig.model_validate({"environments": {"production": {"shared_endpoints": {
+        "summarizer-production": {"manifests": ["models/translator/**"]}}}}})
+    assert check_policy(joiner(), listed, "production", now=now) == []
+    other = check_policy(joiner(path="models/rogue/modelbot.yaml"), listed, "production", now=now)
+    assert [p.message for p in other] == [
+        "models/rogue/modelbot.yaml may not place components on the shared endpoint summarizer-production"]
+    assert other[0].rule == "policy.environments.production.shared_endpoints.summarizer-production.manifests"
+
+
+def test_other_components_are_allowed_only_on_an_endpoint_the_policy_shares():
+    from bot.core.ownership import check_component
+
+    live = host_live()
+    other = replace(live.components[0], name="translator-production-ic")
+    both = replace(live, components=live.components + (other,))
+    host = example("inference-component")
+    found = check_component(host, "production", path="models/summarizer/modelbot.yaml", live=both,
+                            shared_endpoints={})
+    assert [p.rule for p in found] == ["ownership.shared-endpoint"]
+    assert "hosts other inference components (translator-production-ic)" in found[0].message
+    assert check_component(host, "production", path="models/summarizer/modelbot.yaml", live=both,
+                           shared_endpoints={"summarizer-production": object()}) == ()
+    assert check_component(host, "production", path="models/summarizer/modelbot.yaml", live=live,
+                           shared_endpoints={}) == ()
+
+
+def test_a_joiner_plans_only_its_model_and_component_on_the_hosts_variant():
+    live = host_live()
+    live = replace(live, variants=(replace(live.variants[0], name="gpu"),))
+    spec = DeploySpec(joiner(), "production", COMMIT2)
+    p = plan(spec, live, PRICES)
+    assert not p.blocked, p.problems
+    assert [(a.verb, a.resource) for a in p.actions] == [("create", "model"), ("create", "inference_component")]
+    r = build_requests(spec, p, context(COMMIT2), execution_role_arn=ROLE, live=live)
+    assert r.create_component["VariantName"] == "gpu" and r.create_component["EndpointName"] == "summarizer-production"
+    assert not r.endpoint_configs and r.create_endpoint is None and not r.manages_endpoint and r.endpoint_tags == ()
+    assert any("of the endpoint's $7.09/hour (1 x ml.g5.12xlarge" in n for n in p.cost.notes)
+
+
+def test_a_joiner_is_refused_where_the_endpoint_is_missing_differs_or_is_full():
+    spec = DeploySpec(joiner(), "production", COMMIT2)
+    missing = plan(spec, LiveState(), PRICES)
+    assert missing.blocked and any("does not exist" in x.message for x in missing.problems)
+    live = host_live()
+    other_type = replace(live, variants=(replace(live.variants[0], instance_type="ml.g5.48xlarge"),))
+    assert any("runs ml.g5.48xlarge" in x.message for x in plan(spec, other_type, PRICES).problems)
+    # the host's 2 copies of 1 GPU each + 3 more on a 4-GPU instance, with the host's fleet at 1
+    spec_live = replace(live, components=(replace(live.components[0], specification={
+        "ModelName": "m", "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 24576,
+                                                          "NumberOfAcceleratorDevicesRequired": 1.0}}),))
+    big = DeploySpec(joiner(JOINER.replace("copies: 1", "copies: 3")), "production", COMMIT2)
+    full = plan(big, spec_live, PRICES)
+    assert full.blocked
+    assert any("accelerators: 2 used by 1 other component(s) + 3 > 4" in x.message for x in full.problems)
+    assert not plan(spec, spec_live, PRICES).blocked
+
+
+def test_a_joiners_teardown_removes_only_its_component_and_a_host_waits_for_the_others():
+    live = host_live()
+    mine = replace(live.components[0], name="translator-production-ic", model_name="translator-m", autoscaling=None)
+    both = replace(live, components=live.components + (mine,))
+    gone = plan(DeploySpec(joiner(), "production", COMMIT2, deleted=True), both, PRICES)
+    assert [(a.verb, a.resource, a.name) for a in gone.actions] == [
+        ("delete", "inference_component", "translator-production-ic"), ("delete", "model", "translator-m")]
+    host_gone = plan(DeploySpec(example("inference-component"), "production", COMMIT2, deleted=True), both, PRICES)
+    assert host_gone.blocked and any("still hosts other inference components" in x.message for x in host_gone.problems)

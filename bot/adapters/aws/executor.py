@@ -385,7 +385,7 @@ def _do_succeed(d: Decision, clients: Clients, requests: DeployRequests) -> None
     if requests.endpoint is None:
         return
     apply_autoscaling(clients, requests)
-    if d.state.flow != "create":
+    if d.state.flow != "create" and requests.manages_endpoint:
         refresh_endpoint_tags(clients, requests, d.state.previous_config)
     if d.cleanup is not None:
         delete_superseded(clients, d.cleanup)

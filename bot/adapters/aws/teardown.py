@@ -16,7 +16,9 @@ found without listing the account. `teardown_step` then removes them, one phase 
                 `modelbot:` description)
     components  DeleteInferenceComponent of the manifest's inference component (mode
                 inference_component) when it carries modelbot's tags, then wait until it is gone:
-                SageMaker deletes an endpoint's components before the endpoint
+                an endpoint's components go before the endpoint. A component on a shared
+                endpoint (`shared`) removes only itself, its scaling and its models: the
+                endpoint and its configs are its host's
     endpoint    DeleteEndpoint, then wait until DescribeEndpoint no longer finds it
     configs     DeleteEndpointConfig of each config that carries modelbot's tags for this
                 manifest (`modelbot:environment` and `modelbot:model`)
@@ -81,6 +83,8 @@ class TeardownRequests:
     endpoint_configs: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     components: tuple[str, ...] = ()           # inference components to delete first
+    shared: bool = False                       # a component on a shared endpoint: the endpoint stays (its host's)
+    claim: str | None = None                   # what the store records as owned (None: the endpoint)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,9 +125,11 @@ class TeardownState:
             values[key] = tuple(values.get(key) or ())
         return cls(**values)
 
-    def summary(self, endpoint: str) -> str:
-        """One paragraph for people: what went, what stayed."""
+    def summary(self, endpoint: str, *, shared: bool = False) -> str:
+        """One paragraph for people: what went, what stayed (`shared`: a component left a shared
+        endpoint, which stays)."""
         head = (f"endpoint {endpoint} is not modelbot's: not torn down" if self.endpoint_foreign
+                else f"left the shared endpoint {endpoint} (it stays, with its host)" if shared
                 else f"torn down endpoint {endpoint}")
         rest = [x for x in self.deleted if x != f"endpoint {endpoint}"]
         text = head + ("; deleted " + ", ".join(rest) if rest else "")
@@ -164,7 +170,8 @@ def build_teardown(spec: DeploySpec, plan: Plan, live: LiveState,
                            if v.autoscaling is not None} - set(ours)))
     configs: list[str] = []
     models: list[str] = []
-    if live.endpoint_config_name:
+    shared = spec.manifest.joins_shared_endpoint(env)
+    if live.endpoint_config_name and not shared:
         configs.append(live.endpoint_config_name)
     models += [v.model_name for v in live.variants if v.model_name]
     live_component = live.component(component) if component is not None else None
@@ -175,13 +182,15 @@ def build_teardown(spec: DeploySpec, plan: Plan, live: LiveState,
             base, promoted = config_names_of(model, env, commit)
         except ValueError:
             continue
-        configs += [base, promoted]
+        if not shared:
+            configs += [base, promoted]
         models.append(base)
     return TeardownRequests(environment=env, model=model, endpoint=endpoint, scaling_targets=ours,
                             other_scaling_targets=others, alarms=(backlog_alarm_name(endpoint),),
                             endpoint_configs=tuple(dict.fromkeys(configs)),
                             models=tuple(dict.fromkeys(models)),
-                            components=(component,) if component is not None else ())
+                            components=(component,) if component is not None else (), shared=shared,
+                            claim=spec.manifest.ownership_key(env) if shared else None)
 
 
 # --- executing (thin) -----------------------------------------------------------------------------
@@ -239,6 +248,11 @@ def _endpoint_view(sm: Any, requests: TeardownRequests) -> tuple[dict | None, bo
 def _scaling(clients: Any, requests: TeardownRequests, state: TeardownState) -> TeardownState:
     sm, aas, cw = clients.sagemaker, clients.autoscaling, clients.cloudwatch
     described, ours = _endpoint_view(sm, requests)
+    if requests.shared:  # the endpoint is its host's: only the component's own scaling goes
+        if aas is not None:
+            for resource in requests.scaling_targets:
+                state = _scaling_target(aas, resource, state)
+        return state
     if described is not None and not ours:
         # Not modelbot's endpoint: leave it, its config and models, and its autoscaling.
         keep = [described.get("EndpointConfigName") or ""]
@@ -343,7 +357,7 @@ def _components(clients: Any, requests: TeardownRequests, state: TeardownState,
 
 def _endpoint(clients: Any, requests: TeardownRequests, state: TeardownState,
               now: dt.datetime) -> tuple[TeardownState, int | None]:
-    if state.endpoint_foreign:
+    if state.endpoint_foreign or requests.shared:
         return state, None
     sm = clients.sagemaker
     described, ours = _endpoint_view(sm, requests)

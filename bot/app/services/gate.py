@@ -72,6 +72,8 @@ class Admission:
     how: str = "deployed"             # the ownership claim: deployed | adopted | moved
     move_from: str | None = None
     s3_prefix: str | None = None      # a multi-model endpoint's model prefix, claimed with it
+    claim: str | None = None          # what the deployment claims in the store: its endpoint, or
+                                      # `<endpoint>/<component>` on a shared endpoint (None: the row's endpoint)
     evidence: dict = field(default_factory=dict)  # for the ledger: the approving reviews, the comparison's numbers
 
     @property
@@ -285,7 +287,7 @@ def gate_deployment(runtime, row, action: str = "deploy") -> Admission:
     spec = m.manifest.environments[row.environment]
     prefix = spec.multi_model.prefix if spec.mode == "multi_model" and spec.multi_model is not None else None
     return Admission(decision, finding.how if finding else "deployed", finding.move_from if finding else None, prefix,
-                     ledger_evidence(decision, state.reviews, outcome, problems))
+                     m.manifest.ownership_key(row.environment), ledger_evidence(decision, state.reviews, outcome, problems))
 
 
 def ledger_evidence(decision, pr_reviews: list[dict], outcome, problems=()) -> dict:
@@ -317,7 +319,7 @@ def _rollback_admission(runtime, row, prov: dict) -> Admission:
     if (target is not None and record.get("verdict") == "allow" and target.status == "succeeded"
             and (target.repository, target.environment, target.endpoint, target.manifest_path)
             == (row.repository, row.environment, row.endpoint, row.manifest_path)):
-        return Admission(Decision("allow", ()))
+        return Admission(Decision("allow", ()), claim=json.loads(target.provenance).get("claim"))
     return Admission(Decision("refuse", (Reason("reviewed", "the ledger does not show that the version to roll "
                                                 "back to passed the deploy gate on this endpoint"),)))
 
@@ -326,12 +328,15 @@ def _teardown_problems(runtime, row, manifest, state) -> list:
     """A teardown is judged by its freezes now, and by who owns the endpoint: only the deleted
     manifest's own endpoint is torn down."""
     out = [p for p in check_policy(manifest, runtime.settings.policy, row.environment, now=utcnow()) if is_freeze(p)]
-    owner = owner_lookup(runtime.store, runtime.settings.server.environments)(row.environment, row.endpoint) \
+    key = manifest.ownership_key(row.environment) if row.environment in manifest.environments else row.endpoint
+    owner = owner_lookup(runtime.store, runtime.settings.server.environments)(row.environment, key) \
         if row.endpoint else None
     if owner is not None and (owner.manifest_path != row.manifest_path or owner.repository != row.repository
                               or owner.environment not in (None, row.environment)):
+        what = f"inference component {key.split('/', 1)[1]} on {row.endpoint}" if key != row.endpoint \
+            else f"endpoint {row.endpoint}"
         out.append(Problem(row.manifest_path, 1, 1, f"environments.{row.environment}", row.endpoint,
-                           f"endpoint {row.endpoint} in {row.environment} belongs to {owner.manifest_path} now: "
+                           f"{what} in {row.environment} belongs to {owner.manifest_path} now: "
                            "deleting this manifest does not tear it down", None, "ownership.endpoint"))
     return out
 

@@ -206,6 +206,8 @@ class Rollouts:
                 return self._refuse(row, admission.decision)
             prov = json.loads(row.provenance)
             prov.update(gate=admission.decision.as_record(), approvers=list(admission.decision.approvers))
+            if getattr(admission, "claim", None) and admission.claim != row.endpoint:
+                prov["claim"] = admission.claim  # a component on a shared endpoint: what it owns
             if admission.decision.override is not None:
                 prov["override"] = vars(admission.decision.override)
             self.store.save_deployment(row.id, provenance=json.dumps(prov), release=False)
@@ -219,13 +221,15 @@ class Rollouts:
                 return self._wait(row, WAIT_FOR_LOCK_SECONDS, f"waiting for the lock held by {holder}")
             if admission is not None and row.kind != "teardown":
                 claimed, owner = self.store.claim_endpoint(
-                    row.environment, row.endpoint, repository=row.repository, manifest_path=row.manifest_path,
+                    row.environment, getattr(admission, "claim", None) or row.endpoint,
+                    repository=row.repository, manifest_path=row.manifest_path,
                     how=admission.how, deployment_id=row.id, move_from=admission.move_from,
                     s3_prefix=admission.s3_prefix)
                 if not claimed:
+                    what = getattr(admission, "claim", None) or row.endpoint
                     return self._refuse(row, Decision("refuse", (Reason(
-                        "ownership", f"endpoint `{row.endpoint}` in {row.environment} belongs to "
-                                     f"`{owner.manifest_path}`"),)))
+                        "ownership", f"{'inference component' if '/' in what else 'endpoint'} `{what}` in "
+                                     f"{row.environment} belongs to `{owner.manifest_path}`"),)))
         try:
             prepared = self.services.prepare(row)
         except ValueError as exc:
@@ -403,16 +407,19 @@ class Rollouts:
         checkpoint(state)
         if wait is not None:
             return self._wait(row, wait, f"tearing down {requests.endpoint}: waiting for AWS")
-        text = state.summary(requests.endpoint)
+        text = state.summary(requests.endpoint, shared=requests.shared)
         previous = [d for d in self.store.deployments(environment=row.environment, endpoint=row.endpoint,
-                                                      status="succeeded") if d.id < row.id]
+                                                      status="succeeded") if d.id < row.id
+                    and (not requests.shared or d.manifest_path == row.manifest_path)]  # a shared endpoint: ours only
         if not state.endpoint_foreign and row.endpoint:
-            self.store.release_endpoint(row.environment, row.endpoint, repository=row.repository,
+            self.store.release_endpoint(row.environment, requests.claim or row.endpoint, repository=row.repository,
                                         manifest_path=row.manifest_path)
         status = self._finish(row, "succeeded", text, notify_as="torn_down")
         if previous and previous[-1].github_deployment_id is not None and not state.endpoint_foreign:
             by = f"#{row.pr_number}" if row.pr_number is not None else row.commit_sha[:7]
-            self.services.notify(previous[-1], "torn_down", f"endpoint {requests.endpoint} torn down by {by}")
+            what = (f"inference component {requests.components[0]} removed from {requests.endpoint}"
+                    if requests.shared and requests.components else f"endpoint {requests.endpoint} torn down")
+            self.services.notify(previous[-1], "torn_down", f"{what} by {by}")
         return status
 
     # --- requests from people -----------------------------------------------------------------

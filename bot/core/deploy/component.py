@@ -96,7 +96,8 @@ def component_requests(spec: DeploySpec, plan: Plan, ctx: DeployContext, *,
     out: dict[str, Any] = {"component_name": c.name}
     if ("inference_component", "create") in verb:
         out["create_component"] = {"InferenceComponentName": c.name, "EndpointName": plan.names.endpoint,
-                                   "VariantName": spec.env.variant_name, "Specification": specification(plan),
+                                   "VariantName": plan.variants[0].name if plan.variants else spec.env.variant_name,
+                                   "Specification": specification(plan),
                                    "RuntimeConfig": {"CopyCount": c.copies}, "Tags": tags}
     elif ("inference_component", "update") in verb:
         update: dict[str, Any] = {"InferenceComponentName": c.name, "Specification": specification(plan),

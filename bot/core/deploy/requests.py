@@ -101,6 +101,7 @@ class DeployRequests:
     component_copies: dict | None = None
     component_tags: tuple[dict, ...] = ()
     rollback_component: dict | None = None  # UpdateInferenceComponent back to the live specification
+    manages_endpoint: bool = True  # False: a component on a shared endpoint (the endpoint's tags are its host's)
 
     def endpoint_config(self, name: str) -> dict | None:
         """The CreateEndpointConfig request of config `name`, if this deploy creates it."""
@@ -660,7 +661,7 @@ def _component_deploy(spec: DeploySpec, plan: Plan, ctx: DeployContext, models: 
     if target is not None:
         configs = (component.fleet_config_request(spec, target, plan.config_digest, ctx,
                                                   execution_role_arn=execution_role_arn),)
-    endpoint_tags = tuple(tag_list(resource_tags(spec, ctx)))
+    endpoint_tags = () if spec.manifest.joins_shared_endpoint(spec.environment) else tuple(tag_list(resource_tags(spec, ctx)))
     create = update = None
     if _has_action(plan, "create", "endpoint"):
         create = {"EndpointName": endpoint, "EndpointConfigName": target, "Tags": list(endpoint_tags)}
@@ -673,7 +674,8 @@ def _component_deploy(spec: DeploySpec, plan: Plan, ctx: DeployContext, models: 
         rollback = {"InferenceComponentName": lc.name, "Specification": dict(lc.specification)}
         if lc.copies is not None:
             rollback["RuntimeConfig"] = {"CopyCount": lc.copies}
-    return DeployRequests(rollback_component=rollback, endpoint=endpoint, target_config=target, models=models, endpoint_configs=configs,
+    joins = spec.manifest.joins_shared_endpoint(spec.environment)
+    return DeployRequests(rollback_component=rollback, manages_endpoint=not joins, endpoint=endpoint, target_config=target, models=models, endpoint_configs=configs,
                           create_endpoint=create, update_endpoint=update, endpoint_tags=endpoint_tags,
                           autoscaling=AutoscalingRequests(register=auto.get("register"),
                                                           target_tracking=auto.get("target_tracking"),

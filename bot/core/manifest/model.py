@@ -503,6 +503,10 @@ class InferenceComponentSpec(Spec):
     compute: ComponentCompute
     startup: ComponentStartup | None = None
     managed_instance_scaling: ManagedInstanceScaling | None = None
+    shared_endpoint: bool = Field(default=False, description=(
+        "Place the component on `endpoint_name`, an endpoint another manifest hosts (its fleet is "
+        "that manifest's; `instance_type` names the type the copies are sized for). Allowed only "
+        "where the server policy lists the endpoint in `shared_endpoints` for this manifest."))
 
 
 class DataCapture(Spec):
@@ -580,6 +584,17 @@ class Manifest(Spec):
         if spec.endpoint_name:
             return spec.endpoint_name
         return f"{self.metadata.name}-{env}"[: aws.NAME_MAX].rstrip("-")
+
+    def joins_shared_endpoint(self, env: str) -> bool:
+        """Whether `env` places its component on an endpoint another manifest hosts."""
+        ic = self.environments[env].inference_component
+        return bool(ic is not None and ic.shared_endpoint)
+
+    def ownership_key(self, env: str) -> str:
+        """What this environment owns in the store (`bot.core.ownership`): its endpoint, or, for
+        a component on a shared endpoint, `<endpoint>/<component>` (ownership per component)."""
+        endpoint = self.endpoint_name(env)
+        return f"{endpoint}/{self.component_name(env)}" if self.joins_shared_endpoint(env) else endpoint
 
     def component_name(self, env: str) -> str | None:
         """The inference component's name in `env` (None outside mode inference_component):

@@ -693,7 +693,7 @@ def _copies_fit(e: EnvironmentSpec) -> tuple[int, int] | None:
     """(copies per instance, instances at most) when the capacity table knows the type."""
     ic = e.inference_component
     cap = aws.INSTANCE_CAPACITY.get(e.instance_type or "")
-    if ic is None or cap is None:
+    if ic is None or cap is None or ic.shared_endpoint:  # a shared fleet's size is its host's (the plan checks)
         return None
     per = aws.copies_per_instance(cap, cpu_cores=ic.compute.cpu_cores,
                                   accelerators=ic.compute.accelerators, memory_mb=ic.compute.min_memory_mb)
@@ -723,6 +723,18 @@ def _inference_component(base: Loc, e: EnvironmentSpec, model: ModelSpec | None)
         out.append(_f(base + ("mode",), "modelbot does not place AWS Marketplace containers as "
                       "inference components (guardrails do not apply to them)", "mode realtime", e.mode,
                       rule="aws.guardrails-exclusions"))
+    if ic.shared_endpoint:
+        if e.endpoint_name is None:
+            out.append(_f(loc + ("shared_endpoint",), "a component on a shared endpoint needs the endpoint's "
+                          "name", "endpoint_name: <the shared endpoint>", True, rule="manifest.inference-component"))
+        if e.instance_count is not None:
+            out.append(_f(base + ("instance_count",), "the shared endpoint's fleet is its host's: "
+                          "`instance_count` does not apply", "no instance_count", e.instance_count,
+                          rule="manifest.inference-component", at_key=True))
+        if ic.managed_instance_scaling is not None:
+            out.append(_f(loc + ("managed_instance_scaling",), "the shared endpoint's fleet is its host's: "
+                          "`managed_instance_scaling` does not apply", "no managed_instance_scaling", None,
+                          rule="manifest.inference-component", at_key=True))
     m = ic.managed_instance_scaling
     if m is not None:
         if m.max_instance_count < m.min_instance_count:
@@ -759,7 +771,8 @@ def _inference_component(base: Loc, e: EnvironmentSpec, model: ModelSpec | None)
                       "accelerators: N, or a CPU instance type", rule="aws.inference-component",
                       severity="warning"))
     fit = _copies_fit(e)
-    assert fit is not None
+    if fit is None:
+        return out
     per, most = fit
     if ic.copies > per * most:
         out.append(_f(loc + ("copies",), f"{ic.copies} copies need {-(-ic.copies // per)} instance(s) "

@@ -50,7 +50,7 @@ from bot.core.plan.names import (
     resource_names,
     short_commit,
 )
-from bot.core.plan.problems import _alarm_problems, _status_problems, missing_alarms, rolls_out
+from bot.core.plan.problems import _alarm_problems, _problem, _status_problems, missing_alarms, rolls_out
 
 __all__ = [
     "BROKEN", "TRANSITIONAL", "Action", "Change", "ComponentPlan", "Cost", "DeploySpec", "LiveAutoscaling", "LiveComponent", "LiveState",
@@ -117,34 +117,48 @@ def _teardown(spec: DeploySpec, live: LiveState, names: ResourceNames,
         return Plan(env, "no_changes", e.mode, e.effective_strategy.type, names,
                     notes=("the manifest was deleted and nothing is live",))
     actions = []
-    for v in live.variants:
+    component = live.component(spec.manifest.component_name(env))
+    if spec.manifest.joins_shared_endpoint(env) and component is None:
+        return Plan(env, "no_changes", e.mode, e.effective_strategy.type, names,
+                    notes=("the manifest was deleted and its component is not on the shared endpoint",))
+    for v in live.variants if not spec.manifest.joins_shared_endpoint(env) else ():
         if v.autoscaling is not None:
             actions.append(Action("deregister", "autoscaling",
                                   f"endpoint/{live.endpoint_name or names.endpoint}/variant/{v.name}"))
-    component = live.component(spec.manifest.component_name(env))
     if component is not None:
         if component.autoscaling is not None:
             actions.append(Action("deregister", "autoscaling", f"inference-component/{component.name}"))
         actions.append(Action("delete", "inference_component", component.name,
                               f"{component.copies} copies of {component.model_name}"))
     ep = live.endpoint_name or names.endpoint or ""
-    actions.append(Action("delete", "endpoint", ep, "stops serving: callers get errors"))
-    if live.endpoint_config_name:
-        actions.append(Action("delete", "endpoint_config", live.endpoint_config_name))
+    shared = spec.manifest.joins_shared_endpoint(env)
+    problems = list(_status_problems(spec, live, teardown=True))
+    others = sorted(c.name for c in live.components if component is None or c.name != component.name)
+    if not shared:
+        actions.append(Action("delete", "endpoint", ep, "stops serving: callers get errors"))
+        if live.endpoint_config_name:
+            actions.append(Action("delete", "endpoint_config", live.endpoint_config_name))
+        if others:
+            problems.append(_problem(spec, ("environments", env), ep,
+                                     f"endpoint {ep} still hosts other inference components ({', '.join(others[:5])}): "
+                                     "they must leave it before its host tears it down", "no other components",
+                                     "live.shared-endpoint"))
     for model in sorted({v.model_name for v in live.variants if v.model_name}
                         | ({component.model_name} if component is not None and component.model_name else set())):
         actions.append(Action("delete", "model", model))
     cost_notes: list[str] = []
-    before, usage = _fleet_cost(_live_rows(live), prices, cost_notes)
+    before, usage = _fleet_cost(_live_rows(live), prices, cost_notes) if not shared else (None, False)
     changes = [Change(v.name, f"{v.instance_count} x {v.instance_type}" if v.instance_type
-                      else "serverless", None) for v in live.variants]
-    notes.append("the manifest was deleted: tearing the endpoint down needs an explicit approval")
+                      else "serverless", None) for v in live.variants] if not shared else []
+    if component is not None:
+        changes.append(Change(component.name, f"{component.copies} copies", None))
+    notes.append(f"the manifest was deleted: removing its component from the shared endpoint {ep} needs an explicit "
+                 "approval" if shared else "the manifest was deleted: tearing the endpoint down needs an explicit approval")
     return Plan(env, "teardown", e.mode, e.effective_strategy.type,
                 ResourceNames(names.model, names.endpoint_config, ep, None), tuple(actions),
                 instance_changes=tuple(changes),
                 cost=Cost(before, 0.0, usage_based=usage, notes=tuple(cost_notes)),
-                notes=tuple(notes), problems=tuple(_status_problems(spec, live, teardown=True)),
-                requires_explicit_approval=True)
+                notes=tuple(notes), problems=tuple(problems), requires_explicit_approval=True)
 
 
 def _batch(spec: DeploySpec, names: ResourceNames, prices: Mapping[str, float]) -> Plan:

@@ -5,9 +5,11 @@ the component's share of the instances and what that costs against a dedicated e
 The endpoint config is created only when the fleet changes (instance type, count, managed
 instance scaling): a model update is an UpdateInferenceComponent, which SageMaker rolls out
 copy by copy (RollingUpdatePolicy) and rolls back on the manifest's alarms. Copies alone
-(no autoscaling) change with UpdateInferenceComponentRuntimeConfig. modelbot places one
-component per manifest environment on an endpoint of its own: an endpoint that hosts other
-components, or serves a model directly, is refused.
+(no autoscaling) change with UpdateInferenceComponentRuntimeConfig. One component per manifest
+environment; other manifests' components may share the endpoint only where the server policy
+says so (`shared_endpoints`, judged by `bot.core.ownership.check_component`): a manifest with
+`shared_endpoint: true` places its component on an endpoint another manifest hosts and never
+touches the fleet. An endpoint that serves a model directly cannot host a component.
 """
 
 from __future__ import annotations
@@ -81,7 +83,9 @@ def _component_cost(spec: DeploySpec, live: LiveState, copies: int, prices: Mapp
     p = _price(prices, e.instance_type, notes)
     live_count = sum(v.instance_count or 0 for v in live.production_variants) if live.endpoint_exists else 0
     before = round(p * live_count, 4) if p is not None else None
-    after = round(p * e.fleet, 4) if p is not None else None
+    shared = bool(e.inference_component and e.inference_component.shared_endpoint)
+    fleet = (live_count or 1) if shared else e.fleet  # a shared fleet is its host's
+    after = round(p * fleet, 4) if p is not None else None
     share, per = share_of_instance(spec)
     m = e.inference_component.managed_instance_scaling if e.inference_component else None
     most = max(m.max_instance_count, e.fleet) if m else None
@@ -91,12 +95,12 @@ def _component_cost(spec: DeploySpec, live: LiveState, copies: int, prices: Mapp
                      "of an instance is not known")
     elif p is None:
         notes.append(f"this component: {copies} copies x {share:.0%} of an {e.instance_type} "
-                     f"({per} copies fit on one instance of the endpoint's {e.fleet})")
+                     f"({per} copies fit on one instance of the endpoint's {fleet})")
     else:
         mine = round(copies * share * p, 4)
         dedicated = round(copies * p, 4)
         notes.append(f"this component: {copies} copies x {share:.0%} of an {e.instance_type} "
-                     f"= ${mine:g}/hour of the endpoint's ${after:g}/hour ({e.fleet} x {e.instance_type}; "
+                     f"= ${mine:g}/hour of the endpoint's ${after:g}/hour ({fleet} x {e.instance_type}; "
                      f"{per} copies fit on one instance)")
         notes.append(f"a dedicated endpoint with one {e.instance_type} per copy: ${dedicated:g}/hour; "
                      f"the shared fleet saves ${round(dedicated - mine, 4):g}/hour for this model")
@@ -129,6 +133,54 @@ def _autoscaling(spec: DeploySpec, live: LiveState, component: str) -> tuple[lis
                             f"target tracking {aws.IC_INVOCATIONS_METRIC} = {value}")]
 
 
+def _requirements(c) -> tuple[float | None, float | None, int] | None:
+    """(cpu cores, accelerators, memory MB) of one copy of a live component, from its spec."""
+    req = (c.specification or {}).get("ComputeResourceRequirements") or {}
+    if not req.get("MinMemoryRequiredInMb"):
+        return None
+    return (req.get("NumberOfCpuCoresRequired"), req.get("NumberOfAcceleratorDevicesRequired"),
+            int(req["MinMemoryRequiredInMb"]))
+
+
+def _fleet_room(spec: DeploySpec, live: LiveState, name: str, copies: int, others: list[str],
+                loc: tuple) -> list:
+    """On an endpoint other components share: whether the fleet can hold them and these copies,
+    by each resource's total over the instances it may have (necessary, not sufficient: copies
+    are placed whole on one instance)."""
+    e = spec.env
+    live_v = live.production_variants[0] if live.production_variants else None
+    itype = (live_v.instance_type if live_v else None) or e.instance_type
+    cap = aws.INSTANCE_CAPACITY.get(itype or "")
+    ic = e.inference_component
+    if cap is None or ic is None:
+        return []
+    instances = max(live_v.instance_count or 0, 1) if live_v else e.fleet
+    if not ic.shared_endpoint and ic.managed_instance_scaling is not None:
+        instances = max(instances, ic.managed_instance_scaling.max_instance_count)
+    used = [0.0, 0.0, 0.0]
+    for c in live.components:
+        if c.name == name:
+            continue
+        req = _requirements(c)
+        if req is None:
+            continue
+        n = c.copies or 0
+        used[0] += n * (req[0] or 0)
+        used[1] += n * (req[1] or 0)
+        used[2] += n * req[2]
+    mine = (copies * (ic.compute.cpu_cores or 0), copies * (ic.compute.accelerators or 0),
+            copies * ic.compute.min_memory_mb)
+    totals = (cap.vcpus * instances, cap.accelerators * instances, cap.memory_mb * instances)
+    over = [f"{what}: {used[i]:g} used by {len(others)} other component(s) + {mine[i]:g} > {totals[i]:g}"
+            for i, what in enumerate(("CPU cores", "accelerators", "memory MB")) if used[i] + mine[i] > totals[i]]
+    if not over:
+        return []
+    return [_problem(spec, loc + ("inference_component", "copies"), copies,
+                     f"the endpoint's {instances} x {itype} cannot hold these {copies} copies beside the other "
+                     f"components ({'; '.join(over)})", "fewer copies, or a larger fleet from its host",
+                     "aws.inference-component-capacity")]
+
+
 def _steps(spec: DeploySpec, copies: int) -> list[TrafficStep]:
     s = spec.env.effective_strategy
     if s.type != "rolling" or s.max_batch_size is None:
@@ -159,12 +211,16 @@ def component_plan(spec: DeploySpec, live: LiveState, names: ResourceNames,
     lc = live.component(name) if exists else None
     others = sorted(c.name for c in live.components if c.name != name)
     loc = ("environments", env)
-    if exists and others:
+    joins = ic.shared_endpoint
+    if joins and not exists:
         problems.append(_problem(spec, loc + ("endpoint_name",), names.endpoint,
-                                 f"the endpoint {names.endpoint} hosts {len(others)} other inference "
-                                 "component(s); modelbot places a manifest's component only on an endpoint "
-                                 "of its own (shared fleets are not allowed by policy)",
-                                 "an endpoint_name of this environment's own", "ownership.shared-endpoint"))
+                                 f"the shared endpoint {names.endpoint} does not exist in {env}: the manifest that "
+                                 "hosts it creates it first", "an existing shared endpoint", "live.shared-endpoint"))
+    live_type = live.production_variants[0].instance_type if exists and live.production_variants else None
+    if joins and exists and live_type and live_type != e.instance_type:
+        problems.append(_problem(spec, loc + ("instance_type",), e.instance_type,
+                                 f"the shared endpoint {names.endpoint} runs {live_type}; the copies are sized for "
+                                 f"{e.instance_type}", f"instance_type: {live_type}", "live.shared-endpoint"))
     if exists and not live.hosts_components:
         problems.append(_problem(spec, loc + ("mode",), e.mode,
                                  f"the live endpoint {names.endpoint} serves a model directly, not through "
@@ -184,7 +240,7 @@ def component_plan(spec: DeploySpec, live: LiveState, names: ResourceNames,
     model_name, new_model = (reuse, False) if reuse else (names.model, True)
     spec_digest = component_digest(spec, digest)
     fdigest = fleet_digest(spec)
-    fleet_changed = not exists or live.config_digest != fdigest
+    fleet_changed = not joins and (not exists or live.config_digest != fdigest)
     copies = ic.copies
     autoscaled = e.autoscaling is not None and lc is not None and lc.autoscaling is not None
     if autoscaled and lc is not None and lc.copies:
@@ -199,16 +255,20 @@ def component_plan(spec: DeploySpec, live: LiveState, names: ResourceNames,
     desired_user_tags = {k: v for k, v in deploy_tags(spec).items() if not k.startswith(BOT_TAG_PREFIX)}
     live_user_tags = {k: v for k, v in live.tags.items() if not k.startswith(BOT_TAG_PREFIX)
                       and (k in desired_user_tags or k in live.bot_applied_tag_keys)}
-    tags_changed = exists and desired_user_tags != live_user_tags
+    tags_changed = exists and not joins and desired_user_tags != live_user_tags
     share, per = share_of_instance(spec)
     cplan = ComponentPlan(name, model_name, digest, copies, ic.compute.cpu_cores, ic.compute.accelerators,
                           ic.compute.min_memory_mb, ic.compute.max_memory_mb,
                           ic.startup.model_data_download_timeout_seconds if ic.startup else None,
                           ic.startup.container_startup_health_check_timeout_seconds if ic.startup else None,
                           spec_digest, share, per, verb)
-    variant = VariantPlan(e.variant_name, model_name, "production", e.instance_type, e.fleet, 1.0,
+    host = live.production_variants[0] if joins and exists and live.production_variants else None
+    variant = VariantPlan(host.name if host else e.variant_name, model_name, "production", e.instance_type,
+                          (host.instance_count or 1) if host else e.fleet, 1.0,
                           model_digest=digest, new_model=new_model)
     cost = _component_cost(spec, live, copies, prices, cost_notes)
+    if exists and others:
+        problems += _fleet_room(spec, live, name, copies, others, loc)
     if exists and not fleet_changed and verb is None and not copies_changed and not auto_changes \
             and not tags_changed:
         return Plan(env, "no_changes", e.mode, st, names, variants=(variant,), notes=tuple(notes),
