@@ -66,7 +66,8 @@ def _prepared_facts(prepared: "Prepared") -> dict:
     facts.update(models=models, endpoint_configs=[c.get("EndpointConfigName") for c in req.get("endpoint_configs") or ()],
                  target_config=req.get("target_config"), promoted_config=req.get("promoted_config"),
                  transform_job=(req.get("transform_job") or {}).get("TransformJobName"),
-                 smoke_samples=len((req.get("smoke") or {}).get("payloads") or ()) or None)
+                 smoke_samples=len((req.get("smoke") or {}).get("payloads") or ()) or None,
+                 inference_component=req.get("component_name"))
     if prepared.rollout:
         facts.update(flow=prepared.rollout.get("flow"), strategy=prepared.rollout.get("strategy"))
     return facts
