@@ -300,3 +300,20 @@ def test_a_joiner_is_refused_where_the_policy_shares_nothing(bot):
     assert row.status == "refused" and "is not a shared endpoint in production" in row.reason
     sm, _, _ = clients(bot)
     assert sorted(components(sm)) == [COMPONENT]
+
+
+def test_a_fleet_change_updates_the_endpoint_and_leaves_the_component_serving(bot):
+    deploy(bot, {PATH: manifest()}, 61)
+    sm, _, _ = clients(bot)
+    before = sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+    model = sm.describe_inference_component(InferenceComponentName=COMPONENT)["Specification"]["ModelName"]
+    deploy(bot, {PATH: manifest().replace("max_instance_count: 2", "max_instance_count: 3")}, 62)
+    row = last(bot)
+    assert row.status == "succeeded", row.reason
+    after = sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+    assert after != before
+    config = sm.describe_endpoint_config(EndpointConfigName=after)
+    assert config["ProductionVariants"][0]["ManagedInstanceScaling"]["MaxInstanceCount"] == 3
+    ic = sm.describe_inference_component(InferenceComponentName=COMPONENT)
+    assert ic["Specification"]["ModelName"] == model and ic["InferenceComponentStatus"] == "InService"
+    assert before not in [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]]
