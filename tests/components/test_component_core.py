@@ -514,3 +514,20 @@ def test_a_joiners_teardown_removes_only_its_component_and_a_host_waits_for_the_
         ("delete", "inference_component", "translator-production-ic"), ("delete", "model", "translator-m")]
     host_gone = plan(DeploySpec(example("inference-component"), "production", COMMIT2, deleted=True), both, PRICES)
     assert host_gone.blocked and any("still hosts other inference components" in x.message for x in host_gone.problems)
+
+
+def test_a_fleet_update_not_yet_visible_is_issued_again_not_taken_for_a_rollback():
+    spec, p = first_plan()
+    live = live_after(p, spec)
+    spec2 = DeploySpec(example("inference-component", {"max_instance_count: 2": "max_instance_count: 3"}),
+                       "production", COMMIT2)
+    s = new_rollout("3", spec2, plan(spec2, live, PRICES), live, T0)
+    old = live.endpoint_config_name
+    d = decide(s, _ep(old, component_status="InService", component_model=p.component.model_name), T0)
+    assert d.action == "update_endpoint" and d.state.phase == "fleet"
+    d = decide(d.state, _ep(old, component_status="InService"), T0)  # UpdateEndpoint not visible yet
+    assert d.action == "update_endpoint" and d.state.attempts == 2
+    d = decide(d.state, _ep(old, "Updating", pending_config=s.target_config), T0)
+    assert d.action in ("wait", "report") and d.state.seen_progress
+    d = decide(d.state, _ep(old, failure_reason="alarm in ALARM"), T0)
+    assert d.action == "fail" and d.state.phase == "rolled_back" and "alarm in ALARM" in d.reason

@@ -902,10 +902,14 @@ def _fleet(state: RolloutState, observed: Observation, now: dt.datetime) -> Deci
     broken = _broken(state, observed, now)
     if broken:
         return broken
-    if observed.on(state.previous_config) and _moved(state, observed):
-        return _fail(state, now, f"SageMaker rolled the fleet update back: {observed.failure_reason}",
-                     phase="rolled_back", observed=observed)
-    return _poll(replace(state, seen_progress=True), observed, now)
+    if observed.pending_config == state.target_config or observed.status in ("Creating", "Updating", "RollingBack"):
+        return _poll(replace(state, seen_progress=True), observed, now)
+    if observed.on(state.previous_config):
+        if _moved(state, observed):
+            return _fail(state, now, "SageMaker rolled the fleet update back: "
+                         + (observed.failure_reason or "no reason given"), phase="rolled_back", observed=observed)
+        return _issue(state, observed, now, "update_endpoint", state.target_config)  # not taken yet: again
+    return _poll(state, observed, now)
 
 
 def _component_moved(state: RolloutState, observed: Observation) -> bool:
