@@ -531,3 +531,24 @@ def test_a_fleet_update_not_yet_visible_is_issued_again_not_taken_for_a_rollback
     assert d.action in ("wait", "report") and d.state.seen_progress
     d = decide(d.state, _ep(old, failure_reason="alarm in ALARM"), T0)
     assert d.action == "fail" and d.state.phase == "rolled_back" and "alarm in ALARM" in d.reason
+
+
+def test_a_copy_count_change_succeeds_once_the_new_count_shows():
+    text = TEXT.replace("""    autoscaling:
+      min_capacity: 1
+      max_capacity: 8
+      target_invocations_per_copy: 5
+""", "")
+    spec = DeploySpec(load_manifest("m.yaml", text).manifest, "production", COMMIT1)
+    live = live_after(plan(spec, LiveState(), PRICES), spec)
+    spec2 = DeploySpec(load_manifest("m.yaml", text.replace("copies: 2", "copies: 3")).manifest, "production", COMMIT2)
+    s = new_rollout("4", spec2, plan(spec2, live, PRICES), live, T0)
+    model = live.components[0].model_name
+    assert (s.component_step, s.target_copies) == ("copies", 3)
+    d = decide(s, _ep(s.target_config, component_status="InService", component_model=model, component_copies=2), T0)
+    assert d.action == "place_component"
+    d = decide(d.state, _ep(s.target_config, component_status="InService", component_model=model, component_copies=2), T0)
+    assert d.action == "place_component" and d.state.attempts == 2
+    d = decide(d.state, _ep(s.target_config, component_status="Updating", component_model=model, component_copies=3), T0)
+    d = decide(d.state, _ep(s.target_config, component_status="InService", component_model=model, component_copies=3), T0)
+    assert d.action == "succeed"

@@ -113,6 +113,7 @@ class RolloutState:
     smoke_result: str | None = None   # "passed", or what broke the contract
     component: str | None = None      # flow component: the inference component it deploys
     component_step: str | None = None  # create | update | copies | None (the fleet or autoscaling only)
+    target_copies: int | None = None   # step copies: the DesiredCopyCount it sets
 
     @property
     def done(self) -> bool:
@@ -837,7 +838,7 @@ def _component_rollout(deployment_id: str, spec: DeploySpec, plan: Plan, live: L
         timeout_seconds=timeout_seconds, poll_seconds=poll_seconds, alarms=tuple(plan.rollback_alarms),
         target_models=(c.model_name,), previous_models=(lc.model_name,) if lc and lc.model_name else (),
         candidate_model=c.model_name, component=c.name, component_step=step,
-        smoke=smoke and step in ("create", "update"))
+        target_copies=c.copies if step == "copies" else None, smoke=smoke and step in ("create", "update"))
 
 
 def _component_on(observed: Observation, model: str | None) -> bool:
@@ -947,6 +948,8 @@ def _placing(state: RolloutState, observed: Observation, now: dt.datetime) -> De
             return _issue(state, observed, now, "place_component")
         return _fail(state, now, f"the inference component {state.component} no longer exists")
     # InService
+    if state.component_step == "copies" and status == "InService" and observed.component_copies != state.target_copies:
+        return _issue(state, observed, now, "place_component")  # the new count not visible yet: again
     if _component_on(observed, state.candidate_model):
         if state.component_step in ("copies", "create") or _component_changed_since(state, observed) \
                 or state.candidate_model not in state.previous_models:
