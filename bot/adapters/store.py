@@ -164,7 +164,7 @@ class EndpointOwnerRow(Base):
     __tablename__ = "endpoint_owners"
 
     environment: Mapped[str] = mapped_column(String(64), primary_key=True)
-    endpoint: Mapped[str] = mapped_column(String(63), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(127), primary_key=True)  # or <endpoint>/<component>
     repository: Mapped[str] = mapped_column(String(255), nullable=False)
     manifest_path: Mapped[str] = mapped_column(String(500), nullable=False)
     how: Mapped[str] = mapped_column(String(16), nullable=False)  # deployed | adopted | moved
