@@ -14,13 +14,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # SQLite does not enforce VARCHAR lengths (and cannot ALTER a column in place): nothing to do.
-    if op.get_bind().dialect.name == "postgresql":
-        op.alter_column("endpoint_owners", "endpoint", type_=sa.String(127), existing_type=sa.String(63),
-                        existing_nullable=False)
+    # batch mode: SQLite cannot ALTER a column in place (alembic copies the table there)
+    with op.batch_alter_table("endpoint_owners") as table:
+        table.alter_column("endpoint", type_=sa.String(127), existing_type=sa.String(63), existing_nullable=False)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.alter_column("endpoint_owners", "endpoint", type_=sa.String(63), existing_type=sa.String(127),
-                        existing_nullable=False)
+    with op.batch_alter_table("endpoint_owners") as table:
+        table.alter_column("endpoint", type_=sa.String(63), existing_type=sa.String(127), existing_nullable=False)
