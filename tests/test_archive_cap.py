@@ -1,5 +1,8 @@
 """The repository archive (GitHub's tarball link) is streamed with a byte cap (issue #11).
 
+The archive is the reader's fallback (issue #17 part 5: GraphQL reads the files first); these
+tests take it by making GraphQL unavailable, as on a GitHub Enterprise Server without it.
+
 The download feeds the decompressor a chunk at a time and is never held whole; it is refused
 up front when its Content-Length is over `max_archive_bytes`, and otherwise once more than that
 came, whatever the headers said, with a message naming the repository, the ref, the limit and
@@ -14,7 +17,7 @@ import tarfile
 import tracemalloc
 
 import pytest
-from github import Auth, Github
+from github import Auth, Github, GithubException
 
 from bot.adapters.github.reader import FEW_FILES, ReadError, RepoReader
 
@@ -45,6 +48,7 @@ def gh(fake_github):
     files = {p: d.decode() for p, d in MANIFESTS.items()}
     files["data/noise.bin"] = os.urandom(3 * MiB).hex()  # 6 MB of text that gzip cannot shrink below 3 MB
     fake_github.add_repo(REPO, files, installation_id=inst)
+    fake_github.fail_next("POST", r"^/graphql$", 404, times=100)  # no GraphQL here: the archive answers
     return Github(auth=Auth.Token(fake_github.mint_token(inst)), base_url=fake_github.url,
                   seconds_between_requests=0, seconds_between_writes=0)
 
@@ -72,6 +76,9 @@ class _Requester:
     def requestJson(self, method, url, follow_302_redirect=True):  # noqa: N802 - PyGithub's name
         assert method == "GET" and url.endswith("/tarball/abc1234def") and follow_302_redirect is False
         return 302, {"location": f"https://codeload.example/acme/models/legacy.tar.gz/abc1234def?token={TOKEN}"}, None
+
+    def graphql_query(self, query, variables):  # no GraphQL here: the archive answers
+        raise GithubException(404, {"message": "Not Found"}, {})
 
 
 class _Gh:

@@ -37,6 +37,11 @@ def bot(bot_env, store, queue, fake_github, installation):
     return make_harness(bot_env, store, queue, fake_github)
 
 
+def written(fake) -> int:
+    """Writes the bot made: POST and PATCH, but for GraphQL queries (POST /graphql reads)."""
+    return fake.count("POST", r"^/(?!graphql$)") + fake.count("PATCH")
+
+
 def open_pr(fake, files, number=7, draft=False, branch="feature"):
     fake.open_pull_request(REPO, branch, files=files, number=number, draft=draft)
     return number
@@ -131,12 +136,12 @@ def test_report_is_edited_in_place_across_pushes_and_redeliveries(bot, fake_gith
     opened = bot.pr_event("opened", REPO, number)
     bot.deliver("pull_request", opened, delivery_id="d-open")
     assert validate_run(fake_github, number).conclusion == "failure"
-    writes = fake_github.count("POST") + fake_github.count("PATCH")
+    writes = written(fake_github)
 
     # GitHub redelivers (same id): nothing happens. A new delivery of the same event: no writes.
     assert bot.deliver("pull_request", opened, delivery_id="d-open") == "duplicate"
     bot.deliver("pull_request", opened)
-    assert fake_github.count("POST") + fake_github.count("PATCH") == writes
+    assert written(fake_github) == writes
 
     # A push fixes the manifest: the same comment is edited, a new check run for the new head.
     fake_github.commit(REPO, "feature", {"models/churn/modelbot.yaml": MINIMAL})
@@ -205,13 +210,32 @@ def test_reading_manifests_costs_a_bounded_number_of_requests(bot, fake_github):
     files = {f"models/m{i:03d}/modelbot.yaml": MINIMAL.replace("name: churn", f"name: m{i:03d}") for i in range(120)}
     number = open_pr(fake_github, files)
     bot.deliver("pull_request", bot.pr_event("opened", REPO, number))
-    assert fake_github.count("GET", r"/contents/|/git/blobs/") == 0
-    assert fake_github.count("GET", r"/tarball/") == 2  # head, and base (owners, CODEOWNERS)
-    manifest_reads = fake_github.requests("GET", r"/pulls/\d+/files|/tarball/|^/_codeload/")
+    # GraphQL reads the files, 100 to a query: 120 manifests at the head in 2, the 120 and the
+    # three CODEOWNERS candidates at the base in 2; no file through the contents API, no archive.
+    assert fake_github.count("GET", r"/contents/|/git/blobs/|/tarball/|^/_codeload/") == 0
+    assert len(fake_github.graphql_calls()) == 4
+    manifest_reads = fake_github.requests("*", r"/pulls/\d+/files|^/graphql$")
     assert len(manifest_reads) <= 10, [c.path for c in manifest_reads]
-    reads = fake_github.requests("GET")
+    reads = fake_github.requests("GET") + fake_github.graphql_calls()
     # 14 as before, plus the Branch protection section's two reads of the base branch (classic
     # required_status_checks, and one page of rules/branches). No git tree read: CODEOWNERS is
     # not changed here.
     assert fake_github.count("GET", r"/protection/required_status_checks$|/rules/branches/") == 2
     assert len(reads) <= 16, [c.path for c in reads]
+
+
+def test_a_pr_on_a_500_mb_repository_gets_its_report_without_the_archive(bot, fake_github):
+    # Issue #17 part 5: the archive of a 500 MB repository is over the 200 MB cap. The files come
+    # through GraphQL, so the report and the check come as for a tiny repository.
+    fake_github.declare_archive_size(REPO, 500 * 1000 * 1000)
+    files = {f"models/m{i}/modelbot.yaml": MINIMAL.replace("name: churn", f"name: m{i}") for i in range(5)}
+    number = open_pr(fake_github, files)
+    bot.deliver("pull_request", bot.pr_event("opened", REPO, number))
+    assert report_bodies(fake_github, number)
+    assert validate_run(fake_github, number).conclusion == "success"
+    assert fake_github.count("GET", r"/tarball/|^/_codeload/") == 0
+    # Without GraphQL the archive is the only way, and it is refused (as every refresh was before).
+    fake_github.fail_next("POST", r"^/graphql$", 404, times=100)
+    fake_github.commit(REPO, "feature", {"models/m0/modelbot.yaml": MINIMAL.replace("name: churn", "name: m0b")})
+    with pytest.raises(AssertionError, match=r"is larger than 209,715,200 bytes, the most modelbot downloads"):
+        bot.deliver("pull_request", bot.pr_event("synchronize", REPO, number))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gzip
 import io
 import json
 import re
@@ -43,13 +44,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from . import fake_graphql
 from .github_contract import Operation, RestContract
 from .github_render import DOCS, Renderer, iso
 CODELOAD_PREFIX = "/_codeload/"
+GRAPHQL_PATH = "/graphql"  # PyGithub's graphql_url for a base URL without a path (api.github.com/graphql)
 
 from .github_state import (
     Account, CheckRun, CommitStatus, Deployment, DeploymentStatus, GitHubState, Label, PullRequest, Reaction,
-    Repository, Token, diff_files, utcnow,
+    Repository, Token, TreeEntry, diff_files, git_hash, utcnow,
 )
 
 MAX_COMMENT = 65536
@@ -196,6 +199,8 @@ class FakeGitHub(GitHubState):
         self.rate_reset = int(time.time()) + 3600
         self._check_suites: dict[tuple[int, str], int] = {}
         self.archive_tickets: dict[str, tuple[str, str]] = {}
+        self.graphql_budgets: dict[int, fake_graphql.Budget] = {}  # installation id -> GraphQL points
+        self.archive_sizes: dict[str, int] = {}  # repository -> declared archive bytes (declare_archive_size)
 
     def reset(self) -> None:
         """Forget all state, calls, violations, faults and tokens (the App and its key stay)."""
@@ -314,6 +319,8 @@ class FakeGitHub(GitHubState):
         query = {k: v[-1] for k, v in request.args.lists()}
         if path.startswith(CODELOAD_PREFIX):
             return self._codeload(method, path, query)
+        if path == GRAPHQL_PATH:
+            return self._graphql(request, method, body)
         try:
             parsed = json.loads(body) if body.strip() else None
         except ValueError:
@@ -630,18 +637,11 @@ class FakeGitHub(GitHubState):
         repo = self.repos[ticket[0]]
         sha = ticket[1]
         top = f"{repo.full_name.replace('/', '-')}-{sha[:7]}/"
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            for file_path, entry in repo.walk_tree(repo.commits[sha].tree):
-                if entry.type != "blob":
-                    continue
-                data = repo.blobs[entry.sha]
-                info = tarfile.TarInfo(top + file_path)
-                info.size = len(data)
-                info.mode = 0o644
-                tar.addfile(info, io.BytesIO(data))
         call.status = 200
-        return Response(buf.getvalue(), status=200, mimetype="application/x-gzip")
+        if repo.full_name.lower() in self.archive_sizes:
+            return self._sized_archive(repo, sha, top)
+        return Response(gzip.compress(self._tar_members(repo, sha, top) + _TAR_END), status=200,
+                        mimetype="application/x-gzip")
 
     def _op_git_get_tree(self, ctx):
         repo, ref = ctx.repo, ctx.params["tree_sha"]
@@ -1010,6 +1010,129 @@ class FakeGitHub(GitHubState):
                                                 ctx.params["username"], role, state)
 
 
+    # -- GraphQL and large repositories (issue #17 part 5) -------------------------------------------
+    # POST /graphql answers the subset of GitHub's GraphQL API in tests/support/fake_graphql.py,
+    # with GitHub's validation, points and limits; it is no REST operation, so the OpenAPI
+    # description does not route it. Installation tokens authenticate it as they do REST calls.
+    # `declare_archive_size` makes a repository's archive as large as a real repository's would
+    # be, served lazily (never built whole), so that what a refresh costs can be compared
+    # between a tiny and a 500 MB repository without holding 500 MB.
+
+    def _graphql(self, request: Request, method: str, body: bytes) -> Response:
+        try:
+            parsed = json.loads(body) if body.strip() else None
+        except ValueError:
+            parsed = ValueError
+        call = Call(method, request.path, {k: v[-1] for k, v in request.args.lists()},
+                    None if parsed is ValueError else parsed, operation="graphql")
+        self.calls.append(call)
+
+        def finish(status: int, payload: Any, headers: dict | None = None) -> Response:
+            call.status = status
+            out = Response(json.dumps(payload), status=status, content_type="application/json; charset=utf-8")
+            out.headers["X-GitHub-Request-Id"] = secrets.token_hex(8).upper()
+            for key, value in (headers or {}).items():
+                out.headers[key] = value
+            return out
+
+        if method != "POST":
+            self.violations.append(f"{method} {GRAPHQL_PATH}: GitHub's GraphQL endpoint takes POST")
+            return finish(404, {"message": "Not Found", "documentation_url": fake_graphql.DOCS})
+        scheme, _, credential = (request.headers.get("Authorization") or "").partition(" ")
+        token = self.tokens.get(credential) if scheme.lower() in ("bearer", "token") else None
+        if token is None or token.expires_at <= dt.datetime.now(dt.timezone.utc):
+            call.auth = None if token is None else "token"
+            self.auth_failures.append(f"{method} {GRAPHQL_PATH}: " + ("no valid token" if token is None
+                                                                     else "token expired"))
+            return finish(401, {"message": "This endpoint requires you to be authenticated.",
+                                "documentation_url": fake_graphql.DOCS})
+        call.auth = "token"
+        installation = self.installations.get(token.installation_id)
+        if installation is None or installation.suspended_at is not None:
+            return finish(403, {"message": "This installation has been suspended", "documentation_url": DOCS})
+        fault = self._take_fault(method, request.path, after=False)
+        if fault is not None:
+            return finish(fault.status, fault.body, fault.headers)
+        if parsed is ValueError:
+            self.violations.append(f"{method} {GRAPHQL_PATH}: the body is not JSON")
+            return finish(400, {"message": "Problems parsing JSON", "documentation_url": fake_graphql.DOCS})
+        budget = self.graphql_budgets.setdefault(installation.id, fake_graphql.Budget())
+        status, payload, headers, violations = fake_graphql.answer(self, installation, budget, parsed)
+        self.violations.extend(violations)
+        return finish(status, payload, headers)
+
+    def graphql_calls(self) -> list[Call]:
+        return [c for c in list(self.calls) if c.path == GRAPHQL_PATH]
+
+    def declare_archive_size(self, repo: Repository | str, nbytes: int) -> None:
+        """Make the repository's archive `nbytes` long (Content-Length says so), as a repository of
+        that size would give: its files, then incompressible filler, generated as it is sent."""
+        with self.lock:
+            self.archive_sizes[self.repo(repo).full_name.lower()] = nbytes
+
+    def add_symlink(self, repo: Repository | str, branch: str, path: str, target: str) -> str:
+        """Commit a symlink at `path` pointing to `target` (a tree entry of mode 120000 whose blob
+        is the target, as git stores it) on `branch`; returns the commit's sha."""
+        with self.lock:
+            repo = self.repo(repo)
+            sha = self.commit(repo, branch, {path: target}, message=f"link {path}")
+            commit = repo.commits[sha]
+
+            def relink(tree_sha: str, parts: list[str]) -> str:
+                entries = []
+                for e in repo.trees[tree_sha]:
+                    if e.name == parts[0] and len(parts) == 1:
+                        e = TreeEntry(e.name, "120000", "blob", e.sha)
+                    elif e.name == parts[0]:
+                        e = TreeEntry(e.name, e.mode, e.type, relink(e.sha, parts[1:]))
+                    entries.append(e)
+                raw = b"".join(f"{'40000' if e.type == 'tree' else e.mode} {e.name}\0".encode() + bytes.fromhex(e.sha)
+                               for e in entries)
+                new = git_hash("tree", raw)
+                repo.trees[new] = entries
+                return new
+
+            commit.tree = relink(commit.tree, path.split("/"))
+            return sha
+
+    def _tar_members(self, repo: Repository, sha: str, top: str) -> bytes:
+        """The tar members (headers and padded data) of a commit's files, symlinks as symlinks."""
+        out = io.BytesIO()
+        for file_path, entry in repo.walk_tree(repo.commits[sha].tree):
+            if entry.type != "blob":
+                continue
+            data = repo.blobs[entry.sha]
+            info = tarfile.TarInfo(top + file_path)
+            if entry.mode == "120000":
+                info.type, info.linkname, data = tarfile.SYMTYPE, data.decode("utf-8", "replace"), b""
+            info.size, info.mode = len(data), 0o644
+            out.write(info.tobuf(tarfile.PAX_FORMAT))
+            out.write(data + b"\0" * (-len(data) % 512))
+        return out.getvalue()
+
+    def _sized_archive(self, repo: Repository, sha: str, top: str) -> Response:
+        """The archive at its declared size: gzip members (concatenated gzip is one stream to a
+        reader) of the files and a filler entry's header, then a precompressed 1 MiB block of
+        random bytes repeated, then the end of the tar; its exact length is known up front."""
+        declared = self.archive_sizes[repo.full_name.lower()]
+        block = _filler_block()
+        end = gzip.compress(_TAR_END)
+        head_tar = self._tar_members(repo, sha, top)
+        count = max(0, (declared - len(gzip.compress(head_tar)) - len(end) - 600) // len(block[1]))
+        info = tarfile.TarInfo(top + "bulk/declared-size.bin")
+        info.size, info.mode = count * len(block[0]), 0o644
+        head = gzip.compress(head_tar + info.tobuf(tarfile.PAX_FORMAT))
+
+        def body():
+            yield head
+            for _ in range(count):
+                yield block[1]
+            yield end
+
+        length = len(head) + count * len(block[1]) + len(end)
+        return Response(body(), status=200, mimetype="application/x-gzip", headers={"Content-Length": str(length)},
+                        direct_passthrough=True)
+
     # -- the App manifest flow (`modelbot register`) ------------------------------------------------
     # GitHub's "Registering a GitHub App from a manifest": the person posts the manifest to
     # /settings/apps/new, creates the App, and is redirected with a temporary `code` that expires
@@ -1054,6 +1177,16 @@ class FakeGitHub(GitHubState):
             "pem": self.private_key_pem,
         })
         return 201, body
+
+
+_TAR_END = b"\0" * 1024  # two zero blocks end a tar archive
+
+
+@functools.cache
+def _filler_block() -> tuple[bytes, bytes]:
+    """1 MiB of random bytes and that block as one gzip member (incompressible: ~1 MiB)."""
+    raw = secrets.token_bytes(1 << 20)
+    return raw, gzip.compress(raw, compresslevel=1)
 
 
 _REASONS = {400: "Bad Request", 401: "Bad credentials", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
