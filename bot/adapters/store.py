@@ -702,6 +702,15 @@ class Store:
         with self.session() as s:
             return s.get(EndpointOwnerRow, (environment, endpoint))
 
+    def endpoint_owners(self, repository: str | None = None) -> list[EndpointOwnerRow]:
+        """Every owner record (of one repository), by repository, environment and endpoint."""
+        with self.session() as s:
+            q = select(EndpointOwnerRow)
+            if repository is not None:
+                q = q.where(EndpointOwnerRow.repository == repository)
+            return list(s.scalars(q.order_by(EndpointOwnerRow.repository, EndpointOwnerRow.environment,
+                                             EndpointOwnerRow.endpoint)))
+
     def endpoint_owners_named(self, endpoint: str) -> list[EndpointOwnerRow]:
         """The owner records of every environment's endpoint of this name."""
         with self.session() as s:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Mapping
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -102,6 +102,9 @@ class ServerConfig(_Strict):
         default_factory=dict, description="What the deploy gate makes of comparison verdicts; see bot/core/gate.py.")
     prices: dict[str, float] = Field(
         default_factory=dict, description="On-demand USD per hour by instance type, for plan cost changes.")
+    drift_interval_seconds: Annotated[int, Field(ge=0, description=(
+        "How often the worker compares every endpoint modelbot owns with its repository's default branch "
+        "and the ledger (bot/app/services/drift.py); 0 turns the drift check off."))] = 3600
 
     @field_validator("prices")
     @classmethod

@@ -39,6 +39,9 @@ REST_OPERATIONS: list[tuple[str, str]] = [
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/commits"),
     ("get", "/repos/{owner}/{repo}/issues/{issue_number}"),
+    ("get", "/repos/{owner}/{repo}/issues"),                   # the drift issue, found again
+    ("post", "/repos/{owner}/{repo}/issues"),                  # ... opened
+    ("patch", "/repos/{owner}/{repo}/issues/{issue_number}"),  # ... edited, closed, reopened
     ("get", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
     ("post", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
     ("get", "/repos/{owner}/{repo}/issues/comments/{comment_id}"),
@@ -87,6 +90,7 @@ WEBHOOK_ACTIONS: dict[str, list[str | None]] = {
     "push": [None],
     "check_run": ["created", "completed", "rerequested", "requested_action"],
     "check_suite": ["requested", "rerequested", "completed"],
+    "merge_group": ["checks_requested"],
 }
 WEBHOOK_EVENTS = list(WEBHOOK_ACTIONS)
 # Per (event, action) keep the last example in the source, usually the newest delivery. Several

@@ -51,7 +51,7 @@ CODELOAD_PREFIX = "/_codeload/"
 GRAPHQL_PATH = "/graphql"  # PyGithub's graphql_url for a base URL without a path (api.github.com/graphql)
 
 from .github_state import (
-    Account, CheckRun, CommitStatus, Deployment, DeploymentStatus, GitHubState, Label, PullRequest, Reaction,
+    Account, CheckRun, CommitStatus, Deployment, DeploymentStatus, GitHubState, Issue, Label, PullRequest, Reaction,
     Repository, Token, TreeEntry, diff_files, git_hash, utcnow,
 )
 
@@ -145,6 +145,7 @@ REQUIRED_PERMISSION = {
     "issues/get-comment": ("issues", "read"), "issues/create-comment": ("issues", "write"),
     "issues/update-comment": ("issues", "write"), "issues/delete-comment": ("issues", "write"),
     "reactions/create-for-issue-comment": ("issues", "write"), "issues/add-labels": ("issues", "write"),
+    "issues/create": ("issues", "write"), "issues/update": ("issues", "write"), "issues/list-for-repo": ("issues", "read"),
     "repos/get-content": ("contents", "read"), "git/get-tree": ("contents", "read"),
     "git/get-blob": ("contents", "read"), "git/get-commit": ("contents", "read"),
     "repos/get-commit": ("contents", "read"), "repos/compare-commits-with-basehead": ("contents", "read"),
@@ -737,6 +738,49 @@ class FakeGitHub(GitHubState):
         if issue is None:
             raise not_found()
         return 200, self.render.issue(ctx.repo, issue)
+
+    # -- issues the App files itself (drift reports) -----------------------------------------------
+
+    def _op_issues_create(self, ctx):
+        body = ctx.body
+        if not isinstance(body.get("title"), str) or not body["title"].strip():
+            raise HttpError(422, "Validation Failed: title is missing")
+        if body.get("body") is not None:
+            self._check_comment_body(body["body"])  # the same 65536-character limit as comments
+        with self.lock:
+            now = self.clock()
+            issue = Issue(self._next_number(ctx.repo), body["title"], body.get("body"), self._actor(ctx), now, now,
+                          id=self.next_id())
+            ctx.repo.issues[issue.number] = issue
+        answer = self.render.issue(ctx.repo, issue)
+        return 201, answer, {"Location": answer["url"]}
+
+    def _op_issues_update(self, ctx):
+        issue = ctx.repo.issues.get(ctx.params["issue_number"])
+        if issue is None:
+            raise not_found()
+        body = ctx.body
+        if "body" in body and body["body"] is not None:
+            self._check_comment_body(body["body"])
+        if "title" in body:
+            issue.title = body["title"]
+        if "body" in body:
+            issue.body = body["body"]
+        if body.get("state") in ("open", "closed") and body["state"] != issue.state:
+            issue.state = body["state"]
+            issue.closed_at = self.clock() if issue.state == "closed" else None
+        issue.updated_at = self.clock()
+        return 200, self.render.issue(ctx.repo, issue)
+
+    def _op_issues_list_for_repo(self, ctx):
+        state = ctx.params.get("state") or "open"
+        creator = ctx.params.get("creator")
+        items = [i for i in ctx.repo.issues.values()
+                 if (state == "all" or i.state == state) and (creator is None or i.user.login == creator)]
+        items.sort(key=lambda i: i.number, reverse=ctx.params.get("direction", "desc") == "desc")
+        per_page = int(ctx.params.get("per_page") or 30)
+        page = int(ctx.params.get("page") or 1)
+        return 200, [self.render.issue(ctx.repo, i) for i in items[(page - 1) * per_page:page * per_page]]
 
     def _op_issues_list_comments(self, ctx):
         if ctx.params["issue_number"] not in ctx.repo.issues:
