@@ -14,7 +14,8 @@ import pytest
 import requests
 from github import Auth, Github
 
-from bot.adapters.github.reader import GRAPHQL_BATCH, MAX_BLOB_READS, MAX_FILE_BYTES, ReadError, RepoReader
+from bot.core.manifest import load_manifest
+from bot.adapters.github.reader import GRAPHQL_BATCH, MAX_BLOB_READS, MAX_FILE_BYTES, RepoReader
 from tests.support import fake_graphql
 
 REPO = "acme/models"
@@ -84,14 +85,16 @@ def test_absent_paths_directories_symlinks_and_unsafe_paths_read_as_absent(fake_
     assert RepoReader(gh, REPO).read(head, asked) == got
 
 
-def test_a_file_over_the_limit_is_refused_naming_it(fake_github, gh, inst):
-    fake_github.add_repo(REPO, {**manifests(4), "models/big/modelbot.yaml": b"a: 1\n" * (MAX_FILE_BYTES // 4)},
-                         installation_id=inst)
-    with pytest.raises(ReadError, match=r"^models/big/modelbot.yaml at [0-9a-f]{7} is 1,310,720 bytes, larger than "
-                                        r"1,048,576, the most modelbot reads of one file "
-                                        r"\(bot.adapters.github.reader.MAX_FILE_BYTES\)$"):
-        RepoReader(gh, REPO).read(tip(fake_github), [*manifests(4), "models/big/modelbot.yaml"])
-    assert fake_github.count("GET", r"/git/blobs/|/tarball/") == 0  # refused from its size alone
+def test_a_file_over_the_limit_is_read_as_a_bounded_prefix_and_reported_too_large(fake_github, gh, inst):
+    big = b"a: 1\n" * (MAX_FILE_BYTES // 4)
+    fake_github.add_repo(REPO, {**manifests(4), "models/big/modelbot.yaml": big}, installation_id=inst)
+    got = RepoReader(gh, REPO).read(tip(fake_github), [*manifests(4), "models/big/modelbot.yaml"])
+    # as the archive always did: MAX_FILE_BYTES + 1 bytes of it, never the whole file
+    assert got["models/big/modelbot.yaml"] == big[:MAX_FILE_BYTES + 1]
+    assert all(got[p] == text.encode() for p, text in manifests(4).items())
+    assert fake_github.count("GET", r"/tarball/") == 1  # only because a file was over the limit
+    problems = load_manifest("models/big/modelbot.yaml", got["models/big/modelbot.yaml"]).problems
+    assert [p.rule for p in problems] == ["file.too-large"]
 
 
 def test_graphql_unavailable_falls_back_to_the_streamed_archive(fake_github, gh, inst):

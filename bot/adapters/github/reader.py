@@ -8,7 +8,8 @@ whatever the size of the repository. GraphQL gives a blob's text as UTF-8 (null 
 blob, cut short for a large one), so a text is used only when its git blob hash is the blob's
 oid, i.e. it is the file's exact bytes; the others (binary, not UTF-8, truncated) are read
 exactly through the git blobs API, at most `MAX_BLOB_READS` per read. A file over
-`MAX_FILE_BYTES` is refused (ReadError naming it) from its size alone; symlinks, submodules and
+`MAX_FILE_BYTES` is known from its size alone and read, as before, as a bounded prefix from the
+archive (the manifest loader then reports it too large at its line); symlinks, submodules and
 directories read as absent (None), as in the archive; a path that is not a plain relative path
 (`..`, `.`, empty segments, a leading `/`, NUL) is never asked for and reads as absent.
 
@@ -137,6 +138,7 @@ class RepoReader:
         owner, _, name = self.full_name.partition("/")
         found: dict[str, bytes | None] = {}
         inexact: list[tuple[str, str]] = []  # (path, blob oid): text that is not the file's bytes
+        oversized: list[str] = []            # over MAX_FILE_BYTES: a bounded prefix, from the archive
         for start in range(0, len(wanted), GRAPHQL_BATCH):
             batch = wanted[start:start + GRAPHQL_BATCH]
             query, variables = _files_query(batch)
@@ -153,7 +155,11 @@ class RepoReader:
                 found.update(dict.fromkeys(batch))
                 continue
             for i, path in enumerate(batch):
-                found[path] = self._entry(ref, path, commit.get(f"f{i}"), inexact)
+                found[path] = self._entry(ref, path, commit.get(f"f{i}"), inexact, oversized)
+        if oversized:
+            # As before GraphQL: the archive keeps MAX_FILE_BYTES + 1 bytes of each, and the
+            # manifest loader reports the file as too large at its line (the report still comes).
+            found.update(self._from_archive(ref, set(oversized)))
         if len(inexact) > MAX_BLOB_READS:
             found.update(self._from_archive(ref, {p for p, _ in inexact}))
         else:
@@ -165,16 +171,17 @@ class RepoReader:
             "blob_reads": len(inexact)})
         return found
 
-    def _entry(self, ref: str, path: str, entry, inexact: list) -> bytes | None:
+    def _entry(self, ref: str, path: str, entry, inexact: list, oversized: list) -> bytes | None:
         """A file's bytes from its TreeEntry; None when it is not a regular file. Queues the
-        blob in `inexact` when the text GraphQL gave is not exactly the file's bytes."""
+        blob in `inexact` when the text GraphQL gave is not exactly the file's bytes, and the
+        path in `oversized` when the file is larger than MAX_FILE_BYTES."""
         if not entry or entry.get("type") != "blob" or entry.get("mode") not in _REGULAR_MODES:
             return None  # absent, a directory, a submodule ("commit") or a symlink: never followed
         blob = entry.get("object") or {}
         size = blob.get("byteSize", 0)
         if size > MAX_FILE_BYTES:
-            raise ReadError(f"{path} at {ref[:7]} is {size:,} bytes, larger than {MAX_FILE_BYTES:,}, the most "
-                            "modelbot reads of one file (bot.adapters.github.reader.MAX_FILE_BYTES)")
+            oversized.append(path)
+            return None
         text = blob.get("text")
         if text is not None and not blob.get("isTruncated"):
             data = text.encode("utf-8", "surrogatepass")
