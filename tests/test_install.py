@@ -49,6 +49,27 @@ def test_the_app_subscribes_to_exactly_the_events_the_router_handles():
     assert {"ping", "installation"} <= handled_events()
 
 
+def test_every_handled_action_is_one_github_sends_for_that_event():
+    """The other way round: a handler registered for an action GitHub never sends would never run."""
+    from tests.support.webhooks import event_actions
+
+    sent = event_actions()  # the actions of GitHub's webhook description (tests/contract/)
+    for key in load_router(extra="").keys():
+        if is_internal_event(key):
+            continue
+        event, _, action = key.partition(".")
+        assert event in sent, f"{key}: GitHub's webhook description has no event {event}"
+        assert not action or action in sent[event], f"{key}: GitHub sends no {event} action {action}"
+
+
+def test_each_event_needs_the_permission_githubs_webhook_docs_name():
+    # "To subscribe to this event, a GitHub App must have at least read-level access for the
+    # ... repository permission" (docs.github.com, Webhook events and payloads).
+    assert {e: install.EVENT_PERMISSION[e] for e in DEFINITION["default_events"]} == {
+        "pull_request": "pull_requests", "pull_request_review": "pull_requests", "issue_comment": "issues",
+        "push": "contents", "check_run": "checks", "check_suite": "checks", "merge_group": "merge_queues"}
+
+
 _PATH = re.compile(r"""f?"(/(?:repos|orgs|app|installation|user|teams)[^"]*)\"""")
 _METHOD_BEFORE = re.compile(r"""\"(GET|POST|PATCH|PUT|DELETE)\"\s*,\s*$""")
 

@@ -41,7 +41,8 @@ ALWAYS_DELIVERED = frozenset({"ping", "installation", "installation_repositories
 # The repository permission a subscription to each event needs (GitHub's webhook events page:
 # "To subscribe to this event, a GitHub App must have at least read-level access for ...").
 EVENT_PERMISSION = {"pull_request": "pull_requests", "pull_request_review": "pull_requests",
-                    "issue_comment": "issues", "push": "contents"}
+                    "issue_comment": "issues", "push": "contents", "check_run": "checks",
+                    "check_suite": "checks", "merge_group": "merge_queues"}
 DEFINITION_KEYS = frozenset({"name", "description", "public", "default_permissions", "default_events"})
 ACCESS = ("read", "write")
 WEBHOOK_PATH = "/webhook"  # bot/app/web.py

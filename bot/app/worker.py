@@ -52,6 +52,11 @@ class Context:
         return self._github_app.bot_login()
 
     @property
+    def app_id(self) -> str:
+        """This App's id (as GitHub shows it on its check runs' `app.id`)."""
+        return str(self._github_app.app_id)
+
+    @property
     def rollouts(self):
         return self._runtime.rollouts
 

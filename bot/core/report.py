@@ -60,6 +60,9 @@ class CheckOutput:
     summary: str
     text: str
     annotations: tuple[dict, ...] = field(default_factory=tuple)
+    # Buttons (GitHub check run `actions`, bot.core.check_actions.github_actions): GitHub does not
+    # return them, so whoever sets them says so in `text` too (a change of buttons changes the text).
+    actions: tuple[dict, ...] = field(default_factory=tuple)
 
 
 def report_comments(review: Review, pull: PullInfo, sections: tuple[Section, ...] = (),

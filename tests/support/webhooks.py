@@ -426,6 +426,7 @@ def check_run(action: str = "rerequested", *, name: str = "modelbot/policy", che
            "app": app, "check_suite": {"head_sha": head_sha, "head_branch": head_branch, "app": app}}
     if status != "completed":
         run["conclusion"] = None
+    run["pull_requests"] = []  # the examples name pull requests of other repositories
     base = {"check_run": run, "repository": repository_fields(repo), "sender": _user(sender),
             "installation": installation_ref(installation_id)}
     if action == "requested_action":
@@ -437,12 +438,25 @@ def check_suite(action: str = "requested", *, head_sha: str = HEAD_SHA, head_bra
                 app_id: int = APP_ID, repo: str = REPO, sender: str = "alice",
                 installation_id: int = INSTALLATION_ID, **overrides: Any) -> dict:
     app = {"id": app_id, "slug": APP_SLUG, "name": APP_SLUG}
-    suite = {"head_sha": head_sha, "head_branch": head_branch, "app": app}
+    suite = {"head_sha": head_sha, "head_branch": head_branch, "app": app, "pull_requests": []}
     if action != "completed":
         suite.update({"status": "queued", "conclusion": None})
     base = {"check_suite": suite, "repository": repository_fields(repo), "sender": _user(sender),
             "installation": installation_ref(installation_id)}
     return payload("check_suite", action, **deep_merge(base, overrides))
+
+
+def merge_group(action: str = "checks_requested", *, number: int = 1, head_sha: str = HEAD_SHA,
+                base_sha: str = BASE_SHA, base_ref: str = "main", repo: str = REPO, sender: str = "alice",
+                installation_id: int = INSTALLATION_ID, **overrides: Any) -> dict:
+    """A merge group of the merge queue for pull request `number` on `base_ref`: its head commit
+    `head_sha` on `refs/heads/gh-readonly-queue/<base_ref>/pr-<number>-<base_sha>`."""
+    group = {"head_sha": head_sha, "base_sha": base_sha, "base_ref": f"refs/heads/{base_ref}",
+             "head_ref": f"refs/heads/gh-readonly-queue/{base_ref}/pr-{number}-{base_sha}"}
+    group_commit = {"id": head_sha, "tree_id": head_sha}
+    base = {"merge_group": {**group, "head_commit": group_commit}, "repository": repository_fields(repo),
+            "sender": _user(sender), "installation": installation_ref(installation_id)}
+    return payload("merge_group", action, **deep_merge(base, overrides))
 
 
 # --- delivery headers ----------------------------------------------------------------------------

@@ -3,9 +3,12 @@
 GitHub appends annotations on every update, so an existing run is never patched with them
 again: when the run GitHub shows for this commit already says what we would say, nothing is
 sent; otherwise a fresh run is created (GitHub shows the newest run of a name per commit).
+A run's buttons (`actions`) are not in GitHub's answer: callers say them in the text as well.
 """
 
 from __future__ import annotations
+
+from github import GithubException
 
 from bot.core.report import CheckOutput, annotation_batches
 
@@ -40,9 +43,22 @@ def publish_check_run(requester, full_name: str, head_sha: str, name: str, out: 
         body["conclusion"] = out.conclusion
     if details_url:
         body["details_url"] = details_url
+    if out.actions:  # buttons; GitHub shows them on a completed run
+        body["actions"] = list(out.actions)
     _, run = requester.requestJsonAndCheck("POST", f"/repos/{full_name}/check-runs", input=body)
     for batch in batches[1:]:
         requester.requestJsonAndCheck(
             "PATCH", f"/repos/{full_name}/check-runs/{run['id']}",
             input={"output": {"title": out.title, "summary": out.summary, "annotations": batch}})
     return run["id"]
+
+
+def get_check_run(requester, full_name: str, run_id: int) -> dict | None:
+    """The check run `run_id` of this repository as GitHub has it, None when it has none."""
+    try:
+        _, run = requester.requestJsonAndCheck("GET", f"/repos/{full_name}/check-runs/{int(run_id)}")
+    except GithubException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return run

@@ -79,3 +79,15 @@ def react(requester, full_name: str, comment_id: int, content: str) -> None:
     """Add a reaction to an issue comment (GitHub answers 200 when it is already there)."""
     requester.requestJsonAndCheck("POST", f"/repos/{full_name}/issues/comments/{comment_id}/reactions",
                                   input={"content": content})
+
+
+def pulls_of_commit(requester, full_name: str, sha: str) -> list[dict]:
+    """The pull requests GitHub associates with a commit (its head, or its merge commit)."""
+    _, pulls = requester.requestJsonAndCheck("GET", f"/repos/{full_name}/commits/{sha}/pulls")
+    return list(pulls or [])
+
+
+def commit_parents(requester, full_name: str, sha: str) -> list[str]:
+    """The parents of a commit, first parent first."""
+    _, commit = requester.requestJsonAndCheck("GET", f"/repos/{full_name}/git/commits/{sha}")
+    return [p["sha"] for p in commit.get("parents") or []]

@@ -1,4 +1,4 @@
-"""Slash commands in pull-request comments.
+"""Slash commands in pull-request comments, and the buttons and re-runs of modelbot's check runs.
 
 Only `issue_comment.created` on a pull request runs commands: an edited or deleted comment
 runs nothing again, and comments by bots (this App included) are ignored. The bot reacts at
@@ -14,9 +14,11 @@ import json
 import logging
 from dataclasses import dataclass
 
+from bot.adapters.github.checks import get_check_run, latest_check_run
 from bot.adapters.github.comments import sync_comments
-from bot.adapters.github.pulls import get_pull, is_team_member, react, role_of
+from bot.adapters.github.pulls import commit_parents, get_pull, is_team_member, pulls_of_commit, react, role_of
 from bot.core.changes import endpoints_of
+from bot.core.check_actions import compare_offers, deploy_offers, github_actions, parse_identifier
 from bot.core.clock import utcnow
 from bot.core.commands import Command, coalesce, parse_comment, render_errors
 from bot.core.permissions import (
@@ -32,8 +34,11 @@ from bot.core.permissions import (
 from bot.core.render import render
 from bot.app.services.rollouts import lock_key
 from bot.app.router import Router
+from bot.app.services.approvals import APPROVAL_CHECK
 from bot.app.services.deployments import record_deployments
-from bot.app.services.pull_report import refresh_pull
+from bot.app.services.progress import DEPLOY_CHECK, deployment_views, publish_deploy_check
+from bot.app.services.pull_comparison import COMPARE_CHECK
+from bot.app.services.pull_report import VALIDATE_CHECK, check_merge_group, queued_pull_number, refresh_pull
 
 router = Router()
 log = logging.getLogger(__name__)
@@ -104,16 +109,11 @@ def run_command(ctx, command, login: str, account_type: str, role: str | None, f
     """Authorize and run one command, per environment it acts on. A `--override` is authorized
     on top of the command's own permission (`permissions.break_glass`)."""
     settings = ctx.settings
-    envs = settings.server.environments
     targets = [command] if (command.env is not None or not command.spec.takes_env) else [
         command.with_env(e) for e in settings.server.ordered_environments()]
     out = []
     for cmd in targets:
-        production = bool(cmd.env and envs[cmd.env].production)
-        req = settings.permissions.requirement(cmd.name, cmd.env, production)
-        teams = _teams_of(ctx, login, req.teams)
-        decision = authorize(cmd, Actor(login, account_type), role=role, teams=teams,
-                             env_is_production=production, policy=settings.permissions)
+        decision = _decide(ctx, cmd, login, account_type, role)
         if decision.allowed and cmd.override is not None:
             decision = authorize_override(Actor(login, account_type), role=role,
                                           teams=_teams_of(ctx, login, settings.permissions.break_glass_teams()),
@@ -133,6 +133,15 @@ def run_command(ctx, command, login: str, account_type: str, role: str | None, f
             log.exception("command failed", extra={"command": cmd.text})
             out.append(Outcome(cmd.text, False, _say("failed", command=cmd, error=type(exc).__name__)))
     return out
+
+
+def _decide(ctx, cmd, login: str, account_type: str, role: str | None):
+    """Whether `login` may run `cmd` (server config's `permissions`, their role and teams)."""
+    settings = ctx.settings
+    production = bool(cmd.env and settings.server.environments[cmd.env].production)
+    req = settings.permissions.requirement(cmd.name, cmd.env, production)
+    return authorize(cmd, Actor(login, account_type), role=role, teams=_teams_of(ctx, login, req.teams),
+                     env_is_production=production, policy=settings.permissions)
 
 
 def _teams_of(ctx, login: str, teams) -> list[str]:
@@ -295,3 +304,153 @@ def pull_holder(full_name: str, number: int) -> str:
 _RUN = {"help": _help, "plan": _refresh, "validate": _refresh, "hold": _hold, "unhold": _hold,
         "status": _status, "unlock": _unlock, "deploy": _deploy, "promote": _request,
         "rollback": _rollback, "abort": _request}
+
+
+# --- buttons and re-runs on modelbot's check runs ---------------------------------------------------
+#
+# A button (`check_run.requested_action`) is the command it stands for (bot.core.check_actions):
+# the same permission rules, the same deploy gate, the same reply in the pull request (found
+# again by the delivery's marker: a redelivery edits it). A click is refused, with the reason
+# and nothing done, for a check run that is not modelbot's in this repository (said only in the
+# log: it is not ours to answer), for a button modelbot does not offer now, and for a sender the
+# command's permission refuses. A re-run (`check_run.rerequested`, `check_suite.rerequested`)
+# evaluates the checks again for that head, with `/validate`'s permission; a re-run of
+# `modelbot/deploy` shows the deployments' state again and never deploys.
+
+ACTION_MARKER = "<!-- modelbot:reply:{id} -->"
+BUTTON_CHECKS = (DEPLOY_CHECK, COMPARE_CHECK)
+RERUN_CHECKS = (VALIDATE_CHECK, APPROVAL_CHECK, COMPARE_CHECK, DEPLOY_CHECK)
+
+
+def _reply_key(marker: str):
+    return lambda body: "reply" if marker in body else None
+
+
+def _answer(ctx, full_name: str, number: int, delivery, login: str, outcomes: list[Outcome], **context) -> None:
+    marker = ACTION_MARKER.format(id=f"{delivery.event}:{delivery.delivery_id}")
+    body = render("commands/reply.md.j2", marker=marker, actor=login, outcomes=outcomes, **context)
+    sync_comments(ctx.github.requester, full_name, number, ctx.bot_login, {"reply": body}, _reply_key(marker))
+
+
+def _not_ours(ctx, full_name: str, run: dict, names) -> str | None:
+    """Why the check run of a delivery is not one of modelbot's in this repository (None: it is)."""
+    if str((run.get("app") or {}).get("id")) != ctx.app_id:
+        return "the check run belongs to another App"
+    if run.get("name") not in names:
+        return f"modelbot has no check run named {str(run.get('name'))[:60]!r} with this action"
+    held = get_check_run(ctx.github.requester, full_name, run.get("id"))
+    if held is None:
+        return f"{full_name} has no check run {run.get('id')}"
+    if (str((held.get("app") or {}).get("id")) != ctx.app_id or held.get("name") != run.get("name")
+            or held.get("head_sha") != run.get("head_sha")):
+        return "the check run GitHub holds is not the one the delivery describes"
+    return None
+
+
+def _pull_with_head(requester, full_name: str, sha: str) -> dict | None:
+    """The pull request whose head is `sha` (open ones first), else None."""
+    pulls = [pr for pr in pulls_of_commit(requester, full_name, sha) if (pr.get("head") or {}).get("sha") == sha]
+    pulls.sort(key=lambda pr: pr.get("state") != "open")
+    return get_pull(requester, full_name, pulls[0]["number"]) if pulls else None
+
+
+def _offers_now(ctx, full_name: str, pr: dict, name: str) -> list:
+    """The buttons the check `name` of this pull request offers in the current state."""
+    if name == DEPLOY_CHECK:
+        return deploy_offers(deployment_views(ctx.store.deployments(repository=full_name, pr_number=pr["number"])))
+    if pr.get("state") != "open":
+        return []
+    # A finished comparison of the head offers Re-run; GitHub does not return a run's actions, but
+    # its text names the buttons it offers (checks/actions.md.j2).
+    latest = latest_check_run(ctx.github.requester, full_name, pr["head"]["sha"], COMPARE_CHECK)
+    text = ((latest or {}).get("output") or {}).get("text") or ""
+    return [o for o in compare_offers(latest is not None and latest.get("status") == "completed")
+            if f"`{o.command}`" in text]
+
+
+@router.register("check_run", "requested_action")
+def on_requested_action(ctx, delivery) -> None:
+    p = delivery.payload
+    run, sender = p["check_run"], p.get("sender") or {}
+    full_name, login = p["repository"]["full_name"], sender.get("login") or ""
+    identifier = (p.get("requested_action") or {}).get("identifier")
+    if _is_bot(sender):
+        return
+    problem = _not_ours(ctx, full_name, run, BUTTON_CHECKS)
+    requester = ctx.github.requester
+    pr = None if problem else _pull_with_head(requester, full_name, run["head_sha"])
+    if problem is None and pr is None:
+        problem = f"no pull request of {full_name} has {str(run.get('head_sha'))[:7]} as its head"
+    if problem is not None:
+        log.warning("button refused", extra={"repository": full_name, "check_run": run.get("id"),
+                                              "identifier": str(identifier)[:40], "sender": login, "reason": problem})
+        return
+    offer = parse_identifier(identifier)
+    check = run["name"]
+    if offer is None or offer not in _offers_now(ctx, full_name, pr, check):
+        kind = "button_unknown" if offer is None else "button_gone"
+        outcomes = [Outcome("", False, _say(kind, identifier=str(identifier)[:40], check=check, offer=offer))]
+        log.warning("button refused", extra={"repository": full_name, "check_run": run["id"], "sender": login,
+                                              "identifier": str(identifier)[:40], "reason": kind})
+    else:
+        [cmd] = parse_comment(offer.command, known_envs=ctx.settings.server.ordered_environments())
+        role = role_of(requester, full_name, login)
+        outcomes = run_command(ctx, cmd, login, sender.get("type", "User"), role, full_name, pr)
+    label = offer and next((a["label"] for a in github_actions([offer])), None)
+    _answer(ctx, full_name, pr["number"], delivery, login, outcomes, button=label or str(identifier)[:40],
+            check=check)
+
+
+@router.register("check_run", "rerequested")
+def on_check_rerequested(ctx, delivery) -> None:
+    p = delivery.payload
+    run = p["check_run"]
+    full_name = p["repository"]["full_name"]
+    problem = _not_ours(ctx, full_name, run, RERUN_CHECKS)
+    if problem is not None:
+        log.warning("re-run refused", extra={"repository": full_name, "check_run": run.get("id"), "reason": problem})
+        return
+    branch = (run.get("check_suite") or {}).get("head_branch")
+    _rerun(ctx, delivery, full_name, run["head_sha"], branch, {run["name"]})
+
+
+@router.register("check_suite", "rerequested")
+def on_suite_rerequested(ctx, delivery) -> None:
+    p = delivery.payload
+    suite = p["check_suite"]
+    if str((suite.get("app") or {}).get("id")) != ctx.app_id:
+        return
+    _rerun(ctx, delivery, p["repository"]["full_name"], suite["head_sha"], suite.get("head_branch"),
+           set(RERUN_CHECKS))
+
+
+def _rerun(ctx, delivery, full_name: str, sha: str, branch: str | None, names: set) -> None:
+    """Evaluate modelbot's checks `names` on `sha` again: a pull request's head, or a merge group's."""
+    requester = ctx.github.requester
+    sender = delivery.payload.get("sender") or {}
+    login = sender.get("login") or ""
+    queued = queued_pull_number(branch)
+    pr = get_pull(requester, full_name, queued) if queued is not None else _pull_with_head(requester, full_name, sha)
+    if pr is None:
+        log.info("re-run of a commit that is no pull request's head: nothing to evaluate",
+                 extra={"repository": full_name, "sha": sha})
+        return
+    [cmd] = parse_comment("/validate", known_envs=ctx.settings.server.ordered_environments())
+    decision = _decide(ctx, cmd, login, sender.get("type", "User"), role_of(requester, full_name, login))
+    if not decision.allowed:
+        _answer(ctx, full_name, pr["number"], delivery, login,
+                [Outcome("", False, render_refusal(cmd, login, decision))], rerun=sorted(names))
+        return
+    force = COMPARE_CHECK in names
+    if queued is not None:
+        if pr.get("state") == "open" and names - {DEPLOY_CHECK}:
+            parents = commit_parents(requester, full_name, sha)
+            check_merge_group(ctx, full_name, pr, sha, parents[0] if parents else pr["base"]["sha"],
+                              force_compare=force)
+        return
+    if names - {DEPLOY_CHECK} and pr["head"]["sha"] == sha:
+        refresh_pull(ctx, full_name, pr, force_compare=force)
+    if DEPLOY_CHECK in names:  # shows the deployments again; never deploys
+        rows = ctx.store.deployments(repository=full_name, pr_number=pr["number"])
+        if rows:
+            publish_deploy_check(requester, full_name, sha, rows)

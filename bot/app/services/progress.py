@@ -10,6 +10,7 @@ import logging
 
 from bot.adapters.github.checks import publish_check_run
 from bot.adapters.github.comments import issue_comments, sync_comments
+from bot.core.check_actions import DeploymentView, deploy_offers, github_actions
 from bot.core.render import render, short_text
 from bot.core.report import COMMENT_LIMIT, CheckOutput, Section, part_of
 from bot.core.retry import backoff
@@ -116,13 +117,45 @@ def notify_github(runtime, row, status: str, text: str | None) -> None:
     _update_report_rollout(runtime, requester, row.repository, row.pr_number, table)
     head = json.loads(row.provenance).get("head_sha")
     if head:
-        active = [r for r in rows if r.status in ("pending", "running")]
-        bad = [r for r in rows if r.status in ("failed", "rolled_back", "refused")]
-        conclusion = "failure" if bad else ("neutral" if active else "success")
-        title = render("checks/deploy_title.txt.j2", rows=rows, active=active, bad=bad).strip()
-        out = CheckOutput(conclusion, title, table.replace(ROLLOUT_BEGIN, "").replace(ROLLOUT_END, ""), "")
-        publish_check_run(requester, row.repository, head, DEPLOY_CHECK, out,
-                          status="in_progress" if active else "completed")
+        publish_deploy_check(requester, row.repository, head, rows, table)
+
+
+def deployment_views(rows) -> list[DeploymentView]:
+    """What the deploy check's buttons need of each deployment: status, and the rollout's flow and phase."""
+    out = []
+    for r in rows:
+        try:
+            rollout = (json.loads(r.state) if r.state else {}).get("rollout") or {}
+        except (TypeError, ValueError):
+            rollout = {}
+        out.append(DeploymentView(r.environment, r.status, r.kind, rollout.get("flow"), rollout.get("phase")))
+    return out
+
+
+def deploy_check_output(rows, table: str | None = None) -> tuple[CheckOutput, str]:
+    """`modelbot/deploy` for a pull request's deployments, and its status. With buttons to offer
+    (bot.core.check_actions.deploy_offers) the run is completed (neutral while deploying): GitHub
+    shows buttons only on a completed run."""
+    if table is None:
+        table = render("report/rollout.md.j2", rows=rows, begin=ROLLOUT_BEGIN, end=ROLLOUT_END)
+    active = [r for r in rows if r.status in ("pending", "running")]
+    bad = [r for r in rows if r.status in ("failed", "rolled_back", "refused")]
+    conclusion = "failure" if bad else ("neutral" if active else "success")
+    title = render("checks/deploy_title.txt.j2", rows=rows, active=active, bad=bad).strip()
+    offers = deploy_offers(deployment_views(rows))
+    actions = tuple(github_actions(offers))
+    text = render("checks/actions.md.j2", offers=offers, labels=[a["label"] for a in actions],
+                  deploy_check=True).strip()
+    out = CheckOutput(conclusion, title, table.replace(ROLLOUT_BEGIN, "").replace(ROLLOUT_END, ""), text,
+                      actions=actions)
+    return out, ("in_progress" if active and not offers else "completed")
+
+
+def publish_deploy_check(requester, full_name: str, head: str, rows, table: str | None = None) -> int:
+    """Make `modelbot/deploy` on the pull request's head show its deployments as they are (a re-run
+    of the check does this and nothing else: it never deploys)."""
+    out, status = deploy_check_output(rows, table)
+    return publish_check_run(requester, full_name, head, DEPLOY_CHECK, out, status=status)
 
 
 def _reply_refusal(runtime, requester, row, status: str, text: str | None) -> None:

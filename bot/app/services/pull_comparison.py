@@ -57,6 +57,7 @@ from bot.app.services.comparison import (
     make_deps,
     plan_comparison,
 )
+from bot.core.check_actions import compare_offers, github_actions
 from bot.core.clock import utcnow
 from bot.core.redact import scrub
 from bot.core.render import render
@@ -77,6 +78,7 @@ class PullComparison:
     reason: str = ""
     publisher: "CheckPublisher | None" = None
     skipped: bool = False  # draft: nothing is published
+    buttons: bool = True   # Re-run comparison on the finished check (not on a merge group's head)
 
     @property
     def sections(self) -> tuple:
@@ -94,11 +96,12 @@ class PullComparison:
         if self.pending and not any(o.verdict in ("fail", "error") for o in self.outcomes):
             self.publisher.running(self.outcomes)
         else:
-            self.publisher.complete(compare_check(self.outcomes, self.reason))
+            self.publisher.complete(compare_check(self.outcomes, self.reason, buttons=self.buttons))
 
 
-def compare_check(outcomes: list, reason: str = ""):
-    """The `modelbot/compare` check run's completed output (see the module docstring)."""
+def compare_check(outcomes: list, reason: str = "", *, buttons: bool = False):
+    """The `modelbot/compare` check run's completed output (see the module docstring); with
+    `buttons`, a finished comparison offers Re-run comparison (`/validate`)."""
     verdicts = {o.verdict for o in outcomes}
     if verdicts & {"fail", "error"}:
         conclusion = "failure"
@@ -111,7 +114,11 @@ def compare_check(outcomes: list, reason: str = ""):
     if len(summary) > CHECK_TEXT_LIMIT:
         note = "\n\n… (cut at GitHub's limit; the PR report has every comparison)"
         summary = summary[: CHECK_TEXT_LIMIT - len(note)] + note
-    return CheckOutput(conclusion, title[:255], summary, "")
+    offers = compare_offers(buttons and bool(outcomes) and "pending" not in verdicts)
+    actions = tuple(github_actions(offers))
+    text = render("checks/actions.md.j2", offers=offers, labels=[a["label"] for a in actions],
+                  deploy_check=False).strip()
+    return CheckOutput(conclusion, title[:255], summary, text, actions=actions)
 
 
 class CheckPublisher:
@@ -168,11 +175,16 @@ class CheckPublisher:
         self.requester.requestJsonAndCheck(
             "PATCH", f"/repos/{self.full_name}/check-runs/{self.run_id}",
             input={"status": "completed", "conclusion": out.conclusion,
-                   "output": {"title": out.title, "summary": out.summary, "text": out.text}})
+                   "output": {"title": out.title, "summary": out.summary, "text": out.text},
+                   **({"actions": list(out.actions)} if out.actions else {})})
 
 
-def compare_pull(ctx, pull, review, *, force: bool = False) -> PullComparison:
-    """Compare every manifest of the review that has a `validation:` section (see module doc)."""
+def compare_pull(ctx, pull, review, *, force: bool = False, merge_group: bool = False) -> PullComparison:
+    """Compare every manifest of the review that has a `validation:` section (see module doc).
+
+    `merge_group`: `pull.head_sha` is a merge group's head (the merge queue), not the pull
+    request's: the same comparison (usually the cached result of the pull request's own), but
+    the pull request's pending comparisons are left alone and no button is offered."""
     if pull.draft:
         return PullComparison(skipped=True)
     publisher = CheckPublisher(ctx.github.requester, pull.repository, pull.head_sha)
@@ -180,8 +192,9 @@ def compare_pull(ctx, pull, review, *, force: bool = False) -> PullComparison:
     if not todo:
         reason = ("No changed manifest has a `validation:` section: there is nothing to compare."
                   if review.touches_targets else "This pull request changes no model manifest.")
-        release_superseded(ctx, pull, [])
-        return PullComparison([], reason, publisher)
+        if not merge_group:
+            release_superseded(ctx, pull, [])
+        return PullComparison([], reason, publisher, buttons=not merge_group)
     settings = ctx.settings
     sessions = Sessions(settings)
     cache = ComparisonCache(ctx.store)
@@ -203,13 +216,14 @@ def compare_pull(ctx, pull, review, *, force: bool = False) -> PullComparison:
             outcome = failed_outcome(req, f"the comparison failed unexpectedly ({type(exc).__name__}: "
                                           f"{scrub(str(exc))[:300]}); comment /validate to try again")
         outcomes.append(outcome)
-        if outcome.verdict == "pending":
+        if outcome.verdict == "pending" and not merge_group:
             schedule_poll(ctx, pull, outcome, deps.config)
     for o in outcomes:
         log.info("comparison", extra={"repository": pull.repository, "number": pull.number, "path": o.path,
                                       "verdict": o.verdict, "cached": o.cached, "problem": o.problem})
-    release_superseded(ctx, pull, outcomes, sessions=sessions)
-    return PullComparison(outcomes, "", publisher)
+    if not merge_group:
+        release_superseded(ctx, pull, outcomes, sessions=sessions)
+    return PullComparison(outcomes, "", publisher, buttons=not merge_group)
 
 
 def release_superseded(ctx, pull, outcomes: list, *, sessions=None) -> list[str]:

@@ -11,6 +11,7 @@ Draft pull requests get validation only.
 from __future__ import annotations
 
 import logging
+import re
 
 from bot.adapters.github.checks import publish_check_run
 from bot.adapters.github.comments import sync_comments
@@ -28,6 +29,14 @@ from bot.core.report import PullInfo, Section, part_of, report_comments, validat
 log = logging.getLogger(__name__)
 
 VALIDATE_CHECK = "modelbot/validate"
+# GitHub's merge group refs: refs/heads/gh-readonly-queue/{base branch}/pr-{number}-{base sha}
+QUEUE_REF = re.compile(r"^(?:refs/heads/)?gh-readonly-queue/(?P<base>.+)/pr-(?P<number>\d{1,10})-(?P<sha>[0-9a-f]{40})$")
+
+
+def queued_pull_number(ref: str | None) -> int | None:
+    """The pull request a merge group's ref (or branch) names, the group's newest entry; else None."""
+    match = QUEUE_REF.match(ref or "")
+    return int(match.group("number")) if match else None
 
 
 def pull_info(full_name: str, pr: dict):
@@ -101,3 +110,27 @@ def refresh_pull(ctx, full_name: str, pr: dict, force_compare: bool = False):
                                              "manifests": len(result.manifests), "errors": len(result.errors),
                                              "approved": bool(approvals) and all(a.satisfied for a in approvals)})
     return result, approvals
+
+
+def check_merge_group(ctx, full_name: str, pr: dict, head_sha: str, base_sha: str, force_compare: bool = False):
+    """The merge queue's required checks on a merge group's head: `modelbot/validate`,
+    `modelbot/approval` and `modelbot/compare` for the pull request the group merges, its
+    manifests read at the group's head against the group's base (the base branch with the pull
+    requests queued ahead), its approvals those of its reviewed head. No report comment: the pull
+    request's own report stays about its head. Safe to run twice."""
+    settings = ctx.settings
+    requester = ctx.github.requester
+    pull = PullInfo(repository=full_name, number=pr["number"], head_sha=head_sha, base_ref=pr["base"]["ref"])
+    state = gather(requester=requester, store=ctx.store, settings=settings, live_reader=ctx.live_reader,
+                   reader=ctx.repo_reader(full_name), full_name=full_name, pr=pr, head_sha=pr["head"]["sha"],
+                   base_sha=base_sha, commit=head_sha, plan=True,
+                   held=ctx.store.hold(full_name, pull.number) is not None, now=utcnow())
+    result = state.result
+    comparison = compare_pull(ctx, pull, result, force=force_compare, merge_group=True)
+    publish_check_run(requester, full_name, head_sha, VALIDATE_CHECK, validate_check(result, pull))
+    publish_check_run(requester, full_name, head_sha, APPROVAL_CHECK,
+                      approval_check(state.all_approvals, result.touches_targets, state.unreadable))
+    comparison.publish()
+    log.info("merge group checked", extra={"repository": full_name, "number": pull.number, "sha": head_sha,
+                                           "manifests": len(result.manifests), "errors": len(result.errors)})
+    return result, state.all_approvals
