@@ -273,6 +273,9 @@ def test_every_operation_answers_within_its_schema(fake, repo, token):
     run_id = fake.check_runs_for(REPO)[0].id
     dep = fake.repo(REPO).deployments[0]
     for method, path, body in [
+        ("POST", f"/repos/{REPO}/issues", {"title": "drift", "body": "<!-- marker -->"}),
+        ("GET", f"/repos/{REPO}/issues?state=all&per_page=100", None),
+        ("PATCH", f"/repos/{REPO}/issues/{max(fake.repo(REPO).issues) + 1}", {"state": "closed"}),  # the POST's
         ("PATCH", f"/repos/{REPO}/check-runs/{run_id}", {"conclusion": "success", "output": {"summary": "ok"}}),
         ("GET", f"/repos/{REPO}/check-runs/{run_id}", None),
         ("POST", f"/repos/{REPO}/deployments/{dep.id}/statuses", {"state": "success", "environment_url": ""}),

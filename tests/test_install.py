@@ -86,9 +86,12 @@ def github_calls() -> list[tuple[str, str, str]]:
             before = _METHOD_BEFORE.search(text[max(0, match.start() - 80):match.start()])
             method = before.group(1) if before else "GET"
             concrete = re.sub(r"\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}", "x", match.group(1))
-            concrete = re.sub(r"^/repos/x/", "/repos/o/x/", concrete)  # {full_name} is owner/name
+            concrete = re.sub(r"^/repos/x(?=/|$)", "/repos/o/x", concrete)  # {full_name} is owner/name
             found.append((str(path.relative_to(ROOT)), method, concrete))
     return found
+
+
+OWN_ISSUES = ("issues/create", "issues/update", "issues/list-for-repo")  # bot/adapters/github/issues.py
 
 
 def needed_permissions() -> dict[str, str]:
@@ -103,8 +106,10 @@ def needed_permissions() -> dict[str, str]:
             continue
         kind, level = {**EXTRA_PERMISSION, **REQUIRED_PERMISSION}[op.operation_id]
         # modelbot writes issue comments and reactions only on pull requests, where GitHub accepts
-        # the pull_requests permission instead (fake_github.ALTERNATIVE_PERMISSION).
-        kind = ALTERNATIVE_PERMISSION.get(kind, kind)
+        # the pull_requests permission instead (fake_github.ALTERNATIVE_PERMISSION); the issues it
+        # opens and edits itself (the drift issue) are issues, and need the issues permission.
+        if op.operation_id not in OWN_ISSUES:
+            kind = ALTERNATIVE_PERMISSION.get(kind, kind)
         if LEVEL[level] > LEVEL.get(needed.get(kind), 0):
             needed[kind] = level
     assert unmatched == [], "calls outside the contract the fake GitHub holds"

@@ -5,8 +5,6 @@ page), at most one write per call, none when nothing changed."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 
 def _find(requester, full_name: str, author: str, marker: str) -> dict | None:
     _, items = requester.requestJsonAndCheck(
@@ -20,14 +18,15 @@ def keep_issue(requester, full_name: str, author: str, marker: str, title: str, 
     """Make the App's marked issue say `body` (open) or, with `body` None, be closed (or absent).
     Returns (issue number or None, what was done: created | edited | reopened | closed | unchanged)."""
     found = _find(requester, full_name, author, marker)
-    path = f"/repos/{quote(full_name, safe='/')}/issues"
     if body is None:
         if found is None or found["state"] == "closed":
             return (found["number"] if found else None), "unchanged"
-        requester.requestJsonAndCheck("PATCH", f"{path}/{found['number']}", input={"state": "closed"})
+        requester.requestJsonAndCheck("PATCH", f"/repos/{full_name}/issues/{found['number']}",
+                                      input={"state": "closed"})
         return found["number"], "closed"
     if found is None:
-        _, data = requester.requestJsonAndCheck("POST", path, input={"title": title, "body": body})
+        _, data = requester.requestJsonAndCheck("POST", f"/repos/{full_name}/issues",
+                                                input={"title": title, "body": body})
         return data["number"], "created"
     change: dict = {}
     if found.get("body") != body:
@@ -38,5 +37,5 @@ def keep_issue(requester, full_name: str, author: str, marker: str, title: str, 
         change["state"] = "open"
     if not change:
         return found["number"], "unchanged"
-    requester.requestJsonAndCheck("PATCH", f"{path}/{found['number']}", input=change)
+    requester.requestJsonAndCheck("PATCH", f"/repos/{full_name}/issues/{found['number']}", input=change)
     return found["number"], "reopened" if "state" in change else "edited"
