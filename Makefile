@@ -31,6 +31,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_rollouts.py
 	$(PY) bench/bench_load.py
 	$(PY) bench/bench_trace.py
+	$(PY) bench/bench_drift.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
