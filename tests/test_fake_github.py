@@ -272,7 +272,10 @@ def test_every_operation_answers_within_its_schema(fake, repo, token):
 
     run_id = fake.check_runs_for(REPO)[0].id
     dep = fake.repo(REPO).deployments[0]
+    fake.request_protection_rule(REPO, run_id=5, environment="staging", sha=repo.branches["main"])
     for method, path, body in [
+        ("POST", f"/repos/{REPO}/actions/runs/5/deployment_protection_rule",
+         {"environment_name": "staging", "state": "approved", "comment": "ok"}),
         ("POST", f"/repos/{REPO}/issues", {"title": "drift", "body": "<!-- marker -->"}),
         ("GET", f"/repos/{REPO}/issues?state=all&per_page=100", None),
         ("PATCH", f"/repos/{REPO}/issues/{max(fake.repo(REPO).issues) + 1}", {"state": "closed"}),  # the POST's

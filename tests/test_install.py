@@ -67,7 +67,8 @@ def test_each_event_needs_the_permission_githubs_webhook_docs_name():
     # ... repository permission" (docs.github.com, Webhook events and payloads).
     assert {e: install.EVENT_PERMISSION[e] for e in DEFINITION["default_events"]} == {
         "pull_request": "pull_requests", "pull_request_review": "pull_requests", "issue_comment": "issues",
-        "push": "contents", "check_run": "checks", "check_suite": "checks", "merge_group": "merge_queues"}
+        "push": "contents", "check_run": "checks", "check_suite": "checks", "merge_group": "merge_queues",
+        "deployment_protection_rule": "deployments"}
 
 
 _PATH = re.compile(r"""f?"(/(?:repos|orgs|app|installation|user|teams)[^"]*)\"""")

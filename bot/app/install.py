@@ -42,7 +42,8 @@ ALWAYS_DELIVERED = frozenset({"ping", "installation", "installation_repositories
 # "To subscribe to this event, a GitHub App must have at least read-level access for ...").
 EVENT_PERMISSION = {"pull_request": "pull_requests", "pull_request_review": "pull_requests",
                     "issue_comment": "issues", "push": "contents", "check_run": "checks",
-                    "check_suite": "checks", "merge_group": "merge_queues"}
+                    "check_suite": "checks", "merge_group": "merge_queues",
+                    "deployment_protection_rule": "deployments"}
 DEFINITION_KEYS = frozenset({"name", "description", "public", "default_permissions", "default_events"})
 ACCESS = ("read", "write")
 WEBHOOK_PATH = "/webhook"  # bot/app/web.py

@@ -52,6 +52,11 @@ class Context:
         return self._github_app.bot_login()
 
     @property
+    def api_url(self) -> str:
+        """The GitHub API this App talks to (its `base_url`)."""
+        return self._github_app.base_url
+
+    @property
     def app_id(self) -> str:
         """This App's id (as GitHub shows it on its check runs' `app.id`)."""
         return str(self._github_app.app_id)

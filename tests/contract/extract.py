@@ -41,6 +41,7 @@ REST_OPERATIONS: list[tuple[str, str]] = [
     ("get", "/repos/{owner}/{repo}/issues/{issue_number}"),
     ("get", "/repos/{owner}/{repo}/issues"),                   # the drift issue, found again
     ("post", "/repos/{owner}/{repo}/issues"),                  # ... opened
+    ("post", "/repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule"),  # a custom rule's answer
     ("patch", "/repos/{owner}/{repo}/issues/{issue_number}"),  # ... edited, closed, reopened
     ("get", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
     ("post", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
@@ -91,6 +92,7 @@ WEBHOOK_ACTIONS: dict[str, list[str | None]] = {
     "check_run": ["created", "completed", "rerequested", "requested_action"],
     "check_suite": ["requested", "rerequested", "completed"],
     "merge_group": ["checks_requested"],
+    "deployment_protection_rule": ["requested"],
 }
 WEBHOOK_EVENTS = list(WEBHOOK_ACTIONS)
 # Per (event, action) keep the last example in the source, usually the newest delivery. Several

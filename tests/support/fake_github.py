@@ -146,6 +146,7 @@ REQUIRED_PERMISSION = {
     "issues/update-comment": ("issues", "write"), "issues/delete-comment": ("issues", "write"),
     "reactions/create-for-issue-comment": ("issues", "write"), "issues/add-labels": ("issues", "write"),
     "issues/create": ("issues", "write"), "issues/update": ("issues", "write"), "issues/list-for-repo": ("issues", "read"),
+    "actions/review-custom-gates-for-run": ("deployments", "write"),
     "repos/get-content": ("contents", "read"), "git/get-tree": ("contents", "read"),
     "git/get-blob": ("contents", "read"), "git/get-commit": ("contents", "read"),
     "repos/get-commit": ("contents", "read"), "repos/compare-commits-with-basehead": ("contents", "read"),
@@ -986,6 +987,40 @@ class FakeGitHub(GitHubState):
         if dep is None:
             raise not_found()
         return dep
+
+    # -- custom deployment protection rules (a GitHub Actions run waiting on an environment) --------
+
+    def request_protection_rule(self, repo: "Repository | str", *, run_id: int, environment: str, sha: str,
+                                ref: str = "main", user: str = "alice") -> dict:
+        """A workflow run `run_id` deploying `sha` to `environment` waits on this App's custom rule:
+        the deployment GitHub made for it (rendered, for the delivery's `deployment`) and the
+        callback the App answers on. The answer is recorded in `protection_reviews`."""
+        with self.lock:
+            repo = self.repo(repo)
+            dep = Deployment(self.next_id(), sha, ref, "deploy", environment, {}, "", self.account(user), self.clock(),
+                             production_environment=environment == "production")
+            repo.deployments.append(dep)
+            pending = self.__dict__.setdefault("_pending_rules", {})
+            pending.setdefault((repo.full_name, run_id), set()).add(environment)
+            return {"deployment": self.render.deployment(repo, dep),
+                    "deployment_callback_url": f"{self.render.repo_url(repo)}/actions/runs/{run_id}/"
+                                               "deployment_protection_rule"}
+
+    @property
+    def protection_reviews(self) -> list[dict]:
+        return self.__dict__.setdefault("_protection_reviews", [])
+
+    def _op_actions_review_custom_gates_for_run(self, ctx):
+        # GitHub answers 204; a run not waiting on this environment cannot be reviewed (422).
+        pending = self.__dict__.setdefault("_pending_rules", {})
+        key = (ctx.repo.full_name, int(ctx.params["run_id"]))
+        env = ctx.body.get("environment_name")
+        if env not in pending.get(key, set()):
+            raise HttpError(422, f"No pending custom deployment protection rule for {env} on run {key[1]}")
+        pending[key].discard(env)
+        self.protection_reviews.append({"run_id": key[1], "environment": env, "state": ctx.body.get("state"),
+                                        "comment": ctx.body.get("comment")})
+        return 204, None
 
     def _op_repos_create_deployment_status(self, ctx):
         repo, dep, body = ctx.repo, self._deployment(ctx), ctx.body

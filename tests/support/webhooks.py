@@ -135,6 +135,8 @@ def payload(event: str, action: str | None = None, **overrides: Any) -> dict:
     once `bring_up_to_date`; failing that, a valid example of another action of the same event
     relabelled with `action` (the schemas of one event share their objects). Raises
     InvalidPayload if none fits, or if the overrides break the schema."""
+    if (event, action) in BUILT_FROM_SCHEMA:  # GitHub publishes no example of these
+        return validate(event, action, deep_merge(BUILT_FROM_SCHEMA[(event, action)](), overrides))
     base = _pick_example(event, action)
     return validate(event, action, deep_merge(base, overrides))
 
@@ -457,6 +459,40 @@ def merge_group(action: str = "checks_requested", *, number: int = 1, head_sha: 
     base = {"merge_group": {**group, "head_commit": group_commit}, "repository": repository_fields(repo),
             "sender": _user(sender), "installation": installation_ref(installation_id)}
     return payload("merge_group", action, **deep_merge(base, overrides))
+
+
+def _deployment_object(environment: str, repo: str = REPO, sha: str = HEAD_SHA) -> dict:
+    """A GitHub Deployment as the REST API and webhooks show it (schema `deployment`)."""
+    api = f"https://api.github.com/repos/{repo}/deployments/1001"
+    when = _now()
+    return {"url": api, "id": 1001, "node_id": "DE_kwDOExample", "sha": sha, "ref": "main", "task": "deploy",
+            "payload": {}, "original_environment": environment, "environment": environment, "description": "",
+            "creator": _user("github-actions[bot]", "Bot"), "created_at": when, "updated_at": when,
+            "statuses_url": f"{api}/statuses", "repository_url": f"https://api.github.com/repos/{repo}",
+            "transient_environment": False, "production_environment": environment == "production"}
+
+
+def deployment_protection_rule(*, environment: str = "staging", deployment: dict | None = None,
+                               deployment_callback_url: str = "https://api.github.com/repos/acme/models/actions/runs/"
+                                                              "1/deployment_protection_rule",
+                               pull_requests: list | None = None, repo: str = REPO, sender: str = "alice",
+                               installation_id: int = INSTALLATION_ID, event: str = "workflow_dispatch") -> dict:
+    """GitHub asking this App, a custom protection rule of `environment`, about a run's deployment.
+    GitHub publishes no example delivery of this event: the payload is built from its webhook
+    schema (`webhook-deployment-protection-rule-requested`) and validated against it."""
+    # The repository and sender objects are those of a real delivery (the same schemas).
+    like = _pick_example("pull_request", "opened")
+    data = {"action": "requested", "environment": environment, "event": event,
+            "deployment_callback_url": deployment_callback_url,
+            "deployment": deployment if deployment is not None else _deployment_object(environment, repo),
+            "pull_requests": list(pull_requests or []),
+            "repository": deep_merge(like["repository"], repository_fields(repo)),
+            "sender": deep_merge(like["sender"], _user(sender)), "installation": installation_ref(installation_id)}
+    return validate("deployment_protection_rule", "requested", data)
+
+
+# Deliveries GitHub publishes no example of: built from their webhook schema (and validated).
+BUILT_FROM_SCHEMA = {("deployment_protection_rule", "requested"): lambda: deployment_protection_rule()}
 
 
 # --- delivery headers ----------------------------------------------------------------------------

@@ -18,12 +18,14 @@ from bot.app.router import Router, compose
 
 BUILTIN = ("bot.app.features.meta", "bot.app.features.pull_requests", "bot.app.features.commands",
            "bot.app.features.deploys", "bot.app.features.merge_queue",
-           "bot.app.features.compare", "bot.app.features.drift")  # compare: stops a closed pull request's batch transform jobs
+           "bot.app.features.compare", "bot.app.features.drift",
+           "bot.app.features.protection_rule")  # compare: stops a closed pull request's batch transform jobs
 
 
 # The events and actions the built-in features handle: what `load_router("").keys()` gives.
 BUILTIN_KEYS = frozenset({
     "check_run.requested_action", "check_run.rerequested", "check_suite.rerequested",
+    "deployment_protection_rule.requested",
     "installation", "issue_comment.created", "merge_group.checks_requested", "modelbot_compare.poll", "ping", "pull_request.closed",
     "pull_request.opened", "pull_request.ready_for_review", "pull_request.reopened",
     "pull_request.synchronize", "pull_request_review.dismissed", "pull_request_review.edited",
