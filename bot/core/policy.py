@@ -128,6 +128,8 @@ def _prefix(value: str) -> str:
 class SharedEndpoint(_Strict):
     """An endpoint whose instances host inference components of several manifests."""
 
+    repositories: Annotated[list[str], Field(min_length=1, description=(
+        "owner/name patterns (fnmatch) of the repositories whose manifests may join"))]
     manifests: Annotated[list[str], Field(min_length=1, description=(
         "manifest path globs (as manifest_globs) whose components may be placed on it"))]
 
@@ -244,7 +246,7 @@ def _matches(value: str, patterns: Iterable[str]) -> bool:
 
 
 def check_policy(manifest: Manifest, policy: PolicyConfig, env: str, *,
-                 now: dt.datetime) -> list[Problem]:
+                 now: dt.datetime, repository: str | None = None) -> list[Problem]:
     """Every way `manifest`'s environment `env` breaks `policy` at time `now` (tz-aware).
 
     `manifest` is a valid manifest (from `load_manifest`); problems point at its lines when it
@@ -338,6 +340,10 @@ def check_policy(manifest: Manifest, policy: PolicyConfig, env: str, *,
         if shared is None:
             c.add(loc, pbase + ("shared_endpoints",), f"endpoint {endpoint} is not a shared endpoint in {env}",
                   "one of " + (", ".join(sorted(ep.shared_endpoints)) or "(none)"), True)
+        elif repository is not None and not _matches(repository, shared.repositories):
+            c.add(loc, pbase + ("shared_endpoints", endpoint, "repositories"),
+                  f"manifests of {repository} may not place components on the shared endpoint {endpoint}",
+                  "a repository matching " + ", ".join(shared.repositories), True)
         elif not matches_globs(path, shared.manifests):
             c.add(loc, pbase + ("shared_endpoints", endpoint, "manifests"),
                   f"{path or 'this manifest'} may not place components on the shared endpoint {endpoint}",

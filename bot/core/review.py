@@ -142,7 +142,7 @@ def review(changes: Iterable[ManifestChange], *, known_environments: Iterable[st
                 problems += check_environments(manifest, known, source=config_source)
             for env in manifest.environments:
                 if env in known and (wanted is None or env in wanted):
-                    problems += check_policy(manifest, policy, env, now=now)
+                    problems += check_policy(manifest, policy, env, now=now, repository=repository)
         env_reviews = []
         if plan_deploys:
             for env in known:

@@ -449,8 +449,11 @@ def test_policy_lets_only_the_listed_manifests_join_a_listed_endpoint():
     assert [p.message for p in check_policy(joiner(), none, "production", now=now)] == [
         "endpoint summarizer-production is not a shared endpoint in production"]
     listed = PolicyConfig.model_validate({"environments": {"production": {"shared_endpoints": {
-        "summarizer-production": {"manifests": ["models/translator/**"]}}}}})
-    assert check_policy(joiner(), listed, "production", now=now) == []
+        "summarizer-production": {"repositories": ["acme/models"], "manifests": ["models/translator/**"]}}}}})
+    assert check_policy(joiner(), listed, "production", now=now, repository="acme/models") == []
+    elsewhere = check_policy(joiner(), listed, "production", now=now, repository="mallory/models")
+    assert [p.message for p in elsewhere] == [
+        "manifests of mallory/models may not place components on the shared endpoint summarizer-production"]
     other = check_policy(joiner(path="models/rogue/modelbot.yaml"), listed, "production", now=now)
     assert [p.message for p in other] == [
         "models/rogue/modelbot.yaml may not place components on the shared endpoint summarizer-production"]
@@ -552,3 +555,43 @@ def test_a_copy_count_change_succeeds_once_the_new_count_shows():
     d = decide(d.state, _ep(s.target_config, component_status="Updating", component_model=model, component_copies=3), T0)
     d = decide(d.state, _ep(s.target_config, component_status="InService", component_model=model, component_copies=3), T0)
     assert d.action == "succeed"
+
+
+def test_a_rolled_back_update_that_kept_the_model_is_not_taken_for_success():
+    spec, p = first_plan()
+    live = live_after(p, spec)
+    spec2 = DeploySpec(example("inference-component", {"cpu_cores: 4": "cpu_cores: 6"}), "production", COMMIT2)
+    p2 = plan(spec2, live, PRICES)
+    s = new_rollout("5", spec2, p2, live, T0)
+    model = live.components[0].model_name
+    assert s.candidate_model == model and s.component_step == "update"
+    later = T0 + dt.timedelta(minutes=5)
+    d = decide(s, _ep(s.target_config, component_status="InService", component_model=model), T0)
+    d = decide(d.state, _ep(s.target_config, component_status="Updating", component_model=model), T0)
+    d = decide(d.state, _ep(s.target_config, component_status="InService", component_model=model,
+                           component_failure="alarm summarizer-errors in ALARM", component_modified=later), later)
+    assert d.action == "fail" and d.state.phase == "rolled_back"
+
+
+def _shared_live():
+    live = host_live()
+    joined = replace(live.components[0], name="translator-production-ic", copies=2, specification={
+        "ModelName": "t", "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 24576,
+                                                          "NumberOfAcceleratorDevicesRequired": 1.0}})
+    return replace(live, components=live.components + (joined,))
+
+
+def test_a_host_cannot_shrink_its_fleet_under_the_other_components():
+    live = _shared_live()
+    small = example("inference-component", {"ml.g5.12xlarge": "ml.g5.2xlarge",
+                                            "min_memory_mb: 24576": "min_memory_mb: 12000",
+                                            "max_memory_mb: 49152": "max_memory_mb: 16000",
+                                            "cpu_cores: 4": "cpu_cores: 2"})
+    p = plan(DeploySpec(small, "production", COMMIT2), live, PRICES)  # its own 2 copies fit on 2 x 1 GPU
+    assert p.blocked and any("cannot hold" in x.message and "2 x ml.g5.2xlarge" in x.message for x in p.problems)
+
+
+def test_a_joiner_cannot_autoscale_across_its_hosts_fleet():
+    text = JOINER + "    autoscaling: {min_capacity: 1, max_capacity: 6, target_invocations_per_copy: 5}\n"
+    p = plan(DeploySpec(joiner(text), "production", COMMIT2), _shared_live(), PRICES)
+    assert p.blocked and any("cannot hold 6 copies" in x.message for x in p.problems)

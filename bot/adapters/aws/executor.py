@@ -322,19 +322,31 @@ def _do_place_component(d: Decision, clients: Clients, requests: DeployRequests)
     create_models(clients, requests)
     sm = clients.sagemaker
     if requests.create_component is not None:
-        _create(sm.create_inference_component, requests.create_component)
+        request = requests.create_component
+        if not _create(sm.create_inference_component, request):
+            # Names are per account and region: one that exists must be this deploy's own, on its
+            # endpoint (a retry), never another endpoint's component taken for ours.
+            found = sm.describe_inference_component(InferenceComponentName=request["InferenceComponentName"])
+            mine = {t["Key"]: t["Value"] for t in request.get("Tags") or ()}
+            theirs = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=found["InferenceComponentArn"],
+                                                                 MaxResults=100).get("Tags", [])}
+            if found.get("EndpointName") != request["EndpointName"] or \
+                    theirs.get("modelbot:manifest") != mine.get("modelbot:manifest"):
+                raise DeployError(f"an inference component named {request['InferenceComponentName']} already "
+                                  f"exists on endpoint {found.get('EndpointName')} (not this manifest's): "
+                                  "choose another inference_component.name")
     elif requests.update_component is not None:
         try:
             sm.update_inference_component(**requests.update_component)
         except ClientError as exc:
             if not _busy(exc):
                 raise
-        if requests.component_tags:
-            arn = sm.describe_inference_component(
-                InferenceComponentName=requests.component_name)["InferenceComponentArn"]
-            sm.add_tags(ResourceArn=arn, Tags=list(requests.component_tags))
     elif requests.component_copies is not None:
-        sm.update_inference_component_runtime_config(**requests.component_copies)
+        try:
+            sm.update_inference_component_runtime_config(**requests.component_copies)
+        except ClientError as exc:
+            if not _busy(exc):  # an update or autoscaling in progress: tried again at the next tick
+                raise
 
 
 def _do_rollback_component(d: Decision, clients: Clients, requests: DeployRequests) -> None:
@@ -385,6 +397,12 @@ def _do_succeed(d: Decision, clients: Clients, requests: DeployRequests) -> None
     if requests.endpoint is None:
         return
     apply_autoscaling(clients, requests)
+    if requests.component_tags and requests.component_name:
+        # the component's provenance and digest only once the update has landed: a rollback
+        # leaves the previous ones (the next plan sees the component as it is)
+        arn = clients.sagemaker.describe_inference_component(
+            InferenceComponentName=requests.component_name)["InferenceComponentArn"]
+        clients.sagemaker.add_tags(ResourceArn=arn, Tags=list(requests.component_tags))
     if d.state.flow != "create" and requests.manages_endpoint:
         refresh_endpoint_tags(clients, requests, d.state.previous_config)
     if d.cleanup is not None:

@@ -251,7 +251,8 @@ def _scaling(clients: Any, requests: TeardownRequests, state: TeardownState) -> 
     if requests.shared:  # the endpoint is its host's: only the component's own scaling goes
         if aas is not None:
             for resource in requests.scaling_targets:
-                state = _scaling_target(aas, resource, state)
+                if _component_here(sm, requests, resource.split("/", 1)[1]):
+                    state = _scaling_target(aas, resource, state)
         return state
     if described is not None and not ours:
         # Not modelbot's endpoint: leave it, its config and models, and its autoscaling.
@@ -265,6 +266,10 @@ def _scaling(clients: Any, requests: TeardownRequests, state: TeardownState) -> 
                                  "and autoscaling"))
     if aas is not None:
         for resource in requests.scaling_targets:
+            if resource.startswith("inference-component/") and not _component_here(sm, requests, resource.split("/", 1)[1]):
+                state = replace(state, left=_add(state.left, f"scalable target {resource} (its component is not "
+                                                 f"this manifest's on {requests.endpoint})"))
+                continue
             state = _scaling_target(aas, resource, state)
         for resource in requests.other_scaling_targets:
             state = replace(state, left=_add(state.left, f"scalable target {resource} (not registered "
@@ -280,6 +285,14 @@ def _scaling(clients: Any, requests: TeardownRequests, state: TeardownState) -> 
             cw.delete_alarms(AlarmNames=[name])
             state = replace(state, deleted=_add(state.deleted, f"alarm {name}"))
     return state
+
+
+def _component_here(sm: Any, requests: TeardownRequests, name: str) -> bool:
+    """Whether inference component `name` is on this teardown's endpoint and carries this
+    manifest's tags (component names are per account and region, not per endpoint)."""
+    described = _or_none(sm.describe_inference_component, InferenceComponentName=name)
+    return (described is not None and described.get("EndpointName") == requests.endpoint
+            and is_ours(_tags(sm, described["InferenceComponentArn"]), requests))
 
 
 def _dimension(resource: str) -> str:
@@ -329,6 +342,10 @@ def _components(clients: Any, requests: TeardownRequests, state: TeardownState,
                 continue
             state = replace(state, deleted=_add(state.deleted, f"inference component {name}"))
             continue
+        if described.get("EndpointName") != requests.endpoint:
+            state = replace(state, left=_add(state.left, f"inference component {name} (on endpoint "
+                                             f"{described.get('EndpointName')}, not {requests.endpoint})"))
+            continue
         if not is_ours(_tags(sm, described["InferenceComponentArn"]), requests):
             state = replace(state, left=_add(state.left, f"inference component {name} (no modelbot tags for "
                                              f"{requests.model} in {requests.environment})"))
@@ -373,6 +390,13 @@ def _endpoint(clients: Any, requests: TeardownRequests, state: TeardownState,
                              f"{TIMEOUT_SECONDS // 60} minutes")
     if status in BUSY or status == "Deleting":
         return state, POLL_SECONDS  # a teardown waits for AWS to finish what it is doing
+    if requests.components:  # an inference-component endpoint: never delete it under others' components
+        others = [c["InferenceComponentName"] for c in sm.list_inference_components(
+            EndpointNameEquals=requests.endpoint, MaxResults=100).get("InferenceComponents", [])
+            if c["InferenceComponentName"] not in requests.components]
+        if others:
+            raise TeardownFailed(f"endpoint {requests.endpoint} still hosts other inference components "
+                                 f"({', '.join(sorted(others)[:5])}): they must leave it first")
     try:
         sm.delete_endpoint(EndpointName=requests.endpoint)
     except ClientError as exc:

@@ -274,8 +274,10 @@ def _rollback(ctx, cmd, login, full_name, pr) -> Outcome:
                   and chosen.kind != "teardown" and chosen.environment == env and chosen.repository == full_name
                   and chosen.manifest_path == d.manifest_path)
         else:  # a teardown is never a target: rolling back to it would delete the endpoint again
+            # this manifest's own versions only: on a shared endpoint others' deployments are there too
             history = [x for x in ctx.store.deployments(environment=env, endpoint=d.endpoint, status="succeeded")
-                       if x.id < d.id and x.kind != "teardown" and x.repository == full_name]
+                       if x.id < d.id and x.kind != "teardown" and x.repository == full_name
+                       and x.manifest_path == d.manifest_path]
             if cmd.target:
                 history = [x for x in history if x.commit_sha.startswith(cmd.target.value)]
             chosen = history[-1] if history else None
@@ -430,6 +432,14 @@ def _rerun(ctx, delivery, full_name: str, sha: str, branch: str | None, names: s
     sender = delivery.payload.get("sender") or {}
     login = sender.get("login") or ""
     queued = queued_pull_number(branch)
+    if queued is not None and not any(
+            e.kind == "merge_group" and json.loads(e.data).get("pr") == queued
+            for e in ctx.store.ledger(repository=full_name, commit_sha=sha)):
+        # A branch can be *named* like a merge queue's: only a head GitHub sent a merge_group
+        # delivery for (recorded by bot.app.features.merge_queue) is one.
+        log.warning("re-run of a queue-like branch GitHub never sent a merge group for: ignored",
+                    extra={"repository": full_name, "sha": sha, "branch": branch})
+        return
     pr = get_pull(requester, full_name, queued) if queued is not None else _pull_with_head(requester, full_name, sha)
     if pr is None:
         log.info("re-run of a commit that is no pull request's head: nothing to evaluate",

@@ -214,9 +214,13 @@ def prepare_teardown(runtime, row, prov: dict):
         return Prepared(None, None, "refused",
                         f"not torn down: deleting endpoint {row.endpoint} needs the deploy gate's decision "
                         "and an approval by an owner of the deleted manifest at base; it had neither")
+    if p.blocked:  # e.g. a host whose endpoint still carries other manifests' components
+        raise ValueError("the teardown is blocked: " + "; ".join(x.message for x in p.problems if x.is_error))
+    shared = m.joins_shared_endpoint(row.environment)
     commits = sorted({d.commit_sha for d in runtime.store.deployments(environment=row.environment,
                                                                       endpoint=row.endpoint)
-                      if d.id != row.id and json.loads(d.provenance).get("kind") != "teardown"})
+                      if d.id != row.id and json.loads(d.provenance).get("kind") != "teardown"
+                      and (not shared or d.manifest_path == row.manifest_path)})  # a shared endpoint: ours only
     requests = build_teardown(spec, p, live, commits)
     return Prepared(None, requests.to_dict(), "teardown", p.headline.replace(" (needs explicit approval)", ""))
 

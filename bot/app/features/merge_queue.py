@@ -31,6 +31,10 @@ def on_checks_requested(ctx, delivery) -> None:
         log.warning("merge group not checked: no repository, head or pull request in it",
                     extra={"repository": full_name, "head_ref": group.get("head_ref")})
         return
+    # what a re-run of these checks may act on (bot.app.features.commands._rerun): a real group head
+    if not any(e.kind == "merge_group" for e in ctx.store.ledger(repository=full_name, commit_sha=head_sha)):
+        ctx.store.append_ledger("merge_group", repository=full_name, environment="*", commit_sha=head_sha,
+                                pr_number=number, data={"pr": number, "head_ref": group.get("head_ref")})
     pr = get_pull(ctx.github.requester, full_name, number)
     if pr.get("state") != "open":
         log.info("merge group of a closed pull request not checked", extra={"repository": full_name,

@@ -948,6 +948,14 @@ def _placing(state: RolloutState, observed: Observation, now: dt.datetime) -> De
             return _issue(state, observed, now, "place_component")
         return _fail(state, now, f"the inference component {state.component} no longer exists")
     # InService
+    if (state.component_step == "update" and state.seen_progress and observed.component_failure
+            and (observed.component_modified is None or state.issued_at is None
+                 or _aware(observed.component_modified) >= _aware(state.issued_at))):
+        # SageMaker rolled the update back (its FailureReason is newer than the update): also
+        # when only compute or startup changed and the model is the same on both sides
+        return _fail(state, now, f"SageMaker rolled the update of {state.component} back; it serves "
+                     f"{observed.component_model} again: {observed.component_failure}", phase="rolled_back",
+                     observed=observed)
     if state.component_step == "copies" and status == "InService" and observed.component_copies != state.target_copies:
         return _issue(state, observed, now, "place_component")  # the new count not visible yet: again
     if _component_on(observed, state.candidate_model):

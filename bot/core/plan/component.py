@@ -148,15 +148,19 @@ def _fleet_room(spec: DeploySpec, live: LiveState, name: str, copies: int, other
     by each resource's total over the instances it may have (necessary, not sufficient: copies
     are placed whole on one instance)."""
     e = spec.env
-    live_v = live.production_variants[0] if live.production_variants else None
-    itype = (live_v.instance_type if live_v else None) or e.instance_type
-    cap = aws.INSTANCE_CAPACITY.get(itype or "")
     ic = e.inference_component
+    live_v = live.production_variants[0] if live.production_variants else None
+    if ic is not None and ic.shared_endpoint:  # the fleet is its host's, as it is live
+        itype = (live_v.instance_type if live_v else None) or e.instance_type
+        instances = max(live_v.instance_count or 0, 1) if live_v else e.fleet
+    else:  # the host: the fleet as this deploy leaves it (it may shrink it under the others)
+        itype = e.instance_type
+        instances = e.fleet
+        if ic is not None and ic.managed_instance_scaling is not None:
+            instances = max(instances, ic.managed_instance_scaling.max_instance_count)
+    cap = aws.INSTANCE_CAPACITY.get(itype or "")
     if cap is None or ic is None:
         return []
-    instances = max(live_v.instance_count or 0, 1) if live_v else e.fleet
-    if not ic.shared_endpoint and ic.managed_instance_scaling is not None:
-        instances = max(instances, ic.managed_instance_scaling.max_instance_count)
     used = [0.0, 0.0, 0.0]
     for c in live.components:
         if c.name == name:
@@ -168,6 +172,8 @@ def _fleet_room(spec: DeploySpec, live: LiveState, name: str, copies: int, other
         used[0] += n * (req[0] or 0)
         used[1] += n * (req[1] or 0)
         used[2] += n * req[2]
+    if ic.shared_endpoint and e.autoscaling is not None:
+        copies = max(copies, e.autoscaling.max_capacity)  # a joiner may not autoscale across its host's fleet
     mine = (copies * (ic.compute.cpu_cores or 0), copies * (ic.compute.accelerators or 0),
             copies * ic.compute.min_memory_mb)
     totals = (cap.vcpus * instances, cap.accelerators * instances, cap.memory_mb * instances)
@@ -176,7 +182,7 @@ def _fleet_room(spec: DeploySpec, live: LiveState, name: str, copies: int, other
     if not over:
         return []
     return [_problem(spec, loc + ("inference_component", "copies"), copies,
-                     f"the endpoint's {instances} x {itype} cannot hold these {copies} copies beside the other "
+                     f"the endpoint's {instances} x {itype} cannot hold {copies} copies of this component beside the other "
                      f"components ({'; '.join(over)})", "fewer copies, or a larger fleet from its host",
                      "aws.inference-component-capacity")]
 
