@@ -65,3 +65,14 @@ def test_re_run_comparison_is_refused_when_there_is_no_finished_comparison(bot):
     [reply] = replies(bot)
     assert "alice pressed **Re-run comparison** on `modelbot/compare`" in reply
     assert "no longer offers this button" in reply
+
+
+def test_a_branch_named_like_a_merge_queue_ref_gets_nothing_from_a_re_run(bot):
+    # a head GitHub never sent a merge_group delivery for: not a merge group, whatever its name
+    open_pr(bot)
+    sha = head(bot)
+    runs = len(bot.github.check_runs_for(REPO))
+    bot.deliver("check_suite", webhooks.check_suite(
+        "rerequested", head_sha=sha, head_branch=f"gh-readonly-queue/main/pr-5-{'0' * 40}",
+        app_id=bot.github.app_id, sender="alice", installation_id=bot.github.repo(REPO).installation_id))
+    assert len(bot.github.check_runs_for(REPO)) == runs and replies(bot) == []

@@ -44,6 +44,7 @@ class LastDeployment:
     commit: str
     pr_number: int | None
     kind: str = "deploy"  # deploy | teardown
+    trigger: str = "merge"  # merge | command (a /deploy of an open pull request) | rollback
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,9 @@ def _live_differences(p: Plan, live: LiveState) -> tuple[str, ...]:
     """What a "no changes" plan does not see: the endpoint's current instance counts and weights
     (UpdateEndpointWeightsAndCapacities leaves the config, and so its digest, as it was) against
     the config's, where autoscaling does not own the count."""
-    out = []
+    out: list[str] = []
+    if live.hosts_components:  # instances follow the copies (managed instance scaling), not a count
+        return ()
     now = {v.name: v for v in live.production_variants}
     for v in p.variants:
         if v.shadow or v.serverless_memory_mb:
@@ -172,6 +175,8 @@ def find_drift(f: EndpointFacts) -> tuple[DriftFinding, ...]:
         return (finding("left_behind", f"the last deployment there ({f.last.id}, {f.last.commit[:7]}) ended "
                         f"{f.last.status.replace('_', ' ')}, and {what} is not what {f.default_branch} declares",
                         _redeploy(f), changes),)
+    if f.last is not None and f.last.status == "succeeded" and f.last.trigger == "command":
+        return ()  # `/deploy` of an open pull request: that version, not the default branch's, is meant to be live
     if f.last is not None and f.last.status == "succeeded":
         return (finding("changed_outside", f"{what} differs from what {f.default_branch} declares, and the last "
                         f"deployment there ({f.last.id}, {f.last.commit[:7]}) succeeded: it was changed outside "

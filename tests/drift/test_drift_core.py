@@ -79,3 +79,31 @@ def test_a_component_on_a_shared_endpoint_is_judged_by_its_own_state():
     failed = replace(lv, components=(replace(mine, status="Failed", failure_reason="OOM"),))
     [f] = find_drift(facts(**{**base, "live": failed}))
     assert f.kind == "broken" and "OOM" in f.detail and f.component == comp.name
+
+
+def test_managed_instance_scaling_and_a_deploy_of_an_open_pull_request_are_not_drift():
+    spec = DeploySpec(example("inference-component"), "production", COMMIT1)
+    lv = live_after(plan(spec, LiveState(), PRICES), spec)
+    lv = replace(lv, variants=(replace(lv.variants[0], instance_count=2),),  # SageMaker added an instance
+                 tags={**lv.tags, "modelbot:manifest": PATH})
+    p = plan(spec, lv, PRICES)
+    assert kinds(facts(live=lv, plan=p, environment="production", endpoint=lv.endpoint_name)) == []
+    lv2 = live()
+    changed = replace(lv2, variants=(replace(lv2.variants[0], instance_count=5),))
+    pr_deploy = LastDeployment(9, "succeeded", COMMIT2, 14, trigger="command")
+    assert kinds(facts(live=changed, last=pr_deploy)) == []
+
+
+def test_what_the_issue_says_pings_nobody_and_stays_within_githubs_limit():
+    from bot.app.services.drift import MARKER, MAX_SHOWN, _quiet
+    from bot.core.drift import DriftFinding
+    from bot.core.render import render
+
+    f = DriftFinding("staging", "e", "models/@acme/team/`x`/modelbot.yaml", "broken",
+                     "endpoint e is Failed: <img src=x> by @mallory\nsecond line", "fix it")
+    q = _quiet(f)
+    assert "@\u200bacme" in q.manifest_path and "`" not in q.manifest_path
+    assert "<img" not in q.detail and "@\u200bmallory" in q.detail and "\n" not in q.detail
+    body = render("drift/issue.md.j2", marker=MARKER, repository="acme/models", default_branch="main",
+                  findings=[q] * MAX_SHOWN, more=450, checked=500, unreadable=[], at="2026-12-02 10:00")
+    assert len(body) < 65536 and "(and 450 more not shown)" in body

@@ -178,6 +178,8 @@ class RepoReader:
         if not entry or entry.get("type") != "blob" or entry.get("mode") not in _REGULAR_MODES:
             return None  # absent, a directory, a submodule ("commit") or a symlink: never followed
         blob = entry.get("object") or {}
+        if not blob.get("oid"):
+            return None  # no blob behind the entry: nothing to read (never GET /git/blobs/None)
         size = blob.get("byteSize", 0)
         if size > MAX_FILE_BYTES:
             oversized.append(path)

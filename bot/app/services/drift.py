@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.adapters.aws.session import AwsUnavailable
 from bot.adapters.github.issues import keep_issue
@@ -46,6 +46,20 @@ class RepositoryDrift:
     issue_action: str | None = None
 
 
+MAX_SHOWN = 50  # findings written in the issue (GitHub's body limit is 65,536 characters)
+
+
+def _text(value: str) -> str:
+    """One line, no @mention (a path or an AWS reason must not ping anyone), no HTML."""
+    return (" ".join(str(value).split()).replace("@", "@\u200b").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def _quiet(f: DriftFinding) -> DriftFinding:
+    return replace(f, detail=_text(f.detail)[:1000], fix=_text(f.fix)[:500],
+                   changes=tuple(_text(c)[:300] for c in f.changes),
+                   manifest_path=_text(f.manifest_path).replace("`", "'"))
+
+
 def _installation(store, repository: str) -> int | None:
     for row in reversed(store.deployments(repository=repository)):
         inst = json.loads(row.provenance or "{}").get("installation_id")
@@ -61,7 +75,7 @@ def _last(store, environment: str, endpoint: str, path: str):
     in_flight = any(d.status in ACTIVE for d in store.deployments(environment=environment, endpoint=endpoint))
     if last is None:
         return None, in_flight
-    return LastDeployment(last.id, last.status, last.commit_sha, last.pr_number, last.kind), in_flight
+    return LastDeployment(last.id, last.status, last.commit_sha, last.pr_number, last.kind, last.trigger), in_flight
 
 
 def repository_drift(runtime, repository: str, owners, *, now: dt.datetime) -> RepositoryDrift:
@@ -88,6 +102,9 @@ def repository_drift(runtime, repository: str, owners, *, now: dt.datetime) -> R
         endpoint, _, component = o.endpoint.partition("/")
         text = texts.get(o.manifest_path)
         manifest = load_manifest(o.manifest_path, text).manifest if text is not None else None
+        if text is not None and manifest is None:  # there, but it does not load: not "orphaned"
+            out.unreadable.append(f"{o.manifest_path} at {branch} (it does not load)")
+            continue
         declared = manifest is not None and o.environment in manifest.environments
         last, in_flight = _last(runtime.store, o.environment, endpoint, o.manifest_path)
         try:
@@ -104,9 +121,10 @@ def repository_drift(runtime, repository: str, owners, *, now: dt.datetime) -> R
         out.findings += find_drift(facts)
     body = None
     if out.findings:
+        shown = [_quiet(f) for f in out.findings[:MAX_SHOWN]]
         body = render("drift/issue.md.j2", marker=MARKER, repository=repository, default_branch=branch,
-                      findings=out.findings, checked=out.checked, unreadable=out.unreadable,
-                      at=now.strftime("%Y-%m-%d %H:%M"))
+                      findings=shown, more=len(out.findings) - len(shown), checked=out.checked,
+                      unreadable=[_text(u)[:300] for u in out.unreadable[:20]], at=now.strftime("%Y-%m-%d %H:%M"))
     elif out.unreadable:
         return out  # nothing seen, something unseen: leave the issue as it is
     out.issue, out.issue_action = keep_issue(req, repository, runtime.github_app.bot_login(), MARKER, TITLE, body)
