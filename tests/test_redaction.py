@@ -148,7 +148,7 @@ def captured_log():
 def test_a_failed_archive_download_leaks_its_token_to_neither_log_nor_stored_error(
         settings, store, queue, fake_github, captured_log):
     inst = fake_github.add_installation("acme").id
-    names = ["churn", "fraud", "ltv", "uplift"]  # more than FEW_FILES: the reader takes the archive
+    names = ["churn", "fraud", "ltv", "uplift"]  # more than FEW_FILES, and no GraphQL: the archive
     fake_github.add_repo(REPO, {f"models/{n}/modelbot.yaml": MINIMAL.replace("name: churn", f"name: {n}")
                                 for n in names}, installation_id=inst)
     fake_github.open_pull_request(REPO, "feature", number=5, files={
@@ -160,6 +160,7 @@ def test_a_failed_archive_download_leaks_its_token_to_neither_log_nor_stored_err
     link = (f"http://127.0.0.1:{_closed_port()}/_codeload/{REPO}/legacy.tar.gz/"
             f"{'a' * 40}?token={ARCHIVE_TOKEN}")
     fake_github.fail_next("GET", r"/tarball/", 302, times=10, headers={"Location": link}, body="")
+    fake_github.fail_next("POST", r"^/graphql$", 404, times=10)  # no GraphQL: the archive is the fallback
 
     resp = bot.post("pull_request", bot.pr_event("opened", REPO, 5), delivery_id="archive-failure-1")
     assert resp.get_json()["outcome"] == "queued"
