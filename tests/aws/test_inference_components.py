@@ -9,15 +9,13 @@ import json
 
 import pytest
 
-from bot.adapters.aws.live import AwsLiveReader
 from bot.adapters.aws.session import aws_session, client
 from bot.app.services.comparison.model import baseline_from_live
-from bot.core.config import load_settings
 from bot.core.report import part_of
-from tests.aws.test_merge_to_deploy import CONFIG, REPO, drive, merge
-from tests.conftest import ROOT, SECRET
+from tests.aws.test_merge_to_deploy import REPO, bot, drive, harness_with, merge  # noqa: F401 - bot: the fixture
+from tests.components.test_component_core import JOINER as JOINER_OF_CORE
+from tests.conftest import ROOT
 from tests.support import webhooks
-from tests.support.harness import Harness
 
 PATH = "models/summarizer/modelbot.yaml"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/summarizer:2.3.0"
@@ -32,16 +30,6 @@ def manifest(month: str = "2024-09") -> str:
     # owners: bob, who approves each PR (the gate wants the base owners of an existing manifest)
     return (EXAMPLE.replace(image_line, f"    image: {IMAGE}").replace('owners: ["@acme/nlp"]', "owners: [bob]")
             .replace("summarizer/2024-09/", f"summarizer/{month}/"))
-
-
-@pytest.fixture
-def bot(aws, bot_env, store, queue, fake_github):
-    settings = load_settings({**bot_env, "MODELBOT_CONFIG": str(CONFIG)})
-    inst = fake_github.add_installation("acme").id
-    fake_github.add_repo(REPO, {"README.md": "models\n"}, installation_id=inst)
-    fake_github.set_permission(REPO, "alice", "write")
-    return Harness(settings, store, queue, fake_github, live_reader=AwsLiveReader(settings.server.environments),
-                   secret=SECRET)
 
 
 def clients(bot):
@@ -198,34 +186,12 @@ def test_the_samples_reach_the_new_component_and_a_broken_contract_puts_the_old_
 
 SHARED_CONFIG = ROOT / "tests" / "fixtures" / "deploy-shared.yaml"
 TRANSLATOR = "models/translator/modelbot.yaml"
-JOINER = """apiVersion: modelbot/v1
-kind: ModelDeployment
-metadata: {name: translator, owners: [bob]}
-model:
-  artifact:
-    uri: s3://acme-models/translator/v3/model.tar.gz
-    image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/translator:3.0.0
-provenance: {data_version: "para-2024-09", build_id: "b-9"}
-environments:
-  production:
-    mode: inference_component
-    endpoint_name: summarizer-production
-    instance_type: ml.g5.12xlarge
-    inference_component:
-      shared_endpoint: true
-      copies: 1
-      compute: {accelerators: 1, cpu_cores: 4, min_memory_mb: 24576}
-"""
+JOINER = JOINER_OF_CORE.replace("owners: [carol]", "owners: [bob]")  # bob approves each PR
 
 
 @pytest.fixture
 def shared_bot(aws, bot_env, store, queue, fake_github):
-    settings = load_settings({**bot_env, "MODELBOT_CONFIG": str(SHARED_CONFIG)})
-    inst = fake_github.add_installation("acme").id
-    fake_github.add_repo(REPO, {"README.md": "models\n"}, installation_id=inst)
-    fake_github.set_permission(REPO, "alice", "write")
-    return Harness(settings, store, queue, fake_github, live_reader=AwsLiveReader(settings.server.environments),
-                   secret=SECRET)
+    return harness_with(SHARED_CONFIG, bot_env, store, queue, fake_github)
 
 
 def components(sm) -> dict[str, dict]:

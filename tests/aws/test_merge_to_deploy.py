@@ -40,7 +40,13 @@ def manifest(instance="ml.m5.large", approvals=1):
 
 @pytest.fixture
 def bot(aws, bot_env, store, queue, fake_github):
-    settings = load_settings({**bot_env, "MODELBOT_CONFIG": str(CONFIG)})
+    return harness_with(CONFIG, bot_env, store, queue, fake_github)
+
+
+def harness_with(config, bot_env, store, queue, fake_github) -> Harness:
+    """The bot on server config `config`, with the live reader, on an `acme/models` repository
+    alice may write to."""
+    settings = load_settings({**bot_env, "MODELBOT_CONFIG": str(config)})
     inst = fake_github.add_installation("acme").id
     fake_github.add_repo(REPO, {"README.md": "models\n"}, installation_id=inst)
     fake_github.set_permission(REPO, "alice", "write")

@@ -1011,7 +1011,9 @@ class FakeGitHub(GitHubState):
         return self.__dict__.setdefault("_protection_reviews", [])
 
     def _op_actions_review_custom_gates_for_run(self, ctx):
-        # GitHub answers 204; a run not waiting on this environment cannot be reviewed (422).
+        # GitHub answers 204 (REST reference, "Review custom deployment protection rules for a workflow
+        # run"). Assumption: a run not waiting on this environment is refused with 422; the reference
+        # lists no other answer, and the bot treats a 422 as "already reviewed".
         pending = self.__dict__.setdefault("_pending_rules", {})
         key = (ctx.repo.full_name, int(ctx.params["run_id"]))
         env = ctx.body.get("environment_name")

@@ -309,13 +309,13 @@ def decide(state: RolloutState, observed: Observation, now: dt.datetime) -> Deci
     """The next action for `state` given what is `observed` at `now`. Pure."""
     if state.done:
         return _terminal(state)
-    if state.flow == "component":
-        return decide_component(state, observed, now)
     if state.requested == "promote" and state.flow not in ("ab", "shadow"):
         state = replace(state, requested=None)  # SageMaker drives these rollouts: nothing to promote
     if observed.error and (not observed.error_retriable or state.attempts >= MAX_ATTEMPTS):
         who = "AWS refused the last action" if observed.error_by_aws else "the last action failed"
         return _fail(state, now, f"{who}: {observed.error}")
+    if state.flow == "component":
+        return decide_component(state, observed, now)
     if state.phase == "pending":
         return _pending(state, observed, now)
     if not observed.exists:
@@ -846,10 +846,7 @@ def _component_on(observed: Observation, model: str | None) -> bool:
 
 
 def decide_component(state: RolloutState, observed: Observation, now: dt.datetime) -> Decision:
-    """`decide` for flow component. Pure."""
-    if observed.error and (not observed.error_retriable or state.attempts >= MAX_ATTEMPTS):
-        who = "AWS refused the last action" if observed.error_by_aws else "the last action failed"
-        return _fail(state, now, f"{who}: {observed.error}")
+    """`decide` for flow component, once `decide` has judged the last action's error. Pure."""
     if state.phase == "pending":
         if state.requested in ("abort", "rollback"):
             return _fail(state, now, f"{_request_reason(state.requested)} before anything changed",
