@@ -389,7 +389,7 @@ def part_b(args, url, tmp: Path) -> dict:
         queue = Queue(settings)
         # As `modelbot worker` builds its runtime (bot.app.cli.cmd_worker).
         github_app = GitHubApp(settings.github_app_id, settings.github_private_key, settings.github_api_url,
-                               write_interval=settings.github_write_interval)
+                               limits=settings.github_limits(), book=store)
         runtime = Runtime(settings, store, queue, load_router(), github_app)
 
         # The consumer exactly as run_worker makes it: call run_worker with create_consumer captured.

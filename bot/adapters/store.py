@@ -25,6 +25,7 @@ from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from bot.core.clock import utcnow
+from bot.core.pacing import HOUR, Limits, next_slot
 
 
 class Base(DeclarativeBase):
@@ -203,6 +204,46 @@ class LedgerRow(Base):
                 "repository": self.repository, "environment": self.environment, "endpoint": self.endpoint,
                 "commit_sha": self.commit_sha, "pr_number": self.pr_number, "manifest_path": self.manifest_path,
                 "actor": self.actor, "data": json.loads(self.data)}
+
+
+class PacingRow(Base):
+    """One installation's GitHub write budget: a hold GitHub asked for, the last write's start,
+    and counters for /metrics (bot.adapters.github.pacer)."""
+
+    __tablename__ = "github_pacing"
+
+    installation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    held_until: Mapped[float] = mapped_column(Float, nullable=False, default=0.0, server_default="0")
+    last_start: Mapped[float] = mapped_column(Float, nullable=False, default=0.0, server_default="0")
+    sent: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    coalesced: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    refused: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    waited: Mapped[float] = mapped_column(Float, nullable=False, default=0.0, server_default="0")
+
+
+class GitHubWriteRow(Base):
+    """A write's slot: reserved (waiting), going out (sending, leased), or sent (done)."""
+
+    __tablename__ = "github_writes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    slot: Mapped[float] = mapped_column(Float, nullable=False)
+    state: Mapped[str] = mapped_column(String(8), nullable=False)
+    lease_until: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_github_writes_installation_slot", "installation_id", "slot"),)
+
+
+class WriteTargetRow(Base):
+    """The newest writer of one target (a PR's report, a check run, the drift issue)."""
+
+    __tablename__ = "github_write_targets"
+
+    installation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), nullable=False)
+    at: Mapped[float] = mapped_column(Float, nullable=False)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -471,6 +512,21 @@ class Store:
                 return None
             until = row.lease_until if row.lease_until.tzinfo else row.lease_until.replace(tzinfo=dt.timezone.utc)
             return row if until > utcnow() else None
+
+    def live_locks(self, limit: int = 1000) -> list[LockRow]:
+        """Every lease not run out yet, oldest first (the status UI's locks page)."""
+        now = utcnow()
+        with self.session() as s:
+            return list(s.scalars(select(LockRow).where(LockRow.lease_until > now)
+                                  .order_by(LockRow.acquired_at).limit(limit)))
+
+    def holds(self, repository: str | None = None, limit: int = 1000) -> list[HoldRow]:
+        """The pull requests on hold (of one repository), oldest first."""
+        with self.session() as s:
+            q = select(HoldRow)
+            if repository is not None:
+                q = q.where(HoldRow.repository == repository)
+            return list(s.scalars(q.order_by(HoldRow.held_at).limit(limit)))
 
     def set_hold(self, repository: str, number: int, held_by: str | None) -> None:
         """Put a PR on hold (held_by a login) or release it (None). Idempotent."""
@@ -774,3 +830,107 @@ class Store:
     def installation(self, installation_id: int) -> InstallationRow | None:
         with self.session() as s:
             return s.get(InstallationRow, installation_id)
+
+    # --- the GitHub write book (bot.adapters.github.pacer) ---------------------------------------
+    # Each reservation is one short transaction that first touches the installation's pacing row:
+    # an UPDATE takes SQLite's write lock and PostgreSQL's row lock at once, so two processes
+    # reserving for one installation queue up instead of taking the same slot.
+
+    def _pacing_row(self, s: Session, installation_id: int) -> PacingRow:
+        if s.execute(update(PacingRow).where(PacingRow.installation_id == installation_id)
+                     .values(installation_id=installation_id)).rowcount == 0:
+            ins = (pg_insert if self._pg else sqlite_insert)(PacingRow).values(installation_id=installation_id)
+            s.execute(ins.on_conflict_do_nothing(index_elements=["installation_id"]))
+            s.execute(update(PacingRow).where(PacingRow.installation_id == installation_id)
+                      .values(installation_id=installation_id))
+        return s.get(PacingRow, installation_id, populate_existing=True)
+
+    @staticmethod
+    def _live_starts(s: Session, installation_id: int, now: float, exclude: int | None = None) -> list[float]:
+        # Rows of writes that will never go (a process died while waiting) stop counting once their
+        # slot is two minutes past; a lease that ran out stops holding a concurrency place.
+        rows = s.execute(select(GitHubWriteRow.id, GitHubWriteRow.slot, GitHubWriteRow.state).where(
+            GitHubWriteRow.installation_id == installation_id, GitHubWriteRow.slot > now - HOUR)).all()
+        return [slot for pk, slot, state in rows
+                if pk != exclude and (state != "waiting" or slot > now - 120)]
+
+    def reserve_write(self, installation_id: int, now: float, limits: Limits) -> tuple[int, float]:
+        """Reserve this installation's next write slot: (reservation id, slot start)."""
+        with self.session() as s:
+            pace = self._pacing_row(s, installation_id)
+            s.execute(GitHubWriteRow.__table__.delete().where(
+                GitHubWriteRow.installation_id == installation_id, GitHubWriteRow.slot <= now - HOUR))
+            slot = next_slot(now, self._live_starts(s, installation_id, now), limits, pace.held_until)
+            row = GitHubWriteRow(installation_id=installation_id, slot=slot, state="waiting")
+            s.add(row)
+            s.flush()
+            return row.id, slot
+
+    def start_write(self, installation_id: int, write_id: int, now: float, limits: Limits,
+                    lease_seconds: float) -> float:
+        """Start the reserved write now if the budget allows (0.0), else the seconds to wait."""
+        with self.session() as s:
+            pace = self._pacing_row(s, installation_id)
+            started = [slot for slot, state in s.execute(select(GitHubWriteRow.slot, GitHubWriteRow.state).where(
+                GitHubWriteRow.installation_id == installation_id, GitHubWriteRow.slot > now - HOUR,
+                GitHubWriteRow.state != "waiting", GitHubWriteRow.id != write_id))]
+            slot = next_slot(now, started + [pace.last_start], limits, pace.held_until)
+            if slot > now:
+                return slot - now
+            flying = s.scalar(select(func.count()).select_from(GitHubWriteRow).where(
+                GitHubWriteRow.installation_id == installation_id, GitHubWriteRow.state == "sending",
+                GitHubWriteRow.lease_until > now)) or 0
+            if flying >= limits.concurrency:
+                return min(0.05, limits.interval or 0.05)
+            s.execute(update(GitHubWriteRow).where(GitHubWriteRow.id == write_id).values(
+                state="sending", slot=now, lease_until=now + lease_seconds))
+            pace.last_start = max(pace.last_start, now)
+            return 0.0
+
+    def finish_write(self, installation_id: int, write_id: int, outcome: str, waited: float) -> None:
+        """`outcome`: sent (counted in the windows) | coalesced | refused | cancelled | failed.
+        A refused or cancelled write gives its slot back; a failed one may have reached GitHub."""
+        with self.session() as s:
+            if outcome in ("sent", "failed"):
+                s.execute(update(GitHubWriteRow).where(GitHubWriteRow.id == write_id).values(state="done"))
+            else:
+                s.execute(GitHubWriteRow.__table__.delete().where(GitHubWriteRow.id == write_id))
+            counts = {"sent": {"sent": PacingRow.sent + 1}, "failed": {"sent": PacingRow.sent + 1},
+                      "coalesced": {"coalesced": PacingRow.coalesced + 1}}.get(outcome, {})
+            if outcome != "cancelled" or waited:
+                s.execute(update(PacingRow).where(PacingRow.installation_id == installation_id)
+                          .values(waited=PacingRow.waited + waited, **counts))
+
+    def hold_github(self, installation_id: int, until: float, refused: bool) -> None:
+        """GitHub asked for no request before `until` (counted as a refusal when it refused one)."""
+        with self.session() as s:
+            pace = self._pacing_row(s, installation_id)
+            pace.held_until = max(pace.held_until, until)
+            if refused:
+                pace.refused += 1
+
+    def github_held_until(self, installation_id: int) -> float:
+        with self.session() as s:
+            return s.scalar(select(PacingRow.held_until).where(PacingRow.installation_id == installation_id)) or 0.0
+
+    def claim_write_target(self, installation_id: int, key: str, token: str, now: float) -> None:
+        """Make `token` the newest writer of `key` (older writers of it are superseded)."""
+        with self.session() as s:
+            ins = (pg_insert if self._pg else sqlite_insert)(WriteTargetRow).values(
+                installation_id=installation_id, key=key[:300], token=token, at=now)
+            s.execute(ins.on_conflict_do_update(index_elements=["installation_id", "key"],
+                                                set_={"token": token, "at": now}))
+            s.execute(WriteTargetRow.__table__.delete().where(WriteTargetRow.at < now - 2 * HOUR))
+
+    def write_target(self, installation_id: int, key: str) -> str | None:
+        with self.session() as s:
+            return s.scalar(select(WriteTargetRow.token).where(
+                WriteTargetRow.installation_id == installation_id, WriteTargetRow.key == key[:300]))
+
+    def pacing_stats(self) -> list[tuple[int, int, int, int, int, float]]:
+        """Per installation: (id, writes waiting, sent, coalesced, refused, seconds waited)."""
+        with self.session() as s:
+            waiting = dict(s.execute(select(GitHubWriteRow.installation_id, func.count()).where(
+                GitHubWriteRow.state == "waiting").group_by(GitHubWriteRow.installation_id)).all())
+            return [(r.installation_id, int(waiting.get(r.installation_id, 0)), r.sent, r.coalesced, r.refused,
+                     float(r.waited)) for r in s.scalars(select(PacingRow).order_by(PacingRow.installation_id))]

@@ -44,14 +44,15 @@ def cmd_worker(args) -> int:
     # The worker writes every comment and check run: the webhook secrets are masked there too.
     add_redactions(s.get() for s in settings.webhook_secrets)
     github_app = None
+    store = Store(settings.database_url)
+    migrate(store.engine)
     if settings.github_app_id and settings.github_private_key:
         from bot.adapters.github import GitHubApp
 
+        # The pacer's book is the store: every worker process and thread shares one budget.
         github_app = GitHubApp(settings.github_app_id, settings.github_private_key, settings.github_api_url,
-                               write_interval=settings.github_write_interval)
+                               limits=settings.github_limits(), book=store)
         add_redactions([settings.github_private_key.get()])
-    store = Store(settings.database_url)
-    migrate(store.engine)
     runtime = Runtime(settings, store, Queue(settings), load_router(), github_app)
     run_worker(runtime, workers=args.threads, reap_every=args.reap_every)
     return 0

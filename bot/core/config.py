@@ -23,6 +23,7 @@ from bot.core.compare.settings import compare_config
 from bot.core.errors import DEFAULT_CONFIG_PATH, ConfigError
 from bot.core.gate import ConfigError as GateConfigError
 from bot.core.gate import GatePolicy
+from bot.core.pacing import Limits
 from bot.core.permissions import PermissionPolicy
 from bot.core.policy import PolicyConfig
 
@@ -207,7 +208,12 @@ class Settings:
     lease_seconds: int = 300
     queue_name: str = "modelbot"
     reap_grace_seconds: int = 60
-    github_write_interval: float = 0.5
+    # The GitHub request budget per installation (bot.core.pacing; GitHub's documented
+    # secondary limits). A write interval of 0 lifts spacing and caps (a GitHub enforcing none).
+    github_write_interval: float = 1.0
+    github_writes_per_minute: int = 80
+    github_writes_per_hour: int = 500
+    github_write_concurrency: int = 1
     api_tokens: tuple[Secret, ...] = ()  # bearer tokens of the JSON API (MODELBOT_API_TOKENS)
 
     @cached_property
@@ -263,6 +269,13 @@ class Settings:
                 "(the worker needs the App's private key to call GitHub)"
             )
         return self.github_app_id, self.github_private_key
+
+    def github_limits(self) -> Limits:
+        """The pacer's budget (bot.core.pacing.Limits) these settings describe."""
+        if self.github_write_interval == 0:
+            return Limits.unlimited()
+        return Limits(interval=self.github_write_interval, per_minute=self.github_writes_per_minute,
+                      per_hour=self.github_writes_per_hour, concurrency=self.github_write_concurrency)
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -363,5 +376,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secrets: bool
         lease_seconds=_int_env(env, "MODELBOT_LEASE_SECONDS", 300, minimum=5),
         queue_name=env.get("MODELBOT_QUEUE_NAME") or "modelbot",
         reap_grace_seconds=_int_env(env, "MODELBOT_REAP_GRACE_SECONDS", 60, minimum=0),
-        github_write_interval=_float_env(env, "MODELBOT_GITHUB_WRITE_INTERVAL", 0.5),
+        github_write_interval=_float_env(env, "MODELBOT_GITHUB_WRITE_INTERVAL", 1.0),
+        github_writes_per_minute=_int_env(env, "MODELBOT_GITHUB_WRITES_PER_MINUTE", 80),
+        github_writes_per_hour=_int_env(env, "MODELBOT_GITHUB_WRITES_PER_HOUR", 500),
+        github_write_concurrency=_int_env(env, "MODELBOT_GITHUB_WRITE_CONCURRENCY", 1),
     )

@@ -30,8 +30,10 @@ class Harness:
     def __post_init__(self):
         if self.live_reader is None:  # no AWS in this test: nothing is live anywhere
             self.live_reader = lambda env, endpoint: LiveState(endpoint_exists=False, endpoint_name=endpoint)
+        # The worker's pacer with its book in the store (bot.app.cli.cmd_worker), without the
+        # spacing and caps: the fake enforces GitHub's secondary limits only when asked to.
         self.app = GitHubApp(str(self.github.app_id), Secret(self.github.private_key_pem), self.github.url,
-                             write_interval=0)
+                             write_interval=0, book=self.store)
         self.client = create_app(self.settings, store=self.store, queue=self.queue).test_client()
         self.runtime = Runtime(self.settings, self.store, self.queue, load_router(""), self.app, self.live_reader)
 

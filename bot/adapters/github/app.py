@@ -2,9 +2,11 @@
 
 - App JWT -> installation token for a delivery's installation id, cached until five minutes
   before it expires (GitHub issues them for an hour).
-- Reads are retried with backoff on 5xx and connection errors; rate limits (403/429 with the
-  rate-limit headers or Retry-After) are waited out for every method, since GitHub did not act
-  on such a request.
+- Reads are retried with backoff on 5xx and connection errors. Every request goes through one
+  pacer (`bot.adapters.github.pacer`, decisions in `bot.core.pacing`): writes are spaced and
+  capped per installation within GitHub's secondary limits, and rate limits (403/429 with the
+  rate-limit headers or Retry-After) are waited out there for every method, since GitHub did
+  not act on such a request; the wait holds the installation's other requests too.
 - Other failures of writes are *not* retried blindly (PyGithub's default retries POST):
   writes are made idempotent instead, e.g. `upsert_marked_comment` finds the bot's own comment
   by a hidden marker before it creates one.
@@ -20,9 +22,11 @@ from typing import Callable
 from github import Auth, Github, GithubIntegration
 from github.GithubRetry import GithubRetry
 
+from bot.adapters.github.pacer import APP, MemoryBook, Pacer, pace_requester
 from bot.core.clock import utcnow
 from bot.core.config import Secret
 from bot.core.logs import add_redactions
+from bot.core.pacing import Limits
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +36,13 @@ TOKEN_REFRESH_MARGIN = dt.timedelta(minutes=5)
 
 
 class SafeRetry(GithubRetry):
-    """GithubRetry that retries writes only when GitHub refused them for rate limiting."""
+    """GithubRetry that never retries a write blindly, and leaves rate limits to the pacer (which
+    holds every request of the installation, not only this one, and sends the refused one again)."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("total", 5)
         kwargs.setdefault("backoff_factor", 0.5)
-        kwargs.setdefault("status_forcelist", list(range(500, 600)) + [429])
+        kwargs.setdefault("status_forcelist", list(range(500, 600)))
         kwargs.setdefault("allowed_methods", None)  # decided per request below
         kwargs.setdefault("secondary_rate_wait", 60)
         kwargs.setdefault("max_rate_limit_wait", 900)
@@ -48,11 +53,10 @@ class SafeRetry(GithubRetry):
         return method.upper() in IDEMPOTENT
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if status_code in RATE_LIMIT_STATUSES:
+            return False  # bot.adapters.github.pacer waits it out and sends the request again
         if method.upper() not in IDEMPOTENT:
-            if status_code not in RATE_LIMIT_STATUSES:
-                return False
-            # A rate-limited write was not performed: repeating it is safe.
-            return bool(self.total)
+            return False
         return super().is_retry(method, status_code, has_retry_after)
 
 
@@ -61,20 +65,32 @@ class GitHubApp:
 
     def __init__(self, app_id: str, private_key: Secret, base_url: str,
                  clock: Callable[[], dt.datetime] = utcnow, retry_factory=SafeRetry, timeout: int = 15,
-                 write_interval: float = 0.5):
+                 write_interval: float | None = None, limits: Limits | None = None, book=None,
+                 pacer: Pacer | None = None):
+        """`book`: where the pacer keeps its writes (the `Store`, shared by every process; a
+        process-local one by default). `limits` default to GitHub's documented ones, spaced by
+        `write_interval` when given; `write_interval=0` lifts spacing and caps (a GitHub that
+        enforces none: the demo, a fake), rate-limit answers are honoured still."""
         self.app_id, self._key, self.base_url = str(app_id), private_key, base_url.rstrip("/")
         self._clock, self._retry_factory = clock, retry_factory
-        # PyGithub paces every read by 0.25 s and every write by 1 s unless told otherwise. Reads
-        # need no pacing; writes are spaced to stay clear of GitHub's secondary rate limits.
-        self._options = {"timeout": timeout, "seconds_between_requests": 0.0,
-                         "seconds_between_writes": write_interval}
+        if pacer is None:
+            if limits is None:
+                limits = (Limits.unlimited() if write_interval == 0
+                          else Limits(interval=write_interval) if write_interval is not None else Limits())
+            pacer = Pacer(book if book is not None else MemoryBook(), limits)
+        self.pacer = pacer
+        # PyGithub paces every read by 0.25 s and every write by 1 s unless told otherwise, per
+        # client and process: the pacer spaces writes for the installation instead.
+        self._options = {"timeout": timeout, "seconds_between_requests": 0.0, "seconds_between_writes": 0.0}
         self._tokens: dict[int, tuple[str, dt.datetime]] = {}
         self._lock = threading.Lock()
         self._slug: str | None = None
 
     def _integration(self) -> GithubIntegration:
-        return GithubIntegration(auth=Auth.AppAuth(self.app_id, self._key.get()), base_url=self.base_url,
-                                 retry=self._retry_factory(), **self._options)
+        integration = GithubIntegration(auth=Auth.AppAuth(self.app_id, self._key.get()), base_url=self.base_url,
+                                        retry=self._retry_factory(), **self._options)
+        pace_requester(integration._GithubIntegration__requester, self.pacer, APP)  # tokens: the App's writes
+        return integration
 
     def installation_token(self, installation_id: int) -> str:
         with self._lock:
@@ -93,8 +109,10 @@ class GitHubApp:
         return auth.token
 
     def client(self, installation_id: int) -> Github:
-        return Github(auth=Auth.Token(self.installation_token(installation_id)), base_url=self.base_url,
-                      retry=self._retry_factory(), per_page=100, **self._options)
+        gh = Github(auth=Auth.Token(self.installation_token(installation_id)), base_url=self.base_url,
+                    retry=self._retry_factory(), per_page=100, **self._options)
+        pace_requester(gh.requester, self.pacer, installation_id)
+        return gh
 
     def bot_login(self) -> str:
         """The login the App comments as: `<slug>[bot]`."""

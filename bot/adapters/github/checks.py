@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from github import GithubException
 
+from bot.adapters.github.pacer import superseding
 from bot.core.report import CheckOutput, annotation_batches
 
 
@@ -29,28 +30,31 @@ def _same(run: dict, out: CheckOutput, status: str) -> bool:
 
 
 def publish_check_run(requester, full_name: str, head_sha: str, name: str, out: CheckOutput,
-                      details_url: str | None = None, status: str = "completed") -> int:
+                      details_url: str | None = None, status: str = "completed") -> int | None:
     """Make the newest `name` run on `head_sha` show `out` (`status` in_progress: still working,
-    no conclusion yet); return its id."""
-    existing = latest_check_run(requester, full_name, head_sha, name)
-    if existing is not None and _same(existing, out, status):
-        return existing["id"]
-    batches = annotation_batches(out.annotations)
-    body = {"name": name, "head_sha": head_sha, "status": status,
-            "output": {"title": out.title, "summary": out.summary, "text": out.text,
-                       "annotations": batches[0]}}
-    if status == "completed":
-        body["conclusion"] = out.conclusion
-    if details_url:
-        body["details_url"] = details_url
-    if out.actions:  # buttons; GitHub shows them on a completed run
-        body["actions"] = list(out.actions)
-    _, run = requester.requestJsonAndCheck("POST", f"/repos/{full_name}/check-runs", input=body)
-    for batch in batches[1:]:
-        requester.requestJsonAndCheck(
-            "PATCH", f"/repos/{full_name}/check-runs/{run['id']}",
-            input={"output": {"title": out.title, "summary": out.summary, "annotations": batch}})
-    return run["id"]
+    no conclusion yet); return its id (None: a newer publication of this check on this commit,
+    started while this one waited for the pacer, publishes instead)."""
+    with superseding(requester, f"check:{full_name}@{head_sha}:{name}"):
+        existing = latest_check_run(requester, full_name, head_sha, name)
+        if existing is not None and _same(existing, out, status):
+            return existing["id"]
+        batches = annotation_batches(out.annotations)
+        body = {"name": name, "head_sha": head_sha, "status": status,
+                "output": {"title": out.title, "summary": out.summary, "text": out.text,
+                           "annotations": batches[0]}}
+        if status == "completed":
+            body["conclusion"] = out.conclusion
+        if details_url:
+            body["details_url"] = details_url
+        if out.actions:  # buttons; GitHub shows them on a completed run
+            body["actions"] = list(out.actions)
+        _, run = requester.requestJsonAndCheck("POST", f"/repos/{full_name}/check-runs", input=body)
+        for batch in batches[1:]:
+            requester.requestJsonAndCheck(
+                "PATCH", f"/repos/{full_name}/check-runs/{run['id']}",
+                input={"output": {"title": out.title, "summary": out.summary, "annotations": batch}})
+        return run["id"]
+    return None
 
 
 def get_check_run(requester, full_name: str, run_id: int) -> dict | None:

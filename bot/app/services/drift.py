@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 
 from bot.adapters.aws.session import AwsUnavailable
 from bot.adapters.github.issues import keep_issue
+from bot.adapters.github.pacer import superseding
 from bot.adapters.github.reader import ReadError, RepoReader
 from bot.core.clock import utcnow
 from bot.core.drift import ACTIVE, DriftFinding, EndpointFacts, LastDeployment, find_drift
@@ -127,7 +128,10 @@ def repository_drift(runtime, repository: str, owners, *, now: dt.datetime) -> R
                       unreadable=[_text(u)[:300] for u in out.unreadable[:20]], at=now.strftime("%Y-%m-%d %H:%M"))
     elif out.unreadable:
         return out  # nothing seen, something unseen: leave the issue as it is
-    out.issue, out.issue_action = keep_issue(req, repository, runtime.github_app.bot_login(), MARKER, TITLE, body)
+    out.issue_action = "superseded"  # unless the block runs to its end: a newer cycle keeps the issue
+    with superseding(req, f"drift:{repository}"):
+        out.issue, out.issue_action = keep_issue(req, repository, runtime.github_app.bot_login(), MARKER, TITLE,
+                                                 body)
     return out
 
 

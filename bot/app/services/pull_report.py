@@ -15,6 +15,7 @@ import re
 
 from bot.adapters.github.checks import publish_check_run
 from bot.adapters.github.comments import sync_comments
+from bot.adapters.github.pacer import superseding
 from bot.adapters.github.protection import protection_section
 from bot.app.services.approvals import APPROVAL_CHECK, approval_check
 from bot.app.services.gate import gather, pr_gate
@@ -100,8 +101,11 @@ def refresh_pull(ctx, full_name: str, pr: dict, force_compare: bool = False):
     bodies = report_comments(result, pull, tuple(sections))
     # A PR that touches no manifest gets no new comment (no noise), but a report it already has
     # is brought up to date (its manifests may have been taken out of the PR).
-    sync_comments(requester, full_name, pull.number, ctx.bot_login,
-                  {i: body for i, body in enumerate(bodies, 1)}, part_of, create_missing=touches)
+    # A newer refresh of this PR that reaches its report while this one waits for the pacer
+    # replaces it: this one's report is then not written (bot.adapters.github.pacer).
+    with superseding(requester, f"report:{full_name}#{pull.number}"):
+        sync_comments(requester, full_name, pull.number, ctx.bot_login,
+                      {i: body for i, body in enumerate(bodies, 1)}, part_of, create_missing=touches)
     publish_check_run(requester, full_name, pull.head_sha, VALIDATE_CHECK, validate_check(result, pull))
     publish_check_run(requester, full_name, pull.head_sha, APPROVAL_CHECK,
                       approval_check(approvals, result.touches_targets, state.unreadable))
