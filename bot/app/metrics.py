@@ -55,6 +55,29 @@ class StoreCollector:
         yield hist
         yield failures
 
+        # The GitHub request budget (bot.adapters.github.pacer; its book is in the store, shared by
+        # every worker). Installation 0 is the App itself (installation tokens).
+        waiting = GaugeMetricFamily("modelbot_github_writes_waiting",
+                                    "GitHub writes waiting for the pacer, by installation", labels=["installation"])
+        sent = CounterMetricFamily("modelbot_github_writes", "GitHub writes sent, by installation",
+                                   labels=["installation"])
+        coalesced = CounterMetricFamily("modelbot_github_writes_coalesced",
+                                        "GitHub writes not sent because a newer one replaced them",
+                                        labels=["installation"])
+        refused = CounterMetricFamily("modelbot_github_rate_limited",
+                                      "GitHub answers refusing a request for rate limiting (403/429)",
+                                      labels=["installation"])
+        waited = CounterMetricFamily("modelbot_github_write_wait_seconds",
+                                     "Seconds GitHub writes waited for the pacer", labels=["installation"])
+        for installation, n_waiting, n_sent, n_coalesced, n_refused, seconds in self.store.pacing_stats():
+            label = [str(installation)]
+            waiting.add_metric(label, n_waiting)
+            sent.add_metric(label, n_sent)
+            coalesced.add_metric(label, n_coalesced)
+            refused.add_metric(label, n_refused)
+            waited.add_metric(label, seconds)
+        yield from (waiting, sent, coalesced, refused, waited)
+
 
 def render(store, queue) -> bytes:
     registry = CollectorRegistry()

@@ -45,6 +45,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from . import fake_graphql
+from .github_limits import SecondaryLimits
 from .github_contract import Operation, RestContract
 from .github_render import DOCS, Renderer, iso
 CODELOAD_PREFIX = "/_codeload/"
@@ -174,7 +175,7 @@ class FakeGitHub(GitHubState):
     def __init__(self, *, app_id: int = 4242, app_slug: str = "modelbot", app_name: str = "modelbot",
                  token_lifetime: dt.timedelta = dt.timedelta(hours=1), rate_limit: int = 5000,
                  private_key_pem: str | None = None, public_key_pem: str | None = None,
-                 clock: Callable[[], dt.datetime] = utcnow):
+                 clock: Callable[[], dt.datetime] = utcnow, secondary_limits: SecondaryLimits | None = None):
         if private_key_pem is None and public_key_pem is None:
             private_key_pem, public_key_pem = app_key_pair()
         self.private_key_pem = private_key_pem
@@ -182,6 +183,8 @@ class FakeGitHub(GitHubState):
         self.token_lifetime = token_lifetime
         self.contract = RestContract()
         self._rate_limit = rate_limit
+        # GitHub's documented secondary limits (tests/support/github_limits.py), when given.
+        self.secondary_limits = secondary_limits
         self._server = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -311,8 +314,15 @@ class FakeGitHub(GitHubState):
 
     def __call__(self, environ, start_response):
         request = Request(environ)
-        with self.lock:
-            response = self._handle(request)
+        limits = self.secondary_limits
+        if limits is not None:
+            limits.enter()
+        try:
+            with self.lock:
+                response = self._handle(request)
+        finally:
+            if limits is not None:
+                limits.leave()
         return response(environ, start_response)
 
     def _handle(self, request: Request) -> Response:
@@ -356,6 +366,12 @@ class FakeGitHub(GitHubState):
             fault = self._take_fault(method, path, after=False)
             if fault is not None:
                 return self._finish(call, op, fault.status, fault.body, fault.headers, validate=False)
+            if self.secondary_limits is not None:
+                who = str(ctx.token.installation_id) if ctx.token is not None else "app"
+                wait = self.secondary_limits.check(who, method, path, op.operation_id)
+                if wait is not None:
+                    return self._finish(call, op, 403, self.secondary_limits.refusal_body(),
+                                        {"Retry-After": str(wait)}, validate=False)
             self._spend_rate_limit(ctx)
             status, answer, headers = self._dispatch(ctx)
         except HttpError as exc:
