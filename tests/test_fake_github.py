@@ -287,6 +287,13 @@ def test_every_operation_answers_within_its_schema(fake, repo, token):
         answer = call(fake, method, path, token, json=body)
         assert answer.status_code < 300, (method, path, answer.text[:300])
 
+    fake.add_org_member("acme", "alice")  # a user access token (tests/support/fake_oauth.py)
+    fake.set_permission(REPO, "alice", "read")
+    user = fake.user_token_for("alice")
+    for path in ("/user", "/user/memberships/orgs/acme", f"/repos/{REPO}"):
+        answer = call(fake, "GET", path, user)
+        assert answer.status_code == 200, (path, answer.text[:300])
+
     exercised = {c.operation for c in fake.calls if c.operation}  # codeload downloads are no operation
     assert exercised == {op.operation_id for op in fake.contract.operations}
 

@@ -1,4 +1,5 @@
-"""The web adapter: POST /webhook, /healthz, /readyz, /metrics, and the JSON API (`bot.app.api`).
+"""The web adapter: POST /webhook, /healthz, /readyz, /metrics, the JSON API (`bot.app.api`) and the
+status UI behind sign-in with GitHub (`bot.app.ui`).
 
 The request path verifies, records and enqueues; it never calls GitHub or AWS. Everything it
 decides comes from `bot.app.intake`; everything it stores goes through `bot.adapters.store` and `bot.adapters.queue`.
@@ -15,7 +16,8 @@ import time
 
 from flask import Flask, Response, jsonify, request
 
-from bot.app import api, intake, metrics
+from bot.app import api, intake, metrics, ui
+from bot.core.access import address_allowed, bearer_matches
 from bot.core.config import Settings
 from bot.core.logs import add_redactions, delivery_context
 from bot.adapters.queue import Queue
@@ -215,9 +217,22 @@ def create_app(settings: Settings, *, store: Store | None = None, queue: Queue |
             return jsonify(status="unavailable", problems=problems), 503
         return jsonify(status="ready", store=settings.store_backend, queue=settings.queue_backend)
 
+    scrapers = [t.get() for t in (*settings.metrics_tokens, *settings.api_tokens)]
+    add_redactions(scrapers)
+
     @app.get("/metrics")
     def metrics_view():
+        # An operator's address (MODELBOT_METRICS_ALLOW, the socket's peer: no forwarded header is
+        # believed) or a bearer token (MODELBOT_METRICS_TOKENS, MODELBOT_API_TOKENS).
+        if not (address_allowed(request.remote_addr, settings.metrics_allow)
+                or bearer_matches(request.headers.get("Authorization", ""), scrapers)):
+            log.info("metrics refused", extra={"client": request.remote_addr})
+            return Response(json.dumps({"error": "unauthorized", "reason": "/metrics needs a bearer token "
+                                        "(MODELBOT_METRICS_TOKENS) or an operator address (MODELBOT_METRICS_ALLOW)"}),
+                            status=401, mimetype="application/json",
+                            headers={"WWW-Authenticate": 'Bearer realm="modelbot-metrics"'})
         return Response(metrics.render(store, queue), mimetype="text/plain; version=0.0.4")
 
     api.register(app, settings, store)
+    ui.register(app, settings, store)
     return app

@@ -9,6 +9,7 @@ Secret values are wrapped in `Secret` so that no repr, log line or error can pri
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -84,6 +85,19 @@ class EnvironmentConfig(_Strict):
                     "DescribeAlarms); the bot's own bakes and alarm watch are as fine as this.")
 
 
+class UiConfig(_Strict):
+    """Who may sign in to the status UI (bot/app/ui.py): active members of `organization` and,
+    when `teams` are listed, of at least one of those teams (slugs of that organisation). Each
+    person then sees a repository's endpoints only if GitHub lets them read that repository."""
+
+    organization: str | None = Field(default=None, pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+    teams: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]] = Field(default_factory=list)
+    recheck_seconds: int = Field(
+        default=300, ge=30, le=3600,
+        description="How long a session's membership and readable repositories are trusted before "
+                    "they are asked of GitHub again (a removed member loses access within this).")
+
+
 class ServerConfig(_Strict):
     """The organisation's settings. Only this file and the base branch carry authority."""
 
@@ -103,6 +117,8 @@ class ServerConfig(_Strict):
         default_factory=dict, description="What the deploy gate makes of comparison verdicts; see bot/core/gate.py.")
     prices: dict[str, float] = Field(
         default_factory=dict, description="On-demand USD per hour by instance type, for plan cost changes.")
+    ui: UiConfig = Field(default_factory=UiConfig,
+                         description="Sign-in to the status UI: the organisation and teams allowed.")
     drift_interval_seconds: Annotated[int, Field(ge=0, description=(
         "How often the worker compares every endpoint modelbot owns with its repository's default branch "
         "and the ledger (bot/app/services/drift.py); 0 turns the drift check off."))] = 3600
@@ -215,6 +231,28 @@ class Settings:
     github_writes_per_hour: int = 500
     github_write_concurrency: int = 1
     api_tokens: tuple[Secret, ...] = ()  # bearer tokens of the JSON API (MODELBOT_API_TOKENS)
+    # Sign-in to the status UI with GitHub (the App's OAuth user flow, bot/app/ui.py).
+    github_web_url: str = "https://github.com"          # GITHUB_URL: where /login/oauth/* lives
+    github_client_id: str | None = None                 # GITHUB_CLIENT_ID: the App's client id
+    github_client_secret: Secret | None = None          # GITHUB_CLIENT_SECRET
+    session_secret: Secret | None = None                # MODELBOT_SESSION_SECRET: signs session cookies
+    public_url: str | None = None                       # MODELBOT_PUBLIC_URL: the callback's base
+    cookie_secure: bool = True                          # MODELBOT_COOKIE_SECURE=false: local http only
+    session_hours: int = 8                              # MODELBOT_SESSION_HOURS: a sign-in's lifetime
+    # /metrics: a bearer token (MODELBOT_METRICS_TOKENS or an API token) or a client address in
+    # these networks (MODELBOT_METRICS_ALLOW; `none`: no address is enough).
+    metrics_tokens: tuple[Secret, ...] = ()
+    metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+
+    @property
+    def ui_enabled(self) -> bool:
+        """Whether sign-in to the status UI is configured (every piece of it, see `load_settings`)."""
+        return bool(self.github_client_id and self.github_client_secret and self.session_secret
+                    and self.public_url and self.server.ui.organization)
+
+    @property
+    def oauth_callback_url(self) -> str | None:
+        return f"{self.public_url}/oauth/callback" if self.public_url else None
 
     @cached_property
     def policy(self):
@@ -343,6 +381,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secrets: bool
             raise ConfigError(f"MODELBOT_API_TOKENS: each token must be at least {API_TOKEN_MIN} characters "
                               "(e.g. `openssl rand -hex 32`)")
 
+    ui = _ui_settings(env, server)
+    metrics_tokens = _tokens(env, "MODELBOT_METRICS_TOKENS")
+    metrics_allow = _networks(env)
+
     data_dir = Path(env.get("MODELBOT_DATA_DIR") or "var")
     database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'modelbot.db'}"
     if database_url.startswith("postgres://"):
@@ -380,4 +422,73 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_secrets: bool
         github_writes_per_minute=_int_env(env, "MODELBOT_GITHUB_WRITES_PER_MINUTE", 80),
         github_writes_per_hour=_int_env(env, "MODELBOT_GITHUB_WRITES_PER_HOUR", 500),
         github_write_concurrency=_int_env(env, "MODELBOT_GITHUB_WRITE_CONCURRENCY", 1),
+        metrics_tokens=metrics_tokens,
+        metrics_allow=metrics_allow,
+        **ui,
     )
+
+
+SESSION_SECRET_MIN = 32
+UI_SETTINGS = ("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET", "MODELBOT_SESSION_SECRET", "MODELBOT_PUBLIC_URL")
+
+
+def _tokens(env: Mapping[str, str], name: str) -> tuple[Secret, ...]:
+    tokens = tuple(Secret(t.strip()) for t in env.get(name, "").split(",") if t.strip())
+    for t in tokens:
+        if len(t.get()) < API_TOKEN_MIN:
+            raise ConfigError(f"{name}: each token must be at least {API_TOKEN_MIN} characters "
+                              "(e.g. `openssl rand -hex 32`)")
+    return tokens
+
+
+def _networks(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("MODELBOT_METRICS_ALLOW")
+    if raw is None or raw.strip() == "":
+        return Settings.metrics_allow
+    if raw.strip().lower() == "none":
+        return ()
+    out = []
+    for item in (x.strip() for x in raw.split(",") if x.strip()):
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(f"MODELBOT_METRICS_ALLOW: {item!r} is not an IP address or network") from None
+    return tuple(out)
+
+
+def _ui_settings(env: Mapping[str, str], server: ServerConfig) -> dict[str, Any]:
+    """The status UI's sign-in settings: all of them or none (a half-configured sign-in stops
+    start-up naming what is missing, instead of a UI that lets nobody in for a reason nobody sees)."""
+    given = {name: (env.get(name) or "").strip() for name in UI_SETTINGS}
+    web_url = (env.get("GITHUB_URL") or "https://github.com").rstrip("/")
+    if not web_url.startswith(("http://", "https://")):
+        raise ConfigError("GITHUB_URL: expected an http(s) URL")
+    secure_raw = (env.get("MODELBOT_COOKIE_SECURE") or "true").strip().lower()
+    if secure_raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"MODELBOT_COOKIE_SECURE: expected true or false, got {secure_raw!r}")
+    secure = secure_raw in ("true", "1", "yes")
+    hours = _int_env(env, "MODELBOT_SESSION_HOURS", 8)
+    if hours > 24:
+        raise ConfigError(f"MODELBOT_SESSION_HOURS: at most 24, got {hours}")
+    out: dict[str, Any] = {"github_web_url": web_url, "cookie_secure": secure, "session_hours": hours}
+    if not any(given.values()):
+        return out
+    missing = [name for name, value in given.items() if not value]
+    if server.ui.organization is None:
+        missing.append("ui.organization (in the server config file)")
+    if missing:
+        raise ConfigError("status UI sign-in: set all of GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, "
+                          "MODELBOT_SESSION_SECRET, MODELBOT_PUBLIC_URL and ui.organization, or none; "
+                          "missing: " + ", ".join(missing))
+    if len(given["MODELBOT_SESSION_SECRET"]) < SESSION_SECRET_MIN:
+        raise ConfigError(f"MODELBOT_SESSION_SECRET: at least {SESSION_SECRET_MIN} characters "
+                          "(e.g. `openssl rand -hex 32`)")
+    public = given["MODELBOT_PUBLIC_URL"].rstrip("/")
+    if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", public):
+        raise ConfigError(f"MODELBOT_PUBLIC_URL: expected the bot's http(s) base URL, got {public!r}")
+    if public.startswith("http://") and secure:
+        raise ConfigError("MODELBOT_PUBLIC_URL: an http:// URL cannot carry Secure cookies; use https, "
+                          "or MODELBOT_COOKIE_SECURE=false for a local trial only")
+    return {**out, "github_client_id": given["GITHUB_CLIENT_ID"],
+            "github_client_secret": Secret(given["GITHUB_CLIENT_SECRET"]),
+            "session_secret": Secret(given["MODELBOT_SESSION_SECRET"]), "public_url": public}

@@ -24,6 +24,19 @@ def environment() -> Environment:
     return env
 
 
+@lru_cache(maxsize=1)
+def html_environment() -> Environment:
+    """The status UI's pages (bot/templates/ui/*.html): HTML-escaped, and redacted as the rest."""
+    env = Environment(loader=PackageLoader("bot", "templates"), undefined=StrictUndefined,
+                      autoescape=True, trim_blocks=True, lstrip_blocks=True, finalize=_redacted)
+    env.filters["fromjson"] = _fromjson
+    return env
+
+
+def render_html(name: str, **values) -> str:
+    return html_environment().get_template(name).render(**values)
+
+
 class Revealed(str):
     """Text a template shows unredacted, on purpose (`| reveal`): only for a value meant for the
     person reading it that looks like a secret, such as the local demo's fake installation token."""

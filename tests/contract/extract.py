@@ -73,6 +73,8 @@ REST_OPERATIONS: list[tuple[str, str]] = [
     ("get", "/repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"),
     ("get", "/repos/{owner}/{repo}/rules/branches/{branch}"),
     ("post", "/app-manifests/{code}/conversions"),  # `modelbot register` (bot/app/install.py)
+    ("get", "/user"),                                 # the status UI's sign-in (bot/adapters/github_user.py)
+    ("get", "/user/memberships/orgs/{org}"),          # ... is the person an active member
 ]
 # Error bodies the fake answers with on any operation, documented for that status or not.
 ALWAYS_SCHEMAS = ["basic-error", "validation-error"]

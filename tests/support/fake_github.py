@@ -46,6 +46,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import fake_graphql
 from .github_limits import SecondaryLimits
+from .fake_oauth import OAUTH_PREFIX, OAuthFake
 from .github_contract import Operation, RestContract
 from .github_render import DOCS, Renderer, iso
 CODELOAD_PREFIX = "/_codeload/"
@@ -134,6 +135,7 @@ class Ctx:
     path: str
     token: Token | None = None
     repo: Repository | None = None
+    user: Account | None = None  # a user access token's person (tests/support/fake_oauth.py)
 
 
 # Permission an installation token needs for each operation (GitHub answers 403 without it).
@@ -169,7 +171,7 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-class FakeGitHub(GitHubState):
+class FakeGitHub(OAuthFake, GitHubState):
     """The fake server. Start it with `with FakeGitHub() as gh:` or `.start()`; its base URL is `.url`."""
 
     def __init__(self, *, app_id: int = 4242, app_slug: str = "modelbot", app_name: str = "modelbot",
@@ -194,6 +196,7 @@ class FakeGitHub(GitHubState):
 
     def _clear(self) -> None:
         super()._clear()
+        self._clear_oauth()
         self.calls: list[Call] = []
         self.violations: list[str] = []
         self.auth_failures: list[str] = []
@@ -333,6 +336,8 @@ class FakeGitHub(GitHubState):
             return self._codeload(method, path, query)
         if path == GRAPHQL_PATH:
             return self._graphql(request, method, body)
+        if path.startswith(OAUTH_PREFIX):  # GitHub's OAuth web flow: no REST operation
+            return self._oauth(request, method, path)
         try:
             parsed = json.loads(body) if body.strip() else None
         except ValueError:
@@ -451,6 +456,8 @@ class FakeGitHub(GitHubState):
             if scheme != "bearer" or credential.count(".") != 2:
                 self._refuse(call, 401, "A JSON web token could not be decoded", "App endpoint without a JWT")
             self._verify_jwt(credential, call)
+            return
+        if self._authenticate_user(ctx, credential, call):
             return
         call.auth = "token"
         token = self.tokens.get(credential)
@@ -611,7 +618,8 @@ class FakeGitHub(GitHubState):
     # -- repositories and git --------------------------------------------------------------------
 
     def _op_repos_get(self, ctx):
-        return 200, self.render.repository(ctx.repo)
+        body = self.render.repository(ctx.repo)
+        return 200, (self._user_repository(ctx, body) if ctx.user is not None else body)
 
     def _op_repos_get_branch(self, ctx):
         if ctx.params["branch"] not in ctx.repo.branches:

@@ -1,0 +1,123 @@
+"""GitHub as a signed-in person sees it: the App's OAuth user flow and a few REST reads with the
+user access token (bot/app/ui.py's sign-in). Not under bot/adapters/github/: that package loads
+PyGithub, which the web process must not (tests/test_architecture.py); this needs only `requests`.
+
+GitHub's web flow for a GitHub App ("Generating a user access token for a GitHub App"): the
+browser is sent to `{GITHUB_URL}/login/oauth/authorize?client_id&redirect_uri&state`; GitHub
+sends it back to the callback with `code` and `state`; the code is exchanged by
+`POST {GITHUB_URL}/login/oauth/access_token` (client_id, client_secret, code, redirect_uri;
+`Accept: application/json`) for a user access token. That token then calls the REST API with
+the person's rights intersected with the App's: GET /user, GET /user/memberships/orgs/{org},
+GET /orgs/{org}/teams/{team_slug}/memberships/{username}, GET /repos/{owner}/{repo}.
+
+No error text here carries a token or a code; a user access token (`ghu_...`) is redacted by its
+shape wherever text is scrubbed (bot.core.redact), so tokens are not registered one by one (a
+long-lived web process would keep every sign-in's). No retries: a person waits on these, and a failure says "try again".
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import requests
+
+TIMEOUT = (5.0, 10.0)  # connect, read
+API_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
+               "User-Agent": "modelbot"}
+
+
+class GitHubUserError(Exception):
+    """GitHub could not be asked (down, refused the code, answered something unexpected)."""
+
+
+class SignInExpired(GitHubUserError):
+    """GitHub no longer accepts the user access token (401): the person must sign in again."""
+
+
+def authorize_url(web_url: str, client_id: str, redirect_uri: str, state: str) -> str:
+    query = urllib.parse.urlencode({"client_id": client_id, "redirect_uri": redirect_uri, "state": state,
+                                    "allow_signup": "false"})
+    return f"{web_url}/login/oauth/authorize?{query}"
+
+
+def exchange_code(web_url: str, client_id: str, client_secret: str, code: str, redirect_uri: str,
+                  session: requests.Session | None = None) -> str:
+    """The user access token for an authorization `code`; GitHubUserError when GitHub refuses it."""
+    http = session or requests
+    try:
+        r = http.post(f"{web_url}/login/oauth/access_token", timeout=TIMEOUT,
+                      headers={"Accept": "application/json", "User-Agent": "modelbot"},
+                      data={"client_id": client_id, "client_secret": client_secret, "code": code,
+                            "redirect_uri": redirect_uri})
+    except requests.RequestException as exc:
+        raise GitHubUserError(f"GitHub could not be reached ({type(exc).__name__})") from None
+    if r.status_code != 200:
+        raise GitHubUserError(f"GitHub answered {r.status_code} to the code exchange")
+    try:
+        body = r.json()
+    except ValueError:
+        raise GitHubUserError("GitHub's answer to the code exchange is not JSON") from None
+    token = body.get("access_token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        error = body.get("error") if isinstance(body, dict) else None
+        raise GitHubUserError(f"GitHub refused the sign-in code ({str(error or 'no token')[:60]})")
+    return token
+
+
+class UserApi:
+    """REST reads with one person's user access token."""
+
+    def __init__(self, api_url: str, token: str, session: requests.Session | None = None):
+        self._api = api_url.rstrip("/")
+        self._headers = {**API_HEADERS, "Authorization": f"Bearer {token}"}
+        self._http = session or requests.Session()
+
+    def _get(self, path: str) -> tuple[int, object]:
+        try:
+            r = self._http.get(self._api + path, headers=self._headers, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise GitHubUserError(f"GitHub could not be reached ({type(exc).__name__})") from None
+        if r.status_code == 401:
+            raise SignInExpired("GitHub no longer accepts this sign-in (401): sign in again")
+        if r.status_code >= 500 or r.status_code == 429:
+            raise GitHubUserError(f"GitHub answered {r.status_code}")
+        try:
+            return r.status_code, (r.json() if r.content else None)
+        except ValueError:
+            raise GitHubUserError(f"GitHub's answer to GET {path.split('?')[0]} is not JSON") from None
+
+    def login(self) -> str:
+        status, body = self._get("/user")
+        if status != 200 or not isinstance(body, dict) or not isinstance(body.get("login"), str):
+            raise GitHubUserError(f"GET /user answered {status}")
+        return body["login"]
+
+    def org_state(self, org: str) -> str | None:
+        """The person's membership state in `org` (active, pending), None when not a member."""
+        status, body = self._get(f"/user/memberships/orgs/{urllib.parse.quote(org, safe='')}")
+        if status in (403, 404):
+            return None
+        if status != 200 or not isinstance(body, dict):
+            raise GitHubUserError(f"GET /user/memberships/orgs/{org} answered {status}")
+        return body.get("state") if isinstance(body.get("state"), str) else None
+
+    def team_state(self, org: str, team: str, login: str) -> str | None:
+        q = urllib.parse.quote
+        status, body = self._get(f"/orgs/{q(org, safe='')}/teams/{q(team, safe='')}/memberships/{q(login, safe='')}")
+        if status in (403, 404):
+            return None
+        if status != 200 or not isinstance(body, dict):
+            raise GitHubUserError(f"GET team membership {org}/{team} answered {status}")
+        return body.get("state") if isinstance(body.get("state"), str) else None
+
+    def can_read(self, full_name: str) -> bool:
+        """Whether the person may read `owner/name` (GitHub answers 404 for one they cannot see)."""
+        owner, _, name = full_name.partition("/")
+        q = urllib.parse.quote
+        status, body = self._get(f"/repos/{q(owner, safe='')}/{q(name, safe='')}")
+        if status in (403, 404):
+            return False
+        if status != 200 or not isinstance(body, dict):
+            raise GitHubUserError(f"GET /repos/{full_name} answered {status}")
+        perms = body.get("permissions")
+        return bool(perms.get("pull")) if isinstance(perms, dict) else not body.get("private", True)
