@@ -46,7 +46,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import fake_graphql
 from .github_limits import SecondaryLimits
-from .fake_oauth import OAUTH_PREFIX, OAuthFake
+from .fake_oauth import OAuthFake, web_path
 from .github_contract import Operation, RestContract
 from .github_render import DOCS, Renderer, iso
 CODELOAD_PREFIX = "/_codeload/"
@@ -336,7 +336,7 @@ class FakeGitHub(OAuthFake, GitHubState):
             return self._codeload(method, path, query)
         if path == GRAPHQL_PATH:
             return self._graphql(request, method, body)
-        if path.startswith(OAUTH_PREFIX):  # GitHub's OAuth web flow: no REST operation
+        if web_path(path):  # GitHub's OAuth web flow: no REST operation
             return self._oauth(request, method, path)
         try:
             parsed = json.loads(body) if body.strip() else None

@@ -33,6 +33,14 @@ from werkzeug.wrappers import Request, Response
 OAUTH_PREFIX = "/login/oauth/"
 CODE_LIFETIME = dt.timedelta(minutes=10)
 USER_TOKEN_LIFETIME = dt.timedelta(hours=8)
+BROWSER_PATHS = frozenset({"/favicon.ico"})  # what a browser on GitHub's pages asks for besides them
+
+
+def web_path(path: str) -> bool:
+    """Whether `path` is one of GitHub's web pages (the OAuth flow), not its REST API."""
+    return path.startswith(OAUTH_PREFIX) or path in BROWSER_PATHS
+
+
 USER_OPERATIONS = frozenset({"users/get-authenticated", "orgs/get-membership-for-authenticated-user"})
 
 
