@@ -30,7 +30,11 @@ LEVEL = {"read": 1, "write": 2}
 # Operations the fake GitHub does not gate by permission, with the one GitHub's REST reference
 # names for them ("Fine-grained access tokens" box of each endpoint's page).
 EXTRA_PERMISSION = {"repos/list-pull-requests-associated-with-commit": ("contents", "read"),
-                    "repos/download-tarball-archive": ("contents", "read")}
+                    "repos/download-tarball-archive": ("contents", "read"),
+                    # The status UI's sign-in, with a user access token (bot/adapters/github_user.py):
+                    # GET /user needs no permission of the App; an org membership needs Members: read.
+                    "users/get-authenticated": ("metadata", "read"),
+                    "orgs/get-membership-for-authenticated-user": ("members", "read")}
 
 
 # --- the definition cannot drift from the code ------------------------------------------------
@@ -173,6 +177,8 @@ def test_the_manifest_carries_the_definition_and_this_servers_urls():
     assert manifest["url"] == "https://bot.example.com"
     assert manifest["hook_attributes"] == {"url": "https://bot.example.com/webhook", "active": True}
     assert manifest["redirect_url"] == "http://127.0.0.1:3000/callback"
+    assert manifest["callback_urls"] == ["https://bot.example.com/oauth/callback"]  # the status UI's sign-in
+    assert manifest["request_oauth_on_install"] is False
     assert manifest["default_permissions"] == DEFINITION["default_permissions"]
     assert manifest["default_events"] == DEFINITION["default_events"]
     assert manifest["public"] is False

@@ -48,6 +48,7 @@ DEFINITION_KEYS = frozenset({"name", "description", "public", "default_permissio
 ACCESS = ("read", "write")
 WEBHOOK_PATH = "/webhook"  # bot/app/web.py
 CALLBACK_PATH = "/callback"
+OAUTH_CALLBACK_PATH = "/oauth/callback"  # the status UI's sign-in callback (bot/app/ui.py)
 _CODE = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _EVENT = re.compile(r"[a-z_]{1,60}")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
@@ -120,7 +121,8 @@ def build_manifest(definition: Mapping[str, Any], *, url: str, redirect_url: str
                    name: str | None = None) -> dict:
     """The manifest GitHub's flow takes: the definition plus this server's URLs.
 
-    `url` is the bot's public base URL: the App's homepage, and `{url}/webhook` its webhook.
+    `url` is the bot's public base URL: the App's homepage, `{url}/webhook` its webhook and
+    `{url}/oauth/callback` the callback URL of sign-in to the status UI (MODELBOT_PUBLIC_URL).
     """
     base = _http_url(url, "--url")
     manifest = {
@@ -128,6 +130,9 @@ def build_manifest(definition: Mapping[str, Any], *, url: str, redirect_url: str
         "url": base,
         "hook_attributes": {"url": base + WEBHOOK_PATH, "active": True},
         "redirect_url": _http_url(redirect_url, "redirect URL"),
+        # Sign-in to the status UI (bot/app/ui.py): GitHub sends people back here with the code.
+        "callback_urls": [base + OAUTH_CALLBACK_PATH],
+        "request_oauth_on_install": False,
         "public": bool(definition.get("public", False)),
         "default_permissions": dict(definition["default_permissions"]),
         "default_events": list(definition["default_events"]),
