@@ -17,7 +17,7 @@ from bot.adapters.github.comments import sync_comments
 from sqlalchemy import select
 
 from bot.adapters.store import GitHubWriteRow
-from bot.adapters.github.pacer import MemoryBook, Pacer, PaceTimeout, superseding
+from bot.adapters.github.pacer import MemoryBook, Pacer, PaceTimeout, news_from, superseding
 from bot.app.metrics import render
 from bot.core.config import Secret
 from bot.core.pacing import Limits, hold_until, is_refusal, is_write, next_slot
@@ -298,6 +298,23 @@ def test_the_newest_run_writes_even_when_it_waited_longest(clock):
             sync_comments(requester, REPO, 7, login, {"report": "<!-- report -->\nsecond"}, _marked)
         assert [c.body for c in gh.comments_on(REPO, 7)] == ["<!-- report -->\nsecond"]
         assert clock.slept and [s[3] for s in app.pacer.stats() if s[0] == inst] == [0]
+
+
+def test_later_news_wins_whichever_run_reaches_the_report_first(clock):
+    with FakeGitHub() as gh:
+        inst = _repo(gh)
+        app = _app(gh, clock)
+        login = app.bot_login()
+        requester = app.client(inst).requester
+        with news_from(2000.0), superseding(requester, f"report:{REPO}#7"):  # the later delivery, first
+            sync_comments(requester, REPO, 7, login, {"report": "<!-- report -->\nabout the second push"}, _marked)
+        with news_from(1000.0), superseding(requester, f"report:{REPO}#7"):  # the earlier one, retried after
+            sync_comments(requester, REPO, 7, login, {"report": "<!-- report -->\nabout the first push"}, _marked)
+        assert [c.body for c in gh.comments_on(REPO, 7)] == ["<!-- report -->\nabout the second push"]
+        assert not any("first push" in str(c.json) for c in gh.calls)
+        with news_from(3000.0), superseding(requester, f"report:{REPO}#7"):  # later news again: written
+            sync_comments(requester, REPO, 7, login, {"report": "<!-- report -->\nthird"}, _marked)
+        assert [c.body for c in gh.comments_on(REPO, 7)] == ["<!-- report -->\nthird"]
 
 
 def test_metrics_show_the_pacer_queue_and_counters(settings, store, queue):

@@ -151,6 +151,23 @@ def test_report_is_edited_in_place_across_pushes_and_redeliveries(bot, fake_gith
     assert validate_run(fake_github, number).conclusion == "success"
 
 
+def test_an_older_delivery_processed_last_does_not_overwrite_the_newer_report(bot, fake_github):
+    """The opened run of a PR pushed to since is retried after the synchronize run has reported:
+    its report (about the old head) is superseded and never written; its handler still succeeds."""
+    number = open_pr(fake_github, {"models/churn/modelbot.yaml": MINIMAL.replace("name: churn", "name: Bad_")})
+    old_head = fake_github.head_sha(REPO, fake_github.pull(REPO, number))
+    bot.post("pull_request", bot.pr_event("opened", REPO, number), delivery_id="d-opened")
+    fake_github.commit(REPO, "feature", {"models/churn/modelbot.yaml": MINIMAL})
+    new_head = fake_github.head_sha(REPO, fake_github.pull(REPO, number))
+    assert bot.deliver("pull_request", bot.pr_event("synchronize", REPO, number)) == "done"
+    assert bot.runtime.process(bot.store.get_delivery("d-opened").id) == "done"
+    comments = fake_github.comments_on(REPO, number)
+    assert len(comments) == 1 and new_head[:7] in comments[0].body and "All changed manifests are valid" in comments[0].body
+    assert not any(old_head[:7] in str(c.json) for c in fake_github.calls if "/comments" in c.path)
+    # the older run's own check runs, of its own head, are not superseded by the newer head's
+    assert fake_github.check_runs_for(REPO, head_sha=old_head, name="modelbot/validate")[-1].conclusion == "failure"
+
+
 def test_very_long_reports_are_split_and_shrink_back(bot, fake_github):
     bad = "apiVersion: modelbot/v1\nkind: ModelDeployment\n" + "".join(
         f"unknown_key_{i}_{'x' * 40}: {i}\n" for i in range(60))

@@ -243,6 +243,7 @@ class WriteTargetRow(Base):
     installation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     token: Mapped[str] = mapped_column(String(32), nullable=False)
+    generation: Mapped[float] = mapped_column(Float, nullable=False)
     at: Mapped[float] = mapped_column(Float, nullable=False)
 
 
@@ -913,14 +914,17 @@ class Store:
         with self.session() as s:
             return s.scalar(select(PacingRow.held_until).where(PacingRow.installation_id == installation_id)) or 0.0
 
-    def claim_write_target(self, installation_id: int, key: str, token: str, now: float) -> None:
-        """Make `token` the newest writer of `key` (older writers of it are superseded)."""
+    def claim_write_target(self, installation_id: int, key: str, token: str, generation: float, now: float) -> None:
+        """Make `token` the newest writer of `key` unless a writer of a later `generation` holds it
+        (older writers of it are superseded; of one generation, the last to claim wins)."""
         with self.session() as s:
-            ins = (pg_insert if self._pg else sqlite_insert)(WriteTargetRow).values(
-                installation_id=installation_id, key=key[:300], token=token, at=now)
-            s.execute(ins.on_conflict_do_update(index_elements=["installation_id", "key"],
-                                                set_={"token": token, "at": now}))
             s.execute(WriteTargetRow.__table__.delete().where(WriteTargetRow.at < now - 2 * HOUR))
+            ins = (pg_insert if self._pg else sqlite_insert)(WriteTargetRow).values(
+                installation_id=installation_id, key=key[:300], token=token, generation=generation, at=now)
+            s.execute(ins.on_conflict_do_update(
+                index_elements=["installation_id", "key"],
+                set_={"token": token, "generation": generation, "at": now},
+                where=WriteTargetRow.__table__.c.generation <= generation))
 
     def write_target(self, installation_id: int, key: str) -> str | None:
         with self.session() as s:

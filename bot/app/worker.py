@@ -26,6 +26,7 @@ from bot.app.services.rollouts import Rollouts
 from bot.app.router import Router
 from bot.adapters.store import Store
 from bot.adapters.aws.live import AwsLiveReader
+from bot.adapters.github.pacer import news_from
 from bot.adapters.github.reader import RepoReader
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,9 @@ class Runtime:
         row = self.store.claim(pk, self.settings.lease_seconds)
         if row is None:
             return "skipped"
-        with delivery_context(row.delivery_id):
+        received = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=dt.timezone.utc)
+        # Writes superseded by a later delivery's are not sent (bot.adapters.github.pacer).
+        with delivery_context(row.delivery_id), news_from(received.timestamp()):
             delivery = Delivery(row.delivery_id, row.event, row.action, row.repository,
                                 row.installation_id, json.loads(row.payload))
             ctx = Context(self.settings, self.store, row.installation_id, self.github_app, self)

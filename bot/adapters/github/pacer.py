@@ -10,8 +10,9 @@
   installation's later requests, reads included, until then; a request GitHub refused for rate
   limiting was not performed, so it is sent again once the hold is over.
 - Coalescing: code that writes one target (a PR's report, a check run, the drift issue) does so
-  inside `superseding(requester, key)`. Entering makes this run the target's newest writer; a
-  write of a run that a newer run of the same target has replaced while it waited is not sent
+  inside `superseding(requester, key)`. Entering makes this run the target's newest writer
+  unless a run acting on later news (a later delivery: `news_from`, set by the worker) holds it;
+  a write of a run that a newer run of the same target has replaced while it waited is not sent
   (`Superseded`), and `superseding` ends that block quietly, so the handler finishes normally:
   the newer run writes the newer text.
 
@@ -58,6 +59,19 @@ class _Target:
 
 
 _TARGET: ContextVar[_Target | None] = ContextVar("modelbot_write_target", default=None)
+_GENERATION: ContextVar[float | None] = ContextVar("modelbot_write_generation", default=None)
+
+
+@contextmanager
+def news_from(arrived: float) -> Iterator[None]:
+    """The code in this block acts on news that arrived at `arrived` (epoch seconds: a delivery's
+    receipt). Of two writers of one target, the one with the later news wins, whichever reaches
+    the target first; outside such a block a writer's news is as old as its entering the target."""
+    reset = _GENERATION.set(arrived)
+    try:
+        yield
+    finally:
+        _GENERATION.reset(reset)
 
 
 class MemoryBook:
@@ -124,13 +138,16 @@ class MemoryBook:
         with self._lock:
             return self._row(installation_id)["held_until"]
 
-    def claim_write_target(self, installation_id, key, token, now):
+    def claim_write_target(self, installation_id, key, token, generation, now):
         with self._lock:
-            self._targets[(installation_id, key)] = token
+            held = self._targets.get((installation_id, key))
+            if held is None or held[1] <= generation:
+                self._targets[(installation_id, key)] = (token, generation)
 
     def write_target(self, installation_id, key):
         with self._lock:
-            return self._targets.get((installation_id, key))
+            held = self._targets.get((installation_id, key))
+            return held[0] if held else None
 
     def pacing_stats(self):
         with self._lock:
@@ -243,7 +260,9 @@ def superseding(requester, key: str) -> Iterator[None]:
         return
     pacer, installation_id = pace
     target = _Target(pacer, installation_id, key, uuid.uuid4().hex)
-    pacer.book.claim_write_target(installation_id, key, target.token, pacer.clock())
+    now = pacer.clock()
+    generation = _GENERATION.get()
+    pacer.book.claim_write_target(installation_id, key, target.token, now if generation is None else generation, now)
     reset = _TARGET.set(target)
     try:
         yield

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("installation_id", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("key", sa.String(300), primary_key=True),
         sa.Column("token", sa.String(32), nullable=False),
+        sa.Column("generation", sa.Float, nullable=False),  # when the writer's news arrived (epoch s)
         sa.Column("at", sa.Float, nullable=False),
     )
 
