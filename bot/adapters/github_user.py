@@ -112,9 +112,8 @@ class UserApi:
 
     def can_read(self, full_name: str) -> bool:
         """Whether the person may read `owner/name` (GitHub answers 404 for one they cannot see)."""
-        owner, _, name = full_name.partition("/")
-        q = urllib.parse.quote
-        status, body = self._get(f"/repos/{q(owner, safe='')}/{q(name, safe='')}")
+        owner_name = "/".join(urllib.parse.quote(part, safe="") for part in full_name.split("/", 1))
+        status, body = self._get(f"/repos/{owner_name}")
         if status in (403, 404):
             return False
         if status != 200 or not isinstance(body, dict):
