@@ -273,10 +273,31 @@ def test_secrets_and_tokens_stay_out_of_the_logs(client, fake_github, ui_setting
     sign_in(client, fake_github, support.MEMBER)
     sign_in(client, fake_github, support.OUTSIDER)
     client.post("/logout", data={})
-    from bot.core.logs import scrub
+    from bot.core.logs import JsonFormatter, scrub
 
-    text = "\n".join(scrub(r.getMessage()) + " " + scrub(str(r.__dict__)) for r in caplog.records)
-    assert "ui sign-in" in text
+    raw = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)  # before any redaction
+    formatted = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    assert "ui sign-in" in raw and "ui sign-in refused: not a member" in raw and support.OUTSIDER in raw
+    codes = [c for c in fake_github.codes]
+    assert fake_github.user_tokens and codes
+    for secret in (ui_settings.github_client_secret.get(), ui_settings.session_secret.get(),
+                   *fake_github.user_tokens, *codes):
+        assert secret not in raw and secret not in formatted
     for secret in (ui_settings.github_client_secret.get(), ui_settings.session_secret.get(), *fake_github.user_tokens):
-        assert secret not in text
-        assert scrub(f"x {secret} y") == "x *** y"
+        assert scrub(f"x {secret} y") == "x *** y"  # and were one ever logged, it would be redacted
+
+
+def test_when_github_cannot_confirm_access_nothing_is_shown(client, fake_github, monkeypatch):
+    sign_in(client, fake_github, support.MEMBER)
+    import time as time_module
+
+    real = time_module.time
+    monkeypatch.setattr("bot.app.ui.time.time", lambda: real() + 120)  # a recheck is due
+    fake_github.fail_next("GET", r"^/user/memberships/orgs/", status=502)
+    r = client.get("/")
+    assert r.status_code == 503 and "GitHub cannot confirm your access" in r.get_data(as_text=True)
+    assert "churn" not in r.get_data(as_text=True)
+    assert client.get("/").status_code == 200  # GitHub answers again: so does the UI
+    fake_github.expire_user_tokens()
+    monkeypatch.setattr("bot.app.ui.time.time", lambda: real() + 240)
+    assert client.get("/").status_code == 302  # GitHub no longer takes the token: sign in again
