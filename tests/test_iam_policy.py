@@ -47,7 +47,8 @@ VALUES = {"<ACCOUNT_ID>": ACCOUNT, "<REGION>": REGION, "<ENVIRONMENT>": ENV,
           "<BOT_ACCOUNT_ID>": "210987654321", "<BOT_RUNTIME_ROLE_NAME>": "modelbot-runtime",
           "<EXTERNAL_ID>": "4f1c2a9e-modelbot", "<MODEL_ARTIFACTS_BUCKET>": "acme-models",
           "<MULTI_MODEL_BUCKET>": "acme-models", "<MULTI_MODEL_PREFIX>": "store-forecast/models/",
-          "<OUTPUT_BUCKET>": "acme-modelbot", "<OUTPUT_PREFIX>": "sagemaker-output"}
+          "<OUTPUT_BUCKET>": "acme-modelbot", "<OUTPUT_PREFIX>": "sagemaker-output",
+          "<CAPTURE_BUCKET>": "acme-capture", "<CAPTURE_PREFIX>": "recommender"}
 INLINE_POLICY_MAX_CHARS = 10240  # IAM quota: inline policies of a role, whitespace not counted
 
 # Services whose clients the bot creates (bot.adapters.aws.session.client / Clients.from_session).
@@ -63,6 +64,7 @@ ACTIONS_OF = {
     "s3:HeadObject": ("s3:GetObject",),
     "s3:GetObject": ("s3:GetObject", "s3:GetObjectVersion"),  # reads pass VersionId when pinned
     "s3:CopyObject": ("s3:GetObject", "s3:PutObject", "s3:GetObjectTagging", "s3:PutObjectTagging"),
+    "s3:ListObjectsV2": ("s3:ListBucket",),
 }
 # Called by the bot's own principal to become the deployer role: granted by the trust policy.
 BOT_PRINCIPAL_ACTIONS = {"sts:AssumeRole"}
@@ -367,6 +369,12 @@ def bot_requests(d: dict) -> list[tuple[Request, dict]]:
         r("s3:GetObjectVersion", [Resource(s3("acme-datasets/fraud/validation-2024-05.parquet"))]),
         r("s3:GetObject", [Resource(s3("acme-modelbot/compare/outputs/mbc-x-c/9f86d0.csv.out"))]),
         r("s3:PutObject", [Resource(s3("acme-modelbot/compare/inputs/9f86d0.csv"))], why="transform input"),
+        # the shadow judge (bot/adapters/aws/experiment.py): one hour of each variant's capture
+        r("s3:ListBucket", [Resource("arn:aws:s3:::acme-capture")],
+          {"s3:prefix": "recommender/recommender-production/shadow/2024/06/01/10/"}, why="the shadow judge"),
+        r("s3:GetObject", [Resource(s3("acme-capture/recommender/recommender-production/shadow/2024/06/01/10/"
+                                       "05-12-345-0f1e.jsonl"))], why="the shadow judge"),
+        r("cloudwatch:GetMetricData", [Resource("*")], why="the shadow judge's latency and errors"),
     ]
     # inference components (bot/adapters/aws/executor.py `_do_place_component`, `_do_rollback_component`,
     # `observe`; live.py `_components`; teardown.py `_components`): CreateInferenceComponent is
@@ -872,8 +880,16 @@ def test_cannot_write_s3_outside_its_prefixes(policy, deploys):
         assert not allowed(policy, action, s3(copy["Source"]).replace("acme-models", "elsewhere"))
         assert not allowed(policy, action, s3("acme-datasets/fraud/validation-2024-05.parquet"))
     assert not allowed(policy, "s3:GetObjectTagging", s3("acme-datasets/fraud/validation-2024-05.parquet"))
-    for action in ("s3:DeleteObject", "s3:ListBucket", "s3:PutObjectAcl"):
+    for action in ("s3:DeleteObject", "s3:PutObjectAcl"):
         assert action not in policy_actions(policy)
+    # s3:ListBucket only to list the data capture prefix: nowhere else (a HeadObject of a missing
+    # multi-model key stays a 403 the bot reads as "not there yet"), and no capture write at all
+    capture = "arn:aws:s3:::acme-capture"
+    assert allowed(policy, "s3:ListBucket", capture, {"s3:prefix": "recommender/ep/shadow/2024/06/01/10/"})
+    assert not allowed(policy, "s3:ListBucket", capture, {"s3:prefix": "other-team/"})
+    assert not allowed(policy, "s3:ListBucket", capture)
+    assert not allowed(policy, "s3:ListBucket", "arn:aws:s3:::acme-models", {"s3:prefix": "recommender/x"})
+    assert not allowed(policy, "s3:PutObject", s3("acme-capture/recommender/ep/shadow/2024/06/01/10/x.jsonl"))
 
 
 # --- tests: the trust policy ----------------------------------------------------------------------

@@ -58,6 +58,7 @@ class Rollout:
         self.clients = clients
         self.decisions: list[Decision] = []
         self.observations: list[Observation] = []
+        self.judged: str | None = None  # a shadow judge's verdict, as the service adds it to what it observes
 
     def run(self, *, until: Callable[[Decision], bool] = lambda d: False,
             each: Callable[[Observation], None] = lambda o: None, calls: Calls | None = None,
@@ -65,6 +66,8 @@ class Rollout:
         observed = observe(self.clients, self.state.endpoint, self.state.alarms)
         self.polls: list[list[str]] = []
         for _ in range(max_steps):
+            if self.judged is not None:
+                observed = replace(observed, experiment=self.judged)
             self.observations.append(observed)
             each(observed)
             d = decide(self.state, observed, _now())
@@ -308,6 +311,15 @@ def test_a_shadow_test_from_the_model_registry_is_promoted(session, clients):
     model = clients.sagemaker.describe_model(ModelName="recommender-production-2222222")
     assert model["Containers"][0]["ModelPackageName"].endswith("model-package/recommender/15")
 
+    # The example has a shadow judge: without its pass, a promotion is turned down and nothing moves.
+    r.state = replace(r.state, requested="promote")
+    refused = r.run(until=lambda d: d.refused is not None)
+    assert "the shadow judge has not passed the candidate" in refused.refused
+    assert refused.state.phase == "experiment" and refused.state.requested is None
+    assert clients.sagemaker.describe_endpoint(EndpointName="recommender-production")["EndpointConfigName"] == \
+        "recommender-production-2222222"
+
+    r.judged = "pass"
     r.state = replace(r.state, requested="promote")
     final = r.run()
 

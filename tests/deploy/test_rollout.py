@@ -31,6 +31,8 @@ AB = RolloutState(**{**BASE, "flow": "ab", "strategy": "ab", "target_models": ("
                      "candidate_variant": "challenger", "candidate_model": "m2",
                      "ab_steps": (0.1,)})
 SHADOW = replace(AB, flow="shadow", strategy="shadow", candidate_variant="shadow", ab_steps=())
+JUDGED = replace(SHADOW, experiment={"task": "classification", "max_disagreement": 0.02, "min_pairs": 500},
+                 capture_destination="s3://capture/ep/")
 
 
 def at(state: RolloutState, phase: str, **changes) -> RolloutState:
@@ -202,6 +204,26 @@ CASES = [
      on("c2", alarms=ALARM), "rollback", "rolling_back", {"config": "c1"}),
     ("shadow: promotion lost: again", at(SHADOW, "promoting"), on("c2"), "promote", "promoting",
      {"config": "c2-promoted", "attempts": 2}),
+    # --- shadow with a judge (strategy.experiment): its verdict decides promotion ------------
+    ("judged shadow: /promote without a verdict is refused, nothing moves",
+     at(JUDGED, "experiment", deadline=None, requested="promote"), on("c2"), "report", "experiment",
+     {"requested": None, "refused": "no evidence read yet"}),
+    ("judged shadow: /promote while the judge runs is refused, with its reasons",
+     at(JUDGED, "experiment", deadline=None, requested="promote"),
+     on("c2", experiment="running", experiment_reasons=("disagreement: 1% of 300",)), "report", "experiment",
+     {"requested": None, "refused": "(running): disagreement: 1% of 300"}),
+    ("judged shadow: /promote after a pass promotes", at(JUDGED, "experiment", deadline=None, requested="promote"),
+     on("c2", experiment="pass"), "promote", "promoting", {"config": "c2-promoted"}),
+    ("judged shadow: a failing judge rolls back without a request", at(JUDGED, "experiment", deadline=None),
+     on("c2", experiment="fail", experiment_reasons=("psi 0.4 over its limit 0.25",)), "rollback",
+     "rolling_back", {"config": "c1", "reason": "the shadow judge failed the candidate: psi 0.4"}),
+    ("judged shadow: /rollback wins over a pass", at(JUDGED, "experiment", deadline=None, requested="rollback"),
+     on("c2", experiment="pass"), "rollback", "rolling_back", {"config": "c1"}),
+    ("judged shadow: the verdict is in the progress", at(JUDGED, "experiment", deadline=None, progress="old"),
+     on("c2", experiment="running", experiment_summary="shadow judge: running after 12 paired answers"),
+     "report", "experiment", {"progress": "shadow judge: running after 12 paired answers"}),
+    ("unjudged shadow: a verdict field means nothing", at(SHADOW, "experiment", deadline=None, requested="promote"),
+     on("c2", experiment="fail"), "promote", "promoting", {"config": "c2-promoted"}),
     # --- terminal -----------------------------------------------------------------------------
     ("terminal: success is decided again", at(GUARDED, "succeeded"), on("c2"), "succeed", "succeeded",
      {"cleanup": Cleanup(("c1",), ("m1",))}),
@@ -224,10 +246,14 @@ def test_decide(name, state, observed, action, phase, expect):
             assert value in (d.reason or ""), d.reason
         elif key == "progress":
             assert value in d.progress.text, d.progress.text
+        elif key == "refused":
+            assert value in (d.refused or ""), d.refused
         elif key in ("attempts", "requested", "step", "deadline"):
             assert getattr(d.state, key) == value
         else:
             assert getattr(d, key) == value
+    if "refused" not in expect:
+        assert d.refused is None, d.refused
     assert decide(state, observed, NOW) == d  # the same inputs, the same decision
     if d.action in ("wait", "report"):
         assert d.seconds == state.poll_seconds and d.progress is not None
@@ -305,6 +331,10 @@ class TestNewRollout:
         spec, p, live, _, _ = self._plans("realtime-shadow", replace_text={"recommender/14": "recommender/15"})
         s = new_rollout("d4", spec, p, live, NOW)
         assert (s.flow, s.candidate_variant, s.ab_steps) == ("shadow", "shadow", ())
+        # the example's shadow judge, carried in the state with where the capture is read from
+        assert s.experiment["task"] == "classification" and s.experiment["max_disagreement"] == 0.02
+        assert s.capture_destination == "s3://acme-capture/recommender/"
+        assert RolloutState.from_record(s.as_record()) == s
 
     def test_an_autoscaling_only_change_rolls_out_in_place(self):
         spec, p, live, _, _ = self._plans("realtime-canary", replace_text={"max_capacity: 10": "max_capacity: 12"})

@@ -17,6 +17,18 @@ CloudWatch
   you omit this parameter, only metric alarms are returned, even if composite alarms exist");
   moto ignored the parameter and always answered both kinds.
 
+- GetMetricData percentiles (moto answers only Sum, Average, Minimum, Maximum and SampleCount,
+  and nothing for `p99`). CloudWatch User Guide, "CloudWatch statistics definitions":
+  `pNN.NN` is the NN.NN-th percentile of the period's values (0 <= NN.NN <= 100, at most two
+  decimals); computed here from the raw values (the nearest-rank percentile, CloudWatch's own
+  is an approximation of it). Percentiles are not available for values published as a
+  StatisticSet unless SampleCount is 1 or Minimum equals Maximum ("Percentiles": "you can't
+  retrieve percentile statistics for this data unless ..."): no value is returned then.
+  Refused with ValidationError, as botocore documents the fields: a MetricStat.Period that is
+  not 1, 5, 10, 30 or a multiple of 60 (MetricStat.Period), more than 500 queries
+  (MetricDataQueries: "you can include as many as 500"), a Stat that is neither a statistic
+  nor a percentile, and duplicate query Ids (MetricDataQuery.Id "must be unique").
+
 Application Auto Scaling (ServiceNamespace sagemaker, sagemaker:variant:DesiredInstanceCount)
 ---------------------------------------------------------------------------------------------
 - RegisterScalableTarget: the endpoint variant must exist (SageMaker Developer Guide, "Auto
@@ -50,6 +62,57 @@ from tests.support.sagemaker_emulator import component_scaling
 VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 _ORIGINAL: dict[str, Callable] = {}
+
+
+# --------------------------------------------------------------------------- GetMetricData
+
+_PERCENTILE = re.compile(r"^p(\d{1,3}(?:\.\d{1,2})?)$")
+_STATS = frozenset({"Sum", "Average", "Minimum", "Maximum", "SampleCount"})
+
+
+def percentile_of(values: list[float], stat: str) -> float | None:
+    """The nearest-rank percentile `stat` (`p99`, `p99.9`) of `values`; None without values."""
+    m = _PERCENTILE.match(stat)
+    if not m or not values:
+        return None
+    q = float(m.group(1))
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n q / 100), at least the first value
+    return ordered[int(min(rank, len(ordered))) - 1]
+
+
+def _statistic(self: Any, stat: str) -> Any:
+    if not _PERCENTILE.match(stat):
+        return _ORIGINAL["get_statistics_for_type"](self, stat)
+    values = list(self.metric_single_values_list)
+    for agg in self.metric_aggregated_list:
+        if agg.sample_count == 1 or agg.min == agg.max:
+            values.extend([agg.min] * int(agg.sample_count))
+        else:
+            return None  # a StatisticSet with spread values has no percentile
+    return percentile_of(values, stat)
+
+
+def h_get_metric_data(self: Any) -> Any:
+    queries = self._get_params().get("MetricDataQueries", []) or []
+    if len(queries) > 500:
+        raise _cw_validation("The collection MetricDataQueries must not have a size greater than 500.")
+    ids = [q.get("Id") for q in queries]
+    if len(set(ids)) != len(ids):
+        raise _cw_validation("The values for parameter id in MetricDataQueries are not unique.")
+    for q in queries:
+        stat = q.get("MetricStat")
+        if not stat:
+            continue
+        period = int(stat.get("Period") or 0)
+        if period not in (1, 5, 10, 30) and (period < 60 or period % 60):
+            raise _cw_validation(f"The parameter MetricDataQueries.member.Period must be 1, 5, 10, 30, "
+                                 f"or a multiple of 60; got {period}.")
+        name = stat.get("Stat") or ""
+        m = _PERCENTILE.match(name)
+        if name not in _STATS and not (m and 0 <= float(m.group(1)) <= 100):
+            raise _cw_validation(f"The value {name} for parameter MetricDataQueries.member.MetricStat.Stat is invalid.")
+    return _ORIGINAL["get_metric_data"](self)
 
 
 # --------------------------------------------------------------------------- composite alarms
@@ -364,6 +427,12 @@ def install(patch: Callable[[Any, str, Any], None]) -> None:
     _ORIGINAL["put_scaling_policy"] = ApplicationAutoScalingResponse.put_scaling_policy
     patch(ApplicationAutoScalingResponse, "put_scaling_policy", h_put_scaling_policy)
 
+    from moto.cloudwatch.models import Statistics
+
+    _ORIGINAL["get_statistics_for_type"] = Statistics.get_statistics_for_type
+    patch(Statistics, "get_statistics_for_type", _statistic)
+    _ORIGINAL["get_metric_data"] = CloudWatchResponse.get_metric_data
+    patch(CloudWatchResponse, "get_metric_data", h_get_metric_data)
     _ORIGINAL["describe_alarms"] = CloudWatchResponse.describe_alarms
     _ORIGINAL["register_scalable_target"] = ApplicationAutoScalingResponse.register_scalable_target
     _ORIGINAL["deregister_scalable_target"] = (

@@ -33,10 +33,13 @@ from typing import Callable
 
 from bot.core.clock import utcnow
 from bot.adapters.aws.executor import execute, observe, start_transform_job, transform_job_status
+from bot.adapters.aws.experiment import Budget, read_shadow_evidence
 from bot.adapters.aws.session import AwsUnavailable
 from bot.adapters.aws.teardown import TeardownFailed, TeardownRequests, TeardownState, teardown_step
 from bot.core.deploy import DeployRequests, RolloutState, decide
 from bot.core.deploy.rollout import record_smoke
+from bot.core.experiment.judge import ShadowVerdict, judge_shadow
+from bot.core.render import render
 from bot.core.gate import Decision, NotReady, Reason
 from bot.core.logs import scrub
 
@@ -71,6 +74,16 @@ def _prepared_facts(prepared: "Prepared") -> dict:
     if prepared.rollout:
         facts.update(flow=prepared.rollout.get("flow"), strategy=prepared.rollout.get("strategy"))
     return facts
+
+
+def _verdict_line(verdict: ShadowVerdict, state: RolloutState, now: dt.datetime) -> str:
+    after = (state.experiment or {}).get("promote_after_minutes")
+    promote_in = None
+    if after is not None:
+        started = state.phase_started_at or state.started_at
+        left = int((started + dt.timedelta(minutes=int(after)) - now).total_seconds() // 60)
+        promote_in = f"{left} min" if left > 0 else ""
+    return render("experiment/shadow_summary.txt.j2", verdict=verdict.as_record(), promote_in=promote_in).strip()
 
 
 def lock_key(environment: str, endpoint: str) -> str:
@@ -295,6 +308,10 @@ class Rollouts:
         if data.get("teardown"):
             return self._advance_teardown(row, data)
         state = RolloutState.from_record(data["rollout"])
+        verdict = None
+        if state.phase == "experiment" and state.experiment is not None:
+            verdict = self._judge_experiment(row, data, state)
+            row = self.store.deployment(row.id)
         requested = row.requested
         if requested == "promote" and state.flow in ("ab", "shadow") and state.phase != "experiment":
             requested = None  # acted on only in the experiment (after the smoke test, a weight shift): ask then
@@ -305,7 +322,15 @@ class Rollouts:
         requests = DeployRequests.from_dict(data["requests"])
         clients = self.services.clients_for(row.environment)
         observed = observe(clients, state.endpoint, state.alarms, state.component)
+        if verdict is not None:
+            observed = replace(observed, experiment=verdict.status, experiment_reasons=verdict.reasons,
+                               experiment_summary=_verdict_line(verdict, state, self.now()))
         decision = decide(state, observed, self.now())
+        if decision.refused:  # the controller turned a request down: say why, where it was asked
+            self.store.append_ledger_for(row, "gate", {"action": requested, "verdict": "refuse",
+                                                       "reasons": [{"rule": "experiment", "message": decision.refused}]})
+            self.store.save_deployment(row.id, reason=f"promotion refused: {decision.refused}"[:4000], release=False)
+            self.services.notify(row, "promotion_refused", f"promotion refused: {decision.refused}")
         data["rollout"] = decision.state.as_record()
         # Store the decision before acting on it: a crash after this line repeats an idempotent act.
         self.store.save_deployment(row.id, state=_dumps(data), release=False)
@@ -362,6 +387,50 @@ class Rollouts:
                 "aborted" if st.phase == "aborted" else "failed")
             return self._finish(row, status, decision.reason or st.reason)
         return self._wait(row, max(1, decision.seconds or state.poll_seconds))
+
+    def _judge_experiment(self, row, data: dict, state: RolloutState) -> ShadowVerdict:
+        """The shadow judge's verdict now: read again (within the manifest's budget) once every
+        `evaluate_every_minutes`, else the stored one. A changed verdict goes to the ledger; a
+        pass past `promote_after_minutes` asks for the promotion, which then goes through the
+        deploy gate like a person's /promote."""
+        gates, now = state.experiment, self.now()
+        kept = data.get("experiment") or {}
+        every = dt.timedelta(minutes=int(gates.get("evaluate_every_minutes") or 5))
+        started = state.phase_started_at or state.started_at
+        if kept.get("verdict") and kept.get("evaluated_at") and now - kept["evaluated_at"] < every:
+            verdict = ShadowVerdict.from_record(kept["verdict"])
+        else:
+            try:
+                evidence = read_shadow_evidence(
+                    self.services.clients_for(row.environment), destination=state.capture_destination,
+                    endpoint=state.endpoint, production_variant=state.current_variant,
+                    shadow_variant=state.candidate_variant, since=started, now=now,
+                    budget=Budget(int(gates.get("read_budget_mb") or 16) * 1024 * 1024),
+                    output_index=int(gates.get("output_index") or 0))
+            except AwsUnavailable as exc:
+                # Unreadable evidence decides nothing (never a pass), and must not stop the
+                # rollout from hearing /rollback or /abort: it is read again at the next evaluation.
+                log.warning("shadow judge: evidence unreadable: %s", exc.reason, extra={"deployment": row.id})
+                evidence = None
+                verdict = ShadowVerdict("not_enough_data", (), 0, (scrub(f"the evidence could not be read: {exc.reason}"),))
+            if evidence is not None:
+                verdict = judge_shadow(gates, evidence, elapsed_seconds=(now - started).total_seconds())
+            previous = (kept.get("verdict") or {}).get("status")
+            data["experiment"] = {"evaluated_at": now, "verdict": verdict.as_record(),
+                                  "capture": dict(evidence.capture) if evidence else {},
+                                  "problems": [scrub(p) for p in evidence.problems] if evidence else [],
+                                  "evaluations": int(kept.get("evaluations") or 0) + 1}
+            self.store.save_deployment(row.id, state=_dumps(data), release=False)
+            if verdict.status != previous:
+                self.store.append_ledger_for(row, "experiment", {
+                    **verdict.as_record(), "capture": data["experiment"]["capture"],
+                    "problems": data["experiment"]["problems"]})
+        if verdict.promote_due and not row.requested:
+            if self.store.request_deployment(row.id, "promote", "modelbot"):
+                self.store.append_ledger_for(row, "request", {"what": "promote", "why": (
+                    f"every gate of the shadow judge passed after {gates.get('promote_after_minutes')} minutes")},
+                    actor="modelbot")
+        return verdict
 
     def _start_batch(self, row, prepared: Prepared) -> str:
         requests = DeployRequests.from_dict(prepared.requests)

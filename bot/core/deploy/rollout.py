@@ -114,6 +114,10 @@ class RolloutState:
     component: str | None = None      # flow component: the inference component it deploys
     component_step: str | None = None  # create | update | copies | None (the fleet or autoscaling only)
     target_copies: int | None = None   # step copies: the DesiredCopyCount it sets
+    # flow shadow with `strategy.experiment`: the judge's gates (ShadowJudge as a record) and where
+    # SageMaker writes the data capture both variants' answers are read from
+    experiment: Mapping[str, Any] | None = None
+    capture_destination: str | None = None
 
     @property
     def done(self) -> bool:
@@ -169,6 +173,10 @@ class Observation:
     component_copies: int | None = None
     component_failure: str | None = None
     component_modified: dt.datetime | None = None
+    # flow shadow with an experiment: the judge's last verdict (bot.core.experiment.judge)
+    experiment: str | None = None                 # pass | fail | running | not_enough_data
+    experiment_reasons: tuple[str, ...] = ()
+    experiment_summary: str | None = None
 
     def on(self, config: str | None) -> bool:
         """InService on `config` with no deployment running."""
@@ -233,6 +241,7 @@ class Decision:
     reason: str | None = None
     progress: Progress | None = None
     cleanup: Cleanup | None = None
+    refused: str | None = None  # a request turned down (e.g. /promote before the judge passed), and why
 
     @property
     def final(self) -> bool:
@@ -299,7 +308,10 @@ def new_rollout(deployment_id: str, spec: DeploySpec, plan: Plan, live: LiveStat
         candidate_variant=cand.name if cand else None,
         candidate_model=cand.model_name if cand else None,
         ab_steps=steps, target_model=None if flow == "in_place" else multi_model_target(spec, plan),
-        smoke=smoke and flow != "in_place")
+        smoke=smoke and flow != "in_place",
+        experiment=s.experiment.model_dump(mode="json") if flow == "shadow" and s.experiment else None,
+        capture_destination=(spec.env.data_capture.destination if flow == "shadow" and s.experiment
+                             and spec.env.data_capture else None))
 
 
 # --- deciding -------------------------------------------------------------------------------------
@@ -610,6 +622,19 @@ def _experiment(state: RolloutState, observed: Observation, now: dt.datetime) ->
         return _start_rollback(state, observed, now, broken_watch)
     if state.requested in ("abort", "rollback"):
         return _start_rollback(state, observed, now, _request_reason(state.requested))
+    judged = state.flow == "shadow" and state.experiment is not None
+    if judged and observed.experiment == "fail":
+        return _start_rollback(state, observed, now, "the shadow judge failed the candidate: "
+                               + "; ".join(observed.experiment_reasons))
+    if state.requested == "promote" and judged and observed.experiment != "pass":
+        # The judge decides promotion (bot.core.experiment.judge): nothing but a pass promotes.
+        why = ("the shadow judge has not passed the candidate" + (
+            f" ({observed.experiment.replace('_', ' ')})" if observed.experiment else " (no evidence read yet)")
+            + (": " + "; ".join(observed.experiment_reasons) if observed.experiment_reasons else ""))
+        new = replace(state, requested=None)
+        progress = _progress_for(new, observed)
+        return Decision("report", replace(new, progress=progress.text), seconds=state.poll_seconds,
+                        progress=progress, refused=why)
     if state.requested == "promote":
         if state.flow == "ab" and state.step + 1 < len(state.ab_steps):
             return _issue(state, observed, now, "shift_weights",
@@ -789,6 +814,8 @@ def _progress_for(state: RolloutState, observed: Observation | None = None) -> P
         text = f"A/B test on {ep}: {_pct(traffic)} of traffic on {state.candidate_variant}"
     elif phase == "experiment":
         text = f"shadow test on {ep}: {state.candidate_variant} gets a copy of requests"
+        if state.experiment is not None:
+            text += "; " + (o.experiment_summary or "the shadow judge has read no evidence yet")
     elif phase in ("shifting", "promote_shift", "rollback_shift"):
         verb = {"shifting": "shifting", "promote_shift": "promoting: shifting",
                 "rollback_shift": f"rolling back ({state.reason}): shifting"}[phase]

@@ -393,6 +393,37 @@ _WAIT, _TERM = aws.WAIT_INTERVAL_SECONDS, aws.TERMINATION_WAIT_SECONDS
 _EXEC, _CONC = aws.MAX_EXECUTION_TIMEOUT_SECONDS, aws.SERVERLESS_CONCURRENCY
 
 
+class ShadowJudge(Spec):
+    """shadow: the live comparison that decides whether the candidate may be promoted
+    (`bot.core.experiment.judge`). Needs `data_capture` capturing input and output."""
+
+    task: Literal["classification", "regression"] = Field(description=(
+        "classification: answers are labels (or scores cut at `threshold`); regression: numbers."))
+    output_index: Annotated[int, Field(ge=0, le=1023, description=(
+        "Which number of each captured answer is judged."))] = 0
+    threshold: float | None = Field(default=None, description=(
+        "classification: a score at or above it is the positive label."))
+    min_pairs: Annotated[int, Field(ge=30, le=200_000, description=(
+        "Paired answers (and candidate invocations) needed before any gate decides."))] = 500
+    confidence: Annotated[float, Field(ge=0.8, le=0.999, description="Level of the intervals.")] = 0.95
+    max_disagreement: Annotated[float | None, Field(gt=0, lt=1, description=(
+        "classification: share of requests whose labels differ."))] = None
+    max_abs_error_p99: Annotated[float | None, Field(ge=0, description=(
+        "regression: 99th percentile of |shadow - production|."))] = None
+    max_psi: Annotated[float | None, Field(gt=0, description=(
+        "Population stability index of the candidate's scores against production's."))] = 0.25
+    max_latency_ratio: Annotated[float | None, Field(ge=1, description=(
+        "Candidate ModelLatency p99 / production's, from CloudWatch."))] = 1.2
+    max_error_rate: Annotated[float | None, Field(ge=0, lt=1, description=(
+        "Candidate Invocation5XXErrors / Invocations."))] = 0.01
+    promote_after_minutes: Annotated[int | None, Field(ge=5, le=20160, description=(
+        "Promote by itself once every gate passes after this long; absent: only on /promote."))] = None
+    evaluate_every_minutes: Annotated[int, Field(ge=1, le=1440, description=(
+        "How often the evidence is read again while the experiment runs."))] = 5
+    read_budget_mb: Annotated[int, Field(ge=1, le=256, description=(
+        "Capture bytes read per evaluation, both variants together (newest first)."))] = 16
+
+
 class Strategy(Spec):
     """How an update reaches the endpoint. Parameters apply only to the types named.
 
@@ -414,6 +445,8 @@ class Strategy(Spec):
     weights: AbWeights | None = Field(default=None, description="ab: traffic weights.")
     candidate_variant_name: ResourceName | None = Field(default=None, description=(
         "ab/shadow: variant name of the candidate (default `candidate` / `shadow`)."))
+    experiment: ShadowJudge | None = Field(default=None, description=(
+        "shadow: gates judged on live traffic before promotion (see ShadowJudge)."))
     acknowledge_no_guardrails: bool | None = Field(default=None, description=(
         "all_at_once: required where SageMaker's deployment guardrails do not apply (serverless, "
         "Inf1, Marketplace containers), to say that an update replaces the model in one step "

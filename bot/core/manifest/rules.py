@@ -45,6 +45,7 @@ _STRATEGY_PARAMS: dict[str, tuple[str, ...]] = {
     "weights": ("ab",),
     "candidate_variant_name": ("ab", "shadow"),
     "acknowledge_no_guardrails": ("all_at_once",),
+    "experiment": ("shadow",),
 }
 _STRATEGY_REQUIRED: dict[str, tuple[str, ...]] = {
     "canary": ("canary_size", "wait_interval_seconds"),
@@ -592,6 +593,45 @@ def _strategy(base: Loc, e: EnvironmentSpec, model: ModelSpec | None = None) -> 
                           "this is a replacement, not an A/B test", "a weight > 0", w.current,
                           rule="manifest.ab-weights", severity="warning"))
     out += _execution_timeout(loc, s, fleet)
+    if t == "shadow" and s.experiment is not None:
+        out += _shadow_judge(base, loc + ("experiment",), e, s.experiment)
+    return out
+
+
+def _shadow_judge(base: Loc, loc: Loc, e: EnvironmentSpec, j) -> list[Finding]:
+    """The judge reads both variants' answers from data capture (SageMaker Developer Guide,
+    "Data capture": one JSON Lines object per invocation, input and output as configured)."""
+    out: list[Finding] = []
+    c = e.data_capture
+    if c is None:
+        out.append(_f(base + ("data_capture",), "the shadow judge compares the answers SageMaker "
+                      "captures, and this environment captures nothing",
+                      "data_capture: {destination: s3://..., capture: [input, output]}",
+                      rule="manifest.experiment"))
+    elif not {"input", "output"} <= set(c.capture):
+        out.append(_f(base + ("data_capture", "capture"), "the shadow judge pairs the two variants' "
+                      "answers by request, so it needs both the input and the output captured",
+                      "[input, output]", list(c.capture), rule="manifest.experiment"))
+    elif c.sampling_percentage < 100:
+        out.append(_f(base + ("data_capture", "sampling_percentage"), "capture samples each variant "
+                      "on its own, so at a sampling below 100% most shadow answers have no "
+                      "production answer to pair with: the judge needs more traffic to decide",
+                      "100", c.sampling_percentage, rule="manifest.experiment", severity="warning"))
+    if j.task == "classification" and j.max_abs_error_p99 is not None:
+        out.append(_f(loc + ("max_abs_error_p99",), "`max_abs_error_p99` judges regression answers",
+                      "max_disagreement for classification", j.max_abs_error_p99,
+                      rule="manifest.experiment", at_key=True))
+    if j.task == "regression" and (j.max_disagreement is not None or j.threshold is not None):
+        key = "max_disagreement" if j.max_disagreement is not None else "threshold"
+        out.append(_f(loc + (key,), f"`{key}` judges classification answers",
+                      "max_abs_error_p99 for regression", getattr(j, key), rule="manifest.experiment", at_key=True))
+    main = j.max_disagreement if j.task == "classification" else j.max_abs_error_p99
+    if main is None:
+        key = "max_disagreement" if j.task == "classification" else "max_abs_error_p99"
+        out.append(_f(loc + (key,), f"a {j.task} shadow judge needs `{key}`: without it nothing "
+                      "says whether the candidate answers like production",
+                      "max_disagreement: 0.02" if j.task == "classification" else "max_abs_error_p99: N",
+                      rule="manifest.experiment"))
     return out
 
 
