@@ -98,6 +98,7 @@ def test_the_endpoint_page_shows_history_lineage_traffic_and_the_rollout(client,
     assert 'http-equiv="refresh"' in page  # a rollout is in flight
     assert "a" * 40 in page and "build-" in page and "health" in page
     assert page.count('class="chain') == 2 and "(serving)" in page
+    assert "<td>running</td>" in page  # the rollout in flight, as the store has it (the ledger: not finished)
     assert "churn-cfg-1-p" in page  # the serving deployment's promoted config carries all traffic
     assert f"deployment:{old.id + 1}" in page  # the lock of the rollout in flight
     detail = client.get(f"/deployments/{old.id}").get_data(as_text=True)

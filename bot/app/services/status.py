@@ -206,6 +206,7 @@ class EndpointDetail:
     chains: list[Chain]
     lock_holder: str | None
     holds: list
+    statuses: dict = field(default_factory=dict)  # deployment id -> the store's status (running, ...)
 
 
 def endpoint_detail(store, environment: str, endpoint: str, readable) -> EndpointDetail | None:
@@ -219,8 +220,9 @@ def endpoint_detail(store, environment: str, endpoint: str, readable) -> Endpoin
     except ValueError:
         found = None
     lock = store.lock(f"{environment}:{endpoint}")
+    statuses = {r.id: r.status for r in store.deployments(environment=environment, endpoint=endpoint)}
     return EndpointDetail(view, list(found.chains) if found else [], lock.holder if lock else None,
-                          store.holds(owner.repository))
+                          store.holds(owner.repository), statuses)
 
 
 def deployment_chain(store, pk: int, readable) -> Chain | None:
