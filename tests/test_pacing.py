@@ -77,6 +77,12 @@ def test_what_an_answer_says_about_waiting():
     assert hold_until(403, {}, 1000.0, limits, MESSAGE) == 1060.0
     assert is_refusal(429, {}) and is_refusal(403, {"retry-after": "1"}) and not is_refusal(403, {}, "Forbidden")
     assert not is_refusal(200, {"x-ratelimit-remaining": "0"})
+    # GraphQL's own budget running out holds no REST request (the reader falls back to REST)
+    graphql = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1500", "x-ratelimit-resource": "graphql"}
+    assert hold_until(200, graphql, 1000.0, limits) is None
+    assert not is_refusal(403, graphql, "API rate limit exceeded") and hold_until(403, graphql, 1000.0, limits) is None
+    core = dict(graphql, **{"x-ratelimit-resource": "core"})
+    assert is_refusal(403, core) and hold_until(403, core, 1000.0, limits) == 1500.0
 
 
 # --- the pacer against the fake -----------------------------------------------------------------

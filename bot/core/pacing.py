@@ -90,12 +90,23 @@ def _number(text: str | None) -> float | None:
         return None
 
 
+def _own_budget(headers: Mapping[str, str]) -> bool:
+    """The x-ratelimit-* headers are of another budget than the REST API's `core` (GraphQL's,
+    search's): its exhaustion holds only that API, whose caller falls back (the reader reads
+    files over REST when GraphQL cannot), so it is not a hold on the installation."""
+    resource = _header(headers, "x-ratelimit-resource")
+    return resource is not None and resource != "core"
+
+
 def is_refusal(status: int, headers: Mapping[str, str], message: str = "") -> bool:
-    """GitHub refused the request for rate limiting (so it did not perform it)."""
+    """GitHub refused the request for rate limiting (so it did not perform it) and it is to be
+    sent again once the hold is over."""
     if status not in REFUSAL_STATUSES:
         return False
-    if _header(headers, "retry-after") is not None or _header(headers, "x-ratelimit-remaining") == "0":
+    if _header(headers, "retry-after") is not None:
         return True
+    if _header(headers, "x-ratelimit-remaining") == "0":
+        return not _own_budget(headers)
     return status == 429 or "rate limit" in message.lower()
 
 
@@ -107,7 +118,7 @@ def hold_until(status: int, headers: Mapping[str, str], now: float, limits: Limi
     retry_after = _number(_header(headers, "retry-after"))
     if retry_after is not None:
         return now + max(retry_after, 0.0)
-    if _header(headers, "x-ratelimit-remaining") == "0":
+    if _header(headers, "x-ratelimit-remaining") == "0" and not _own_budget(headers):
         reset = _number(_header(headers, "x-ratelimit-reset"))
         if reset is not None:
             return max(reset, now)

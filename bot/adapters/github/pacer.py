@@ -186,8 +186,7 @@ class Pacer:
         write = is_write(verb, path)
         for _ in range(MAX_REFUSALS):
             if write:
-                waited = self._await_slot(installation_id)
-                pk, waited = waited
+                pk, waited = self._await_slot(installation_id)
             else:
                 self._wait(self.book.github_held_until(installation_id) - self.clock())
             outcome = "failed"
