@@ -8,6 +8,7 @@ import datetime as dt
 import email.utils
 import logging
 import re
+import secrets
 import urllib.parse
 
 import pytest
@@ -302,3 +303,28 @@ def test_when_github_cannot_confirm_access_nothing_is_shown(client, fake_github,
     fake_github.expire_user_tokens()
     monkeypatch.setattr("bot.app.ui.time.time", lambda: real() + 240)
     assert client.get("/").status_code == 302  # GitHub no longer takes the token: sign in again
+
+
+def test_text_from_aws_or_people_is_escaped_on_pages(client, fake_github, store):
+    sign_in(client, fake_github, support.MEMBER)
+    old = store.deployments(repository=support.READABLE)[0]
+    store.append_ledger_for(old, "correction", {"note": "<script>alert(1)</script>"}, actor="<b>eve</b>")
+    store.save_deployment(old.id + 1, reason="<img src=x onerror=alert(1)>")
+    support.advance(store, old.id + 1, "shifting", 20.0, "<script>alert(2)</script>")
+    pages = [client.get(p).get_data(as_text=True) for p in
+             ("/", "/rollouts", f"/deployments/{old.id}", f"/deployments/{old.id + 1}", "/endpoints/production/churn")]
+    joined = "\n".join(pages)
+    assert "<script>alert" not in joined and "<img src=x" not in joined and "<b>eve</b>" not in joined
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in joined
+
+
+def test_a_session_too_large_for_a_cookie_is_refused_with_a_reason(client, fake_github, store):
+    for i in range(400):  # readable repositories with endpoints: more than a cookie holds
+        name = f"acme/m-{secrets.token_hex(12)}"  # random: compression cannot shrink them
+        fake_github.add_repo(name, {"README.md": "x"})
+        fake_github.set_permission(name, support.MEMBER, "read")
+        store.claim_endpoint("staging", f"ep{i}", repository=name, manifest_path="m.yaml", how="deployed",
+                             deployment_id=None)
+    r = sign_in(client, fake_github, support.MEMBER)
+    assert r.status_code == 500 and "more than a session cookie holds" in r.get_data(as_text=True)
+    assert client.get("/").status_code == 302

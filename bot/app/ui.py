@@ -48,6 +48,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 REFRESH_SECONDS = 10  # pages with a rollout in flight reload themselves this often
+MAX_COOKIE_BYTES = 3800  # browsers keep cookies of up to 4096 bytes, name and attributes included
 
 
 def _safe_next(value: str | None) -> str:
@@ -197,6 +198,13 @@ def register(app: Flask, settings, store, *, user_api=UserApi, exchange=exchange
         session.permanent = True
         session.update(login=who, at=time.time(), checked=time.time(), repos=repos,
                        tok=fernet.encrypt(token.encode()).decode(), csrf=new_secret())
+        size = len(app.session_interface.get_signing_serializer(app).dumps(dict(session)))
+        if size > MAX_COOKIE_BYTES:  # a browser would drop it silently: every page would ask to sign in again
+            session.clear()
+            log.error("ui sign-in: the session does not fit a cookie",
+                      extra={"login": who, "repositories": len(repos), "bytes": size})
+            return refuse(500, "Sign-in failed", f"you can read {len(repos)} of the bot's repositories, more than a "
+                                                 "session cookie holds; tell the bot's operators")
         log.info("ui sign-in", extra={"login": who, "repositories": len(repos)})
         return redirect(next_path)
 
