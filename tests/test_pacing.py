@@ -19,8 +19,9 @@ from sqlalchemy import select
 from bot.adapters.store import GitHubWriteRow
 from bot.adapters.github.pacer import MemoryBook, Pacer, PaceTimeout, news_from, superseding
 from bot.app.metrics import render
-from bot.core.config import Secret
+from bot.core.config import ConfigError, Secret, load_settings
 from bot.core.pacing import Limits, hold_until, is_refusal, is_write, next_slot
+from tests.conftest import TEST_CONFIG
 from tests.support.fake_github import FakeGitHub
 from tests.support.github_limits import MESSAGE, SecondaryLimits
 
@@ -336,3 +337,15 @@ def test_metrics_show_the_pacer_queue_and_counters(settings, store, queue):
     assert 'modelbot_github_writes_coalesced_total{installation="77"} 0.0' in text
     assert 'modelbot_github_rate_limited_total{installation="77"} 1.0' in text
     assert 'modelbot_github_write_wait_seconds_total{installation="77"} 1.0' in text
+
+
+def test_the_settings_describe_the_budget(tmp_path):
+    from_env = {"MODELBOT_CONFIG": str(TEST_CONFIG), "MODELBOT_DATA_DIR": str(tmp_path),
+                "MODELBOT_WEBHOOK_SECRETS": "a-secret-of-the-test"}
+    assert load_settings(from_env).github_limits() == Limits()  # GitHub's documented numbers
+    tuned = load_settings({**from_env, "MODELBOT_GITHUB_WRITE_INTERVAL": "2.5", "MODELBOT_GITHUB_WRITES_PER_MINUTE": "40",
+                           "MODELBOT_GITHUB_WRITES_PER_HOUR": "300", "MODELBOT_GITHUB_WRITE_CONCURRENCY": "2"})
+    assert tuned.github_limits() == Limits(interval=2.5, per_minute=40, per_hour=300, concurrency=2)
+    assert load_settings({**from_env, "MODELBOT_GITHUB_WRITE_INTERVAL": "0"}).github_limits() == Limits.unlimited()
+    with pytest.raises(ConfigError):
+        load_settings({**from_env, "MODELBOT_GITHUB_WRITES_PER_MINUTE": "0"})
