@@ -250,3 +250,103 @@ def test_unreadable_evidence_decides_nothing_and_rollback_still_works(bot, clock
         if bot.runtime.rollouts.tick(row.id) in ("rolled_back", "aborted"):
             break
     assert bot.store.deployment(row.id).status == "rolled_back"
+
+
+# -- A/B test: the business metric, judged with the always-valid sequential test ------------------
+
+AB_TEST = """      candidate_variant_name: challenger
+      ab_test:
+        metric: {namespace: Acme/Search, metric_name: Clicked, dimensions: {Surface: web}}
+        mde: 0.02
+        min_per_arm: 500
+"""
+
+
+def ab_manifest() -> str:
+    ab = (ROOT / "examples" / "realtime-ab.yaml").read_text().replace("approvals: 2", "approvals: 1")
+    return ab.replace("      candidate_variant_name: challenger\n", AB_TEST)
+
+
+def into_the_ab_test(bot):
+    base = ab_manifest()
+    ship(bot, 42, {PATH: base}, "bob")
+    open_pr(bot, 43, {PATH: base.replace("v3/model", "v4/model")})
+    approve(bot, 43, "carol")
+    sha = bot.github.merge_pull_request(REPO, 43)
+    bot.deliver("pull_request", webhooks.merged_pull_request(merge_commit_sha=sha,
+                                                             **webhooks.pr_args(bot.github, REPO, 43)))
+    row = rows_of(bot, 43)["production"]
+    for _ in range(10):
+        bot.runtime.rollouts.tick(row.id)
+        if rollout(bot, row)["phase"] == "experiment":
+            break
+    assert rollout(bot, row)["phase"] == "experiment", rollout(bot, row)
+    bot.runtime.rollouts.tick(row.id)
+    return row
+
+
+def clicks(bot, row, now, *, control=(9000, 900), treatment=(1000, 200)):
+    """The serving side's business metric: one 0/1 value per request, per variant."""
+    st = rollout(bot, row)
+    for variant, (n, hits) in ((st["current_variant"], control), (st["candidate_variant"], treatment)):
+        dims = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": variant},
+                {"Name": "Surface", "Value": "web"}]
+        cw(bot).put_metric_data(Namespace="Acme/Search", MetricData=[
+            {"MetricName": "Clicked", "Dimensions": dims, "Timestamp": now + dt.timedelta(minutes=1),
+             "Values": [1.0, 0.0], "Counts": [float(hits), float(n - hits)]}])
+
+
+def test_an_ab_winner_is_promoted_only_once_the_test_says_so(bot, clock):
+    row = into_the_ab_test(bot)
+    before = live_config(bot)
+    assert verdict(bot, row)["status"] == "not_enough_data"
+    comment(bot, 43, "/promote production", "carol")
+    bot.runtime.rollouts.tick(row.id)
+    assert live_config(bot) == before
+    refused = [c.body for c in bot.github.comments_on(REPO, 43) if "Promotion refused" in c.body]
+    assert refused and "the A/B test has not passed the candidate" in refused[-1]
+
+    clicks(bot, row, clock.now)  # 20% vs 10%, split 10/90 as configured
+    clock.advance(6)
+    bot.runtime.rollouts.tick(row.id)
+    v = verdict(bot, row)
+    assert v["status"] == "pass" and v["kind"] == "ab", v
+    assert (v["n_control"], v["n_treatment"]) == (9000, 1000) and v["ci_low"] > 0 and not v["srm_mismatch"]
+    body = report(bot, 43)
+    assert "**A/B test**" in body and "`/promote` allowed" in body and "always-valid p" in body
+
+    comment(bot, 43, "/promote production", "carol")
+    for _ in range(10):
+        if bot.runtime.rollouts.tick(row.id) == "succeeded":
+            break
+    assert bot.store.deployment(row.id).status == "succeeded" and live_config(bot).endswith("-promoted")
+    ledger = [e["data"] for e in bot.store.ledger_entries(deployment_ids=[row.id]) if e["kind"] == "experiment"]
+    assert [e["status"] for e in ledger] == ["not_enough_data", "pass"] and ledger[-1]["effect"] > 0
+    assert not bot.github.violations
+
+
+def test_an_ab_loser_is_rolled_back_without_anyone_asking(bot, clock):
+    row = into_the_ab_test(bot)
+    clicks(bot, row, clock.now, control=(9000, 1800), treatment=(1000, 100))  # the candidate loses clicks
+    clock.advance(6)
+    for _ in range(10):
+        if bot.runtime.rollouts.tick(row.id) in ("rolled_back", "failed"):
+            break
+    done = bot.store.deployment(row.id)
+    assert done.status == "rolled_back" and "the A/B test failed the candidate" in done.reason, done.reason
+    weights = {v["VariantName"]: v["CurrentWeight"]
+               for v in sm(bot).describe_endpoint(EndpointName=ENDPOINT)["ProductionVariants"]}
+    assert weights.get("challenger", 0.0) == 0.0
+
+
+def test_a_split_that_does_not_match_the_weights_names_no_winner(bot, clock):
+    row = into_the_ab_test(bot)
+    clicks(bot, row, clock.now, control=(6000, 600), treatment=(4000, 800))  # 40% served, 10% configured
+    clock.advance(6)
+    bot.runtime.rollouts.tick(row.id)
+    v = verdict(bot, row)
+    assert v["status"] == "running" and v["srm_mismatch"] and "sample ratio mismatch" in v["reasons"][0]
+    assert "mismatch with the configured split" in report(bot, 43)
+    comment(bot, 43, "/promote production", "carol")
+    bot.runtime.rollouts.tick(row.id)
+    assert bot.store.deployment(row.id).status == "running" and rollout(bot, row)["phase"] == "experiment"

@@ -31,8 +31,9 @@ AB = RolloutState(**{**BASE, "flow": "ab", "strategy": "ab", "target_models": ("
                      "candidate_variant": "challenger", "candidate_model": "m2",
                      "ab_steps": (0.1,)})
 SHADOW = replace(AB, flow="shadow", strategy="shadow", candidate_variant="shadow", ab_steps=())
-JUDGED = replace(SHADOW, experiment={"task": "classification", "max_disagreement": 0.02, "min_pairs": 500},
-                 capture_destination="s3://capture/ep/")
+JUDGED = replace(SHADOW, experiment={"kind": "shadow", "task": "classification", "max_disagreement": 0.02,
+                                     "min_pairs": 500}, capture_destination="s3://capture/ep/")
+AB_JUDGED = replace(AB, experiment={"kind": "ab", "mde": 0.01, "metric": {"namespace": "Acme/S", "metric_name": "Clicked"}})
 
 
 def at(state: RolloutState, phase: str, **changes) -> RolloutState:
@@ -222,6 +223,21 @@ CASES = [
     ("judged shadow: the verdict is in the progress", at(JUDGED, "experiment", deadline=None, progress="old"),
      on("c2", experiment="running", experiment_summary="shadow judge: running after 12 paired answers"),
      "report", "experiment", {"progress": "shadow judge: running after 12 paired answers"}),
+    ("judged A/B: the final /promote waits for a winner",
+     at(AB_JUDGED, "experiment", deadline=None, requested="promote"),
+     replace(AB_RUNNING, experiment="running", experiment_reasons=("no significant difference yet",)),
+     "report", "experiment", {"requested": None, "refused": "the A/B test has not passed the candidate (running)"}),
+    ("judged A/B: a ramp step is more traffic, not a promotion: allowed while it runs",
+     at(AB_JUDGED, "experiment", deadline=None, requested="promote", ab_steps=(0.1, 0.5)),
+     replace(AB_RUNNING, experiment="running"), "shift_weights", "shifting", {"step": 1}),
+    ("judged A/B: a winner is promoted: all traffic to the candidate",
+     at(AB_JUDGED, "experiment", deadline=None, requested="promote"), replace(AB_RUNNING, experiment="pass"),
+     "promote", "promote_shift", {"weights": {"AllTraffic": 0.0, "challenger": 1.0}}),
+    ("judged A/B: a loser is rolled back: all traffic to the current model",
+     at(AB_JUDGED, "experiment", deadline=None),
+     replace(AB_RUNNING, experiment="fail", experiment_reasons=("the treatment is worse",)),
+     "rollback", "rollback_shift", {"weights": {"AllTraffic": 1.0, "challenger": 0.0},
+                                    "reason": "the A/B test failed the candidate: the treatment is worse"}),
     ("unjudged shadow: a verdict field means nothing", at(SHADOW, "experiment", deadline=None, requested="promote"),
      on("c2", experiment="fail"), "promote", "promoting", {"config": "c2-promoted"}),
     # --- terminal -----------------------------------------------------------------------------

@@ -7,7 +7,21 @@ import numpy as np
 import pytest
 
 from bot.core.experiment.capture import Pairing
-from bot.core.experiment.judge import FAIL, PASS, RUNNING, ShadowEvidence, ShadowVerdict, VariantMetrics, judge_shadow
+from bot.core.experiment.judge import (
+    FAIL,
+    MAX_LOOKS,
+    PASS,
+    RUNNING,
+    ShadowEvidence,
+    ShadowVerdict,
+    VariantMetrics,
+    arm,
+    judge_ab,
+    judge_shadow,
+    thin_looks,
+    unreadable,
+    verdict_from_record,
+)
 from bot.core.experiment.stats import NOT_ENOUGH_DATA, wilson_interval
 
 GATES = {"task": "classification", "threshold": 0.5, "min_pairs": 500, "confidence": 0.95,
@@ -139,3 +153,77 @@ def test_the_false_rollback_rate_over_repeated_looks_stays_small():
                 failed += 1
                 break
     assert failed / 200 <= 0.01, failed
+
+
+# -- A/B test ------------------------------------------------------------------------------------
+
+AB = {"kind": "ab", "metric": {"namespace": "Acme/Search", "metric_name": "Clicked", "higher_is_better": True},
+      "mde": 0.02, "alpha": 0.05, "power": 0.8, "min_per_arm": 500, "roll_back_on_loss": True}
+
+
+def looks_of(rate_c, rate_t, n_per_look, looks, seed=0, share=0.5):
+    """Cumulative (control, treatment) arms after each look; `share` of traffic on the treatment."""
+    rng = np.random.default_rng(seed)
+    out, c, t = [], [0, 0], [0, 0]
+    for _ in range(looks):
+        nt = int(n_per_look * share)
+        nc = n_per_look - nt
+        c = [c[0] + nc, c[1] + int(rng.binomial(nc, rate_c))]
+        t = [t[0] + nt, t[1] + int(rng.binomial(nt, rate_t))]
+        out.append((arm(*c), arm(*t)))
+    return out
+
+
+def test_a_known_better_candidate_wins_and_a_worse_one_fails():
+    better = judge_ab(AB, looks_of(0.10, 0.14, 2000, 5), (0.5, 0.5), elapsed_seconds=0)
+    assert better.status == PASS and better.recommendation == "promote" and better.allows_promotion
+    assert better.effect > 0 and better.ci_low > 0 and better.p_value < 0.05
+    worse = judge_ab(AB, looks_of(0.14, 0.10, 2000, 5), (0.5, 0.5), elapsed_seconds=0)
+    assert worse.status == FAIL and worse.ci_high < 0
+    kept = judge_ab({**AB, "roll_back_on_loss": False}, looks_of(0.14, 0.10, 2000, 5), (0.5, 0.5), elapsed_seconds=0)
+    assert kept.status == RUNNING and "roll_back_on_loss is off" in kept.reasons[0]
+    lower = {**AB, "metric": {**AB["metric"], "higher_is_better": False}}  # e.g. a complaint rate
+    assert judge_ab(lower, looks_of(0.14, 0.10, 2000, 5), (0.5, 0.5), elapsed_seconds=0).status == PASS
+
+
+def test_no_difference_is_not_declared_a_winner_over_repeated_looks():
+    """1,000 A/A tests, each read at 4 looks as it grows (the judge folds every look up to the
+    one it is given): the share that ever passes or fails (a false winner or loser) stays
+    within the nominal 5%."""
+    false = 0
+    for seed in range(1000):
+        looks = looks_of(0.1, 0.1, 400, 20, seed=seed)
+        if any(judge_ab(AB, looks[:k], (0.5, 0.5), elapsed_seconds=0).status in (PASS, FAIL) for k in (5, 10, 15, 20)):
+            false += 1
+    assert false / 1000 <= 0.05, false
+
+
+def test_a_sample_ratio_mismatch_names_no_winner():
+    looks = [(arm(6000, 600), arm(4000, 560))]  # configured 50/50, served 60/40
+    j = judge_ab(AB, looks, (0.5, 0.5), elapsed_seconds=0)
+    assert j.status == RUNNING and j.srm_mismatch and "sample ratio mismatch" in j.reasons[0]
+
+
+def test_too_few_observations_or_no_traffic_is_not_enough_data():
+    assert judge_ab(AB, looks_of(0.1, 0.3, 200, 1), (0.5, 0.5), elapsed_seconds=0).status == NOT_ENOUGH_DATA
+    assert judge_ab(AB, [(arm(5000, 500), arm(None, None))], (0.9, 0.1), elapsed_seconds=0).status == NOT_ENOUGH_DATA
+    assert judge_ab(AB, [], (0.5, 0.5), elapsed_seconds=0).status == NOT_ENOUGH_DATA
+
+
+def test_promote_after_minutes_for_an_ab_test():
+    looks = looks_of(0.10, 0.14, 2000, 5)
+    spec = {**AB, "promote_after_minutes": 60}
+    assert not judge_ab(spec, looks, (0.5, 0.5), elapsed_seconds=3000).promote_due
+    assert judge_ab(spec, looks, (0.5, 0.5), elapsed_seconds=3600).promote_due
+
+
+def test_thinning_keeps_the_newest_looks_and_a_bound():
+    looks = list(range(MAX_LOOKS + 10))
+    thin = thin_looks(looks)
+    assert len(thin) <= MAX_LOOKS and thin[-1] == looks[-1] and thin[-(len(looks) // 2):] == looks[len(looks) // 2:]
+
+
+def test_ab_verdicts_survive_the_store():
+    j = judge_ab(AB, looks_of(0.10, 0.14, 2000, 5), (0.5, 0.5), elapsed_seconds=0)
+    assert verdict_from_record(j.as_record()) == j
+    assert verdict_from_record(unreadable("ab", "denied").as_record()).reasons == ("denied",)

@@ -17,6 +17,9 @@ evaluation with one period spanning the whole window (a multiple of 60 s, as Get
 Period requires): Invocations, Invocation5XXErrors, Invocation4XXErrors as Sum and
 ModelLatency, OverheadLatency as p99 (microseconds), for both variants: 10 queries, well under
 the 500 a call may carry.
+
+An A/B test's business metric (`read_ab_counts`): one more GetMetricData call per evaluation,
+the custom metric's Sum and SampleCount per variant over the same kind of window (4 queries).
 """
 
 from __future__ import annotations
@@ -128,10 +131,7 @@ def read_variant_capture(s3: Any, destination: str, endpoint: str, variant: str,
 def read_metrics(cloudwatch: Any, endpoint: str, variants: tuple[str, str], since: dt.datetime,
                  now: dt.datetime) -> tuple[VariantMetrics, VariantMetrics]:
     """Both variants' figures over [since, now] in one GetMetricData call."""
-    end = _ceil_minute(now)
-    start = max(since.replace(second=0, microsecond=0), end - CLOUDWATCH_MAX_WINDOW)
-    period = max(60, int((end - start).total_seconds()) // 60 * 60)
-    start = end - dt.timedelta(seconds=period)
+    start, end, period = _window(since, now)
     queries = []
     for i, variant in enumerate(variants):
         for j, (_, metric, stat) in enumerate(METRICS):
@@ -177,6 +177,43 @@ def read_shadow_evidence(clients: Any, *, destination: str, endpoint: str, produ
                   ambiguous=pairing.ambiguous, without_output=pairing.without_output)
     return ShadowEvidence(pairing, prod_m, shadow_m, MappingProxyType(counts),
                           tuple((prod_problems + shadow_problems)[:10]))
+
+
+def _window(since: dt.datetime, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, int]:
+    end = _ceil_minute(now)
+    start = max(since.replace(second=0, microsecond=0), end - CLOUDWATCH_MAX_WINDOW)
+    period = max(60, int((end - start).total_seconds()) // 60 * 60)
+    return end - dt.timedelta(seconds=period), end, period
+
+
+def read_ab_counts(cloudwatch: Any, endpoint: str, variants: tuple[str, str], metric: dict, since: dt.datetime,
+                   now: dt.datetime) -> tuple[tuple[float | None, float | None], tuple[float | None, float | None]]:
+    """(SampleCount, Sum) of the business metric for (control, treatment) over [since, now]."""
+    start, end, period = _window(since, now)
+    extra = [{"Name": k, "Value": v} for k, v in sorted((metric.get("dimensions") or {}).items())]
+    queries = []
+    for i, variant in enumerate(variants):
+        for j, stat in enumerate(("SampleCount", "Sum")):
+            queries.append({"Id": f"b{i}_{j}", "ReturnData": True, "MetricStat": {
+                "Metric": {"Namespace": metric["namespace"], "MetricName": metric["metric_name"],
+                           "Dimensions": [{"Name": "EndpointName", "Value": endpoint},
+                                          {"Name": "VariantName", "Value": variant}, *extra]},
+                "Period": period, "Stat": stat}})
+    try:
+        answer = cloudwatch.get_metric_data(MetricDataQueries=queries, StartTime=start, EndTime=end)
+    except ClientError as exc:
+        raise unavailable(exc, where=f"metric {metric['namespace']}/{metric['metric_name']}",
+                          call="cloudwatch:GetMetricData") from None
+    except BotoCoreError as exc:
+        raise unavailable(exc, where=f"metric {metric['namespace']}/{metric['metric_name']}",
+                          call="cloudwatch:GetMetricData") from None
+    values = {r["Id"]: [float(v) for v in r.get("Values") or () if v is not None and math.isfinite(float(v))]
+              for r in answer.get("MetricDataResults") or ()}
+    out = []
+    for i, _ in enumerate(variants):
+        n, total = values.get(f"b{i}_0") or [], values.get(f"b{i}_1") or []
+        out.append((sum(n) if n else None, sum(total) if total else None))
+    return out[0], out[1]
 
 
 def _ceil_minute(t: dt.datetime) -> dt.datetime:

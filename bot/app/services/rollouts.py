@@ -33,12 +33,13 @@ from typing import Callable
 
 from bot.core.clock import utcnow
 from bot.adapters.aws.executor import execute, observe, start_transform_job, transform_job_status
-from bot.adapters.aws.experiment import Budget, read_shadow_evidence
+from bot.adapters.aws.experiment import Budget, read_ab_counts, read_shadow_evidence
 from bot.adapters.aws.session import AwsUnavailable
 from bot.adapters.aws.teardown import TeardownFailed, TeardownRequests, TeardownState, teardown_step
 from bot.core.deploy import DeployRequests, RolloutState, decide
 from bot.core.deploy.rollout import record_smoke
-from bot.core.experiment.judge import ShadowVerdict, judge_shadow
+from bot.core.experiment.judge import arm, judge_ab, judge_shadow, thin_looks, unreadable, verdict_from_record
+from bot.core.experiment.stats import Arm
 from bot.core.render import render
 from bot.core.gate import Decision, NotReady, Reason
 from bot.core.logs import scrub
@@ -76,14 +77,14 @@ def _prepared_facts(prepared: "Prepared") -> dict:
     return facts
 
 
-def _verdict_line(verdict: ShadowVerdict, state: RolloutState, now: dt.datetime) -> str:
+def _verdict_line(verdict, state: RolloutState, now: dt.datetime) -> str:
     after = (state.experiment or {}).get("promote_after_minutes")
     promote_in = None
     if after is not None:
         started = state.phase_started_at or state.started_at
         left = int((started + dt.timedelta(minutes=int(after)) - now).total_seconds() // 60)
         promote_in = f"{left} min" if left > 0 else ""
-    return render("experiment/shadow_summary.txt.j2", verdict=verdict.as_record(), promote_in=promote_in).strip()
+    return render("experiment/summary.txt.j2", verdict=verdict.as_record(), promote_in=promote_in).strip()
 
 
 def lock_key(environment: str, endpoint: str) -> str:
@@ -388,48 +389,61 @@ class Rollouts:
             return self._finish(row, status, decision.reason or st.reason)
         return self._wait(row, max(1, decision.seconds or state.poll_seconds))
 
-    def _judge_experiment(self, row, data: dict, state: RolloutState) -> ShadowVerdict:
-        """The shadow judge's verdict now: read again (within the manifest's budget) once every
-        `evaluate_every_minutes`, else the stored one. A changed verdict goes to the ledger; a
-        pass past `promote_after_minutes` asks for the promotion, which then goes through the
-        deploy gate like a person's /promote."""
-        gates, now = state.experiment, self.now()
+    def _judge_experiment(self, row, data: dict, state: RolloutState):
+        """The judge's verdict now (shadow: `judge_shadow`, A/B: `judge_ab`): read again (within
+        the manifest's budget) once every `evaluate_every_minutes`, else the stored one. A changed
+        verdict goes to the ledger; a pass past `promote_after_minutes` asks for the promotion,
+        which then goes through the deploy gate like a person's /promote."""
+        spec, now = state.experiment, self.now()
+        kind = spec.get("kind", "shadow")
         kept = data.get("experiment") or {}
-        every = dt.timedelta(minutes=int(gates.get("evaluate_every_minutes") or 5))
+        every = dt.timedelta(minutes=int(spec.get("evaluate_every_minutes") or 5))
         started = state.phase_started_at or state.started_at
+        if kept.get("since") != started:  # a new traffic split (an A/B ramp step): a new experiment
+            kept = {}
         if kept.get("verdict") and kept.get("evaluated_at") and now - kept["evaluated_at"] < every:
-            verdict = ShadowVerdict.from_record(kept["verdict"])
+            verdict = verdict_from_record(kept["verdict"])
         else:
+            extra: dict = {"capture": {}, "problems": []}
+            looks = list(kept.get("looks") or [])
+            elapsed = (now - started).total_seconds()
+            clients = self.services.clients_for(row.environment)
             try:
-                evidence = read_shadow_evidence(
-                    self.services.clients_for(row.environment), destination=state.capture_destination,
-                    endpoint=state.endpoint, production_variant=state.current_variant,
-                    shadow_variant=state.candidate_variant, since=started, now=now,
-                    budget=Budget(int(gates.get("read_budget_mb") or 16) * 1024 * 1024),
-                    output_index=int(gates.get("output_index") or 0))
+                if kind == "ab":
+                    control, treatment = read_ab_counts(clients.cloudwatch, state.endpoint,
+                                                        (state.current_variant, state.candidate_variant),
+                                                        spec["metric"], started, now)
+                    c, t = arm(*control), arm(*treatment)
+                    if not looks or looks[-1] != [[c.n, c.total, c.total_sq], [t.n, t.total, t.total_sq]]:
+                        looks = thin_looks(looks + [[[c.n, c.total, c.total_sq], [t.n, t.total, t.total_sq]]])
+                    share = state.ab_steps[state.step] if state.ab_steps else 0.5
+                    verdict = judge_ab(spec, [(Arm(*a), Arm(*b)) for a, b in looks], (1 - share, share),
+                                       elapsed_seconds=elapsed)
+                else:
+                    evidence = read_shadow_evidence(
+                        clients, destination=state.capture_destination, endpoint=state.endpoint,
+                        production_variant=state.current_variant, shadow_variant=state.candidate_variant,
+                        since=started, now=now, budget=Budget(int(spec.get("read_budget_mb") or 16) * 1024 * 1024),
+                        output_index=int(spec.get("output_index") or 0))
+                    verdict = judge_shadow(spec, evidence, elapsed_seconds=elapsed)
+                    extra = {"capture": dict(evidence.capture), "problems": [scrub(p) for p in evidence.problems]}
             except AwsUnavailable as exc:
                 # Unreadable evidence decides nothing (never a pass), and must not stop the
                 # rollout from hearing /rollback or /abort: it is read again at the next evaluation.
-                log.warning("shadow judge: evidence unreadable: %s", exc.reason, extra={"deployment": row.id})
-                evidence = None
-                verdict = ShadowVerdict("not_enough_data", (), 0, (scrub(f"the evidence could not be read: {exc.reason}"),))
-            if evidence is not None:
-                verdict = judge_shadow(gates, evidence, elapsed_seconds=(now - started).total_seconds())
+                log.warning("experiment judge: evidence unreadable: %s", exc.reason, extra={"deployment": row.id})
+                verdict = unreadable(kind, scrub(f"the evidence could not be read: {exc.reason}"))
             previous = (kept.get("verdict") or {}).get("status")
-            data["experiment"] = {"evaluated_at": now, "verdict": verdict.as_record(),
-                                  "capture": dict(evidence.capture) if evidence else {},
-                                  "problems": [scrub(p) for p in evidence.problems] if evidence else [],
-                                  "evaluations": int(kept.get("evaluations") or 0) + 1}
+            data["experiment"] = {"evaluated_at": now, "since": started, "verdict": verdict.as_record(), **extra,
+                                  "evaluations": int(kept.get("evaluations") or 0) + 1,
+                                  **({"looks": looks} if kind == "ab" else {})}
             self.store.save_deployment(row.id, state=_dumps(data), release=False)
             if verdict.status != previous:
-                self.store.append_ledger_for(row, "experiment", {
-                    **verdict.as_record(), "capture": data["experiment"]["capture"],
-                    "problems": data["experiment"]["problems"]})
+                self.store.append_ledger_for(row, "experiment", {**verdict.as_record(), **extra})
         if verdict.promote_due and not row.requested:
             if self.store.request_deployment(row.id, "promote", "modelbot"):
                 self.store.append_ledger_for(row, "request", {"what": "promote", "why": (
-                    f"every gate of the shadow judge passed after {gates.get('promote_after_minutes')} minutes")},
-                    actor="modelbot")
+                    f"{'the A/B test found the candidate better' if kind == 'ab' else 'every gate of the shadow judge passed'}"
+                    f" after {spec.get('promote_after_minutes')} minutes")}, actor="modelbot")
         return verdict
 
     def _start_batch(self, row, prepared: Prepared) -> str:

@@ -114,8 +114,9 @@ class RolloutState:
     component: str | None = None      # flow component: the inference component it deploys
     component_step: str | None = None  # create | update | copies | None (the fleet or autoscaling only)
     target_copies: int | None = None   # step copies: the DesiredCopyCount it sets
-    # flow shadow with `strategy.experiment`: the judge's gates (ShadowJudge as a record) and where
-    # SageMaker writes the data capture both variants' answers are read from
+    # flow shadow with `strategy.experiment` / ab with `strategy.ab_test`: the judge's settings (the
+    # manifest's record, with "kind": shadow | ab) and, for shadow, where SageMaker writes the data
+    # capture both variants' answers are read from
     experiment: Mapping[str, Any] | None = None
     capture_destination: str | None = None
 
@@ -173,7 +174,7 @@ class Observation:
     component_copies: int | None = None
     component_failure: str | None = None
     component_modified: dt.datetime | None = None
-    # flow shadow with an experiment: the judge's last verdict (bot.core.experiment.judge)
+    # flow shadow/ab with a judge: its last verdict (bot.core.experiment.judge)
     experiment: str | None = None                 # pass | fail | running | not_enough_data
     experiment_reasons: tuple[str, ...] = ()
     experiment_summary: str | None = None
@@ -309,7 +310,8 @@ def new_rollout(deployment_id: str, spec: DeploySpec, plan: Plan, live: LiveStat
         candidate_model=cand.model_name if cand else None,
         ab_steps=steps, target_model=None if flow == "in_place" else multi_model_target(spec, plan),
         smoke=smoke and flow != "in_place",
-        experiment=s.experiment.model_dump(mode="json") if flow == "shadow" and s.experiment else None,
+        experiment=({"kind": "shadow", **s.experiment.model_dump(mode="json")} if flow == "shadow" and s.experiment
+                    else {"kind": "ab", **s.ab_test.model_dump(mode="json")} if flow == "ab" and s.ab_test else None),
         capture_destination=(spec.env.data_capture.destination if flow == "shadow" and s.experiment
                              and spec.env.data_capture else None))
 
@@ -622,13 +624,15 @@ def _experiment(state: RolloutState, observed: Observation, now: dt.datetime) ->
         return _start_rollback(state, observed, now, broken_watch)
     if state.requested in ("abort", "rollback"):
         return _start_rollback(state, observed, now, _request_reason(state.requested))
-    judged = state.flow == "shadow" and state.experiment is not None
+    judged = state.flow in ("ab", "shadow") and state.experiment is not None
+    judge = "the A/B test" if state.flow == "ab" else "the shadow judge"
     if judged and observed.experiment == "fail":
-        return _start_rollback(state, observed, now, "the shadow judge failed the candidate: "
+        return _start_rollback(state, observed, now, f"{judge} failed the candidate: "
                                + "; ".join(observed.experiment_reasons))
-    if state.requested == "promote" and judged and observed.experiment != "pass":
+    ramp_step = state.flow == "ab" and state.step + 1 < len(state.ab_steps)  # more traffic, not all of it
+    if state.requested == "promote" and judged and observed.experiment != "pass" and not ramp_step:
         # The judge decides promotion (bot.core.experiment.judge): nothing but a pass promotes.
-        why = ("the shadow judge has not passed the candidate" + (
+        why = (f"{judge} has not passed the candidate" + (
             f" ({observed.experiment.replace('_', ' ')})" if observed.experiment else " (no evidence read yet)")
             + (": " + "; ".join(observed.experiment_reasons) if observed.experiment_reasons else ""))
         new = replace(state, requested=None)
@@ -812,6 +816,8 @@ def _progress_for(state: RolloutState, observed: Observation | None = None) -> P
             text += f"; /{state.requested} requested: rolls back once the update has finished"
     elif phase == "experiment" and state.flow == "ab":
         text = f"A/B test on {ep}: {_pct(traffic)} of traffic on {state.candidate_variant}"
+        if state.experiment is not None:
+            text += "; " + (o.experiment_summary or "the A/B test has read no evidence yet")
     elif phase == "experiment":
         text = f"shadow test on {ep}: {state.candidate_variant} gets a copy of requests"
         if state.experiment is not None:

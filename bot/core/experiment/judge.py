@@ -1,4 +1,5 @@
-"""The shadow judge: may the candidate be promoted, must it be rolled back, or is it too early?
+"""The judges of live experiments: may the candidate be promoted, must it be rolled back, or is
+it too early? `judge_shadow` for a shadow test (below), `judge_ab` for an A/B test (at the end).
 
 Values in, a `ShadowVerdict` out; no I/O. The evidence is what one bounded read of the live
 endpoint found (`ShadowEvidence`: the paired answers from data capture, `capture.pair_records`,
@@ -47,7 +48,18 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from bot.core.experiment.capture import Pairing
-from bot.core.experiment.stats import NOT_ENOUGH_DATA, disagreement, error_distribution, psi, wilson_interval
+from bot.core.experiment.stats import (
+    KEEP_RUNNING,
+    NOT_ENOUGH_DATA,
+    PROMOTE,
+    ROLL_BACK,
+    Arm,
+    ab_verdict,
+    disagreement,
+    error_distribution,
+    psi,
+    wilson_interval,
+)
 
 PASS, FAIL, RUNNING = "pass", "fail", "running"
 FAIL_CONFIDENCE = 0.999
@@ -98,7 +110,7 @@ class ShadowVerdict:
         return self.status == PASS
 
     def as_record(self) -> dict:
-        return {"status": self.status, "pairs": self.pairs, "reasons": list(self.reasons),
+        return {"kind": "shadow", "status": self.status, "pairs": self.pairs, "reasons": list(self.reasons),
                 "promote_due": self.promote_due,
                 "gates": [{"name": g.name, "status": g.status, "value": g.value, "limit": g.limit,
                            "detail": g.detail} for g in self.gates]}
@@ -191,3 +203,106 @@ def _shown(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.4g}"
+
+
+# -- A/B test --------------------------------------------------------------------------------------
+#
+# The business metric (the manifest's `strategy.ab_test.metric`) is a rate: per variant, the
+# successes (the metric's Sum) of the observations (its SampleCount). Each evaluation is one look
+# of cumulative counts since the current traffic split began (a new split, after a /promote step
+# of `ab_steps`, starts new looks: the arms' populations changed). `stats.ab_verdict` decides:
+# the mSPRT's always-valid confidence sequence for treatment - control (valid however often the
+# report is read), a sample-ratio-mismatch check of the counts against the configured split, and
+# the fixed-horizon sample for `mde` as a planning figure. Mapped here: promote -> pass (the
+# final /promote allowed), roll_back -> fail (rolled back at once when `roll_back_on_loss`),
+# keep_running -> running (also on a sample ratio mismatch: no winner), not_enough_data.
+
+MAX_LOOKS = 2016  # a week of 5-minute evaluations; older looks are thinned (every other one kept)
+
+
+@dataclass(frozen=True)
+class ABJudgement:
+    status: str                  # pass | fail | running | not_enough_data
+    recommendation: str          # stats.ab_verdict's: promote | keep_running | roll_back | not_enough_data
+    reasons: tuple[str, ...]
+    promote_due: bool
+    n_control: int
+    n_treatment: int
+    control_rate: float | None
+    treatment_rate: float | None
+    effect: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    looks: int
+    srm_p: float | None
+    srm_mismatch: bool | None
+    required_per_arm: int | None
+    higher_is_better: bool = True
+
+    @property
+    def allows_promotion(self) -> bool:
+        return self.status == PASS
+
+    def as_record(self) -> dict:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["reasons"] = list(self.reasons)
+        return {"kind": "ab", **out}
+
+    @classmethod
+    def from_record(cls, record: Mapping) -> "ABJudgement":
+        values = {k: record.get(k) for k in cls.__dataclass_fields__}
+        values["reasons"] = tuple(record.get("reasons") or ())
+        values["promote_due"] = bool(record.get("promote_due"))
+        return cls(**values)
+
+
+def verdict_from_record(record: Mapping) -> "ShadowVerdict | ABJudgement":
+    return ABJudgement.from_record(record) if record.get("kind") == "ab" else ShadowVerdict.from_record(record)
+
+
+def thin_looks(looks: list) -> list:
+    """At most MAX_LOOKS looks: past it the older half keeps every other look (the newest half
+    stays whole). Dropping looks only loses chances to stop; the test stays valid."""
+    if len(looks) <= MAX_LOOKS:
+        return looks
+    half = len(looks) // 2
+    return looks[:half:2] + looks[half:]
+
+
+def judge_ab(spec: Mapping, looks, weights: tuple[float, float], *, elapsed_seconds: float) -> ABJudgement:
+    """The verdict of the manifest's `strategy.ab_test` (`spec`, its record) on the looks so far,
+    each a (control, treatment) pair of `stats.Arm` (cumulative counts), under the configured
+    split `weights` (control, treatment)."""
+    metric = spec.get("metric") or {}
+    higher = bool(metric.get("higher_is_better", True))
+    v = ab_verdict(list(looks), mde=float(spec["mde"]), weights=weights, alpha=float(spec.get("alpha") or 0.05),
+                   power=float(spec.get("power") or 0.8), higher_is_better=higher,
+                   min_per_arm=int(spec.get("min_per_arm") or 1000), proportion=True)
+    status = {PROMOTE: PASS, ROLL_BACK: FAIL, KEEP_RUNNING: RUNNING}.get(v.recommendation, NOT_ENOUGH_DATA)
+    reasons = (v.reason,)
+    if status == FAIL and not spec.get("roll_back_on_loss", True):
+        status = RUNNING
+        reasons = (v.reason + "; roll_back_on_loss is off: `/rollback` ends the test",)
+    if status == PASS:
+        reasons = ()
+    after = spec.get("promote_after_minutes")
+    due = status == PASS and after is not None and elapsed_seconds >= float(after) * 60
+    seq, srm = v.sequential, v.srm
+    return ABJudgement(status, v.recommendation, reasons, due, v.n_control, v.n_treatment, v.control_mean,
+                       v.treatment_mean, seq.effect, seq.ci_low, seq.ci_high, seq.p_value, seq.looks,
+                       srm.p_value, srm.mismatch, v.required_per_arm, higher)
+
+
+def arm(n: float | None, successes: float | None) -> Arm:
+    """One arm of a rate from CloudWatch's SampleCount and Sum (None: no data point, an empty arm)."""
+    count = int(n or 0)
+    return Arm.from_counts(count, int(min(max(successes or 0, 0), count)))
+
+
+def unreadable(kind: str, reason: str) -> "ShadowVerdict | ABJudgement":
+    """The verdict when the evidence could not be read: not enough data, with the reason."""
+    if kind == "ab":
+        return ABJudgement(NOT_ENOUGH_DATA, NOT_ENOUGH_DATA, (reason,), False, 0, 0, None, None, None, None, None,
+                           None, 0, None, None, None)
+    return ShadowVerdict(NOT_ENOUGH_DATA, (), 0, (reason,))

@@ -424,6 +424,41 @@ class ShadowJudge(Spec):
         "Capture bytes read per evaluation, both variants together (newest first)."))] = 16
 
 
+class ABMetric(Spec):
+    """The business metric of an A/B test: a custom CloudWatch metric the serving side publishes
+    once per request (or per outcome) with the value 1 (success: a click, a conversion) or 0,
+    with the dimensions EndpointName and VariantName (the variant that answered) plus
+    `dimensions`. Per variant, its Sum is the successes and its SampleCount the requests."""
+
+    namespace: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^:].*$", description=(
+        "CloudWatch namespace (not AWS/...: a custom metric)."))]
+    metric_name: Annotated[str, Field(min_length=1, max_length=255)]
+    dimensions: Annotated[dict[Annotated[str, Field(min_length=1, max_length=255)],
+                               Annotated[str, Field(min_length=1, max_length=1024)]],
+                          Field(max_length=28, description=(
+                              "Further dimensions of the metric (EndpointName and VariantName are set)."))] = \
+        Field(default_factory=dict)
+    higher_is_better: bool = True
+
+
+class ABTest(Spec):
+    """ab: the business metric judged with an always-valid sequential test (mSPRT) before the
+    candidate may take all traffic (`bot.core.experiment.judge.judge_ab`)."""
+
+    metric: ABMetric
+    mde: Annotated[float, Field(gt=0, lt=1, description=(
+        "Minimum detectable effect, in rate points (0.01: one percentage point)."))]
+    alpha: Annotated[float, Field(ge=0.001, le=0.2, description="Significance level (always valid).")] = 0.05
+    power: Annotated[float, Field(ge=0.5, le=0.99, description="Power of the planned sample size.")] = 0.8
+    min_per_arm: Annotated[int, Field(ge=30, le=10_000_000, description=(
+        "Observations per arm before the test says anything."))] = 1000
+    roll_back_on_loss: bool = Field(default=True, description=(
+        "Roll back by itself once the candidate is significantly worse."))
+    promote_after_minutes: Annotated[int | None, Field(ge=5, le=20160, description=(
+        "Promote by itself once the candidate is significantly better, after this long."))] = None
+    evaluate_every_minutes: Annotated[int, Field(ge=1, le=1440)] = 5
+
+
 class Strategy(Spec):
     """How an update reaches the endpoint. Parameters apply only to the types named.
 
@@ -447,6 +482,8 @@ class Strategy(Spec):
         "ab/shadow: variant name of the candidate (default `candidate` / `shadow`)."))
     experiment: ShadowJudge | None = Field(default=None, description=(
         "shadow: gates judged on live traffic before promotion (see ShadowJudge)."))
+    ab_test: ABTest | None = Field(default=None, description=(
+        "ab: the business metric's sequential test before the candidate takes all traffic (see ABTest)."))
     acknowledge_no_guardrails: bool | None = Field(default=None, description=(
         "all_at_once: required where SageMaker's deployment guardrails do not apply (serverless, "
         "Inf1, Marketplace containers), to say that an update replaces the model in one step "

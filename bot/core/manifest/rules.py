@@ -46,6 +46,7 @@ _STRATEGY_PARAMS: dict[str, tuple[str, ...]] = {
     "candidate_variant_name": ("ab", "shadow"),
     "acknowledge_no_guardrails": ("all_at_once",),
     "experiment": ("shadow",),
+    "ab_test": ("ab",),
 }
 _STRATEGY_REQUIRED: dict[str, tuple[str, ...]] = {
     "canary": ("canary_size", "wait_interval_seconds"),
@@ -595,6 +596,15 @@ def _strategy(base: Loc, e: EnvironmentSpec, model: ModelSpec | None = None) -> 
     out += _execution_timeout(loc, s, fleet)
     if t == "shadow" and s.experiment is not None:
         out += _shadow_judge(base, loc + ("experiment",), e, s.experiment)
+    if t == "ab" and s.ab_test is not None and s.ab_test.metric.namespace.startswith("AWS/"):
+        out.append(_f(loc + ("ab_test", "metric", "namespace"), "the business metric is one the serving "
+                      "side publishes: AWS/ namespaces hold AWS's own metrics (CloudWatch: custom metrics "
+                      "cannot use them)", "a namespace of your own, e.g. Acme/Search",
+                      s.ab_test.metric.namespace, rule="manifest.experiment"))
+    if t == "ab" and s.ab_test is not None and {"EndpointName", "VariantName"} & set(s.ab_test.metric.dimensions):
+        out.append(_f(loc + ("ab_test", "metric", "dimensions"), "EndpointName and VariantName are set "
+                      "by modelbot (one series per variant)", "other dimensions only",
+                      rule="manifest.experiment", at_key=True))
     return out
 
 
