@@ -21,7 +21,8 @@ from bot.adapters.github.pacer import MemoryBook, Pacer, PaceTimeout, news_from,
 from bot.app.metrics import render
 from bot.core.config import ConfigError, Secret, load_settings
 from bot.core.pacing import Limits, hold_until, is_refusal, is_write, next_slot
-from tests.conftest import TEST_CONFIG
+from tests.conftest import ROOT, SECRET, TEST_CONFIG
+from tests.support.harness import Harness
 from tests.support.fake_github import FakeGitHub
 from tests.support.github_limits import MESSAGE, SecondaryLimits
 
@@ -216,8 +217,9 @@ def test_the_store_book_spaces_and_caps_concurrency(store):
     store.hold_github(5, 2000.0, refused=True)
     assert store.github_held_until(5) == 2000.0
     assert store.reserve_write(5, 1003.0, limits)[1] == 2000.0
-    stats = {s[0]: s[1:] for s in store.pacing_stats()}
+    stats = {s[0]: s[1:] for s in store.pacing_stats(now=1003.0)}
     assert stats[5] == (1, 2, 1, 1, 1.8) and stats[6][0] == 1  # waiting, sent, coalesced, refused, waited
+    assert {s[0]: s[1] for s in store.pacing_stats(now=1000.0 + 121)}[6] == 0  # its waiter died long ago
 
 
 def test_writes_from_many_threads_share_one_budget(store):
@@ -326,9 +328,10 @@ def test_later_news_wins_whichever_run_reaches_the_report_first(clock):
 
 def test_metrics_show_the_pacer_queue_and_counters(settings, store, queue):
     limits = Limits()
-    pk, _ = store.reserve_write(77, 1000.0, limits)
-    done, _ = store.reserve_write(77, 1000.0, limits)
-    store.start_write(77, done, 1001.0, limits, 60)
+    now = time.time()
+    store.reserve_write(77, now, limits)
+    done, _ = store.reserve_write(77, now, limits)
+    store.start_write(77, done, now + 1, limits, 60)
     store.finish_write(77, done, "sent", 1.0)
     store.hold_github(77, 0.0, refused=True)
     text = render(store, queue).decode()
@@ -349,3 +352,19 @@ def test_the_settings_describe_the_budget(tmp_path):
     assert load_settings({**from_env, "MODELBOT_GITHUB_WRITE_INTERVAL": "0"}).github_limits() == Limits.unlimited()
     with pytest.raises(ConfigError):
         load_settings({**from_env, "MODELBOT_GITHUB_WRITES_PER_MINUTE": "0"})
+
+
+def test_every_write_of_a_delivery_goes_through_the_pacer(bot_env, store, queue, fake_github):
+    """A pull request's whole refresh (report comment, check runs) as the worker runs it: each
+    write GitHub received was one the store's book counted, the App's own (the token) apart."""
+    inst = fake_github.add_installation("acme").id
+    fake_github.add_repo(REPO, {"README.md": "models\n"}, installation_id=inst)
+    fake_github.open_pull_request(REPO, "feature", number=7,
+                                  files={"models/churn/modelbot.yaml": (ROOT / "examples" / "minimal.yaml").read_text()})
+    bot = Harness(load_settings(bot_env), store, queue, fake_github, secret=SECRET)
+    assert bot.deliver("pull_request", bot.pr_event("opened", REPO, 7)) == "done"
+    writes = [c for c in fake_github.calls if is_write(c.method, c.path)]
+    by_token = sum(c.auth == "token" for c in writes)
+    sent = {s[0]: s[2] for s in store.pacing_stats()}
+    assert by_token >= 3 and sent[inst] == by_token  # the report and at least two check runs
+    assert sent.get(0, 0) == sum(c.auth == "jwt" for c in writes) == 1  # the installation token

@@ -931,10 +931,13 @@ class Store:
             return s.scalar(select(WriteTargetRow.token).where(
                 WriteTargetRow.installation_id == installation_id, WriteTargetRow.key == key[:300]))
 
-    def pacing_stats(self) -> list[tuple[int, int, int, int, int, float]]:
-        """Per installation: (id, writes waiting, sent, coalesced, refused, seconds waited)."""
+    def pacing_stats(self, now: float | None = None) -> list[tuple[int, int, int, int, int, float]]:
+        """Per installation: (id, writes waiting, sent, coalesced, refused, seconds waited). A
+        reservation two minutes past its slot is of a process that died waiting: not counted."""
+        now = time.time() if now is None else now
         with self.session() as s:
             waiting = dict(s.execute(select(GitHubWriteRow.installation_id, func.count()).where(
-                GitHubWriteRow.state == "waiting").group_by(GitHubWriteRow.installation_id)).all())
+                GitHubWriteRow.state == "waiting", GitHubWriteRow.slot > now - 120)
+                .group_by(GitHubWriteRow.installation_id)).all())
             return [(r.installation_id, int(waiting.get(r.installation_id, 0)), r.sent, r.coalesced, r.refused,
                      float(r.waited)) for r in s.scalars(select(PacingRow).order_by(PacingRow.installation_id))]
