@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from bot.adapters.github import GitHubApp
+from bot.adapters.github.checks import publish_check_run
 from bot.adapters.github.comments import sync_comments
 from sqlalchemy import select
 
@@ -21,6 +22,7 @@ from bot.adapters.github.pacer import MemoryBook, Pacer, PaceTimeout, news_from,
 from bot.app.metrics import render
 from bot.core.config import ConfigError, Secret, load_settings
 from bot.core.pacing import Limits, hold_until, is_refusal, is_write, next_slot
+from bot.core.report import CheckOutput
 from tests.conftest import ROOT, SECRET, TEST_CONFIG
 from tests.support.harness import Harness
 from tests.support.fake_github import FakeGitHub
@@ -368,3 +370,27 @@ def test_every_write_of_a_delivery_goes_through_the_pacer(bot_env, store, queue,
     sent = {s[0]: s[2] for s in store.pacing_stats()}
     assert by_token >= 3 and sent[inst] == by_token  # the report and at least two check runs
     assert sent.get(0, 0) == sum(c.auth == "jwt" for c in writes) == 1  # the installation token
+
+
+def test_a_superseded_check_run_update_is_not_sent(clock):
+    with FakeGitHub() as gh:
+        inst = _repo(gh)
+        app = _app(gh, clock)
+        requester = app.client(inst).requester
+        head = gh.head_sha(REPO, gh.pull(REPO, 7))
+        requester.requestJsonAndCheck("POST", f"/repos/{REPO}/issues/7/comments", input={"body": "x"})  # spacing
+        ids = []
+
+        def newer():
+            ids.append(publish_check_run(requester, REPO, head, "modelbot/validate",
+                                         CheckOutput("success", "newer", "the newer run", "")))
+
+        clock.on_sleep = newer
+        older = publish_check_run(requester, REPO, head, "modelbot/validate",
+                                  CheckOutput("failure", "older", "the older run", ""))
+        runs = gh.check_runs_for(REPO, head_sha=head, name="modelbot/validate")
+        assert older is None and len(ids) == 1 and ids[0] is not None
+        assert [r.conclusion for r in runs] == ["success"]  # only the newer run was created
+        # another check name or another commit is another target: both are written
+        other = publish_check_run(requester, REPO, head, "modelbot/approval", CheckOutput("success", "a", "b", ""))
+        assert other is not None
