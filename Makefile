@@ -32,6 +32,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_load.py
 	$(PY) bench/bench_trace.py
 	$(PY) bench/bench_drift.py
+	$(PY) bench/bench_experiment.py
 	$(PY) bench/bench_pacing.py
 
 clean:

@@ -20,6 +20,7 @@ from bot.adapters.github.protection import protection_section
 from bot.app.services.approvals import APPROVAL_CHECK, approval_check
 from bot.app.services.gate import gather, pr_gate
 from bot.app.services.progress import rollout_section
+from bot.app.services.model_age import model_age_section
 from bot.app.services.pull_comparison import compare_pull
 from bot.app.services.rollouts import lock_key
 from bot.core.approvals import render_approvals
@@ -94,6 +95,10 @@ def refresh_pull(ctx, full_name: str, pr: dict, force_compare: bool = False):
     locks = foreign_locks(ctx.store, result, f"{full_name}#{pull.number}")
     if locks:
         sections.insert(0, Section("Endpoint locks", render("report/locks.md.j2", locks=locks)))
+    if not pull.draft and result.touches_targets:
+        age = model_age_section(ctx.store, ctx.live_reader, full_name, result, utcnow())
+        if age is not None:
+            sections.append(age)
     rollout = rollout_section(ctx.store, full_name, pull.number)  # pre-merge deploys keep their table
     if rollout is not None:
         sections.append(rollout)

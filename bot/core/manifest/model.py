@@ -588,6 +588,22 @@ class DataCapture(Spec):
     json_content_types: list[ContentType] = Field(default_factory=list, max_length=10)
 
 
+class PerformanceMetric(Spec):
+    """How well the live model does, as a CloudWatch metric the team publishes (an accuracy from
+    labelled outcomes, a business rate) with the dimension EndpointName plus `dimensions`: the
+    PR report draws it by model age (days since each model was deployed)."""
+
+    namespace: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^:].*$")]
+    metric_name: Annotated[str, Field(min_length=1, max_length=255)]
+    dimensions: Annotated[dict[Annotated[str, Field(min_length=1, max_length=255)],
+                               Annotated[str, Field(min_length=1, max_length=1024)]],
+                          Field(max_length=29)] = Field(default_factory=dict)
+    statistic: Annotated[str, Field(pattern=r"^(Average|Sum|Minimum|Maximum|SampleCount|p\d{1,2}(\.\d{1,2})?)$",
+                                    description="Per day: Average (default), Sum, Minimum, Maximum or pNN.")] = "Average"
+    label: Annotated[str | None, Field(max_length=60, description="The chart's axis name.")] = None
+    higher_is_better: bool = True
+
+
 class EnvironmentSpec(Spec):
     """One deployment of the model: where, how it serves, and how updates roll out."""
 
@@ -609,6 +625,8 @@ class EnvironmentSpec(Spec):
         "CloudWatch alarms that roll an update back (AutoRollbackConfiguration)."))] = None
     approvals: Annotated[int, Field(ge=0, le=10, description="Required approvals.")] = 1
     data_capture: DataCapture | None = None
+    performance_metric: PerformanceMetric | None = Field(default=None, description=(
+        "The model's quality over time, drawn by model age in the PR report (default: the 5XX error rate)."))
     tags: Tags = Field(default_factory=dict)
     move_endpoint_from: Annotated[str | None, Field(
         pattern=r"^[A-Za-z0-9_.-][A-Za-z0-9_./-]{0,499}$", description=(

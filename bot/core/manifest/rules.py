@@ -324,7 +324,7 @@ def _environment(name: str, e: EnvironmentSpec, meta: Metadata | None,
                       aws.INSTANCE_TYPE_EXPECTED, rule="manifest.instances"))
 
     if mode == "batch":
-        for key in ("endpoint_name", "strategy", "alarms", "autoscaling", "data_capture"):
+        for key in ("endpoint_name", "strategy", "alarms", "autoscaling", "data_capture", "performance_metric"):
             if getattr(e, key) is not None:
                 out.append(_f(base + (key,), f"batch transform has no endpoint; `{key}` does "
                               "not apply", f"no `{key}`", None, rule="manifest.batch", at_key=True))
