@@ -59,6 +59,8 @@ def charts_for(store, pool, repository: str, targets, now: dt.datetime) -> tuple
         except AwsUnavailable as exc:
             problems.append(f"`{endpoint}` in {environment}: the daily metrics could not be read: {exc.reason}")
             continue
+        except KeyError:  # an environment the server config does not know: the plan says so already
+            continue
         label = (metric.get("label") or f"{metric['namespace']}/{metric['metric_name']} ({metric['statistic']})") \
             if metric else DEFAULT_METRIC
         chart = age_chart(endpoint, periods, daily, metric=label,
@@ -104,7 +106,7 @@ def model_age_section(store, live_reader, repository: str, result, now: dt.datet
             continue
         for e in m.environments:
             spec = m.manifest.environments.get(e.environment)
-            if spec is None or spec.mode == "batch":
+            if spec is None or spec.mode == "batch" or e.live != "read":  # AWS not read for the plan: not here either
                 continue
             targets.append((e.environment, m.manifest.endpoint_name(e.environment), spec))
     if not targets:
