@@ -17,7 +17,7 @@ from bot.adapters.aws.experiment import MAX_GET_CALLS, Budget, read_metrics, rea
 from bot.adapters.aws.session import AwsUnavailable
 from tests.support.aas_cloudwatch_emulator import percentile_of
 
-NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+NOW = dt.datetime(2026, 12, 1, 12, 30, tzinfo=dt.timezone.utc)  # fixed: the hours listed do not depend on when the test runs
 SINCE = NOW - dt.timedelta(hours=2)
 EP = "ranker-production"
 
@@ -151,3 +151,16 @@ def test_get_metric_data_refuses_what_cloudwatch_refuses(clients, query, words):
                                                                                     "Stat": "Sum"}}] * 2,
                                            StartTime=SINCE, EndTime=NOW)
     assert "not unique" in str(err.value)
+
+
+def test_capture_keyed_by_a_clock_ahead_of_ours_is_still_read(clients):
+    """SageMaker's clock five minutes ahead of ours, across an hour: its newest capture is keyed
+    in the hour that has not begun for us yet."""
+    now = dt.datetime(2026, 12, 1, 12, 57, tzinfo=dt.timezone.utc)
+    ahead = now + dt.timedelta(minutes=5)
+    for variant in ("AllTraffic", "shadow"):
+        put(clients, variant, ahead, "02-00", "\n".join(line(i, 0.5, variant) for i in range(50)) + "\n")
+    e = read_shadow_evidence(clients, destination="s3://capture/cap/", endpoint=EP, production_variant="AllTraffic",
+                             shadow_variant="shadow", since=now - dt.timedelta(minutes=30), now=now,
+                             budget=Budget(1024 * 1024))
+    assert e.pairing.n == 50

@@ -2,8 +2,9 @@
 
 Data capture (SageMaker Developer Guide, "Data capture" / "View collected data"): objects keyed
 `<destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl`, one JSON object per
-invocation. For each variant the hours of the experiment are listed newest first, one
-ListObjectsV2 page (up to 1,000 keys) per hour, and objects are read newest first until the
+invocation. For each variant the hours of the experiment (widened by `CLOCK_SKEW` at both
+ends: the keys' hours are SageMaker's clock) are listed newest first, one ListObjectsV2 page (up
+to 1,000 keys) per hour, and objects are read newest first until the
 variant's half of the byte budget is spent; an object larger than what is left is read with a
 Range request, its cut last line counted as truncated by `capture.parse_capture`. Per variant
 and evaluation at most `MAX_LIST_CALLS` lists and `MAX_GET_CALLS` gets, so a 10 GB capture
@@ -42,6 +43,10 @@ MAX_LIST_CALLS = 24     # ListObjectsV2 calls per variant and evaluation
 MAX_GET_CALLS = 200     # GetObject calls per variant and evaluation
 MAX_RECORDS = 200_000   # capture records kept per variant
 CLOUDWATCH_MAX_WINDOW = dt.timedelta(days=14)  # 1-minute data points are kept 15 days
+# How far our clock may trail or lead AWS's: capture hours are listed this much past both ends of
+# the window, and CloudWatch windows end this much after now (pairing never trusts times: it
+# matches by inference id, event id or request body, see capture.pair_records).
+CLOCK_SKEW = dt.timedelta(minutes=10)
 
 METRICS = (("invocations", "Invocations", "Sum"), ("errors_5xx", "Invocation5XXErrors", "Sum"),
            ("errors_4xx", "Invocation4XXErrors", "Sum"), ("latency_p99", "ModelLatency", "p99"),
@@ -74,8 +79,9 @@ def read_variant_capture(s3: Any, destination: str, endpoint: str, variant: str,
               "over_cap": 0, "left_unread": 0, "listings_truncated": 0}
     problems: list[str] = []
     records: list[CaptureRecord] = []
-    hour = now.replace(minute=0, second=0, microsecond=0)
-    first = since.replace(minute=0, second=0, microsecond=0)
+    # One hour past our own clock's: the keys' hours are SageMaker's clock, which ours may trail.
+    hour = (now + CLOCK_SKEW).replace(minute=0, second=0, microsecond=0)
+    first = (since - CLOCK_SKEW).replace(minute=0, second=0, microsecond=0)
     hours = []
     while hour >= first and len(hours) < MAX_HOURS:
         hours.append(hour)
@@ -180,7 +186,7 @@ def read_shadow_evidence(clients: Any, *, destination: str, endpoint: str, produ
 
 
 def _window(since: dt.datetime, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, int]:
-    end = _ceil_minute(now)
+    end = _ceil_minute(now + CLOCK_SKEW)
     start = max(since.replace(second=0, microsecond=0), end - CLOUDWATCH_MAX_WINDOW)
     period = max(60, int((end - start).total_seconds()) // 60 * 60)
     return end - dt.timedelta(seconds=period), end, period
