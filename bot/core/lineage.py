@@ -112,6 +112,7 @@ class Chain:
     approvals: list[dict] = field(default_factory=list)   # user, rule, paths, submitted_at, commit
     comparison: dict | None = None     # verdict, key, numbers
     smoke: dict | None = None
+    experiment: dict | None = None     # the live experiment's last verdict (shadow judge or A/B test)
     status: str = "pending"
     reason: str | None = None
     started_at: dt.datetime | None = None
@@ -178,6 +179,10 @@ def _event_text(kind: str, data: Mapping[str, Any]) -> str:
         return f"{data.get('status')}" + (f": {data['reason']}" if data.get("reason") else "")
     if kind == "correction":
         return f"correction of entry {data.get('corrects')}: {data.get('text')}"
+    if kind == "experiment":
+        what = "A/B test" if data.get("kind") == "ab" else "shadow judge"
+        reasons = "; ".join(data.get("reasons") or ())
+        return f"{what}: {data.get('status')}" + (f": {reasons}" if reasons else "")
     return kind
 
 
@@ -234,6 +239,8 @@ def chains(entries: Iterable[Mapping[str, Any]]) -> list[Chain]:
                 c.status = "running"
         elif kind == "smoke":
             c.smoke = {k: data.get(k) for k in ("config", "result", "problems")}
+        elif kind == "experiment":
+            c.experiment = {"at": e["at"].isoformat(), **{k: v for k, v in data.items() if k != "problems"}}
         elif kind == "finished":
             c.status, c.reason, c.finished_at = data.get("status") or c.status, data.get("reason"), e["at"]
         elif kind == "correction":

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from bot.adapters.aws.session import aws_session, client
+from bot.app.services.lineage import trace
+from bot.core.render import render
 from tests.aws.test_deploy_gate import REPO, approve, bot, comment, open_pr, rows_of, ship, sm  # noqa: F401 - fixture
 from tests.conftest import ROOT
 from tests.support import webhooks
@@ -350,3 +352,20 @@ def test_a_split_that_does_not_match_the_weights_names_no_winner(bot, clock):
     comment(bot, 43, "/promote production", "carol")
     bot.runtime.rollouts.tick(row.id)
     assert bot.store.deployment(row.id).status == "running" and rollout(bot, row)["phase"] == "experiment"
+
+
+def test_the_trace_shows_the_verdict_that_let_the_candidate_through(bot, clock):
+    row = into_the_shadow_test(bot)
+    capture_traffic(bot, row, clock.now)
+    clock.advance(6)
+    bot.runtime.rollouts.tick(row.id)
+    comment(bot, 43, "/promote production", "carol")
+    for _ in range(10):
+        if bot.runtime.rollouts.tick(row.id) == "succeeded":
+            break
+    result = trace(bot.store, ENDPOINT)
+    [chain] = [c for c in result.chains if c.deployment_id == row.id]
+    assert chain.serving and chain.experiment["status"] == "pass" and chain.experiment["pairs"] == 600
+    assert any(e.kind == "experiment" and e.text == "shadow judge: pass" for e in chain.events)
+    text = render("cli/trace.txt.j2", t=result)
+    assert "shadow judge: pass after 600 paired answers; disagreement pass" in text
