@@ -206,6 +206,55 @@ class LedgerRow(Base):
                 "actor": self.actor, "data": json.loads(self.data)}
 
 
+class DriftCheckRow(Base):
+    """A repository's last drift cycle: when, how many endpoints were read, which could not be,
+    and the GitHub issue it keeps (migration 0010). State: replaced every cycle."""
+
+    __tablename__ = "drift_checks"
+
+    repository: Mapped[str] = mapped_column(String(255), primary_key=True)
+    checked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    checked: Mapped[int] = mapped_column(Integer, nullable=False)
+    unreadable: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list
+    default_branch: Mapped[str | None] = mapped_column(String(255))
+    issue: Mapped[int | None] = mapped_column(Integer)
+
+
+class DriftFindingRow(Base):
+    """One finding of a repository's last drift cycle (`bot.core.drift.DriftFinding`); the
+    cycle replaces the repository's rows, keeping `first_seen_at` of a finding seen before."""
+
+    __tablename__ = "drift_findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(255), nullable=False)
+    environment: Mapped[str] = mapped_column(String(64), nullable=False)
+    endpoint: Mapped[str] = mapped_column(String(63), nullable=False)
+    component: Mapped[str | None] = mapped_column(String(63))
+    manifest_path: Mapped[str] = mapped_column(String(500), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    detail: Mapped[str] = mapped_column(Text, nullable=False)
+    fix: Mapped[str] = mapped_column(Text, nullable=False)
+    changes: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list
+    first_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (Index("ix_drift_findings_repository", "repository", "id"),
+                      Index("ix_drift_findings_endpoint", "environment", "endpoint"))
+
+    @property
+    def key(self) -> tuple:
+        return (self.environment, self.endpoint, self.component, self.kind)
+
+    @property
+    def change_list(self) -> list[str]:
+        try:
+            value = json.loads(self.changes or "[]")
+        except ValueError:
+            return []
+        return [str(c) for c in value] if isinstance(value, list) else []
+
+
 class PacingRow(Base):
     """One installation's GitHub write budget: a hold GitHub asked for, the last write's start,
     and counters for /metrics (bot.adapters.github.pacer)."""
@@ -831,6 +880,62 @@ class Store:
     def installation(self, installation_id: int) -> InstallationRow | None:
         with self.session() as s:
             return s.get(InstallationRow, installation_id)
+
+    # --- drift (state: the last cycle's findings per repository) -------------------------------
+
+    def replace_drift(self, repository: str, findings: list[dict], *, checked_at: dt.datetime, checked: int,
+                      unreadable: list[str], default_branch: str | None, limit: int = 200) -> None:
+        """Make `findings` (`DriftFinding.as_record()`s, at most `limit` kept) the repository's
+        current ones, in one transaction; a finding of the same (environment, endpoint,
+        component, kind) as before keeps its `first_seen_at`. The issue number is kept."""
+        with self.session() as s:
+            old = {r.key: r.first_seen_at for r in s.scalars(
+                select(DriftFindingRow).where(DriftFindingRow.repository == repository))}
+            s.execute(DriftFindingRow.__table__.delete().where(DriftFindingRow.repository == repository))
+            for f in findings[:limit]:
+                key = (f["environment"], f["endpoint"], f.get("component"), f["kind"])
+                s.add(DriftFindingRow(repository=repository, environment=f["environment"], endpoint=f["endpoint"],
+                                      component=f.get("component"), manifest_path=f["manifest_path"],
+                                      kind=f["kind"], detail=f["detail"], fix=f["fix"],
+                                      changes=json.dumps(list(f.get("changes") or ())),
+                                      first_seen_at=old.get(key, checked_at), seen_at=checked_at))
+            row = s.get(DriftCheckRow, repository)
+            if row is None:
+                row = DriftCheckRow(repository=repository)
+                s.add(row)
+            row.checked_at, row.checked, row.unreadable = checked_at, checked, json.dumps(list(unreadable))
+            row.default_branch = default_branch
+
+    def set_drift_issue(self, repository: str, issue: int | None) -> None:
+        with self.session() as s:
+            s.execute(update(DriftCheckRow).where(DriftCheckRow.repository == repository).values(issue=issue))
+
+    def forget_drift(self, keep: set[str] | frozenset[str]) -> int:
+        """Drop the drift state of every repository not in `keep` (it owns no endpoint any more)."""
+        with self.session() as s:
+            gone = [r for r in s.scalars(select(DriftCheckRow.repository)) if r not in keep]
+            gone += [r for r in s.scalars(select(DriftFindingRow.repository).distinct()) if r not in keep]
+            if gone:
+                s.execute(DriftFindingRow.__table__.delete().where(DriftFindingRow.repository.in_(gone)))
+                s.execute(DriftCheckRow.__table__.delete().where(DriftCheckRow.repository.in_(gone)))
+            return len(set(gone))
+
+    def drift_checks(self) -> list[DriftCheckRow]:
+        with self.session() as s:
+            return list(s.scalars(select(DriftCheckRow).order_by(DriftCheckRow.repository)))
+
+    def drift_findings(self, repository: str | None = None, *, environment: str | None = None,
+                       endpoint: str | None = None) -> list[DriftFindingRow]:
+        """Current findings, in the order the cycle found them (of one repository or endpoint)."""
+        with self.session() as s:
+            q = select(DriftFindingRow)
+            if repository is not None:
+                q = q.where(DriftFindingRow.repository == repository)
+            if environment is not None:
+                q = q.where(DriftFindingRow.environment == environment)
+            if endpoint is not None:
+                q = q.where(DriftFindingRow.endpoint == endpoint)
+            return list(s.scalars(q.order_by(DriftFindingRow.repository, DriftFindingRow.id)))
 
     # --- the GitHub write book (bot.adapters.github.pacer) ---------------------------------------
     # Each reservation is one short transaction that first touches the installation's pacing row:

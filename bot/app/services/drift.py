@@ -1,6 +1,8 @@
 """The drift reconcile: every endpoint the bot owns, against its repository's default branch and
 the ledger (`bot.core.drift`), reported in one GitHub issue per repository that the bot keeps up
-to date (`bot.adapters.github.issues.keep_issue`: edited in place, closed when clean).
+to date (`bot.adapters.github.issues.keep_issue`: edited in place, closed when clean), and kept
+in the store for the status UI (`Store.replace_drift`: each cycle's findings replace the
+repository's previous ones; a cycle that saw nothing but could not read something keeps them).
 
 Per repository and cycle: GitHub reads — the repository (its default branch), the branch's head,
 the owning manifests at that head (`RepoReader.read`, bounded) and the App's own issues (one
@@ -48,6 +50,7 @@ class RepositoryDrift:
 
 
 MAX_SHOWN = 50  # findings written in the issue (GitHub's body limit is 65,536 characters)
+MAX_STORED = 200  # findings kept in the store per repository (the status UI's drift page)
 
 
 def _text(value: str) -> str:
@@ -59,6 +62,25 @@ def _quiet(f: DriftFinding) -> DriftFinding:
     return replace(f, detail=_text(f.detail)[:1000], fix=_text(f.fix)[:500],
                    changes=tuple(_text(c)[:300] for c in f.changes),
                    manifest_path=_text(f.manifest_path).replace("`", "'"))
+
+
+def _bounded(f: DriftFinding) -> DriftFinding:
+    """The texts the store keeps for the status UI: the issue's, one line each and bounded (HTML
+    and @mentions are the page template's to escape: it autoescapes and pings nobody)."""
+    def line(value: str, n: int) -> str:
+        return " ".join(str(value).split())[:n]
+
+    return replace(f, detail=line(f.detail, 1000), fix=line(f.fix, 500), manifest_path=line(f.manifest_path, 500),
+                   changes=tuple(line(c, 300) for c in f.changes))
+
+
+def keep_findings(store, result: RepositoryDrift, *, default_branch: str, now: dt.datetime) -> None:
+    """The cycle's findings of one repository as the status UI reads them (replacing the last
+    cycle's, at most MAX_STORED, texts bounded as in the issue)."""
+    store.replace_drift(result.repository, [_bounded(f).as_record() for f in result.findings[:MAX_STORED]],
+                        checked_at=now, checked=result.checked,
+                        unreadable=[_text(u)[:300] for u in result.unreadable[:20]],
+                        default_branch=default_branch, limit=MAX_STORED)
 
 
 def _installation(store, repository: str) -> int | None:
@@ -120,6 +142,8 @@ def repository_drift(runtime, repository: str, owners, *, now: dt.datetime) -> R
         facts = EndpointFacts(repository, o.environment, endpoint, o.manifest_path, declared, live, p, last,
                               in_flight, component or None, default_branch=branch)
         out.findings += find_drift(facts)
+    if out.findings or not out.unreadable:  # what this cycle saw replaces what the last one did
+        keep_findings(runtime.store, out, default_branch=branch, now=now)
     body = None
     if out.findings:
         shown = [_quiet(f) for f in out.findings[:MAX_SHOWN]]
@@ -132,6 +156,8 @@ def repository_drift(runtime, repository: str, owners, *, now: dt.datetime) -> R
     with superseding(req, f"drift:{repository}"):
         out.issue, out.issue_action = keep_issue(req, repository, runtime.github_app.bot_login(), MARKER, TITLE,
                                                  body)
+    if out.issue_action != "superseded":
+        runtime.store.set_drift_issue(repository, out.issue)
     return out
 
 
@@ -142,6 +168,7 @@ def reconcile(runtime, *, now: dt.datetime | None = None) -> list[RepositoryDrif
     for o in runtime.store.endpoint_owners():
         if runtime.settings.server.allows_repository(o.repository):
             by_repo[o.repository].append(o)
+    runtime.store.forget_drift(set(by_repo))  # a repository that owns no endpoint now has no drift
     results = []
     for repository, owners in sorted(by_repo.items()):
         try:
