@@ -247,7 +247,12 @@ def register(app: Flask, settings, store, *, user_api=UserApi, exchange=exchange
             return refuse(404, "Not found", f"no deployment {pk} that you can see")
         row = store.deployment(pk)
         flight = status.rollout_view(store, row) if row.status in status.ACTIVE else None
-        return page("deployment.html", c=chain, flight=flight, refresh=REFRESH_SECONDS if flight else None)
+        return page("deployment.html", c=chain, flight=flight, experiment=status.experiment_view(row),
+                    refresh=REFRESH_SECONDS if flight else None)
+
+    @app.get("/drift")
+    def drift():
+        return page("drift.html", repositories=status.drift(store, g.ui_user["repositories"]))
 
     @app.get("/locks")
     def locks():

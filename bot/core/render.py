@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 import json
 from bot.core.redact import scrub
 
@@ -46,6 +47,8 @@ def _redacted(value):
     """What a template prints of `value`: text with its secrets redacted (bot.core.redact), the rest as is."""
     if value is None or isinstance(value, (bool, int, float, Revealed)):
         return value
+    if isinstance(value, Markup):  # a macro's output, escaped already: redacted, and still markup
+        return Markup(scrub(str(value)))
     return scrub(value if isinstance(value, str) else str(value))  # an exception, a dict: as jinja would print it
 
 

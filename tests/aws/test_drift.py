@@ -44,6 +44,10 @@ def test_a_change_behind_the_bots_back_is_reported_then_cleared(bot):
     assert issue.state == "open" and result.issue == issue.number and result.issue_action == "created"
     assert "AllTraffic.instance_count: 3 live, 1 declared" in issue.body
     assert "`/rollback staging to " in issue.body and "on #71" in issue.body
+    [kept] = bot.store.drift_findings(REPO)  # the same finding for the status UI, with the issue's texts
+    assert (kept.environment, kept.kind) == ("staging", "changed_outside") and kept.fix in issue.body
+    assert kept.change_list == list(result.findings[0].changes) and kept.detail in issue.body
+    assert [(c.repository, c.issue) for c in bot.store.drift_checks()] == [(REPO, issue.number)]
 
     # the next cycle with the same drift writes nothing
     before = len(bot.github.calls)
@@ -61,12 +65,14 @@ def test_a_change_behind_the_bots_back_is_reported_then_cleared(bot):
     [gone] = reconcile(bot.runtime)
     assert [(f.environment, f.kind) for f in gone.findings] == [("staging", "missing")]
     assert gone.issue_action == "edited" and "no longer exists in AWS" in drift_issue(bot).body
+    assert [f.kind for f in bot.store.drift_findings(REPO)] == ["missing"]
 
     # repaired through the bot (a new PR redeploys): the issue is closed
     deploy(bot, manifest().replace("b-7", "b-8"), 171)  # (a number the drift issue did not take)
     [clean] = reconcile(bot.runtime)
     assert clean.findings == [] and clean.issue_action == "closed"
     assert drift_issue(bot).state == "closed"
+    assert bot.store.drift_findings(REPO) == [] and bot.store.drift_checks()[0].checked == clean.checked
     kinds = [json.loads(e.data)["kind"] for e in bot.store.ledger(repository=REPO) if e.kind == "drift"]
     assert kinds == ["changed_outside", "missing"]
     assert any(e.kind == "drift_cleared" for e in bot.store.ledger(repository=REPO))

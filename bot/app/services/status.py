@@ -7,6 +7,12 @@
 - `endpoint_detail`: one endpoint's history and lineage: `bot.app.services.lineage.trace`, the
   same chains as `modelbot trace` and `GET /api/v1/trace/<subject>`.
 - `locks_and_holds`: the live endpoint leases and the pull requests on /hold.
+- `drift`: per repository, what the last drift cycle found (`bot.app.services.drift`, kept in
+  the store), each finding with when it was first and last seen and the command that would fix it;
+  `EndpointView.drift` marks an endpoint with findings.
+- `experiment_view`: a deployment's live experiment's current verdict (the shadow judge's gates or
+  the A/B test's arms, effect and interval) from its rollout state; `EndpointDetail.experiments`:
+  the endpoint's history of verdicts from the ledger's `experiment` entries.
 
 Each function takes `readable`, the repositories the person may read: nothing of any other
 repository is returned (a lock names its deployment, which names its repository).
@@ -57,6 +63,55 @@ class Traffic:
 
 
 @dataclass
+class ExperimentView:
+    """A verdict as the rollout engine stored it (`ShadowVerdict.as_record` / `ABJudgement.as_record`)."""
+
+    kind: str                 # shadow | ab (or another judge's: shown by its status and reasons)
+    status: str               # pass | fail | running | not_enough_data
+    verdict: dict
+    evaluations: int = 0
+    evaluated_at: dt.datetime | None = None
+    at: dt.datetime | None = None          # a ledger entry's time (the history)
+    deployment_id: int | None = None
+
+
+def _experiment(record, **extra) -> ExperimentView | None:
+    if not isinstance(record, dict) or not isinstance(record.get("status"), str):
+        return None
+    gates = record.get("gates")
+    verdict = {**record, "gates": [g for g in gates if isinstance(g, dict)] if isinstance(gates, list) else [],
+               "reasons": [str(r) for r in record.get("reasons") or ()]}
+    return ExperimentView(str(record.get("kind") or "shadow"), record["status"], verdict, **extra)
+
+
+def experiment_view(row) -> ExperimentView | None:
+    """The deployment's current experiment verdict (its state's `experiment`), None without one."""
+    kept = _loads(row.state).get("experiment")
+    if not isinstance(kept, dict):
+        return None
+    at = kept.get("evaluated_at")
+    return _experiment(kept.get("verdict"), evaluations=int(kept.get("evaluations") or 0),
+                       evaluated_at=at if isinstance(at, dt.datetime) else None)
+
+
+MAX_EXPERIMENTS_SHOWN = 50
+
+
+def experiment_history(entries: list[dict]) -> list[ExperimentView]:
+    """The ledger's `experiment` entries (each a change of verdict), newest first, bounded."""
+    out = []
+    for e in reversed(entries):
+        if e["kind"] != "experiment":
+            continue
+        view = _experiment(e["data"], at=e["at"], deployment_id=e["deployment_id"])
+        if view is not None:
+            out.append(view)
+        if len(out) >= MAX_EXPERIMENTS_SHOWN:
+            break
+    return out
+
+
+@dataclass
 class RolloutView:
     id: int
     repository: str
@@ -75,6 +130,7 @@ class RolloutView:
     started_at: dt.datetime
     updated_at: dt.datetime
     alarms: tuple[str, ...] = ()
+    experiment: ExperimentView | None = None
 
 
 @dataclass
@@ -89,6 +145,7 @@ class EndpointView:
     health_detail: str
     rollout: RolloutView | None
     last_status: str | None
+    drift: list = field(default_factory=list)  # the last drift cycle's findings on this endpoint
 
 
 FLOW_PHASES = {
@@ -130,7 +187,7 @@ def rollout_view(store, row, entries: list[dict] | None = None) -> RolloutView:
         strategy=state.strategy if state else None, progress=progress,
         traffic_percent=phase_entry.get("traffic_percent"), steps=_steps(state), commit=row.commit_sha,
         pr_number=row.pr_number, requested=row.requested, started_at=row.created_at, updated_at=row.updated_at,
-        alarms=state.alarms if state else ())
+        alarms=state.alarms if state else (), experiment=experiment_view(row))
 
 
 def _traffic(current: Chain | None, active: RolloutView | None, state: RolloutState | None,
@@ -174,10 +231,15 @@ def _serving_chain(store, environment: str, endpoint: str) -> tuple[Chain | None
 
 def endpoints(store, readable) -> list[EndpointView]:
     out: list[EndpointView] = []
+    found: dict[tuple, list] = {}
+    for f in store.drift_findings():
+        found.setdefault((f.repository, f.environment, f.endpoint), []).append(f)
     for owner in store.endpoint_owners():
         if not can_see(owner.repository, readable) or "/" in owner.endpoint:  # a component: on its endpoint's page
             continue
-        out.append(_endpoint_view(store, owner.environment, owner.endpoint, owner.repository, owner.manifest_path))
+        view = _endpoint_view(store, owner.environment, owner.endpoint, owner.repository, owner.manifest_path)
+        view.drift = found.get((owner.repository, owner.environment, owner.endpoint), [])
+        out.append(view)
     return out
 
 
@@ -207,6 +269,7 @@ class EndpointDetail:
     lock_holder: str | None
     holds: list
     statuses: dict = field(default_factory=dict)  # deployment id -> the store's status (running, ...)
+    experiments: list = field(default_factory=list)  # ExperimentView, newest first (the ledger's)
 
 
 def endpoint_detail(store, environment: str, endpoint: str, readable) -> EndpointDetail | None:
@@ -215,14 +278,17 @@ def endpoint_detail(store, environment: str, endpoint: str, readable) -> Endpoin
     if owner is None or not can_see(owner.repository, readable):
         return None
     view = _endpoint_view(store, environment, endpoint, owner.repository, owner.manifest_path)
+    view.drift = store.drift_findings(owner.repository, environment=environment, endpoint=endpoint)
     try:
         found = trace(store, endpoint, environment=environment, repository=owner.repository)
     except ValueError:
         found = None
     lock = store.lock(f"{environment}:{endpoint}")
     statuses = {r.id: r.status for r in store.deployments(environment=environment, endpoint=endpoint)}
+    experiments = experiment_history(store.ledger_entries(endpoint=endpoint, environment=environment,
+                                                          repository=owner.repository))
     return EndpointDetail(view, list(found.chains) if found else [], lock.holder if lock else None,
-                          store.holds(owner.repository), statuses)
+                          store.holds(owner.repository), statuses, experiments)
 
 
 def deployment_chain(store, pk: int, readable) -> Chain | None:
@@ -266,9 +332,39 @@ def locks_and_holds(store, readable) -> tuple[list[LockView], list]:
     return out, holds
 
 
+@dataclass
+class DriftView:
+    """A repository's last drift cycle and its findings (`bot.adapters.store.DriftFindingRow`)."""
+
+    repository: str
+    checked_at: dt.datetime
+    checked: int
+    unreadable: list[str]
+    default_branch: str | None
+    issue: int | None
+    findings: list
+
+
+def drift(store, readable) -> list[DriftView]:
+    """The drift the last cycle found in each readable repository (repositories with none too:
+    "checked, nothing differs"), by repository."""
+    out = []
+    for check in store.drift_checks():
+        if not can_see(check.repository, readable):
+            continue
+        try:
+            unreadable = [str(u) for u in json.loads(check.unreadable or "[]")]
+        except ValueError:
+            unreadable = []
+        out.append(DriftView(check.repository, check.checked_at, check.checked, unreadable, check.default_branch,
+                             check.issue, store.drift_findings(check.repository)))
+    return out
+
+
 def repositories(store) -> list[str]:
     """Every repository the store has endpoints or deployments of: what a person's read access is asked for."""
     names = {o.repository for o in store.endpoint_owners()}
     names |= {r.repository for status in ACTIVE for r in store.deployments(status=status)}
     names |= {h.repository for h in store.holds()}
+    names |= {c.repository for c in store.drift_checks()}
     return sorted(names, key=str.lower)
