@@ -21,6 +21,7 @@ from bot.core.drift import DriftFinding, EndpointFacts, LastDeployment, find_dri
 from bot.core.experiment.capture import Pairing
 from bot.core.experiment.judge import ShadowEvidence, VariantMetrics, arm, judge_ab, judge_shadow
 from bot.core.plan import LiveState
+from bot.core.render import html_environment
 from tests.support import ui as support
 from tests.test_ui import PUBLIC, https_client, sign_in
 
@@ -205,3 +206,12 @@ def test_verdicts_of_an_unreadable_repository_are_not_shown(app, fake_github, st
     zed = client_of(app, fake_github, OTHER)
     assert "A/B test</strong>" in zed.get(f"/deployments/{ids['secret']}").get_data(as_text=True)
     assert "the candidate is better" in zed.get("/endpoints/production/fraud").get_data(as_text=True)
+
+
+def test_a_macros_output_is_redacted_and_escaped_once():
+    """A macro's output is markup; non-ASCII text (the A/B test's "−") runs every redaction
+    pattern over it, which must leave it markup (escaped once) and still redact a secret."""
+    t = html_environment().from_string("{% macro m(x) %}<b>{{ x }}</b> −{% endmacro %}{{ m(v) }}")
+    out = t.render(v="<i> see https://x.example/r?token=abcdefabcdef1234 −")
+    assert out.startswith("<b>&lt;i&gt; see https://x.example/r?token=") and "</b> −" in out
+    assert "abcdefabcdef1234" not in out and "&lt;b&gt;" not in out
