@@ -2,7 +2,8 @@
 Selenium through Debian's chromedriver (no browser download: both paths are given, Selenium
 Manager is off). The real web app serves on 127.0.0.1 with FakeGitHub and its OAuth flow; the
 test signs in as a person would, is refused as a non-member, walks index -> endpoint -> lineage
-chain, and watches a rollout progress while it moves the rollout's state as the worker would.
+chain, watches a rollout progress while it moves the rollout's state as the worker would, and
+follows the index's drift marker to the drift page.
 Screenshots are kept under $MODELBOT_TEST_ARTIFACTS (default var/test-artifacts/, git-ignored).
 
 Without chromium or chromedriver the test fails, naming the packages (.ci/run installs them).
@@ -18,8 +19,11 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from bot.app.services.drift import RepositoryDrift, keep_findings
 from bot.app.web import create_app
 from bot.core.config import load_settings
+from bot.core.drift import EndpointFacts, LastDeployment, find_drift
+from bot.core.plan import LiveState
 from tests.support import ui as support
 
 os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never fetch a browser or driver
@@ -165,6 +169,27 @@ def test_a_person_signs_in_follows_a_lineage_chain_and_watches_a_rollout(browser
     assert "b" * 40 in browser.find_element(By.ID, "version").text
     assert "(serving)" in browser.find_elements(By.CSS_SELECTOR, "#history tr.chain")[0].text
     shot(browser, artifacts, "09-endpoint-after")
+
+    # The drift cycle finds churn gone from AWS (and fraud, of the other repository, broken):
+    # the index marks churn, the drift page says what differs and which command fixes it.
+    gone = find_drift(EndpointFacts(support.READABLE, "production", "churn", "models/churn/modelbot.yaml", True,
+                                    LiveState(), last=LastDeployment(ids["new"], "succeeded", "b" * 40, 12)))
+    broken = find_drift(EndpointFacts(support.HIDDEN, "production", "fraud", "models/fraud/modelbot.yaml", True,
+                                      LiveState(endpoint_exists=True, endpoint_status="Failed",
+                                                tags={"modelbot:manifest": "models/fraud/modelbot.yaml"})))
+    keep_findings(store, RepositoryDrift(support.READABLE, list(gone), checked=1), default_branch="main",
+                  now=support.T0)
+    keep_findings(store, RepositoryDrift(support.HIDDEN, list(broken), checked=1), default_branch="main",
+                  now=support.T0)
+    browser.get(url + "/")
+    wait.until(lambda d: d.find_elements(By.ID, "drift-notice"))
+    browser.find_element(By.CSS_SELECTOR, "#env-production a.drift").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".finding"))
+    [finding] = browser.find_elements(By.CSS_SELECTOR, ".finding")
+    assert "missing" in finding.text and "no longer exists in AWS" in finding.text
+    assert f"/rollback production to {'b' * 12}" in finding.find_element(By.CSS_SELECTOR, ".fix code").text
+    assert "fraud" not in browser.page_source and "secret-models" not in browser.page_source
+    shot(browser, artifacts, "09b-drift")
 
     # An endpoint of a repository alice cannot read does not exist for her.
     browser.get(url + "/endpoints/production/fraud")
