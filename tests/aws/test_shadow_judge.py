@@ -369,3 +369,87 @@ def test_the_trace_shows_the_verdict_that_let_the_candidate_through(bot, clock):
     assert any(e.kind == "experiment" and e.text == "shadow judge: pass" for e in chain.events)
     text = render("cli/trace.txt.j2", t=result)
     assert "shadow judge: pass after 600 paired answers; disagreement pass" in text
+
+
+# -- the operational judge: latency and errors, candidate vs current, minute by minute -------------
+
+CANARY_JUDGE = """      candidate_variant_name: challenger
+      canary_judge:
+        min_points: 10
+"""
+
+
+def canary_manifest() -> str:
+    ab = (ROOT / "examples" / "realtime-ab.yaml").read_text().replace("approvals: 2", "approvals: 1")
+    return ab.replace("      candidate_variant_name: challenger\n", CANARY_JUDGE)
+
+
+def into_the_canary(bot):
+    base = canary_manifest()
+    ship(bot, 42, {PATH: base}, "bob")
+    open_pr(bot, 43, {PATH: base.replace("v3/model", "v4/model")})
+    approve(bot, 43, "carol")
+    sha = bot.github.merge_pull_request(REPO, 43)
+    bot.deliver("pull_request", webhooks.merged_pull_request(merge_commit_sha=sha,
+                                                             **webhooks.pr_args(bot.github, REPO, 43)))
+    row = rows_of(bot, 43)["production"]
+    for _ in range(10):
+        bot.runtime.rollouts.tick(row.id)
+        if rollout(bot, row)["phase"] == "experiment":
+            break
+    bot.runtime.rollouts.tick(row.id)
+    return row
+
+
+def per_minute(bot, row, start, *, minutes=15, slower=1.0, errors=0):
+    st = rollout(bot, row)
+    rng = np.random.default_rng(7)
+    for variant, factor, bad in ((st["current_variant"], 1.0, 0), (st["candidate_variant"], slower, errors)):
+        dims = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": variant}]
+        data = []
+        for k in range(1, minutes + 1):
+            at = start + dt.timedelta(minutes=k)
+            data += [{"MetricName": "ModelLatency", "Dimensions": dims, "Timestamp": at,
+                      "Value": float(20_000 * factor * (1 + rng.normal(0, 0.05)))},
+                     {"MetricName": "Invocations", "Dimensions": dims, "Timestamp": at, "Value": 100.0},
+                     {"MetricName": "Invocation5XXErrors", "Dimensions": dims, "Timestamp": at, "Value": float(bad)}]
+        for i in range(0, len(data), 20):
+            cw(bot).put_metric_data(Namespace="AWS/SageMaker", MetricData=data[i:i + 20])
+
+
+def test_the_operational_judge_holds_promotion_until_it_has_the_minutes_then_allows_it(bot, clock):
+    row = into_the_canary(bot)
+    assert verdict(bot, row)["kind"] == "canary" and verdict(bot, row)["status"] == "not_enough_data"
+    per_minute(bot, row, clock.now, minutes=5)  # five minutes: fewer than the ten needed
+    clock.advance(6)
+    bot.runtime.rollouts.tick(row.id)
+    assert verdict(bot, row)["status"] == "not_enough_data"
+    comment(bot, 43, "/promote production", "carol")
+    bot.runtime.rollouts.tick(row.id)
+    assert rollout(bot, row)["phase"] == "experiment"  # refused: never promoting on too little data
+
+    per_minute(bot, row, clock.now, minutes=15)
+    clock.advance(16)
+    bot.runtime.rollouts.tick(row.id)
+    v = verdict(bot, row)
+    assert v["status"] == "pass", v
+    op = v["operational"]
+    assert {m["name"]: m["result"] for m in op["metrics"]} == {"model_latency": "pass", "error_rate": "pass"}
+    assert "**Operational judge**" in report(bot, 43)
+    comment(bot, 43, "/promote production", "carol")
+    for _ in range(10):
+        if bot.runtime.rollouts.tick(row.id) == "succeeded":
+            break
+    assert bot.store.deployment(row.id).status == "succeeded"
+
+
+def test_a_candidate_that_errors_is_rolled_back_by_the_operational_judge(bot, clock):
+    row = into_the_canary(bot)
+    per_minute(bot, row, clock.now, minutes=12, errors=5)  # 5% of its requests fail, none of the current's
+    clock.advance(13)
+    for _ in range(10):
+        if bot.runtime.rollouts.tick(row.id) in ("rolled_back", "failed"):
+            break
+    done = bot.store.deployment(row.id)
+    assert done.status == "rolled_back", (done.status, done.reason)
+    assert "the operational judge failed the candidate" in done.reason and "error_rate" in done.reason

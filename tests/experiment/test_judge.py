@@ -3,6 +3,8 @@ answers like production passes, one that does not fails, too little data is neve
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -17,10 +19,12 @@ from bot.core.experiment.judge import (
     VariantMetrics,
     arm,
     judge_ab,
+    judge_operational,
     judge_shadow,
     thin_looks,
     unreadable,
     verdict_from_record,
+    with_operational,
 )
 from bot.core.experiment.stats import NOT_ENOUGH_DATA, wilson_interval
 
@@ -227,3 +231,63 @@ def test_ab_verdicts_survive_the_store():
     j = judge_ab(AB, looks_of(0.10, 0.14, 2000, 5), (0.5, 0.5), elapsed_seconds=0)
     assert verdict_from_record(j.as_record()) == j
     assert verdict_from_record(unreadable("ab", "denied").as_record()).reasons == ("denied",)
+
+
+# -- the operational judge -----------------------------------------------------------------------
+
+CANARY = {"metrics": ["model_latency", "error_rate"], "critical": ["error_rate"], "min_points": 10, "alpha": 0.05,
+          "tolerance": 0.1, "pass_score": 95, "marginal_score": 75}
+
+
+def minutes(mean, n=30, seed=0, spread=0.05):
+    rng = np.random.default_rng(seed)
+    return list(mean * (1 + rng.normal(0, spread, n)))
+
+
+def test_the_operational_judge_passes_a_candidate_like_the_current_one_and_fails_a_slow_one():
+    same = {"model_latency": (minutes(20_000, seed=1), minutes(20_000, seed=2)),
+            "error_rate": (minutes(0.001, seed=3), minutes(0.001, seed=4))}
+    op = judge_operational(CANARY, same)
+    assert op.status == PASS and op.score == 100.0
+    slow = {**same, "model_latency": (minutes(30_000, seed=1), minutes(20_000, seed=2))}
+    op = judge_operational(CANARY, slow)
+    [lat] = [m for m in op.metrics if m["name"] == "model_latency"]
+    assert lat["result"] == FAIL and lat["relative_shift"] == pytest.approx(0.5, abs=0.05)
+    assert op.status == FAIL  # score 50 < 75
+
+
+def test_a_critical_metric_fails_at_once_even_while_others_lack_data():
+    series = {"model_latency": (minutes(20_000, n=3), minutes(20_000, n=3)),      # 3 minutes: not enough
+              "error_rate": (minutes(0.05, n=12, seed=5), minutes(0.001, n=12, seed=6))}
+    op = judge_operational(CANARY, series)
+    assert op.status == FAIL and "critical metric failed: error_rate" in op.reason
+
+
+def test_too_few_minutes_is_never_a_pass_and_a_marginal_canary_does_not_promote():
+    few = {"model_latency": (minutes(20_000, n=5), minutes(20_000, n=5)),
+           "error_rate": (minutes(0.001, n=5), minutes(0.001, n=5))}
+    assert judge_operational(CANARY, few).status == NOT_ENOUGH_DATA
+    a_bit_slower = {"model_latency": (minutes(21_000, n=60, seed=1, spread=0.01), minutes(20_000, n=60, seed=2, spread=0.01)),
+                    "error_rate": (minutes(0.001, seed=3), minutes(0.001, seed=4))}
+    # significantly slower, by 5%: within the 10% tolerated; one metric of two passing scores 50
+    assert judge_operational(CANARY, a_bit_slower).status == FAIL  # below the marginal score, 75
+    op = judge_operational({**CANARY, "marginal_score": 50}, a_bit_slower)
+    assert op.verdict == "marginal" and op.status == RUNNING and op.score == 50.0
+
+
+def test_the_stricter_of_the_two_judges_decides():
+    main = judge_ab(AB, looks_of(0.10, 0.14, 2000, 5), (0.5, 0.5), elapsed_seconds=7200)
+    assert main.status == PASS
+    fail = judge_operational(CANARY, {"model_latency": (minutes(40_000), minutes(20_000)),
+                                      "error_rate": (minutes(0.001), minutes(0.001))})
+    both = with_operational(main, fail)
+    assert both.status == FAIL and both.reasons[0].startswith("operational judge:") and not both.allows_promotion
+    waiting = judge_operational(CANARY, {})
+    both = with_operational(replace(main, promote_due=True), waiting)
+    assert both.status == NOT_ENOUGH_DATA and not both.promote_due
+    assert with_operational(main, judge_operational(CANARY, {
+        "model_latency": (minutes(20_000, seed=1), minutes(20_000, seed=2)),
+        "error_rate": (minutes(0.001, seed=3), minutes(0.001, seed=4))})).status == PASS
+    alone = with_operational(None, fail)
+    assert alone.status == FAIL and verdict_from_record(alone.as_record()) == alone
+    assert verdict_from_record(both.as_record()).operational == both.operational

@@ -21,12 +21,16 @@ the 500 a call may carry.
 
 An A/B test's business metric (`read_ab_counts`): one more GetMetricData call per evaluation,
 the custom metric's Sum and SampleCount per variant over the same kind of window (4 queries).
+The operational judge (`read_minutes`): one more, both variants' ModelLatency, OverheadLatency
+(Average) and Invocation5XXErrors, Invocations (Sum) per minute (Period 60: 8 queries of at most
+1,440 points, under GetMetricData's 100,800 a call).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -183,6 +187,46 @@ def read_shadow_evidence(clients: Any, *, destination: str, endpoint: str, produ
                   ambiguous=pairing.ambiguous, without_output=pairing.without_output)
     return ShadowEvidence(pairing, prod_m, shadow_m, MappingProxyType(counts),
                           tuple((prod_problems + shadow_problems)[:10]))
+
+
+OPERATIONAL_WINDOW = dt.timedelta(hours=24)  # the operational judge's newest minutes: 1,440 points a series
+
+
+def read_minutes(cloudwatch: Any, endpoint: str, variants: tuple[str, str], since: dt.datetime,
+                 now: dt.datetime, metrics: Iterable[str]) -> dict[str, tuple[list[float], list[float]]]:
+    """One GetMetricData call: per operational metric (`judge.OPERATIONAL_METRICS`), the
+    (candidate, current) one-minute values since `since` (the newest 24 hours). `variants` is
+    (current, candidate); a minute without invocations has no error rate."""
+    end = _ceil_minute(now + CLOCK_SKEW)
+    start = max(since.replace(second=0, microsecond=0), end - OPERATIONAL_WINDOW)
+    wanted = (("ModelLatency", "Average"), ("OverheadLatency", "Average"), ("Invocation5XXErrors", "Sum"),
+              ("Invocations", "Sum"))
+    queries = []
+    for i, variant in enumerate(variants):
+        for j, (name, stat) in enumerate(wanted):
+            queries.append({"Id": f"o{i}_{j}", "ReturnData": True, "MetricStat": {
+                "Metric": {"Namespace": "AWS/SageMaker", "MetricName": name,
+                           "Dimensions": [{"Name": "EndpointName", "Value": endpoint},
+                                          {"Name": "VariantName", "Value": variant}]},
+                "Period": 60, "Stat": stat}})
+    try:
+        answer = cloudwatch.get_metric_data(MetricDataQueries=queries, StartTime=start, EndTime=end)
+    except ClientError as exc:
+        raise unavailable(exc, where=f"metrics of endpoint {endpoint}", call="cloudwatch:GetMetricData") from None
+    except BotoCoreError as exc:
+        raise unavailable(exc, where=f"metrics of endpoint {endpoint}", call="cloudwatch:GetMetricData") from None
+    got: dict[str, dict] = {}
+    for r in answer.get("MetricDataResults") or ():
+        got[r["Id"]] = {t: float(v) for t, v in zip(r.get("Timestamps") or (), r.get("Values") or ())
+                        if v is not None and math.isfinite(float(v))}
+    per_variant = []
+    for i, _ in enumerate(variants):
+        latency, overhead, errors, calls = (got.get(f"o{i}_{j}", {}) for j in range(4))
+        rate = [errors.get(t, 0.0) / n for t, n in sorted(calls.items()) if n > 0]
+        per_variant.append({"model_latency": [v for _, v in sorted(latency.items())],
+                            "overhead_latency": [v for _, v in sorted(overhead.items())], "error_rate": rate})
+    current, candidate = per_variant
+    return {m: (candidate[m], current[m]) for m in metrics if m in current}
 
 
 def _window(since: dt.datetime, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, int]:

@@ -33,12 +33,21 @@ from typing import Callable
 
 from bot.core.clock import utcnow
 from bot.adapters.aws.executor import execute, observe, start_transform_job, transform_job_status
-from bot.adapters.aws.experiment import Budget, read_ab_counts, read_shadow_evidence
+from bot.adapters.aws.experiment import Budget, read_ab_counts, read_minutes, read_shadow_evidence
 from bot.adapters.aws.session import AwsUnavailable
 from bot.adapters.aws.teardown import TeardownFailed, TeardownRequests, TeardownState, teardown_step
 from bot.core.deploy import DeployRequests, RolloutState, decide
 from bot.core.deploy.rollout import record_smoke
-from bot.core.experiment.judge import arm, judge_ab, judge_shadow, thin_looks, unreadable, verdict_from_record
+from bot.core.experiment.judge import (
+    arm,
+    judge_ab,
+    judge_operational,
+    judge_shadow,
+    thin_looks,
+    unreadable,
+    verdict_from_record,
+    with_operational,
+)
 from bot.core.experiment.stats import Arm
 from bot.core.render import render
 from bot.core.gate import Decision, NotReady, Reason
@@ -75,6 +84,9 @@ def _prepared_facts(prepared: "Prepared") -> dict:
     if prepared.rollout:
         facts.update(flow=prepared.rollout.get("flow"), strategy=prepared.rollout.get("strategy"))
     return facts
+
+
+_PROMOTED_BECAUSE = {"ab": "the A/B test found the candidate better", "shadow": "every gate of the shadow judge passed"}
 
 
 def _verdict_line(verdict, state: RolloutState, now: dt.datetime) -> str:
@@ -390,8 +402,9 @@ class Rollouts:
         return self._wait(row, max(1, decision.seconds or state.poll_seconds))
 
     def _judge_experiment(self, row, data: dict, state: RolloutState):
-        """The judge's verdict now (shadow: `judge_shadow`, A/B: `judge_ab`): read again (within
-        the manifest's budget) once every `evaluate_every_minutes`, else the stored one. A changed
+        """The judges' verdict now (shadow: `judge_shadow`, A/B: `judge_ab`, with or alone the
+        operational `judge_operational`, the stricter deciding): read again (within the
+        manifest's budget) once every `evaluate_every_minutes`, else the stored one. A changed
         verdict goes to the ledger; a pass past `promote_after_minutes` asks for the promotion,
         which then goes through the deploy gate like a person's /promote."""
         spec, now = state.experiment, self.now()
@@ -409,6 +422,7 @@ class Rollouts:
             elapsed = (now - started).total_seconds()
             clients = self.services.clients_for(row.environment)
             try:
+                verdict = None
                 if kind == "ab":
                     control, treatment = read_ab_counts(clients.cloudwatch, state.endpoint,
                                                         (state.current_variant, state.candidate_variant),
@@ -419,7 +433,7 @@ class Rollouts:
                     share = state.ab_steps[state.step] if state.ab_steps else 0.5
                     verdict = judge_ab(spec, [(Arm(*a), Arm(*b)) for a, b in looks], (1 - share, share),
                                        elapsed_seconds=elapsed)
-                else:
+                elif kind == "shadow":
                     evidence = read_shadow_evidence(
                         clients, destination=state.capture_destination, endpoint=state.endpoint,
                         production_variant=state.current_variant, shadow_variant=state.candidate_variant,
@@ -427,6 +441,11 @@ class Rollouts:
                         output_index=int(spec.get("output_index") or 0))
                     verdict = judge_shadow(spec, evidence, elapsed_seconds=elapsed)
                     extra = {"capture": dict(evidence.capture), "problems": [scrub(p) for p in evidence.problems]}
+                if spec.get("canary"):
+                    series = read_minutes(clients.cloudwatch, state.endpoint,
+                                          (state.current_variant, state.candidate_variant), started, now,
+                                          spec["canary"].get("metrics") or ("model_latency", "error_rate"))
+                    verdict = with_operational(verdict, judge_operational(spec["canary"], series))
             except AwsUnavailable as exc:
                 # Unreadable evidence decides nothing (never a pass), and must not stop the
                 # rollout from hearing /rollback or /abort: it is read again at the next evaluation.
@@ -442,8 +461,8 @@ class Rollouts:
         if verdict.promote_due and not row.requested:
             if self.store.request_deployment(row.id, "promote", "modelbot"):
                 self.store.append_ledger_for(row, "request", {"what": "promote", "why": (
-                    f"{'the A/B test found the candidate better' if kind == 'ab' else 'every gate of the shadow judge passed'}"
-                    f" after {spec.get('promote_after_minutes')} minutes")}, actor="modelbot")
+                    f"{_PROMOTED_BECAUSE.get(kind, 'the judges passed')} after {spec.get('promote_after_minutes')} minutes")},
+                    actor="modelbot")
         return verdict
 
     def _start_batch(self, row, prepared: Prepared) -> str:

@@ -310,10 +310,27 @@ def new_rollout(deployment_id: str, spec: DeploySpec, plan: Plan, live: LiveStat
         candidate_model=cand.model_name if cand else None,
         ab_steps=steps, target_model=None if flow == "in_place" else multi_model_target(spec, plan),
         smoke=smoke and flow != "in_place",
-        experiment=({"kind": "shadow", **s.experiment.model_dump(mode="json")} if flow == "shadow" and s.experiment
-                    else {"kind": "ab", **s.ab_test.model_dump(mode="json")} if flow == "ab" and s.ab_test else None),
+        experiment=_experiment_record(flow, s),
         capture_destination=(spec.env.data_capture.destination if flow == "shadow" and s.experiment
                              and spec.env.data_capture else None))
+
+
+_JUDGES = {"ab": "the A/B test", "shadow": "the shadow judge"}
+
+
+def _experiment_record(flow: str, s) -> dict[str, Any] | None:
+    """The judges of a shadow or A/B test as the state keeps them: the main judge's settings
+    ("kind": shadow | ab) and the operational judge's under "canary" ("kind": canary alone)."""
+    if flow not in ("ab", "shadow"):
+        return None
+    out: dict[str, Any] | None = None
+    if flow == "shadow" and s.experiment:
+        out = {"kind": "shadow", **s.experiment.model_dump(mode="json")}
+    elif flow == "ab" and s.ab_test:
+        out = {"kind": "ab", **s.ab_test.model_dump(mode="json")}
+    if s.canary_judge:
+        out = {**(out or {"kind": "canary"}), "canary": s.canary_judge.model_dump(mode="json")}
+    return out
 
 
 # --- deciding -------------------------------------------------------------------------------------
@@ -625,7 +642,7 @@ def _experiment(state: RolloutState, observed: Observation, now: dt.datetime) ->
     if state.requested in ("abort", "rollback"):
         return _start_rollback(state, observed, now, _request_reason(state.requested))
     judged = state.flow in ("ab", "shadow") and state.experiment is not None
-    judge = "the A/B test" if state.flow == "ab" else "the shadow judge"
+    judge = _JUDGES.get(state.experiment.get("kind"), "the operational judge") if judged else ""
     if judged and observed.experiment == "fail":
         return _start_rollback(state, observed, now, f"{judge} failed the candidate: "
                                + "; ".join(observed.experiment_reasons))

@@ -44,12 +44,15 @@ promotes before `min_pairs`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from bot.core.experiment.capture import Pairing
 from bot.core.experiment.stats import (
     KEEP_RUNNING,
+    MARGINAL,
+    MetricSpec,
+    judge_canary,
     NOT_ENOUGH_DATA,
     PROMOTE,
     ROLL_BACK,
@@ -104,6 +107,7 @@ class ShadowVerdict:
     pairs: int
     reasons: tuple[str, ...]         # why it is not a pass (or why it failed)
     promote_due: bool = False        # pass, and the experiment ran for promote_after_minutes
+    operational: Mapping | None = None  # the operational judge's record (`Operational.as_record`)
 
     @property
     def allows_promotion(self) -> bool:
@@ -111,7 +115,7 @@ class ShadowVerdict:
 
     def as_record(self) -> dict:
         return {"kind": "shadow", "status": self.status, "pairs": self.pairs, "reasons": list(self.reasons),
-                "promote_due": self.promote_due,
+                "promote_due": self.promote_due, "operational": dict(self.operational) if self.operational else None,
                 "gates": [{"name": g.name, "status": g.status, "value": g.value, "limit": g.limit,
                            "detail": g.detail} for g in self.gates]}
 
@@ -120,7 +124,7 @@ class ShadowVerdict:
         gates = tuple(Gate(g["name"], g["status"], g.get("value"), g["limit"], g.get("detail", ""))
                       for g in record.get("gates") or ())
         return cls(record["status"], gates, int(record.get("pairs") or 0), tuple(record.get("reasons") or ()),
-                   bool(record.get("promote_due")))
+                   bool(record.get("promote_due")), record.get("operational"))
 
 
 def _interval_gate(name: str, k: int, n: int, limit: float, confidence: float, min_n: int, what: str) -> Gate:
@@ -239,6 +243,7 @@ class ABJudgement:
     srm_mismatch: bool | None
     required_per_arm: int | None
     higher_is_better: bool = True
+    operational: Mapping | None = None
 
     @property
     def allows_promotion(self) -> bool:
@@ -247,6 +252,7 @@ class ABJudgement:
     def as_record(self) -> dict:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["reasons"] = list(self.reasons)
+        out["operational"] = dict(self.operational) if self.operational else None
         return {"kind": "ab", **out}
 
     @classmethod
@@ -257,8 +263,13 @@ class ABJudgement:
         return cls(**values)
 
 
-def verdict_from_record(record: Mapping) -> "ShadowVerdict | ABJudgement":
-    return ABJudgement.from_record(record) if record.get("kind") == "ab" else ShadowVerdict.from_record(record)
+def verdict_from_record(record: Mapping):
+    kind = record.get("kind")
+    if kind == "ab":
+        return ABJudgement.from_record(record)
+    if kind == "canary":
+        return OperationalVerdict.from_record(record)
+    return ShadowVerdict.from_record(record)
 
 
 def thin_looks(looks: list) -> list:
@@ -300,9 +311,102 @@ def arm(n: float | None, successes: float | None) -> Arm:
     return Arm.from_counts(count, int(min(max(successes or 0, 0), count)))
 
 
-def unreadable(kind: str, reason: str) -> "ShadowVerdict | ABJudgement":
+def unreadable(kind: str, reason: str):
     """The verdict when the evidence could not be read: not enough data, with the reason."""
+    if kind == "canary":
+        return OperationalVerdict(NOT_ENOUGH_DATA, (reason,))
     if kind == "ab":
         return ABJudgement(NOT_ENOUGH_DATA, NOT_ENOUGH_DATA, (reason,), False, 0, 0, None, None, None, None, None,
                            None, 0, None, None, None)
     return ShadowVerdict(NOT_ENOUGH_DATA, (), 0, (reason,))
+
+
+# -- the operational judge -------------------------------------------------------------------------
+#
+# Kayenta-style (`stats.judge_canary`): per metric, the candidate variant's one-minute values over
+# the test against the current variant's over the same minutes, a one-sided Mann-Whitney test in
+# the bad direction at `alpha`; not significantly worse -> pass, worse within `tolerance` ->
+# marginal, beyond -> fail; score = share of metrics passing; a critical metric failing fails the
+# judge at once (even while others lack data: a clear failure rolls back before any alarm would),
+# any metric short of `min_points` points leaves it not_enough_data (never a pass). Mapped: pass ->
+# pass, fail -> fail, marginal -> running (no promotion on a marginal canary), not_enough_data.
+# Beside a main judge (shadow, A/B) the stricter of the two decides (`with_operational`).
+
+OPERATIONAL_METRICS = {"model_latency": "ModelLatency", "overhead_latency": "OverheadLatency",
+                       "error_rate": "Invocation5XXErrors / Invocations"}
+
+
+@dataclass(frozen=True)
+class Operational:
+    status: str
+    verdict: str
+    score: float | None
+    reason: str
+    metrics: tuple[Mapping, ...]
+    pass_threshold: float
+    marginal_threshold: float
+
+    def as_record(self) -> dict:
+        return {"status": self.status, "verdict": self.verdict, "score": self.score, "reason": self.reason,
+                "metrics": [dict(m) for m in self.metrics], "pass_threshold": self.pass_threshold,
+                "marginal_threshold": self.marginal_threshold}
+
+
+def judge_operational(spec: Mapping, series: Mapping[str, tuple]) -> Operational:
+    """`series[name] = (candidate values, current values)`, one per minute, for the metrics of
+    `spec` (the manifest's `strategy.canary_judge` record)."""
+    names = list(spec.get("metrics") or ("model_latency", "error_rate"))
+    critical = set(spec.get("critical") or ())
+    specs = [MetricSpec(n, higher_is_worse=True, critical=n in critical, tolerance=float(spec.get("tolerance") or 0.0))
+             for n in names]
+    j = judge_canary(series, specs, alpha=float(spec.get("alpha") or 0.05), min_points=int(spec.get("min_points") or 10),
+                     marginal_threshold=float(spec.get("marginal_score", 75)), pass_threshold=float(spec.get("pass_score", 95)))
+    status = {PASS: PASS, FAIL: FAIL, MARGINAL: RUNNING}.get(j.verdict, NOT_ENOUGH_DATA)
+    metrics = tuple({"name": m.name, "result": m.classification, "reason": m.reason, "n_candidate": m.n_candidate,
+                     "n_current": m.n_baseline, "mean_candidate": m.mean_candidate, "mean_current": m.mean_baseline,
+                     "relative_shift": m.relative_shift if m.relative_shift is None or abs(m.relative_shift) != float("inf")
+                     else None, "p_value": m.p_value, "critical": m.critical} for m in j.metrics)
+    return Operational(status, j.verdict, j.score, j.reason, metrics, j.pass_threshold, j.marginal_threshold)
+
+
+@dataclass(frozen=True)
+class OperationalVerdict:
+    """An A/B or shadow test judged by the operational judge alone."""
+
+    status: str
+    reasons: tuple[str, ...]
+    promote_due: bool = False
+    operational: Mapping | None = None
+
+    @property
+    def allows_promotion(self) -> bool:
+        return self.status == PASS
+
+    def as_record(self) -> dict:
+        return {"kind": "canary", "status": self.status, "reasons": list(self.reasons), "promote_due": self.promote_due,
+                "operational": dict(self.operational) if self.operational else None}
+
+    @classmethod
+    def from_record(cls, record: Mapping) -> "OperationalVerdict":
+        return cls(record["status"], tuple(record.get("reasons") or ()), bool(record.get("promote_due")),
+                   record.get("operational"))
+
+
+_RANK = {FAIL: 0, NOT_ENOUGH_DATA: 1, RUNNING: 2, PASS: 3}
+
+
+def with_operational(main, op: Operational):
+    """`main` (a ShadowVerdict or ABJudgement, or None for the operational judge alone) with the
+    operational judge's verdict: the stricter status decides; promotion only if both pass."""
+    record = op.as_record()
+    why = f"operational judge: {op.reason}"
+    if main is None:
+        return OperationalVerdict(op.status, () if op.status == PASS else (why,), False, record)
+    status = main.status
+    reasons = tuple(main.reasons)
+    if op.status == FAIL:
+        status, reasons = FAIL, (why,) + (reasons if main.status == FAIL else ())
+    elif _RANK[op.status] < _RANK[status]:
+        status, reasons = op.status, reasons + (why,)
+    return replace(main, status=status, reasons=reasons, promote_due=main.promote_due and status == PASS,
+                   operational=record)

@@ -459,6 +459,27 @@ class ABTest(Spec):
     evaluate_every_minutes: Annotated[int, Field(ge=1, le=1440)] = 5
 
 
+class CanaryJudge(Spec):
+    """ab / shadow: the operational judge (`bot.core.experiment.judge.judge_operational`): per
+    metric, the candidate variant's one-minute values against the current variant's over the
+    test, a one-sided Mann-Whitney test, a score, pass and marginal thresholds."""
+
+    metrics: Annotated[list[Literal["model_latency", "overhead_latency", "error_rate"]],
+                       Field(min_length=1, max_length=3, description=(
+                           "ModelLatency and OverheadLatency (Average per minute), Invocation5XXErrors / Invocations."))] = \
+        Field(default_factory=lambda: ["model_latency", "error_rate"])
+    critical: Annotated[list[Literal["model_latency", "overhead_latency", "error_rate"]], Field(
+        max_length=3, description="Metrics whose failure fails the judge whatever the score.")] = \
+        Field(default_factory=lambda: ["error_rate"])
+    min_points: Annotated[int, Field(ge=5, le=1440, description=(
+        "One-minute data points needed on each variant before a metric is judged."))] = 10
+    alpha: Annotated[float, Field(ge=0.001, le=0.2)] = 0.05
+    tolerance: Annotated[float, Field(ge=0, le=1, description=(
+        "Relative worsening of a metric's mean accepted as marginal when significant."))] = 0.1
+    pass_score: Annotated[float, Field(ge=0, le=100)] = 95
+    marginal_score: Annotated[float, Field(ge=0, le=100)] = 75
+
+
 class Strategy(Spec):
     """How an update reaches the endpoint. Parameters apply only to the types named.
 
@@ -484,6 +505,8 @@ class Strategy(Spec):
         "shadow: gates judged on live traffic before promotion (see ShadowJudge)."))
     ab_test: ABTest | None = Field(default=None, description=(
         "ab: the business metric's sequential test before the candidate takes all traffic (see ABTest)."))
+    canary_judge: CanaryJudge | None = Field(default=None, description=(
+        "ab/shadow: the operational judge of latency and errors, candidate vs current (see CanaryJudge)."))
     acknowledge_no_guardrails: bool | None = Field(default=None, description=(
         "all_at_once: required where SageMaker's deployment guardrails do not apply (serverless, "
         "Inf1, Marketplace containers), to say that an update replaces the model in one step "

@@ -47,6 +47,7 @@ _STRATEGY_PARAMS: dict[str, tuple[str, ...]] = {
     "acknowledge_no_guardrails": ("all_at_once",),
     "experiment": ("shadow",),
     "ab_test": ("ab",),
+    "canary_judge": ("ab", "shadow"),
 }
 _STRATEGY_REQUIRED: dict[str, tuple[str, ...]] = {
     "canary": ("canary_size", "wait_interval_seconds"),
@@ -596,6 +597,16 @@ def _strategy(base: Loc, e: EnvironmentSpec, model: ModelSpec | None = None) -> 
     out += _execution_timeout(loc, s, fleet)
     if t == "shadow" and s.experiment is not None:
         out += _shadow_judge(base, loc + ("experiment",), e, s.experiment)
+    if t in ("ab", "shadow") and s.canary_judge is not None:
+        cj = s.canary_judge
+        if cj.marginal_score > cj.pass_score:
+            out.append(_f(loc + ("canary_judge", "marginal_score"), "the marginal score must not be above "
+                          "the pass score", f"at most {cj.pass_score:g}", cj.marginal_score,
+                          rule="manifest.experiment"))
+        for name in cj.critical:
+            if name not in cj.metrics:
+                out.append(_f(loc + ("canary_judge", "critical"), f"`{name}` is critical but not among "
+                              "the judged metrics", "names from `metrics`", name, rule="manifest.experiment"))
     if t == "ab" and s.ab_test is not None and s.ab_test.metric.namespace.startswith("AWS/"):
         out.append(_f(loc + ("ab_test", "metric", "namespace"), "the business metric is one the serving "
                       "side publishes: AWS/ namespaces hold AWS's own metrics (CloudWatch: custom metrics "
