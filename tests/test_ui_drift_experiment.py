@@ -19,7 +19,8 @@ from bot.app.web import create_app
 from bot.core.config import load_settings
 from bot.core.drift import DriftFinding, EndpointFacts, LastDeployment, find_drift
 from bot.core.experiment.capture import Pairing
-from bot.core.experiment.judge import ShadowEvidence, VariantMetrics, arm, judge_ab, judge_shadow
+from bot.core.experiment.judge import (ShadowEvidence, VariantMetrics, arm, judge_ab, judge_operational,
+                                       judge_shadow, with_operational)
 from bot.core.plan import LiveState
 from bot.core.render import html_environment
 from tests.support import ui as support
@@ -193,6 +194,41 @@ def test_an_ab_tests_arms_effect_interval_and_sample_ratio(app, fake_github, sto
     history = alice.get("/endpoints/production/churn").get_data(as_text=True)
     assert history.count('class="experiment-entry ') == 2 and "sample ratio mismatch" in history
     assert f"effect {better.effect:+.4g} [{better.ci_low:.4g}, {better.ci_high:.4g}]" in history
+
+
+CANARY = {"metrics": ["model_latency", "error_rate"], "critical": ["error_rate"], "min_points": 10, "alpha": 0.05,
+          "tolerance": 0.1, "pass_score": 95, "marginal_score": 75}
+
+
+def minutes(mean, n=30, seed=0):
+    return list(mean * (1 + np.random.default_rng(seed).normal(0, 0.05, n)))
+
+
+def test_the_operational_judge_beside_an_ab_test_and_alone(app, fake_github, store, ids):
+    slow = judge_operational(CANARY, {"model_latency": (minutes(40_000, seed=1), minutes(20_000, seed=2)),
+                                      "error_rate": (minutes(0.001, seed=3), minutes(0.001, seed=4))})
+    both = with_operational(judge_ab(AB, ab_looks(0.10, 0.14), (0.5, 0.5), elapsed_seconds=600), slow)
+    assert both.status == "fail"
+    judged(store, ids["new"], both, T)
+    alice = client_of(app, fake_github, support.MEMBER)
+    page = alice.get(f"/deployments/{ids['new']}").get_data(as_text=True)
+    assert "A/B test</strong>: <span class=\"verdict fail\">the candidate is worse: rolled back" in page
+    assert f"score {slow.score:.0f} (pass ≥ 95, marginal ≥ 75)" in page
+    [latency] = [m for m in slow.metrics if m["name"] == "model_latency"]
+    assert (f'<tr class="metric fail"><td>model_latency</td><td>{latency["mean_candidate"]:.4g} '
+            f'({latency["n_candidate"]} min)</td>') in page
+    assert f"{100 * latency['relative_shift']:+.1f}%" in page and "error_rate (critical)" in page
+    assert html.escape(both.reasons[0], quote=False) in page  # "operational judge: ..."
+
+    alone = with_operational(None, judge_operational(CANARY, {
+        "model_latency": (minutes(20_000, seed=1), minutes(20_000, seed=2)),
+        "error_rate": (minutes(0.001, seed=3), minutes(0.001, seed=4))}))
+    assert alone.status == "pass" and alone.as_record()["kind"] == "canary"
+    judged(store, ids["new"], alone, T + dt.timedelta(minutes=5))
+    page = alice.get("/rollouts").get_data(as_text=True)
+    assert "Operational judge</strong>: <span class=\"verdict pass\">pass: /promote allowed" in page
+    history = alice.get("/endpoints/production/churn").get_data(as_text=True)
+    assert "operational pass (score 100)" in history and "operational fail" in history
 
 
 def test_verdicts_of_an_unreadable_repository_are_not_shown(app, fake_github, store, ids):

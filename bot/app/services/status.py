@@ -66,7 +66,7 @@ class Traffic:
 class ExperimentView:
     """A verdict as the rollout engine stored it (`ShadowVerdict.as_record` / `ABJudgement.as_record`)."""
 
-    kind: str                 # shadow | ab (or another judge's: shown by its status and reasons)
+    kind: str                 # shadow | ab | canary (the operational judge alone; beside the others: `operational`)
     status: str               # pass | fail | running | not_enough_data
     verdict: dict
     evaluations: int = 0
@@ -79,8 +79,12 @@ def _experiment(record, **extra) -> ExperimentView | None:
     if not isinstance(record, dict) or not isinstance(record.get("status"), str):
         return None
     gates = record.get("gates")
+    op = record.get("operational")
+    if isinstance(op, dict):
+        op = {**op, "metrics": [m for m in op.get("metrics") or () if isinstance(m, dict)]}
     verdict = {**record, "gates": [g for g in gates if isinstance(g, dict)] if isinstance(gates, list) else [],
-               "reasons": [str(r) for r in record.get("reasons") or ()]}
+               "reasons": [str(r) for r in record.get("reasons") or ()],
+               "operational": op if isinstance(op, dict) else None}
     return ExperimentView(str(record.get("kind") or "shadow"), record["status"], verdict, **extra)
 
 
