@@ -8,6 +8,7 @@ import json
 
 from bot.app.features.drift import drift_cycle
 from bot.app.services.drift import MARKER, reconcile
+from bot.core.errors import LiveUnavailable
 from tests.aws.test_merge_to_deploy import REPO, bot, drive, manifest, merge, sm  # noqa: F401 - bot: the fixture
 
 PATH = "models/fraud/modelbot.yaml"
@@ -54,6 +55,21 @@ def test_a_change_behind_the_bots_back_is_reported_then_cleared(bot):
     [again] = reconcile(bot.runtime)
     assert again.issue_action == "unchanged"
     assert not [r for r in bot.github.calls[before:] if r.method != "GET"]
+
+    # a cycle that reads nothing of staging (AWS refuses) saw no drift there, and knows none went:
+    # the issue and the UI's findings stay as they are
+    real = bot.runtime.live_reader
+
+    def blind(environment, endpoint):
+        if environment == "staging":
+            raise LiveUnavailable("staging: AWS refused the read")
+        return real(environment, endpoint)
+
+    bot.runtime._live_reader = blind
+    [blinded] = reconcile(bot.runtime)
+    bot.runtime._live_reader = real
+    assert blinded.findings == [] and blinded.unreadable and blinded.issue_action is None
+    assert [f.kind for f in bot.store.drift_findings(REPO)] == ["changed_outside"]
 
     # the endpoint deleted outside modelbot: the issue is edited to say so
     staging.delete_endpoint(EndpointName="fraud-detector-staging")
