@@ -144,6 +144,17 @@ def test_shadow_copies_a_sample_to_the_candidate():
         ("AllTraffic", "production", 1.0), ("shadow", "shadow", 0.3)]
     assert [s.candidate_percent for s in p.traffic_steps] == [0.0]
     assert "30%" in p.traffic_steps[0].description
+    assert "promotion waits" not in p.traffic_steps[0].description  # no judge: /promote decides
+
+
+def test_the_plan_says_which_judges_decide_a_promotion():
+    judged = ("strategy: {type: shadow, sampling_percentage: 30, experiment: {task: regression, "
+              "max_abs_error_p99: 0.1, promote_after_minutes: 60}, canary_judge: {metrics: [error_rate]}}\n"
+              "data_capture: {destination: s3://acme-capture/x/}")
+    p = plan(spec(M5x4 + judged), live(OLD), PRICES)
+    text = p.traffic_steps[0].description
+    assert ("promotion waits for the shadow judge (regression, 500 paired answers) and the operational judge "
+            "(error_rate), a failing judge rolls back, a pass promotes by itself after 60 min") in text
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").glob("*.yaml")))

@@ -43,6 +43,25 @@ def _update_detail(st: str, s, two_models: bool, excluded: str | None = None) ->
     return f"update_endpoint with BlueGreenUpdatePolicy ({kind})"
 
 
+def _judged(s) -> str:
+    """What decides the promotion of an A/B or shadow test (bot.core.experiment.judge)."""
+    judges = []
+    if s.type == "shadow" and s.experiment is not None:
+        judges.append(f"the shadow judge ({s.experiment.task}, {s.experiment.min_pairs} paired answers)")
+    if s.type == "ab" and s.ab_test is not None:
+        m = s.ab_test.metric
+        judges.append(f"the A/B test of {m.namespace}/{m.metric_name} (mde {s.ab_test.mde:g}, "
+                      f"{s.ab_test.min_per_arm} per arm)")
+    if s.canary_judge is not None:
+        judges.append(f"the operational judge ({', '.join(s.canary_judge.metrics)})")
+    if not judges:
+        return ""
+    auto = next((j.promote_after_minutes for j in (s.experiment, s.ab_test) if j is not None
+                 and j.promote_after_minutes is not None), None)
+    return ("; promotion waits for " + " and ".join(judges) + ", a failing judge rolls back"
+            + (f", a pass promotes by itself after {auto} min" if auto is not None else ""))
+
+
 def _batch_instances(size, fleet: int) -> int:
     if size.type == "instance_count":
         return size.value
@@ -60,10 +79,10 @@ def _steps(spec: DeploySpec, live: LiveState, variants: tuple[VariantPlan, ...],
         cand = next(v for v in variants if v.role == "candidate")
         pct = round(cand.weight * 100, 2)
         return [TrafficStep(pct, 0, f"A/B: {pct:g}% of requests go to the candidate, the rest to "
-                            "the current model, until promoted or rolled back")]
+                            "the current model, until promoted or rolled back" + _judged(s))]
     if two_models and s.type == "shadow":
         return [TrafficStep(0.0, 0, f"shadow: {s.sampling_percentage}% of requests are copied to "
-                            "the candidate; its answers are recorded, not returned")]
+                            "the candidate; its answers are recorded, not returned" + _judged(s))]
     if s.type == "all_at_once" or _guardrails_excluded(spec):
         return [TrafficStep(100.0, 0, "all traffic to the new model at once (plain "
                             "UpdateEndpoint): no bake, no alarm rollback")]
