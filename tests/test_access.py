@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.core.access import (address_allowed, bearer_matches, can_see, member_decision, needs_recheck, new_secret,
-                             public_path, same_secret, session_current, token_path, visible_repositories)
+                             public_path, safe_return_path, same_secret, session_current, token_path,
+                             visible_repositories)
 
 
 def test_only_active_members_of_the_organisation_and_teams_are_let_in():
@@ -54,3 +55,10 @@ def test_public_paths_are_health_webhook_and_sign_in_only():
     assert all(public_path(p) for p in ("/healthz", "/readyz", "/webhook", "/login", "/oauth/callback"))
     assert not any(public_path(p) for p in ("/", "/rollouts", "/logout", "/healthz/x", "/metrics", "/api/v1/trace/x"))
     assert token_path("/metrics") and token_path("/api/v1/trace/x") and not token_path("/")
+
+
+def test_the_return_path_after_sign_in_stays_on_the_site_and_fits_a_header():
+    assert safe_return_path("/endpoints/production/churn?x=1") == "/endpoints/production/churn?x=1"
+    for bad in (None, "", "x", "https://evil.example", "//evil.example", "/\\evil.example", "/\t/evil.example",
+                "/\n/evil.example", "/\r\nSet-Cookie: a=b", "/a\x00b", "/a b", "/a\x7fb", "/login", "/oauth/callback"):
+        assert safe_return_path(bad) == "/", repr(bad)

@@ -32,8 +32,8 @@ from flask import Flask, Response, abort, g, redirect, request, session
 
 from bot.adapters.github_user import GitHubUserError, SignInExpired, UserApi, authorize_url, exchange_code
 from bot.app.services import status
-from bot.core.access import (member_decision, needs_recheck, new_secret, public_path, same_secret,
-                             session_current, token_path)
+from bot.core.access import (member_decision, needs_recheck, new_secret, public_path, safe_return_path,
+                             same_secret, session_current, token_path)
 from bot.core.logs import add_redactions
 from bot.core.render import render_html
 
@@ -49,16 +49,6 @@ SECURITY_HEADERS = {
 }
 REFRESH_SECONDS = 10  # pages with a rollout in flight reload themselves this often
 MAX_COOKIE_BYTES = 3800  # browsers keep cookies of up to 4096 bytes, name and attributes included
-
-
-def _safe_next(value: str | None) -> str:
-    """A local path to return to after sign-in; anything else (another host, `//x`) is the index."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
-    parsed = urllib.parse.urlsplit(value)
-    if parsed.scheme or parsed.netloc or public_path(parsed.path):
-        return "/"
-    return value
 
 
 def register(app: Flask, settings, store, *, user_api=UserApi, exchange=exchange_code) -> None:
@@ -159,7 +149,7 @@ def register(app: Flask, settings, store, *, user_api=UserApi, exchange=exchange
         state = new_secret()
         session.clear()
         session["oauth_state"] = state
-        session["next"] = _safe_next(request.args.get("next"))
+        session["next"] = safe_return_path(request.args.get("next"))
         session["started"] = time.time()
         return redirect(authorize_url(settings.github_web_url, settings.github_client_id,
                                       settings.oauth_callback_url, state))
@@ -170,7 +160,7 @@ def register(app: Flask, settings, store, *, user_api=UserApi, exchange=exchange
             return refuse(503, "Sign-in is not configured", "see docs/production.md")
         expected = session.pop("oauth_state", None)
         started = session.pop("started", None)
-        next_path = _safe_next(session.pop("next", None))
+        next_path = safe_return_path(session.pop("next", None))
         if request.args.get("error"):
             return refuse(403, "Sign-in cancelled", "GitHub did not authorise the sign-in; start again from the index")
         if not same_secret(expected, request.args.get("state")) or not session_current(started, time.time(), 600):
@@ -234,7 +224,9 @@ def register(app: Flask, settings, store, *, user_api=UserApi, exchange=exchange
 
     @app.get("/endpoints/<environment>/<endpoint>")
     def endpoint(environment: str, endpoint: str):
-        detail = status.endpoint_detail(store, environment, endpoint, g.ui_user["repositories"])
+        # A NUL byte (%00) names nothing, and PostgreSQL refuses it in a text parameter (a 500).
+        detail = (None if "\x00" in environment + endpoint
+                  else status.endpoint_detail(store, environment, endpoint, g.ui_user["repositories"]))
         if detail is None:
             return refuse(404, "Not found", f"no endpoint {endpoint} in {environment} that you can see")
         return page("endpoint.html", d=detail, v=detail.view,

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+import urllib.parse
 from dataclasses import dataclass
 from typing import Collection, Iterable, Mapping, Sequence
 
@@ -36,6 +37,19 @@ def public_path(path: str) -> bool:
 
 def token_path(path: str) -> bool:
     return path in TOKEN_PATHS or path.startswith(TOKEN_PREFIXES)
+
+
+def safe_return_path(value: object) -> str:
+    """A local path to return to after sign-in; anything else (another host, `//x`, a control
+    character or space, which browsers drop or a header cannot carry) is the index."""
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in value):
+        return "/"
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme or parsed.netloc or public_path(parsed.path):
+        return "/"
+    return value
 
 
 @dataclass(frozen=True)
