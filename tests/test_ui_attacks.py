@@ -132,3 +132,89 @@ def test_a_copied_session_cookie_does_sign_in_the_copy(client, fake_github):
     thief = replay(client, stolen(client))
     r = thief.get("/")
     assert r.status_code == 200, (name, value[:30], r.headers.get("Location"))
+
+
+METRICS_TOKEN = "m" * 40
+API_TOKEN = "a" * 40
+
+
+@pytest.fixture
+def token_app(bot_env, store, queue):
+    from bot.app.web import create_app
+    from bot.core.config import load_settings
+    return create_app(load_settings({**bot_env, "MODELBOT_API_TOKENS": API_TOKEN,
+                                     "MODELBOT_METRICS_TOKENS": METRICS_TOKEN}), store=store, queue=queue)
+
+
+def test_metrics_believe_no_forwarded_header_and_no_mapped_or_spoofed_address(token_app):
+    c = token_app.test_client()
+    outside = {"REMOTE_ADDR": "203.0.113.9"}
+    for headers in ({"X-Forwarded-For": "127.0.0.1"}, {"X-Real-IP": "127.0.0.1"}, {"Forwarded": "for=127.0.0.1"},
+                    {"Authorization": "Bearer "}, {"Authorization": "Bearer"}, {"Authorization": "Basic " + "m" * 40},
+                    {"Authorization": "Bearer " + METRICS_TOKEN[:-1]}, {"Authorization": "Bearer " + METRICS_TOKEN + "x"}):
+        r = c.get("/metrics", environ_base=outside, headers=headers)
+        assert r.status_code == 401 and "modelbot_" not in r.get_data(as_text=True), headers
+    assert c.get(f"/metrics?token={METRICS_TOKEN}", environ_base=outside).status_code == 401
+    assert c.get("/metrics", environ_base={"REMOTE_ADDR": "::ffff:203.0.113.9"}).status_code == 401
+    assert c.get("/metrics", environ_base={"REMOTE_ADDR": "not-an-ip"}).status_code == 401
+    assert c.get("/metrics", environ_base=outside, headers={"Authorization": "bEaReR " + METRICS_TOKEN}).status_code == 200
+    for method, path in (("POST", "/metrics"), ("GET", "/metrics/"), ("GET", "/Metrics")):
+        r = c.open(path, method=method, environ_base=outside)  # 503 here: this app has no sign-in configured
+        assert r.status_code in (302, 401, 404, 405, 503) and "modelbot_" not in r.get_data(as_text=True), path
+
+
+def test_the_api_takes_only_a_bearer_header_never_a_query_token(token_app):
+    c = token_app.test_client()
+    for kwargs in ({"query_string": {"token": API_TOKEN}}, {"query_string": {"access_token": API_TOKEN}},
+                   {"headers": {"Authorization": "Bearer "}}, {"headers": {"Authorization": API_TOKEN}},
+                   {"headers": {"Authorization": "Token " + API_TOKEN}},
+                   {"headers": {"Authorization": "Bearer " + METRICS_TOKEN}}):
+        r = c.get("/api/v1/trace/churn", **kwargs)
+        assert r.status_code == 401, kwargs
+    for method in ("HEAD", "OPTIONS", "POST", "DELETE"):
+        assert c.open("/api/v1/trace/churn", method=method).status_code == 401, method
+    ok = c.get("/api/v1/trace/churn", headers={"Authorization": "Bearer " + API_TOKEN})
+    assert ok.status_code in (200, 404)
+
+
+def test_pages_answered_without_a_session_and_errors_carry_the_security_headers(client, fake_github):
+    for path in ("/login", "/", "/nope"):
+        r = client.get(path)
+        assert r.headers.get("Cache-Control") == "no-store", path
+    sign_in(client, fake_github, support.MEMBER)
+    for path in ("/endpoints/production/fraud", "/nope", "/deployments/999999"):
+        r = client.get(path)
+        assert r.status_code == 404
+        assert r.headers.get("X-Frame-Options") == "DENY" and "frame-ancestors 'none'" in r.headers[
+            "Content-Security-Policy"], path
+
+
+def test_when_github_fails_during_sign_in_no_session_is_made(client, fake_github, monkeypatch):
+    import bot.adapters.github_user as gu
+    def down(self, path):
+        raise gu.GitHubUserError("GitHub answered 502")
+    monkeypatch.setattr(gu.UserApi, "_get", down)
+    r = sign_in(client, fake_github, support.MEMBER)
+    assert r.status_code == 502
+    monkeypatch.undo()
+    assert client.get("/").status_code == 302
+
+
+def test_sign_out_is_post_only_and_login_callback_take_no_other_method(client, fake_github):
+    sign_in(client, fake_github, support.MEMBER)
+    assert client.get("/logout").status_code == 405
+    assert client.get("/").status_code == 200  # a GET (an <img> on another site) did not sign out
+    for method in ("POST", "PUT", "DELETE"):
+        assert client.open("/oauth/callback", method=method).status_code == 405, method
+    assert client.get("/").status_code == 200
+
+
+def test_a_member_of_another_team_sees_none_of_the_repository_through_any_page(client, fake_github, store):
+    sign_in(client, fake_github, support.MEMBER)
+    secret = next(r for r in store.deployments(repository=support.HIDDEN))
+    for pk in (secret.id, -1, 0, 10**12):
+        r = client.get(f"/deployments/{pk}")
+        assert r.status_code == 404 and "secret-models" not in r.get_data(as_text=True)
+    for path in ("/", "/rollouts", "/locks", "/drift"):
+        body = client.get(path).get_data(as_text=True)
+        assert "secret-models" not in body and "fraud" not in body, path

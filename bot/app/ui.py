@@ -232,7 +232,7 @@ def register(app: Flask, settings, store, *, user_api=UserApi, exchange=exchange
         return page("endpoint.html", d=detail, v=detail.view,
                     refresh=REFRESH_SECONDS if detail.view.rollout else None)
 
-    @app.get("/deployments/<int:pk>")
+    @app.get("/deployments/<int(max=2147483647):pk>")  # the store's ids are 32-bit: larger ones are 404
     def deployment(pk: int):
         chain = status.deployment_chain(store, pk, g.ui_user["repositories"])
         if chain is None:
