@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 
 from bot.app.services.drift import RepositoryDrift, keep_findings
+from bot.app.services.model_age import _drawing
 from bot.app.services.rollouts import _dumps
 from bot.app.services.status import _loads
 from bot.app.web import create_app
 from bot.core.config import load_settings
 from bot.core.drift import DriftFinding, EndpointFacts, LastDeployment, find_drift
+from bot.core.experiment.age import age_chart, model_periods
 from bot.core.experiment.capture import Pairing
 from bot.core.experiment.judge import (ShadowEvidence, VariantMetrics, arm, judge_ab, judge_operational,
                                        judge_shadow, with_operational)
@@ -251,3 +253,25 @@ def test_a_macros_output_is_redacted_and_escaped_once():
     out = t.render(v="<i> see https://x.example/r?token=abcdefabcdef1234 −")
     assert out.startswith("<b>&lt;i&gt; see https://x.example/r?token=") and "</b> −" in out
     assert "abcdefabcdef1234" not in out and "&lt;b&gt;" not in out
+
+
+def test_the_model_age_chart_the_report_drew_is_on_the_endpoint_page_for_readers_only(app, fake_github, store, ids):
+    entries = [{"kind": "prepared", "deployment_id": 1, "at": T - dt.timedelta(days=9), "data": {"kind": "create"},
+                "pr_number": 7, "commit_sha": "a" * 40},
+               {"kind": "finished", "deployment_id": 1, "at": T - dt.timedelta(days=9), "data": {"status": "succeeded"},
+                "pr_number": 7, "commit_sha": "a" * 40}]
+    periods = model_periods(entries, T)
+    day0 = (T - dt.timedelta(days=8)).date()
+    daily = {day0 + dt.timedelta(days=k): 0.9 - 0.01 * k for k in range(8)}
+    chart = age_chart("churn", periods, daily, metric="accuracy <b>", higher_is_better=True, now=T)
+    store.keep_model_age(support.READABLE, "production", "churn", _drawing("production", chart, periods), T)
+    store.keep_model_age(support.HIDDEN, "production", "fraud", _drawing("production", chart, periods), T)
+
+    page = client_of(app, fake_github, support.MEMBER).get("/endpoints/production/churn").get_data(as_text=True)
+    assert '<svg id="model-age"' in page and page.count('class="model-line"') == 1
+    assert "accuracy &lt;b&gt;" in page and "<b>" not in page.split("Model age", 1)[1].split("</svg>", 1)[0]
+    assert "#7 (serving now)" in page and "<td>8</td>" in page
+    hidden = client_of(app, fake_github, support.MEMBER).get("/endpoints/production/fraud")
+    assert hidden.status_code == 404
+    other = client_of(app, fake_github, OTHER).get("/endpoints/production/fraud").get_data(as_text=True)
+    assert '<svg id="model-age"' in other

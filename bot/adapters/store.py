@@ -220,6 +220,19 @@ class DriftCheckRow(Base):
     issue: Mapped[int | None] = mapped_column(Integer)
 
 
+class ModelAgeRow(Base):
+    """The last model-age chart drawn of an endpoint (`bot.app.services.model_age`, migration
+    0011). State: replaced at each draw."""
+
+    __tablename__ = "model_age_charts"
+
+    repository: Mapped[str] = mapped_column(String(255), primary_key=True)
+    environment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(63), primary_key=True)
+    drawn_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    drawing: Mapped[str] = mapped_column(Text, nullable=False)  # JSON
+
+
 class DriftFindingRow(Base):
     """One finding of a repository's last drift cycle (`bot.core.drift.DriftFinding`); the
     cycle replaces the repository's rows, keeping `first_seen_at` of a finding seen before."""
@@ -936,6 +949,32 @@ class Store:
             if endpoint is not None:
                 q = q.where(DriftFindingRow.endpoint == endpoint)
             return list(s.scalars(q.order_by(DriftFindingRow.repository, DriftFindingRow.id)))
+
+    # --- model age (state: the last chart drawn per endpoint) ----------------------------------
+
+    def keep_model_age(self, repository: str, environment: str, endpoint: str, drawing: dict,
+                       drawn_at: dt.datetime) -> None:
+        with self.session() as s:
+            row = s.get(ModelAgeRow, (repository, environment, endpoint))
+            if row is None:
+                row = ModelAgeRow(repository=repository, environment=environment, endpoint=endpoint)
+                s.add(row)
+            row.drawn_at, row.drawing = drawn_at, json.dumps(drawing, default=str)
+
+    def model_age(self, environment: str, endpoint: str, repositories) -> list[tuple[str, dt.datetime, dict]]:
+        """(repository, drawn_at, drawing) of the endpoint's charts, for the repositories given."""
+        names = list(repositories)
+        if not names:
+            return []
+        with self.session() as s:
+            rows = s.scalars(select(ModelAgeRow).where(ModelAgeRow.environment == environment,
+                                                       ModelAgeRow.endpoint == endpoint,
+                                                       ModelAgeRow.repository.in_(names)))
+            out = []
+            for r in rows:
+                at = r.drawn_at if r.drawn_at.tzinfo else r.drawn_at.replace(tzinfo=dt.timezone.utc)
+                out.append((r.repository, at, json.loads(r.drawing)))
+            return out
 
     # --- the GitHub write book (bot.adapters.github.pacer) ---------------------------------------
     # Each reservation is one short transaction that first touches the installation's pacing row:

@@ -81,3 +81,17 @@ def test_no_whole_day_yet_says_so_without_a_chart(bot):
     body = report(bot, 44)
     assert "xychart-beta" not in body
     assert "no daily data point of 5XX error rate yet" in body
+
+
+def test_the_chart_is_kept_for_the_status_ui(bot, later):
+    ship(bot, 42, {PATH: AB}, "bob")
+    deployed = dt.datetime.now(dt.timezone.utc).date()
+    dims = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    at = dt.datetime.combine(deployed + dt.timedelta(days=2), dt.time(12), dt.timezone.utc)
+    cw(bot).put_metric_data(Namespace="AWS/SageMaker", MetricData=[
+        {"MetricName": "Invocations", "Dimensions": dims, "Timestamp": at, "Value": 500.0}])
+    open_pr(bot, 44, {PATH: AB.replace("v3/model", "v4/model")})
+    [(repo, drawn_at, drawing)] = bot.store.model_age("production", ENDPOINT, [REPO])
+    assert repo == REPO and drawn_at == later and drawing["chart"]["endpoint"] == ENDPOINT
+    assert [line["label"] for line in drawing["lines"]] == ["#42"] and drawing["lines"][0]["points"] == [0.0, 0.0]
+    assert bot.store.model_age("production", ENDPOINT, ["acme/other"]) == []

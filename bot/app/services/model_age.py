@@ -2,7 +2,8 @@
 `MAX_CHARTS`), its models from the ledger (`bot.core.experiment.age.model_periods`) and one
 GetMetricData call for their daily values (`bot.adapters.aws.model_age`), drawn as a Mermaid
 `xychart-beta` (rendered by GitHub) by `report/model_age.md.j2`. The same chart, as data
-(`AgeChart.as_record`), is what `charts_for` returns to other callers.
+(`AgeChart.as_record` and the drawing's lines), is kept in the store per endpoint
+(`Store.keep_model_age`) for the status UI, which reads no AWS on a page view.
 
 Reads go through the live reader's session pool; without one (a reader that is not AWS's), or
 for an environment whose AWS cannot be reached, the section says so and the report goes on.
@@ -69,7 +70,9 @@ def charts_for(store, pool, repository: str, targets, now: dt.datetime) -> tuple
             problems.append(f"`{endpoint}` in {environment}: no daily data point of {label} yet "
                             "(a model's first chart day is its first whole day live)")
             continue
-        charts.append(_drawing(environment, chart, periods))
+        drawing = _drawing(environment, chart, periods)
+        store.keep_model_age(repository, environment, endpoint, drawing, now)  # for the status UI
+        charts.append(drawing)
     return charts, problems
 
 

@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass, field
 
 from bot.app.services.lineage import trace
+from bot.core.experiment.age import svg_plot
 from bot.core.access import can_see
 from bot.core.deploy.rollout import RolloutState
 from bot.core.lineage import Chain, chains
@@ -274,6 +275,7 @@ class EndpointDetail:
     holds: list
     statuses: dict = field(default_factory=dict)  # deployment id -> the store's status (running, ...)
     experiments: list = field(default_factory=list)  # ExperimentView, newest first (the ledger's)
+    model_age: dict | None = None  # the last model-age chart the PR report drew (drawing + `svg`), with `drawn_at`
 
 
 def endpoint_detail(store, environment: str, endpoint: str, readable) -> EndpointDetail | None:
@@ -291,8 +293,10 @@ def endpoint_detail(store, environment: str, endpoint: str, readable) -> Endpoin
     statuses = {r.id: r.status for r in store.deployments(environment=environment, endpoint=endpoint)}
     experiments = experiment_history(store.ledger_entries(endpoint=endpoint, environment=environment,
                                                           repository=owner.repository))
+    age = next(((at, drawing) for repo, at, drawing in store.model_age(environment, endpoint, [owner.repository])), None)
+    model_age = {**age[1], "drawn_at": age[0], "svg": svg_plot(age[1])} if age else None
     return EndpointDetail(view, list(found.chains) if found else [], lock.holder if lock else None,
-                          store.holds(owner.repository), statuses, experiments)
+                          store.holds(owner.repository), statuses, experiments, model_age)
 
 
 def deployment_chain(store, pk: int, readable) -> Chain | None:

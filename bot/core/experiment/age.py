@@ -103,3 +103,30 @@ def age_chart(endpoint: str, periods: list[ModelPeriod], daily: Mapping[dt.date,
         values = tuple(daily.get(start + dt.timedelta(days=k)) for k in range(n))
         series.append(AgeSeries(p.label, values, current=p.until is None))
     return AgeChart(endpoint, metric, higher_is_better, tuple(series))
+
+
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")  # one per model line, in the table's order
+
+
+def svg_plot(drawing: Mapping, *, width: int = 640, height: int = 220, pad: int = 40) -> dict:
+    """Coordinates for an inline SVG of a stored drawing (`bot.app.services.model_age`): one
+    polyline per model (x: days since deployment, y: the metric, `lo` at the bottom, `hi` at the
+    top), and the axis labels. Values in, values out: the template only draws them."""
+    days = max(1, int(drawing.get("days") or 1))
+    lo, hi = float(drawing.get("lo", 0.0)), float(drawing.get("hi", 1.0))
+    span = (hi - lo) or 1.0
+    inner_w, inner_h = width - 2 * pad, height - 2 * pad
+
+    def x(i: int) -> float:
+        return round(pad + (inner_w * i / (days - 1) if days > 1 else inner_w / 2), 1)
+
+    def y(v: float) -> float:
+        return round(pad + inner_h * (1 - (v - lo) / span), 1)
+
+    lines = []
+    for k, line in enumerate(drawing.get("lines") or ()):
+        pts = " ".join(f"{x(i)},{y(float(v))}" for i, v in enumerate(line.get("points") or ()))
+        lines.append({"label": line.get("label"), "current": bool(line.get("current")), "points": pts,
+                      "colour": COLOURS[k % len(COLOURS)]})
+    return {"width": width, "height": height, "pad": pad, "lines": lines, "days": days,
+            "lo": lo, "hi": hi, "x_end": x(days - 1), "y_top": y(hi), "y_bottom": y(lo)}
