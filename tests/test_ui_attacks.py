@@ -218,3 +218,11 @@ def test_a_member_of_another_team_sees_none_of_the_repository_through_any_page(c
     for path in ("/", "/rollouts", "/locks", "/drift"):
         body = client.get(path).get_data(as_text=True)
         assert "secret-models" not in body and "fraud" not in body, path
+
+
+def test_the_api_answers_a_nul_byte_in_its_parameters_without_a_server_error(token_app):
+    c = token_app.test_client()
+    auth = {"Authorization": "Bearer " + API_TOKEN}
+    for url in ("/api/v1/trace/churn%00", "/api/v1/trace/churn?environment=prod%00",
+                "/api/v1/trace/churn?repository=acme/x%00"):
+        assert c.get(url, headers=auth).status_code in (400, 404), url
