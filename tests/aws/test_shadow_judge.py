@@ -177,6 +177,7 @@ def test_promote_is_refused_until_the_judge_passes_then_the_candidate_is_promote
         "disagreement": "pass", "psi": "pass", "latency": "pass", "errors": "pass"}
     section = report(bot, 43)
     assert "**Shadow judge**" in section and "✅ pass: `/promote` allowed" in section
+    assert "Kolmogorov–Smirnov (shown, not a gate): D = " in section and v["ks"]["method"] in ("exact", "asymptotic")
     kinds = [e["data"]["status"] for e in bot.store.ledger_entries(deployment_ids=[row.id])
              if e["kind"] == "experiment"]
     assert kinds == ["not_enough_data", "pass"]  # each change of verdict, once

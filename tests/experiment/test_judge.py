@@ -136,6 +136,17 @@ def test_no_gate_configured_is_never_a_pass():
     assert v.status == NOT_ENOUGH_DATA and v.reasons == ("no gate is configured",)
 
 
+def test_kolmogorov_smirnov_is_shown_beside_the_gates_and_matches_an_independent_computation():
+    e = evidence(shift=0.05)
+    v = judge_shadow(GATES, e, elapsed_seconds=0)
+    a, b = np.sort(e.pairing.production), np.sort(e.pairing.shadow)
+    grid = np.concatenate([a, b])
+    d = np.max(np.abs(np.searchsorted(a, grid, side="right") / a.size - np.searchsorted(b, grid, side="right") / b.size))
+    assert v.ks["statistic"] == pytest.approx(d) and 0 <= v.ks["p_value"] <= 1
+    assert "ks" not in {g.name for g in v.gates}
+    assert judge_shadow(GATES, evidence(n=100), elapsed_seconds=0).ks is None  # below min_pairs
+
+
 def test_the_verdict_survives_the_store():
     v = judge_shadow(GATES, evidence(flip=0.1), elapsed_seconds=0)
     assert ShadowVerdict.from_record(v.as_record()) == v

@@ -24,6 +24,10 @@ Each gate answers pass, fail or not_enough_data:
   interval: pass when the upper bound is at most `max_error_rate`, fail when the lower bound is
   above it.
 
+Shown beside the gates, not a gate: the two-sample Kolmogorov–Smirnov statistic D of the two
+score distributions and its p-value (`stats.ks_2samp`); with thousands of pairs it is
+significant for differences too small to matter, which PSI's bands and the gates judge instead.
+
 Every gate needs `min_pairs` paired answers (answer gates) or `min_pairs` candidate invocations
 (CloudWatch gates) before it says anything but not_enough_data; a variant without traffic, an
 empty capture prefix or a metric without data points is not_enough_data, never a pass.
@@ -60,6 +64,7 @@ from bot.core.experiment.stats import (
     ab_verdict,
     disagreement,
     error_distribution,
+    ks_2samp,
     psi,
     wilson_interval,
 )
@@ -108,6 +113,7 @@ class ShadowVerdict:
     reasons: tuple[str, ...]         # why it is not a pass (or why it failed)
     promote_due: bool = False        # pass, and the experiment ran for promote_after_minutes
     operational: Mapping | None = None  # the operational judge's record (`Operational.as_record`)
+    ks: Mapping | None = None        # two-sample Kolmogorov-Smirnov of the scores: shown, not a gate
 
     @property
     def allows_promotion(self) -> bool:
@@ -116,6 +122,7 @@ class ShadowVerdict:
     def as_record(self) -> dict:
         return {"kind": "shadow", "status": self.status, "pairs": self.pairs, "reasons": list(self.reasons),
                 "promote_due": self.promote_due, "operational": dict(self.operational) if self.operational else None,
+                "ks": dict(self.ks) if self.ks else None,
                 "gates": [{"name": g.name, "status": g.status, "value": g.value, "limit": g.limit,
                            "detail": g.detail} for g in self.gates]}
 
@@ -124,7 +131,7 @@ class ShadowVerdict:
         gates = tuple(Gate(g["name"], g["status"], g.get("value"), g["limit"], g.get("detail", ""))
                       for g in record.get("gates") or ())
         return cls(record["status"], gates, int(record.get("pairs") or 0), tuple(record.get("reasons") or ()),
-                   bool(record.get("promote_due")), record.get("operational"))
+                   bool(record.get("promote_due")), record.get("operational"), record.get("ks"))
 
 
 def _interval_gate(name: str, k: int, n: int, limit: float, confidence: float, min_n: int, what: str) -> Gate:
@@ -200,7 +207,9 @@ def judge_shadow(gates: Mapping, evidence: ShadowEvidence, *, elapsed_seconds: f
         reasons = tuple(f"{g.name}: {g.detail}" for g in waiting) or ("no gate is configured",)
     after = gates.get("promote_after_minutes")
     due = status == PASS and after is not None and elapsed_seconds >= float(after) * 60
-    return ShadowVerdict(status, tuple(out), p.n, reasons, due)
+    k = ks_2samp(p.production, p.shadow, min_points=min_pairs)
+    ks = {"statistic": k.statistic, "p_value": k.p_value, "method": k.method} if k.status != NOT_ENOUGH_DATA else None
+    return ShadowVerdict(status, tuple(out), p.n, reasons, due, ks=ks)
 
 
 def _shown(value: float | None) -> str:
