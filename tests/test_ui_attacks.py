@@ -226,3 +226,16 @@ def test_the_api_answers_a_nul_byte_in_its_parameters_without_a_server_error(tok
     for url in ("/api/v1/trace/churn%00", "/api/v1/trace/churn?environment=prod%00",
                 "/api/v1/trace/churn?repository=acme/x%00"):
         assert c.get(url, headers=auth).status_code in (400, 404), url
+
+
+def test_a_link_to_login_from_another_site_does_not_sign_anyone_out(client, fake_github):
+    sign_in(client, fake_github, support.MEMBER)
+    start = client.get("/login?next=/locks")
+    assert start.status_code == 302
+    assert client.get("/").status_code == 200  # still signed in
+    # ...and the callback, when it comes, replaces the session with a fresh one.
+    back = requests.get(start.headers["Location"], allow_redirects=False, timeout=10)
+    cb = urllib.parse.urlsplit(back.headers["Location"])
+    done = client.get(f"{cb.path}?{cb.query}")
+    assert done.status_code == 302 and done.headers["Location"] == "/locks"
+    assert client.get("/").status_code == 200

@@ -147,7 +147,10 @@ def register(app: Flask, settings, store, *, user_api=UserApi, exchange=exchange
         if not enabled:
             return refuse(503, "Sign-in is not configured", "see docs/production.md, \"Sign-in to the status UI\"")
         state = new_secret()
-        session.clear()
+        # A signed-in session is kept until the callback replaces it: a link to /login on another
+        # site (a GET, so SameSite=Lax sends the cookie) must not sign anyone out.
+        if not isinstance(session.get("login"), str):
+            session.clear()
         session["oauth_state"] = state
         session["next"] = safe_return_path(request.args.get("next"))
         session["started"] = time.time()
