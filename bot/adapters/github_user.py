@@ -1,6 +1,8 @@
 """GitHub as a signed-in person sees it: the App's OAuth user flow and a few REST reads with the
 user access token (bot/app/ui.py's sign-in). Not under bot/adapters/github/: that package loads
-PyGithub, which the web process must not (tests/test_architecture.py); this needs only `requests`.
+PyGithub, which the web process must not (tests/test_architecture.py); and it uses the standard
+library's HTTP client, not `requests`, so the web process stays as light as the intake needs
+(tests/test_intake_fuzz.py: the web process imports no HTTP client library).
 
 GitHub's web flow for a GitHub App ("Generating a user access token for a GitHub App"): the
 browser is sent to `{GITHUB_URL}/login/oauth/authorize?client_id&redirect_uri&state`; GitHub
@@ -17,11 +19,13 @@ long-lived web process would keep every sign-in's). No retries: a person waits o
 
 from __future__ import annotations
 
+import json
+import urllib.error
 import urllib.parse
+import urllib.request
 
-import requests
-
-TIMEOUT = (5.0, 10.0)  # connect, read
+TIMEOUT = 10.0  # seconds, for the connection and each read
+MAX_ANSWER = 1024 * 1024  # bytes of an answer read: GitHub's to these calls are a few KB
 API_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
                "User-Agent": "modelbot"}
 
@@ -40,21 +44,32 @@ def authorize_url(web_url: str, client_id: str, redirect_uri: str, state: str) -
     return f"{web_url}/login/oauth/authorize?{query}"
 
 
-def exchange_code(web_url: str, client_id: str, client_secret: str, code: str, redirect_uri: str,
-                  session: requests.Session | None = None) -> str:
-    """The user access token for an authorization `code`; GitHubUserError when GitHub refuses it."""
-    http = session or requests
+def _call(method: str, url: str, headers: dict, data: bytes | None = None) -> tuple[int, bytes]:
+    """(status, body) of one HTTP request; GitHubUserError when GitHub cannot be reached."""
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
-        r = http.post(f"{web_url}/login/oauth/access_token", timeout=TIMEOUT,
-                      headers={"Accept": "application/json", "User-Agent": "modelbot"},
-                      data={"client_id": client_id, "client_secret": client_secret, "code": code,
-                            "redirect_uri": redirect_uri})
-    except requests.RequestException as exc:
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as r:  # noqa: S310 - GitHub's configured URL
+            return r.status, r.read(MAX_ANSWER)
+    except urllib.error.HTTPError as exc:  # an answer, with a status >= 400
+        try:
+            return exc.code, exc.read(MAX_ANSWER)
+        finally:
+            exc.close()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
         raise GitHubUserError(f"GitHub could not be reached ({type(exc).__name__})") from None
-    if r.status_code != 200:
-        raise GitHubUserError(f"GitHub answered {r.status_code} to the code exchange")
+
+
+def exchange_code(web_url: str, client_id: str, client_secret: str, code: str, redirect_uri: str) -> str:
+    """The user access token for an authorization `code`; GitHubUserError when GitHub refuses it."""
+    form = urllib.parse.urlencode({"client_id": client_id, "client_secret": client_secret, "code": code,
+                                   "redirect_uri": redirect_uri}).encode()
+    status, raw = _call("POST", f"{web_url}/login/oauth/access_token", {
+        "Accept": "application/json", "User-Agent": "modelbot",
+        "Content-Type": "application/x-www-form-urlencoded"}, form)
+    if status != 200:
+        raise GitHubUserError(f"GitHub answered {status} to the code exchange")
     try:
-        body = r.json()
+        body = json.loads(raw)
     except ValueError:
         raise GitHubUserError("GitHub's answer to the code exchange is not JSON") from None
     token = body.get("access_token") if isinstance(body, dict) else None
@@ -67,22 +82,18 @@ def exchange_code(web_url: str, client_id: str, client_secret: str, code: str, r
 class UserApi:
     """REST reads with one person's user access token."""
 
-    def __init__(self, api_url: str, token: str, session: requests.Session | None = None):
+    def __init__(self, api_url: str, token: str):
         self._api = api_url.rstrip("/")
         self._headers = {**API_HEADERS, "Authorization": f"Bearer {token}"}
-        self._http = session or requests.Session()
 
     def _get(self, path: str) -> tuple[int, object]:
-        try:
-            r = self._http.get(self._api + path, headers=self._headers, timeout=TIMEOUT)
-        except requests.RequestException as exc:
-            raise GitHubUserError(f"GitHub could not be reached ({type(exc).__name__})") from None
-        if r.status_code == 401:
+        status, raw = _call("GET", self._api + path, self._headers)
+        if status == 401:
             raise SignInExpired("GitHub no longer accepts this sign-in (401): sign in again")
-        if r.status_code >= 500 or r.status_code == 429:
-            raise GitHubUserError(f"GitHub answered {r.status_code}")
+        if status >= 500 or status == 429:
+            raise GitHubUserError(f"GitHub answered {status}")
         try:
-            return r.status_code, (r.json() if r.content else None)
+            return status, (json.loads(raw) if raw else None)
         except ValueError:
             raise GitHubUserError(f"GitHub's answer to GET {path.split('?')[0]} is not JSON") from None
 

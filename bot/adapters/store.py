@@ -233,6 +233,17 @@ class ModelAgeRow(Base):
     drawing: Mapped[str] = mapped_column(Text, nullable=False)  # JSON
 
 
+class SignOutRow(Base):
+    """A status UI session its person ended (migration 0012), kept until it would have expired."""
+
+    __tablename__ = "ui_signouts"
+
+    session_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (Index("ix_ui_signouts_until", "until"),)
+
+
 class DriftFindingRow(Base):
     """One finding of a repository's last drift cycle (`bot.core.drift.DriftFinding`); the
     cycle replaces the repository's rows, keeping `first_seen_at` of a finding seen before."""
@@ -949,6 +960,20 @@ class Store:
             if endpoint is not None:
                 q = q.where(DriftFindingRow.endpoint == endpoint)
             return list(s.scalars(q.order_by(DriftFindingRow.repository, DriftFindingRow.id)))
+
+    # --- status UI sign-outs ---------------------------------------------------------------------
+
+    def end_session(self, session_hash: str, until: dt.datetime) -> None:
+        """Record an ended session (safe to repeat); forget those past their expiry."""
+        now = utcnow()
+        with self.session() as s:
+            s.execute(SignOutRow.__table__.delete().where(SignOutRow.until < now))
+            if s.get(SignOutRow, session_hash) is None:
+                s.add(SignOutRow(session_hash=session_hash, until=until))
+
+    def session_ended(self, session_hash: str) -> bool:
+        with self.session() as s:
+            return s.get(SignOutRow, session_hash) is not None
 
     # --- model age (state: the last chart drawn per endpoint) ----------------------------------
 

@@ -21,6 +21,7 @@ session; /api/ and /metrics take bearer tokens (bot/app/api.py, bot/app/web.py) 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import logging
 import secrets
@@ -50,6 +51,11 @@ SECURITY_HEADERS = {
 REFRESH_SECONDS = 10  # pages with a rollout in flight reload themselves this often
 MAX_COOKIE_BYTES = 3800  # browsers keep cookies of up to 4096 bytes, name and attributes included
 
+
+
+def _sid_hash(sid: str) -> str:
+    """What the store keeps of an ended session: its id's SHA-256, never the id."""
+    return hashlib.sha256(sid.encode()).hexdigest()
 
 def register(app: Flask, settings, store, *, user_api=UserApi, exchange=exchange_code) -> None:
     enabled = settings.ui_enabled
@@ -90,6 +96,9 @@ def register(app: Flask, settings, store, *, user_api=UserApi, exchange=exchange
         """The session's person, rechecked with GitHub when due; None when not signed in (or no longer)."""
         login = session.get("login")
         if not isinstance(login, str) or not session_current(session.get("at"), time.time(), lifetime):
+            return None
+        sid = session.get("sid")
+        if not isinstance(sid, str) or store.session_ended(_sid_hash(sid)):  # signed out (a copied cookie)
             return None
         if needs_recheck(session.get("checked"), time.time(), ui.recheck_seconds):
             try:
@@ -190,7 +199,7 @@ def register(app: Flask, settings, store, *, user_api=UserApi, exchange=exchange
         session.clear()
         session.permanent = True
         session.update(login=who, at=time.time(), checked=time.time(), repos=repos,
-                       tok=fernet.encrypt(token.encode()).decode(), csrf=new_secret())
+                       tok=fernet.encrypt(token.encode()).decode(), csrf=new_secret(), sid=new_secret())
         size = len(app.session_interface.get_signing_serializer(app).dumps(dict(session)))
         if size > MAX_COOKIE_BYTES:  # a browser would drop it silently: every page would ask to sign in again
             session.clear()
@@ -204,6 +213,10 @@ def register(app: Flask, settings, store, *, user_api=UserApi, exchange=exchange
     @app.post("/logout")
     def logout():
         log.info("ui sign-out", extra={"login": g.ui_user["login"]})
+        started = float(session.get("at") or time.time())
+        # Ended for good: a copy of this cookie taken before is refused too, until it would expire.
+        store.end_session(_sid_hash(session["sid"]), dt.datetime.fromtimestamp(started, dt.timezone.utc)
+                          + dt.timedelta(seconds=lifetime))
         session.clear()
         return page("signed_out.html")
 
