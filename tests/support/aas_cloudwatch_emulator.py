@@ -16,6 +16,58 @@ CloudWatch
 - DescribeAlarms honours AlarmTypes (CloudWatch API Reference, DescribeAlarms, AlarmTypes: "If
   you omit this parameter, only metric alarms are returned, even if composite alarms exist");
   moto ignored the parameter and always answered both kinds.
+- Metric alarm evaluation on PutMetricData (moto stores the data and never evaluates an alarm:
+  a metric alarm stays OK unless SetAlarmState is called). `evaluate_metric_alarms()` follows
+  the CloudWatch User Guide, "Using Amazon CloudWatch alarms": "Evaluating an alarm" (Period,
+  Evaluation Periods = N, Datapoints to Alarm = M, default M = N: PutMetricAlarm
+  DatapointsToAlarm "is used only if you are setting an M out of N alarm") and "Configuring how
+  CloudWatch alarms treat missing data" / "How alarm state is evaluated when data is missing"
+  (the evaluation range, TreatMissingData missing | notBreaching | breaching | ignore, default
+  missing, and the two example tables), and the PutMetricAlarm API reference (Statistic /
+  ExtendedStatistic, ComparisonOperator "The specified statistic value is used as the first
+  operand", Unit, EvaluateLowSampleCountPercentile, TreatMissingData's AWS/DynamoDB note). After
+  moto stores a PutMetricData request, every metric alarm whose Namespace, MetricName and
+  Dimensions (compared as a set: User Guide "you must include all of the dimensions for the
+  custom metric") equal those of a datum just put is evaluated; a changed state is set through
+  moto's own SetAlarmState path (`CloudWatchBackend.set_alarm_state` -> `Alarm.update_state`,
+  so StateValue, StateReason, StateReasonData, StateUpdatedTimestamp and the alarm's history
+  look as after SetAlarmState), then the composite alarms are re-evaluated. Assumptions:
+  * No clock. AWS evaluates every alarm once a period at the current time; the emulator
+    evaluates only when matching data is put, and "now" is the period of the newest stored
+    datapoint of the alarm's metric (not the wall clock), so tests that give explicit
+    Timestamps do not depend on when they run. An alarm therefore never changes state because
+    time passes without data (no INSUFFICIENT_DATA or `breaching` from silence alone), and
+    PutMetricAlarm does not evaluate (moto's new or updated alarm starts OK).
+  * Periods are aligned to multiples of Period since the Unix epoch (UTC); a datum's
+    Timestamp decides its period. The period that holds "now" is evaluated even though it is
+    still open (AWS would wait for late data), so a breach shows at once.
+  * The evaluation range is N + 2 periods (the User Guide's tables retrieve "the 5 most recent
+    data points" for 3 evaluation periods; the real number "depends on the length of the
+    alarm period and whether it is based on a metric with standard resolution or high
+    resolution", not documented).
+  * With fewer real data points than N in the range: `breaching` / `notBreaching` fill the
+    missing ones as breaching / not breaching ("uses missing data points only as few times as
+    possible"; all real points in the range count); `missing` and `ignore` consider only the
+    real points: ALARM if at least M breach, OK if one of them does not breach, else
+    INSUFFICIENT_DATA (`missing`) or the state is kept (`ignore`). This reproduces every row of
+    both tables except the first table's "X - - - -" row (MISSING column ALARM, which the
+    page explains by the position of the breaching point; not modelled: INSUFFICIENT_DATA here).
+  * Not evaluated (state left as it is): alarms on `Metrics` (metric math / metric-stat
+    queries), the anomaly-band operators LessThanLowerOrGreaterThanUpperThreshold,
+    LessThanLowerThreshold and GreaterThanUpperThreshold (they need the band of
+    ThresholdMetricId), and ExtendedStatistics other than pNN (tm90, IQM, PR(n:m), ...).
+    pNN is the nearest-rank percentile of the GetMetricData rule below; a period whose
+    percentile is unavailable (a StatisticSet with spread values) counts as missing.
+  * Alarm actions (SNS, Auto Scaling, EC2) are not performed.
+  * The StateReason wording and StateReasonData JSON are modelled on the example event in the
+    User Guide's "How partial data from a Metrics Insights query is evaluated"; not byte-exact.
+- PutMetricData refusals moto lacks (it already refuses NaN): a Value or a member of Values
+  that is +/-Infinity or outside -2^360..2^360 (botocore MetricDatum.Value / Values: "Values
+  must be in the range of -2^360 to 2^360. In addition, special values (for example, NaN,
+  +Infinity, -Infinity) are not supported"), InvalidParameterValue as moto words its NaN
+  refusal. StatisticValues are not checked (the range is documented for Value and Values
+  only). A Namespace that begins with "AWS/" is NOT refused: PutMetricData's Namespace says
+  "you should not specify a namespace that begins with AWS/" (advice, not a refusal).
 
 - GetMetricData percentiles (moto answers only Sum, Average, Minimum, Maximum and SampleCount,
   and nothing for `p99`). CloudWatch User Guide, "CloudWatch statistics definitions":
@@ -54,7 +106,10 @@ Application Auto Scaling (ServiceNamespace sagemaker, sagemaker:variant:DesiredI
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from tests.support.sagemaker_emulator import component_scaling
@@ -282,6 +337,222 @@ def h_describe_alarms(self: Any) -> Any:
     return ActionResult(body)
 
 
+# --------------------------------------------------------------------------- metric alarm evaluation
+
+# botocore MetricDatum.Value / Values: "Values must be in the range of -2^360 to 2^360. In
+# addition, special values (for example, NaN, +Infinity, -Infinity) are not supported."
+_VALUE_LIMIT = 2.0 ** 360
+
+# User Guide, "How alarm state is evaluated when data is missing": CloudWatch "attempts to
+# retrieve a higher number of data points than specified by Evaluation Periods"; its tables
+# retrieve 5 for 3. Assumption (module docstring): the range is N + 2 periods.
+_EXTRA_PERIODS = 2
+
+# PutMetricAlarm ComparisonOperator: "The specified statistic value is used as the first
+# operand." The anomaly-band operators are absent on purpose: they need ThresholdMetricId's band.
+_COMPARISONS: dict[str, tuple[Callable[[float, float], bool], str]] = {
+    "GreaterThanOrEqualToThreshold": (lambda v, t: v >= t, "greater than or equal to"),
+    "GreaterThanThreshold": (lambda v, t: v > t, "greater than"),
+    "LessThanThreshold": (lambda v, t: v < t, "less than"),
+    "LessThanOrEqualToThreshold": (lambda v, t: v <= t, "less than or equal to"),
+}
+
+
+def _shown(value: float) -> str:
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return repr(value)
+
+
+def _refuse_unsupported_values(metric_data: list[dict[str, Any]]) -> None:
+    """botocore MetricDatum.Value / Values: +/-Infinity and values beyond 2^360 are refused
+    (NaN is left to moto, which refuses it already)."""
+    from moto.cloudwatch.exceptions import InvalidParameterValue
+
+    for number, datum in enumerate(metric_data, 1):
+        candidates = []
+        if datum.get("Value") is not None:
+            candidates.append(("Value", datum["Value"]))
+        candidates.extend(("Values", v) for v in datum.get("Values") or [])
+        for field, raw in candidates:
+            value = float(raw)
+            if not math.isnan(value) and abs(value) > _VALUE_LIMIT:
+                raise InvalidParameterValue(
+                    f"The value {_shown(value)} for parameter MetricData.member.{number}.{field} "
+                    "is invalid.")
+
+
+def _dimension_set(dimensions: Any) -> frozenset[tuple[Any, Any]]:
+    out = set()
+    for d in dimensions or []:
+        if isinstance(d, dict):
+            out.add((d.get("Name"), d.get("Value")))
+        else:
+            out.add((d.name, d.value))
+    return frozenset(out)
+
+
+def _epoch(ts: datetime) -> float:
+    # moto keeps naive UTC datetimes (moto.core.utils.utcnow); an aware one is converted.
+    return (ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _samples(data: list[Any]) -> float:
+    return sum(getattr(md, "sample_count", 1) for md in data)
+
+
+def _low_sample_threshold(stat: str) -> float | None:
+    """User Guide, "Percentile-based alarms and low data samples": for percentiles between 0.5
+    and 1.00 the setting applies "when there are fewer than 10/(1-percentile) data points during
+    the evaluation period", between 0 and 0.5 "fewer than 10/percentile". Undefined for p0 and
+    p100 (division by zero): those are always evaluated (assumption)."""
+    m = _PERCENTILE.match(stat)
+    if not m:
+        return None
+    q = float(m.group(1)) / 100
+    if q <= 0 or q >= 1:
+        return None
+    return 10 / (1 - q) if q >= 0.5 else 10 / q
+
+
+def _stamp(start: int, fmt: str) -> str:
+    return datetime.fromtimestamp(start, timezone.utc).strftime(fmt)
+
+
+def _evaluate_metric_alarm(backend: Any, alarm: Any) -> tuple[str, str, str] | None:
+    """(state, reason, reason data) the alarm evaluates to now, or None to leave it alone."""
+    from moto.cloudwatch.models import Statistics
+
+    comparison = _COMPARISONS.get(alarm.comparison_operator or "")
+    stat = alarm.extended_statistic or alarm.statistic
+    if comparison is None or not stat or alarm.threshold is None:
+        return None  # anomaly-band operators need a band (module docstring)
+    if stat not in _STATS and not _PERCENTILE.match(stat):
+        return None  # tm90, IQM, PR(n:m), ...: not evaluated (module docstring)
+    period = int(alarm.period or 0)
+    n = int(alarm.evaluation_periods or 0)
+    if period <= 0 or n <= 0:
+        return None
+    # PutMetricAlarm DatapointsToAlarm: the M of "M out of N"; without it every one of the
+    # EvaluationPeriods must breach (User Guide, "Evaluating an alarm").
+    m = int(alarm.datapoints_to_alarm or n)
+    threshold = float(alarm.threshold)
+    dims = _dimension_set(alarm.dimensions)
+    data = [md for md in backend.get_all_metrics()
+            if md.namespace == alarm.namespace and md.name == alarm.metric_name
+            and _dimension_set(md.dimensions) == dims
+            # PutMetricAlarm Unit: "Metric data points that specify a unit of measure ... are
+            # aggregated separately"; without Unit, "CloudWatch retrieves all unit types".
+            and (not alarm.unit or md.unit == alarm.unit)]
+    if not data:
+        return None
+
+    def start_of(md: Any) -> int:
+        seconds = int(_epoch(md.timestamp))
+        return seconds - seconds % period  # assumption: periods aligned to the epoch
+
+    end = max(start_of(md) for md in data)  # assumption: "now" is the newest datapoint's period
+    first = end - (n + _EXTRA_PERIODS - 1) * period
+    buckets: dict[int, list[Any]] = {}
+    for md in data:
+        start = start_of(md)
+        if first <= start <= end:
+            buckets.setdefault(start, []).append(md)
+    points: list[tuple[int, float, list[Any]]] = []  # oldest first, real data points only
+    for start in sorted(buckets):
+        stats = Statistics([stat], datetime.fromtimestamp(start, timezone.utc))
+        stats.metric_data = buckets[start]
+        value = stats.get_statistics_for_type(stat)  # pNN through `_statistic` above
+        if value is not None:
+            points.append((start, float(value), buckets[start]))
+
+    breaches, words = comparison
+    # "If no data points in the evaluation range are missing ... the most recent data points";
+    # with enough real points "the value you set for how to treat missing data ... is ignored".
+    evaluated = points[-n:] if len(points) >= n else points
+    low = _low_sample_threshold(stat)
+    if (low is not None and alarm.evaluate_low_sample_count_percentile == "ignore"
+            and _samples([md for _, _, group in evaluated for md in group]) < low):
+        # PutMetricAlarm EvaluateLowSampleCountPercentile: "If you specify ignore, the alarm
+        # state does not change during periods with too few data points".
+        return None
+    breaching = sum(1 for _, value, _ in evaluated if breaches(value, threshold))
+    fill = n - len(evaluated)
+    treat = alarm.treat_missing_data or "missing"  # PutMetricAlarm: default "missing"
+    if alarm.namespace == "AWS/DynamoDB":
+        treat = "ignore"  # TreatMissingData: AWS/DynamoDB alarms "always ignore missing data"
+    if fill == 0:
+        state = "ALARM" if breaching >= m else "OK"
+    elif treat == "breaching":  # "Missing data points are treated as breaching the threshold"
+        state = "ALARM" if breaching + fill >= m else "OK"
+    elif treat == "notBreaching":  # "... treated as being within the threshold"
+        state = "ALARM" if breaching >= m else "OK"
+    elif breaching >= m:  # missing / ignore: only the real points (module docstring)
+        state = "ALARM"
+    elif breaching < len(evaluated):  # a real non-breaching point decides OK (tables)
+        state = "OK"
+    elif treat == "missing":  # "missing": not enough data to decide
+        state = "INSUFFICIENT_DATA"
+    else:  # "ignore": "The current alarm state is maintained"
+        return None
+
+    shown = ", ".join(f"{value!r} ({_stamp(start, '%d/%m/%y %H:%M:%S')})"
+                      for start, value, _ in reversed(evaluated))
+    if state == "INSUFFICIENT_DATA":
+        reason = (f"Insufficient Data: {len(evaluated)} datapoint"
+                  f"{'' if len(evaluated) == 1 else 's'} [{shown}] and {fill} missing, "
+                  f"fewer than {m} breaching the threshold ({threshold!r}).")
+    else:
+        if state == "ALARM":
+            count, verb, needed = breaching + (fill if treat == "breaching" else 0), words, m
+        else:
+            count = len(evaluated) - breaching + (fill if treat == "notBreaching" else 0)
+            verb, needed = f"not {words}", n - m + 1
+        reason = (f"Threshold Crossed: {count} out of the last {n} datapoints [{shown}] "
+                  f"{'was' if count == 1 else 'were'} {verb} the threshold ({threshold!r}) "
+                  f"(minimum {needed} datapoint{'' if needed == 1 else 's'} for "
+                  f"{alarm.state_value} -> {state} transition).")
+    iso = "%Y-%m-%dT%H:%M:%S.000+0000"
+    reason_data = json.dumps({
+        "version": "1.0",
+        "queryDate": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000",
+        "startDate": _stamp(first, iso),
+        "statistic": stat,
+        "period": period,
+        "recentDatapoints": [value for _, value, _ in evaluated],
+        "threshold": threshold,
+        "evaluatedDatapoints": [{"timestamp": _stamp(start, iso), "value": value,
+                                 "sampleCount": _samples(group)}
+                                for start, value, group in reversed(evaluated)],
+    })
+    return state, reason, reason_data
+
+
+def evaluate_metric_alarms(backend: Any, namespace: str, metric_data: list[dict[str, Any]]) -> None:
+    """Evaluate the metric alarms on the metrics of `metric_data` (just put), then composites."""
+    keys = {(namespace, datum.get("MetricName"), _dimension_set(datum.get("Dimensions")))
+            for datum in metric_data}
+    for alarm in list(backend.alarms.values()):
+        if alarm.rule is not None or alarm.metric_data_queries:
+            continue  # composite alarms below; `Metrics` (metric math) alarms not evaluated
+        if (alarm.namespace, alarm.metric_name, _dimension_set(alarm.dimensions)) not in keys:
+            continue
+        found = _evaluate_metric_alarm(backend, alarm)
+        if found is not None and found[0] != alarm.state_value:
+            state, reason, reason_data = found
+            # moto's SetAlarmState path: the same history entry, reason and timestamp update.
+            backend.set_alarm_state(alarm.name, reason, reason_data, state)
+    refresh_composite_states(backend)
+
+
+def h_put_metric_data(self: Any) -> Any:
+    metric_data = self._get_param("MetricData", []) or []
+    _refuse_unsupported_values(metric_data)
+    result = _ORIGINAL["put_metric_data"](self)
+    evaluate_metric_alarms(self.cloudwatch_backend, self._get_param("Namespace"), metric_data)
+    return result
+
+
 # --------------------------------------------------------------------------- application auto scaling
 
 
@@ -441,6 +712,8 @@ def install(patch: Callable[[Any, str, Any], None]) -> None:
           h_deregister_scalable_target)
     patch(CloudWatchResponse, "describe_alarms", h_describe_alarms)
     patch(CloudWatchResponse, "put_composite_alarm", h_put_composite_alarm)
+    _ORIGINAL["put_metric_data"] = CloudWatchResponse.put_metric_data
+    patch(CloudWatchResponse, "put_metric_data", h_put_metric_data)
     patch(ApplicationAutoScalingResponse, "register_scalable_target", h_register_scalable_target)
 
 
