@@ -49,6 +49,7 @@ VALUES = {"<ACCOUNT_ID>": ACCOUNT, "<REGION>": REGION, "<ENVIRONMENT>": ENV,
           "<MULTI_MODEL_BUCKET>": "acme-models", "<MULTI_MODEL_PREFIX>": "store-forecast/models/",
           "<OUTPUT_BUCKET>": "acme-modelbot", "<OUTPUT_PREFIX>": "sagemaker-output",
           "<CAPTURE_BUCKET>": "acme-capture", "<CAPTURE_PREFIX>": "recommender"}
+JUDGE_NAMESPACE = "Modelbot/CanaryJudge"  # bot.core.experiment.bake.NAMESPACE
 INLINE_POLICY_MAX_CHARS = 10240  # IAM quota: inline policies of a role, whitespace not counted
 
 # Services whose clients the bot creates (bot.adapters.aws.session.client / Clients.from_session).
@@ -282,7 +283,19 @@ def deploys() -> dict:
         "multi_model": _deploy("multi-model.yaml", image="x"),
         "batch": _deploy("batch-transform.yaml"),
         "component": _component_deploys(),
+        "judged": _judged_update(),
     }
+
+
+def _judged_update():
+    """examples/realtime-linear.yaml (with its operational judge) as an update over its first
+    deploy: the judge's alarm is put before the UpdateEndpoint that names it."""
+    from bot.core.plan import live_after
+
+    _, spec, p = _deploy("realtime-linear.yaml", with_plan=True, image="x")
+    update = _deploy("realtime-linear.yaml", [("v12/", "v13/")], commit="b" * 40, live=live_after(p, spec), image="x")
+    assert update.judge_alarm and update.update_endpoint
+    return update
 
 
 def arn(kind: str, name: str) -> str:
@@ -432,6 +445,16 @@ def bot_requests(d: dict) -> list[tuple[Request, dict]]:
         r("cloudwatch:PutMetricAlarm", [Resource(ALARM + alarm["AlarmName"])],
           {"cloudwatch:AlarmActions": [step_arn]}, params=alarm),
         r("cloudwatch:DeleteAlarms", [Resource(ALARM + alarm["AlarmName"])], why="teardown"),
+    ]
+    # the operational judge of a SageMaker-driven update (bot/core/experiment/bake.py): its alarm
+    # before the update, a failure data point while the update runs, deleted by the teardown
+    judge = d["judged"].judge_alarm
+    out += [
+        r("cloudwatch:PutMetricAlarm", [Resource(ALARM + judge["AlarmName"])], params=judge),
+        r("cloudwatch:DescribeAlarms", [Resource(ALARM + judge["AlarmName"])], why="observe, teardown"),
+        r("cloudwatch:DeleteAlarms", [Resource(ALARM + judge["AlarmName"])], why="teardown"),
+        r("cloudwatch:PutMetricData", [Resource("*")], {"cloudwatch:namespace": JUDGE_NAMESPACE},
+          why="the judge failed the new fleet"),
     ]
     # multi-model: HeadObject on both sides, then CopyObject (bot/adapters/aws/executor.py copy_artifact)
     copy = mm.artifact_copy
@@ -869,6 +892,19 @@ def test_cannot_change_the_teams_alarms(policy, deploys):
         assert not allowed(policy, action, tracking), "target-tracking alarms only through Application Auto Scaling"
         assert allowed(policy, action, tracking, {"aws:CalledViaLast": AAS_PRINCIPAL})
     assert allowed(policy, "cloudwatch:DeleteAlarms", backlog)
+
+
+def test_cannot_give_the_judges_alarm_actions_or_publish_other_metrics(policy, deploys):
+    judge = ALARM + deploys["judged"].judge_alarm["AlarmName"]
+    sns = f"arn:aws:sns:{REGION}:{ACCOUNT}:pager"
+    assert allowed(policy, "cloudwatch:PutMetricAlarm", judge)
+    assert not allowed(policy, "cloudwatch:PutMetricAlarm", judge, {"cloudwatch:AlarmActions": [sns]})
+    assert not allowed(policy, "cloudwatch:PutMetricAlarm", ALARM + "fraud-detector-5xx")
+    assert not allowed(policy, "cloudwatch:DeleteAlarms", ALARM + "fraud-detector-5xx")
+    assert allowed(policy, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": JUDGE_NAMESPACE})
+    for namespace in ("AWS/SageMaker", "Acme/Search", "Modelbot/Other"):
+        assert not allowed(policy, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": namespace})
+    assert not allowed(policy, "cloudwatch:PutMetricData", "*")
 
 
 def test_cannot_write_s3_outside_its_prefixes(policy, deploys):

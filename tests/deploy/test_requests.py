@@ -347,8 +347,15 @@ def test_a_serverless_update_is_a_plain_update_endpoint():
     assert deployment_config(spec, p) is None
 
 
+# examples/realtime-linear.yaml's operational judge (tests/experiment/test_bake.py), left out where
+# a test replaces the strategy with one the judge does not apply to
+LINEAR_JUDGE = ("      # latency and errors of the new fleet during the bakes against the hour before the update;\n"
+                "      # a failure rolls the update back through SageMaker (its own alarm, beside the team's)\n"
+                "      canary_judge: {metrics: [model_latency, error_rate], baseline_minutes: 60}\n")
+
+
 def test_inf1_and_marketplace_updates_send_no_deployment_config():
-    inf1 = {"instance_type: ml.c5.xlarge": "instance_type: ml.inf1.xlarge",
+    inf1 = {LINEAR_JUDGE: "", "instance_type: ml.c5.xlarge": "instance_type: ml.inf1.xlarge",
             "      type: linear\n      linear_step: {type: capacity_percent, value: 20}\n"
             "      wait_interval_seconds: 300\n      termination_wait_seconds: 600\n"
             "    alarms: [price-estimator-errors]\n":
@@ -378,6 +385,7 @@ def test_inf1_and_marketplace_updates_send_no_deployment_config():
 
 def test_all_at_once_sends_no_deployment_config_on_guarded_instances():
     spec, p, r = update("realtime-linear", {
+        LINEAR_JUDGE: "",
         "      type: linear\n      linear_step: {type: capacity_percent, value: 20}\n"
         "      wait_interval_seconds: 300\n      termination_wait_seconds: 600\n"
         "    alarms: [price-estimator-errors]\n": "      type: all_at_once\n", "v12/": "v13/"})

@@ -48,6 +48,7 @@ from bot.core.deploy import scaling
 from bot.core.deploy.requests import DeployRequests, weights_request
 from bot.core.deploy.rollout import Cleanup, Decision, Observation
 from bot.core.deploy.requests import split_s3_uri
+from bot.core.experiment import bake
 
 _RETRIABLE = {"ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded",
               "TooManyRequestsException", "ServiceUnavailable", "InternalFailure",
@@ -314,7 +315,21 @@ def _do_update_endpoint(d: Decision, clients: Clients, requests: DeployRequests)
     create_models(clients, requests)
     create_config(clients, requests, d.config)
     _deregister_for(clients, requests, d.config)
+    if d.config == requests.target_config and requests.judge_alarm is not None:
+        # The alarm the update rolls back on must exist before it starts (PutMetricAlarm
+        # creates or updates it: safe to repeat).
+        clients.cloudwatch.put_metric_alarm(**requests.judge_alarm)
     _update(clients, requests, d.config)
+
+
+def publish_judge_failure(clients: Clients, endpoint: str, now) -> None:
+    """Put the judge's alarm into ALARM (`bot.core.experiment.bake.failure_datum`): SageMaker
+    then rolls the update back. Raises AwsUnavailable when CloudWatch refuses."""
+    try:
+        clients.cloudwatch.put_metric_data(**bake.failure_datum(endpoint, now))
+    except (ClientError, BotoCoreError) as exc:
+        raise unavailable(exc, where=f"the operational judge's metric of {endpoint}",
+                          call="cloudwatch:PutMetricData") from None
 
 
 def _do_place_component(d: Decision, clients: Clients, requests: DeployRequests) -> None:

@@ -190,6 +190,8 @@ def read_shadow_evidence(clients: Any, *, destination: str, endpoint: str, produ
 
 
 OPERATIONAL_WINDOW = dt.timedelta(hours=24)  # the operational judge's newest minutes: 1,440 points a series
+BAKE_WINDOW = dt.timedelta(minutes=1920)  # baseline (at most 1,440 min) + an update (MaximumExecutionTimeout: 8 h)
+MAX_BAKE_VARIANTS = 10  # botocore ProductionVariantList: max 10
 
 
 def read_minutes(cloudwatch: Any, endpoint: str, variants: tuple[str, str], since: dt.datetime,
@@ -199,6 +201,29 @@ def read_minutes(cloudwatch: Any, endpoint: str, variants: tuple[str, str], sinc
     (current, candidate); a minute without invocations has no error rate."""
     end = _ceil_minute(now + CLOCK_SKEW)
     start = max(since.replace(second=0, microsecond=0), end - OPERATIONAL_WINDOW)
+    current, candidate = (
+        {m: [v for _, v in sorted(series.items())] for m, series in per.items()}
+        for per in minute_series(cloudwatch, endpoint, variants, start, end))
+    return {m: (candidate[m], current[m]) for m in metrics if m in current}
+
+
+def read_bake_minutes(cloudwatch: Any, endpoint: str, variants: Iterable[str], since: dt.datetime,
+                      now: dt.datetime) -> dict[str, dict[str, dict[dt.datetime, float]]]:
+    """One GetMetricData call: per variant, per operational metric, the one-minute values by
+    minute from `since` (at most BAKE_WINDOW before `now`), for `bot.core.experiment.bake.split`."""
+    names = tuple(variants)[:MAX_BAKE_VARIANTS]
+    end = _ceil_minute(now + CLOCK_SKEW)
+    start = max(since.replace(second=0, microsecond=0), end - BAKE_WINDOW)
+    return dict(zip(names, minute_series(cloudwatch, endpoint, names, start, end)))
+
+
+def minute_series(cloudwatch: Any, endpoint: str, variants: tuple[str, ...], start: dt.datetime,
+                  end: dt.datetime) -> list[dict[str, dict[dt.datetime, float]]]:
+    """One GetMetricData call (AWS/SageMaker, EndpointName + VariantName, Period 60): per
+    variant, model_latency and overhead_latency (Average) and error_rate (Invocation5XXErrors /
+    Invocations; a minute without invocations has none), by minute. At most 1,920 minutes of 4
+    queries for 10 variants stay within GetMetricData's 100,800 data points of one call
+    (CloudWatch API Reference, GetMetricData), so no NextToken is needed."""
     wanted = (("ModelLatency", "Average"), ("OverheadLatency", "Average"), ("Invocation5XXErrors", "Sum"),
               ("Invocations", "Sum"))
     queries = []
@@ -219,14 +244,12 @@ def read_minutes(cloudwatch: Any, endpoint: str, variants: tuple[str, str], sinc
     for r in answer.get("MetricDataResults") or ():
         got[r["Id"]] = {t: float(v) for t, v in zip(r.get("Timestamps") or (), r.get("Values") or ())
                         if v is not None and math.isfinite(float(v))}
-    per_variant = []
+    out = []
     for i, _ in enumerate(variants):
         latency, overhead, errors, calls = (got.get(f"o{i}_{j}", {}) for j in range(4))
-        rate = [errors.get(t, 0.0) / n for t, n in sorted(calls.items()) if n > 0]
-        per_variant.append({"model_latency": [v for _, v in sorted(latency.items())],
-                            "overhead_latency": [v for _, v in sorted(overhead.items())], "error_rate": rate})
-    current, candidate = per_variant
-    return {m: (candidate[m], current[m]) for m in metrics if m in current}
+        out.append({"model_latency": dict(sorted(latency.items())), "overhead_latency": dict(sorted(overhead.items())),
+                    "error_rate": {t: errors.get(t, 0.0) / n for t, n in sorted(calls.items()) if n > 0}})
+    return out
 
 
 def _window(since: dt.datetime, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, int]:

@@ -48,6 +48,7 @@ from bot.adapters.aws.executor import _message as _code
 from bot.adapters.aws.executor import _missing
 from bot.core.deploy.component import component_resource_id
 from bot.core.manifest.aws_limits import IC_SCALABLE_DIMENSION
+from bot.core.experiment import bake
 from bot.core.deploy.requests import (
     BACKLOG_STEP_POLICY,
     SCALABLE_DIMENSION,
@@ -186,7 +187,7 @@ def build_teardown(spec: DeploySpec, plan: Plan, live: LiveState,
             configs += [base, promoted]
         models.append(base)
     return TeardownRequests(environment=env, model=model, endpoint=endpoint, scaling_targets=ours,
-                            other_scaling_targets=others, alarms=(backlog_alarm_name(endpoint),),
+                            other_scaling_targets=others, alarms=(backlog_alarm_name(endpoint), bake.alarm_name(endpoint)),
                             endpoint_configs=tuple(dict.fromkeys(configs)),
                             models=tuple(dict.fromkeys(models)),
                             components=(component,) if component is not None else (), shared=shared,

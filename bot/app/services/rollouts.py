@@ -32,15 +32,17 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from bot.core.clock import utcnow
-from bot.adapters.aws.executor import execute, observe, start_transform_job, transform_job_status
-from bot.adapters.aws.experiment import Budget, read_ab_counts, read_minutes, read_shadow_evidence
+from bot.adapters.aws.executor import execute, observe, publish_judge_failure, start_transform_job, transform_job_status
+from bot.adapters.aws.experiment import Budget, read_ab_counts, read_bake_minutes, read_minutes, read_shadow_evidence
 from bot.adapters.aws.session import AwsUnavailable
 from bot.adapters.aws.teardown import TeardownFailed, TeardownRequests, TeardownState, teardown_step
 from bot.core.deploy import DeployRequests, RolloutState, decide
 from bot.core.deploy.rollout import record_smoke
+from bot.core.experiment import bake
 from bot.core.experiment.judge import (
     arm,
     judge_ab,
+    judge_bake,
     judge_operational,
     judge_shadow,
     thin_looks,
@@ -96,7 +98,8 @@ def _verdict_line(verdict, state: RolloutState, now: dt.datetime) -> str:
         started = state.phase_started_at or state.started_at
         left = int((started + dt.timedelta(minutes=int(after)) - now).total_seconds() // 60)
         promote_in = f"{left} min" if left > 0 else ""
-    return render("experiment/summary.txt.j2", verdict=verdict.as_record(), promote_in=promote_in).strip()
+    return render("experiment/summary.txt.j2", verdict=verdict.as_record(), promote_in=promote_in,
+                  bake=bool((state.experiment or {}).get("bake"))).strip()
 
 
 def lock_key(environment: str, endpoint: str) -> str:
@@ -335,6 +338,8 @@ class Rollouts:
         requests = DeployRequests.from_dict(data["requests"])
         clients = self.services.clients_for(row.environment)
         observed = observe(clients, state.endpoint, state.alarms, state.component)
+        if state.flow == "guarded" and state.phase == "updating" and (state.experiment or {}).get("bake"):
+            verdict = self._judge_bake(row, data, state, observed)
         if verdict is not None:
             observed = replace(observed, experiment=verdict.status, experiment_reasons=verdict.reasons,
                                experiment_summary=_verdict_line(verdict, state, self.now()))
@@ -463,6 +468,47 @@ class Rollouts:
                 self.store.append_ledger_for(row, "request", {"what": "promote", "why": (
                     f"{_PROMOTED_BECAUSE.get(kind, 'the judges passed')} after {spec.get('promote_after_minutes')} minutes")},
                     actor="modelbot")
+        return verdict
+
+    def _judge_bake(self, row, data: dict, state: RolloutState, observed):
+        """The operational judge of an update SageMaker drives (`bot.core.experiment.bake`):
+        once a minute, the endpoint's variants since traffic reached the new fleet against the
+        same variants before the update. A fail is final: each tick while the update runs puts
+        the judge's alarm into ALARM (PutMetricData), and SageMaker rolls back."""
+        spec, now = state.experiment, self.now()
+        kept = data.get("experiment") or {}
+        update_at = state.issued_at or state.phase_started_at or state.started_at
+        since = kept.get("bake_since")
+        if since is None and ((observed.traffic_percent or 0) > 0 or observed.stage in ("ActivatingTraffic", "Baking")
+                              or observed.on(state.target_config)):
+            since = now  # the first tick that sees traffic on the new fleet
+        stored = verdict_from_record(kept["verdict"]) if kept.get("verdict") else None
+        if stored is not None and (stored.status == "fail" or now - kept["evaluated_at"] < dt.timedelta(minutes=1)):
+            verdict = stored
+        else:
+            judge = spec["canary"]
+            baseline = int(judge.get("baseline_minutes") or 60)
+            try:
+                per_variant = read_bake_minutes(self.services.clients_for(row.environment).cloudwatch, state.endpoint,
+                                                spec.get("variants") or (), update_at - dt.timedelta(minutes=baseline), now)
+                series = {v: {m: bake.split(values[m], update_at=update_at, baseline_minutes=baseline, bake_since=since)
+                              for m in judge.get("metrics") or ("model_latency", "error_rate")}
+                          for v, values in per_variant.items()}
+                verdict = judge_bake(judge, series, bake_started=since is not None)
+            except AwsUnavailable as exc:
+                log.warning("operational judge: metrics unreadable: %s", exc.reason, extra={"deployment": row.id})
+                verdict = unreadable("canary", scrub(f"the metrics could not be read: {exc.reason}"))
+            data["experiment"] = {"evaluated_at": now, "since": since, "bake_since": since, "update_at": update_at,
+                                  "verdict": verdict.as_record(), "evaluations": int(kept.get("evaluations") or 0) + 1}
+            self.store.save_deployment(row.id, state=_dumps(data), release=False)
+            if stored is None or verdict.status != stored.status:
+                self.store.append_ledger_for(row, "experiment", verdict.as_record())
+        if verdict.status == "fail" and observed.pending_config == state.target_config:
+            try:
+                publish_judge_failure(self.services.clients_for(row.environment), state.endpoint, now)
+            except AwsUnavailable as exc:  # tried again at the next tick
+                log.warning("operational judge: could not put its alarm into ALARM: %s", exc.reason,
+                            extra={"deployment": row.id})
         return verdict
 
     def _start_batch(self, row, prepared: Prepared) -> str:

@@ -34,6 +34,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
+from bot.core.experiment import bake
 from bot.core.contract import encode_payload
 from bot.core.manifest.aws_limits import guardrails_excluded
 from bot.core.plan import DeploySpec, LiveState, Plan, VariantPlan, bounded_name, config_digest, model_digest
@@ -102,6 +103,9 @@ class DeployRequests:
     component_tags: tuple[dict, ...] = ()
     rollback_component: dict | None = None  # UpdateInferenceComponent back to the live specification
     manages_endpoint: bool = True  # False: a component on a shared endpoint (the endpoint's tags are its host's)
+    # the operational judge of a SageMaker-driven update (`bot.core.experiment.bake`): PutMetricAlarm
+    # of its rollback alarm, put before the UpdateEndpoint that names it
+    judge_alarm: dict | None = None
 
     def endpoint_config(self, name: str) -> dict | None:
         """The CreateEndpointConfig request of config `name`, if this deploy creates it."""
@@ -598,7 +602,17 @@ def build_requests(spec: DeploySpec, plan: Plan, ctx: DeployContext, *, executio
                           endpoint_tags=endpoint_tags,
                           deregister_before_update=_deregister_before_update(spec, plan),
                           autoscaling=autoscaling_requests(spec, plan),
-                          artifact_copy=artifact_copy_request(spec, plan), smoke=smoke, **kept, **common)
+                          artifact_copy=artifact_copy_request(spec, plan), smoke=smoke,
+                          judge_alarm=_judge_alarm(plan, endpoint, update), **kept, **common)
+
+
+def _judge_alarm(plan: Plan, endpoint: str, update: dict | None) -> dict | None:
+    """The judge's alarm when the planned update rolls back on it (see `bake`)."""
+    name = bake.alarm_name(endpoint)
+    if update is None or name not in plan.rollback_alarms:
+        return None
+    named = ((update.get("DeploymentConfig") or {}).get("AutoRollbackConfiguration") or {}).get("Alarms") or ()
+    return bake.alarm_request(endpoint) if any(a["AlarmName"] == name for a in named) else None
 
 
 def _kept_scaling(spec: DeploySpec, live: LiveState | None, endpoint: str, configs: list[dict],

@@ -50,6 +50,7 @@ import datetime as dt
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, Mapping
 
+from bot.core.experiment import bake
 from bot.core.plan import DeploySpec, LiveState, Plan, rolls_out
 from bot.core.deploy.requests import multi_model_target, promoted_config_name, two_models
 
@@ -310,7 +311,7 @@ def new_rollout(deployment_id: str, spec: DeploySpec, plan: Plan, live: LiveStat
         candidate_model=cand.model_name if cand else None,
         ab_steps=steps, target_model=None if flow == "in_place" else multi_model_target(spec, plan),
         smoke=smoke and flow != "in_place",
-        experiment=_experiment_record(flow, s),
+        experiment=_experiment_record(flow, s, plan),
         capture_destination=(spec.env.data_capture.destination if flow == "shadow" and s.experiment
                              and spec.env.data_capture else None))
 
@@ -318,9 +319,16 @@ def new_rollout(deployment_id: str, spec: DeploySpec, plan: Plan, live: LiveStat
 _JUDGES = {"ab": "the A/B test", "shadow": "the shadow judge"}
 
 
-def _experiment_record(flow: str, s) -> dict[str, Any] | None:
+def _experiment_record(flow: str, s, plan: Plan) -> dict[str, Any] | None:
     """The judges of a shadow or A/B test as the state keeps them: the main judge's settings
-    ("kind": shadow | ab) and the operational judge's under "canary" ("kind": canary alone)."""
+    ("kind": shadow | ab) and the operational judge's under "canary" ("kind": canary alone).
+    A guarded update with the judge (`bot.core.experiment.bake`): "kind" canary, "bake" true,
+    its alarm and the variants judged."""
+    if flow == "guarded" and s.canary_judge is not None and plan.names.endpoint \
+            and bake.alarm_name(plan.names.endpoint) in plan.rollback_alarms:
+        return {"kind": "canary", "bake": True, "alarm": bake.alarm_name(plan.names.endpoint),
+                "variants": sorted({v.name for v in plan.variants if not v.shadow}),
+                "canary": s.canary_judge.model_dump(mode="json")}
     if flow not in ("ab", "shadow"):
         return None
     out: dict[str, Any] | None = None
@@ -507,7 +515,8 @@ def _pending(state: RolloutState, observed: Observation, now: dt.datetime) -> De
         if observed.config_name != state.previous_config:
             return _fail(state, now, f"the endpoint moved to config {observed.config_name} since "
                          f"the plan (expected {state.previous_config}); plan again")
-        missing = observed.missing(state.alarms)
+        own = (state.experiment or {}).get("alarm") if state.flow == "guarded" else None
+        missing = [a for a in observed.missing(state.alarms) if a != own]  # own: put with the update
         if missing:
             # The rollout's safety is its alarms (SageMaker's auto-rollback, or the bot's own
             # watch of an A/B or shadow test): one that does not exist could never trip.
@@ -553,6 +562,9 @@ def _updating(state: RolloutState, observed: Observation, now: dt.datetime) -> D
     if observed.on(state.previous_config):
         if _moved(state, observed):
             why = observed.failure_reason or "no reason given"
+            if observed.experiment == "fail":  # the operational judge's alarm (bot.core.experiment.bake)
+                why = ("the operational judge failed the new fleet: " + "; ".join(observed.experiment_reasons)
+                       + f" (SageMaker: {why})")
             return _fail(state, now, f"SageMaker rolled the update back; the endpoint serves the "
                          f"previous config {state.previous_config} again: {why}", phase="rolled_back",
                          observed=observed)
@@ -829,6 +841,8 @@ def _progress_for(state: RolloutState, observed: Observation | None = None) -> P
             text = (f"{state.strategy}: updating {ep} to {state.target_config}"
                     + (f", {_pct(o.traffic_percent)} of traffic on the new fleet"
                        if o.traffic_percent is not None else "") + _in(status, stage))
+        if state.experiment is not None and o.experiment_summary:
+            text += "; " + o.experiment_summary
         if state.requested in ("abort", "rollback"):
             text += f"; /{state.requested} requested: rolls back once the update has finished"
     elif phase == "experiment" and state.flow == "ab":

@@ -404,6 +404,23 @@ class OperationalVerdict:
 _RANK = {FAIL: 0, NOT_ENOUGH_DATA: 1, RUNNING: 2, PASS: 3}
 
 
+def judge_bake(spec: Mapping, series: Mapping[str, Mapping[str, tuple]], *, bake_started: bool) -> OperationalVerdict:
+    """The operational judge of a SageMaker-driven update (`bot.core.experiment.bake`):
+    `series[variant][metric] = (bake values, baseline values)`. Each variant is judged on its
+    own; the worst verdict decides (one failing variant fails the update), and the one shown
+    is that variant's."""
+    if not bake_started:
+        return OperationalVerdict(NOT_ENOUGH_DATA, ("no traffic on the new fleet yet",))
+    if not series:
+        return OperationalVerdict(NOT_ENOUGH_DATA, ("no variant to judge",))
+    judged = {v: judge_operational(spec, s) for v, s in sorted(series.items())}
+    variant, worst = min(judged.items(), key=lambda kv: _RANK[kv[1].status])
+    named = len(judged) > 1
+    record = {**worst.as_record(), "variant": variant}
+    why = f"operational judge{f' (variant {variant})' if named else ''}: {worst.reason}"
+    return OperationalVerdict(worst.status, () if worst.status == PASS else (why,), False, record)
+
+
 def with_operational(main, op: Operational):
     """`main` (a ShadowVerdict or ABJudgement, or None for the operational judge alone) with the
     operational judge's verdict: the stricter status decides; promotion only if both pass."""

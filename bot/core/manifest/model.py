@@ -460,9 +460,12 @@ class ABTest(Spec):
 
 
 class CanaryJudge(Spec):
-    """ab / shadow: the operational judge (`bot.core.experiment.judge.judge_operational`): per
-    metric, the candidate variant's one-minute values against the current variant's over the
-    test, a one-sided Mann-Whitney test, a score, pass and marginal thresholds."""
+    """The operational judge (`bot.core.experiment.judge.judge_operational`): per metric,
+    one-minute values of the candidate against the current model's, a one-sided Mann-Whitney
+    test, a score, pass and marginal thresholds. ab / shadow: the candidate variant against the
+    current one over the test. blue_green / canary / linear / rolling: the endpoint's variants
+    since traffic reached the new fleet against the same variants before the update
+    (`baseline_minutes`); a failure rolls back through SageMaker (`bot.core.experiment.bake`)."""
 
     metrics: Annotated[list[Literal["model_latency", "overhead_latency", "error_rate"]],
                        Field(min_length=1, max_length=3, description=(
@@ -478,6 +481,8 @@ class CanaryJudge(Spec):
         "Relative worsening of a metric's mean accepted as marginal when significant."))] = 0.1
     pass_score: Annotated[float, Field(ge=0, le=100)] = 95
     marginal_score: Annotated[float, Field(ge=0, le=100)] = 75
+    baseline_minutes: Annotated[int, Field(ge=10, le=1440, description=(
+        "blue_green/canary/linear/rolling: minutes before the update whose values are the baseline."))] = 60
 
 
 class Strategy(Spec):
@@ -506,7 +511,8 @@ class Strategy(Spec):
     ab_test: ABTest | None = Field(default=None, description=(
         "ab: the business metric's sequential test before the candidate takes all traffic (see ABTest)."))
     canary_judge: CanaryJudge | None = Field(default=None, description=(
-        "ab/shadow: the operational judge of latency and errors, candidate vs current (see CanaryJudge)."))
+        "the operational judge of latency and errors, candidate vs current (see CanaryJudge): "
+        "ab/shadow, and blue_green/canary/linear/rolling (the bake, rolled back by SageMaker)."))
     acknowledge_no_guardrails: bool | None = Field(default=None, description=(
         "all_at_once: required where SageMaker's deployment guardrails do not apply (serverless, "
         "Inf1, Marketplace containers), to say that an update replaces the model in one step "

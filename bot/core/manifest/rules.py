@@ -47,7 +47,7 @@ _STRATEGY_PARAMS: dict[str, tuple[str, ...]] = {
     "acknowledge_no_guardrails": ("all_at_once",),
     "experiment": ("shadow",),
     "ab_test": ("ab",),
-    "canary_judge": ("ab", "shadow"),
+    "canary_judge": ("ab", "shadow", "blue_green", "canary", "linear", "rolling"),
 }
 _STRATEGY_REQUIRED: dict[str, tuple[str, ...]] = {
     "canary": ("canary_size", "wait_interval_seconds"),
@@ -56,6 +56,7 @@ _STRATEGY_REQUIRED: dict[str, tuple[str, ...]] = {
     "shadow": ("sampling_percentage",),
     "ab": ("weights",),
 }
+_GUARDED_JUDGED = ("blue_green", "canary", "linear", "rolling")  # bot.core.experiment.bake.GUARDED
 _JOIN_CONTENT_TYPES = ("text/csv", "application/json", "application/jsonlines")
 
 
@@ -542,7 +543,17 @@ def _strategy(base: Loc, e: EnvironmentSpec, model: ModelSpec | None = None) -> 
                               "alarm rollback)"), rule="manifest.strategy", at_key=True))
         return out
     if e.mode == "inference_component":
+        if s.canary_judge is not None:
+            out.append(_f(loc + ("canary_judge",), "the operational judge reads an endpoint's variant "
+                          "metrics, and an inference component's update is judged by SageMaker's "
+                          "alarms alone", "no canary_judge (use the component's alarms)",
+                          rule="manifest.strategy", at_key=True))
         return out + _component_strategy(loc, e)
+    if s.canary_judge is not None and t in _GUARDED_JUDGED and len(e.alarms or ()) >= aws.ALARMS[1]:
+        out.append(_f(base + ("alarms",), f"the operational judge adds its own alarm to the update's "
+                      f"AutoRollbackConfiguration, which takes at most {aws.ALARMS[1]} alarms (botocore "
+                      "AutoRollbackConfig.Alarms)", f"at most {aws.ALARMS[1] - 1} alarms",
+                      len(e.alarms or ()), rule="aws.guardrails", at_key=True))
     fleet = e.fleet
     for param in ("canary_size", "linear_step", "max_batch_size", "rollback_max_batch_size"):
         size = getattr(s, param)
@@ -597,7 +608,7 @@ def _strategy(base: Loc, e: EnvironmentSpec, model: ModelSpec | None = None) -> 
     out += _execution_timeout(loc, s, fleet)
     if t == "shadow" and s.experiment is not None:
         out += _shadow_judge(base, loc + ("experiment",), e, s.experiment)
-    if t in ("ab", "shadow") and s.canary_judge is not None:
+    if t in _STRATEGY_PARAMS["canary_judge"] and s.canary_judge is not None:
         cj = s.canary_judge
         if cj.marginal_score > cj.pass_score:
             out.append(_f(loc + ("canary_judge", "marginal_score"), "the marginal score must not be above "

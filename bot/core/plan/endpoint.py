@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from bot.core.experiment import bake
 from bot.core.manifest.model import BOT_TAG_PREFIX, PipelineRef
 from bot.core.plan.model import (
     Action,
@@ -21,6 +22,7 @@ from bot.core.plan.model import (
 )
 from bot.core.plan.names import config_digest, deploy_tags, model_digest
 from bot.core.plan.problems import (
+    _bake_judge_problems,
     _guardrail_problems,
     _guardrails_excluded,
     _mode_switch_problems,
@@ -159,6 +161,7 @@ def _endpoint(spec: DeploySpec, live: LiveState, names: ResourceNames,
                     rollback_alarms=tuple(e.alarms or ()), config_digest=new_digest)
 
     steps: list[TrafficStep] = []
+    judge_alarm: str | None = None
     instance_changes: list[Change] = []
     config_name = live.endpoint_config_name or names.endpoint_config
     if config_changed:
@@ -176,6 +179,15 @@ def _endpoint(spec: DeploySpec, live: LiveState, names: ResourceNames,
             actions.append(Action("update", "endpoint", names.endpoint or "", detail))
             steps = _steps(spec, live, variants, two_models)
             problems += _guardrail_problems(spec, live, variants, two_models)
+            if not two_models and not excluded and bake.judges_bake(s):
+                judge_alarm = bake.alarm_name(names.endpoint or "")
+                actions.insert(len(actions) - 1, Action("create", "alarm", judge_alarm, "the operational judge's rollback "
+                                      "alarm (Modelbot/CanaryJudge JudgeFailed >= 1), added to the update's "
+                                      "AutoRollbackConfiguration"))
+                problems += _bake_judge_problems(spec, steps)
+                notes.append(f"the operational judge compares {', '.join(s.canary_judge.metrics)} of the "
+                             f"endpoint during the bakes with the {s.canary_judge.baseline_minutes} minutes before "
+                             f"the update; a failure puts {judge_alarm} into ALARM and SageMaker rolls back")
             instance_changes = _instance_changes(live, variants, two_models)
             notes.append(f"keep the previous endpoint config {live.endpoint_config_name} until "
                          "the update has finished")
@@ -213,7 +225,8 @@ def _endpoint(spec: DeploySpec, live: LiveState, names: ResourceNames,
         notes.append("callers only get answers from the production variant; promote the shadow "
                      "with /promote")
     return Plan(env, "update" if exists else "create", e.mode, st, names, tuple(actions),
-                tuple(variants), tuple(steps), tuple(e.alarms or ()), tuple(instance_changes),
+                tuple(variants), tuple(steps), tuple(e.alarms or ()) + ((judge_alarm,) if judge_alarm else ()),
+                tuple(instance_changes),
                 tuple(auto_changes),
                 Cost(before, after, peak, max_cost, usage, tuple(cost_notes)),
                 deploy_tags(spec), tuple(notes), tuple(problems), config_digest=new_digest)

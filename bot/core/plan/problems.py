@@ -140,3 +140,17 @@ def _guardrail_problems(spec: DeploySpec, live: LiveState, variants: tuple[Varia
             out.append(_problem(spec, loc, s.type, f"the live endpoint: {why}",
                                 "blue_green, canary or linear", "aws.rolling"))
     return out
+
+
+def _bake_judge_problems(spec: DeploySpec, steps) -> list[Problem]:
+    """The operational judge of a SageMaker-driven update needs `min_points` minutes of the new
+    fleet inside SageMaker's bakes: a shorter bake ends before it could ever fail the update."""
+    judge = spec.env.effective_strategy.canary_judge
+    minutes = sum(int(s.wait_seconds or 0) for s in steps) / 60
+    if judge is None or minutes >= judge.min_points:
+        return []
+    return [_problem(spec, ("environments", spec.environment, "strategy", "canary_judge", "min_points"),
+                     judge.min_points, f"the update bakes {minutes:g} minutes in all, and the operational "
+                     f"judge needs {judge.min_points} one-minute values of the new fleet: SageMaker would "
+                     "finish before it could judge", "longer bakes (wait_interval_seconds, "
+                     "termination_wait_seconds) or a smaller min_points", "manifest.experiment")]

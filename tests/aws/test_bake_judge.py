@@ -1,0 +1,171 @@
+"""The operational judge on an update SageMaker drives (linear here), end to end against moto and
+the emulator: the judge's alarm is put before the UpdateEndpoint that names it, the new fleet's
+one-minute metrics during the bakes are judged against the hour before the update, a failure
+puts the alarm into ALARM (PutMetricData) and SageMaker itself rolls the update back, with the
+judge's reasons in the PR; a healthy fleet passes and the update finishes; with no data the
+update finishes unjudged and the report says "not enough data", never a pass."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+
+from tests.aws.test_deploy_gate import REPO, approve, bot, open_pr, rows_of, ship, sm  # noqa: F401 - fixture
+from tests.aws.test_shadow_judge import cw, report, rollout, state, verdict
+from tests.conftest import ROOT
+from tests.support import webhooks
+
+PATH = "models/search/modelbot.yaml"
+ENDPOINT = "search-ranker-production"
+ALARM = ENDPOINT + "-modelbot-judge"
+
+
+def manifest() -> str:
+    """examples/realtime-ab.yaml (a comparison the test harness can run) with the strategy of
+    examples/realtime-linear.yaml: linear steps, bakes and the operational judge."""
+    ab = (ROOT / "examples" / "realtime-ab.yaml").read_text().replace("approvals: 2", "approvals: 1")
+    linear = (ROOT / "examples" / "realtime-linear.yaml").read_text()
+    strategy = linear[linear.index("    strategy:\n"):linear.index("    alarms:")]
+    assert "canary_judge:" in strategy
+    return ab[:ab.index("    strategy:\n")] + strategy + ab[ab.index("    alarms:"):]
+
+
+class Clock:
+    def __init__(self):
+        self.now = dt.datetime.now(dt.timezone.utc).replace(second=30, microsecond=0)
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, minutes: float):
+        self.now += dt.timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def clock(bot):
+    c = Clock()
+    bot.runtime.rollouts.now = c
+    return c
+
+
+def put_minutes(bot, start: dt.datetime, minutes: int, *, latency=20_000.0, errors=0.0, seed=0):
+    """`minutes` one-minute data points from `start` for variant AllTraffic: ModelLatency around
+    `latency` microseconds (gamma), 100 invocations a minute, `errors` of them 5XX."""
+    rng = np.random.default_rng(seed)
+    dims = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    data = []
+    for k in range(minutes):
+        t = start.replace(second=0, microsecond=0) + dt.timedelta(minutes=k, seconds=5)
+        data += [{"MetricName": "ModelLatency", "Dimensions": dims, "Timestamp": t,
+                  "Values": [float(v) for v in rng.gamma(16, latency / 16, 20)]},
+                 {"MetricName": "Invocations", "Dimensions": dims, "Timestamp": t, "Value": 100.0},
+                 {"MetricName": "Invocation5XXErrors", "Dimensions": dims, "Timestamp": t, "Value": float(errors)}]
+    for i in range(0, len(data), 300):
+        cw(bot).put_metric_data(Namespace="AWS/SageMaker", MetricData=data[i:i + 300])
+
+
+def into_the_update(bot, clock):
+    """PR #42 deployed the endpoint an hour ago and it served since; PR #43 (a new model) is
+    merged and its linear update has put traffic on the new fleet."""
+    base = manifest()
+    ship(bot, 42, {PATH: base}, "bob")
+    put_minutes(bot, clock.now - dt.timedelta(minutes=58), 57, seed=1)  # the hour before the update
+    open_pr(bot, 43, {PATH: base.replace("v3/model", "v4/model")})
+    approve(bot, 43, "carol")
+    sha = bot.github.merge_pull_request(REPO, 43)
+    bot.deliver("pull_request", webhooks.merged_pull_request(merge_commit_sha=sha,
+                                                             **webhooks.pr_args(bot.github, REPO, 43)))
+    row = rows_of(bot, 43)["production"]
+    for _ in range(12):
+        bot.runtime.rollouts.tick(row.id)
+        st = state(bot, row)
+        if (st.get("experiment") or {}).get("bake_since"):
+            break
+    st = state(bot, row)
+    assert st["rollout"]["phase"] == "updating" and st["experiment"]["bake_since"], st
+    return row
+
+
+def finish(bot, row, clock, *, minutes_per_tick: float = 1.0) -> str:
+    for _ in range(40):
+        clock.advance(minutes_per_tick)
+        status = bot.runtime.rollouts.tick(row.id)
+        if status in ("succeeded", "rolled_back", "failed", "aborted"):
+            return status
+    return bot.store.deployment(row.id).status
+
+
+def test_the_update_names_the_judges_alarm_which_exists_before_it_starts(bot, clock):
+    row = into_the_update(bot, clock)
+    st = rollout(bot, row)
+    assert st["flow"] == "guarded" and st["experiment"]["bake"] and st["experiment"]["variants"] == ["AllTraffic"]
+    assert ALARM in st["alarms"] and "search-ranker-latency" in st["alarms"]
+    [alarm] = cw(bot).describe_alarms(AlarmNames=[ALARM])["MetricAlarms"]
+    assert alarm["Namespace"] == "Modelbot/CanaryJudge" and alarm["MetricName"] == "JudgeFailed"
+    assert alarm["AlarmActions"] == [] and alarm["StateValue"] in ("OK", "INSUFFICIENT_DATA")
+    assert alarm["AlarmDescription"].startswith("modelbot:")
+    assert not bot.github.violations
+
+
+def test_a_slow_new_fleet_is_rolled_back_by_sagemaker_on_the_judges_alarm(bot, clock):
+    row = into_the_update(bot, clock)
+    before = rollout(bot, row)["previous_config"]
+    put_minutes(bot, clock.now, 14, latency=60_000.0, seed=2)  # three times slower since the shift
+    clock.advance(15)
+    status = finish(bot, row, clock)
+    done = bot.store.deployment(row.id)
+    assert status == "rolled_back", (status, done.reason)
+    assert "the operational judge failed the new fleet" in done.reason and "model_latency" in done.reason
+    assert sm(bot).describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == before  # PR #42's
+    [alarm] = cw(bot).describe_alarms(AlarmNames=[ALARM])["MetricAlarms"]
+    assert alarm["StateValue"] == "ALARM", alarm  # CloudWatch evaluated the judge's data point
+    entries = [e["data"] for e in bot.store.ledger_entries(deployment_ids=[row.id]) if e["kind"] == "experiment"]
+    assert entries[-1]["status"] == "fail" and entries[-1]["operational"]["variant"] == "AllTraffic"
+    section = report(bot, 43)
+    assert "**Operational judge**" in section and "SageMaker rolls the update back" in section
+    assert "during the bake vs before the update" in section
+    assert not bot.github.violations
+
+
+def test_a_healthy_new_fleet_passes_and_the_update_finishes(bot, clock):
+    row = into_the_update(bot, clock)
+    put_minutes(bot, clock.now, 14, seed=1)  # the same minutes as the hour before
+    clock.advance(15)
+    bot.runtime.rollouts.tick(row.id)
+    v = verdict(bot, row)
+    assert v["status"] == "pass", json.dumps(v, indent=1, default=str)
+    assert {m["name"]: m["result"] for m in v["operational"]["metrics"]} == {
+        "model_latency": "pass", "error_rate": "pass"}
+    assert finish(bot, row, clock) == "succeeded"
+    assert sm(bot).describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == rollout(bot, row)["target_config"]
+    alarm = cw(bot).describe_alarms(AlarmNames=[ALARM])["MetricAlarms"][0]
+    assert alarm["StateValue"] != "ALARM"  # nothing was ever published
+
+
+def test_without_data_the_update_finishes_unjudged_never_passed(bot, clock):
+    row = into_the_update(bot, clock)
+    assert finish(bot, row, clock) == "succeeded"  # SageMaker drives it; the judge cannot hold it
+    v = verdict(bot, row)
+    assert v["status"] == "not_enough_data", v
+    assert "⏳ not enough data yet" in report(bot, 43)
+    kinds = [e["data"]["status"] for e in bot.store.ledger_entries(deployment_ids=[row.id]) if e["kind"] == "experiment"]
+    assert "pass" not in kinds
+
+
+def test_the_teardown_of_the_manifest_deletes_the_judges_alarm(bot, clock):
+    row = into_the_update(bot, clock)
+    assert finish(bot, row, clock) == "succeeded"
+    assert cw(bot).describe_alarms(AlarmNames=[ALARM])["MetricAlarms"]
+    gh = bot.github
+    gh.open_pull_request(REPO, "remove-44", files={PATH: None}, number=44, user="alice")
+    bot.deliver("pull_request", bot.pr_event("opened", REPO, 44))
+    approve(bot, 44, "carol")  # an owner of the deleted manifest
+    sha = gh.merge_pull_request(REPO, 44)
+    bot.deliver("pull_request", webhooks.merged_pull_request(merge_commit_sha=sha, **webhooks.pr_args(gh, REPO, 44)))
+    [teardown] = [r for r in bot.store.deployments(repository=REPO) if r.pr_number == 44]
+    assert finish(bot, teardown, clock) == "succeeded", bot.store.deployment(teardown.id).reason
+    assert not cw(bot).describe_alarms(AlarmNames=[ALARM])["MetricAlarms"]
+    assert cw(bot).describe_alarms(AlarmNames=["search-ranker-latency"])["MetricAlarms"]  # the team's stays
