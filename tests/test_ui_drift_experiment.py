@@ -21,8 +21,8 @@ from bot.core.config import load_settings
 from bot.core.drift import DriftFinding, EndpointFacts, LastDeployment, find_drift
 from bot.core.experiment.age import age_chart, model_periods
 from bot.core.experiment.capture import Pairing
-from bot.core.experiment.judge import (ShadowEvidence, VariantMetrics, arm, judge_ab, judge_operational,
-                                       judge_shadow, with_operational)
+from bot.core.experiment.judge import (ShadowEvidence, VariantMetrics, arm, judge_ab, judge_bake,
+                                       judge_operational, judge_shadow, with_operational)
 from bot.core.plan import LiveState
 from bot.core.render import html_environment
 from tests.support import ui as support
@@ -231,6 +231,21 @@ def test_the_operational_judge_beside_an_ab_test_and_alone(app, fake_github, sto
     assert "Operational judge</strong>: <span class=\"verdict pass\">pass: /promote allowed" in page
     history = alice.get("/endpoints/production/churn").get_data(as_text=True)
     assert "operational pass (score 100)" in history and "operational fail" in history
+
+
+def test_the_operational_judge_of_an_update_sagemaker_drives_says_what_it_does(app, fake_github, store, ids):
+    slow = judge_bake(CANARY, {"AllTraffic": {
+        "model_latency": (minutes(40_000, seed=1), minutes(20_000, seed=2)),
+        "error_rate": (minutes(0.001, seed=3), minutes(0.001, seed=4))}}, bake_started=True)
+    assert slow.status == "fail"
+    judged(store, ids["new"], slow, T, extra={"bake_since": T, "update_at": T})
+    alice = client_of(app, fake_github, support.MEMBER)
+    page = alice.get(f"/deployments/{ids['new']}").get_data(as_text=True)
+    assert "Operational judge</strong>: <span class=\"verdict fail\">fail: SageMaker rolls the update back" in page
+    assert "variant AllTraffic during the bake vs before the update" in page
+    assert "<th>bake</th><th>before</th>" in page and "/promote allowed" not in page
+    history = alice.get("/endpoints/production/churn").get_data(as_text=True)
+    assert "fail: SageMaker rolls the update back" in history
 
 
 def test_verdicts_of_an_unreadable_repository_are_not_shown(app, fake_github, store, ids):

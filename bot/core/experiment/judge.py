@@ -416,7 +416,7 @@ def judge_bake(spec: Mapping, series: Mapping[str, Mapping[str, tuple]], *, bake
     judged = {v: judge_operational(spec, s) for v, s in sorted(series.items())}
     variant, worst = min(judged.items(), key=lambda kv: _RANK[kv[1].status])
     named = len(judged) > 1
-    record = {**worst.as_record(), "variant": variant}
+    record = {**worst.as_record(), "variant": variant, "bake": True}
     why = f"operational judge{f' (variant {variant})' if named else ''}: {worst.reason}"
     return OperationalVerdict(worst.status, () if worst.status == PASS else (why,), False, record)
 
