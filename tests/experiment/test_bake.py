@@ -160,3 +160,16 @@ def test_an_inference_components_update_is_not_judged_by_it():
         "      max_execution_timeout_seconds: 3600\n      canary_judge: {min_points: 5}\n")
     found = problems(text)
     assert any(p.field.endswith("strategy.canary_judge") and "inference component" in p.message for p in found), found
+
+
+def test_a_judge_that_failed_as_sagemaker_finished_rolls_back_all_the_same():
+    state, live = rollout_of()
+    started = decide(state, Observation(True, "InService", live.endpoint_config_name,
+                                        alarms={"price-estimator-errors": "OK"}), NOW).state
+    done = Observation(True, "InService", started.target_config, experiment="fail",
+                       experiment_reasons=("operational judge: error_rate worse",))
+    d = decide(started, done, NOW + dt.timedelta(minutes=40))
+    assert d.action == "rollback" and d.config == live.endpoint_config_name and d.state.phase == "rolling_back"
+    assert "after SageMaker's last bake" in d.reason and "error_rate worse" in d.reason
+    ok = Observation(True, "InService", started.target_config, experiment="not_enough_data")
+    assert decide(started, ok, NOW + dt.timedelta(minutes=40)).action in ("succeed", "smoke")

@@ -553,6 +553,12 @@ def _updating(state: RolloutState, observed: Observation, now: dt.datetime) -> D
             reason = f"{_request_reason(state.requested)} during the update"
             return _issue(state, observed, now, "rollback", state.previous_config, phase="rolling_back",
                           reason=reason, requested=None)
+        if observed.experiment == "fail":
+            # The judge failed the new fleet but SageMaker finished first (it reads alarms only
+            # during its bakes): the bot rolls back itself, as for /rollback.
+            return _issue(state, observed, now, "rollback", state.previous_config, phase="rolling_back",
+                          reason="the operational judge failed the new fleet after SageMaker's last bake: "
+                          + "; ".join(observed.experiment_reasons), requested=None)
         return _done_or_smoke(state, observed, now, target)
     if observed.pending_config == target or observed.status == "RollingBack":
         return _poll(replace(state, seen_progress=True), observed, now)
