@@ -13,7 +13,9 @@ fixed figures. Both count every call and byte. The same evaluation
 
 Goals: per evaluation at most 2 x 24 lists, 2 x 200 gets, 1 GetMetricData, capture bytes within
 `--budget-mb`; the huge prefix's calls, bytes, time and peak memory within 1.2x of the small
-one's (the cost follows the budget, not the prefix). The A/B test: 1 GetMetricData, no S3.
+one's (the cost follows the budget, not the prefix). The A/B test: 1 GetMetricData, no S3. The
+operational judge of an update SageMaker drives: 1 GetMetricData per evaluation (once a minute)
+within GetMetricData's limits at the largest window (10 variants, 1,440 baseline + 480 update minutes).
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.adapters.aws.executor import Clients  # noqa: E402
-from bot.adapters.aws.experiment import Budget, read_ab_counts, read_shadow_evidence  # noqa: E402
-from bot.core.experiment.judge import arm, judge_ab, judge_shadow  # noqa: E402
+from bot.adapters.aws.experiment import Budget, read_ab_counts, read_bake_minutes, read_shadow_evidence  # noqa: E402
+from bot.core.experiment import bake  # noqa: E402
+from bot.core.experiment.judge import arm, judge_ab, judge_bake, judge_shadow  # noqa: E402
 
 OBJECT = 1024 * 1024
 EP = "ranker-production"
@@ -105,6 +108,40 @@ class FakeCloudWatch:
         return {"MetricDataResults": out}
 
 
+class MinuteCloudWatch:
+    """GetMetricData answering one value per minute of the asked window for every query."""
+
+    def __init__(self):
+        self.calls = self.queries = self.points = 0
+
+    def get_metric_data(self, *, MetricDataQueries, StartTime, EndTime):
+        self.calls += 1
+        self.queries += len(MetricDataQueries)
+        minutes = int((EndTime - StartTime).total_seconds() // 60)
+        stamps = [StartTime + dt.timedelta(minutes=k) for k in range(minutes)]
+        out = []
+        for q in MetricDataQueries:
+            name = q["MetricStat"]["Metric"]["MetricName"]
+            value = {"Invocations": 100.0, "Invocation5XXErrors": 0.0}.get(name, 20_000.0)
+            out.append({"Id": q["Id"], "Values": [value + (k % 7) for k in range(minutes)], "Timestamps": stamps})
+            self.points += minutes
+        return {"MetricDataResults": out}
+
+
+def evaluate_bake(variants: int, baseline_minutes: int, bake_minutes: int) -> dict:
+    """One evaluation of the operational judge during an update SageMaker drives."""
+    cw = MinuteCloudWatch()
+    update_at = NOW - dt.timedelta(minutes=bake_minutes)
+    spec = {"metrics": ["model_latency", "overhead_latency", "error_rate"], "min_points": 10}
+    t0 = time.perf_counter()
+    per = read_bake_minutes(cw, EP, [f"v{i}" for i in range(variants)], update_at - dt.timedelta(minutes=baseline_minutes), NOW)
+    series = {v: {m: bake.split(values[m], update_at=update_at, baseline_minutes=baseline_minutes, bake_since=update_at)
+                  for m in spec["metrics"]} for v, values in per.items()}
+    verdict = judge_bake(spec, series, bake_started=True)
+    return {"calls": cw.calls, "queries": cw.queries, "points": cw.points, "seconds": time.perf_counter() - t0,
+            "verdict": verdict.status}
+
+
 def evaluate(objects: int, budget_mb: int) -> dict:
     s3, cw = FakeS3(objects), FakeCloudWatch()
     clients = Clients(sagemaker=None, cloudwatch=cw, s3=s3)
@@ -150,8 +187,21 @@ def main() -> int:
     judge_ab({"mde": 0.01, "metric": {}}, [(arm(*counts[0]), arm(*counts[1]))], (0.5, 0.5), elapsed_seconds=0)
     print(f"A/B test, one evaluation: {cw.calls} GetMetricData call, 0 S3 calls")
 
+    small_bake = evaluate_bake(1, 60, 30)
+    huge_bake = evaluate_bake(10, 1440, 480)
+    print("operational judge on a SageMaker-driven update, one evaluation (1 variant, 60 + 30 min; "
+          "10 variants, 1,440 + 480 min, the largest window):")
+    for label, key in (("GetMetricData calls", "calls"), ("queries", "queries"), ("data points", "points"),
+                       ("seconds", "seconds")):
+        a, b = small_bake[key], huge_bake[key]
+        fmt = (lambda v: f"{v:.3f}") if isinstance(a, float) else (lambda v: f"{v}")
+        print(f"{label:34} {fmt(a):>12} {fmt(b):>12} {b / a:>7.2f}x")
+    print(f"verdicts: {small_bake['verdict']} / {huge_bake['verdict']}")
+
     budget = args.budget_mb * 1024 * 1024
     goals = {
+        "bake judge: one GetMetricData within its limits (<= 500 queries, <= 100,800 points)":
+        huge_bake["calls"] == 1 and huge_bake["queries"] <= 500 and huge_bake["points"] <= 100_800,
         "calls bounded (<= 48 lists, <= 400 gets, 1 GetMetricData)": huge["lists"] <= 48 and huge["gets"] <= 400
         and huge["metric_calls"] == 1,
         "bytes within the budget": huge["bytes"] <= budget and small["bytes"] <= budget,
