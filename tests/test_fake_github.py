@@ -290,9 +290,14 @@ def test_every_operation_answers_within_its_schema(fake, repo, token):
     fake.add_org_member("acme", "alice")  # a user access token (tests/support/fake_oauth.py)
     fake.set_permission(REPO, "alice", "read")
     user = fake.user_token_for("alice")
-    for path in ("/user", "/user/memberships/orgs/acme", f"/repos/{REPO}"):
+    inst = repo.installation_id
+    for path in ("/user", "/user/memberships/orgs/acme", f"/repos/{REPO}", "/user/installations",
+                 f"/user/installations/{inst}/repositories?per_page=100"):
         answer = call(fake, "GET", path, user)
         assert answer.status_code == 200, (path, answer.text[:300])
+    listed = call(fake, "GET", f"/user/installations/{inst}/repositories", user).json()["repositories"]
+    assert [(r["full_name"], r["permissions"]["pull"], r["permissions"]["push"]) for r in listed] == [
+        (REPO, True, False)]
 
     exercised = {c.operation for c in fake.calls if c.operation}  # codeload downloads are no operation
     assert exercised == {op.operation_id for op in fake.contract.operations}
@@ -393,6 +398,25 @@ def test_endpoints_demand_the_right_kind_of_credential(fake, repo, token):
 
     assert (token_on_app.status_code, jwt_on_repo.status_code, nothing.status_code) == (401, 401, 401)
     assert nothing.json()["message"] == "Requires authentication"
+
+
+def test_a_person_lists_only_installations_and_repositories_they_have_explicit_access_to(fake, repo, token):
+    fake.add_org_member("acme", "alice")
+    fake.set_permission(REPO, "alice", "triage")
+    fake.add_repo("acme/hidden", {"README.md": "x"})
+    fake.set_permission("acme/hidden", "alice", "none")
+    fake.add_repo("someone/public-thing", {"README.md": "x"}, private=False)  # another installation
+    other = fake.repo("someone/public-thing").installation_id
+    user = fake.user_token_for("alice")
+
+    installations = call(fake, "GET", "/user/installations", user).json()
+    assert [i["id"] for i in installations["installations"]] == [repo.installation_id]
+    assert call(fake, "GET", f"/user/installations/{other}/repositories", user).status_code == 404
+    names = [r["full_name"] for r in call(
+        fake, "GET", f"/user/installations/{repo.installation_id}/repositories", user).json()["repositories"]]
+    assert names == [REPO]  # "none" on acme/hidden (private, no base permission) hides that one
+    assert call(fake, "GET", "/user/installations", token).status_code == 403  # a person's, not an installation's
+    assert fake.violations == []
 
 
 def test_a_token_sees_only_its_installations_repositories(fake, repo, token):

@@ -34,7 +34,11 @@ EXTRA_PERMISSION = {"repos/list-pull-requests-associated-with-commit": ("content
                     # The status UI's sign-in, with a user access token (bot/adapters/github_user.py):
                     # GET /user needs no permission of the App; an org membership needs Members: read.
                     "users/get-authenticated": ("metadata", "read"),
-                    "orgs/get-membership-for-authenticated-user": ("members", "read")}
+                    "orgs/get-membership-for-authenticated-user": ("members", "read"),
+                    # the installations and their repositories a person can access: GitHub's REST
+                    # reference says a user access token needs no permission for these.
+                    "apps/list-installations-for-authenticated-user": ("metadata", "read"),
+                    "apps/list-installation-repos-for-authenticated-user": ("metadata", "read")}
 
 
 # --- the definition cannot drift from the code ------------------------------------------------

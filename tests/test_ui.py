@@ -76,7 +76,9 @@ def test_a_member_signs_in_and_sees_the_endpoints_of_repositories_they_can_read(
     auth = {c.auth for c in fake_github.calls}
     assert "user" in auth and fake_github.violations == []
     ops = {c.operation for c in fake_github.calls if c.auth == "user"}
-    assert {"users/get-authenticated", "orgs/get-membership-for-authenticated-user", "repos/get"} <= ops
+    assert ops == {"users/get-authenticated", "orgs/get-membership-for-authenticated-user",
+                   "apps/list-installations-for-authenticated-user",
+                   "apps/list-installation-repos-for-authenticated-user"}
     assert ("POST", "/login/oauth/access_token", 200) in fake_github.oauth_requests
 
 
@@ -316,6 +318,34 @@ def test_text_from_aws_or_people_is_escaped_on_pages(client, fake_github, store)
     joined = "\n".join(pages)
     assert "<script>alert" not in joined and "<img src=x" not in joined and "<b>eve</b>" not in joined
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in joined
+
+
+def test_sign_in_asks_github_a_request_per_100_repositories_not_one_per_repository(client, fake_github, store):
+    for i in range(250):  # the bot has data of 250 more repositories; alice can read 150 of them
+        name = f"acme/m{i:03d}"
+        fake_github.add_repo(name, {"README.md": "x"})
+        fake_github.set_permission(name, support.MEMBER, "read" if i % 5 < 3 else "none")
+        store.claim_endpoint("staging", f"ep{i}", repository=name, manifest_path="m.yaml", how="deployed",
+                             deployment_id=None)
+    before = len(fake_github.calls)
+    assert sign_in(client, fake_github, support.MEMBER).status_code == 302
+    user_calls = [c for c in fake_github.calls[before:] if c.auth == "user"]
+    # GET /user, the membership, the installations, two pages of 100 of acme's 151 readable repositories
+    assert len(user_calls) == 5, [c.path for c in user_calls]
+    assert fake_github.violations == []
+    page = client.get("/").get_data(as_text=True)
+    assert "acme/m000" in page and "acme/m002" in page and "acme/m247" in page
+    assert "acme/m003" not in page and "acme/m249" not in page and "secret-models" not in page
+
+
+def test_more_repositories_than_sign_in_reads_is_refused_with_a_reason(client, fake_github, monkeypatch):
+    monkeypatch.setattr("bot.adapters.github_user.MAX_LIST_PAGES", 2)  # the installations + one page
+    for i in range(100):
+        fake_github.add_repo(f"acme/m{i:03d}", {"README.md": "x"})
+        fake_github.set_permission(f"acme/m{i:03d}", support.MEMBER, "read")
+    r = sign_in(client, fake_github, support.MEMBER)
+    assert r.status_code == 502 and "more than 200 installations and repositories" in r.get_data(as_text=True)
+    assert client.get("/").status_code == 302
 
 
 def test_a_session_too_large_for_a_cookie_is_refused_with_a_reason(client, fake_github, store):

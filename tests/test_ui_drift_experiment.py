@@ -80,7 +80,8 @@ def test_the_drift_page_shows_each_finding_its_fix_and_when_to_readers_of_its_re
     churn, fraud = drift_cycle(store, ids)
     alice = client_of(app, fake_github, support.MEMBER)
     page = alice.get("/drift").get_data(as_text=True)
-    assert "acme/models" in page and "GitHub issue #42" in page
+    assert "acme/models" in page
+    assert f'GitHub issue <a class="drift-issue" href="{fake_github.url}/acme/models/issues/42">#42</a>' in page
     assert html.escape(churn.detail, quote=False).split(":")[0] in page  # "endpoint churn no longer exists in AWS..."
     assert f"<code>/rollback production to {'a' * 12}</code>" in page  # the issue's fix, its code as code
     assert "first seen 2026-12-01 10:00 UTC, last seen 2026-12-01 10:00 UTC" in page

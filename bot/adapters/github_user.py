@@ -10,7 +10,13 @@ sends it back to the callback with `code` and `state`; the code is exchanged by
 `POST {GITHUB_URL}/login/oauth/access_token` (client_id, client_secret, code, redirect_uri;
 `Accept: application/json`) for a user access token. That token then calls the REST API with
 the person's rights intersected with the App's: GET /user, GET /user/memberships/orgs/{org},
-GET /orgs/{org}/teams/{team_slug}/memberships/{username}, GET /repos/{owner}/{repo}.
+GET /orgs/{org}/teams/{team_slug}/memberships/{username}, and, for which repositories the person
+can read, GET /user/installations and GET /user/installations/{installation_id}/repositories
+("the access the user has to each repository is included in the hash under the permissions
+key"): one request per 100 installations or 100 repositories, whatever the number of
+repositories the bot knows of, instead of one GET /repos/{owner}/{repo} per repository. GitHub
+lists there the repositories the person has explicit permission to access, so a public
+repository is shown only to people with a role on it (or its organisation's base permission).
 
 No error text here carries a token or a code; a user access token (`ghu_...`) is redacted by its
 shape wherever text is scrubbed (bot.core.redact), so tokens are not registered one by one (a
@@ -25,6 +31,8 @@ import urllib.parse
 import urllib.request
 
 TIMEOUT = 10.0  # seconds, for the connection and each read
+PER_PAGE = 100  # the largest page GitHub gives (the `per-page` parameter: "max 100")
+MAX_LIST_PAGES = 50  # pages of installations and repositories read at one sign-in: 5,000 repositories
 MAX_ANSWER = 1024 * 1024  # bytes of an answer read: GitHub's to these calls are a few KB
 API_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
                "User-Agent": "modelbot"}
@@ -85,6 +93,7 @@ class UserApi:
     def __init__(self, api_url: str, token: str):
         self._api = api_url.rstrip("/")
         self._headers = {**API_HEADERS, "Authorization": f"Bearer {token}"}
+        self.pages_read = 0
 
     def _get(self, path: str) -> tuple[int, object]:
         status, raw = _call("GET", self._api + path, self._headers)
@@ -121,13 +130,39 @@ class UserApi:
             raise GitHubUserError(f"GET team membership {org}/{team} answered {status}")
         return body.get("state") if isinstance(body.get("state"), str) else None
 
-    def can_read(self, full_name: str) -> bool:
-        """Whether the person may read `owner/name` (GitHub answers 404 for one they cannot see)."""
-        owner_name = "/".join(urllib.parse.quote(part, safe="") for part in full_name.split("/", 1))
-        status, body = self._get(f"/repos/{owner_name}")
-        if status in (403, 404):
-            return False
-        if status != 200 or not isinstance(body, dict):
-            raise GitHubUserError(f"GET /repos/{full_name} answered {status}")
-        perms = body.get("permissions")
-        return bool(perms.get("pull")) if isinstance(perms, dict) else not body.get("private", True)
+    def _pages(self, path: str, key: str) -> list[dict]:
+        """Every item under `key` of a paginated list (`total_count` + `key`), page by page; at most
+        MAX_LIST_PAGES pages since `readable_repositories` began."""
+        items: list[dict] = []
+        page = 1
+        while True:
+            if self.pages_read >= MAX_LIST_PAGES:
+                raise GitHubUserError(f"more than {MAX_LIST_PAGES * PER_PAGE} installations and repositories to "
+                                      "read at sign-in; tell the bot's operators")
+            self.pages_read += 1
+            status, body = self._get(f"{path}?per_page={PER_PAGE}&page={page}")
+            if status in (403, 404):  # an installation gone, or closed to this person, since the list
+                return items
+            chunk = body.get(key) if isinstance(body, dict) else None
+            if status != 200 or not isinstance(chunk, list):
+                raise GitHubUserError(f"GET {path} answered {status}")
+            items += [item for item in chunk if isinstance(item, dict)]
+            total = body.get("total_count")
+            if not chunk or len(chunk) < PER_PAGE or (isinstance(total, int) and len(items) >= total):
+                return items
+            page += 1
+
+    def readable_repositories(self) -> set[str]:
+        """The full names (lower case) of the repositories in the App's installations that the
+        person can read: GET /user/installations, then each installation's repositories."""
+        self.pages_read = 0
+        names: set[str] = set()
+        for inst in self._pages("/user/installations", "installations"):
+            ident = inst.get("id")
+            if not isinstance(ident, int) or isinstance(ident, bool):
+                continue
+            for repo in self._pages(f"/user/installations/{ident}/repositories", "repositories"):
+                name, perms = repo.get("full_name"), repo.get("permissions")
+                if isinstance(name, str) and (not isinstance(perms, dict) or perms.get("pull")):
+                    names.add(name.lower())
+        return names

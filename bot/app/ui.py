@@ -5,7 +5,8 @@ random `state` to the session and sends the browser to GitHub; GET /oauth/callba
 missing or different `state`, exchanges the code for a user access token, and lets the person in
 only as an active member of `ui.organization` (and of one of `ui.teams`, when listed,
 `bot.core.access.member_decision`). Which repositories the person can read is asked of GitHub
-with their token (GET /repos/{owner}/{repo} for each repository the store has data of) and kept
+with their token (the repositories of the App's installations they can access, a request per
+100, `UserApi.readable_repositories`), intersected with those the store has data of, and kept
 in the session; membership and repositories are asked again every `ui.recheck_seconds`.
 
 The session is Flask's signed cookie: Secure (unless MODELBOT_COOKIE_SECURE=false, for local
@@ -90,7 +91,8 @@ def register(app: Flask, settings, store, *, user_api=UserApi, exchange=exchange
         return decision.allowed, decision.reason
 
     def readable_repositories(api: UserApi) -> list[str]:
-        return [r for r in status.repositories(store) if api.can_read(r)]
+        readable = api.readable_repositories()
+        return [r for r in status.repositories(store) if r.lower() in readable]
 
     def signed_in_user() -> dict | None:
         """The session's person, rechecked with GitHub when due; None when not signed in (or no longer)."""
@@ -260,7 +262,8 @@ def register(app: Flask, settings, store, *, user_api=UserApi, exchange=exchange
 
     @app.get("/drift")
     def drift():
-        return page("drift.html", repositories=status.drift(store, g.ui_user["repositories"]))
+        return page("drift.html", repositories=status.drift(store, g.ui_user["repositories"]),
+                    github_web_url=settings.github_web_url.rstrip("/"))
 
     @app.get("/locks")
     def locks():

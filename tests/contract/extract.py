@@ -75,6 +75,8 @@ REST_OPERATIONS: list[tuple[str, str]] = [
     ("post", "/app-manifests/{code}/conversions"),  # `modelbot register` (bot/app/install.py)
     ("get", "/user"),                                 # the status UI's sign-in (bot/adapters/github_user.py)
     ("get", "/user/memberships/orgs/{org}"),          # ... is the person an active member
+    ("get", "/user/installations"),                   # ... the App's installations the person can see
+    ("get", "/user/installations/{installation_id}/repositories"),  # ... and the repositories in each
 ]
 # Error bodies the fake answers with on any operation, documented for that status or not.
 ALWAYS_SCHEMAS = ["basic-error", "validation-error"]

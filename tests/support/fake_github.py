@@ -46,7 +46,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import fake_graphql
 from .github_limits import SecondaryLimits
-from .fake_oauth import OAuthFake, web_path
+from .fake_oauth import USER_OPERATIONS, OAuthFake, web_path
 from .github_contract import Operation, RestContract
 from .github_render import DOCS, Renderer, iso
 CODELOAD_PREFIX = "/_codeload/"
@@ -501,6 +501,8 @@ class FakeGitHub(OAuthFake, GitHubState):
         """The repository (or organization) must belong to the token's installation, and the
         installation must hold the permission the operation needs."""
         installation = self.installations[ctx.token.installation_id]
+        if ctx.op.operation_id in USER_OPERATIONS:  # /user...: a person's, never an installation's
+            raise HttpError(403, "Resource not accessible by integration")
         if "owner" in ctx.params and "repo" in ctx.params:
             repo = self.repos.get(f"{ctx.params['owner']}/{ctx.params['repo']}".lower())
             if repo is None or repo.installation_id != installation.id:

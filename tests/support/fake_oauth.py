@@ -18,6 +18,16 @@ intersected with the App's: a repository must be in one of the App's installatio
 by the person (owner, a collaborator role other than `none`, or public), else 404; an
 organisation's team memberships only for members of that organisation. `GET /user` and
 `GET /user/memberships/orgs/{org}` answer for the token's person only.
+
+`GET /user/installations` lists the App's installations the person "has explicit permission
+(:read, :write, or :admin) to access" (GitHub's REST reference, "List app installations
+accessible to the user access token"): here, the installation's own account, an active member
+of its organisation, or someone with a role on one of its repositories.
+`GET /user/installations/{installation_id}/repositories` lists the installation's repositories
+the person has explicit permission to access, with their permissions; an installation the
+person cannot access is 404. A public repository a person merely may read (no role, not a
+member of its organisation) is not listed: "explicit permission". Both paginate (per_page ≤ 100)
+with a Link header.
 """
 
 from __future__ import annotations
@@ -41,7 +51,9 @@ def web_path(path: str) -> bool:
     return path.startswith(OAUTH_PREFIX) or path in BROWSER_PATHS
 
 
-USER_OPERATIONS = frozenset({"users/get-authenticated", "orgs/get-membership-for-authenticated-user"})
+USER_OPERATIONS = frozenset({"users/get-authenticated", "orgs/get-membership-for-authenticated-user",
+                             "apps/list-installations-for-authenticated-user",
+                             "apps/list-installation-repos-for-authenticated-user"})
 
 
 @dataclass
@@ -256,11 +268,58 @@ class OAuthFake:
                      "organization_url": f"{api}/orgs/{account.login}", "organization": organization,
                      "user": self.render.user(ctx.user)}
 
-    def _user_repository(self, ctx, body: dict) -> dict:
-        """GET /repos/{owner}/{repo} with a user token: the person's permissions on it."""
-        role = self._role(ctx.repo, ctx.user.login)
+    def _explicit_role(self, repo, login: str) -> str:
+        """The person's role on `repo` when explicit (collaborator, owner, organisation member), else none."""
+        role = repo.permissions.get(login)
+        if role is not None:
+            return role
+        if repo.owner.login.lower() == login.lower():
+            return "admin"
+        if repo.owner.type == "Organization" and self._membership(repo.owner.login, login) is not None:
+            return self._role(repo, login)
+        return "none"
+
+    def _user_installations(self, login: str) -> list:
+        seen = []
+        for inst in sorted(self.installations.values(), key=lambda i: i.id):
+            account = inst.account.login
+            mine = (account.lower() == login.lower()
+                    or (inst.account.type == "Organization" and self._membership(account, login) is not None)
+                    or any(r.installation_id == inst.id and self._explicit_role(r, login) != "none"
+                           for r in self.repos.values()))
+            if mine:
+                seen.append(inst)
+        return seen
+
+    def _op_apps_list_installations_for_authenticated_user(self, ctx):
+        installations = self._user_installations(ctx.user.login)
+        chunk, headers = self._page(ctx, installations)
+        return 200, {"total_count": len(installations),
+                     "installations": [self.render.installation(i) for i in chunk]}, headers
+
+    def _op_apps_list_installation_repos_for_authenticated_user(self, ctx):
+        from .fake_github import not_found
+
+        inst = self.installations.get(ctx.params["installation_id"])
+        if inst is None or inst not in self._user_installations(ctx.user.login):
+            raise not_found()
+        login = ctx.user.login
+        repos = sorted((r for r in self.repos.values()
+                        if r.installation_id == inst.id and self._explicit_role(r, login) != "none"),
+                       key=lambda r: r.id)
+        chunk, headers = self._page(ctx, repos)
+        return 200, {"total_count": len(repos), "repository_selection": inst.repository_selection,
+                     "repositories": [self._with_permissions(self._explicit_role(r, login), self.render.repository(r))
+                                      for r in chunk]}, headers
+
+    @staticmethod
+    def _with_permissions(role: str, body: dict) -> dict:
         order = ("read", "triage", "write", "maintain", "admin")
         rank = order.index(role) if role in order else -1
         body["permissions"] = {"admin": rank >= 4, "maintain": rank >= 3, "push": rank >= 2, "triage": rank >= 1,
                                "pull": rank >= 0}
         return body
+
+    def _user_repository(self, ctx, body: dict) -> dict:
+        """GET /repos/{owner}/{repo} with a user token: the person's permissions on it."""
+        return self._with_permissions(self._role(ctx.repo, ctx.user.login), body)
