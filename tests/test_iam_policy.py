@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.experiment import bake
 from tests.test_iam_evaluator import (Request, Resource, allowed, as_list, authorized, decision,
                                       denied_resources, tag_context)
 
@@ -451,6 +452,8 @@ def bot_requests(d: dict) -> list[tuple[Request, dict]]:
     judge = d["judged"].judge_alarm
     out += [
         r("cloudwatch:PutMetricAlarm", [Resource(ALARM + judge["AlarmName"])], params=judge),
+        r("cloudwatch:SetAlarmState", [Resource(ALARM + judge["AlarmName"])],
+          params=bake.reset_request(d["judged"].endpoint, "17"), why="the rollout starts from OK"),
         r("cloudwatch:DescribeAlarms", [Resource(ALARM + judge["AlarmName"])], why="observe, teardown"),
         r("cloudwatch:DeleteAlarms", [Resource(ALARM + judge["AlarmName"])], why="teardown"),
         r("cloudwatch:PutMetricData", [Resource("*")], {"cloudwatch:namespace": JUDGE_NAMESPACE},
@@ -901,6 +904,8 @@ def test_cannot_give_the_judges_alarm_actions_or_publish_other_metrics(policy, d
     assert not allowed(policy, "cloudwatch:PutMetricAlarm", judge, {"cloudwatch:AlarmActions": [sns]})
     assert not allowed(policy, "cloudwatch:PutMetricAlarm", ALARM + "fraud-detector-5xx")
     assert not allowed(policy, "cloudwatch:DeleteAlarms", ALARM + "fraud-detector-5xx")
+    assert allowed(policy, "cloudwatch:SetAlarmState", judge)
+    assert not allowed(policy, "cloudwatch:SetAlarmState", ALARM + "fraud-detector-5xx")  # a team's alarm
     assert allowed(policy, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": JUDGE_NAMESPACE})
     for namespace in ("AWS/SageMaker", "Acme/Search", "Modelbot/Other"):
         assert not allowed(policy, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": namespace})

@@ -169,3 +169,35 @@ def test_the_teardown_of_the_manifest_deletes_the_judges_alarm(bot, clock):
     assert finish(bot, teardown, clock) == "succeeded", bot.store.deployment(teardown.id).reason
     assert not cw(bot).describe_alarms(AlarmNames=[ALARM])["MetricAlarms"]
     assert cw(bot).describe_alarms(AlarmNames=["search-ranker-latency"])["MetricAlarms"]  # the team's stays
+
+
+def test_a_failed_rollouts_alarm_does_not_roll_the_next_update_back(bot, clock):
+    """The judge failed PR #43's fleet and its alarm is in ALARM, with the failure's data points
+    still in CloudWatch's evaluation range. PR #44, merged a minute later, gets the alarm on its
+    own metric (the Deployment dimension) and in OK before its update starts: its healthy fleet
+    passes and the update finishes."""
+    row = into_the_update(bot, clock)
+    put_minutes(bot, clock.now, 14, latency=60_000.0, seed=2)
+    clock.advance(15)
+    assert finish(bot, row, clock) == "rolled_back"
+    assert cw(bot).describe_alarms(AlarmNames=[ALARM])["MetricAlarms"][0]["StateValue"] == "ALARM"
+
+    clock.advance(1)
+    put_minutes(bot, clock.now - dt.timedelta(minutes=60), 59, seed=1)  # the hour before this update
+    open_pr(bot, 44, {PATH: manifest().replace("v3/model", "v5/model")})
+    approve(bot, 44, "carol")
+    sha = bot.github.merge_pull_request(REPO, 44)
+    bot.deliver("pull_request", webhooks.merged_pull_request(merge_commit_sha=sha,
+                                                             **webhooks.pr_args(bot.github, REPO, 44)))
+    nxt = rows_of(bot, 44)["production"]
+    for _ in range(12):
+        bot.runtime.rollouts.tick(nxt.id)
+        if (state(bot, nxt).get("experiment") or {}).get("bake_since"):
+            break
+    [alarm] = cw(bot).describe_alarms(AlarmNames=[ALARM])["MetricAlarms"]
+    assert alarm["StateValue"] == "OK", alarm
+    assert {"Name": "Deployment", "Value": str(nxt.id)} in alarm["Dimensions"]
+    put_minutes(bot, clock.now, 14, seed=3)
+    clock.advance(15)
+    assert finish(bot, nxt, clock) == "succeeded", bot.store.deployment(nxt.id).reason
+    assert verdict(bot, nxt)["status"] == "pass"

@@ -363,3 +363,17 @@ def test_an_endpoint_update_rolls_back_when_put_metric_data_breaches_its_alarm_m
     done = observe(aws)
     assert (done["status"], done["config"], done["green"]) == ("InService", "c1", None)
     assert "ep-5xx" in done["raw"]["FailureReason"]
+
+
+def test_updating_an_alarm_keeps_its_state_until_it_is_evaluated_again(aws):
+    """PutMetricAlarm: "When you update an existing alarm, its state is left unchanged, but the
+    update completely overwrites the previous configuration of the alarm"."""
+    alarm(aws)
+    put(aws, 3, at(0))
+    assert state(aws) == "ALARM"
+    alarm(aws, dims=[{"Name": "Service", "Value": "api"}, {"Name": "Deployment", "Value": "2"}])
+    after = shown(aws)
+    assert after["StateValue"] == "ALARM" and len(after["Dimensions"]) == 2  # the new configuration
+    aws.cw.set_alarm_state(AlarmName="errors", StateValue="OK", StateReason="a new rollout")
+    put(aws, 3, at(1))  # the old metric: this alarm no longer watches it
+    assert state(aws) == "OK"

@@ -74,7 +74,21 @@ def test_the_plan_puts_the_judges_alarm_before_the_update_and_among_its_rollback
     valid("sagemaker", "UpdateEndpoint", r.update_endpoint)
     alarms = r.update_endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
     assert {"AlarmName": bake.alarm_name(ENDPOINT)} in alarms
-    valid("cloudwatch", "PutMetricData", bake.failure_datum(ENDPOINT, NOW))
+    valid("cloudwatch", "PutMetricData", bake.failure_datum(ENDPOINT, "17", NOW))
+    own = bake.for_deployment(r.judge_alarm, "17")
+    valid("cloudwatch", "PutMetricAlarm", own)
+    valid("cloudwatch", "SetAlarmState", bake.reset_request(ENDPOINT, "17"))
+    # the rollout's alarm watches exactly the metric its failure is published to
+    assert own["Dimensions"] == bake.failure_datum(ENDPOINT, "17", NOW)["MetricData"][0]["Dimensions"]
+    assert {"Name": "Deployment", "Value": "17"} in own["Dimensions"]
+
+
+def test_a_team_alarm_named_like_the_judges_is_refused():
+    judge = bake.alarm_name(ENDPOINT)
+    found = problems(linear({"alarms: [price-estimator-errors]": f"alarms: [{judge}]"}))
+    assert any(p.field.endswith("alarms[0]") and "the operational judge's own" in p.message for p in found), found
+    found = problems(linear({"alarms: [price-estimator-errors]": "alarms: [other-modelbot-judge]"}))
+    assert found, "any name with the judge's suffix is reserved"
 
 
 def test_a_first_deploy_has_no_judge_and_no_alarm():
@@ -94,6 +108,39 @@ def test_a_bake_shorter_than_min_points_blocks_the_plan():
     assert p.blocked
     [problem] = [x for x in p.problems if x.rule == "manifest.experiment"]
     assert "bakes 4 minutes" in problem.message and problem.field.endswith("canary_judge.min_points")
+
+
+def test_a_bake_of_exactly_min_points_minutes_blocks_the_plan_the_judge_could_not_fill_it():
+    """Bakes of 10 minutes with min_points 10: traffic reaches the new fleet inside a minute (that
+    minute is dropped), CloudWatch has a minute's values a little later, and the bot reads once a
+    minute, so the judge would see about 8 values and never judge: the plan refuses it."""
+    m1 = example("realtime-linear")
+    spec1 = DeploySpec(m1, "production", COMMIT1)
+    live = live_after(plan(spec1, LiveState(), PRICES), spec1)
+    judge = "canary_judge: {metrics: [model_latency, error_rate], baseline_minutes: 60}"
+
+    def bakes(termination: int):
+        m = example("realtime-linear", {"v12/": "v13/", "wait_interval_seconds: 300": "wait_interval_seconds: 60",
+                                        "termination_wait_seconds: 600": f"termination_wait_seconds: {termination}",
+                                        judge: judge[:-1] + ", min_points: 10}"})
+        return plan(DeploySpec(m, "production", COMMIT2), live, PRICES)
+
+    short = bakes(360)  # 4 x 60 s + 360 s = 10 minutes
+    assert bake.bake_minutes(short.traffic_steps) == 10 and short.blocked
+    [problem] = [x for x in short.problems if x.rule == "manifest.experiment"]
+    assert f"only after {10 + bake.JUDGE_LAG_MINUTES} minutes" in problem.message
+    enough = bakes(360 + 60 * bake.JUDGE_LAG_MINUTES)
+    assert not [x for x in enough.problems if x.rule == "manifest.experiment"]
+    # and what the judge gets of such a bake: the minutes that started at or after the first
+    # tick seeing traffic and that CloudWatch had by the last tick before SageMaker finished
+    t0 = NOW.replace(second=10) + dt.timedelta(minutes=5)
+    for total, fills in ((10, False), (10 + bake.JUDGE_LAG_MINUTES, True)):
+        finish = t0 + dt.timedelta(minutes=total)
+        ticks = [t for t in (t0 + dt.timedelta(seconds=20 + 60 * k) for k in range(100)) if t < finish]
+        readable = {t0.replace(second=0) + dt.timedelta(minutes=k): 20.0 + k % 3 for k in range(-70, 40)
+                    if t0.replace(second=0) + dt.timedelta(minutes=k + 2) <= ticks[-1]}  # ~2 min delay
+        got, _ = bake.split(readable, update_at=NOW, baseline_minutes=60, bake_since=ticks[0])
+        assert (len(got) >= 10) is fills, (total, len(got))
 
 
 def rollout_of():

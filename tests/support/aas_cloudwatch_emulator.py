@@ -37,7 +37,11 @@ CloudWatch
     datapoint of the alarm's metric (not the wall clock), so tests that give explicit
     Timestamps do not depend on when they run. An alarm therefore never changes state because
     time passes without data (no INSUFFICIENT_DATA or `breaching` from silence alone), and
-    PutMetricAlarm does not evaluate (moto's new or updated alarm starts OK).
+    PutMetricAlarm does not evaluate (moto's new alarm starts OK).
+- PutMetricAlarm on an existing metric alarm keeps its state (PutMetricAlarm API reference:
+  "When you update an existing alarm, its state is left unchanged, but the update completely
+  overwrites the previous configuration of the alarm"); moto replaced the alarm and started it
+  over in OK, so an alarm in ALARM looked cleared by any update of its configuration.
   * Periods are aligned to multiples of Period since the Unix epoch (UTC); a datum's
     Timestamp decides its period. The period that holds "now" is evaluated even though it is
     still open (AWS would wait for late data), so a breach shows at once.
@@ -321,6 +325,21 @@ def h_put_composite_alarm(self: Any) -> Any:
     )
     refresh_composite_states(backend)
     return EmptyResult()
+
+
+def h_put_metric_alarm(self: Any) -> Any:
+    """PutMetricAlarm, keeping an existing alarm's state (see the module doc)."""
+    backend = self.cloudwatch_backend
+    before = backend.alarms.get(self._get_param("AlarmName"))
+    kept = None if before is None else (before.state_value, before.state_reason, before.state_reason_data,
+                                        before.state_updated_timestamp, list(before.history))
+    result = _ORIGINAL["put_metric_alarm"](self)
+    after = backend.alarms.get(self._get_param("AlarmName"))
+    if kept is not None and after is not None and after is not before:
+        (after.state_value, after.state_reason, after.state_reason_data, after.state_updated_timestamp,
+         history) = kept
+        after.history = history + [entry for entry in after.history if entry not in history]
+    return result
 
 
 def h_describe_alarms(self: Any) -> Any:
@@ -712,6 +731,8 @@ def install(patch: Callable[[Any, str, Any], None]) -> None:
           h_deregister_scalable_target)
     patch(CloudWatchResponse, "describe_alarms", h_describe_alarms)
     patch(CloudWatchResponse, "put_composite_alarm", h_put_composite_alarm)
+    _ORIGINAL["put_metric_alarm"] = CloudWatchResponse.put_metric_alarm
+    patch(CloudWatchResponse, "put_metric_alarm", h_put_metric_alarm)
     _ORIGINAL["put_metric_data"] = CloudWatchResponse.put_metric_data
     patch(CloudWatchResponse, "put_metric_data", h_put_metric_data)
     patch(ApplicationAutoScalingResponse, "register_scalable_target", h_register_scalable_target)

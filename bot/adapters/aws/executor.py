@@ -316,17 +316,21 @@ def _do_update_endpoint(d: Decision, clients: Clients, requests: DeployRequests)
     create_config(clients, requests, d.config)
     _deregister_for(clients, requests, d.config)
     if d.config == requests.target_config and requests.judge_alarm is not None:
-        # The alarm the update rolls back on must exist before it starts (PutMetricAlarm
-        # creates or updates it: safe to repeat).
-        clients.cloudwatch.put_metric_alarm(**requests.judge_alarm)
+        # The alarm the update rolls back on must exist before it starts, on this rollout's own
+        # metric and in OK (a previous rollout's failure may have left it in ALARM:
+        # bot.core.experiment.bake). Both calls are safe to repeat.
+        deployment = d.state.deployment_id
+        clients.cloudwatch.put_metric_alarm(**bake.for_deployment(requests.judge_alarm, deployment))
+        clients.cloudwatch.set_alarm_state(**bake.reset_request(d.state.endpoint, deployment))
     _update(clients, requests, d.config)
 
 
-def publish_judge_failure(clients: Clients, endpoint: str, now) -> None:
-    """Put the judge's alarm into ALARM (`bot.core.experiment.bake.failure_datum`): SageMaker
-    then rolls the update back. Raises AwsUnavailable when CloudWatch refuses."""
+def publish_judge_failure(clients: Clients, endpoint: str, deployment: str, now) -> None:
+    """Put the judge's alarm into ALARM (`bot.core.experiment.bake.failure_datum`, rollout
+    `deployment`'s metric): SageMaker then rolls the update back. Raises AwsUnavailable when
+    CloudWatch refuses."""
     try:
-        clients.cloudwatch.put_metric_data(**bake.failure_datum(endpoint, now))
+        clients.cloudwatch.put_metric_data(**bake.failure_datum(endpoint, deployment, now))
     except (ClientError, BotoCoreError) as exc:
         raise unavailable(exc, where=f"the operational judge's metric of {endpoint}",
                           call="cloudwatch:PutMetricData") from None

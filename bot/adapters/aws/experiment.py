@@ -190,7 +190,7 @@ def read_shadow_evidence(clients: Any, *, destination: str, endpoint: str, produ
 
 
 OPERATIONAL_WINDOW = dt.timedelta(hours=24)  # the operational judge's newest minutes: 1,440 points a series
-BAKE_WINDOW = dt.timedelta(minutes=1920)  # baseline (at most 1,440 min) + an update (MaximumExecutionTimeout: 8 h)
+BAKE_WINDOW = dt.timedelta(minutes=2500)  # baseline (at most 1,440 min) + an update of up to 17 h
 MAX_BAKE_VARIANTS = 10  # botocore ProductionVariantList: max 10
 
 
@@ -221,7 +221,7 @@ def minute_series(cloudwatch: Any, endpoint: str, variants: tuple[str, ...], sta
                   end: dt.datetime) -> list[dict[str, dict[dt.datetime, float]]]:
     """One GetMetricData call (AWS/SageMaker, EndpointName + VariantName, Period 60): per
     variant, model_latency and overhead_latency (Average) and error_rate (Invocation5XXErrors /
-    Invocations; a minute without invocations has none), by minute. At most 1,920 minutes of 4
+    Invocations; a minute without invocations has none), by minute. At most 2,500 minutes of 4
     queries for 10 variants stay within GetMetricData's 100,800 data points of one call
     (CloudWatch API Reference, GetMetricData), so no NextToken is needed."""
     wanted = (("ModelLatency", "Average"), ("OverheadLatency", "Average"), ("Invocation5XXErrors", "Sum"),

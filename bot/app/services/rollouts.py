@@ -505,7 +505,8 @@ class Rollouts:
                 self.store.append_ledger_for(row, "experiment", verdict.as_record())
         if verdict.status == "fail" and observed.pending_config == state.target_config:
             try:
-                publish_judge_failure(self.services.clients_for(row.environment), state.endpoint, now)
+                publish_judge_failure(self.services.clients_for(row.environment), state.endpoint,
+                                      state.deployment_id, now)
             except AwsUnavailable as exc:  # tried again at the next tick
                 log.warning("operational judge: could not put its alarm into ALARM: %s", exc.reason,
                             extra={"deployment": row.id})

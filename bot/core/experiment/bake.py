@@ -4,10 +4,19 @@ On these strategies SageMaker shifts the traffic and ends the update by itself; 
 AWS documents to stop it is an alarm of its AutoRollbackConfiguration going into ALARM during a
 bake ("Auto-rollback configuration and monitoring", Deployment guardrails, SageMaker Developer
 Guide). So the judge gets an alarm of its own, `<endpoint>-modelbot-judge`, on a metric only
-modelbot publishes (namespace `Modelbot/CanaryJudge`, `JudgeFailed`, dimension EndpointName;
-Maximum >= 1 over one minute; missing data is not breaching, so the alarm is OK while nothing
-failed). The plan lists it among the update's rollback alarms; a failing judgement publishes 1
-(PutMetricData) at each evaluation until SageMaker has rolled back.
+modelbot publishes (namespace `Modelbot/CanaryJudge`, `JudgeFailed`, dimensions EndpointName and
+Deployment, the bot's id of the deployment; Maximum >= 1 over one minute; missing data is not
+breaching, so the alarm is OK while nothing failed). The plan lists it among the update's
+rollback alarms; a failing judgement publishes 1 (PutMetricData) at each evaluation until
+SageMaker has rolled back.
+
+Each rollout has a metric of its own (the Deployment dimension) and starts from OK: a previous
+rollout's failure leaves the alarm in ALARM while its data points are in CloudWatch's
+evaluation range, and PutMetricAlarm leaves an existing alarm's state unchanged ("When you
+update an existing alarm, its state is left unchanged", PutMetricAlarm), so the next update
+would be rolled back at its first bake. Before the update the bot puts the alarm on the new
+rollout's metric, then sets it to OK (SetAlarmState: "the next periodic evaluation" returns it
+to its actual state, which on a metric nobody has published to is OK).
 
 What is compared: SageMaker publishes one series per EndpointName and VariantName and none per
 fleet (the blue and green fleets of an update share the variant names: "CloudWatch metrics for
@@ -30,27 +39,57 @@ ALARM_DESCRIPTION = "modelbot: the operational judge failed the new fleet of {en
 GUARDED = ("blue_green", "canary", "linear", "rolling")
 # botocore AutoRollbackConfig.Alarms: max 10 (AlarmList); the judge's alarm takes one
 MAX_ROLLBACK_ALARMS = 10
+# Minutes of SageMaker's bakes the judge cannot use: the minute traffic reaches the new fleet in
+# (partial, dropped by `split`), about two minutes before a minute's SageMaker metrics can be read
+# ("CloudWatch metrics for SageMaker AI": one-minute frequency, available after a short delay),
+# and the last minute after the final evaluation (once a minute, on the bot's ticks). A bake must
+# last min_points + this for the judge ever to have min_points values.
+JUDGE_LAG_MINUTES = 4
 
 
 def alarm_name(endpoint: str) -> str:
     return endpoint + ALARM_SUFFIX
 
 
-def alarm_request(endpoint: str) -> dict:
-    """PutMetricAlarm of the judge's alarm (CloudWatch API Reference, PutMetricAlarm). No
-    action: SageMaker reads its state; the description marks it as modelbot's for the teardown."""
-    return {"AlarmName": alarm_name(endpoint), "AlarmDescription": ALARM_DESCRIPTION.format(endpoint=endpoint),
-            "Namespace": NAMESPACE, "MetricName": METRIC,
-            "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
-            "Statistic": "Maximum", "Period": 60, "EvaluationPeriods": 1, "DatapointsToAlarm": 1,
-            "Threshold": 1.0, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-            "TreatMissingData": "notBreaching", "ActionsEnabled": False}
+def is_reserved(alarm: str) -> bool:
+    """Whether `alarm` is named like a judge's alarm: no team alarm may be (the bot would
+    overwrite it, and its teardown delete it)."""
+    return alarm.endswith(ALARM_SUFFIX)
 
 
-def failure_datum(endpoint: str, now: dt.datetime) -> dict:
-    """PutMetricData that puts the judge's alarm into ALARM."""
+def dimensions(endpoint: str, deployment: str) -> list[dict]:
+    return [{"Name": "EndpointName", "Value": endpoint}, {"Name": "Deployment", "Value": deployment}]
+
+
+def alarm_request(endpoint: str, deployment: str = "") -> dict:
+    """PutMetricAlarm of the judge's alarm for one rollout (CloudWatch API Reference,
+    PutMetricAlarm). No action: SageMaker reads its state; the description marks it as
+    modelbot's for the teardown. The plan's request has no deployment yet (`for_deployment`)."""
+    request = {"AlarmName": alarm_name(endpoint), "AlarmDescription": ALARM_DESCRIPTION.format(endpoint=endpoint),
+               "Namespace": NAMESPACE, "MetricName": METRIC,
+               "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
+               "Statistic": "Maximum", "Period": 60, "EvaluationPeriods": 1, "DatapointsToAlarm": 1,
+               "Threshold": 1.0, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+               "TreatMissingData": "notBreaching", "ActionsEnabled": False}
+    return for_deployment(request, deployment) if deployment else request
+
+
+def for_deployment(request: dict, deployment: str) -> dict:
+    """The judge's PutMetricAlarm request on rollout `deployment`'s own metric."""
+    endpoint = next(d["Value"] for d in request["Dimensions"] if d["Name"] == "EndpointName")
+    return {**request, "Dimensions": dimensions(endpoint, deployment)}
+
+
+def reset_request(endpoint: str, deployment: str) -> dict:
+    """SetAlarmState OK of the judge's alarm as rollout `deployment` starts (see the module doc)."""
+    return {"AlarmName": alarm_name(endpoint), "StateValue": "OK",
+            "StateReason": f"modelbot: deployment {deployment} starts; its judge has failed nothing yet"}
+
+
+def failure_datum(endpoint: str, deployment: str, now: dt.datetime) -> dict:
+    """PutMetricData that puts the judge's alarm into ALARM (rollout `deployment`'s metric)."""
     return {"Namespace": NAMESPACE, "MetricData": [{
-        "MetricName": METRIC, "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
+        "MetricName": METRIC, "Dimensions": dimensions(endpoint, deployment),
         "Timestamp": now, "Value": 1.0, "Unit": "Count"}]}
 
 

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from bot.core.experiment import bake
 from bot.core.manifest import aws_limits as aws
 from bot.core.manifest.model import (
     BOT_TAG_KEYS,
@@ -353,6 +354,10 @@ def _environment(name: str, e: EnvironmentSpec, meta: Metadata | None,
             if alarm in seen:
                 out.append(_f(base + ("alarms", i), f"alarm {alarm} is listed twice",
                               "each alarm once", alarm, rule="aws.alarms"))
+            if bake.is_reserved(alarm):
+                out.append(_f(base + ("alarms", i), f"alarm names ending in {bake.ALARM_SUFFIX} are the "
+                              "operational judge's own (modelbot writes and deletes them)",
+                              f"a name not ending in {bake.ALARM_SUFFIX}", alarm, rule="aws.alarms"))
             seen.add(alarm)
     if e.batch is not None:
         out += _batch(base, e)

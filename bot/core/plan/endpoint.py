@@ -187,7 +187,9 @@ def _endpoint(spec: DeploySpec, live: LiveState, names: ResourceNames,
                 problems += _bake_judge_problems(spec, steps)
                 notes.append(f"the operational judge compares {', '.join(s.canary_judge.metrics)} of the "
                              f"endpoint during the bakes with the {s.canary_judge.baseline_minutes} minutes before "
-                             f"the update; a failure puts {judge_alarm} into ALARM and SageMaker rolls back")
+                             f"the update; a failure puts {judge_alarm} into ALARM and SageMaker rolls back "
+                             f"(it judges the bakes' minutes but about the last {bake.JUDGE_LAG_MINUTES}, which "
+                             "CloudWatch and the bot's ticks take to read)")
             instance_changes = _instance_changes(live, variants, two_models)
             notes.append(f"keep the previous endpoint config {live.endpoint_config_name} until "
                          "the update has finished")
@@ -225,7 +227,7 @@ def _endpoint(spec: DeploySpec, live: LiveState, names: ResourceNames,
         notes.append("callers only get answers from the production variant; promote the shadow "
                      "with /promote")
     return Plan(env, "update" if exists else "create", e.mode, st, names, tuple(actions),
-                tuple(variants), tuple(steps), tuple(e.alarms or ()) + ((judge_alarm,) if judge_alarm else ()),
+                tuple(variants), tuple(steps), tuple(dict.fromkeys(tuple(e.alarms or ()) + ((judge_alarm,) if judge_alarm else ()))),
                 tuple(instance_changes),
                 tuple(auto_changes),
                 Cost(before, after, peak, max_cost, usage, tuple(cost_notes)),

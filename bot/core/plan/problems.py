@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.core.experiment import bake
 from bot.core.manifest.aws_limits import (
     SERVERLESS_UPDATE_PAGE,
     guardrail_variant_problem,
@@ -147,10 +148,14 @@ def _bake_judge_problems(spec: DeploySpec, steps) -> list[Problem]:
     fleet inside SageMaker's bakes: a shorter bake ends before it could ever fail the update."""
     judge = spec.env.effective_strategy.canary_judge
     minutes = sum(int(s.wait_seconds or 0) for s in steps) / 60
-    if judge is None or minutes >= judge.min_points:
+    if judge is None or minutes >= judge.min_points + bake.JUDGE_LAG_MINUTES:
         return []
     return [_problem(spec, ("environments", spec.environment, "strategy", "canary_judge", "min_points"),
                      judge.min_points, f"the update bakes {minutes:g} minutes in all, and the operational "
-                     f"judge needs {judge.min_points} one-minute values of the new fleet: SageMaker would "
-                     "finish before it could judge", "longer bakes (wait_interval_seconds, "
-                     "termination_wait_seconds) or a smaller min_points", "manifest.experiment")]
+                     f"judge needs {judge.min_points} one-minute values of the new fleet, which a bake "
+                     f"gives only after {judge.min_points + bake.JUDGE_LAG_MINUTES} minutes (the first, "
+                     f"partial minute and about {bake.JUDGE_LAG_MINUTES - 1} more until CloudWatch has "
+                     "them and the bot reads them): SageMaker would finish before it could judge",
+                     f"bakes of at least {judge.min_points + bake.JUDGE_LAG_MINUTES} minutes in all "
+                     "(wait_interval_seconds, termination_wait_seconds) or a smaller min_points",
+                     "manifest.experiment")]
