@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.aws.test_deploy_gate import REPO, approve, bot, open_pr, rows_of, ship, sm  # noqa: F401 - fixture
-from tests.aws.test_shadow_judge import cw, report, rollout, state, verdict
+from tests.aws.test_shadow_judge import Clock, cw, report, rollout, state, verdict
 from tests.conftest import ROOT
 from tests.support import webhooks
 
@@ -33,20 +33,10 @@ def manifest() -> str:
     return ab[:ab.index("    strategy:\n")] + strategy + ab[ab.index("    alarms:"):]
 
 
-class Clock:
-    def __init__(self):
-        self.now = dt.datetime.now(dt.timezone.utc).replace(second=30, microsecond=0)
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, minutes: float):
-        self.now += dt.timedelta(minutes=minutes)
-
-
 @pytest.fixture
 def clock(bot):
     c = Clock()
+    c.now = c.now.replace(second=30, microsecond=0)  # mid-minute: a minute's data points are whole
     bot.runtime.rollouts.now = c
     return c
 
@@ -67,26 +57,30 @@ def put_minutes(bot, start: dt.datetime, minutes: int, *, latency=20_000.0, erro
         cw(bot).put_metric_data(Namespace="AWS/SageMaker", MetricData=data[i:i + 300])
 
 
-def into_the_update(bot, clock):
-    """PR #42 deployed the endpoint an hour ago and it served since; PR #43 (a new model) is
-    merged and its linear update has put traffic on the new fleet."""
-    base = manifest()
-    ship(bot, 42, {PATH: base}, "bob")
-    put_minutes(bot, clock.now - dt.timedelta(minutes=58), 57, seed=1)  # the hour before the update
-    open_pr(bot, 43, {PATH: base.replace("v3/model", "v4/model")})
-    approve(bot, 43, "carol")
-    sha = bot.github.merge_pull_request(REPO, 43)
+def merge_new_model(bot, number: int, model: str):
+    """PR `number` (the manifest with `model`) approved and merged; ticked until its linear
+    update has put traffic on the new fleet."""
+    open_pr(bot, number, {PATH: manifest().replace("v3/model", model)})
+    approve(bot, number, "carol")
+    sha = bot.github.merge_pull_request(REPO, number)
     bot.deliver("pull_request", webhooks.merged_pull_request(merge_commit_sha=sha,
-                                                             **webhooks.pr_args(bot.github, REPO, 43)))
-    row = rows_of(bot, 43)["production"]
+                                                             **webhooks.pr_args(bot.github, REPO, number)))
+    row = rows_of(bot, number)["production"]
     for _ in range(12):
         bot.runtime.rollouts.tick(row.id)
-        st = state(bot, row)
-        if (st.get("experiment") or {}).get("bake_since"):
+        if (state(bot, row).get("experiment") or {}).get("bake_since"):
             break
     st = state(bot, row)
     assert st["rollout"]["phase"] == "updating" and st["experiment"]["bake_since"], st
     return row
+
+
+def into_the_update(bot, clock):
+    """PR #42 deployed the endpoint an hour ago and it served since; PR #43 (a new model) is
+    merged and its linear update has put traffic on the new fleet."""
+    ship(bot, 42, {PATH: manifest()}, "bob")
+    put_minutes(bot, clock.now - dt.timedelta(minutes=58), 57, seed=1)  # the hour before the update
+    return merge_new_model(bot, 43, "v4/model")
 
 
 def finish(bot, row, clock, *, minutes_per_tick: float = 1.0) -> str:
@@ -184,16 +178,7 @@ def test_a_failed_rollouts_alarm_does_not_roll_the_next_update_back(bot, clock):
 
     clock.advance(1)
     put_minutes(bot, clock.now - dt.timedelta(minutes=60), 59, seed=1)  # the hour before this update
-    open_pr(bot, 44, {PATH: manifest().replace("v3/model", "v5/model")})
-    approve(bot, 44, "carol")
-    sha = bot.github.merge_pull_request(REPO, 44)
-    bot.deliver("pull_request", webhooks.merged_pull_request(merge_commit_sha=sha,
-                                                             **webhooks.pr_args(bot.github, REPO, 44)))
-    nxt = rows_of(bot, 44)["production"]
-    for _ in range(12):
-        bot.runtime.rollouts.tick(nxt.id)
-        if (state(bot, nxt).get("experiment") or {}).get("bake_since"):
-            break
+    nxt = merge_new_model(bot, 44, "v5/model")
     [alarm] = cw(bot).describe_alarms(AlarmNames=[ALARM])["MetricAlarms"]
     assert alarm["StateValue"] == "OK", alarm
     assert {"Name": "Deployment", "Value": str(nxt.id)} in alarm["Dimensions"]
