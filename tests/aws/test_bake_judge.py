@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import numpy as np
 import pytest
@@ -57,15 +58,17 @@ def put_minutes(bot, start: dt.datetime, minutes: int, *, latency=20_000.0, erro
         cw(bot).put_metric_data(Namespace="AWS/SageMaker", MetricData=data[i:i + 300])
 
 
-def merge_new_model(bot, number: int, model: str):
+def merge_new_model(bot, number: int, model: str, *, into_the_bake: bool = True):
     """PR `number` (the manifest with `model`) approved and merged; ticked until its linear
-    update has put traffic on the new fleet."""
+    update has put traffic on the new fleet (else not ticked)."""
     open_pr(bot, number, {PATH: manifest().replace("v3/model", model)})
     approve(bot, number, "carol")
     sha = bot.github.merge_pull_request(REPO, number)
     bot.deliver("pull_request", webhooks.merged_pull_request(merge_commit_sha=sha,
                                                              **webhooks.pr_args(bot.github, REPO, number)))
     row = rows_of(bot, number)["production"]
+    if not into_the_bake:
+        return row
     for _ in range(12):
         bot.runtime.rollouts.tick(row.id)
         if (state(bot, row).get("experiment") or {}).get("bake_since"):
@@ -186,3 +189,23 @@ def test_a_failed_rollouts_alarm_does_not_roll_the_next_update_back(bot, clock):
     clock.advance(15)
     assert finish(bot, nxt, clock) == "succeeded", bot.store.deployment(nxt.id).reason
     assert verdict(bot, nxt)["status"] == "pass"
+
+
+def test_after_a_worker_outage_the_bake_starts_when_sagemaker_says_it_did(bot, clock):
+    """The worker was down while SageMaker shifted traffic: its first tick after comes minutes
+    later. The bake is counted from the stage's VariantStatus StartTime, not from that tick."""
+    ship(bot, 42, {PATH: manifest()}, "bob")
+    put_minutes(bot, clock.now - dt.timedelta(minutes=58), 57, seed=1)
+    row = merge_new_model(bot, 43, "v4/model", into_the_bake=False)
+    bot.runtime.rollouts.tick(row.id)  # the update is issued
+    for _ in range(40):  # SageMaker moves on while no tick comes (the emulator's own clock)
+        stage = sm(bot).describe_endpoint(EndpointName=ENDPOINT).get("PendingDeploymentSummary") or {}
+        statuses = [s for v in stage.get("ProductionVariants") or () for s in v.get("VariantStatus") or ()]
+        if statuses and statuses[0]["Status"] in ("ActivatingTraffic", "Baking"):
+            break
+        time.sleep(0.25)
+    started = statuses[0]["StartTime"].astimezone(dt.timezone.utc)
+    clock.now = max(clock.now, started) + dt.timedelta(minutes=5)  # the worker is back five minutes later
+    bot.runtime.rollouts.tick(row.id)
+    since = dt.datetime.fromisoformat(state(bot, row)["experiment"]["bake_since"]["__dt__"])
+    assert abs((since - started).total_seconds()) < 1, (since, started)

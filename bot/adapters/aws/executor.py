@@ -34,6 +34,7 @@ engine records them in the state (`bot.core.deploy.rollout.record_smoke`).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -186,7 +187,7 @@ def _observe_endpoint(clients: Clients, endpoint: str, alarms: tuple[str, ...] |
 def observation_from(described: dict, alarms: dict[str, str] | None = None) -> Observation:
     """An Observation from a DescribeEndpoint answer and alarm states."""
     pending = described.get("PendingDeploymentSummary") or None
-    traffic = stage = None
+    traffic = stage = stage_since = None
     if pending:
         rows = pending.get("ProductionVariants") or []
         desired = sum(float(r.get("DesiredWeight") or 0) for r in rows)
@@ -197,6 +198,8 @@ def observation_from(described: dict, alarms: dict[str, str] | None = None) -> O
             statuses = row.get("VariantStatus") or []
             if statuses:
                 stage = statuses[0].get("Status")
+                started = statuses[0].get("StartTime")
+                stage_since = started if isinstance(started, dt.datetime) else None
                 break
     weights = {v["VariantName"]: float(v.get("CurrentWeight", 0.0))
                for v in described.get("ProductionVariants") or [] if "CurrentWeight" in v}
@@ -209,6 +212,7 @@ def observation_from(described: dict, alarms: dict[str, str] | None = None) -> O
         weights=weights,
         traffic_percent=traffic,
         stage=stage,
+        stage_since=stage_since,
         last_modified=described.get("LastModifiedTime"),
         alarms=dict(alarms or {}),
         arn=described.get("EndpointArn"),

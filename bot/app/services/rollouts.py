@@ -481,7 +481,12 @@ class Rollouts:
         since = kept.get("bake_since")
         if since is None and ((observed.traffic_percent or 0) > 0 or observed.stage in ("ActivatingTraffic", "Baking")
                               or observed.on(state.target_config)):
-            since = now  # the first tick that sees traffic on the new fleet
+            # The first tick that sees traffic on the new fleet; when SageMaker says since when its
+            # fleet is in that stage (VariantStatus StartTime), that time (after a worker outage
+            # the tick may come long after the shift). Never later than now: AWS's clock may lead.
+            since = now
+            if observed.stage in ("ActivatingTraffic", "Baking") and observed.stage_since is not None:
+                since = min(now, max(observed.stage_since.astimezone(dt.timezone.utc), update_at))
         stored = verdict_from_record(kept["verdict"]) if kept.get("verdict") else None
         if stored is not None and (stored.status == "fail" or now - kept["evaluated_at"] < dt.timedelta(minutes=1)):
             verdict = stored

@@ -161,6 +161,7 @@ class Observation:
     weights: Mapping[str, float] = field(default_factory=dict)
     traffic_percent: float | None = None
     stage: str | None = None
+    stage_since: dt.datetime | None = None  # the VariantStatus StartTime of `stage`
     last_modified: dt.datetime | None = None
     alarms: Mapping[str, str] = field(default_factory=dict)
     arn: str | None = None
