@@ -22,8 +22,11 @@ SQLite store + SQLite queue; scale: PostgreSQL + Redis, the test suite's servers
    (b) latency of the bot (and the floor) at a fixed open-loop rate (default 100 requests/s for
        10 s), measured from each request's scheduled send time so a slow answer cannot hide the
        queue behind it (goal: bot p99 < 25 ms);
-   (c) VmRSS of each bot web worker after the load, and whether boto3/botocore/github/numpy are
-       imported in it (goal: < 80 MB, none imported).
+   (c) VmRSS of each bot web worker after the load against the floor's workers (same Flask, the
+       same database drivers), and whether boto3/botocore/github/numpy are imported in it (goal:
+       at most 8 MB over the floor's largest worker, none imported; the absolute figure depends
+       on the drivers' build: the floor's own PostgreSQL + Redis worker took 78 MB on one day
+       and 93 MB on another, on this machine).
    and prints PASS/MISS per goal; exits 1 when a goal is missed.
 
 Load generator: Python threads in this process, each request a new TCP connection carrying one
@@ -60,7 +63,7 @@ EXAMPLE_FILES = (ROOT / "tests" / "contract" / "webhook-examples.subset.json",
                  ROOT.parent / "shared" / "github" / "webhook-examples.json")
 GOAL_OF_FLOOR = 0.9
 GOAL_P99_MS = 25.0
-GOAL_RSS_MB = 80.0
+GOAL_RSS_OVER_FLOOR_MB = 8.0
 MUST_NOT_IMPORT = ("boto3", "botocore", "github", "numpy")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -448,12 +451,14 @@ def run_backend(backend: str, args, body: bytes, source: str, repo: str) -> bool
         imported = sorted({m for w in workers for m in (w["imported"] or [])})
         unknown = any(w["imported"] is None for w in workers)
         heavy = [m for m in imported if m in MUST_NOT_IMPORT]
-        passed = max(rss_mb) < GOAL_RSS_MB and not heavy and not unknown
+        over = max(rss_mb) - max(floor_mb)
+        passed = over <= GOAL_RSS_OVER_FLOOR_MB and not heavy and not unknown
         ok &= passed
         seen = "unknown (probe failed)" if unknown else ", ".join(imported) or "none"
         print(f"(c) bot worker VmRSS after the load: {_mb(rss_mb)} MB (PSS {_mb(pss_mb)} MB; floor workers "
-              f"{_mb(floor_mb)} MB, bare workers {_mb(bare_mb)} MB); heavy libraries imported in the bot workers: "
-              f"{seen} (goal < {GOAL_RSS_MB:.0f} MB, none of {'/'.join(MUST_NOT_IMPORT)}) "
+              f"{_mb(floor_mb)} MB, bare workers {_mb(bare_mb)} MB): {over:+.1f} MB over the floor, bot/floor "
+              f"{max(rss_mb) / max(floor_mb):.2f}; heavy libraries imported in the bot workers: {seen} (goal at most "
+              f"{GOAL_RSS_OVER_FLOOR_MB:.0f} MB over the floor, none of {'/'.join(MUST_NOT_IMPORT)}) "
               f"{'PASS' if passed else 'MISS'}")
 
         queued = sum(run["requests"] - run["bad"] for run in bot_runs) + lat["bot"]["requests"] - lat["bot"]["bad"]

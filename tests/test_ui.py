@@ -13,8 +13,10 @@ import urllib.parse
 
 import pytest
 import requests
+from flask.sessions import SecureCookieSessionInterface
 
 from bot.app.web import create_app
+from bot.core.access import sessionless_path
 from bot.core.config import load_settings
 from tests.support import ui as support
 
@@ -358,3 +360,18 @@ def test_a_session_too_large_for_a_cookie_is_refused_with_a_reason(client, fake_
     r = sign_in(client, fake_github, support.MEMBER)
     assert r.status_code == 500 and "more than a session cookie holds" in r.get_data(as_text=True)
     assert client.get("/").status_code == 302
+
+
+def test_machine_routes_open_no_session_and_set_no_cookie(client, fake_github, monkeypatch):
+    sign_in(client, fake_github, support.MEMBER)
+    decoded = []  # requests whose signed cookie Flask's session interface read
+    real = SecureCookieSessionInterface.open_session
+    monkeypatch.setattr(SecureCookieSessionInterface, "open_session",
+                        lambda self, app, request: decoded.append(request.path) or real(self, app, request))
+    for path in ("/healthz", "/readyz", "/metrics", "/api/v1/trace/churn"):
+        r = client.get(path)
+        assert "Set-Cookie" not in r.headers, path
+        assert sessionless_path(path)
+    assert decoded == []
+    assert client.get("/").status_code == 200  # the person's session is read there, and holds
+    assert decoded == ["/"] and not sessionless_path("/")

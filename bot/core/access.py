@@ -31,6 +31,15 @@ TOKEN_PREFIXES = ("/api/",)
 TOKEN_PATHS = frozenset({"/metrics"})
 
 
+MACHINE_PATHS = frozenset({"/healthz", "/readyz", "/webhook"})  # no person, no session
+
+
+def sessionless_path(path: str) -> bool:
+    """Routes only machines call (GitHub, probes, scrapers, API clients): they never read a
+    session, so none is opened (bot.app.ui)."""
+    return path in MACHINE_PATHS or token_path(path)
+
+
 def public_path(path: str) -> bool:
     return path in PUBLIC_PATHS
 

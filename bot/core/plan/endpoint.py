@@ -188,8 +188,8 @@ def _endpoint(spec: DeploySpec, live: LiveState, names: ResourceNames,
                 notes.append(f"the operational judge compares {', '.join(s.canary_judge.metrics)} of the "
                              f"endpoint during the bakes with the {s.canary_judge.baseline_minutes} minutes before "
                              f"the update; a failure puts {judge_alarm} into ALARM and SageMaker rolls back "
-                             f"(it judges the bakes' minutes but about the last {bake.JUDGE_LAG_MINUTES}, which "
-                             "CloudWatch and the bot's ticks take to read)")
+                             f"(about {bake.JUDGE_LAG_MINUTES} minutes of the bakes come too early or too late "
+                             "for it to read: the first, partial one and CloudWatch's delay)")
             instance_changes = _instance_changes(live, variants, two_models)
             notes.append(f"keep the previous endpoint config {live.endpoint_config_name} until "
                          "the update has finished")
