@@ -15,7 +15,8 @@ Goals: per evaluation at most 2 x 24 lists, 2 x 200 gets, 1 GetMetricData, captu
 `--budget-mb`; the huge prefix's calls, bytes, time and peak memory within 1.2x of the small
 one's (the cost follows the budget, not the prefix). The A/B test: 1 GetMetricData, no S3. The
 operational judge of an update SageMaker drives: 1 GetMetricData per evaluation (once a minute)
-within GetMetricData's limits at the largest window (10 variants, 1,440 baseline + 480 update minutes).
+within GetMetricData's limits at the largest window (10 variants, 1,440 baseline minutes and the
+rest of the read window, `BAKE_WINDOW`, for the update: 1,060 minutes).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.adapters.aws.executor import Clients  # noqa: E402
-from bot.adapters.aws.experiment import Budget, read_ab_counts, read_bake_minutes, read_shadow_evidence  # noqa: E402
+from bot.adapters.aws.experiment import (BAKE_WINDOW, Budget, read_ab_counts, read_bake_minutes,  # noqa: E402
+                                         read_shadow_evidence)
 from bot.core.experiment import bake  # noqa: E402
 from bot.core.experiment.judge import arm, judge_ab, judge_bake, judge_shadow  # noqa: E402
 
@@ -188,9 +190,10 @@ def main() -> int:
     print(f"A/B test, one evaluation: {cw.calls} GetMetricData call, 0 S3 calls")
 
     small_bake = evaluate_bake(1, 60, 30)
-    huge_bake = evaluate_bake(10, 1440, 480)
+    longest = int(BAKE_WINDOW.total_seconds() // 60) - 1440
+    huge_bake = evaluate_bake(10, 1440, longest)
     print("operational judge on a SageMaker-driven update, one evaluation (1 variant, 60 + 30 min; "
-          "10 variants, 1,440 + 480 min, the largest window):")
+          f"10 variants, 1,440 + {longest:,} min, the largest window):")
     for label, key in (("GetMetricData calls", "calls"), ("queries", "queries"), ("data points", "points"),
                        ("seconds", "seconds")):
         a, b = small_bake[key], huge_bake[key]
