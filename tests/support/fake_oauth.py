@@ -270,14 +270,9 @@ class OAuthFake:
 
     def _explicit_role(self, repo, login: str) -> str:
         """The person's role on `repo` when explicit (collaborator, owner, organisation member), else none."""
-        role = repo.permissions.get(login)
-        if role is not None:
-            return role
-        if repo.owner.login.lower() == login.lower():
-            return "admin"
-        if repo.owner.type == "Organization" and self._membership(repo.owner.login, login) is not None:
-            return self._role(repo, login)
-        return "none"
+        explicit = (login in repo.permissions or repo.owner.login.lower() == login.lower()
+                    or (repo.owner.type == "Organization" and self._membership(repo.owner.login, login) is not None))
+        return self._role(repo, login) if explicit else "none"
 
     def _user_installations(self, login: str) -> list:
         seen = []
