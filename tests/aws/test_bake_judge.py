@@ -194,6 +194,9 @@ def test_a_failed_rollouts_alarm_does_not_roll_the_next_update_back(bot, clock):
 def test_after_a_worker_outage_the_bake_starts_when_sagemaker_says_it_did(bot, clock):
     """The worker was down while SageMaker shifted traffic: its first tick after comes minutes
     later. The bake is counted from the stage's VariantStatus StartTime, not from that tick."""
+    # The emulator's stages run on the real clock: the bot's may not be ahead of it, or the
+    # update would look issued after SageMaker's stage began (the bake never starts before it).
+    clock.now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
     ship(bot, 42, {PATH: manifest()}, "bob")
     put_minutes(bot, clock.now - dt.timedelta(minutes=58), 57, seed=1)
     row = merge_new_model(bot, 43, "v4/model", into_the_bake=False)
