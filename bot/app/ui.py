@@ -60,11 +60,12 @@ def _sid_hash(sid: str) -> str:
     """What the store keeps of an ended session: its id's SHA-256, never the id."""
     return hashlib.sha256(sid.encode()).hexdigest()
 
+
 class SessionlessForMachines(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, not opened on the routes only machines call
     (`bot.core.access.sessionless_path`: the webhook, health checks, /metrics, /api/): Flask
     gives them a null session, which nothing reads and nothing saves. Opening one cost the
-    webhook's intake ~0.03 ms a delivery (bench/bench_intake.py)."""
+    webhook's intake ~0.09 ms of CPU a delivery under gunicorn (bench/bench_intake.py)."""
 
     def open_session(self, app, request):
         if sessionless_path(request.path):

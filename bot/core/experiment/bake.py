@@ -61,17 +61,16 @@ def dimensions(endpoint: str, deployment: str) -> list[dict]:
     return [{"Name": "EndpointName", "Value": endpoint}, {"Name": "Deployment", "Value": deployment}]
 
 
-def alarm_request(endpoint: str, deployment: str = "") -> dict:
-    """PutMetricAlarm of the judge's alarm for one rollout (CloudWatch API Reference,
-    PutMetricAlarm). No action: SageMaker reads its state; the description marks it as
-    modelbot's for the teardown. The plan's request has no deployment yet (`for_deployment`)."""
-    request = {"AlarmName": alarm_name(endpoint), "AlarmDescription": ALARM_DESCRIPTION.format(endpoint=endpoint),
-               "Namespace": NAMESPACE, "MetricName": METRIC,
-               "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
-               "Statistic": "Maximum", "Period": 60, "EvaluationPeriods": 1, "DatapointsToAlarm": 1,
-               "Threshold": 1.0, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-               "TreatMissingData": "notBreaching", "ActionsEnabled": False}
-    return for_deployment(request, deployment) if deployment else request
+def alarm_request(endpoint: str) -> dict:
+    """PutMetricAlarm of the judge's alarm (CloudWatch API Reference, PutMetricAlarm). No
+    action: SageMaker reads its state; the description marks it as modelbot's for the teardown.
+    The plan's request has no deployment yet: the executor sends `for_deployment` of it."""
+    return {"AlarmName": alarm_name(endpoint), "AlarmDescription": ALARM_DESCRIPTION.format(endpoint=endpoint),
+            "Namespace": NAMESPACE, "MetricName": METRIC,
+            "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
+            "Statistic": "Maximum", "Period": 60, "EvaluationPeriods": 1, "DatapointsToAlarm": 1,
+            "Threshold": 1.0, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching", "ActionsEnabled": False}
 
 
 def for_deployment(request: dict, deployment: str) -> dict:
